@@ -1,0 +1,54 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Debian packages the tests need (installed only when run as root).
+DEB_PACKAGES := auditd shellcheck dash busybox
+
+.PHONY: setup system-deps test lint unit kernel-tests demo screenshots bench bench-quick clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  if ! dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES); \
+	  fi; \
+	else echo "system-deps: not root or no apt-get; tests needing $(DEB_PACKAGES) will say what they skip"; fi
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: setup system-deps
+	$(PY) -m pytest -m "not kernel" -q
+
+# Real-kernel tests: serial, root only; they skip with a printed reason elsewhere.
+kernel-tests: setup system-deps
+	$(PY) -m pytest -m kernel -q -p no:cacheprovider
+
+test: setup system-deps lint unit kernel-tests
+
+demo: setup
+	$(BIN)/aksaudit demo
+
+screenshots: setup
+	$(PY) scripts/screenshots.py
+
+bench: setup
+	$(PY) bench/run.py
+
+bench-quick: setup
+	$(PY) bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,3 @@
+from aksaudit_tui.cli.main import main
+
+raise SystemExit(main())
