@@ -1,7 +1,9 @@
 """Command-line entry point: builds the parser from one module per command group.
 
-Each command module exposes ``register(subparsers) -> None``; the handler it sets with
-``set_defaults(func=...)`` takes the parsed ``argparse.Namespace`` and returns an exit code.
+Each command module exposes ``register(subparsers) -> None`` and may expose
+``register_root(parser) -> None`` for top-level options (the wizard sets the root parser's
+``func`` that way). A handler set with ``set_defaults(func=...)`` takes the parsed
+``argparse.Namespace`` and returns an exit code.
 Modules are imported here, so they must keep their own heavy imports (Azure SDK, kubernetes,
 Textual) inside the handler functions: startup time is a tracked figure.
 """
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != name:
                 raise
             continue  # a command group not built yet
+        if hasattr(module, "register_root"):
+            module.register_root(parser)
         module.register(sub)
     return parser
 
@@ -56,12 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
-        # Bare `aksaudit` opens the wizard when that command group is present.
-        default = getattr(parser, "_aksaudit_default", None)
-        if default is None:
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
-        func = default
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
         return int(func(args))
     except UsageError as exc:
