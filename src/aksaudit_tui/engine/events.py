@@ -141,6 +141,15 @@ class VerifyWaiting(_Event):
 
 
 @dataclass(frozen=True)
+class RunWarning(_Event):
+    """Something the user must know before or during a run (legacy path, leftovers, egress)."""
+
+    run_id: str
+    message: str
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
 class RunFinished(_Event):
     run_id: str
     outcome: RunOutcome
@@ -162,5 +171,6 @@ Event = (
     | NodeUpdate
     | NodeArrival
     | VerifyWaiting
+    | RunWarning
     | RunFinished
 )

@@ -1,0 +1,210 @@
+"""The plan: the user's choices, everything an apply needs, never a secret.
+
+A plan names its targets fully (cluster ARM id, subscription, node resource group, kube context)
+so that an apply or a resume needs no discovery. ``plan_io`` reads and writes it as YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+PLAN_VERSION = 1
+
+LogPath = Literal["container-insights", "legacy-oms", "ama"]
+Delivery = Literal["keeper", "one-shot"]
+
+LOG_PATHS: tuple[str, ...] = ("container-insights", "legacy-oms", "ama")
+DELIVERIES: tuple[str, ...] = ("keeper", "one-shot")
+FACILITIES: tuple[str, ...] = (
+    "authpriv",
+    "auth",
+    "user",
+    "daemon",
+    "syslog",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
+# Syslog severities, most severe first (the order matters: "info" collects info and above).
+SEVERITIES: tuple[str, ...] = (
+    "emerg",
+    "alert",
+    "crit",
+    "err",
+    "warning",
+    "notice",
+    "info",
+    "debug",
+)
+# Pinned by exact tag; overridable in the plan for private registries (mirror it there).
+DEFAULT_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0.20250101"
+DEFAULT_NAMESPACE = "aksaudit"
+DEFAULT_CONCURRENCY = 10
+
+LEGACY_WARNING = (
+    "legacy-oms uses the Log Analytics agent (OmsAgentForLinux), retired on 31 Aug 2024; "
+    "changing node-pool scale sets is unsupported by AKS, AKS upgrades remove the extension, "
+    "and node resource group lockdown blocks it"
+)
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """One cluster to configure, named fully so no discovery is needed to act on it."""
+
+    name: str
+    id: str  # managed cluster ARM id
+    subscription_id: str
+    resource_group: str
+    node_resource_group: str
+    location: str = ""
+    kube_context: str | None = None  # None: the context named after the cluster
+
+    @property
+    def context(self) -> str:
+        return self.kube_context or self.name
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    name: str
+    id: str  # ARM id
+    customer_id: str  # the workspace ID (query API, agents)
+    resource_group: str = ""
+    subscription_id: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    clusters: tuple[ClusterTarget, ...]
+    workspace: WorkspaceRef
+    log_path: LogPath = "container-insights"
+    presets: tuple[str, ...] = ("identity-and-config",)
+    custom_rules_file: str | None = None  # path, read when the rules are rendered
+    custom_rules: str | None = None  # inline rules text
+    facility: str = "authpriv"
+    severity: str = "info"
+    delivery: Delivery = "keeper"
+    namespace: str = DEFAULT_NAMESPACE
+    image: str = DEFAULT_IMAGE
+    concurrency: int = DEFAULT_CONCURRENCY
+    allow_lock: bool = False  # allow `-e 2` in custom rules (no rollback until reboot)
+    version: int = PLAN_VERSION
+    source: str | None = field(default=None, compare=False)  # file it was loaded from
+
+    def cluster(self, name: str) -> ClusterTarget:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def with_changes(self, **kw: Any) -> Plan:
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the journal and for YAML (key order is the file's order)."""
+        d: dict[str, Any] = {
+            "version": self.version,
+            "clusters": [
+                {
+                    k: v
+                    for k, v in (
+                        ("name", c.name),
+                        ("id", c.id),
+                        ("subscription", c.subscription_id),
+                        ("resource_group", c.resource_group),
+                        ("node_resource_group", c.node_resource_group),
+                        ("location", c.location),
+                        ("kube_context", c.kube_context),
+                    )
+                    if v is not None and v != ""
+                }
+                for c in self.clusters
+            ],
+            "workspace": {
+                k: v
+                for k, v in (
+                    ("name", self.workspace.name),
+                    ("id", self.workspace.id),
+                    ("customer_id", self.workspace.customer_id),
+                    ("resource_group", self.workspace.resource_group),
+                    ("subscription", self.workspace.subscription_id),
+                    ("location", self.workspace.location),
+                )
+                if v
+            },
+            "log_path": self.log_path,
+            "presets": list(self.presets),
+        }
+        if self.custom_rules_file or self.custom_rules:
+            cr: dict[str, str] = {}
+            if self.custom_rules_file:
+                cr["file"] = self.custom_rules_file
+            if self.custom_rules:
+                cr["inline"] = self.custom_rules
+            d["custom_rules"] = cr
+        d.update(
+            {
+                "facility": self.facility,
+                "severity": self.severity,
+                "delivery": self.delivery,
+                "namespace": self.namespace,
+                "image": self.image,
+                "concurrency": self.concurrency,
+                "allow_lock": self.allow_lock,
+            }
+        )
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Plan:
+        """Inverse of ``to_dict`` for data already validated (journal). Files go via plan_io."""
+        cr = d.get("custom_rules") or {}
+        ws = d["workspace"]
+        return Plan(
+            clusters=tuple(
+                ClusterTarget(
+                    name=c["name"],
+                    id=c.get("id", ""),
+                    subscription_id=c.get("subscription", ""),
+                    resource_group=c.get("resource_group", ""),
+                    node_resource_group=c.get("node_resource_group", ""),
+                    location=c.get("location", ""),
+                    kube_context=c.get("kube_context"),
+                )
+                for c in d["clusters"]
+            ),
+            workspace=WorkspaceRef(
+                name=ws.get("name", ""),
+                id=ws.get("id", ""),
+                customer_id=ws.get("customer_id", ""),
+                resource_group=ws.get("resource_group", ""),
+                subscription_id=ws.get("subscription", ""),
+                location=ws.get("location", ""),
+            ),
+            log_path=d.get("log_path", "container-insights"),
+            presets=tuple(d.get("presets") or ()),
+            custom_rules_file=cr.get("file"),
+            custom_rules=cr.get("inline"),
+            facility=d.get("facility", "authpriv"),
+            severity=d.get("severity", "info"),
+            delivery=d.get("delivery", "keeper"),
+            namespace=d.get("namespace", DEFAULT_NAMESPACE),
+            image=d.get("image", DEFAULT_IMAGE),
+            concurrency=int(d.get("concurrency", DEFAULT_CONCURRENCY)),
+            allow_lock=bool(d.get("allow_lock", False)),
+            version=int(d.get("version", PLAN_VERSION)),
+        )
+
+
+def severities_from(severity: str) -> tuple[str, ...]:
+    """The chosen severity and every more severe one (what a collector must list)."""
+    i = SEVERITIES.index(severity)
+    return SEVERITIES[: i + 1]
