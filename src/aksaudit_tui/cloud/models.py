@@ -43,6 +43,9 @@ class ScaleSet:
     upgrade_mode: str  # "Manual" | "Automatic" | "Rolling"
     instances: tuple[Instance, ...] = ()
     extensions: tuple[Extension, ...] = ()
+    taints: tuple[str, ...] = ()  # agent pool nodeTaints, e.g. "CriticalAddonsOnly=true:NoSchedule"
+    mode: str | None = None  # agent pool mode: "System" | "User"
+    resource_group: str = ""  # the node resource group holding the scale set
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class Monitoring:
     syslog_port: int | None = None  # azureMonitorProfile.containerInsights.syslogPort
     dcr_id: str | None = None  # the MSCI-* data collection rule, when found
     syslog: tuple[SyslogCollection, ...] = ()
+    dcr_associated: bool = False  # associated with the cluster as ContainerInsightsExtension
+    dcr_workspace_ids: tuple[str, ...] = ()  # the DCR's logAnalytics destinations (ARM ids)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class Workspace:
     location: str
     resource_group: str
     subscription_id: str = ""
+    # LinuxSyslog data sources (legacy agent configuration): name, (facility,), severities
+    syslog_sources: tuple[SyslogCollection, ...] = ()
 
 
 @dataclass(frozen=True)

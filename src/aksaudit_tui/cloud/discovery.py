@@ -1,0 +1,513 @@
+"""Discovery: subscriptions -> clusters -> node resource group -> pool scale sets -> instances,
+workspaces, and what is already in place (monitoring add-on, MSCI DCR, agent extensions,
+LinuxSyslog data sources).
+
+Subscriptions and clusters are read concurrently through ``.aio`` clients; results stream as
+they arrive. A subscription is yielded once its cluster listing is known (so it carries its
+error, if any), each cluster as soon as its own subtree is read. A 403 on one subscription is
+recorded (``Subscription.error`` + a ``DiscoveryError``) and the others carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from aksaudit_tui.cloud.arm import ArmId, Bounded, iget, props, rest, same_id
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.cloud.errors import describe, is_not_found, user_error
+from aksaudit_tui.cloud.models import (
+    Cluster,
+    DiscoveryError,
+    Extension,
+    Instance,
+    Inventory,
+    Monitoring,
+    ScaleSet,
+    Subscription,
+    SyslogCollection,
+    Workspace,
+)
+from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.errors import UsageError
+
+Found = Subscription | Cluster | Workspace | DiscoveryError
+
+POOL_TAG = "aks-managed-poolName"
+CLUSTER_TAG = "aks-managed-cluster-name"
+CI_ASSOCIATION = "ContainerInsightsExtension"
+SYSLOG_STREAM = "Microsoft-Syslog"
+_POOL_NAME_RE = re.compile(r"^aks-(?P<pool>[a-z0-9]+)-\d+-vmss$", re.IGNORECASE)
+
+
+# --- parsing (REST-shaped dicts in, models out; tolerant of missing fields) -------------------
+
+
+def node_resource_group_default(resource_group: str, cluster: str, location: str) -> str:
+    """AKS's default node resource group name (used only when the cluster does not say)."""
+    return f"MC_{resource_group}_{cluster}_{location}"
+
+
+def parse_monitoring(cluster_body: Mapping[str, Any]) -> Monitoring:
+    p = props(cluster_body)
+    addon = iget(p.get("addonProfiles") or {}, "omsagent") or {}
+    config = addon.get("config") or {}
+    ci = (p.get("azureMonitorProfile") or {}).get("containerInsights") or {}
+    port = ci.get("syslogPort")
+    workspace = iget(config, "logAnalyticsWorkspaceResourceID") or ci.get(
+        "logAnalyticsWorkspaceResourceId"
+    )
+    return Monitoring(
+        addon_enabled=bool(addon.get("enabled")),
+        workspace_id=str(workspace).strip() if workspace else None,
+        msi_auth=str(iget(config, "useAADAuth", "")).lower() == "true",
+        syslog_port=int(port) if isinstance(port, int | str) and str(port).isdigit() else None,
+    )
+
+
+def parse_dcr_syslog(dcr_body: Mapping[str, Any]) -> tuple[tuple[SyslogCollection, ...], bool]:
+    """The DCR's syslog data sources, and whether Microsoft-Syslog actually flows somewhere."""
+    p = props(dcr_body)
+    sources = []
+    for src in (p.get("dataSources") or {}).get("syslog") or []:
+        streams = src.get("streams") or [SYSLOG_STREAM]
+        if SYSLOG_STREAM not in streams:
+            continue
+        sources.append(
+            SyslogCollection(
+                name=str(src.get("name") or ""),
+                facilities=tuple(str(f).lower() for f in src.get("facilityNames") or ()),
+                levels=tuple(str(lv) for lv in src.get("logLevels") or ()),
+            )
+        )
+    flows = any(SYSLOG_STREAM in (f.get("streams") or []) for f in p.get("dataFlows") or [])
+    return tuple(sources), bool(sources) and flows
+
+
+def dcr_workspaces(dcr_body: Mapping[str, Any]) -> tuple[str, ...]:
+    dest = (props(dcr_body).get("destinations") or {}).get("logAnalytics") or []
+    return tuple(str(d.get("workspaceResourceId")) for d in dest if d.get("workspaceResourceId"))
+
+
+def parse_extension(body: Mapping[str, Any]) -> Extension:
+    p = props(body)
+    settings = p.get("settings")
+    return Extension(
+        name=str(body.get("name") or ""),
+        publisher=str(p.get("publisher") or ""),
+        # The extension's own type sits in properties.type (the top-level type is the ARM type).
+        type=str(p.get("type") or ""),
+        provisioning_state=p.get("provisioningState"),
+        settings=dict(settings) if isinstance(settings, dict) else {},
+    )
+
+
+def computer_name_default(vmss_name: str, instance_id: str) -> str:
+    """AKS node names: the scale set name minus "-vmss"... plus 6 base-36 digits of the id."""
+    n = int(instance_id) if instance_id.isdigit() else 0
+    digits = ""
+    while True:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+        if n == 0:
+            break
+    return f"{vmss_name}{digits.zfill(6)}"
+
+
+def parse_instance(body: Mapping[str, Any], vmss_name: str) -> Instance:
+    p = props(body)
+    iid = str(body.get("instanceId") or str(body.get("id") or "").rsplit("/", 1)[-1])
+    name = (p.get("osProfile") or {}).get("computerName") or computer_name_default(vmss_name, iid)
+    return Instance(
+        id=str(body.get("id") or ""),
+        instance_id=iid,
+        computer_name=str(name),
+        latest_model_applied=bool(p.get("latestModelApplied", True)),
+    )
+
+
+def pool_of(vmss_body: Mapping[str, Any]) -> str | None:
+    pool = iget(vmss_body.get("tags") or {}, POOL_TAG)
+    if pool:
+        return str(pool)
+    m = _POOL_NAME_RE.match(str(vmss_body.get("name") or ""))
+    return m.group("pool") if m else None
+
+
+def parse_scale_set(
+    vmss_body: Mapping[str, Any],
+    pool_profile: Mapping[str, Any] | None,
+    node_resource_group: str,
+    instances: tuple[Instance, ...] = (),
+    extensions: tuple[Extension, ...] = (),
+) -> ScaleSet:
+    p = props(vmss_body)
+    vmp = p.get("virtualMachineProfile") or {}
+    prof = pool_profile or {}
+    os_type = prof.get("osType") or ((vmp.get("storageProfile") or {}).get("osDisk") or {}).get(
+        "osType"
+    )
+    if not os_type:
+        os_type = "Windows" if (vmp.get("osProfile") or {}).get("windowsConfiguration") else "Linux"
+    return ScaleSet(
+        id=str(vmss_body.get("id") or ""),
+        name=str(vmss_body.get("name") or ""),
+        pool=pool_of(vmss_body) or str(vmss_body.get("name") or ""),
+        os=str(os_type),
+        os_sku=prof.get("osSKU"),
+        upgrade_mode=str((p.get("upgradePolicy") or {}).get("mode") or "Manual"),
+        instances=instances,
+        extensions=extensions,
+        taints=tuple(str(t) for t in prof.get("nodeTaints") or ()),
+        mode=prof.get("mode"),
+        resource_group=node_resource_group,
+    )
+
+
+def parse_workspace(
+    body: Mapping[str, Any], syslog_sources: tuple[SyslogCollection, ...] = ()
+) -> Workspace:
+    rid = ArmId.parse(str(body.get("id") or ""))
+    return Workspace(
+        id=str(body.get("id") or ""),
+        name=str(body.get("name") or ""),
+        customer_id=str(props(body).get("customerId") or ""),
+        location=str(body.get("location") or ""),
+        resource_group=rid.resource_group,
+        subscription_id=rid.subscription,
+        syslog_sources=syslog_sources,
+    )
+
+
+def parse_linux_syslog(body: Mapping[str, Any]) -> SyslogCollection | None:
+    if str(body.get("kind") or "").lower() != "linuxsyslog":
+        return None
+    p = props(body)
+    return SyslogCollection(
+        name=str(body.get("name") or ""),
+        facilities=(str(p.get("syslogName") or "").lower(),),
+        levels=tuple(str(s.get("severity") or "").lower() for s in p.get("syslogSeverities") or ()),
+    )
+
+
+# --- the walk --------------------------------------------------------------------------------
+
+
+class _Walk:
+    def __init__(
+        self, clients: AsyncClients, bounded: Bounded, emit: Callable[[Found], None]
+    ) -> None:
+        self.clients = clients
+        self.b = bounded
+        self.emit = emit
+
+    def _error(self, scope: str, exc: BaseException, doing: str) -> DiscoveryError:
+        info = describe(exc)
+        err = DiscoveryError(scope=scope, code=info.code, message=f"{doing}: {info.message}")
+        self.emit(err)
+        return err
+
+    async def run(self, subscription: str | None) -> None:
+        try:
+            subs = await self.b.collect(self.clients.subscriptions().subscriptions.list())
+        except Exception as exc:
+            raise user_error(exc, doing="listing subscriptions") from None
+        found = [
+            (
+                str(s.get("subscriptionId") or ArmId.parse(str(s.get("id"))).subscription),
+                str(s.get("displayName") or ""),
+            )
+            for s in subs
+        ]
+        if subscription:
+            wanted = subscription.lower()
+            found = [(i, n) for i, n in found if wanted in (i.lower(), n.lower())]
+            if not found:
+                raise UsageError(
+                    f"--subscription {subscription}: not among the {len(subs)} subscription(s) "
+                    "this credential can see"
+                )
+        await asyncio.gather(*(self.subscription(sid, name) for sid, name in found))
+
+    async def subscription(self, sid: str, name: str) -> None:
+        cs = self.clients.containerservice(sid)
+        clusters_task = asyncio.ensure_future(self.b.collect(cs.managed_clusters.list()))
+        workspaces_task = asyncio.ensure_future(self.workspaces(sid))
+        error: DiscoveryError | None = None
+        clusters: list[dict[str, Any]] = []
+        try:
+            clusters = await clusters_task
+        except Exception as exc:
+            error = self._error(f"subscription/{sid}", exc, "listing managed clusters")
+        ws_error = await workspaces_task
+        error = error or ws_error
+        self.emit(
+            Subscription(
+                id=sid, name=name, error=f"{error.code}: {error.message}" if error else None
+            )
+        )
+        await asyncio.gather(*(self.cluster(sid, body) for body in clusters))
+
+    async def workspaces(self, sid: str) -> DiscoveryError | None:
+        la = self.clients.loganalytics(sid)
+        try:
+            bodies = await self.b.collect(la.workspaces.list())
+        except Exception as exc:
+            return self._error(f"subscription/{sid}", exc, "listing Log Analytics workspaces")
+
+        async def one(body: dict[str, Any]) -> None:
+            rid = ArmId.parse(str(body.get("id") or ""))
+            sources: tuple[SyslogCollection, ...] = ()
+            try:
+                ds = await self.b.collect(
+                    la.data_sources.list_by_workspace(
+                        rid.resource_group, rid.name, filter="kind='LinuxSyslog'"
+                    )
+                )
+                sources = tuple(s for s in map(parse_linux_syslog, ds) if s is not None)
+            except Exception as exc:
+                self._error(f"workspace/{body.get('id')}", exc, "listing LinuxSyslog data sources")
+            self.emit(parse_workspace(body, sources))
+
+        await asyncio.gather(*(one(b) for b in bodies))
+        return None
+
+    async def cluster(self, sid: str, body: dict[str, Any]) -> None:
+        cid = str(body.get("id") or "")
+        rid = ArmId.parse(cid)
+        name = str(body.get("name") or rid.name)
+        location = str(body.get("location") or "")
+        p = props(body)
+        scope = f"cluster/{cid}"
+        node_rg = p.get("nodeResourceGroup")
+        if not node_rg:
+            node_rg = await self._fallback_node_rg(sid, cid, rid.resource_group, name, location)
+        pools = {str(a.get("name") or "").lower(): a for a in p.get("agentPoolProfiles") or []}
+        scale_sets_task = asyncio.ensure_future(self.scale_sets(sid, scope, node_rg, pools))
+        monitoring_task = asyncio.ensure_future(self.monitoring(sid, scope, body, name))
+        scale_sets = await scale_sets_task
+        monitoring = await monitoring_task
+        self.emit(
+            Cluster(
+                id=cid,
+                name=name,
+                subscription_id=sid,
+                resource_group=rid.resource_group,
+                location=location,
+                node_resource_group=node_rg or "",
+                fqdn=p.get("fqdn"),
+                kubernetes_version=p.get("currentKubernetesVersion") or p.get("kubernetesVersion"),
+                lockdown=(p.get("nodeResourceGroupProfile") or {}).get("restrictionLevel"),
+                monitoring=monitoring,
+                scale_sets=scale_sets,
+            )
+        )
+
+    async def _fallback_node_rg(
+        self, sid: str, cid: str, rg: str, name: str, location: str
+    ) -> str | None:
+        """Cluster body lacks nodeResourceGroup: try the default name, confirm it is this
+        cluster's via ``managedBy`` or the ``aks-managed-cluster-name`` tag."""
+        guess = node_resource_group_default(rg, name, location)
+        try:
+            group = rest(await self.b.call(self.clients.resources(sid).resource_groups.get(guess)))
+        except Exception as exc:
+            self._error(f"cluster/{cid}", exc, f"finding the node resource group {guess}")
+            return None
+        managed_by = group.get("managedBy") or group.get("managed_by")
+        tag = iget(group.get("tags") or {}, CLUSTER_TAG)
+        if same_id(str(managed_by or ""), cid) or (tag and str(tag).lower() == name.lower()):
+            return guess
+        self.emit(
+            DiscoveryError(
+                scope=f"cluster/{cid}",
+                code="NodeResourceGroupUnknown",
+                message=f"{guess} is not managed by this cluster (managedBy={managed_by!r})",
+            )
+        )
+        return None
+
+    async def scale_sets(
+        self, sid: str, scope: str, node_rg: str | None, pools: Mapping[str, Any]
+    ) -> tuple[ScaleSet, ...]:
+        if not node_rg:
+            return ()
+        compute = self.clients.compute(sid)
+        try:
+            bodies = await self.b.collect(compute.virtual_machine_scale_sets.list(node_rg))
+        except Exception as exc:
+            self._error(scope, exc, f"listing scale sets in {node_rg}")
+            return ()
+        bodies = [b for b in bodies if pool_of(b)]
+
+        async def one(vmss: dict[str, Any]) -> ScaleSet:
+            vname = str(vmss.get("name") or "")
+            vms_t = asyncio.ensure_future(
+                self.b.collect(compute.virtual_machine_scale_set_vms.list(node_rg, vname))
+            )
+            ext_t = asyncio.ensure_future(
+                self.b.collect(compute.virtual_machine_scale_set_extensions.list(node_rg, vname))
+            )
+            instances: tuple[Instance, ...] = ()
+            extensions: tuple[Extension, ...] = ()
+            try:
+                instances = tuple(parse_instance(v, vname) for v in await vms_t)
+            except Exception as exc:
+                self._error(scope, exc, f"listing instances of {vname}")
+            try:
+                extensions = tuple(parse_extension(e) for e in await ext_t)
+            except Exception as exc:
+                self._error(scope, exc, f"listing extensions of {vname}")
+            pool = (pool_of(vmss) or "").lower()
+            return parse_scale_set(vmss, pools.get(pool), node_rg, instances, extensions)
+
+        found = await asyncio.gather(*(one(b) for b in bodies))
+        return tuple(sorted(found, key=lambda s: s.name))
+
+    async def monitoring(
+        self, sid: str, scope: str, body: Mapping[str, Any], name: str
+    ) -> Monitoring:
+        base = parse_monitoring(body)
+        cid = str(body.get("id") or "")
+        monitor = self.clients.monitor(sid)
+        dcr_id: str | None = None
+        associated = False
+        try:
+            assocs = await self.b.collect(
+                monitor.data_collection_rule_associations.list_by_resource(cid)
+            )
+            for a in assocs:
+                if str(a.get("name") or "").lower() == CI_ASSOCIATION.lower():
+                    dcr_id = props(a).get("dataCollectionRuleId")
+                    associated = bool(dcr_id)
+        except Exception as exc:
+            if not is_not_found(exc):
+                self._error(scope, exc, "listing data collection rule associations")
+        dcr: dict[str, Any] | None = None
+        if dcr_id:
+            did = ArmId.parse(dcr_id)
+            try:
+                dcr = rest(
+                    await self.b.call(
+                        self.clients.monitor(did.subscription or sid).data_collection_rules.get(
+                            did.resource_group, did.name
+                        )
+                    )
+                )
+            except Exception as exc:
+                if not is_not_found(exc):
+                    self._error(scope, exc, f"reading data collection rule {did.name}")
+        if dcr is None:
+            dcr = await self._find_msci_dcr(sid, scope, ArmId.parse(cid).resource_group, name)
+        if dcr is None:
+            return base
+        syslog, flows = parse_dcr_syslog(dcr)
+        return Monitoring(
+            addon_enabled=base.addon_enabled,
+            workspace_id=base.workspace_id,
+            msi_auth=base.msi_auth,
+            syslog_enabled=flows,
+            syslog_port=base.syslog_port,
+            dcr_id=str(dcr.get("id") or dcr_id or ""),
+            syslog=syslog,
+            dcr_associated=associated,
+            dcr_workspace_ids=dcr_workspaces(dcr),
+        )
+
+    async def _find_msci_dcr(
+        self, sid: str, scope: str, rg: str, name: str
+    ) -> dict[str, Any] | None:
+        try:
+            rules = await self.b.collect(
+                self.clients.monitor(sid).data_collection_rules.list_by_resource_group(rg)
+            )
+        except Exception as exc:
+            if not is_not_found(exc):
+                self._error(scope, exc, f"listing data collection rules in {rg}")
+            return None
+        for r in rules:
+            if is_msci_name(str(r.get("name") or ""), name):
+                return r
+        return None
+
+
+def msci_name(location: str, cluster: str) -> str:
+    """The az CLI's Container Insights DCR name (max 64 chars)."""
+    return f"MSCI-{location}-{cluster}"[:64]
+
+
+def is_msci_name(dcr_name: str, cluster: str) -> bool:
+    low = dcr_name.lower()
+    if not low.startswith("msci-"):
+        return False
+    return low.endswith("-" + cluster.lower()) or (
+        len(low) == 64 and cluster.lower().startswith(low.rsplit("-", 1)[-1])
+    )
+
+
+# --- public API --------------------------------------------------------------------------------
+
+_DONE = object()
+
+
+async def discover(
+    settings: CloudSettings,
+    subscription: str | None = None,
+    *,
+    credential: Any = None,
+) -> AsyncIterator[Found]:
+    """Stream what discovery finds (see module doc). Raises ``UserError`` only when nothing can
+    be listed at all (bad credentials, unreachable endpoint, unknown ``subscription``)."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    clients = AsyncClients(settings, credential)
+    walk = _Walk(clients, Bounded(settings.concurrency), queue.put_nowait)
+
+    async def runner() -> None:
+        try:
+            await walk.run(subscription)
+        finally:
+            queue.put_nowait(_DONE)
+
+    task = asyncio.ensure_future(runner())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            yield item
+        await task  # re-raise a fatal error
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await clients.close()
+
+
+def add_found(inventory: Inventory, item: Found) -> None:
+    """Fold one streamed item into ``inventory`` (what the engine and the TUI do too)."""
+    if isinstance(item, Subscription):
+        inventory.subscriptions.append(item)
+    elif isinstance(item, Cluster):
+        inventory.clusters.append(item)
+    elif isinstance(item, Workspace):
+        inventory.workspaces.append(item)
+    else:
+        inventory.errors.append(item)
+
+
+async def discover_all(
+    settings: CloudSettings, subscription: str | None = None, *, credential: Any = None
+) -> Inventory:
+    """Everything at once, sorted for stable output."""
+    inv = Inventory()
+    async for item in discover(settings, subscription, credential=credential):
+        add_found(inv, item)
+    inv.subscriptions.sort(key=lambda s: (s.name.lower(), s.id))
+    inv.clusters.sort(key=lambda c: (c.subscription_id, c.resource_group.lower(), c.name.lower()))
+    inv.workspaces.sort(key=lambda w: (w.subscription_id, w.name.lower()))
+    inv.errors.sort(key=lambda e: (e.scope, e.code))
+    return inv

@@ -1,0 +1,158 @@
+"""Where the Azure (and kube) endpoints are, which CA to trust and which token to send.
+
+Built from command-line flags first, then the ``AKSAUDIT_*`` environment variables. The access
+token comes only from the environment (a flag would show in ``ps``) and never shows in repr/str.
+Importing this module imports no Azure SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aksaudit_tui.errors import UsageError
+
+ENV_ARM_ENDPOINT = "AKSAUDIT_ARM_ENDPOINT"
+ENV_LOGS_ENDPOINT = "AKSAUDIT_LOGS_ENDPOINT"
+ENV_CA_BUNDLE = "AKSAUDIT_CA_BUNDLE"
+ENV_ACCESS_TOKEN = "AKSAUDIT_ACCESS_TOKEN"
+ENV_KUBECONFIG = "KUBECONFIG"
+
+AZURE_ARM_ENDPOINT = "https://management.azure.com"
+AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
+ARM_SCOPE = "https://management.azure.com/.default"
+LOGS_AUDIENCE = "https://api.loganalytics.io"
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    """Endpoints, trust and credentials for every Azure call. ``None`` means real Azure."""
+
+    arm_endpoint: str | None = None
+    logs_endpoint: str | None = None
+    ca_bundle: str | None = None
+    access_token: str | None = field(default=None, repr=False, compare=False)
+    kubeconfig: str | None = None
+    # Bound on concurrent ARM requests per discovery / log-path call (ARM throttles per
+    # subscription and principal; 16 keeps well under the 25 reads/s refill).
+    concurrency: int = 16
+    # Seconds between long-running-operation polls when Azure sends no Retry-After; None = auto
+    # (0 against a loopback emulator, the SDK's 30 s otherwise).
+    polling_interval: float | None = None
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.access_token)
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when pointed at a local emulator (tests, demo)."""
+        return _is_loopback(self.arm_endpoint) or _is_loopback(self.logs_endpoint)
+
+    @property
+    def effective_polling_interval(self) -> float:
+        if self.polling_interval is not None:
+            return self.polling_interval
+        return 0.0 if self.is_loopback else 30.0
+
+    @property
+    def arm_base_url(self) -> str:
+        return (self.arm_endpoint or AZURE_ARM_ENDPOINT).rstrip("/")
+
+    @classmethod
+    def from_env_and_args(
+        cls, args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
+    ) -> CloudSettings:
+        """Flags win over environment variables; validates what it can without the network."""
+        environ: Mapping[str, str] = os.environ if env is None else env
+
+        def pick(attr: str, var: str) -> str | None:
+            value = getattr(args, attr, None) if args is not None else None
+            if value in (None, ""):
+                value = environ.get(var) or None
+            return str(value) if value is not None else None
+
+        arm = pick("arm_endpoint", ENV_ARM_ENDPOINT)
+        logs = pick("logs_endpoint", ENV_LOGS_ENDPOINT)
+        ca = pick("ca_bundle", ENV_CA_BUNDLE)
+        kube = pick("kubeconfig", ENV_KUBECONFIG)
+        token = environ.get(ENV_ACCESS_TOKEN) or None
+        for name, url in (("--arm-endpoint", arm), ("--logs-endpoint", logs)):
+            if url is not None:
+                _check_url(name, url)
+        if ca is not None:
+            ca_path = Path(ca).expanduser()
+            if not ca_path.is_file():
+                raise UsageError(f"--ca-bundle / {ENV_CA_BUNDLE}: no such file: {ca}")
+            ca = str(ca_path.resolve())
+        if token is not None and any(ch.isspace() for ch in token.strip()):
+            raise UsageError(f"{ENV_ACCESS_TOKEN} must be a single bearer token (no spaces)")
+        concurrency = getattr(args, "concurrency", None) if args is not None else None
+        extra: dict[str, Any] = {}
+        if isinstance(concurrency, int) and concurrency > 0:
+            extra["concurrency"] = concurrency
+        return cls(
+            arm_endpoint=arm.rstrip("/") if arm else None,
+            logs_endpoint=logs.rstrip("/") if logs else None,
+            ca_bundle=ca,
+            access_token=token.strip() if token else None,
+            kubeconfig=kube,
+            **extra,
+        )
+
+
+def add_cloud_arguments(parser: argparse.ArgumentParser) -> None:
+    """The endpoint/trust flags every Azure-facing command shares."""
+    group = parser.add_argument_group("Azure endpoints (default: real Azure)")
+    group.add_argument(
+        "--arm-endpoint",
+        metavar="URL",
+        default=None,
+        help=f"Azure Resource Manager base URL (env {ENV_ARM_ENDPOINT})",
+    )
+    group.add_argument(
+        "--logs-endpoint",
+        metavar="URL",
+        default=None,
+        help=f"Log Analytics query API base URL (env {ENV_LOGS_ENDPOINT})",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        default=None,
+        help=f"PEM file of CAs to trust for those endpoints (env {ENV_CA_BUNDLE})",
+    )
+    group.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        default=None,
+        help=f"kubeconfig with one context per cluster (env {ENV_KUBECONFIG})",
+    )
+
+
+def _check_url(flag: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        # Bearer tokens are refused over plain http by azure-core, so say it up front.
+        raise UsageError(f"{flag} must be an https:// URL, got {url!r}")
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
