@@ -1,0 +1,98 @@
+"""Render the node script: one self-contained POSIX sh script that configures auditd on a node.
+
+The template is package data (``node_script.sh``); rendering substitutes the rules text, the
+syslog facility and severity and the default mode. Rendering is deterministic: the same inputs
+give the same bytes, so the script's sha256 identifies a configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from importlib import resources
+
+# Facilities audisp-syslog accepts (audit 3.x audisp-syslog.c and 2.x builtin syslog).
+FACILITIES: tuple[str, ...] = (
+    "auth",
+    "authpriv",
+    "daemon",
+    "syslog",
+    "user",
+    *(f"local{i}" for i in range(8)),
+)
+# Priorities audisp-syslog accepts as its first argument.
+SEVERITIES: tuple[str, ...] = (
+    "emerg",
+    "alert",
+    "crit",
+    "err",
+    "warning",
+    "notice",
+    "info",
+    "debug",
+)
+MODES: tuple[str, ...] = ("apply", "check", "remove")
+RULES_FILE = "/etc/audit/rules.d/50-aksaudit.rules"
+_HEREDOC_END = "AKSAUDIT_RULES_EOF"
+_LOCK_RE = re.compile(r"^\s*-e\s+2\b")
+
+
+def _template() -> str:
+    return resources.files("aksaudit_tui.nodes").joinpath("node_script.sh").read_text("utf-8")
+
+
+def normalize_rules_text(rules_text: str) -> str:
+    """Rules text as the script embeds it: LF line ends, one trailing newline."""
+    text = rules_text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.rstrip("\n") + "\n" if text.strip() else ""
+
+
+def render_node_script(
+    rules_text: str, facility: str, severity: str = "info", mode: str = "apply"
+) -> str:
+    """Return the node script for these rules and syslog facility/severity.
+
+    Raises ValueError for a facility, severity or mode audisp-syslog or the script does not
+    know, for rules that contain ``-e 2`` (locks rules until reboot: no rollback) and for rules
+    text that would end the embedded heredoc.
+    """
+    facility = facility.strip().lower().removeprefix("log_")
+    severity = severity.strip().lower().removeprefix("log_")
+    if severity == "warn":
+        severity = "warning"
+    if facility not in FACILITIES:
+        raise ValueError(f"unknown syslog facility {facility!r}; use one of {', '.join(FACILITIES)}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"unknown syslog severity {severity!r}; use one of {', '.join(SEVERITIES)}")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    text = normalize_rules_text(rules_text)
+    for number, line in enumerate(text.splitlines(), 1):
+        if _LOCK_RE.match(line):
+            raise ValueError(
+                f"rules line {number}: '-e 2' locks the audit rules until reboot; remove it"
+            )
+        if line.strip() == _HEREDOC_END:
+            raise ValueError(f"rules line {number}: the line {_HEREDOC_END!r} is reserved")
+        if "\0" in line:
+            raise ValueError(f"rules line {number}: contains a NUL byte")
+    # The heredoc body is the rules text without its last newline (the template adds it).
+    body = text[:-1] if text else ""
+    script = _template()
+    # Substitute the rules last so text inside them is never taken for a placeholder.
+    script = (
+        script.replace("@@MODE@@", mode)
+        .replace("@@FACILITY@@", facility)
+        .replace("@@SEVERITY@@", severity)
+    )
+    head, sep, tail = script.partition("@@RULES@@\n")
+    if not sep:  # pragma: no cover - template invariant
+        raise RuntimeError("node script template has no rules placeholder")
+    if body:
+        return f"{head}{body}\n{tail}"
+    return f"{head}{tail}"
+
+
+def script_sha256(script: str) -> str:
+    """The sha256 the pod launcher checks (``AKSAUDIT_SCRIPT_SHA256``)."""
+    return hashlib.sha256(script.encode("utf-8")).hexdigest()
