@@ -45,7 +45,7 @@ _IMAGES: dict[str, _Image] = {
     "Ubuntu2204": _Image(
         'PRETTY_NAME="Ubuntu 22.04.5 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\n'
         'VERSION="22.04.5 LTS (Jammy Jellyfish)"\nVERSION_CODENAME=jammy\nID=ubuntu\n'
-        "ID_LIKE=debian\nHOME_URL=\"https://www.ubuntu.com/\"\nUBUNTU_CODENAME=jammy\n",
+        'ID_LIKE=debian\nHOME_URL="https://www.ubuntu.com/"\nUBUNTU_CODENAME=jammy\n',
         True,
         "apt",
         "1:3.0.7-1build1",
@@ -54,7 +54,7 @@ _IMAGES: dict[str, _Image] = {
     "Ubuntu2404": _Image(
         'PRETTY_NAME="Ubuntu 24.04.2 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\n'
         'VERSION="24.04.2 LTS (Noble Numbat)"\nVERSION_CODENAME=noble\nID=ubuntu\n'
-        "ID_LIKE=debian\nHOME_URL=\"https://www.ubuntu.com/\"\nUBUNTU_CODENAME=noble\n",
+        'ID_LIKE=debian\nHOME_URL="https://www.ubuntu.com/"\nUBUNTU_CODENAME=noble\n',
         True,
         "apt",
         "1:3.1.2-2.1build1.1",
@@ -80,7 +80,7 @@ _IMAGES: dict[str, _Image] = {
     ),
     "Flatcar": _Image(
         'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\n'
-        'VERSION=4081.2.1\nVERSION_ID=4081.2.1\nBUILD_ID=2024-12-17-0211\n'
+        "VERSION=4081.2.1\nVERSION_ID=4081.2.1\nBUILD_ID=2024-12-17-0211\n"
         'PRETTY_NAME="Flatcar Container Linux by Kinvolk 4081.2.1 (Oklo)"\n'
         'ANSI_COLOR="38;5;75"\nHOME_URL="https://flatcar.org/"\n',
         True,
@@ -110,13 +110,17 @@ _COMMON_DIRS = (
     "usr/lib/systemd/system",
 )
 _COMMON_FILES = {
-    "etc/passwd": "root:x:0:0:root:/root:/bin/bash\nazureuser:x:1000:1000::/home/azureuser:/bin/bash\n",
+    "etc/passwd": (
+        "root:x:0:0:root:/root:/bin/bash\nazureuser:x:1000:1000::/home/azureuser:/bin/bash\n"
+    ),
     "etc/group": "root:x:0:\nadm:x:4:\nazureuser:x:1000:\n",
     "etc/shadow": "root:*:19000:0:99999:7:::\nazureuser:!:19000:0:99999:7:::\n",
     "etc/sudoers": "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
     "etc/ssh/sshd_config": "PasswordAuthentication no\nPermitRootLogin no\n",
     "etc/crontab": "SHELL=/bin/sh\n",
-    "var/lib/kubelet/config.yaml": "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\n",
+    "var/lib/kubelet/config.yaml": (
+        "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\n"
+    ),
 }
 
 

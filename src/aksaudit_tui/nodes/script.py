@@ -61,9 +61,13 @@ def render_node_script(
     if severity == "warn":
         severity = "warning"
     if facility not in FACILITIES:
-        raise ValueError(f"unknown syslog facility {facility!r}; use one of {', '.join(FACILITIES)}")
+        raise ValueError(
+            f"unknown syslog facility {facility!r}; use one of {', '.join(FACILITIES)}"
+        )
     if severity not in SEVERITIES:
-        raise ValueError(f"unknown syslog severity {severity!r}; use one of {', '.join(SEVERITIES)}")
+        raise ValueError(
+            f"unknown syslog severity {severity!r}; use one of {', '.join(SEVERITIES)}"
+        )
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     text = normalize_rules_text(rules_text)
