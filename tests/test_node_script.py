@@ -1,0 +1,338 @@
+"""The node script against simulated node roots, with the host-command stand-ins on PATH.
+
+Ubuntu 22.04 roots get the real Debian auditd package unpacked by the apt-get stand-in, so the
+plugin file the script edits is the one the package ships.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fixtures.noderoot import NodeRoot, tree_digest
+
+from aksaudit_tui.emulator.noderoot import SIM_DIR
+from aksaudit_tui.emulator.nodestate import read_node_audit_state
+from aksaudit_tui.nodes.script import render_node_script
+from aksaudit_tui.nodes.status import parse_node_status
+
+RULES = """\
+## test rules written inline (presets land separately)
+-D
+-b 8192
+-a always,exit -F arch=b64 -S execve -k aks_exec
+-a always,exit -F arch=b32 -S execve -k aks_exec
+-w /etc/passwd -p wa -k identity
+-w /etc/sudoers.d/ -p wa -k identity
+-w /etc/no-such-dir/app.conf -p wa -k ghost
+-a always,exit -F arch=b64 -S openat -F dir=/opt/missing-dir -F perm=w -k ghost
+"""
+SCRIPT = render_node_script(RULES, "authpriv", "info")
+RULES_FILE = "etc/audit/rules.d/50-aksaudit.rules"
+PLUGIN3 = "etc/audit/plugins.d/syslog.conf"
+PLUGIN2 = "etc/audisp/plugins.d/syslog.conf"
+MakeRoot = Callable[..., NodeRoot]
+
+
+def _make(node_root: MakeRoot, sku: str, deb: Path | None, **kw: bool) -> NodeRoot:
+    return node_root(sku, deb=deb if sku == "Ubuntu2204" else None, **kw)
+
+
+def _deb_for(sku: str, request: pytest.FixtureRequest) -> Path | None:
+    return request.getfixturevalue("auditd_deb") if sku == "Ubuntu2204" else None
+
+
+def _restarts(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.split()[:1] in (["systemctl"], ["service"]) and "restart" in c]
+
+
+@pytest.mark.parametrize(
+    ("sku", "shell"),
+    [
+        ("Ubuntu2204", ("sh",)),
+        ("Ubuntu2404", ("dash",)),
+        ("AzureLinux3", ("busybox", "sh")),
+        ("Ubuntu1804", ("dash",)),
+    ],
+)
+def test_apply_configures_node_and_second_apply_changes_nothing(
+    node_root: MakeRoot, request: pytest.FixtureRequest, sku: str, shell: tuple[str, ...]
+) -> None:
+    if shutil.which(shell[0]) is None:
+        pytest.skip(f"{shell[0]} is not installed")
+    node = _make(node_root, sku, _deb_for(sku, request))
+    first = node.run(SCRIPT, "apply", shell=shell)
+    assert first.returncode == 0, first.stdout + first.stderr
+    status = first.status
+    assert status["ok"] is True and status["errors"] == []
+    assert status["supported"] is True and status["installed"] is True
+    assert status["running"] is True and status["plugin_active"] is True
+    assert status["node"] == "aks-nodepool1-12345678-vmss000000"
+    assert {"install", "plugin", "rules", "load"} <= set(status["changed"])  # type: ignore[arg-type]
+    assert status["skipped_watches"] == ["/etc/no-such-dir/app.conf", "/opt/missing-dir"]
+    # Two execve rules and two watches survive; both ghost rules were dropped before loading.
+    assert status["rules_loaded"] == 4
+
+    rules = node.read(RULES_FILE)
+    assert "-k aks_exec" in rules and "/etc/no-such-dir" not in rules and "missing-dir" not in rules
+    assert "-e 2" not in rules
+    import hashlib
+
+    assert status["rules_sha256"] == hashlib.sha256(rules.encode()).hexdigest()
+
+    state = read_node_audit_state(node.path)
+    assert state.ships_to_syslog, state.problems
+    assert (state.plugin_facility, state.plugin_priority) == ("authpriv", "info")
+    assert {"aks_exec", "identity"} <= state.rule_keys and "ghost" not in state.rule_keys
+    assert state.rule_count == 4
+
+    calls = node.calls()
+    if sku.startswith("Ubuntu"):
+        assert any(c.startswith("apt-get") and "DPkg::Lock::Timeout=120" in c for c in calls)
+    else:
+        assert any(c.startswith("tdnf install -y audit") for c in calls)
+        assert "systemctl enable --now auditd" in calls
+
+    # Second apply: same bytes everywhere, no restart, no reload.
+    before = node.tree_hash()
+    node.clear_calls()
+    second = node.run(SCRIPT, shell=shell)  # default mode is the rendered one: apply
+    assert second.returncode == 0, second.stdout
+    assert second.status["changed"] == [] and second.status["mode"] == "apply"
+    assert node.tree_hash() == before
+    calls = node.calls()
+    assert _restarts(calls) == [], calls
+    assert not [c for c in calls if c.startswith(("augenrules", "apt-get", "tdnf"))], calls
+
+    # check changes nothing and reports compliance.
+    check = node.run(SCRIPT, "check", shell=shell)
+    assert check.returncode == 0 and check.status["compliant"] is True
+    assert node.tree_hash() == before
+
+
+def test_ubuntu_plugin_is_the_real_package_file_edited(
+    node_root: MakeRoot, auditd_deb: Path
+) -> None:
+    node = node_root("Ubuntu2204", deb=auditd_deb)
+    result = node.run(SCRIPT, "apply")
+    assert result.returncode == 0, result.stdout
+    settings = {
+        k.strip(): v.strip()
+        for k, _, v in (
+            line.partition("=")
+            for line in node.read(PLUGIN3).splitlines()
+            if line.strip() and not line.startswith("#")
+        )
+    }
+    assert settings == {
+        "active": "yes",
+        "direction": "out",
+        "path": "/sbin/audisp-syslog",
+        "type": "always",
+        "args": "LOG_INFO LOG_AUTHPRIV",
+        "format": "string",
+    }
+    assert (node.path / "sbin/audisp-syslog").is_file()
+    # The backup is the package's own file, byte for byte.
+    extracted = subprocess.run(
+        ["dpkg-deb", "--fsys-tarfile", str(auditd_deb)], capture_output=True, check=True
+    ).stdout
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(extracted)) as tar:
+        member = tar.extractfile("./etc/audit/plugins.d/syslog.conf")
+        assert member is not None
+        shipped = member.read()
+    assert b"active = no" in shipped
+    backup = node.path / "var/lib/aksaudit/backup" / PLUGIN3
+    assert backup.read_bytes() == shipped
+    assert (node.path / "var/lib/aksaudit/backup" / f"{RULES_FILE}.absent").exists()
+
+
+def test_remove_restores_byte_for_byte(node_root: MakeRoot, auditd_deb: Path) -> None:
+    node = node_root("Ubuntu2204", deb=auditd_deb, auditd_installed=True)
+    # audit.rules.prev is augenrules' own backup, rewritten whenever rules.d changes.
+    exclude = (SIM_DIR, "etc/audit/audit.rules.prev")
+    before = tree_digest(node.path, exclude)
+    loaded_before = (node.sim / "loaded.rules").read_text()
+    assert node.run(SCRIPT, "apply").returncode == 0
+    assert tree_digest(node.path, exclude) != before
+    assert (node.sim / "loaded.rules").read_text() != loaded_before
+    node.clear_calls()
+    removed = node.run(SCRIPT, "remove")
+    assert removed.returncode == 0, removed.stdout
+    assert removed.status["mode"] == "remove"
+    assert {"plugin", "rules", "unload", "restart"} <= set(removed.status["changed"])  # type: ignore[arg-type]
+    assert tree_digest(node.path, exclude) == before
+    assert not (node.path / "var/lib/aksaudit").exists()
+    # Exactly our rules left the kernel; the package's own state is back.
+    assert (node.sim / "loaded.rules").read_text() == loaded_before
+    assert "systemctl restart auditd" in node.calls()
+    again = node.run(SCRIPT, "remove")
+    assert again.returncode == 0 and again.status["changed"] == []
+
+
+def test_check_on_fresh_node_reports_drift_and_changes_nothing(node_root: MakeRoot) -> None:
+    node = node_root("Ubuntu2404")
+    before = node.tree_hash(include_sim=False)
+    result = node.run(SCRIPT, "check")
+    assert result.returncode == 3
+    assert result.status["compliant"] is False and result.status["ok"] is True
+    assert result.status["changed"] == ["install"]
+    assert result.status["installed"] is False
+    assert node.tree_hash() == before
+    assert not any(c.startswith("apt-get") for c in node.calls())
+
+
+def test_check_detects_plugin_drift(node_root: MakeRoot) -> None:
+    node = node_root("AzureLinux3")
+    assert node.run(SCRIPT, "apply").returncode == 0
+    plugin = node.path / PLUGIN3
+    plugin.write_text(plugin.read_text().replace("active = yes", "active = no"))
+    before = node.tree_hash()
+    result = node.run(SCRIPT, "check")
+    assert result.returncode == 3
+    assert set(result.status["changed"]) == {"plugin", "restart"}  # type: ignore[arg-type]
+    assert node.tree_hash() == before
+    assert not read_node_audit_state(node.path).plugin_active
+    # apply repairs it with one restart and no reload (the rules did not change).
+    node.clear_calls()
+    fixed = node.run(SCRIPT, "apply")
+    assert fixed.status["changed"] == ["plugin", "restart"]
+    assert read_node_audit_state(node.path).ships_to_syslog
+
+
+def test_azure_linux_uses_usr_sbin_plugin_path(node_root: MakeRoot) -> None:
+    node = node_root("AzureLinux3")
+    assert node.run(SCRIPT, "apply").returncode == 0
+    assert "path = /usr/sbin/audisp-syslog" in node.read(PLUGIN3)
+    assert not (node.path / "sbin").is_symlink()
+
+
+def test_audit2_node_gets_builtin_plugin(node_root: MakeRoot) -> None:
+    node = node_root("Ubuntu1804", auditd_installed=True)
+    result = node.run(SCRIPT, "apply")
+    assert result.status["audit_version"] == "2.8.2"
+    assert result.status["plugin_path"] == "/etc/audisp/plugins.d/syslog.conf"
+    text = node.read(PLUGIN2)
+    assert "path = builtin_syslog" in text and "type = builtin" in text
+    assert "args = LOG_INFO LOG_AUTHPRIV" in text
+    assert not (node.path / PLUGIN3).exists()
+    assert "install" not in result.status["changed"]  # type: ignore[operator]
+    assert read_node_audit_state(node.path).ships_to_syslog
+
+
+def test_audit4_also_restarts_the_rules_unit(node_root: MakeRoot) -> None:
+    node = node_root("Ubuntu2404")
+    (node.sim / "candidate-auditd").write_text("1:4.0.2-2ubuntu1\n")
+    result = node.run(SCRIPT, "apply")
+    assert result.status["audit_version"] == "4.0.2"
+    assert "systemctl restart audit-rules.service" in node.calls()
+
+
+@pytest.mark.parametrize("shell", [("dash",), ("busybox", "sh")])
+def test_flatcar_is_skipped_with_reason(node_root: MakeRoot, shell: tuple[str, ...]) -> None:
+    node = node_root("Flatcar")
+    before = node.tree_hash(include_sim=True)
+    result = node.run(SCRIPT, "apply", shell=shell)
+    assert result.returncode == 0
+    status = parse_node_status(result.stdout)
+    assert status is not None and status.skipped and status.ok
+    assert status.skip_reason is not None and "immutable" in status.skip_reason
+    assert status.changed == [] and not status.installed
+    assert node.tree_hash(include_sim=True) == before
+
+
+@pytest.mark.parametrize("sku", ["Ubuntu2204", "AzureLinux3"])
+def test_no_egress_is_reported_clearly(node_root: MakeRoot, sku: str) -> None:
+    node = node_root(sku, no_egress=True)
+    result = node.run(SCRIPT, "apply")
+    assert result.returncode == 1
+    status = parse_node_status(result.stdout)
+    assert status is not None and not status.ok and not status.installed
+    assert len(status.errors) == 1
+    assert "cannot reach its package repository" in status.errors[0]
+    if sku == "Ubuntu2204":
+        assert "E: Unable to fetch some archives" in status.errors[0]
+    assert not (node.path / RULES_FILE).exists()
+
+
+def test_script_never_writes_e2_even_if_edited_in(node_root: MakeRoot) -> None:
+    with pytest.raises(ValueError, match="-e 2"):
+        render_node_script(RULES + "-e 2\n", "authpriv")
+    # The script's own filter is the second line of defence (a hand-edited ConfigMap).
+    script = render_node_script(RULES + "-e 1\n", "authpriv").replace("\n-e 1\n", "\n-e  2\n")
+    node = node_root("Ubuntu2404")
+    result = node.run(script, "apply")
+    assert result.returncode == 0, result.stdout
+    assert "-e" not in node.read(RULES_FILE).split()
+    assert "enabled 2" not in (node.sim / "kernel").read_text()
+
+
+def test_watch_rules_rejected_by_auditctl_without_filter(node_root: MakeRoot) -> None:
+    """The stand-in behaves like auditctl -R: a watch in a missing directory stops the load."""
+    node = node_root("Ubuntu2404", auditd_installed=True)
+    bad = node.path / "bad.rules"
+    bad.write_text("-w /etc/passwd -p wa -k a\n-w /nope/x -p wa -k b\n-w /etc/group -p wa -k c\n")
+    proc = subprocess.run(
+        ["auditctl", "-R", str(bad)], env=node.env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1 and "line 2" in proc.stderr
+    assert read_node_audit_state(node.path).rule_keys == {"a"}
+
+
+def test_rendering_is_deterministic_and_validated() -> None:
+    assert render_node_script(RULES, "authpriv") == SCRIPT
+    assert render_node_script(RULES, "LOG_AUTHPRIV", "LOG_INFO") == SCRIPT
+    assert 'FACILITY="local3"' in render_node_script(RULES, "local3", "notice", "check")
+    assert 'MODE="${1:-check}"' in render_node_script(RULES, "local3", "notice", "check")
+    for bad in ({"facility": "kern"}, {"severity": "loud"}, {"mode": "wipe"}):
+        args = {"facility": "authpriv", "severity": "info", "mode": "apply", **bad}
+        with pytest.raises(ValueError):
+            render_node_script(RULES, **args)
+    with pytest.raises(ValueError, match="reserved"):
+        render_node_script("AKSAUDIT_RULES_EOF\n", "authpriv")
+
+
+def test_rendered_script_is_shellcheck_clean(tmp_path: Path) -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    path = tmp_path / "node.sh"
+    path.write_text(SCRIPT)
+    proc = subprocess.run(
+        ["shellcheck", "-s", "sh", str(path)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_standins_are_shellcheck_clean() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    from aksaudit_tui.emulator.noderoot import standins_dir
+
+    files = sorted(str(p) for p in standins_dir().iterdir() if p.is_file())
+    proc = subprocess.run(
+        ["shellcheck", "-x", "-s", "sh", *files],
+        capture_output=True,
+        text=True,
+        cwd=standins_dir(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_standins_refuse_the_real_root(tmp_path: Path) -> None:
+    from aksaudit_tui.emulator.noderoot import standins_dir
+
+    proc = subprocess.run(
+        [str(standins_dir() / "systemctl"), "restart", "auditd"],
+        env={"PATH": "/usr/bin:/bin", "AKSAUDIT_ROOT": "/"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 97 and "not /" in proc.stderr
