@@ -4,6 +4,8 @@ ARM id parsing, case-insensitive lookups, bounded calls."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from collections.abc import AsyncIterable, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +26,12 @@ def rest(obj: Any) -> dict[str, Any]:
     if callable(serialize):
         return dict(serialize(keep_readonly=True))
     raise TypeError(f"cannot read {type(obj).__name__} as a REST body")
+
+
+def json_body(body: Mapping[str, Any]) -> io.BytesIO:
+    """A request body sent byte-for-byte: msrest clients would otherwise round-trip a dict through
+    their model and drop fields their API version does not know."""
+    return io.BytesIO(json.dumps(body).encode())
 
 
 def props(body: Mapping[str, Any]) -> dict[str, Any]:

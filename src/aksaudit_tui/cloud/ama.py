@@ -1,0 +1,354 @@
+"""Log path 3: Azure Monitor Agent on the pool scale sets.
+
+AzureMonitorLinuxAgent on each Linux pool scale set, one data collection rule
+``aksaudit-syslog-<workspace>`` (in the cluster's resource group, so node resource group lockdown
+and AKS clean-ups leave it alone) with the syslog source and the workspace destination, an
+association per scale set, and instances brought to the latest model. The extension and the
+associations live in the node resource group: AKS does not support them and removes the extension
+on upgrade, and lockdown denies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
+from aksaudit_tui.cloud.container_insights import covers, writable_dcr
+from aksaudit_tui.cloud.discovery import SYSLOG_STREAM
+from aksaudit_tui.cloud.errors import is_not_found, user_error
+from aksaudit_tui.cloud.legacy_oms import lockdown_reason
+from aksaudit_tui.cloud.logpath import (
+    DCR_LEVELS,
+    AdapterBase,
+    Change,
+    LogPathState,
+    check_facility,
+    dcr_levels_from,
+    find_extension,
+    stale_instances,
+)
+from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
+
+PUBLISHER = "Microsoft.Azure.Monitor"
+EXT_TYPE = "AzureMonitorLinuxAgent"
+EXT_NAME = "AzureMonitorLinuxAgent"
+TYPE_HANDLER_VERSION = "1.33"
+ASSOCIATION = "aksaudit-syslog"
+WARNING = (
+    "ama changes the node-pool scale sets directly, which AKS does not support: AKS upgrades "
+    "remove the extension (re-run apply after upgrades)"
+)
+
+
+def dcr_name(workspace: Workspace) -> str:
+    return f"aksaudit-syslog-{workspace.name}"[:64]
+
+
+class AmaPath(AdapterBase):
+    name = "ama"
+
+    def _dcr_id(self, cluster: Cluster, workspace: Workspace) -> str:
+        return (
+            f"/subscriptions/{cluster.subscription_id}/resourceGroups/{cluster.resource_group}"
+            f"/providers/Microsoft.Insights/dataCollectionRules/{dcr_name(workspace)}"
+        )
+
+    async def _read_dcr(self, dcr_id: str) -> dict[str, Any] | None:
+        did = ArmId.parse(dcr_id)
+        try:
+            return rest(
+                await self.b.call(
+                    self.clients.monitor(did.subscription).data_collection_rules.get(
+                        did.resource_group, did.name
+                    )
+                )
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise user_error(exc, doing=f"reading data collection rule {did.name}") from None
+
+    async def _associated(self, cluster: Cluster, s: ScaleSet, dcr_id: str) -> bool:
+        monitor = self.clients.monitor(cluster.subscription_id)
+        try:
+            body = rest(
+                await self.b.call(monitor.data_collection_rule_associations.get(s.id, ASSOCIATION))
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return False
+            raise user_error(exc, doing=f"reading associations of {s.name}") from None
+        return same_id(str(props(body).get("dataCollectionRuleId") or ""), dcr_id)
+
+    @staticmethod
+    def _dcr_ok(
+        dcr: dict[str, Any], workspace: Workspace, facility: str, levels: Sequence[str]
+    ) -> bool:
+        p = props(dcr)
+        sources = (p.get("dataSources") or {}).get("syslog") or []
+        dests = (p.get("destinations") or {}).get("logAnalytics") or []
+        to_ws = [
+            d.get("name") for d in dests if same_id(str(d.get("workspaceResourceId")), workspace.id)
+        ]
+        flows = any(
+            SYSLOG_STREAM in (f.get("streams") or [])
+            and any(n in (f.get("destinations") or []) for n in to_ws)
+            for f in p.get("dataFlows") or []
+        )
+        return covers(sources, facility, levels) and flows
+
+    async def probe(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> LogPathState:
+        fac = check_facility(facility)
+        levels = dcr_levels_from(severity)
+        state = LogPathState(ok=True, warnings=[WARNING])
+        dcr_id = self._dcr_id(cluster, workspace)
+        (linux, skipped), dcr = await asyncio.gather(
+            self.linux_scale_sets(cluster), self._read_dcr(dcr_id)
+        )
+        name = dcr_name(workspace)
+        if dcr is None:
+            state.changes.append(
+                f"create data collection rule {name} in {cluster.resource_group} "
+                f"(syslog {fac}: {', '.join(levels)}) -> {workspace.name}"
+            )
+        elif not self._dcr_ok(dcr, workspace, fac, levels):
+            state.changes.append(f"add syslog {fac} ({', '.join(levels)}) to {name}")
+        state.details[name] = "absent" if dcr is None else "present"
+        assoc = await asyncio.gather(*(self._associated(cluster, s, dcr_id) for s in linux))
+        node_changes = False
+        for s, associated in zip(linux, assoc, strict=True):
+            ext = find_extension(s, PUBLISHER, EXT_TYPE)
+            stale = stale_instances(s)
+            if ext is None or ext.provisioning_state not in (None, "Succeeded"):
+                state.changes.append(f"install {EXT_NAME} on {s.name}")
+                state.changes.append(f"update {len(s.instances)} instance(s) of {s.name}")
+                node_changes = True
+            elif stale:
+                state.changes.append(
+                    f"update instance(s) {', '.join(stale)} of {s.name} to the latest model"
+                )
+                node_changes = True
+            if not associated:
+                state.changes.append(f"associate {name} with {s.name}")
+                node_changes = True
+            state.details[s.name] = (
+                f"agent {'present' if ext else 'missing'}, "
+                f"{'associated' if associated else 'not associated'}, stale {stale}"
+            )
+        for s in skipped:
+            state.details[s.name] = f"skipped ({s.os_sku or s.os})"
+        if not linux:
+            state.warnings.append(f"{cluster.name} has no Linux node-pool scale set")
+        if node_changes:
+            state.blocking = lockdown_reason(cluster)
+        state.ok = not state.changes and state.blocking is None
+        return state
+
+    async def apply(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[Change]:
+        fac = check_facility(facility)
+        levels = dcr_levels_from(severity)
+        dcr_id = self._dcr_id(cluster, workspace)
+        did = ArmId.parse(dcr_id)
+        (linux, _), dcr = await asyncio.gather(
+            self.linux_scale_sets(cluster), self._read_dcr(dcr_id)
+        )
+        done: list[Change] = []
+        if dcr is None or not self._dcr_ok(dcr, workspace, fac, levels):
+            body = ama_dcr_body(dcr, workspace, fac, levels)
+            try:
+                await self.b.call(
+                    self.clients.monitor(did.subscription).data_collection_rules.create(
+                        did.resource_group, did.name, json_body(body)
+                    )
+                )
+            except Exception as exc:
+                raise user_error(
+                    exc,
+                    doing=f"writing data collection rule {did.name}",
+                    action="Microsoft.Insights/dataCollectionRules/write",
+                    scope=f"/subscriptions/{did.subscription}/resourceGroups/{did.resource_group}",
+                ) from None
+            if dcr is None:
+                done.append(
+                    Change(f"created data collection rule {did.name}", undo=f"dcr|{dcr_id}")
+                )
+            else:
+                done.append(Change(f"added syslog {fac} to data collection rule {did.name}"))
+        compute = self.clients.compute(cluster.subscription_id)
+        rg = cluster.node_resource_group
+
+        async def one(s: ScaleSet) -> list[Change]:
+            out: list[Change] = []
+            ext = find_extension(s, PUBLISHER, EXT_TYPE)
+            if ext is None or ext.provisioning_state not in (None, "Succeeded"):
+                name = ext.name if ext is not None else EXT_NAME
+                body = {
+                    "properties": {
+                        "publisher": PUBLISHER,
+                        "type": EXT_TYPE,
+                        "typeHandlerVersion": TYPE_HANDLER_VERSION,
+                        "autoUpgradeMinorVersion": True,
+                        "enableAutomaticUpgrade": True,
+                        "settings": {},
+                    }
+                }
+                try:
+                    await self.b.lro(
+                        compute.virtual_machine_scale_set_extensions.begin_create_or_update(
+                            rg, s.name, name, json_body(body)
+                        )
+                    )
+                except Exception as exc:
+                    raise user_error(
+                        exc,
+                        doing=f"installing {EXT_NAME} on {s.name}",
+                        action="Microsoft.Compute/virtualMachineScaleSets/extensions/write",
+                        scope=s.id,
+                    ) from None
+                out.append(
+                    Change(
+                        f"installed {EXT_NAME} on {s.name}",
+                        undo=f"vmss-ext|{s.id}|{name}" if ext is None else None,
+                    )
+                )
+            if not await self._associated(cluster, s, dcr_id):
+                try:
+                    await self.b.call(
+                        self.clients.monitor(
+                            cluster.subscription_id
+                        ).data_collection_rule_associations.create(
+                            s.id,
+                            ASSOCIATION,
+                            json_body(
+                                {
+                                    "properties": {
+                                        "dataCollectionRuleId": dcr_id,
+                                        "description": "aksaudit: audit syslog to Log Analytics",
+                                    }
+                                }
+                            ),
+                        )
+                    )
+                except Exception as exc:
+                    raise user_error(
+                        exc,
+                        doing=f"associating {did.name} with {s.name}",
+                        action="Microsoft.Insights/dataCollectionRuleAssociations/write",
+                        scope=s.id,
+                    ) from None
+                out.append(
+                    Change(
+                        f"associated {did.name} with {s.name}",
+                        undo=f"dcra|{s.id}|{ASSOCIATION}",
+                    )
+                )
+            return out
+
+        for changes in await asyncio.gather(*(one(s) for s in linux)):
+            done.extend(changes)
+        # Same manual-upgrade step as the legacy path (re-reads each scale set's instances).
+        done.extend(await self.update_stale_instances(cluster, linux))
+        return done
+
+    async def remove(
+        self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
+    ) -> list[str]:
+        out: list[str] = []
+        touched: list[ScaleSet] = []
+        dcrs: list[str] = []
+        for token in reversed(list(undo)):
+            kind, *args = token.split("|")
+            if kind == "dcra":
+                uri, name = args
+                try:
+                    await self.b.call(
+                        self.clients.monitor(
+                            cluster.subscription_id
+                        ).data_collection_rule_associations.delete(uri, name)
+                    )
+                except Exception as exc:
+                    if not is_not_found(exc):
+                        raise user_error(exc, doing=f"deleting association {name}") from None
+                out.append(f"deleted association {name} on {ArmId.parse(uri).name}")
+            elif kind == "vmss-ext":
+                vid, name = ArmId.parse(args[0]), args[1]
+                try:
+                    await self.b.lro(
+                        self.clients.compute(
+                            vid.subscription or cluster.subscription_id
+                        ).virtual_machine_scale_set_extensions.begin_delete(
+                            vid.resource_group, vid.name, name
+                        )
+                    )
+                except Exception as exc:
+                    if not is_not_found(exc):
+                        raise user_error(exc, doing=f"removing {name} from {vid.name}") from None
+                out.append(f"removed {name} from {vid.name}")
+                touched.append(
+                    ScaleSet(
+                        id=args[0],
+                        name=vid.name,
+                        pool="",
+                        os="Linux",
+                        os_sku=None,
+                        upgrade_mode="Manual",
+                    )
+                )
+            elif kind == "dcr":
+                dcrs.append(args[0])
+        for dcr_id in dcrs:  # after the associations that point at it
+            did = ArmId.parse(dcr_id)
+            try:
+                await self.b.call(
+                    self.clients.monitor(did.subscription).data_collection_rules.delete(
+                        did.resource_group, did.name
+                    )
+                )
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise user_error(exc, doing=f"deleting rule {did.name}") from None
+            out.append(f"deleted data collection rule {did.name}")
+        if touched:
+            changes = await self.update_stale_instances(cluster, touched)
+            out.extend(c.description for c in changes)
+        return out
+
+
+def ama_dcr_body(
+    existing: dict[str, Any] | None, workspace: Workspace, facility: str, levels: Sequence[str]
+) -> dict[str, Any]:
+    """Our rule: a syslog source per facility and the workspace destination (existing kept)."""
+    if existing is None:
+        body: dict[str, Any] = {"location": workspace.location, "kind": "Linux", "properties": {}}
+    else:
+        body = writable_dcr(existing)
+    p = body["properties"]
+    sources = p.setdefault("dataSources", {}).setdefault("syslog", [])
+    src_name = f"aksaudit-{facility}"
+    src = next((s for s in sources if s.get("name") == src_name), None)
+    if src is None:
+        src = {"name": src_name, "streams": [SYSLOG_STREAM], "facilityNames": [facility]}
+        sources.append(src)
+    have = set(src.get("logLevels") or []) | set(levels)
+    src["logLevels"] = [lv for lv in reversed(DCR_LEVELS) if lv in have]
+    dests = p.setdefault("destinations", {}).setdefault("logAnalytics", [])
+    dest = next(
+        (d for d in dests if same_id(str(d.get("workspaceResourceId") or ""), workspace.id)), None
+    )
+    if dest is None:
+        dest = {"workspaceResourceId": workspace.id, "name": "la-workspace"}
+        dests.append(dest)
+    flows = p.setdefault("dataFlows", [])
+    if not any(
+        SYSLOG_STREAM in (f.get("streams") or []) and dest["name"] in (f.get("destinations") or [])
+        for f in flows
+    ):
+        flows.append({"streams": [SYSLOG_STREAM], "destinations": [dest["name"]]})
+    return copy.deepcopy(body)

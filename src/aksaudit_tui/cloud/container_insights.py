@@ -1,0 +1,528 @@
+"""Log path 1 (default, AKS-supported): Container Insights syslog.
+
+In place when: the monitoring add-on (``omsagent``) is on with managed-identity auth, and the
+cluster's Container Insights data collection rule (associated as ``ContainerInsightsExtension``,
+named ``MSCI-<region>-<cluster>`` in the cluster's resource group) collects the facility at every
+level from the chosen severity up and routes ``Microsoft-Syslog`` to the workspace.
+Where absent it is set up as ``az aks enable-addons -a monitoring --enable-msi-auth-for-monitoring
+--enable-syslog`` does: DCR, association, then the add-on profile. Other facilities and the rest
+of the rule are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
+from aksaudit_tui.cloud.discovery import CI_ASSOCIATION, SYSLOG_STREAM, msci_name, parse_monitoring
+from aksaudit_tui.cloud.errors import is_not_found, user_error
+from aksaudit_tui.cloud.logpath import (
+    AdapterBase,
+    Change,
+    LogPathState,
+    check_facility,
+    dcr_levels_from,
+)
+from aksaudit_tui.cloud.models import Cluster, Workspace
+
+CI_STREAM = "Microsoft-ContainerInsights-Group-Default"
+ADDON = "omsagent"
+OUR_SOURCE_PREFIX = "aksaudit-"
+
+
+def covers(sources: Sequence[dict[str, Any]], facility: str, levels: Sequence[str]) -> bool:
+    """True when the syslog sources, together, collect ``facility`` at every one of ``levels``."""
+    have: set[str] = set()
+    for src in sources:
+        if SYSLOG_STREAM not in (src.get("streams") or [SYSLOG_STREAM]):
+            continue
+        facs = {str(f).lower() for f in src.get("facilityNames") or ()}
+        if facility in facs or "*" in facs:
+            lv = {str(x) for x in src.get("logLevels") or ()}
+            if "*" in lv:
+                return True
+            have |= lv
+    return set(levels) <= have
+
+
+@dataclass
+class _Plan:
+    cluster_body: dict[str, Any]
+    dcr: dict[str, Any] | None
+    dcr_id: str
+    associated: bool
+    addon_on: bool
+    msi: bool
+    syslog_ok: bool
+    flow_ok: bool
+    blocking: str | None = None
+    changes: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class ContainerInsightsPath(AdapterBase):
+    name = "container-insights"
+
+    async def _read(
+        self, cluster: Cluster, workspace: Workspace, facility: str, levels: Sequence[str]
+    ) -> _Plan:
+        sid = cluster.subscription_id
+        cs = self.clients.containerservice(sid)
+        monitor = self.clients.monitor(sid)
+        try:
+            body = rest(
+                await self.b.call(cs.managed_clusters.get(cluster.resource_group, cluster.name))
+            )
+        except Exception as exc:
+            raise user_error(exc, doing=f"reading cluster {cluster.name}") from None
+        mon = parse_monitoring(body)
+        dcr: dict[str, Any] | None = None
+        associated = False
+        try:
+            assoc = rest(
+                await self.b.call(
+                    monitor.data_collection_rule_associations.get(cluster.id, CI_ASSOCIATION)
+                )
+            )
+            rule_id = props(assoc).get("dataCollectionRuleId")
+            if rule_id:
+                associated = True
+                did = ArmId.parse(str(rule_id))
+                dcr = rest(
+                    await self.b.call(
+                        self.clients.monitor(did.subscription or sid).data_collection_rules.get(
+                            did.resource_group, did.name
+                        )
+                    )
+                )
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise user_error(exc, doing=f"reading {cluster.name}'s monitoring rule") from None
+        if dcr is None:
+            name = msci_name(workspace.location or cluster.location, cluster.name)
+            try:
+                dcr = rest(
+                    await self.b.call(
+                        monitor.data_collection_rules.get(cluster.resource_group, name)
+                    )
+                )
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise user_error(exc, doing=f"reading data collection rule {name}") from None
+        dcr_id = (
+            str(dcr["id"])
+            if dcr
+            else (
+                f"/subscriptions/{sid}/resourceGroups/{cluster.resource_group}/providers/"
+                f"Microsoft.Insights/dataCollectionRules/"
+                f"{msci_name(workspace.location or cluster.location, cluster.name)}"
+            )
+        )
+        p = props(dcr) if dcr else {}
+        sources = list((p.get("dataSources") or {}).get("syslog") or [])
+        flows = p.get("dataFlows") or []
+        plan = _Plan(
+            cluster_body=body,
+            dcr=dcr,
+            dcr_id=dcr_id,
+            associated=associated,
+            addon_on=mon.addon_enabled,
+            msi=mon.msi_auth,
+            syslog_ok=covers(sources, facility, levels),
+            flow_ok=any(SYSLOG_STREAM in (f.get("streams") or []) for f in flows),
+        )
+        dcr_name = ArmId.parse(dcr_id).name
+        # The add-on's workspace is where the rows land; a different one would fail verify.
+        if mon.addon_enabled and mon.workspace_id and not same_id(mon.workspace_id, workspace.id):
+            plan.blocking = (
+                f"{cluster.name} already sends Container Insights data to workspace "
+                f"{ArmId.parse(mon.workspace_id).name}; choose that workspace in the plan "
+                f"(or move the add-on yourself)"
+            )
+        dests = [
+            str(d.get("workspaceResourceId") or "")
+            for d in (p.get("destinations") or {}).get("logAnalytics") or []
+        ]
+        if dcr and dests and not any(same_id(d, workspace.id) for d in dests):
+            plan.blocking = plan.blocking or (
+                f"data collection rule {dcr_name} sends to workspace "
+                f"{ArmId.parse(dests[0]).name}, not {workspace.name}; choose that workspace"
+            )
+        level_text = ", ".join(levels)
+        if dcr is None:
+            plan.changes.append(
+                f"create data collection rule {dcr_name} in {cluster.resource_group} "
+                f"(Container Insights + syslog {facility}: {level_text}) -> {workspace.name}"
+            )
+        else:
+            if not plan.syslog_ok:
+                plan.changes.append(
+                    f"add syslog {facility} ({level_text}) to data collection rule {dcr_name}"
+                )
+            if not plan.flow_ok:
+                plan.changes.append(
+                    f"route Microsoft-Syslog to the workspace in data collection rule {dcr_name}"
+                )
+        if not associated:
+            plan.changes.append(
+                f"associate {dcr_name} with cluster {cluster.name} as {CI_ASSOCIATION}"
+            )
+        if not mon.addon_enabled:
+            plan.changes.append(
+                f"enable the monitoring add-on on {cluster.name} (managed identity auth, "
+                f"workspace {workspace.name})"
+            )
+        elif not mon.msi_auth:
+            plan.changes.append(
+                f"switch {cluster.name}'s monitoring add-on to managed identity auth "
+                "(syslog collection needs it)"
+            )
+        plan.details[dcr_name] = (
+            "absent"
+            if dcr is None
+            else ("collects " if plan.syslog_ok else "lacks ") + f"{facility} ({level_text})"
+        )
+        plan.details["add-on"] = (
+            "on, managed identity"
+            if mon.addon_enabled and mon.msi_auth
+            else ("on, key auth" if mon.addon_enabled else "off")
+        )
+        return plan
+
+    async def probe(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> LogPathState:
+        fac = check_facility(facility)
+        levels = dcr_levels_from(severity)
+        plan = await self._read(cluster, workspace, fac, levels)
+        return LogPathState(
+            ok=not plan.changes and plan.blocking is None,
+            changes=plan.changes,
+            details=plan.details,
+            blocking=plan.blocking,
+        )
+
+    async def apply(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[Change]:
+        fac = check_facility(facility)
+        levels = dcr_levels_from(severity)
+        plan = await self._read(cluster, workspace, fac, levels)
+        if plan.blocking:
+            from aksaudit_tui.errors import UserError
+
+            raise UserError(plan.blocking)
+        done: list[Change] = []
+        did = ArmId.parse(plan.dcr_id)
+        monitor = self.clients.monitor(did.subscription or cluster.subscription_id)
+        # 1. the rule
+        if plan.dcr is None:
+            body = new_dcr_body(workspace, fac, levels)
+            await self._put_dcr(monitor, did, body)
+            done.append(
+                Change(f"created data collection rule {did.name}", undo=f"dcr|{plan.dcr_id}")
+            )
+        elif not plan.syslog_ok or not plan.flow_ok:
+            body, changes = extend_dcr_body(plan.dcr, workspace, fac, levels)
+            await self._put_dcr(monitor, did, body)
+            done.extend(changes)
+        # 2. the association the agent reads its configuration through
+        if not plan.associated:
+            try:
+                await self.b.call(
+                    self.clients.monitor(
+                        cluster.subscription_id
+                    ).data_collection_rule_associations.create(
+                        cluster.id,
+                        CI_ASSOCIATION,
+                        json_body(
+                            {
+                                "properties": {
+                                    "dataCollectionRuleId": plan.dcr_id,
+                                    "description": "routes monitoring data to a Log Analytics "
+                                    "workspace (aksaudit)",
+                                }
+                            }
+                        ),
+                    )
+                )
+            except Exception as exc:
+                raise user_error(
+                    exc,
+                    doing=f"associating {did.name} with {cluster.name}",
+                    action="Microsoft.Insights/dataCollectionRuleAssociations/write",
+                    scope=cluster.id,
+                ) from None
+            done.append(
+                Change(
+                    f"associated {did.name} with {cluster.name} as {CI_ASSOCIATION}",
+                    undo=f"dcra|{cluster.id}|{CI_ASSOCIATION}",
+                )
+            )
+        # 3. the add-on (after the rule exists, so the agent starts with syslog configured)
+        if not plan.addon_on or not plan.msi:
+            body = copy.deepcopy(plan.cluster_body)
+            p = body.setdefault("properties", {})
+            addons = p.setdefault("addonProfiles", {}) or {}
+            p["addonProfiles"] = addons
+            key = next((k for k in addons if k.lower() == ADDON), ADDON)
+            current = addons.get(key) or {}
+            config = dict(current.get("config") or {})
+            for k in list(config):  # the key has been seen lower-cased in the wild
+                if k.lower() == "loganalyticsworkspaceresourceid":
+                    config.pop(k)
+            config["logAnalyticsWorkspaceResourceID"] = workspace.id
+            config["useAADAuth"] = "true"
+            addons[key] = {"enabled": True, "config": config}
+            await self._put_cluster(cluster, body)
+            if not plan.addon_on:
+                done.append(
+                    Change(
+                        f"enabled the monitoring add-on on {cluster.name} -> {workspace.name}",
+                        undo=f"addon|{cluster.id}",
+                    )
+                )
+            else:
+                done.append(
+                    Change(
+                        f"switched {cluster.name}'s monitoring add-on to managed identity auth",
+                        undo=f"addon-msi|{cluster.id}",
+                    )
+                )
+        return done
+
+    async def _put_dcr(self, monitor: Any, did: ArmId, body: dict[str, Any]) -> None:
+        try:
+            await self.b.call(
+                monitor.data_collection_rules.create(did.resource_group, did.name, body)
+            )
+        except Exception as exc:
+            raise user_error(
+                exc,
+                doing=f"writing data collection rule {did.name}",
+                action="Microsoft.Insights/dataCollectionRules/write",
+                scope=f"/subscriptions/{did.subscription}/resourceGroups/{did.resource_group}",
+            ) from None
+
+    async def _put_cluster(self, cluster: Cluster, body: dict[str, Any]) -> None:
+        cs = self.clients.containerservice(cluster.subscription_id)
+        try:
+            await self.b.lro(
+                cs.managed_clusters.begin_create_or_update(
+                    cluster.resource_group, cluster.name, json_body(body)
+                )
+            )
+        except Exception as exc:
+            raise user_error(
+                exc,
+                doing=f"updating cluster {cluster.name}",
+                action="Microsoft.ContainerService/managedClusters/write",
+                scope=cluster.id,
+            ) from None
+
+    async def remove(
+        self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
+    ) -> list[str]:
+        """Undo what ``apply`` journaled, newest first."""
+        out: list[str] = []
+        dcr_edits: dict[str, list[list[str]]] = {}
+        for token in reversed(list(undo)):
+            kind, *args = token.split("|")
+            if kind == "addon" or kind == "addon-msi":
+                cs = self.clients.containerservice(cluster.subscription_id)
+                body = rest(
+                    await self.b.call(cs.managed_clusters.get(cluster.resource_group, cluster.name))
+                )
+                addons = props(body).get("addonProfiles") or {}
+                key = next((k for k in addons if k.lower() == ADDON), None)
+                if key is None:
+                    continue
+                if kind == "addon":
+                    addons[key] = {"enabled": False, "config": addons[key].get("config") or {}}
+                    out.append(f"disabled the monitoring add-on on {cluster.name}")
+                else:
+                    cfg = dict(addons[key].get("config") or {})
+                    cfg["useAADAuth"] = "false"
+                    addons[key] = {"enabled": True, "config": cfg}
+                    out.append(f"switched {cluster.name}'s monitoring add-on back to key auth")
+                await self._put_cluster(cluster, body)
+            elif kind == "dcra":
+                rid, name = args
+                try:
+                    await self.b.call(
+                        self.clients.monitor(
+                            cluster.subscription_id
+                        ).data_collection_rule_associations.delete(rid, name)
+                    )
+                except Exception as exc:
+                    if not is_not_found(exc):
+                        raise user_error(exc, doing=f"deleting association {name}") from None
+                out.append(f"deleted association {name} on {ArmId.parse(rid).name}")
+            elif kind == "dcr":
+                did = ArmId.parse(args[0])
+                try:
+                    await self.b.call(
+                        self.clients.monitor(did.subscription).data_collection_rules.delete(
+                            did.resource_group, did.name
+                        )
+                    )
+                except Exception as exc:
+                    if not is_not_found(exc):
+                        raise user_error(exc, doing=f"deleting rule {did.name}") from None
+                out.append(f"deleted data collection rule {did.name}")
+            elif kind in ("dcr-source", "dcr-facility", "dcr-flow"):
+                dcr_edits.setdefault(args[0], []).append([kind, *args[1:]])
+        for dcr_id, edits in dcr_edits.items():
+            out.extend(await self._revert_dcr(dcr_id, edits))
+        return out
+
+    async def _revert_dcr(self, dcr_id: str, edits: list[list[str]]) -> list[str]:
+        did = ArmId.parse(dcr_id)
+        monitor = self.clients.monitor(did.subscription)
+        try:
+            body = rest(
+                await self.b.call(monitor.data_collection_rules.get(did.resource_group, did.name))
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return []
+            raise user_error(exc, doing=f"reading rule {did.name}") from None
+        body = writable_dcr(body)
+        p = body["properties"]
+        syslog = (p.get("dataSources") or {}).get("syslog") or []
+        out = []
+        for kind, *args in edits:
+            if kind == "dcr-source":
+                syslog[:] = [s for s in syslog if s.get("name") != args[0]]
+                out.append(f"removed syslog source {args[0]} from {did.name}")
+            elif kind == "dcr-facility":
+                src_name, fac = args
+                for s in syslog:
+                    if s.get("name") == src_name:
+                        s["facilityNames"] = [f for f in s.get("facilityNames") or [] if f != fac]
+                out.append(f"removed {fac} from {did.name}")
+            elif kind == "dcr-flow":
+                p["dataFlows"] = [
+                    f for f in p.get("dataFlows") or [] if f.get("streams") != [SYSLOG_STREAM]
+                ]
+                out.append(f"removed the Microsoft-Syslog flow from {did.name}")
+        if not syslog and "dataSources" in p:
+            p["dataSources"].pop("syslog", None)
+        await self._put_dcr(monitor, did, body)
+        return out
+
+
+def new_dcr_body(workspace: Workspace, facility: str, levels: Sequence[str]) -> dict[str, Any]:
+    """The az CLI's Container Insights rule with syslog, for one facility."""
+    return {
+        "location": workspace.location,
+        "kind": "Linux",
+        "properties": {
+            "dataSources": {
+                "syslog": [
+                    {
+                        "name": "sysLogsDataSource",
+                        "streams": [SYSLOG_STREAM],
+                        "facilityNames": [facility],
+                        "logLevels": list(levels),
+                    }
+                ],
+                "extensions": [
+                    {
+                        "name": "ContainerInsightsExtension",
+                        "streams": [CI_STREAM],
+                        "extensionName": "ContainerInsights",
+                        "extensionSettings": {
+                            "dataCollectionSettings": {"enableContainerLogV2": True}
+                        },
+                    }
+                ],
+            },
+            "dataFlows": [
+                {"streams": [CI_STREAM], "destinations": ["la-workspace"]},
+                {"streams": [SYSLOG_STREAM], "destinations": ["la-workspace"]},
+            ],
+            "destinations": {
+                "logAnalytics": [{"workspaceResourceId": workspace.id, "name": "la-workspace"}]
+            },
+        },
+    }
+
+
+def writable_dcr(body: dict[str, Any]) -> dict[str, Any]:
+    """A rule as read, minus the read-only parts, ready to PUT back."""
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k in ("location", "kind", "tags")}
+    p = copy.deepcopy(props(body))
+    for ro in ("provisioningState", "immutableId", "metadata", "endpoints"):
+        p.pop(ro, None)
+    out["properties"] = p
+    return out
+
+
+def extend_dcr_body(
+    dcr: dict[str, Any], workspace: Workspace, facility: str, levels: Sequence[str]
+) -> tuple[dict[str, Any], list[Change]]:
+    """Add ``facility`` at ``levels`` (and a syslog flow) to an existing rule; keep the rest."""
+    body = writable_dcr(dcr)
+    did = str(dcr.get("id") or "")
+    name = str(dcr.get("name") or ArmId.parse(did).name)
+    p = body["properties"]
+    sources = p.setdefault("dataSources", {}).setdefault("syslog", [])
+    changes: list[Change] = []
+    if not covers(sources, facility, levels):
+        # Prefer widening a source that already collects every level we need (keeps its other
+        # facilities as they are); otherwise add our own source for just this facility.
+        target = next(
+            (
+                s
+                for s in sources
+                if SYSLOG_STREAM in (s.get("streams") or [SYSLOG_STREAM])
+                and (
+                    set(levels) <= {str(x) for x in s.get("logLevels") or ()}
+                    or "*" in (s.get("logLevels") or ())
+                )
+            ),
+            None,
+        )
+        if target is not None:
+            target["facilityNames"] = [*(target.get("facilityNames") or []), facility]
+            changes.append(
+                Change(
+                    f"added {facility} to syslog source {target.get('name')} of {name}",
+                    undo=f"dcr-facility|{did}|{target.get('name')}|{facility}",
+                )
+            )
+        else:
+            src_name = f"{OUR_SOURCE_PREFIX}{facility}"
+            sources.append(
+                {
+                    "name": src_name,
+                    "streams": [SYSLOG_STREAM],
+                    "facilityNames": [facility],
+                    "logLevels": list(levels),
+                }
+            )
+            changes.append(
+                Change(
+                    f"added syslog source {src_name} ({facility}: {', '.join(levels)}) to {name}",
+                    undo=f"dcr-source|{did}|{src_name}",
+                )
+            )
+    flows = p.setdefault("dataFlows", [])
+    if not any(SYSLOG_STREAM in (f.get("streams") or []) for f in flows):
+        dests = p.setdefault("destinations", {}).setdefault("logAnalytics", [])
+        dest = next(
+            (d for d in dests if same_id(str(d.get("workspaceResourceId") or ""), workspace.id)),
+            None,
+        )
+        if dest is None:
+            dest = {"workspaceResourceId": workspace.id, "name": "la-workspace"}
+            dests.append(dest)
+        flows.append({"streams": [SYSLOG_STREAM], "destinations": [dest["name"]]})
+        changes.append(
+            Change(f"routed Microsoft-Syslog to {workspace.name} in {name}", undo=f"dcr-flow|{did}")
+        )
+    return body, changes

@@ -1,0 +1,348 @@
+"""Log path 2: the original guide's Log Analytics agent (OmsAgentForLinux) on the pool scale sets.
+
+Retired agent (31 Aug 2024), changes AKS does not support (upgrades remove the extension) and
+denied under node resource group lockdown: offered with a warning. The workspace key is fetched
+only inside :meth:`LegacyOmsPath.apply`, travels only in ``protectedSettings``, and never reaches
+a log line, a ``Change``, a probe result or an exception (errors are rebuilt and scrubbed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest
+from aksaudit_tui.cloud.discovery import parse_linux_syslog
+from aksaudit_tui.cloud.errors import is_not_found, user_error
+from aksaudit_tui.cloud.logpath import (
+    AdapterBase,
+    Change,
+    LogPathState,
+    check_facility,
+    find_extension,
+    severities_from,
+    stale_instances,
+)
+from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
+from aksaudit_tui.errors import UserError
+
+PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring"
+EXT_TYPE = "OmsAgentForLinux"
+EXT_NAME = "OmsAgentForLinux"
+TYPE_HANDLER_VERSION = "1.19"
+WARNING = (
+    "legacy-oms uses the Log Analytics agent, retired on 31 Aug 2024 (ingestion no longer "
+    "guaranteed); AKS does not support scale-set extensions and removes them on upgrade"
+)
+
+
+def lockdown_reason(cluster: Cluster) -> str | None:
+    if (cluster.lockdown or "").lower() == "readonly":
+        return (
+            f"{cluster.name}'s node resource group {cluster.node_resource_group} is locked down "
+            "(restrictionLevel ReadOnly): AKS denies scale-set extension writes; use the "
+            "container-insights log path"
+        )
+    return None
+
+
+class LegacyOmsPath(AdapterBase):
+    name = "legacy-oms"
+
+    async def _data_sources(self, workspace: Workspace) -> list[dict[str, Any]]:
+        rid = ArmId.parse(workspace.id)
+        la = self.clients.loganalytics(rid.subscription or workspace.subscription_id)
+        try:
+            return await self.b.collect(
+                la.data_sources.list_by_workspace(
+                    rid.resource_group, rid.name, filter="kind='LinuxSyslog'"
+                )
+            )
+        except Exception as exc:
+            raise user_error(exc, doing=f"listing data sources of {workspace.name}") from None
+
+    @staticmethod
+    def _source_for(
+        sources: list[dict[str, Any]], facility: str, wanted: Sequence[str]
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """(the LinuxSyslog source for ``facility``, whether it has every wanted severity)."""
+        for body in sources:
+            parsed = parse_linux_syslog(body)
+            if parsed and parsed.facilities == (facility,):
+                return body, set(wanted) <= set(parsed.levels)
+        return None, False
+
+    def _ext_state(self, s: ScaleSet, workspace: Workspace) -> str:
+        ext = find_extension(s, PUBLISHER, EXT_TYPE)
+        if ext is None:
+            return "missing"
+        ws = str(ext.settings.get("workspaceId") or "")
+        if ws.lower() != workspace.customer_id.lower():
+            return "other-workspace"
+        if ext.provisioning_state not in (None, "Succeeded"):
+            return "failed"
+        return "ok"
+
+    async def probe(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> LogPathState:
+        fac = check_facility(facility)
+        wanted = severities_from(severity)
+        state = LogPathState(ok=True, warnings=[WARNING])
+        (linux, skipped), sources = await asyncio.gather(
+            self.linux_scale_sets(cluster), self._data_sources(workspace)
+        )
+        for s in skipped:
+            state.details[s.name] = f"skipped ({s.os_sku or s.os})"
+        for s in linux:
+            ext = self._ext_state(s, workspace)
+            stale = stale_instances(s)
+            if ext == "missing":
+                state.changes.append(
+                    f"install {EXT_NAME} on {s.name} (workspace {workspace.customer_id})"
+                )
+                state.changes.append(f"update {len(s.instances)} instance(s) of {s.name}")
+            elif ext != "ok":
+                state.changes.append(
+                    f"reconfigure {EXT_NAME} on {s.name} for workspace {workspace.customer_id}"
+                    + (" (last install failed)" if ext == "failed" else "")
+                )
+                state.changes.append(f"update {len(s.instances)} instance(s) of {s.name}")
+            elif stale:
+                state.changes.append(
+                    f"update instance(s) {', '.join(stale)} of {s.name} to the latest model"
+                )
+            state.details[s.name] = (
+                "agent in place" if ext == "ok" and not stale else f"agent {ext}, stale {stale}"
+            )
+        if not linux:
+            state.warnings.append(f"{cluster.name} has no Linux node-pool scale set")
+        body, complete = self._source_for(sources, fac, wanted)
+        if body is None:
+            state.changes.append(
+                f"add LinuxSyslog data source {fac} ({', '.join(wanted)}) to {workspace.name}"
+            )
+        elif not complete:
+            state.changes.append(
+                f"add severities to LinuxSyslog data source {body.get('name')} of "
+                f"{workspace.name} ({fac}: {', '.join(wanted)})"
+            )
+        state.details[f"{workspace.name}/LinuxSyslog"] = (
+            "collects " if complete else "lacks "
+        ) + f"{fac} ({', '.join(wanted)})"
+        if any(c.startswith(("install", "reconfigure", "update")) for c in state.changes):
+            state.blocking = lockdown_reason(cluster)
+        state.ok = not state.changes and state.blocking is None
+        return state
+
+    async def apply(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[Change]:
+        fac = check_facility(facility)
+        wanted = severities_from(severity)
+        (linux, _), sources = await asyncio.gather(
+            self.linux_scale_sets(cluster), self._data_sources(workspace)
+        )
+        done: list[Change] = []
+        need_ext = [s for s in linux if self._ext_state(s, workspace) != "ok"]
+        if need_ext:
+            done.extend(await self._install(cluster, workspace, need_ext))
+        done.extend(await self.update_stale_instances(cluster, linux))
+        done.extend(await self._data_source(workspace, sources, fac, wanted))
+        return done
+
+    async def _install(
+        self, cluster: Cluster, workspace: Workspace, scale_sets: list[ScaleSet]
+    ) -> list[Change]:
+        rid = ArmId.parse(workspace.id)
+        la = self.clients.loganalytics(rid.subscription or workspace.subscription_id)
+        failure: UserError | None = None
+        try:
+            keys = rest(
+                await self.b.call(la.shared_keys.get_shared_keys(rid.resource_group, rid.name))
+            )
+        except Exception as exc:
+            failure = user_error(
+                exc,
+                doing=f"reading the key of workspace {workspace.name}",
+                action="Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                scope=workspace.id,
+            )
+        if failure is not None:
+            raise failure  # raised outside the except block: no chained SDK exception
+        key = str(keys.get("primarySharedKey") or "")
+        if not key:
+            raise UserError(f"workspace {workspace.name} returned no shared key")
+        compute = self.clients.compute(cluster.subscription_id)
+        rg = cluster.node_resource_group
+
+        async def one(s: ScaleSet) -> Change:
+            existed = find_extension(s, PUBLISHER, EXT_TYPE)
+            name = existed.name if existed is not None else EXT_NAME
+            body = {
+                "properties": {
+                    "publisher": PUBLISHER,
+                    "type": EXT_TYPE,
+                    "typeHandlerVersion": TYPE_HANDLER_VERSION,
+                    # OmsAgentForLinux rejects enableAutomaticUpgrade; minor upgrades only.
+                    "autoUpgradeMinorVersion": True,
+                    "settings": {
+                        "workspaceId": workspace.customer_id,
+                        "skipDockerProviderInstall": True,
+                    },
+                    "protectedSettings": {"workspaceKey": key},
+                }
+            }
+            err: UserError | None = None
+            try:
+                await self.b.lro(
+                    compute.virtual_machine_scale_set_extensions.begin_create_or_update(
+                        rg, s.name, name, json_body(body)
+                    )
+                )
+            except Exception as exc:
+                err = user_error(
+                    exc,
+                    doing=f"installing {EXT_NAME} on {s.name}",
+                    action="Microsoft.Compute/virtualMachineScaleSets/extensions/write",
+                    scope=s.id,
+                    secrets=[key],
+                )
+            del body
+            if err is not None:
+                raise err
+            if existed is None:
+                return Change(
+                    f"installed {EXT_NAME} on {s.name} (workspace {workspace.customer_id})",
+                    undo=f"vmss-ext|{s.id}|{name}",
+                )
+            # Reconfigured an extension someone else installed: not ours to remove later.
+            return Change(f"reconfigured {EXT_NAME} on {s.name} for {workspace.customer_id}")
+
+        return list(await asyncio.gather(*(one(s) for s in scale_sets)))
+
+    async def _data_source(
+        self,
+        workspace: Workspace,
+        sources: list[dict[str, Any]],
+        facility: str,
+        wanted: Sequence[str],
+    ) -> list[Change]:
+        body, complete = self._source_for(sources, facility, wanted)
+        if complete:
+            return []
+        rid = ArmId.parse(workspace.id)
+        la = self.clients.loganalytics(rid.subscription or workspace.subscription_id)
+        if body is None:
+            name = f"aksaudit-syslog-{facility}"
+            before: list[str] = []
+        else:
+            name = str(body.get("name"))
+            before = [str(s.get("severity")) for s in props(body).get("syslogSeverities") or []]
+        severities = sorted(set(before) | set(wanted), key=_sev_order)
+        new = {
+            "kind": "LinuxSyslog",
+            "properties": {
+                "syslogName": facility,
+                "syslogSeverities": [{"severity": s} for s in severities],
+            },
+        }
+        try:
+            await self.b.call(
+                la.data_sources.create_or_update(rid.resource_group, rid.name, name, json_body(new))
+            )
+        except Exception as exc:
+            raise user_error(
+                exc,
+                doing=f"writing data source {name} on {workspace.name}",
+                action="Microsoft.OperationalInsights/workspaces/dataSources/write",
+                scope=workspace.id,
+            ) from None
+        if body is None:
+            return [
+                Change(
+                    f"added LinuxSyslog data source {name} ({facility}: {', '.join(severities)}) "
+                    f"to {workspace.name}",
+                    undo=f"ds|{workspace.id}|{name}",
+                )
+            ]
+        return [
+            Change(
+                f"added severities to LinuxSyslog data source {name} of {workspace.name}",
+                undo=f"ds-severities|{workspace.id}|{name}|{','.join(before)}",
+            )
+        ]
+
+    async def remove(
+        self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
+    ) -> list[str]:
+        out: list[str] = []
+        touched: list[ScaleSet] = []
+        for token in reversed(list(undo)):
+            kind, *args = token.split("|")
+            if kind == "vmss-ext":
+                vid, name = ArmId.parse(args[0]), args[1]
+                compute = self.clients.compute(vid.subscription or cluster.subscription_id)
+                try:
+                    await self.b.lro(
+                        compute.virtual_machine_scale_set_extensions.begin_delete(
+                            vid.resource_group, vid.name, name
+                        )
+                    )
+                except Exception as exc:
+                    if not is_not_found(exc):
+                        raise user_error(exc, doing=f"removing {name} from {vid.name}") from None
+                out.append(f"removed {name} from {vid.name}")
+                touched.append(
+                    ScaleSet(
+                        id=args[0],
+                        name=vid.name,
+                        pool="",
+                        os="Linux",
+                        os_sku=None,
+                        upgrade_mode="Manual",
+                    )
+                )
+            elif kind in ("ds", "ds-severities"):
+                wid, name = ArmId.parse(args[0]), args[1]
+                la = self.clients.loganalytics(wid.subscription or workspace.subscription_id)
+                try:
+                    if kind == "ds":
+                        await self.b.call(
+                            la.data_sources.delete(wid.resource_group, wid.name, name)
+                        )
+                        out.append(f"deleted data source {name} of {wid.name}")
+                    else:
+                        current = rest(
+                            await self.b.call(
+                                la.data_sources.get(wid.resource_group, wid.name, name)
+                            )
+                        )
+                        facility = str(props(current).get("syslogName") or "")
+                        before = [s for s in args[2].split(",") if s]
+                        restored = {
+                            "kind": "LinuxSyslog",
+                            "properties": {
+                                "syslogName": facility,
+                                "syslogSeverities": [{"severity": s} for s in before],
+                            },
+                        }
+                        await self.b.call(
+                            la.data_sources.create_or_update(
+                                wid.resource_group, wid.name, name, json_body(restored)
+                            )
+                        )
+                        out.append(f"restored the severities of data source {name}")
+                except Exception as exc:
+                    if not is_not_found(exc):
+                        raise user_error(exc, doing=f"removing data source {name}") from None
+        if touched:
+            out.extend(c.description for c in await self.update_stale_instances(cluster, touched))
+        return out
+
+
+def _sev_order(severity: str) -> int:
+    from aksaudit_tui.cloud.logpath import SEVERITIES
+
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
