@@ -1,0 +1,811 @@
+"""Node delivery: run the node script on every eligible node, through one-shot pods or the keeper
+DaemonSet, and report one :class:`NodeResult` per node.
+
+The work happens inside the cluster; this module only creates objects and follows them with one
+pod watch per run. One-shot pods are always deleted (success, failure, deadline, cancel, error):
+every exit path goes through a ``finally`` that deletes by the run's label and waits until the
+pods are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kubernetes.client.exceptions import ApiException
+
+from aksaudit_tui.errors import UserError
+from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.kube import KubeClient, NodeInfo, Obj, PodEvent, PodWatch, api_message
+from aksaudit_tui.nodes.status import NodeStatus, parse_node_status
+
+DeliveryMode = Literal["keeper", "one-shot"]
+NodePhase = Literal[
+    "pending", "scheduled", "running", "compliant", "failed", "skipped", "removed", "unknown"
+]
+OnNode = Callable[["NodeResult"], None]
+
+# Waiting reasons that will not fix themselves within a rollout.
+HARD_WAITING = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "CrashLoopBackOff",
+    }
+)
+_TICK_S = 0.25
+
+
+@dataclass(frozen=True)
+class DeliverySpec:
+    """Delivery parameters, built by the engine from the plan."""
+
+    namespace: str = m.DEFAULT_NAMESPACE
+    image: str = m.DEFAULT_IMAGE
+    mode: DeliveryMode = "keeper"
+    concurrency: int = 10
+    keeper_interval_s: int = 300
+    pod_deadline_s: int = 600
+    run_id: str = "manual"
+    # One-shot leaves nothing behind: also delete our namespace when no keeper lives in it.
+    cleanup_namespace: bool = True
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    node: str
+    pool: str
+    os: str  # the OS SKU when known (e.g. "Ubuntu2204"), else "linux" / "windows"
+    phase: NodePhase
+    audit_version: str | None = None
+    status: NodeStatus | None = None  # the node script's final JSON, parsed
+    message: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.phase in ("compliant", "failed", "skipped", "removed", "unknown")
+
+
+@dataclass
+class DeliveryStats:
+    """What a run cost, for the figures in the report and the O(1)-watch tests."""
+
+    pods_created: int = 0
+    watch_requests: int = 0
+    relists: int = 0
+    drops: int = 0
+    seconds: float = 0.0
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+def _result(
+    n: NodeInfo, phase: NodePhase, message: str = "", st: NodeStatus | None = None
+) -> NodeResult:
+    return NodeResult(
+        node=n.name,
+        pool=n.pool,
+        os=n.os_sku or n.os,
+        phase=phase,
+        audit_version=st.audit_version if st else None,
+        status=st,
+        message=message,
+    )
+
+
+def _skip_result(n: NodeInfo) -> NodeResult:
+    # NotReady is a node we should configure but cannot now: a failure, not a skip.
+    if not n.ready and n.os != "windows" and not n.virtual and n.skip_reason == "node NotReady":
+        return _result(n, "failed", "node NotReady: not configured (run again when it is Ready)")
+    return _result(n, "skipped", n.skip_reason or "")
+
+
+def result_from_status(
+    n: NodeInfo, st: NodeStatus | None, script_mode: str, log: str
+) -> NodeResult:
+    """A node's outcome from the node script's JSON status (None: no status line)."""
+    if st is None:
+        return _result(n, "failed", _tail(log) or "no status line in the pod log")
+    if not st.supported:
+        return _result(n, "skipped", st.skip_reason or "unsupported node OS", st)
+    if not st.ok:
+        return _result(n, "failed", "; ".join(st.errors) or "node script reported errors", st)
+    if script_mode == "remove":
+        return _result(n, "removed", "restored", st)
+    if not st.compliant:
+        what = ", ".join(st.changed) or "configuration"
+        return _result(n, "failed", f"not compliant (would change: {what})", st)
+    return _result(
+        n, "compliant", "ok" if not st.changed else "changed: " + ", ".join(st.changed), st
+    )
+
+
+def _tail(log: str, lines: int = 1) -> str:
+    rows = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    return " | ".join(rows[-lines:])
+
+
+# --- pod state -------------------------------------------------------------------------------
+
+
+def _container_status(pod: Obj) -> Obj:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        return dict(cs)
+    return {}
+
+
+def _waiting(pod: Obj) -> tuple[str, str]:
+    w = (_container_status(pod).get("state") or {}).get("waiting") or {}
+    return str(w.get("reason") or ""), str(w.get("message") or "")
+
+
+def _started(pod: Obj) -> bool:
+    cs = _container_status(pod)
+    state = cs.get("state") or {}
+    return bool(state.get("running") or state.get("terminated") or cs.get("lastState"))
+
+
+def _ready(pod: Obj) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def pod_reason(pod: Obj) -> str:
+    """A short human reason for where a pod is stuck or why it ended."""
+    st = pod.get("status") or {}
+    phase = st.get("phase") or "Pending"
+    parts = [str(phase)]
+    if st.get("reason"):
+        parts.append(str(st["reason"]))
+    reason, msg = _waiting(pod)
+    if reason:
+        parts.append(reason)
+    term = (_container_status(pod).get("state") or {}).get("terminated") or {}
+    if term:
+        parts.append(
+            f"exit {term.get('exitCode')}" + (f" {term['reason']}" if term.get("reason") else "")
+        )
+    for c in st.get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            parts.append(str(c.get("reason") or "Unschedulable"))
+            msg = msg or str(c.get("message") or "")
+    text = ": ".join([" ".join(parts)] + ([msg] if msg else []))
+    if st.get("message") and str(st["message"]) not in text:
+        text += f" ({st['message']})"
+    return text
+
+
+def _pod_node(pod: Obj) -> str:
+    spec = pod.get("spec") or {}
+    node = spec.get("nodeName") or ""
+    if not node:
+        ann = (pod.get("metadata") or {}).get("annotations") or {}
+        node = ann.get("aksaudit.io/node", "")
+    return str(node)
+
+
+def _name(pod: Obj) -> str:
+    return str((pod.get("metadata") or {}).get("name", ""))
+
+
+def _emit(on_node: OnNode | None, r: NodeResult) -> None:
+    if on_node is not None:
+        on_node(r)
+
+
+# --- one-shot --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Active:
+    node: NodeInfo
+    created: float
+    pod: Obj | None = None
+    running_reported: bool = False
+
+
+async def _oneshot(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    nodes: Sequence[NodeInfo],
+    script_text: str,
+    rules_text: str,
+    script_mode: m.ScriptMode,
+    on_node: OnNode | None,
+    cancel: asyncio.Event | None,
+    deadline_s: float | None,
+    stats: DeliveryStats,
+) -> list[NodeResult]:
+    t0 = time.monotonic()
+    results: dict[str, NodeResult] = {}
+    for n in nodes:
+        if not n.eligible:
+            results[n.name] = _skip_result(n)
+            _emit(on_node, results[n.name])
+    todo = deque(n for n in nodes if n.eligible)
+    if not todo:
+        return [results[n.name] for n in nodes]
+    for n in todo:
+        _emit(on_node, _result(n, "pending"))
+
+    ns = spec.namespace
+    run_label = m.label_value(spec.run_id)
+    selector = f"{m.LABEL_RUN}={run_label},{m.LABEL_ROLE}=oneshot"
+    cm_name = m.oneshot_configmap_name(spec.run_id)
+    active: dict[str, _Active] = {}
+    finishing: set[asyncio.Task[None]] = set()
+    watch: PodWatch | None = None
+    end = t0 + deadline_s if deadline_s else None
+    ns_created = False
+
+    async def finish(name: str, a: _Active, pod: Obj | None, reason: str | None) -> None:
+        """Read the pod's log once, record the node's result, delete the pod."""
+        n = a.node
+        try:
+            log = ""
+            if pod is not None and _started(pod):
+                log = await kube.pod_log(ns, name)
+            st = parse_node_status(log)
+            detail = _tail(log)
+            if st is not None:  # the script's own verdict (and errors) wins
+                r = result_from_status(n, st, script_mode, log)
+            elif reason is not None:
+                r = _result(n, "failed", reason + (f"; last log line: {detail}" if detail else ""))
+            else:
+                where = pod_reason(pod) if pod is not None else "pod"
+                r = _result(n, "failed", f"{where}; no status line: {detail or 'no output'}")
+        except ApiException as e:
+            r = _result(n, "failed", f"reading the pod log failed: {api_message(e)}")
+        results[n.name] = r
+        _emit(on_node, r)
+        with contextlib.suppress(ApiException):
+            await kube.delete_pod(ns, name, grace_s=0 if reason is None else None)
+
+    def start_finish(name: str, pod: Obj | None, reason: str | None) -> None:
+        a = active.pop(name, None)
+        if a is None:
+            return
+        t = asyncio.ensure_future(finish(name, a, pod, reason))
+        finishing.add(t)
+        t.add_done_callback(finishing.discard)
+
+    def consider(pod: Obj) -> None:
+        name = _name(pod)
+        a = active.get(name)
+        if a is None:
+            return
+        a.pod = pod
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            reason = None if phase == "Succeeded" else pod_reason(pod)
+            start_finish(name, pod, reason)
+            return
+        wreason, _ = _waiting(pod)
+        if wreason in HARD_WAITING:
+            start_finish(name, pod, pod_reason(pod))
+            return
+        if phase == "Running" and not a.running_reported:
+            a.running_reported = True
+            _emit(on_node, _result(a.node, "running"))
+
+    async def create(n: NodeInfo) -> None:
+        body = m.oneshot_pod_manifest(
+            namespace=ns,
+            node=n.name,
+            mode=script_mode,
+            image=spec.image,
+            script_text=script_text,
+            run_id=spec.run_id,
+            configmap=cm_name,
+            deadline_s=spec.pod_deadline_s,
+        )
+        name = body["metadata"]["name"]
+        active[name] = _Active(n, time.monotonic())
+        try:
+            await kube.create_pod(body)
+        except (ApiException, UserError) as e:
+            active.pop(name, None)
+            msg = api_message(e) if isinstance(e, ApiException) else str(e)
+            results[n.name] = _result(n, "failed", f"creating the pod failed: {msg}")
+            _emit(on_node, results[n.name])
+            return
+        stats.pods_created += 1
+        _emit(on_node, _result(n, "scheduled"))
+
+    outcome: Literal["done", "cancelled", "deadline"] = "done"
+    try:
+        ns_created = await kube.ensure_namespace(ns)
+        await kube.check_admission(ns, spec.image)
+        await kube.ensure_configmap(
+            m.configmap_manifest(ns, script_text, rules_text, spec.run_id, name=cm_name)
+        )
+        watch = kube.watch_pods(ns, selector)
+        leftovers = await watch.start()
+        if leftovers:  # same run id reused after a crash: start clean
+            await kube.delete_pods(ns, selector, grace_s=0)
+
+        while todo or active:
+            if cancel is not None and cancel.is_set():
+                outcome = "cancelled"
+                break
+            now = time.monotonic()
+            if end is not None and now > end:
+                outcome = "deadline"
+                break
+            batch: list[NodeInfo] = []
+            while todo and len(active) + len(batch) < max(1, spec.concurrency):
+                batch.append(todo.popleft())
+            if batch:
+                await asyncio.gather(*(create(n) for n in batch))
+            ev = await watch.next(_TICK_S)
+            while ev is not None:
+                _handle_event(ev, active, consider, start_finish)
+                nxt = watch.drain()
+                ev = nxt.pop(0) if nxt else None
+                for e in nxt:
+                    _handle_event(e, active, consider, start_finish)
+            now = time.monotonic()
+            for name, a in list(active.items()):
+                if now - a.created > spec.pod_deadline_s:
+                    where = pod_reason(a.pod) if a.pod else "no status from the node"
+                    start_finish(
+                        name, a.pod, f"no result after {spec.pod_deadline_s}s (pod {where})"
+                    )
+        if finishing:
+            await asyncio.gather(*list(finishing), return_exceptions=True)
+    finally:
+        if watch is not None:
+            watch.stop()
+            stats.watch_requests += watch.watch_requests
+            stats.relists += watch.relists
+            stats.drops += watch.drops
+        for t in list(finishing):
+            if not t.done():
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await t
+        await _cleanup_oneshot(kube, spec, selector, cm_name, ns_created)
+
+    tail_msg = {"cancelled": "cancelled", "deadline": "rollout deadline reached", "done": ""}[
+        outcome
+    ]
+    phase: NodePhase = "unknown" if outcome == "cancelled" else "failed"
+    for a in active.values():
+        results[a.node.name] = _result(a.node, phase, tail_msg)
+        _emit(on_node, results[a.node.name])
+    for n in todo:
+        results[n.name] = _result(n, phase, tail_msg + " before this node was started")
+        _emit(on_node, results[n.name])
+    stats.seconds = time.monotonic() - t0
+    return [results[n.name] for n in nodes if n.name in results]
+
+
+def _handle_event(
+    ev: PodEvent,
+    active: dict[str, _Active],
+    consider: Callable[[Obj], None],
+    start_finish: Callable[[str, Obj | None, str | None], None],
+) -> None:
+    if ev.type == "ERROR":
+        raise UserError(ev.message)
+    if ev.type == "RELISTED":
+        present = {_name(p) for p in ev.pods}
+        for p in ev.pods:
+            consider(p)
+        for name in [n for n in active if n not in present]:
+            a = active[name]
+            if a.pod is not None:  # it existed and vanished while the watch was away
+                start_finish(name, a.pod, "the pod was deleted by someone else")
+        return
+    if ev.pod is None:
+        return
+    if ev.type == "DELETED":
+        name = _name(ev.pod)
+        if name in active:
+            start_finish(name, ev.pod, "the pod was deleted by someone else")
+        return
+    consider(ev.pod)
+
+
+async def _cleanup_oneshot(
+    kube: KubeClient, spec: DeliverySpec, selector: str, cm_name: str, ns_created: bool
+) -> None:
+    """Delete every pod of this run (waiting until they are gone), its ConfigMap, and our
+    namespace when nothing else of ours lives in it."""
+    ns = spec.namespace
+    errors: list[str] = []
+    try:
+        await kube.delete_pods(ns, selector)
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            pods, _ = await kube.list_pods(ns, selector)
+            if not pods:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            errors.append("one-shot pods still terminating")
+    except ApiException as e:
+        errors.append(f"deleting the pods failed: {api_message(e)}")
+    try:
+        await kube.delete_owned("configmap", ns, cm_name)
+        if spec.cleanup_namespace and spec.mode == "one-shot":
+            ds = await kube.get_daemonset(ns)
+            if ds is None:
+                rest, _ = await kube.list_pods(ns, m.MANAGED_SELECTOR)
+                if not rest:
+                    await kube.delete_owned("namespace", "", ns)
+    except ApiException as e:
+        errors.append(f"cleanup failed: {api_message(e)}")
+    if errors:
+        raise UserError(
+            f"{'; '.join(errors)} in namespace {ns}; run `aksaudit cleanup` to remove leftovers"
+        )
+
+
+# --- keeper ----------------------------------------------------------------------------------
+
+
+async def _keeper(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    nodes: Sequence[NodeInfo],
+    script_text: str,
+    rules_text: str,
+    on_node: OnNode | None,
+    cancel: asyncio.Event | None,
+    deadline_s: float | None,
+    stats: DeliveryStats,
+) -> list[NodeResult]:
+    t0 = time.monotonic()
+    results: dict[str, NodeResult] = {}
+    for n in nodes:
+        if not n.eligible:
+            results[n.name] = _skip_result(n)
+            _emit(on_node, results[n.name])
+    waiting: dict[str, NodeInfo] = {n.name: n for n in nodes if n.eligible}
+    for n in waiting.values():
+        _emit(on_node, _result(n, "pending"))
+
+    ns = spec.namespace
+    await kube.ensure_namespace(ns)
+    await kube.check_admission(ns, spec.image)
+    await kube.ensure_configmap(m.configmap_manifest(ns, script_text, rules_text, spec.run_id))
+    ds = m.keeper_daemonset_manifest(
+        namespace=ns,
+        image=spec.image,
+        script_text=script_text,
+        run_id=spec.run_id,
+        interval_s=spec.keeper_interval_s,
+        max_unavailable=spec.concurrency,
+    )
+    await kube.ensure_daemonset(ds)
+    want_sha = ds["metadata"]["annotations"][m.ANNOTATION_SPEC_SHA]
+    if not waiting:
+        return [results[n.name] for n in nodes]
+
+    latest: dict[str, Obj] = {}  # node -> current-generation keeper pod
+    reading: dict[str, asyncio.Task[None]] = {}
+    reported_running: set[str] = set()
+    limit = deadline_s if deadline_s else float(spec.pod_deadline_s)
+    end = t0 + limit
+
+    async def conclude(node: str, pod: Obj, failed_reason: str | None) -> None:
+        n = waiting.get(node)
+        if n is None:
+            return
+        try:
+            if failed_reason and "CrashLoopBackOff" in failed_reason:
+                log = await kube.pod_log(ns, _name(pod), previous=True, tail_lines=400)
+            else:
+                log = await kube.pod_log(ns, _name(pod), tail_lines=400) if _started(pod) else ""
+        except ApiException as e:
+            log = f"(log unavailable: {api_message(e)})"
+        st = parse_node_status(log)
+        if failed_reason is None:
+            r = result_from_status(n, st, "apply", log)
+            if r.phase == "failed" and st is not None and st.ok and not st.compliant:
+                return  # the keeper is re-applying right now; wait for its next status
+        elif st is not None and not st.ok:
+            r = result_from_status(n, st, "apply", log)
+        else:
+            detail = _tail(log)
+            r = _result(
+                n, "failed", failed_reason + (f"; last log line: {detail}" if detail else ""), st
+            )
+        if node in waiting:
+            del waiting[node]
+            results[node] = r
+            _emit(on_node, r)
+
+    def schedule(node: str, pod: Obj, failed_reason: str | None) -> None:
+        if node in reading and not reading[node].done():
+            return
+        reading[node] = asyncio.ensure_future(conclude(node, pod, failed_reason))
+
+    def consider(pod: Obj) -> None:
+        node = _pod_node(pod)
+        if node not in waiting:
+            return
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            return
+        if (meta.get("annotations") or {}).get(m.ANNOTATION_SPEC_SHA) != want_sha:
+            return  # an older generation, about to be replaced by the DaemonSet controller
+        latest[node] = pod
+        wreason, _ = _waiting(pod)
+        if _ready(pod):
+            schedule(node, pod, None)
+        elif wreason in HARD_WAITING:
+            schedule(node, pod, pod_reason(pod))
+        elif (pod.get("status") or {}).get("phase") == "Running" and node not in reported_running:
+            reported_running.add(node)
+            _emit(on_node, _result(waiting[node], "running"))
+        elif node not in reported_running and (pod.get("status") or {}).get("phase") == "Pending":
+            _emit(on_node, _result(waiting[node], "scheduled"))
+
+    watch = kube.watch_pods(ns, m.KEEPER_SELECTOR)
+    outcome: Literal["done", "cancelled", "deadline"] = "done"
+    try:
+        for p in await watch.start():
+            consider(p)
+        while waiting:
+            if cancel is not None and cancel.is_set():
+                outcome = "cancelled"
+                break
+            if time.monotonic() > end:
+                outcome = "deadline"
+                break
+            ev = await watch.next(_TICK_S)
+            events = [ev, *watch.drain()] if ev is not None else []
+            for e in events:
+                if e.type == "ERROR":
+                    raise UserError(e.message)
+                if e.type == "RELISTED":
+                    for p in e.pods:
+                        consider(p)
+                elif e.pod is not None and e.type != "DELETED":
+                    consider(e.pod)
+                elif e.pod is not None:
+                    latest.pop(_pod_node(e.pod), None)
+        pending_reads = [t for t in reading.values() if not t.done()]
+        if pending_reads:
+            await asyncio.gather(*pending_reads, return_exceptions=True)
+    finally:
+        watch.stop()
+        stats.watch_requests += watch.watch_requests
+        stats.relists += watch.relists
+        stats.drops += watch.drops
+        for t in reading.values():
+            if not t.done():
+                t.cancel()
+
+    if outcome == "deadline" or (outcome == "done" and waiting):
+        await _explain_stragglers(kube, spec, waiting, latest, results, on_node, limit)
+    for n in list(waiting.values()):
+        r = _result(n, "unknown" if outcome == "cancelled" else "failed", outcome)
+        results[n.name] = r
+        _emit(on_node, r)
+    stats.seconds = time.monotonic() - t0
+    return [results[n.name] for n in nodes if n.name in results]
+
+
+async def _explain_stragglers(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    waiting: dict[str, NodeInfo],
+    latest: dict[str, Obj],
+    results: dict[str, NodeResult],
+    on_node: OnNode | None,
+    limit: float,
+) -> None:
+    """At the deadline, one reason per node still not Ready (a log read only for those)."""
+    sem = asyncio.Semaphore(max(1, spec.concurrency))
+
+    async def one(n: NodeInfo) -> None:
+        pod = latest.get(n.name)
+        if pod is None:
+            msg = (
+                f"no current keeper pod on this node after {limit:.0f}s (the DaemonSet did not "
+                "place one: check its events, node affinity, taints, admission)"
+            )
+            r = _result(n, "failed", msg)
+        else:
+            log = ""
+            if _started(pod):
+                async with sem:
+                    with contextlib.suppress(ApiException):
+                        log = await kube.pod_log(spec.namespace, _name(pod), tail_lines=400)
+            st = parse_node_status(log)
+            if st is not None and not st.ok:
+                r = result_from_status(n, st, "apply", log)
+            else:
+                detail = _tail(log)
+                r = _result(
+                    n,
+                    "failed",
+                    f"keeper pod not Ready after {limit:.0f}s: {pod_reason(pod)}"
+                    + (f"; last log line: {detail}" if detail else ""),
+                    st,
+                )
+        waiting.pop(n.name, None)
+        results[n.name] = r
+        _emit(on_node, r)
+
+    await asyncio.gather(*(one(n) for n in list(waiting.values())))
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+async def rollout(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    nodes: Sequence[NodeInfo],
+    script_text: str,
+    rules_text: str = "",
+    *,
+    on_node: OnNode | None = None,
+    cancel: asyncio.Event | None = None,
+    deadline_s: float | None = None,
+    stats: DeliveryStats | None = None,
+) -> list[NodeResult]:
+    """Configure every eligible node (apply), in ``spec.mode``; one result per node, in order.
+
+    Skipped nodes (Windows, virtual, immutable OS) come back ``skipped`` with the reason; NotReady
+    nodes ``failed``. On cancel the nodes not finished come back ``unknown`` ("cancelled"). Raises
+    UserError when admission rejects our pods (the API's reason and what to fix)."""
+    stats = stats if stats is not None else DeliveryStats()
+    try:
+        if spec.mode == "one-shot":
+            return await _oneshot(
+                kube, spec, nodes, script_text, rules_text, "apply", on_node, cancel,
+                deadline_s, stats,
+            )  # fmt: skip
+        return await _keeper(
+            kube, spec, nodes, script_text, rules_text, on_node, cancel, deadline_s, stats
+        )
+    finally:
+        stats.calls = dict(kube.calls)
+
+
+async def check_nodes(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    nodes: Sequence[NodeInfo],
+    script_text: str,
+    rules_text: str = "",
+    *,
+    on_node: OnNode | None = None,
+    cancel: asyncio.Event | None = None,
+    deadline_s: float | None = None,
+    stats: DeliveryStats | None = None,
+) -> list[NodeResult]:
+    """Live compliance per node, changing nothing on the nodes: the keeper pods' latest status
+    (keeper mode), or a one-shot pod per node running the script's ``check`` mode."""
+    stats = stats if stats is not None else DeliveryStats()
+    if spec.mode == "one-shot":
+        return await _oneshot(
+            kube, spec, nodes, script_text, rules_text, "check", on_node, cancel, deadline_s,
+            stats,
+        )  # fmt: skip
+    return await _keeper_status(kube, spec, nodes, script_text, on_node)
+
+
+async def _keeper_status(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    nodes: Sequence[NodeInfo],
+    script_text: str,
+    on_node: OnNode | None,
+) -> list[NodeResult]:
+    want = m.script_sha256(script_text)
+    try:
+        pods, _ = await kube.list_pods(spec.namespace, m.KEEPER_SELECTOR)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        pods = []
+    by_node: dict[str, Obj] = {}
+    for p in pods:
+        if not (p.get("metadata") or {}).get("deletionTimestamp"):
+            by_node[_pod_node(p)] = p
+    sem = asyncio.Semaphore(max(1, spec.concurrency))
+
+    async def one(n: NodeInfo) -> NodeResult:
+        if not n.eligible:
+            return _skip_result(n)
+        pod = by_node.get(n.name)
+        if pod is None:
+            return _result(n, "failed", "no keeper pod on this node")
+        async with sem:
+            log = await kube.pod_log(spec.namespace, _name(pod), tail_lines=400)
+        st = parse_node_status(log)
+        r = result_from_status(n, st, "check", log)
+        sha = ((pod.get("metadata") or {}).get("annotations") or {}).get(m.ANNOTATION_SCRIPT_SHA)
+        if r.phase == "compliant" and sha != want:
+            r = _result(n, "failed", "keeper runs a different script than the plan's (drift)", st)
+        elif r.phase == "compliant" and not _ready(pod):
+            r = _result(n, "failed", f"keeper pod not Ready: {pod_reason(pod)}", st)
+        return r
+
+    out = await asyncio.gather(*(one(n) for n in nodes))
+    for r in out:
+        _emit(on_node, r)
+    return list(out)
+
+
+async def remove_nodes(
+    kube: KubeClient,
+    spec: DeliverySpec,
+    nodes: Sequence[NodeInfo],
+    script_text: str,
+    rules_text: str = "",
+    *,
+    on_node: OnNode | None = None,
+    cancel: asyncio.Event | None = None,
+    deadline_s: float | None = None,
+    stats: DeliveryStats | None = None,
+) -> list[NodeResult]:
+    """Undo everything on the nodes and in the cluster: delete the keeper first (so it cannot
+    re-apply while we restore), run the script's ``remove`` mode through one-shot pods, then
+    delete our ConfigMap and namespace. Objects without our label are never touched."""
+    stats = stats if stats is not None else DeliveryStats()
+    ns = spec.namespace
+    if await kube.delete_owned("daemonset", ns, m.KEEPER_NAME):
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            pods, _ = await kube.list_pods(ns, m.KEEPER_SELECTOR)
+            if not pods:
+                break
+            await asyncio.sleep(0.25)
+    oneshot = DeliverySpec(
+        namespace=ns,
+        image=spec.image,
+        mode="one-shot",
+        concurrency=spec.concurrency,
+        keeper_interval_s=spec.keeper_interval_s,
+        pod_deadline_s=spec.pod_deadline_s,
+        run_id=spec.run_id,
+        cleanup_namespace=False,
+    )
+    results = await _oneshot(
+        kube, oneshot, nodes, script_text, rules_text, "remove", on_node, cancel, deadline_s,
+        stats,
+    )  # fmt: skip
+    await kube.delete_owned("configmap", ns, m.SCRIPT_CONFIGMAP)
+    rest, _ = await kube.list_pods(ns, m.MANAGED_SELECTOR)
+    if not rest:
+        await kube.delete_owned("namespace", "", ns)
+    return results
+
+
+def summarize(results: Iterable[NodeResult]) -> dict[str, int]:
+    """Counts per phase, e.g. {"compliant": 5, "skipped": 2}."""
+    out: dict[str, int] = {}
+    for r in results:
+        out[r.phase] = out.get(r.phase, 0) + 1
+    return out
+
+
+__all__ = [
+    "DeliveryMode",
+    "DeliverySpec",
+    "DeliveryStats",
+    "NodePhase",
+    "NodeResult",
+    "check_nodes",
+    "remove_nodes",
+    "result_from_status",
+    "rollout",
+    "summarize",
+]

@@ -1,0 +1,761 @@
+"""Adapter over the official (synchronous) ``kubernetes`` client, for asyncio callers.
+
+Every API call runs on a small private thread pool (``asyncio.to_thread``'s default pool is too
+small to keep a few dozen pods in flight); pods and nodes are read as plain JSON dicts (no model
+deserialisation: cheaper, and the shapes are the API's own). Pods of one run are followed with ONE
+watch (:class:`PodWatch`), resumed from the last resourceVersion when the stream ends or drops and
+relisted on 410 Gone, so the API cost of a run is O(1) per run plus a few calls per node.
+
+Tokens never leave the client configuration: nothing here logs or formats one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast
+
+from kubernetes import client
+from kubernetes import config as _config
+from kubernetes import watch as _watch
+from kubernetes.client.exceptions import ApiException
+
+from aksaudit_tui.errors import UsageError, UserError
+from aksaudit_tui.nodes import manifests as m
+
+Obj = dict[str, Any]
+T = TypeVar("T")
+# Parts of the client without usable annotations for mypy --strict.
+config: Any = _config
+watch: Any = _watch
+
+_PROVIDER_RE = re.compile(
+    r"^azure:///subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"Microsoft\.Compute/(?P<kind>virtualMachineScaleSets|virtualMachines)/(?P<vm>[^/]+)"
+    r"(?:/virtualMachines/(?P<inst>[^/]+))?",
+    re.IGNORECASE,
+)
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+# --- connection ------------------------------------------------------------------------------
+
+
+def load_api(
+    kubeconfig: str | None, context: str | None, ca_bundle: str | None = None
+) -> client.ApiClient:
+    """An ApiClient for ``context`` (None: the kubeconfig's current context).
+
+    ``ca_bundle`` overrides the CA the kubeconfig names (the emulator's test CA)."""
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=kubeconfig,
+            context=context,
+            client_configuration=cfg,
+            persist_config=False,
+        )
+    except (config.ConfigException, FileNotFoundError, OSError) as e:
+        where = kubeconfig or "KUBECONFIG / ~/.kube/config"
+        what = f"kube context {context!r}" if context else "the current kube context"
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(
+            f"cannot load {what} from {where}: {detail}; run `az aks get-credentials` for the "
+            "cluster or pass --context / --kubeconfig"
+        ) from None
+    if ca_bundle:
+        cfg.ssl_ca_cert = ca_bundle
+    # One-shot rollouts keep `concurrency` pods in flight plus the watch: room for them.
+    cfg.connection_pool_maxsize = 32
+    return client.ApiClient(cfg)
+
+
+def api_message(e: ApiException) -> str:
+    """The API's own Status message (what admission or validation said), else the reason."""
+    body = getattr(e, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError):
+            data = None
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
+    return f"{e.status} {e.reason}".strip()
+
+
+# --- nodes -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderRef:
+    subscription_id: str
+    resource_group: str
+    vm_set: str  # scale set name, or the VM name for VM pools
+    instance: str | None
+
+
+def parse_provider_id(provider_id: str | None) -> ProviderRef | None:
+    """Parse an Azure ``spec.providerID`` (any letter case); None for other providers."""
+    if not provider_id:
+        return None
+    mt = _PROVIDER_RE.match(provider_id)
+    if not mt:
+        return None
+    return ProviderRef(mt["sub"], mt["rg"], mt["vm"], mt["inst"])
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    pool: str
+    os_sku: str
+    os: str  # "linux" | "windows"
+    arch: str
+    ready: bool
+    virtual: bool
+    taints: tuple[str, ...]
+    provider_id: str
+    skip_reason: str | None  # None: the tool configures this node
+    os_image: str = ""
+
+    @property
+    def eligible(self) -> bool:
+        return self.skip_reason is None
+
+
+def _immutable_sku(os_sku: str, os_image: str) -> bool:
+    low = os_sku.lower()
+    if any(s.lower() == low for s in m.IMMUTABLE_OS_SKUS):
+        return True
+    if "flatcar" in low or "containerlinux" in low or "osguard" in low:
+        return True
+    img = os_image.lower()
+    return "flatcar" in img or "os guard" in img
+
+
+def node_info(raw: Obj) -> NodeInfo:
+    """A NodeInfo from a Node as the API returns it (JSON)."""
+    meta = raw.get("metadata") or {}
+    spec = raw.get("spec") or {}
+    status = raw.get("status") or {}
+    lbl: dict[str, str] = meta.get("labels") or {}
+    info = status.get("nodeInfo") or {}
+    name = str(meta.get("name", ""))
+    os_name = (lbl.get("kubernetes.io/os") or info.get("operatingSystem") or "linux").lower()
+    os_sku = lbl.get(m.OS_SKU_LABEL) or lbl.get("kubernetes.azure.com/os-sku") or ""
+    os_image = str(info.get("osImage") or "")
+    pool = lbl.get("kubernetes.azure.com/agentpool") or lbl.get("agentpool") or ""
+    arch = lbl.get("kubernetes.io/arch") or info.get("architecture") or ""
+    taints_raw = spec.get("taints") or []
+    taints = tuple(
+        f"{t.get('key', '')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect', '')}"
+        for t in taints_raw
+    )
+    virtual = lbl.get("type") == "virtual-kubelet" or any(
+        str(t.get("key", "")).startswith("virtual-kubelet.io/") for t in taints_raw
+    )
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    reason: str | None = None
+    if os_name == "windows":
+        reason = "Windows node (auditd is Linux only)"
+    elif virtual:
+        reason = "virtual node (virtual-kubelet): no host to configure"
+    elif _immutable_sku(os_sku, os_image):
+        reason = f"immutable OS ({os_sku or os_image}): packages cannot be installed"
+    elif not ready:
+        reason = "node NotReady"
+    return NodeInfo(
+        name=name,
+        pool=pool,
+        os_sku=os_sku,
+        os=os_name,
+        arch=arch,
+        ready=ready,
+        virtual=virtual,
+        taints=taints,
+        provider_id=str(spec.get("providerID") or ""),
+        skip_reason=reason,
+        os_image=os_image,
+    )
+
+
+# --- leftovers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Leftovers:
+    """Objects labelled ``app.kubernetes.io/managed-by=aksaudit`` (namespace, name)."""
+
+    pods: list[tuple[str, str]] = field(default_factory=list)
+    daemonsets: list[tuple[str, str]] = field(default_factory=list)
+    configmaps: list[tuple[str, str]] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.pods or self.daemonsets or self.configmaps or self.namespaces)
+
+    @property
+    def privileged_pods(self) -> int:
+        return len(self.pods)
+
+
+def admission_hint(namespace: str, message: str) -> str:
+    """What to fix, from an admission rejection message."""
+    low = message.lower()
+    if "podsecurity" in low or "pod-security" in low:
+        return (
+            f"label the namespace: kubectl label namespace {namespace} "
+            f"{m.PSA_ENFORCE}=privileged --overwrite"
+        )
+    if "gatekeeper" in low or "azurepolicy" in low or "safeguard" in low or "policy" in low:
+        return (
+            f"exclude namespace {namespace} from AKS deployment safeguards / Azure Policy "
+            f"(az aks update --safeguards-excluded-ns {namespace} ...)"
+        )
+    if "cannot create resource" in low or "forbidden: user" in low:
+        return f"grant your identity the right to create pods in namespace {namespace}"
+    return "allow privileged hostPID pods in that namespace, or choose another namespace"
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class KubeClient:
+    """Async facade over CoreV1Api / AppsV1Api for one cluster (one kube context)."""
+
+    def __init__(self, api: client.ApiClient, *, context: str = "", max_workers: int = 24):
+        self.api = api
+        self.context = context
+        # Typed Any: we call them with _preload_content=False and read raw JSON.
+        self.core: Any = client.CoreV1Api(api)
+        self.apps: Any = client.AppsV1Api(api)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aksaudit-kube")
+        # API requests by kind ("list_node", "create_pod", "watch_pods", ...) for the O(1) checks.
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self.calls[name] += 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            cast(Any, self.api).close()
+
+    async def _run(self, name: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run one blocking API call on the pool; retry 429/5xx with Retry-After or backoff."""
+        loop = asyncio.get_running_loop()
+        delay = 0.5
+        for attempt in range(5):
+            self.count(name)
+            try:
+                return await loop.run_in_executor(self._pool, lambda: fn(*args, **kw))
+            except ApiException as e:
+                if e.status not in _RETRY_STATUS or attempt == 4:
+                    raise
+                wait = delay
+                headers = getattr(e, "headers", None) or {}
+                with contextlib.suppress(TypeError, ValueError):
+                    wait = float(headers.get("Retry-After", delay))
+                await asyncio.sleep(min(wait, 10.0))
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+    async def _json(self, name: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Obj:
+        """A call whose response is read as raw JSON (no model deserialisation)."""
+        kw["_preload_content"] = False
+
+        def go() -> Obj:
+            resp = fn(*args, **kw)
+            try:
+                data = resp.data
+            finally:
+                resp.release_conn()
+            return json.loads(data) if data else {}
+
+        return await self._run(name, go)
+
+    # -- nodes and identity --
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        data = await self._json("list_node", self.core.list_node)
+        return [node_info(n) for n in data.get("items") or []]
+
+    async def check_identity(self, node_resource_group: str) -> list[NodeInfo]:
+        """The nodes, after checking they belong to ``node_resource_group`` (case-insensitive).
+
+        Raises UsageError naming the context and the resource group it really points at."""
+        nodes = await self.list_nodes()
+        groups = {
+            ref.resource_group
+            for n in nodes
+            if (ref := parse_provider_id(n.provider_id)) is not None
+        }
+        if not groups:
+            raise UsageError(
+                f"kube context {self.context!r} has no Azure nodes (no azure:// providerID), so "
+                f"it cannot be confirmed as the cluster whose nodes are in {node_resource_group}; "
+                "pass --context with the right context"
+            )
+        want = node_resource_group.lower()
+        if any(g.lower() != want for g in groups):
+            other = sorted(g for g in groups if g.lower() != want)[0]
+            raise UsageError(
+                f"kube context {self.context!r} points at a cluster whose nodes are in RG "
+                f"{other}, not {node_resource_group}; pass --context with the context for this "
+                "cluster (or set kube_context in the plan)"
+            )
+        return nodes
+
+    # -- admission --
+
+    async def check_admission(self, namespace: str, image: str) -> str | None:
+        """Server-side dry run of our privileged hostPID pod in ``namespace``.
+
+        Returns None when admission accepts it, or a note when the namespace does not exist yet
+        (nothing to ask). Raises UserError with the API's exact reason and what to fix."""
+        body = m.admission_probe_pod(namespace, image)
+        try:
+            await self._json(
+                "dryrun_pod", self.core.create_namespaced_pod, namespace, body, dry_run="All"
+            )
+        except ApiException as e:
+            msg = api_message(e)
+            if e.status == 404 and "namespace" in msg.lower():
+                return f"namespace {namespace} does not exist yet; it will be created privileged"
+            raise UserError(
+                f"admission rejects the privileged hostPID pod in namespace {namespace}: "
+                f"{msg} -- fix: {admission_hint(namespace, msg)}"
+            ) from None
+        return None
+
+    # -- namespace, ConfigMap, DaemonSet --
+
+    async def _read(self, name: str, fn: Callable[..., Any], *args: Any) -> Obj | None:
+        try:
+            return await self._json(name, fn, *args)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def ensure_namespace(self, name: str, wait_s: float = 120.0) -> bool:
+        """Create our namespace (Pod Security privileged) or fix the labels of ours.
+
+        A namespace we did not create is left as it is (admission then says what to fix).
+        Waits for a namespace still terminating from an earlier cleanup. Returns changed."""
+        want = m.namespace_manifest(name)
+        end = time.monotonic() + wait_s
+        while True:
+            cur = await self._read("read_namespace", self.core.read_namespace, name)
+            if cur is None:
+                try:
+                    await self._json("create_namespace", self.core.create_namespace, want)
+                except ApiException as e:
+                    if e.status != 409:
+                        raise
+                    continue
+                return True
+            if (cur.get("status") or {}).get("phase") == "Terminating":
+                if time.monotonic() > end:
+                    raise UserError(f"namespace {name} is still terminating; try again later")
+                await asyncio.sleep(0.5)
+                continue
+            lbl = (cur.get("metadata") or {}).get("labels") or {}
+            if lbl.get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+                return False
+            missing = {k: v for k, v in want["metadata"]["labels"].items() if lbl.get(k) != v}
+            if not missing:
+                return False
+            await self._json(
+                "patch_namespace",
+                self.core.patch_namespace,
+                name,
+                {"metadata": {"labels": missing}},
+            )
+            return True
+
+    async def ensure_configmap(self, manifest: Obj) -> bool:
+        """Create or replace (only when the data differs) a ConfigMap of ours."""
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        cur = await self._read("read_configmap", self.core.read_namespaced_config_map, name, ns)
+        if cur is None:
+            await self._json(
+                "create_configmap", self.core.create_namespaced_config_map, ns, manifest
+            )
+            return True
+        self._require_ours(cur, "ConfigMap", ns)
+        same_labels = (cur["metadata"].get("labels") or {}).get(m.LABEL_MANAGED_BY) == (
+            m.MANAGED_BY_VALUE
+        )
+        if (cur.get("data") or {}) == manifest["data"] and same_labels:
+            return False
+        body = json.loads(json.dumps(manifest))
+        body["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
+        await self._json(
+            "replace_configmap", self.core.replace_namespaced_config_map, name, ns, body
+        )
+        return True
+
+    async def ensure_daemonset(self, manifest: Obj) -> bool:
+        """Create the keeper DaemonSet, or replace it when its spec hash differs (not when only
+        the run id changed: a second apply must not roll every keeper pod)."""
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        cur = await self._read("read_daemonset", self.apps.read_namespaced_daemon_set, name, ns)
+        if cur is None:
+            await self._json(
+                "create_daemonset", self.apps.create_namespaced_daemon_set, ns, manifest
+            )
+            return True
+        self._require_ours(cur, "DaemonSet", ns)
+        sha = m.ANNOTATION_SPEC_SHA
+        if (cur["metadata"].get("annotations") or {}).get(sha) == manifest["metadata"][
+            "annotations"
+        ][sha]:
+            return False
+        body = json.loads(json.dumps(manifest))
+        body["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
+        await self._json(
+            "replace_daemonset", self.apps.replace_namespaced_daemon_set, name, ns, body
+        )
+        return True
+
+    @staticmethod
+    def _require_ours(cur: Obj, kind: str, ns: str) -> None:
+        lbl = (cur.get("metadata") or {}).get("labels") or {}
+        if lbl.get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+            name = cur["metadata"].get("name")
+            raise UserError(
+                f"{kind} {ns}/{name} exists but was not created by aksaudit (no "
+                f"{m.MANAGED_SELECTOR} label); rename or delete it, or choose another namespace"
+            )
+
+    async def get_daemonset(self, namespace: str, name: str = m.KEEPER_NAME) -> Obj | None:
+        return await self._read(
+            "read_daemonset", self.apps.read_namespaced_daemon_set, name, namespace
+        )
+
+    # -- pods --
+
+    async def create_pod(self, manifest: Obj) -> Obj:
+        """Create a pod; a leftover of ours with the same name (an interrupted run) is deleted
+        first. A same-named pod that is not ours is an error."""
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        for _ in range(3):
+            try:
+                return await self._json("create_pod", self.core.create_namespaced_pod, ns, manifest)
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+            cur = await self._read("read_pod", self.core.read_namespaced_pod, name, ns)
+            if cur is not None:
+                self._require_ours(cur, "Pod", ns)
+                await self.delete_pod(ns, name, grace_s=0)
+                await self.wait_pod_gone(ns, name)
+        raise UserError(f"pod {ns}/{name} keeps coming back; delete it and retry")
+
+    async def wait_pod_gone(self, ns: str, name: str, timeout_s: float = 30.0) -> None:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if await self._read("read_pod", self.core.read_namespaced_pod, name, ns) is None:
+                return
+            await asyncio.sleep(0.2)
+
+    async def delete_pod(self, ns: str, name: str, grace_s: int | None = None) -> bool:
+        """Delete one pod; False when it was already gone."""
+        kw: dict[str, Any] = {}
+        if grace_s is not None:
+            kw["grace_period_seconds"] = grace_s
+        try:
+            await self._json("delete_pod", self.core.delete_namespaced_pod, name, ns, **kw)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    async def delete_pods(self, ns: str, selector: str, grace_s: int | None = None) -> None:
+        """Delete every pod matching ``selector`` in ``ns`` (one call)."""
+        kw: dict[str, Any] = {"label_selector": selector}
+        if grace_s is not None:
+            kw["grace_period_seconds"] = grace_s
+        try:
+            await self._json("delete_pods", self.core.delete_collection_namespaced_pod, ns, **kw)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    async def list_pods(self, ns: str, selector: str) -> tuple[list[Obj], str]:
+        """Pods matching ``selector`` and the list's resourceVersion (to start a watch from)."""
+        data = await self._json(
+            "list_pods", self.core.list_namespaced_pod, ns, label_selector=selector
+        )
+        rv = str((data.get("metadata") or {}).get("resourceVersion") or "")
+        return list(data.get("items") or []), rv
+
+    async def pod_log(
+        self,
+        ns: str,
+        name: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        limit_bytes: int = 1 << 20,
+    ) -> str:
+        """A pod's log as text ('' when there is none yet)."""
+        kw: dict[str, Any] = {
+            "container": m.CONTAINER_NAME,
+            "limit_bytes": limit_bytes,
+            "_preload_content": False,
+        }
+        if previous:
+            kw["previous"] = True
+        if tail_lines is not None:
+            kw["tail_lines"] = tail_lines
+
+        def go() -> str:
+            resp = self.core.read_namespaced_pod_log(name, ns, **kw)
+            try:
+                data: bytes = resp.data
+            finally:
+                resp.release_conn()
+            return data.decode("utf-8", errors="replace")
+
+        try:
+            return await self._run("read_log", go)
+        except ApiException as e:
+            if e.status in (400, 404):  # container not started yet / pod gone
+                return ""
+            raise
+
+    def watch_pods(self, ns: str, selector: str, *, timeout_s: int = 60) -> PodWatch:
+        return PodWatch(self, ns, selector, timeout_s=timeout_s)
+
+    # -- removal and cleanup --
+
+    async def delete_owned(
+        self, kind: Literal["daemonset", "configmap", "namespace"], ns: str, name: str
+    ) -> bool:
+        """Delete one object of ours; objects without our label are left alone."""
+        if kind == "daemonset":
+            cur = await self._read("read_daemonset", self.apps.read_namespaced_daemon_set, name, ns)
+        elif kind == "configmap":
+            cur = await self._read("read_configmap", self.core.read_namespaced_config_map, name, ns)
+        else:
+            cur = await self._read("read_namespace", self.core.read_namespace, name)
+        if cur is None:
+            return False
+        lbl = (cur.get("metadata") or {}).get("labels") or {}
+        if lbl.get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+            return False
+        try:
+            if kind == "daemonset":
+                await self._json(
+                    "delete_daemonset",
+                    self.apps.delete_namespaced_daemon_set,
+                    name,
+                    ns,
+                    propagation_policy="Foreground",
+                )
+            elif kind == "configmap":
+                await self._json(
+                    "delete_configmap", self.core.delete_namespaced_config_map, name, ns
+                )
+            else:
+                await self._json("delete_namespace", self.core.delete_namespace, name)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            return False
+        return True
+
+    async def list_leftovers(self) -> Leftovers:
+        """Everything labelled as ours, in every namespace."""
+        sel = m.MANAGED_SELECTOR
+
+        def pairs(data: Obj) -> list[tuple[str, str]]:
+            return [
+                (str(i["metadata"].get("namespace", "")), str(i["metadata"]["name"]))
+                for i in data.get("items") or []
+            ]
+
+        pods, dss, cms, nss = await asyncio.gather(
+            self._json("list_pods_all", self.core.list_pod_for_all_namespaces, label_selector=sel),
+            self._json(
+                "list_daemonsets_all",
+                self.apps.list_daemon_set_for_all_namespaces,
+                label_selector=sel,
+            ),
+            self._json(
+                "list_configmaps_all",
+                self.core.list_config_map_for_all_namespaces,
+                label_selector=sel,
+            ),
+            self._json("list_namespaces", self.core.list_namespace, label_selector=sel),
+        )
+        return Leftovers(
+            pods=pairs(pods),
+            daemonsets=pairs(dss),
+            configmaps=pairs(cms),
+            namespaces=[n for _, n in pairs(nss)],
+        )
+
+    async def delete_leftovers(self, found: Leftovers) -> None:
+        """Delete what :meth:`list_leftovers` found: DaemonSets first (they recreate pods)."""
+        for ns, name in found.daemonsets:
+            await self.delete_owned("daemonset", ns, name)
+        await asyncio.gather(*(self.delete_pod(ns, name, grace_s=0) for ns, name in found.pods))
+        for ns, name in found.configmaps:
+            await self.delete_owned("configmap", ns, name)
+        for name in found.namespaces:
+            await self.delete_owned("namespace", "", name)
+
+
+# --- the one watch per run -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodEvent:
+    """``type``: ADDED | MODIFIED | DELETED, or RELISTED (``pods`` is then the full current
+    list: anything not in it was deleted while the watch was away), or ERROR (``message``)."""
+
+    type: str
+    pod: Obj | None = None
+    pods: tuple[Obj, ...] = ()
+    message: str = ""
+
+
+class PodWatch:
+    """One watch on the pods matching a label selector, on its own thread.
+
+    ``start()`` lists once and returns the pods; events then arrive on ``next()``. The stream is
+    resumed from the last resourceVersion when the server ends it (``timeout_s``) or the
+    connection drops, and relisted (RELISTED event) when the server answers 410 Gone."""
+
+    def __init__(self, kube: KubeClient, ns: str, selector: str, *, timeout_s: int = 60):
+        self.kube = kube
+        self.ns = ns
+        self.selector = selector
+        self.timeout_s = timeout_s
+        self.rv = ""
+        self.watch_requests = 0
+        self.relists = 0
+        self.drops = 0
+        self._queue: asyncio.Queue[PodEvent] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._w: Any = None
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> list[Obj]:
+        pods, self.rv = await self.kube.list_pods(self.ns, self.selector)
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="aksaudit-pod-watch", daemon=True)
+        self._thread.start()
+        return pods
+
+    async def next(self, wait_s: float) -> PodEvent | None:
+        """The next event, or None after ``wait_s`` seconds without one."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), wait_s)
+        except TimeoutError:
+            return None
+
+    def drain(self) -> list[PodEvent]:
+        out: list[PodEvent] = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    def stop(self) -> None:
+        self._stop.set()
+        w = self._w
+        if w is not None:
+            w.stop()  # shuts the socket down: the blocked read returns at once
+
+    def _post(self, ev: PodEvent) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._stop.set()
+            return
+        try:
+            loop.call_soon_threadsafe(self._queue.put_nowait, ev)
+        except RuntimeError:  # loop closed under us
+            self._stop.set()
+
+    def _relist(self) -> None:
+        self.relists += 1
+        self.kube.count("list_pods")
+        resp = self.kube.core.list_namespaced_pod(
+            self.ns, label_selector=self.selector, _preload_content=False
+        )
+        try:
+            data = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        self.rv = str((data.get("metadata") or {}).get("resourceVersion") or "")
+        self._post(PodEvent("RELISTED", pods=tuple(data.get("items") or [])))
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                self._w = watch.Watch()
+                self.watch_requests += 1
+                self.kube.count("watch_pods")
+                kw: dict[str, Any] = {
+                    "label_selector": self.selector,
+                    "timeout_seconds": self.timeout_s,
+                    "allow_watch_bookmarks": True,
+                    "_request_timeout": (10, self.timeout_s + 15),
+                }
+                if self.rv:
+                    kw["resource_version"] = self.rv
+                for ev in self._w.stream(self.kube.core.list_namespaced_pod, self.ns, **kw):
+                    raw = ev.get("raw_object") or ev.get("object")
+                    typ = str(ev.get("type"))
+                    if isinstance(raw, dict):
+                        rv = (raw.get("metadata") or {}).get("resourceVersion")
+                        if rv:
+                            self.rv = str(rv)
+                        if typ in ("ADDED", "MODIFIED", "DELETED"):
+                            self._post(PodEvent(typ, pod=raw))
+                    backoff = 0.1
+                    if self._stop.is_set():
+                        break
+            except ApiException as e:
+                if self._stop.is_set():
+                    break
+                if e.status == 410:
+                    try:
+                        self._relist()
+                    except Exception:
+                        self.drops += 1
+                        time.sleep(backoff)
+                        backoff = min(backoff * 2, 5.0)
+                    continue
+                if e.status in (401, 403):
+                    self._post(PodEvent("ERROR", message=f"pod watch refused: {api_message(e)}"))
+                    return
+                self.drops += 1
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:  # connection dropped / reset / timed out: resume from self.rv
+                if self._stop.is_set():
+                    break
+                self.drops += 1
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
