@@ -1,14 +1,21 @@
 """The emulator's in-memory world: what ARM, the query API and the kube API all read and change.
 
 Shared by the ARM side and the Kubernetes side; one lock guards it (handlers are short).
+ARM resources are JSON bodies keyed by lower-cased ARM id, with two indexes (children of a
+collection, resources of a type per subscription) so lists stay cheap at 500 nodes.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+DEFAULT_TOKEN = "aksaudit-emulator-dev-token"  # noqa: S105 - the emulator's own fake token
 
 
 @dataclass
@@ -28,6 +35,11 @@ class SimNode:
     taints: list[dict[str, str]] = field(default_factory=list)
     ready: bool = True
     virtual: bool = False
+    ip: str = "10.224.0.4"
+    mode: str = "User"  # System | User
+    vm_size: str = "Standard_D4ds_v5"
+    kernel_version: str = ""
+    os_image: str = ""
 
     @property
     def is_linux(self) -> bool:
@@ -42,6 +54,42 @@ class SimCluster:
     location: str
     node_resource_group: str
     nodes: dict[str, SimNode] = field(default_factory=dict)
+    kubernetes_version: str = "1.32.6"
+    restriction_level: str = "Unrestricted"  # ReadOnly = node resource group lockdown
+
+    @property
+    def arm_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{self.name}"
+        )
+
+
+@dataclass
+class Lro:
+    """A long-running operation: done after ``polls`` status reads and ``seconds`` elapsed."""
+
+    op_id: str
+    subscription_id: str
+    location: str
+    resource_id: str  # what the final GET returns (PUT) or "" (POST/DELETE)
+    started: float
+    polls_needed: int
+    seconds: float
+    fail: bool = False
+    polls: int = 0
+    status: str = "InProgress"  # InProgress | Succeeded | Failed | Canceled
+    error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None  # body for the Location final GET (POST)
+    on_done: Callable[[Lro], None] | None = None
+
+
+@dataclass
+class SyslogRow:
+    """One row of the Syslog table; ``visible_at`` models the ingestion delay."""
+
+    visible_at: float
+    columns: dict[str, Any]
 
 
 @dataclass
@@ -55,3 +103,97 @@ class EmulatorState:
     kube: dict[str, Any] = field(default_factory=dict)  # cluster name -> kube-side store
     faults: list[dict[str, Any]] = field(default_factory=list)  # scripted by the scenario/tests
     lock: threading.RLock = field(default_factory=threading.RLock)
+    token: str = DEFAULT_TOKEN
+    tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    page_size: int = 100
+    latency_ms: dict[str, float] = field(default_factory=dict)  # arm | logs | kube -> ms
+    lro_polls: int = 1  # status reads answering InProgress before the end state
+    lro_seconds: float = 0.0
+    ingestion_delay_s: float = 2.0
+    ingestion_interval_s: float = 2.0
+    scenario: dict[str, Any] = field(default_factory=dict)
+    # indexes over ``arm``
+    children: dict[str, dict[str, None]] = field(default_factory=dict)  # lower(collection) -> ids
+    by_type: dict[tuple[str, str], dict[str, None]] = field(default_factory=dict)  # (sub, type)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # protectedSettings etc.
+    model_gen: dict[str, int] = field(default_factory=dict)  # lower(vmss or vm id) -> generation
+    lros: dict[str, Lro] = field(default_factory=dict)
+    shared_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # lower(ws id) -> keys
+    syslog: dict[str, list[SyslogRow]] = field(default_factory=dict)  # customerId -> rows
+    syslog_feeds: dict[str, list[str]] = field(default_factory=dict)  # node -> pending lines
+    requests: Counter[str] = field(default_factory=Counter)  # "METHOD route" -> count
+    started_at: float = field(default_factory=time.time)
+    # hook: read a node root -> NodeAuditState-like object (injectable for tests)
+    audit_reader: Callable[[Path], Any] | None = None
+
+    # ---- ARM store -------------------------------------------------------------------------
+
+    def put(self, rid: str, body: dict[str, Any]) -> None:
+        """Store a resource body under its id and index it."""
+        key = rid.lower()
+        with self.lock:
+            self.arm[key] = body
+            parent = key.rsplit("/", 1)[0]
+            self.children.setdefault(parent, {})[key] = None
+            sub = _sub_of(key)
+            rtype = str(body.get("type", "")).lower()
+            if sub and rtype:
+                self.by_type.setdefault((sub, rtype), {})[key] = None
+
+    def get(self, rid: str) -> dict[str, Any] | None:
+        return self.arm.get(rid.lower())
+
+    def delete(self, rid: str) -> dict[str, Any] | None:
+        key = rid.lower()
+        with self.lock:
+            body = self.arm.pop(key, None)
+            if body is None:
+                return None
+            parent = key.rsplit("/", 1)[0]
+            self.children.get(parent, {}).pop(key, None)
+            sub = _sub_of(key)
+            rtype = str(body.get("type", "")).lower()
+            self.by_type.get((sub, rtype), {}).pop(key, None)
+            self.secrets.pop(key, None)
+            # drop descendants (extensions of a deleted scale set, associations, ...)
+            prefix = key + "/"
+            for child in [k for k in self.arm if k.startswith(prefix)]:
+                self.delete(child)
+            return body
+
+    def list_children(self, collection: str) -> list[dict[str, Any]]:
+        ids = list(self.children.get(collection.lower().rstrip("/"), {}))
+        return [self.arm[i] for i in ids if i in self.arm]
+
+    def list_type(self, subscription_id: str, rtype: str) -> list[dict[str, Any]]:
+        ids = list(self.by_type.get((subscription_id.lower(), rtype.lower()), {}))
+        return [self.arm[i] for i in ids if i in self.arm]
+
+    # ---- nodes -----------------------------------------------------------------------------
+
+    def node(self, name: str) -> SimNode | None:
+        for cluster in self.clusters.values():
+            found = cluster.nodes.get(name)
+            if found is not None:
+                return found
+        return None
+
+    def all_nodes(self) -> list[SimNode]:
+        return [n for c in self.clusters.values() for n in c.nodes.values()]
+
+    def feed_syslog(self, node_name: str, lines: list[str]) -> None:
+        """Queue real audisp syslog lines (RFC 3164 or bare message) for one node; ingestion
+        turns them into Syslog rows for the workspaces that node's path reaches."""
+        with self.lock:
+            self.syslog_feeds.setdefault(node_name, []).extend(lines)
+
+    def syslog_rows(self, customer_id: str) -> list[SyslogRow]:
+        with self.lock:
+            return list(self.syslog.get(customer_id.lower(), []))
+
+
+def _sub_of(key: str) -> str:
+    parts = key.split("/")
+    if len(parts) > 2 and parts[1] == "subscriptions":
+        return parts[2]
+    return ""

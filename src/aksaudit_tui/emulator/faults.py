@@ -1,0 +1,158 @@
+"""Scripted faults: which request gets a 429, a 5xx or a 403, and which LRO fails.
+
+A fault is a dict from the scenario (see ``scenario.py``). ``count`` (optional) is how many
+matching calls it hits before it is spent; absent means every matching call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aksaudit_tui.emulator.state import EmulatorState
+
+
+def _matches(fault: dict[str, Any], method: str, path: str) -> bool:
+    want_method = fault.get("method")
+    if want_method and str(want_method).upper() != method:
+        return False
+    pattern = fault.get("path")
+    if pattern and not re.search(str(pattern), path, re.IGNORECASE):
+        return False
+    return True
+
+
+def _spend(fault: dict[str, Any]) -> bool:
+    """True if the fault fires now (and count it)."""
+    count = fault.get("count")
+    if count is None:
+        return True
+    if int(count) <= 0:
+        return False
+    fault["count"] = int(count) - 1
+    return True
+
+
+def request_fault(
+    state: EmulatorState, method: str, path: str
+) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """A scripted error answer for this ARM call, or None: (status, body, headers)."""
+    lower = path.lower()
+    with state.lock:
+        for fault in state.faults:
+            kind = fault.get("kind")
+            if kind == "forbidden":
+                sub = str(fault.get("subscription", "")).lower()
+                if sub and (
+                    lower.startswith(f"/subscriptions/{sub}/") or lower == f"/subscriptions/{sub}"
+                ):
+                    if _matches(fault, method, path) and _spend(fault):
+                        action = _action(method, path)
+                        return (
+                            403,
+                            {
+                                "error": {
+                                    "code": "AuthorizationFailed",
+                                    "message": (
+                                        "The client 'aksaudit-emulator-user' with object id "
+                                        "'00000000-0000-0000-0000-00000000cafe' does not have "
+                                        f"authorization to perform action '{action}' over scope "
+                                        f"'{path}' or the scope is invalid. If access was recently "
+                                        "granted, please refresh your credentials."
+                                    ),
+                                }
+                            },
+                            {},
+                        )
+            elif kind == "throttle":
+                if _matches(fault, method, path) and _spend(fault):
+                    retry = str(int(fault.get("retry_after", 1)))
+                    return (
+                        429,
+                        {
+                            "error": {
+                                "code": "TooManyRequests",
+                                "message": (
+                                    "The request is being throttled as the limit has been reached "
+                                    "for operation type - Read_ObservationWindow_00:05:00. For more "
+                                    "information, see - https://aka.ms/srpthrottlinglimits"
+                                ),
+                            }
+                        },
+                        {
+                            "Retry-After": retry,
+                            "x-ms-ratelimit-remaining-subscription-reads": "0",
+                            "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0",
+                        },
+                    )
+            elif kind == "server_error":
+                if _matches(fault, method, path) and _spend(fault):
+                    status = int(fault.get("status", 500))
+                    code = {
+                        500: "InternalServerError",
+                        502: "BadGateway",
+                        503: "ServiceUnavailable",
+                        504: "GatewayTimeout",
+                    }.get(status, "InternalServerError")
+                    headers = (
+                        {"Retry-After": str(int(fault["retry_after"]))}
+                        if "retry_after" in fault
+                        else {}
+                    )
+                    return (
+                        status,
+                        {
+                            "error": {
+                                "code": code,
+                                "message": "The server encountered an internal error. Please retry the request.",
+                            }
+                        },
+                        headers,
+                    )
+    return None
+
+
+def lro_should_fail(state: EmulatorState, method: str, path: str) -> bool:
+    with state.lock:
+        for fault in state.faults:
+            if fault.get("kind") == "lro_fail" and _matches(fault, method, path) and _spend(fault):
+                return True
+    return False
+
+
+def ingestion_delay(state: EmulatorState) -> float:
+    for fault in state.faults:
+        if fault.get("kind") == "ingestion_delay":
+            return float(fault.get("seconds", 60))
+    return state.ingestion_delay_s
+
+
+def partial_results(state: EmulatorState, workspace_name: str, customer_id: str) -> bool:
+    for fault in state.faults:
+        if fault.get("kind") == "partial_results":
+            ws = str(fault.get("workspace", "")).lower()
+            if not ws or ws in (workspace_name.lower(), customer_id.lower()):
+                return True
+    return False
+
+
+def _action(method: str, path: str) -> str:
+    """The RBAC action a call needs, as ARM names it in AuthorizationFailed messages."""
+    parts = [p for p in path.split("/") if p]
+    provider = "Microsoft.Resources/subscriptions"
+    types: list[str] = []
+    if "providers" in [p.lower() for p in parts]:
+        i = max(i for i, p in enumerate(parts) if p.lower() == "providers")
+        if i + 1 < len(parts):
+            provider = parts[i + 1]
+            rest = parts[i + 2 :]
+            types = rest[0::2]
+        action_path = "/".join([provider, *types])
+    elif len(parts) >= 3 and parts[2].lower() == "resourcegroups":
+        action_path = "Microsoft.Resources/subscriptions/resourceGroups"
+    else:
+        action_path = provider
+    verb = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(
+        method, "action"
+    )
+    return f"{action_path}/{verb}"

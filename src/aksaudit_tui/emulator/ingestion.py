@@ -1,0 +1,526 @@
+"""Syslog ingestion: audit lines reach a workspace's ``Syslog`` table only when the whole path
+holds for that node, after the scenario's ingestion delay.
+
+A Linux node's rows go to workspace W when the node is Ready, its root shows auditd installed
+and running with the syslog plugin active on facility F at priority P and rules loaded, and at
+least one log path carries F/P to W:
+
+(a) Container Insights: the cluster's ``omsagent`` add-on is enabled and a data collection rule
+    associated with the cluster has a syslog source listing F and P (``Microsoft-Syslog`` flowing
+    to a Log Analytics destination W);
+(b) legacy agent: an ``OmsAgentForLinux`` extension (Succeeded) on the node's scale set with
+    ``settings.workspaceId`` = W's customer id and W's key in its protected settings, the
+    instance running the latest model, and a ``LinuxSyslog`` data source on W for F with P;
+(c) Azure Monitor Agent: an ``AzureMonitorLinuxAgent`` extension (Succeeded) on the scale set,
+    the instance on the latest model, and a rule associated with the scale set with a syslog
+    source for F and P flowing to W.
+
+``explain(state, node)`` says, per path, why nothing arrives (for tests and diagnostics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aksaudit_tui.emulator import faults
+from aksaudit_tui.emulator.arm import bodies
+from aksaudit_tui.emulator.state import EmulatorState, SimNode, SyslogRow
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS_PER_WORKSPACE = 50_000
+FACILITIES = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "audit",
+    "alert",
+    "clock",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+]
+LEVEL_OF = dict(zip(bodies.SEVERITIES, bodies.DCR_LEVELS, strict=True))
+SEVERITY_ALIASES = {
+    "warn": "warning",
+    "error": "err",
+    "panic": "emerg",
+    "critical": "crit",
+    "emergency": "emerg",
+    "information": "info",
+    "informational": "info",
+}
+
+
+def norm_facility(value: str) -> str:
+    v = value.strip().lower()
+    return v[4:] if v.startswith("log_") else v
+
+
+def norm_severity(value: str) -> str:
+    v = value.strip().lower()
+    v = v[4:] if v.startswith("log_") else v
+    return SEVERITY_ALIASES.get(v, v)
+
+
+@dataclass
+class Route:
+    """One way a node's facility/severity reaches a workspace."""
+
+    via: str  # container-insights | legacy-agent | ama
+    workspace_id: str
+    customer_id: str
+
+
+def workspace_list(state: EmulatorState) -> list[dict[str, str]]:
+    out = []
+    for sub_key, rtype in list(state.by_type):
+        if rtype != "microsoft.operationalinsights/workspaces":
+            continue
+        for body in state.list_type(sub_key, rtype):
+            parts = body["id"].split("/")
+            out.append(
+                {
+                    "id": body["id"],
+                    "name": body["name"],
+                    "customer_id": body["properties"]["customerId"],
+                    "resource_group": parts[4],
+                    "subscription_id": parts[2],
+                    "location": body["location"],
+                }
+            )
+    return out
+
+
+def _ci_get(d: Any, key: str) -> Any:
+    if not isinstance(d, dict):
+        return None
+    for k, v in d.items():
+        if k.lower() == key.lower():
+            return v
+    return None
+
+
+def _syslog_flows(rule: dict[str, Any], facility: str, severity: str) -> list[str]:
+    """Workspace ids a DCR sends this facility/severity to (empty if it does not collect it)."""
+    props = rule.get("properties") or {}
+    sources = (props.get("dataSources") or {}).get("syslog") or []
+    level = LEVEL_OF.get(severity, "")
+    streams: set[str] = set()
+    for src in sources:
+        facs = [str(f).lower() for f in src.get("facilityNames") or []]
+        levels = [str(x) for x in src.get("logLevels") or []]
+        if (facility in facs or "*" in facs) and (level in levels or "*" in levels):
+            streams.update(src.get("streams") or ["Microsoft-Syslog"])
+    if "Microsoft-Syslog" not in streams:
+        return []
+    dest_ws = {
+        str(d.get("name")): str(d.get("workspaceResourceId", ""))
+        for d in (props.get("destinations") or {}).get("logAnalytics") or []
+    }
+    out = []
+    for flow in props.get("dataFlows") or []:
+        if "Microsoft-Syslog" in (flow.get("streams") or []):
+            out.extend(
+                dest_ws[d] for d in flow.get("destinations") or [] if d in dest_ws and dest_ws[d]
+            )
+    return out
+
+
+def _rules_associated(state: EmulatorState, resource_id: str) -> list[dict[str, Any]]:
+    rules = []
+    for assoc in state.list_children(
+        resource_id + "/providers/microsoft.insights/datacollectionruleassociations"
+    ):
+        rid = (assoc.get("properties") or {}).get("dataCollectionRuleId")
+        rule = state.get(str(rid)) if rid else None
+        if rule is not None:
+            rules.append(rule)
+    return rules
+
+
+def _customer_id(state: EmulatorState, ws_id: str) -> str:
+    body = state.get(ws_id)
+    return str(body["properties"]["customerId"]).lower() if body else ""
+
+
+def routes(
+    state: EmulatorState, node: SimNode, facility: str, severity: str, why: list[str] | None = None
+) -> list[Route]:
+    """Every (path, workspace) that carries this node's facility/severity right now."""
+    why = why if why is not None else []
+    facility, severity = norm_facility(facility), norm_severity(severity)
+    out: list[Route] = []
+    cluster = state.clusters[node.cluster]
+    cbody = state.get(cluster.arm_id) or {}
+    # (a) Container Insights
+    addon = _ci_get(_ci_get(cbody.get("properties"), "addonProfiles"), "omsagent")
+    if isinstance(addon, dict) and addon.get("enabled"):
+        found = False
+        for rule in _rules_associated(state, cluster.arm_id):
+            for ws_id in _syslog_flows(rule, facility, severity):
+                cid = _customer_id(state, ws_id)
+                if cid:
+                    out.append(Route("container-insights", ws_id, cid))
+                    found = True
+        if not found:
+            why.append(
+                f"container-insights: no rule associated with the cluster collects {facility}.{severity}"
+            )
+    else:
+        why.append("container-insights: monitoring add-on not enabled")
+    # (b) and (c): scale-set extensions
+    node_rg = cluster.node_resource_group
+    vmss_id = f"/subscriptions/{cluster.subscription_id}/resourceGroups/{node_rg}/providers/{bodies.COMPUTE}/{node.vmss_name}"
+    vm_id = f"{vmss_id}/virtualMachines/{node.instance_id}"
+    applied = state.model_gen.get(vm_id.lower(), 0) >= state.model_gen.get(vmss_id.lower(), 0)
+    exts = state.list_children(vmss_id + "/extensions")
+    oms = [e for e in exts if (e.get("properties") or {}).get("type") == "OmsAgentForLinux"]
+    ama = [e for e in exts if (e.get("properties") or {}).get("type") == "AzureMonitorLinuxAgent"]
+    if not oms:
+        why.append("legacy-agent: no OmsAgentForLinux extension on the scale set")
+    for ext in oms:
+        props = ext["properties"]
+        if props.get("provisioningState") != "Succeeded":
+            why.append(f"legacy-agent: extension {ext['name']} is {props.get('provisioningState')}")
+            continue
+        if not applied:
+            why.append(
+                "legacy-agent: instance does not run the latest model (manual upgrade pending)"
+            )
+            continue
+        cid = str((props.get("settings") or {}).get("workspaceId", "")).lower()
+        ws = next((w for w in workspace_list(state) if w["customer_id"].lower() == cid), None)
+        if ws is None:
+            why.append(f"legacy-agent: extension names unknown workspace id '{cid}'")
+            continue
+        secret = (state.secrets.get(ext["id"].lower()) or {}).get("protectedSettings") or {}
+        keys = state.shared_keys.get(ws["id"].lower(), {})
+        if secret.get("workspaceKey") not in (
+            keys.get("primarySharedKey"),
+            keys.get("secondarySharedKey"),
+        ):
+            why.append("legacy-agent: workspace key in protected settings is missing or wrong")
+            continue
+        ok = False
+        for src in state.list_children(ws["id"] + "/dataSources"):
+            if str(src.get("kind")) != "LinuxSyslog":
+                continue
+            p = src.get("properties") or {}
+            sevs = {
+                norm_severity(str(s.get("severity", ""))) for s in p.get("syslogSeverities") or []
+            }
+            if norm_facility(str(p.get("syslogName", ""))) == facility and severity in sevs:
+                ok = True
+        if ok:
+            out.append(Route("legacy-agent", ws["id"], cid))
+        else:
+            why.append(
+                f"legacy-agent: workspace {ws['name']} has no LinuxSyslog source for {facility}.{severity}"
+            )
+    if not ama:
+        why.append("ama: no AzureMonitorLinuxAgent extension on the scale set")
+    for ext in ama:
+        props = ext["properties"]
+        if props.get("provisioningState") != "Succeeded":
+            why.append(f"ama: extension {ext['name']} is {props.get('provisioningState')}")
+            continue
+        if not applied:
+            why.append("ama: instance does not run the latest model (manual upgrade pending)")
+            continue
+        found = False
+        for rule in _rules_associated(state, vmss_id):
+            for ws_id in _syslog_flows(rule, facility, severity):
+                cid = _customer_id(state, ws_id)
+                if cid:
+                    out.append(Route("ama", ws_id, cid))
+                    found = True
+        if not found:
+            why.append(f"ama: no rule associated with the scale set collects {facility}.{severity}")
+    return out
+
+
+def _default_reader() -> Callable[[Path], Any] | None:
+    try:
+        from aksaudit_tui.emulator.nodestate import read_node_audit_state
+    except ImportError:  # built in parallel by the node-root side
+        return None
+    return read_node_audit_state
+
+
+def audit_state(state: EmulatorState, node: SimNode) -> Any:
+    reader = state.audit_reader or _default_reader()
+    if reader is None or node.root is None:
+        return None
+    try:
+        return reader(node.root)
+    except Exception as exc:  # a half-written root must not stop ingestion for every node
+        log.debug("reading %s: %s", node.root, exc)
+        return None
+
+
+def explain(state: EmulatorState, node_name: str) -> list[str]:
+    """Why this node's audit lines do (not) arrive; empty list = they arrive."""
+    node = state.node(node_name)
+    if node is None:
+        return [f"unknown node {node_name}"]
+    if not node.is_linux:
+        return ["Windows node: no auditd"]
+    why: list[str] = []
+    if not node.ready:
+        why.append("node is NotReady")
+    st = audit_state(state, node)
+    if st is None:
+        return [*why, "node root unreadable (no audit state)"]
+    if not st.installed:
+        why.append("auditd not installed")
+    if not st.running:
+        why.append("auditd not running")
+    if not st.plugin_active:
+        why.append("syslog plugin not active")
+    if not st.rule_keys and not st.rule_count:
+        why.append("no audit rules loaded")
+    if why:
+        return why
+    found = routes(
+        state, node, str(st.plugin_facility or "user"), str(st.plugin_priority or "info"), why
+    )
+    return [] if found else why
+
+
+def _rows_for(
+    state: EmulatorState,
+    node: SimNode,
+    route: Route,
+    *,
+    facility: str,
+    severity: str,
+    message: str,
+    process: str,
+    pid: int,
+    when: float,
+    delay: float,
+) -> SyslogRow:
+    event = datetime.fromtimestamp(when, UTC)
+    cluster = state.clusters[node.cluster]
+    return SyslogRow(
+        visible_at=when + delay,
+        columns={
+            "TenantId": route.customer_id,
+            "SourceSystem": "Linux",
+            "TimeGenerated": event + timedelta(milliseconds=350),
+            "Computer": node.name,
+            "EventTime": event,
+            "Facility": facility,
+            "HostName": node.name,
+            "SeverityLevel": severity,
+            "SyslogMessage": message,
+            "ProcessID": pid,
+            "HostIP": node.ip,
+            "ProcessName": process,
+            "CollectorHostName": node.name,
+            "Type": "Syslog",
+            "_ResourceId": cluster.arm_id.lower()
+            if route.via == "container-insights"
+            else f"/subscriptions/{cluster.subscription_id}/resourcegroups/{cluster.node_resource_group}/providers/"
+            f"microsoft.compute/virtualmachinescalesets/{node.vmss_name}".lower(),
+        },
+    )
+
+
+def _append(state: EmulatorState, customer_id: str, rows: list[SyslogRow]) -> None:
+    with state.lock:
+        table = state.syslog.setdefault(customer_id.lower(), [])
+        table.extend(rows)
+        if len(table) > MAX_ROWS_PER_WORKSPACE:
+            del table[: len(table) - MAX_ROWS_PER_WORKSPACE]
+
+
+_serial = [1000]
+
+
+def synth_messages(keys: list[str], when: float, rng: random.Random) -> list[str]:
+    """One program start as audisp-syslog logs it: SYSCALL (with the rule key), EXECVE, PROCTITLE."""
+    _serial[0] += 1
+    stamp = f"{when:.3f}:{_serial[0]}"
+    key = rng.choice(keys) if keys else "(null)"
+    pid = rng.randint(2000, 60000)
+    comm, exe, argv = rng.choice(
+        [
+            ("iptables", "/usr/sbin/xtables-nft-multi", ["iptables", "-w", "-t", "nat", "-L"]),
+            ("runc", "/usr/bin/runc", ["runc", "--version"]),
+            ("sh", "/usr/bin/dash", ["sh", "-c", "cat /proc/loadavg"]),
+            ("ip", "/usr/sbin/ip", ["ip", "-o", "link", "show"]),
+        ]
+    )
+    syscall = (
+        f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 a0=55d0 a1=55d8 "
+        f"a2=55e0 a3=0 items=2 ppid=1 pid={pid} auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 "
+        f'sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="{comm}" exe="{exe}" subj=unconfined key="{key}"'
+    )
+    execve = f"type=EXECVE msg=audit({stamp}): argc={len(argv)} " + " ".join(
+        f'a{i}="{a}"' for i, a in enumerate(argv)
+    )
+    proctitle = f"type=PROCTITLE msg=audit({stamp}): proctitle=" + "00".join(
+        a.encode().hex().upper() for a in argv
+    )
+    return [syscall, execve, proctitle]
+
+
+_PRI = re.compile(r"^<(\d{1,3})>(?:1 )?")
+_TAG = re.compile(
+    r"(?:\w{3}\s+\d+\s+[\d:]+\s+|\S+T\S+\s+)?(?P<host>\S+)\s+(?P<prog>[\w./-]+)(?:\[(?P<pid>\d+)\])?:\s*(?P<msg>.*)$"
+)
+
+
+def parse_syslog_line(line: str) -> tuple[str | None, str | None, str, int, str]:
+    """(facility, severity, process name, pid, message) from an RFC 3164/5424 line or a bare message."""
+    facility = severity = None
+    rest = line.rstrip("\n")
+    m = _PRI.match(rest)
+    if m:
+        pri = int(m.group(1))
+        facility = FACILITIES[pri // 8] if pri // 8 < len(FACILITIES) else None
+        severity = bodies.SEVERITIES[pri % 8]
+        rest = rest[m.end() :]
+    if "type=" in rest and not rest.lstrip().startswith("type="):
+        t = _TAG.match(rest)
+        if t:
+            return facility, severity, t.group("prog"), int(t.group("pid") or 0), t.group("msg")
+    return facility, severity, "audispd", 0, rest.strip()
+
+
+def tick(state: EmulatorState, now: float | None = None, rng: random.Random | None = None) -> int:
+    """One ingestion round over every node; returns rows added."""
+    now = time.time() if now is None else now
+    rng = rng or random.Random()
+    delay = faults.ingestion_delay(state)
+    added = 0
+    for node in state.all_nodes():
+        if not node.is_linux or node.virtual:
+            continue
+        with state.lock:
+            feed = state.syslog_feeds.pop(node.name, [])
+        if feed:
+            added += _ingest_feed(state, node, feed, now, delay)
+            continue
+        if not node.ready:
+            continue
+        st = audit_state(state, node)
+        if (
+            st is None
+            or not (st.installed and st.running and st.plugin_active)
+            or not (st.rule_keys or st.rule_count)
+        ):
+            continue
+        facility = norm_facility(str(st.plugin_facility or "user"))
+        severity = norm_severity(str(st.plugin_priority or "info"))
+        found = routes(state, node, facility, severity)
+        if not found:
+            continue
+        process = "audisp-syslog" if facility == "user" else "audispd"
+        pid = 800 + (hash(node.name) % 400)
+        messages = synth_messages(sorted(st.rule_keys or []), now, rng)
+        seen: set[str] = set()
+        for route in found:
+            if route.customer_id in seen:
+                continue
+            seen.add(route.customer_id)
+            rows = [
+                _rows_for(
+                    state,
+                    node,
+                    route,
+                    facility=facility,
+                    severity=severity,
+                    message=msg,
+                    process=process,
+                    pid=pid,
+                    when=now,
+                    delay=delay,
+                )
+                for msg in messages
+            ]
+            _append(state, route.customer_id, rows)
+            added += len(rows)
+    return added
+
+
+def _ingest_feed(
+    state: EmulatorState, node: SimNode, lines: list[str], now: float, delay: float
+) -> int:
+    """Real audisp lines for one node: they go wherever the cloud path carries their facility."""
+    if not node.ready:
+        return 0
+    st = audit_state(state, node)
+    added = 0
+    for line in lines:
+        facility, severity, process, pid, msg = parse_syslog_line(line)
+        facility = norm_facility(
+            facility or str(getattr(st, "plugin_facility", None) or "authpriv")
+        )
+        severity = norm_severity(severity or str(getattr(st, "plugin_priority", None) or "info"))
+        seen: set[str] = set()
+        for route in routes(state, node, facility, severity):
+            if route.customer_id in seen:
+                continue
+            seen.add(route.customer_id)
+            _append(
+                state,
+                route.customer_id,
+                [
+                    _rows_for(
+                        state,
+                        node,
+                        route,
+                        facility=facility,
+                        severity=severity,
+                        message=msg,
+                        process=process,
+                        pid=pid,
+                        when=now,
+                        delay=delay,
+                    )
+                ],
+            )
+            added += 1
+    return added
+
+
+async def run(state: EmulatorState) -> None:
+    """The background ingestion loop (runs on the server's event loop)."""
+    rng = random.Random(7)
+    while True:
+        try:
+            # node roots are files: read them off the loop so HTTP stays responsive
+            await asyncio.get_running_loop().run_in_executor(None, tick, state, None, rng)
+        except Exception:  # keep ingesting; a bug here must not kill the server
+            log.exception("ingestion tick failed")
+        with contextlib.suppress(Exception):
+            pass
+        await asyncio.sleep(max(0.05, state.ingestion_interval_s))

@@ -1,0 +1,248 @@
+"""Scenario files: what the emulated Azure estate holds, and how it misbehaves.
+
+Format (YAML; every key but ``subscriptions`` optional)::
+
+    token: aksaudit-emulator-dev-token     # bearer token ARM, logs and kube accept
+    tenant_id: <guid>
+    page_size: 100                         # list pages (nextLink) hold at most this many items
+    latency_ms: 0                          # or {arm: 20, logs: 50, kube: 5}, slept per call
+    lro: {polls: 1, seconds: 0}            # InProgress answers before the end state
+    ingestion: {delay_s: 2, interval_s: 2} # rows become visible delay_s after the event
+    subscriptions:
+      - id: <guid>
+        name: Contoso Production
+        resource_groups:
+          - name: rg-prod
+            location: westeurope
+            workspaces:
+              - name: law-prod
+                customer_id: <guid>
+                primary_key: <base64>            # optional; derived when absent
+                linux_syslog: [{facility: authpriv, severities: [emerg, ..., info]}]
+            clusters:
+              - name: aks-prod
+                kubernetes_version: 1.32.6
+                node_resource_group: MC_rg-prod_aks-prod_westeurope   # default as AKS does
+                restriction_level: Unrestricted  # ReadOnly = node resource group lockdown
+                monitoring:                      # Container Insights add-on (absent = off)
+                  workspace: law-prod            # a workspace name anywhere, or a full id
+                  syslog: true                   # MSCI DCR with a syslog source
+                  syslog_facilities: [auth, cron, daemon]
+                  syslog_levels: [Info, Notice, Warning, Error, Critical, Alert, Emergency]
+                pools:
+                  - name: system
+                    mode: System                 # System | User
+                    count: 2
+                    os_sku: Ubuntu2204           # Ubuntu2204|Ubuntu2404|AzureLinux3|Ubuntu1804|Flatcar|Windows2022
+                    arch: amd64
+                    vm_size: Standard_D4ds_v5
+                    upgrade_policy: Manual
+                    taints: [CriticalAddonsOnly=true:NoSchedule]
+                    extensions:                  # existing scale-set extensions
+                      - {name: OmsAgentForLinux, workspace: law-prod}   # or full properties
+            dcrs:                                # existing data collection rules
+              - name: dcr-syslog
+                workspace: law-prod
+                facilities: [authpriv]
+                levels: [Info, Notice, ...]
+                associate: [aks-prod/system]     # cluster name, or cluster/pool for a scale set
+    faults:
+      - {kind: throttle, path: REGEX, method: GET, count: 2, retry_after: 0}
+      - {kind: server_error, path: REGEX, status: 503, count: 1}
+      - {kind: forbidden, subscription: <guid>}
+      - {kind: lro_fail, path: REGEX, count: 1}
+      - {kind: node_not_ready, node: NAME}      # or cluster: C, pool: P, index: 0
+      - {kind: pod_pending, node: NAME}          # kube side; also image_pull_fail
+      - {kind: watch_drop, after: N}             # kube side
+      - {kind: ingestion_delay, seconds: 60}
+      - {kind: partial_results, workspace: law-prod}
+
+Bad input raises ``UsageError`` with one line saying what to fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aksaudit_tui.errors import UsageError
+
+OS_SKUS = ("Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804", "Flatcar", "Windows2022")
+FAULT_KINDS = (
+    "throttle",
+    "server_error",
+    "forbidden",
+    "lro_fail",
+    "node_not_ready",
+    "pod_pending",
+    "image_pull_fail",
+    "watch_drop",
+    "ingestion_delay",
+    "partial_results",
+)
+
+
+def load_scenario(source: str | Path | dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load and check a scenario: None = the default one, a path to YAML, or a dict."""
+    if source is None:
+        text = (
+            resources.files("aksaudit_tui.emulator").joinpath("scenarios/default.yaml").read_text()
+        )
+        data: Any = yaml.safe_load(text)
+        where = "default scenario"
+    elif isinstance(source, dict):
+        data = source
+        where = "scenario"
+    else:
+        path = Path(source)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read scenario {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"scenario {path} is not valid YAML: {exc}") from None
+        where = str(path)
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a mapping at the top level")
+    return _normalise(data, where)
+
+
+def _req(obj: dict[str, Any], key: str, where: str) -> Any:
+    if key not in obj or obj[key] in (None, ""):
+        raise UsageError(f"{where}: missing '{key}'")
+    return obj[key]
+
+
+def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = obj.get(key) or []
+    if not isinstance(value, list):
+        raise UsageError(f"{where}: '{key}' must be a list")
+    return value
+
+
+def _guid(seed: str) -> str:
+    h = hashlib.sha256(seed.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = dict(data)
+    subs = _list(data, "subscriptions", where)
+    if not subs:
+        raise UsageError(f"{where}: 'subscriptions' must list at least one subscription")
+    lat = data.get("latency_ms", 0) or 0
+    if isinstance(lat, (int, float)):
+        lat = {"arm": float(lat), "logs": float(lat), "kube": float(lat)}
+    elif not isinstance(lat, dict):
+        raise UsageError(f"{where}: 'latency_ms' must be a number or a mapping arm/logs/kube")
+    out["latency_ms"] = {k: float(v) for k, v in lat.items()}
+    out["page_size"] = int(data.get("page_size", 100))
+    if out["page_size"] < 1:
+        raise UsageError(f"{where}: 'page_size' must be at least 1")
+    seen_clusters: set[str] = set()
+    norm_subs = []
+    for i, sub in enumerate(subs):
+        w = f"{where}: subscriptions[{i}]"
+        if not isinstance(sub, dict):
+            raise UsageError(f"{w}: expected a mapping")
+        s = dict(sub)
+        s["id"] = str(s.get("id") or _guid(f"sub/{i}/{s.get('name', '')}"))
+        s["name"] = str(s.get("name") or f"Subscription {i + 1}")
+        rgs = []
+        for j, rg in enumerate(_list(sub, "resource_groups", w)):
+            wr = f"{w}.resource_groups[{j}]"
+            r = dict(rg)
+            r["name"] = str(_req(rg, "name", wr))
+            r["location"] = str(rg.get("location", "westeurope"))
+            wss = []
+            for k, ws in enumerate(_list(rg, "workspaces", wr)):
+                ww = f"{wr}.workspaces[{k}]"
+                x = dict(ws)
+                x["name"] = str(_req(ws, "name", ww))
+                x["customer_id"] = str(x.get("customer_id") or _guid(f"ws/{s['id']}/{x['name']}"))
+                x["location"] = str(x.get("location", r["location"]))
+                for slot in ("primary_key", "secondary_key"):
+                    if not x.get(slot):
+                        raw = hashlib.sha512(f"{slot}/{x['customer_id']}".encode()).digest()
+                        x[slot] = base64.b64encode(raw).decode()
+                x["linux_syslog"] = _list(ws, "linux_syslog", ww)
+                wss.append(x)
+            r["workspaces"] = wss
+            cls = []
+            for k, cl in enumerate(_list(rg, "clusters", wr)):
+                wc = f"{wr}.clusters[{k}]"
+                c = dict(cl)
+                c["name"] = str(_req(cl, "name", wc))
+                if c["name"] in seen_clusters:
+                    raise UsageError(f"{wc}: cluster name '{c['name']}' is used twice")
+                seen_clusters.add(c["name"])
+                c["location"] = str(cl.get("location", r["location"]))
+                c["kubernetes_version"] = str(cl.get("kubernetes_version", "1.32.6"))
+                c["node_resource_group"] = str(
+                    cl.get("node_resource_group") or f"MC_{r['name']}_{c['name']}_{c['location']}"
+                )
+                c["restriction_level"] = str(cl.get("restriction_level", "Unrestricted"))
+                if c["restriction_level"] not in ("Unrestricted", "ReadOnly"):
+                    raise UsageError(f"{wc}: restriction_level must be Unrestricted or ReadOnly")
+                mon = cl.get("monitoring")
+                if mon is not None and not isinstance(mon, dict):
+                    raise UsageError(f"{wc}: 'monitoring' must be a mapping")
+                c["monitoring"] = mon
+                pools = []
+                for p_i, pool in enumerate(_list(cl, "pools", wc)):
+                    wp = f"{wc}.pools[{p_i}]"
+                    p = dict(pool)
+                    p["name"] = str(_req(pool, "name", wp))
+                    p["os_sku"] = str(pool.get("os_sku", "Ubuntu2204"))
+                    if p["os_sku"] not in OS_SKUS:
+                        raise UsageError(f"{wp}: os_sku must be one of {', '.join(OS_SKUS)}")
+                    p["count"] = int(pool.get("count", 1))
+                    p["mode"] = str(pool.get("mode", "User"))
+                    if p["mode"] not in ("System", "User"):
+                        raise UsageError(f"{wp}: mode must be System or User")
+                    p["arch"] = str(pool.get("arch", "amd64"))
+                    if p["arch"] not in ("amd64", "arm64"):
+                        raise UsageError(f"{wp}: arch must be amd64 or arm64")
+                    default_size = (
+                        "Standard_D4pds_v5" if p["arch"] == "arm64" else "Standard_D4ds_v5"
+                    )
+                    p["vm_size"] = str(pool.get("vm_size", default_size))
+                    p["upgrade_policy"] = str(pool.get("upgrade_policy", "Manual"))
+                    p["taints"] = [str(t) for t in _list(pool, "taints", wp)]
+                    p["extensions"] = _list(pool, "extensions", wp)
+                    pools.append(p)
+                if not pools:
+                    raise UsageError(f"{wc}: a cluster needs at least one pool")
+                c["pools"] = pools
+                cls.append(c)
+            r["clusters"] = cls
+            r["dcrs"] = _list(rg, "dcrs", wr)
+            rgs.append(r)
+        s["resource_groups"] = rgs
+        norm_subs.append(s)
+    out["subscriptions"] = norm_subs
+    faults = []
+    for i, f in enumerate(_list(data, "faults", where)):
+        if not isinstance(f, dict) or f.get("kind") not in FAULT_KINDS:
+            raise UsageError(f"{where}: faults[{i}].kind must be one of {', '.join(FAULT_KINDS)}")
+        faults.append(dict(f))
+    out["faults"] = faults
+    lro = data.get("lro") or {}
+    out["lro"] = {"polls": int(lro.get("polls", 1)), "seconds": float(lro.get("seconds", 0))}
+    ing = data.get("ingestion") or {}
+    out["ingestion"] = {
+        "delay_s": float(ing.get("delay_s", 2)),
+        "interval_s": float(ing.get("interval_s", 2)),
+    }
+    return out
+
+
+def node_ip(cluster_index: int, node_index: int) -> str:
+    """Node IPs as AKS' default Azure CNI overlay subnet hands them out."""
+    return str(ipaddress.ip_address("10.224.0.4") + node_index + 256 * cluster_index)
