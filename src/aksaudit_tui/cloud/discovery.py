@@ -487,6 +487,27 @@ async def discover(
         await clients.close()
 
 
+async def read_cluster(clients: AsyncClients, cluster_id: str) -> Cluster:
+    """One managed cluster as discovery describes it (scale sets, instances, extensions,
+    monitoring), read fresh. Raises ``UserError`` when the cluster cannot be read; errors in its
+    subtree (e.g. a 403 on the node resource group) raise too, since a step needs all of it."""
+    rid = ArmId.parse(cluster_id)
+    cs = clients.containerservice(rid.subscription)
+    bounded = Bounded(clients.settings.concurrency)
+    try:
+        body = rest(await bounded.call(cs.managed_clusters.get(rid.resource_group, rid.name)))
+    except Exception as exc:
+        raise user_error(exc, doing=f"reading cluster {rid.name}", scope=cluster_id) from None
+    found: list[Found] = []
+    await _Walk(clients, bounded, found.append).cluster(rid.subscription, body)
+    errors = [f for f in found if isinstance(f, DiscoveryError)]
+    if errors:
+        from aksaudit_tui.errors import UserError
+
+        raise UserError(f"reading cluster {rid.name}: {errors[0].message}")
+    return next(f for f in found if isinstance(f, Cluster))
+
+
 def add_found(inventory: Inventory, item: Found) -> None:
     """Fold one streamed item into ``inventory`` (what the engine and the TUI do too)."""
     if isinstance(item, Subscription):
