@@ -6,18 +6,21 @@ plugin file the script edits is the one the package ships.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixtures.noderoot import NodeRoot, tree_digest
 
 from aksaudit_tui.emulator.noderoot import SIM_DIR
 from aksaudit_tui.emulator.nodestate import read_node_audit_state
 from aksaudit_tui.nodes.script import render_node_script
 from aksaudit_tui.nodes.status import parse_node_status
+from fixtures.noderoot import NodeRoot, tree_digest
 
 RULES = """\
 ## test rules written inline (presets land separately)
@@ -79,8 +82,6 @@ def test_apply_configures_node_and_second_apply_changes_nothing(
     rules = node.read(RULES_FILE)
     assert "-k aks_exec" in rules and "/etc/no-such-dir" not in rules and "missing-dir" not in rules
     assert "-e 2" not in rules
-    import hashlib
-
     assert status["rules_sha256"] == hashlib.sha256(rules.encode()).hexdigest()
 
     state = read_node_audit_state(node.path)
@@ -140,9 +141,6 @@ def test_ubuntu_plugin_is_the_real_package_file_edited(
     extracted = subprocess.run(
         ["dpkg-deb", "--fsys-tarfile", str(auditd_deb)], capture_output=True, check=True
     ).stdout
-    import io
-    import tarfile
-
     with tarfile.open(fileobj=io.BytesIO(extracted)) as tar:
         member = tar.extractfile("./etc/audit/plugins.d/syslog.conf")
         assert member is not None

@@ -1,0 +1,353 @@
+"""The real audit pipeline on this machine's kernel: node script -> auditd -> audisp-syslog -> a
+syslog datagram socket the test owns.
+
+``run_kernel_pipeline(...)`` lays a node root from the real auditd package, runs the node script
+on it (stand-ins on PATH), starts the real ``auditd -n -c <root>/etc/audit`` against what the
+script wrote, loads the rendered rules with ``auditctl -R``, runs commands that trigger them and
+returns the syslog lines audisp-syslog sent. ``kernel_audit_guard()`` restores the kernel's audit
+state (rules, enabled flag, backlog, failure mode) even when the run fails. Tests that want to
+feed real lines into the emulated workspace use the ``kernel_pipeline`` session fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KERNEL_LOCK = Path("/run/aksaudit-kernel-tests.lock")
+DEV_LOG = Path("/dev/log")
+_PRI_RE = re.compile(r"^<(\d+)>")
+_SERIAL_RE = re.compile(r"msg=audit\((\d+\.\d+):(\d+)\)")
+_TAG_RE = re.compile(r"^<\d+>(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d )?([^:\[ ]+)(?:\[(\d+)\])?: ")
+
+
+@dataclass(frozen=True)
+class SyslogLine:
+    """One datagram audisp-syslog sent to /dev/log."""
+
+    raw: str
+
+    @property
+    def pri(self) -> int:
+        match = _PRI_RE.match(self.raw)
+        return int(match.group(1)) if match else -1
+
+    @property
+    def facility(self) -> int:
+        return self.pri // 8
+
+    @property
+    def severity(self) -> int:
+        return self.pri % 8
+
+    @property
+    def tag(self) -> str:
+        match = _TAG_RE.match(self.raw)
+        return match.group(1) if match else ""
+
+    @property
+    def message(self) -> str:
+        """The SyslogMessage column: what follows ``tag[pid]: ``."""
+        match = _TAG_RE.match(self.raw)
+        return self.raw[match.end() :] if match else self.raw
+
+    @property
+    def event_id(self) -> str | None:
+        match = _SERIAL_RE.search(self.raw)
+        return f"{match.group(1)}:{match.group(2)}" if match else None
+
+
+@dataclass
+class PipelineCapture:
+    lines: list[SyslogLine]
+    node_status: dict[str, object]
+    hostname: str
+    facility: str
+    severity: str
+    execs: int
+    keys: tuple[str, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def kernel_skip_reason() -> str | None:
+    """Why the real-kernel tests cannot run here (None when they can)."""
+    if os.geteuid() != 0:
+        return "needs root (the kernel audit netlink socket)"
+    for tool in ("auditctl", "auditd", "audisp-syslog"):
+        if shutil.which(tool) is None and not Path(f"/sbin/{tool}").exists():
+            return f"{tool} is not installed (apt-get install auditd)"
+    proc = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return f"the kernel audit subsystem is unavailable: {proc.stderr.strip()}"
+    status = _parse_status(proc.stdout)
+    if status.get("enabled") == "2":
+        return "the kernel's audit rules are locked (-e 2) until reboot"
+    if status.get("pid", "0") != "0":
+        return f"another audit daemon (pid {status['pid']}) owns the kernel's audit events"
+    return None
+
+
+def _parse_status(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            out[parts[0]] = parts[1].strip()
+    return out
+
+
+def _auditctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["auditctl", *args], capture_output=True, text=True, check=check)
+
+
+@contextlib.contextmanager
+def kernel_audit_guard() -> Iterator[None]:
+    """Serialise kernel audit tests (file lock) and restore the state found, whatever happens."""
+    KERNEL_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with KERNEL_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        status = _parse_status(_auditctl("-s").stdout)
+        listed = _auditctl("-l").stdout
+        saved_rules = [ln for ln in listed.splitlines() if ln.startswith("-")]
+        try:
+            yield
+        finally:
+            _auditctl("-D", check=False)
+            if saved_rules:
+                with tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False) as fh:
+                    fh.write("\n".join(saved_rules) + "\n")
+                _auditctl("-R", fh.name, check=False)
+                os.unlink(fh.name)
+            for opt, key in (
+                ("-b", "backlog_limit"),
+                ("-f", "failure"),
+                ("-r", "rate_limit"),
+                ("--backlog_wait_time", "backlog_wait_time"),
+            ):
+                if key in status:
+                    _auditctl(opt, status[key], check=False)
+            if status.get("enabled") in ("0", "1"):
+                _auditctl("-e", status["enabled"], check=False)
+
+
+@contextlib.contextmanager
+def syslog_socket() -> Iterator[tuple[socket.socket, Callable[[list[str]], list[str]]]]:
+    """Bind a datagram socket where syslog(3) writes (/dev/log).
+
+    Yields the socket and a wrapper for the daemon's argv: when /dev/log is free the socket is
+    bound there directly (and removed afterwards); when a syslog daemon owns it, the daemon is
+    started in a private mount namespace with our socket bind-mounted over /dev/log.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    tmpdir = Path(tempfile.mkdtemp(prefix="aksaudit-devlog-"))
+    created = False
+    try:
+        if not DEV_LOG.exists() and not DEV_LOG.is_symlink():
+            sock.bind(str(DEV_LOG))
+            created = True
+
+            def wrap(argv: list[str]) -> list[str]:
+                return argv
+
+        else:
+            private = tmpdir / "log"
+            sock.bind(str(private))
+            if shutil.which("unshare") is None:
+                raise RuntimeError("/dev/log exists and unshare is missing")
+
+            def wrap(argv: list[str]) -> list[str]:
+                inner = f'mount --bind "{private}" /dev/log && exec "$@"'
+                unshare = ["unshare", "--mount", "--propagation", "private"]
+                return [*unshare, "sh", "-c", inner, "sh", *argv]
+
+        yield sock, wrap
+    finally:
+        sock.close()
+        if created:
+            with contextlib.suppress(FileNotFoundError):
+                DEV_LOG.unlink()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _set_conf(path: Path, values: dict[str, str]) -> None:
+    """Set ``key = value`` lines in an auditd.conf-style file (appending missing keys)."""
+    lines = path.read_text().splitlines()
+    seen: set[str] = set()
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        if key in values and not line.lstrip().startswith("#"):
+            out.append(f"{key} = {values[key]}")
+            seen.add(key)
+        else:
+            out.append(line)
+    out += [f"{k} = {v}" for k, v in values.items() if k not in seen]
+    path.write_text("\n".join(out) + "\n")
+
+
+def _drain(
+    sock: socket.socket, until: Callable[[list[SyslogLine]], bool], timeout: float
+) -> list[SyslogLine]:
+    lines: list[SyslogLine] = []
+    deadline = time.monotonic() + timeout
+    settle_until: float | None = None
+    while True:
+        now = time.monotonic()
+        end = settle_until if settle_until is not None else deadline
+        if now >= end:
+            break
+        sock.settimeout(max(0.05, end - now))
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        lines.append(SyslogLine(data.decode("utf-8", "replace").rstrip("\n")))
+        if settle_until is None and until(lines):
+            # Collect stragglers of the same events for a moment.
+            settle_until = min(deadline, time.monotonic() + 1.0)
+    return lines
+
+
+def run_kernel_pipeline(
+    work: Path,
+    deb: Path,
+    *,
+    facility: str = "authpriv",
+    severity: str = "info",
+    execs: int = 5,
+    hostname: str = "aks-nodepool1-12345678-vmss000000",
+) -> PipelineCapture:
+    """Run the whole pipeline once; the caller holds ``kernel_audit_guard()``."""
+    from aksaudit_tui.emulator.noderoot import build_node_root, standin_env
+    from aksaudit_tui.nodes.script import render_node_script
+
+    root = work / "node"
+    build_node_root(root, "Ubuntu2204", hostname, auditd_deb=deb)
+    watched = f"/tmp/aksaudit-kt-{os.getpid()}-watched"
+    me = os.getpid()
+    rules = (
+        "-D\n-b 8192\n--backlog_wait_time 60000\n-f 1\n"
+        f"-a always,exit -F arch=b64 -S execve -F ppid={me} -k aks_exec\n"
+        f"-a always,exit -F arch=b32 -S execve -F ppid={me} -k aks_exec\n"
+        f"-w {watched} -p wa -k aks_watch\n"
+    )
+    script = render_node_script(rules, facility, severity)
+    env = standin_env(root)
+    env["AKSAUDIT_SIM_AUDITD_DEB"] = str(deb)
+    env["TMPDIR"] = str(work)
+    (work / "node.sh").write_text(script)
+    proc = subprocess.run(
+        ["sh", str(work / "node.sh"), "apply"], env=env, capture_output=True, text=True, check=False
+    )
+    status = json.loads(proc.stdout.strip().splitlines()[-1])
+    if proc.returncode != 0 or not status.get("ok"):
+        raise AssertionError(f"node script failed:\n{proc.stdout}\n{proc.stderr}")
+
+    confdir = root / "etc/audit"
+    _set_conf(
+        confdir / "auditd.conf",
+        {
+            "log_file": str(root / "var/log/audit/audit.log"),
+            "plugin_dir": str(confdir / "plugins.d"),
+            "log_group": "root",
+            "space_left": "2",
+            "admin_space_left": "1",
+            "space_left_action": "IGNORE",
+            "admin_space_left_action": "IGNORE",
+            "disk_full_action": "IGNORE",
+            "disk_error_action": "IGNORE",
+        },
+    )
+    (root / "var/log/audit").mkdir(parents=True, exist_ok=True)
+    rules_file = root / "etc/audit/rules.d/50-aksaudit.rules"
+    keys = ("aks_exec", "aks_watch")
+
+    with syslog_socket() as (sock, wrap):
+        daemon = subprocess.Popen(
+            wrap(["auditd", "-n", "-c", str(confdir)]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            _wait_for_daemon(daemon)
+            _auditctl("-R", str(rules_file))
+            true_bin = shutil.which("true") or "/bin/true"
+            for _ in range(execs):
+                subprocess.run([true_bin], check=True)
+            Path(watched).write_text("x\n")
+
+            def complete(lines: list[SyslogLine]) -> bool:
+                text = "\n".join(line.raw for line in lines)
+                return text.count('key="aks_exec"') >= execs and 'key="aks_watch"' in text
+
+            captured = _drain(sock, complete, timeout=20.0)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                Path(watched).unlink()
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+    return PipelineCapture(
+        lines=captured,
+        node_status=status,
+        hostname=hostname,
+        facility=facility,
+        severity=severity,
+        execs=execs,
+        keys=keys,
+        metrics=measure(captured),
+    )
+
+
+def _wait_for_daemon(daemon: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            out = daemon.stdout.read() if daemon.stdout else ""
+            raise AssertionError(f"auditd exited with {daemon.returncode}: {out}")
+        pid = _parse_status(_auditctl("-s").stdout).get("pid", "0")
+        if pid != "0":
+            time.sleep(0.3)  # let the dispatcher start its plugins
+            return
+        time.sleep(0.1)
+    raise AssertionError("auditd did not register with the kernel within 10 s")
+
+
+def measure(lines: list[SyslogLine]) -> dict[str, float]:
+    """Bytes per audit line (the SyslogMessage) and syslog lines per execve event."""
+    audit = [line for line in lines if line.event_id]
+    if not audit:
+        return {}
+    per_event: dict[str, list[SyslogLine]] = {}
+    for line in audit:
+        assert line.event_id is not None
+        per_event.setdefault(line.event_id, []).append(line)
+    exec_events = [
+        evs for evs in per_event.values() if any('key="aks_exec"' in ln.raw for ln in evs)
+    ]
+    exec_lines = [ln for evs in exec_events for ln in evs]
+    measured = exec_lines or audit
+    return {
+        # What one audit line costs in the Syslog table's SyslogMessage (execve events).
+        "bytes_per_line": sum(len(ln.message.encode()) for ln in measured) / len(measured),
+        "datagram_bytes_per_line": sum(len(ln.raw.encode()) for ln in measured) / len(measured),
+        "lines_per_execve": len(exec_lines) / len(exec_events) if exec_events else 0.0,
+        "execve_events": float(len(exec_events)),
+    }

@@ -1,0 +1,74 @@
+"""The node script's configuration driving the real auditd on this machine's kernel.
+
+Root only, serial (``-m kernel``); skips with a printed reason elsewhere. The kernel's audit
+state is restored afterwards (see ``kernel_pipeline.kernel_audit_guard``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from kernel_pipeline import PipelineCapture, kernel_audit_guard, kernel_skip_reason
+
+pytestmark = pytest.mark.kernel
+
+AUTHPRIV = 10
+INFO = 6
+
+
+def test_audit_lines_reach_syslog_as_authpriv(kernel_pipeline: PipelineCapture) -> None:
+    cap = kernel_pipeline
+    assert cap.node_status["plugin_active"] is True
+    audit = [line for line in cap.lines if line.event_id]
+    assert audit, f"no audit lines reached the syslog socket; got {cap.lines[:5]}"
+    for line in audit:
+        assert line.facility == AUTHPRIV, line.raw
+        assert line.severity == INFO, line.raw
+        assert line.tag in ("audispd", "audisp-syslog"), line.raw
+    text = "\n".join(line.raw for line in audit)
+    assert text.count('key="aks_exec"') >= cap.execs
+    assert 'key="aks_watch"' in text
+    # One program start is several lines (SYSCALL, EXECVE, CWD, PATH..., PROCTITLE) sharing
+    # the msg=audit(<ts>:<serial>) id.
+    metrics = cap.metrics
+    print(
+        f"\nmeasured: {metrics['bytes_per_line']:.0f} bytes per audit line (SyslogMessage), "
+        f"{metrics['datagram_bytes_per_line']:.0f} bytes per datagram, "
+        f"{metrics['lines_per_execve']:.2f} syslog lines per execve "
+        f"over {metrics['execve_events']:.0f} execve events"
+    )
+    assert metrics["execve_events"] >= cap.execs
+    assert 3 <= metrics["lines_per_execve"] <= 10
+    assert 100 <= metrics["bytes_per_line"] <= 2000
+
+
+def test_kernel_state_restored_after_pipeline(kernel_pipeline: PipelineCapture) -> None:
+    """After the session fixture ran, none of its rules remain and auditd is gone."""
+    listed = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, check=True).stdout
+    assert "aks_exec" not in listed and "aks_watch" not in listed
+    status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=True).stdout
+    assert "pid 0" in status
+    assert "enabled 2" not in status
+
+
+def test_guard_restores_rules_and_enabled_flag_on_failure() -> None:
+    reason = kernel_skip_reason()
+    if reason is not None:
+        print(f"\nkernel test skipped: {reason}")
+        pytest.skip(reason)
+    before = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=True).stdout
+    enabled_before = [ln for ln in before.splitlines() if ln.startswith("enabled")]
+    with pytest.raises(RuntimeError), kernel_audit_guard():
+        subprocess.run(["auditctl", "-e", "1"], check=True, capture_output=True)
+        subprocess.run(
+            ["auditctl", "-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-k", "aks_guard"],
+            check=True,
+            capture_output=True,
+        )
+        raise RuntimeError("simulated failure mid-test")
+    after = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=True).stdout
+    assert [ln for ln in after.splitlines() if ln.startswith("enabled")] == enabled_before
+    listed = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, check=True).stdout
+    assert "aks_guard" not in listed
