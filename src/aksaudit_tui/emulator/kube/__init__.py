@@ -1,0 +1,95 @@
+"""The emulator's Kubernetes side: API server, DaemonSet controller, scheduler, simulated kubelet.
+
+Server hook (one call, nothing else to start or stop)::
+
+    from aksaudit_tui.emulator.kube import KubeOptions, register_kube_routes
+    rt = register_kube_routes(app, state, KubeOptions(token=token))
+
+It adds the routes `/k8s/{cluster}` and `/k8s/{cluster}/{tail:.*}` (any method) and appends an
+`on_startup` hook (starts the controller task and the kubelet on the app's loop) and an
+`on_cleanup` hook (kills every container process, stops both). `app[KUBE_RUNTIME]` is the
+`KubeRuntime`; `state.kube[cluster]` is each cluster's `KubeStore` (created on first use, with
+the namespaces default, kube-system, kube-public, kube-node-lease; nodes come from
+`state.clusters[c].nodes` and follow it within `sync_interval`). Call `store.compact()` to make
+every earlier resourceVersion answer 410 Expired.
+
+Auth: any `Authorization: Bearer <token>` (401 without), or exactly `KubeOptions.token` when set.
+
+Faults (dicts in `state.faults`; a key left out matches anything; read on every use, so tests
+may add and remove them at any time; take `state.lock` when mutating the list):
+- `{"kind": "kube-down", "cluster": C, "seconds": S}`: every request answers 503
+  ServiceUnavailable and open watches end, for S seconds counted from the first request that
+  sees it (the emulator writes `"until"` into the dict); no `seconds` = until removed.
+  `"retry_after": N` adds a Retry-After header (urllib3 then retries by itself).
+- `{"kind": "drop-watch", "cluster": C, "resource": "pods", "after_events": N, "times": K}`: a
+  watch stream ends cleanly after N events (default 0); `times` limits how many watches are
+  dropped (decremented, default every watch).
+- `{"kind": "pod-pending", "cluster": C, "node": NODE, "namespace": NS, "pod_prefix": P}`: the
+  pod stays Pending, container waiting `ContainerCreating`.
+- `{"kind": "image-pull", "cluster": C, "node": NODE, "namespace": NS, "image": SUBSTR,
+  "pod_prefix": P}`: Pending, waiting `ErrImagePull`, then `ImagePullBackOff`.
+- `{"kind": "node-not-ready", "cluster": C, "node": NODE}`: node Ready=False with the
+  not-ready taints; new pods there stay Pending (same as `SimNode.ready = False`).
+- `{"kind": "forbidden", "cluster": C, "verb": V, "resource": R, "namespace": NS, "reason": T}`:
+  matching requests get the RBAC 403 and SelfSubjectAccessReview answers allowed=false.
+
+Kubelet guarantees: see kubelet.py's docstring.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..state import EmulatorState
+from .api import KubeApi
+from .controller import run_controller
+from .kubelet import Kubelet
+from .runtime import KubeOptions, KubeRuntime
+from .store import KubeStore
+
+__all__ = [
+    "KUBE_RUNTIME",
+    "KubeOptions",
+    "KubeRuntime",
+    "KubeStore",
+    "Kubelet",
+    "register_kube_routes",
+]
+
+KUBE_RUNTIME = web.AppKey("aksaudit_kube_runtime", KubeRuntime)
+
+
+def register_kube_routes(
+    app: web.Application, state: EmulatorState, options: KubeOptions | None = None
+) -> KubeRuntime:
+    """Serve the Kubernetes API of every cluster in `state` and run its control loops with the
+    app (startup/cleanup hooks)."""
+    rt = KubeRuntime(state, options or KubeOptions())
+    api = KubeApi(rt)
+    app.router.add_route("*", "/k8s/{cluster}", api.handle)
+    app.router.add_route("*", "/k8s/{cluster}/{tail:.*}", api.handle)
+    app[KUBE_RUNTIME] = rt
+
+    async def on_startup(_app: web.Application) -> None:
+        import asyncio
+
+        for cluster in rt.clusters():
+            rt.store(cluster)
+        Kubelet(rt).start()
+        rt.controller_task = asyncio.get_running_loop().create_task(run_controller(rt))
+
+    async def on_cleanup(_app: web.Application) -> None:
+        import asyncio
+        import contextlib
+
+        task = rt.controller_task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if rt.kubelet is not None:
+            await rt.kubelet.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return rt

@@ -1,0 +1,897 @@
+"""HTTP routes of the Kubernetes API under `/k8s/<cluster>/...`, shaped like the API server's:
+Status errors, list/watch semantics (resourceVersion, bookmarks, 410 Expired as an ERROR event),
+server-side dry run, logs, delete collection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from . import objects
+from .runtime import KubeRuntime
+from .store import (
+    KINDS,
+    ApiError,
+    KubeStore,
+    Obj,
+    WatchEvent,
+    fields_match,
+    labels_match,
+    not_found,
+    now_iso,
+    parse_field_selector,
+    parse_label_selector,
+)
+
+_GROUPS: dict[str, list[str]] = {
+    # group/version path -> resource names served there
+    "api/v1": ["nodes", "namespaces", "pods", "configmaps"],
+    "apis/apps/v1": ["daemonsets"],
+    "apis/authorization.k8s.io/v1": ["selfsubjectaccessreviews"],
+}
+
+VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.7",
+    "gitCommit": "da53e247f0c4a2c3ad6f0b2bfa8d3a4f0f0c1e2a",
+    "gitTreeState": "clean",
+    "buildDate": "2025-03-11T19:52:34Z",
+    "goVersion": "go1.23.6",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+_RESOURCE_META: dict[str, tuple[bool, list[str], str]] = {
+    # name -> namespaced, verbs, kind
+    "nodes": (False, ["get", "list", "watch"], "Node"),
+    "namespaces": (
+        False,
+        ["create", "delete", "get", "list", "patch", "update", "watch"],
+        "Namespace",
+    ),
+    "pods": (
+        True,
+        ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        "Pod",
+    ),
+    "configmaps": (
+        True,
+        ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        "ConfigMap",
+    ),
+    "daemonsets": (
+        True,
+        ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        "DaemonSet",
+    ),
+    "selfsubjectaccessreviews": (False, ["create"], "SelfSubjectAccessReview"),
+}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(e: ApiError) -> web.Response:
+    return _json(e.status(), e.code, e.headers)
+
+
+def _bool(v: str | None) -> bool:
+    return (v or "").lower() in ("true", "1")
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (strategic merge is approximated by it)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k.startswith("$"):
+            continue  # strategic-merge directives ($patch, $retainKeys...)
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = _merge_patch(out.get(k), v)
+    return out
+
+
+def _json_patch(doc: Any, ops: list[Any]) -> Any:
+    """RFC 6902 add / replace / remove / test (enough for what clients send)."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        if not isinstance(op, dict) or "path" not in op:
+            raise ApiError(
+                422, "Invalid", "the server rejected our request due to an error in our request"
+            )
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent: Any = doc
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
+        last = parts[-1] if parts else ""
+        kind = op.get("op")
+        try:
+            if kind in ("add", "replace"):
+                if isinstance(parent, list):
+                    if last == "-":
+                        parent.append(op.get("value"))
+                    elif kind == "add":
+                        parent.insert(int(last), op.get("value"))
+                    else:
+                        parent[int(last)] = op.get("value")
+                else:
+                    parent[last] = op.get("value")
+            elif kind == "remove":
+                if isinstance(parent, list):
+                    parent.pop(int(last))
+                else:
+                    del parent[last]
+            elif kind == "test":
+                cur = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+                if cur != op.get("value"):
+                    raise ApiError(
+                        422,
+                        "Invalid",
+                        f"the server rejected our request: test failed at {op['path']}",
+                    )
+        except (KeyError, IndexError, ValueError) as err:
+            raise ApiError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: {err}",
+            ) from err
+    return doc
+
+
+def _list_item(obj: Obj) -> Obj:
+    out = dict(obj)
+    out.pop("kind", None)
+    out.pop("apiVersion", None)
+    return out
+
+
+class KubeApi:
+    """aiohttp handlers; one instance per emulator app."""
+
+    def __init__(self, rt: KubeRuntime) -> None:
+        self.rt = rt
+
+    # ------------------------------------------------------------ entry
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        cluster = request.match_info["cluster"]
+        tail = request.match_info.get("tail", "")
+        try:
+            self._auth(request)
+            down = self.rt.kube_down(cluster)
+            if down is not None:
+                # Retry-After only when the fault asks: urllib3 (under the kubernetes client)
+                # silently retries a 503 that carries it.
+                ra = down.get("retry_after")
+                raise ApiError(
+                    503,
+                    "ServiceUnavailable",
+                    "the server is currently unable to handle the request",
+                    headers={"Retry-After": str(ra)} if ra is not None else None,
+                )
+            store = self.rt.store(cluster)
+            if store is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return await self._route(request, store, cluster, [s for s in tail.split("/") if s])
+        except ApiError as e:
+            return _error(e)
+
+    def _auth(self, request: web.Request) -> None:
+        auth = request.headers.get("Authorization", "")
+        want = self.rt.options.token
+        if not auth.startswith("Bearer ") or (want is not None and auth[7:] != want):
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    async def _route(
+        self, request: web.Request, store: KubeStore, cluster: str, segs: list[str]
+    ) -> web.StreamResponse:
+        if not segs:
+            return _json(
+                {"paths": ["/api", "/api/v1", "/apis", "/version"] + [f"/{g}" for g in _GROUPS]}
+            )
+        if segs == ["version"]:
+            return _json(VERSION)
+        if segs == ["api"]:
+            return _json(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": "10.0.0.1:443"}
+                    ],
+                }
+            )
+        if segs == ["apis"]:
+            groups = []
+            for g in ("apps", "authorization.k8s.io"):
+                ver = {"groupVersion": f"{g}/v1", "version": "v1"}
+                groups.append({"name": g, "versions": [ver], "preferredVersion": ver})
+            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        if segs[0] == "api" and len(segs) >= 2:
+            gv, rest = "api/v1" if segs[1] == "v1" else "", segs[2:]
+        elif segs[0] == "apis" and len(segs) >= 3:
+            gv, rest = "/".join(segs[:3]), segs[3:]
+        else:
+            gv, rest = "", []
+        if gv not in _GROUPS:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        served = _GROUPS[gv]
+        if not rest:
+            return _json(self._resource_list(gv, served))
+        ns: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            ns, rest = rest[1], rest[2:]
+        resource = rest[0]
+        if resource not in served or (ns is not None and not _RESOURCE_META[resource][0]):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3 or (
+            sub
+            and not (
+                (resource == "pods" and sub in ("log", "status"))
+                or (resource in ("daemonsets", "namespaces", "nodes") and sub == "status")
+            )
+        ):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if resource == "selfsubjectaccessreviews":
+            if request.method != "POST" or name:
+                raise ApiError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
+            return await self._ssar(request, cluster)
+        return await self._resource(request, store, cluster, resource, ns, name, sub)
+
+    def _resource_list(self, gv: str, served: list[str]) -> Obj:
+        res = []
+        for r in served:
+            namespaced, verbs, kind = _RESOURCE_META[r]
+            res.append(
+                {
+                    "name": r,
+                    "singularName": kind.lower(),
+                    "namespaced": namespaced,
+                    "kind": kind,
+                    "verbs": verbs,
+                }
+            )
+            if r == "pods":
+                res.append(
+                    {
+                        "name": "pods/log",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "Pod",
+                        "verbs": ["get"],
+                    }
+                )
+            if r in ("pods", "daemonsets", "namespaces", "nodes"):
+                res.append(
+                    {
+                        "name": f"{r}/status",
+                        "singularName": "",
+                        "namespaced": namespaced,
+                        "kind": kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": gv.removeprefix("api/").removeprefix("apis/"),
+            "resources": res,
+        }
+
+    # ------------------------------------------------------------ authorization
+    def _denied(self, cluster: str, verb: str, resource: str, ns: str | None) -> str | None:
+        for f in self.rt.faults("forbidden", cluster):
+            if f.get("verb") not in (None, verb) or f.get("resource") not in (None, resource):
+                continue
+            if f.get("namespace") not in (None, ns):
+                continue
+            return str(f.get("reason", "RBAC: access denied"))
+        return None
+
+    def _authorize(
+        self, cluster: str, verb: str, resource: str, ns: str | None, name: str | None
+    ) -> None:
+        if self._denied(cluster, verb, resource, ns) is None:
+            return
+        group = KINDS[resource][0].split("/")[0] if "/" in KINDS[resource][0] else ""
+        what = f'{resource} "{name}"' if name else resource
+        where = f'in the namespace "{ns}"' if ns else "at the cluster scope"
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{what} is forbidden: User "{self.rt.options.user}" cannot {verb} resource '
+            f'"{resource}" in API group "{group}" {where}',
+            {"name": name or "", "group": group, "kind": resource},
+        )
+
+    async def _ssar(self, request: web.Request, cluster: str) -> web.Response:
+        body = await self._body(request)
+        attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
+        if not attrs and not (body.get("spec") or {}).get("nonResourceAttributes"):
+            raise ApiError(
+                422,
+                "Invalid",
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                'spec.resourceAttributes: Invalid value: "null": exactly one of '
+                "nonResourceAttributes or resourceAttributes must be specified",
+            )
+        reason = self._denied(
+            cluster,
+            str(attrs.get("verb", "")),
+            str(attrs.get("resource", "")),
+            attrs.get("namespace") or None,
+        )
+        status: Obj = {"allowed": reason is None}
+        status["reason"] = (
+            reason if reason is not None else 'RBAC: allowed by ClusterRoleBinding "cluster-admin"'
+        )
+        out = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": body.get("spec") or {},
+            "status": status,
+        }
+        return _json(out, 201)
+
+    # ------------------------------------------------------------ resources
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            return json.loads(raw or b"null")
+        except ValueError as err:
+            raise ApiError(
+                400, "BadRequest", f"error decoding request body: invalid character in JSON: {err}"
+            ) from err
+
+    async def _resource(
+        self,
+        request: web.Request,
+        store: KubeStore,
+        cluster: str,
+        resource: str,
+        ns: str | None,
+        name: str | None,
+        sub: str | None,
+    ) -> web.StreamResponse:
+        q = request.query
+        method = request.method
+        namespaced = _RESOURCE_META[resource][0]
+        dry = q.get("dryRun") == "All"
+        if namespaced and name is not None and ns is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if method == "GET":
+            if name is None:
+                verb = "watch" if _bool(q.get("watch")) else "list"
+                self._authorize(cluster, verb, resource, ns, None)
+                if verb == "watch":
+                    return await self._watch(request, store, cluster, resource, ns)
+                return self._list(store, resource, ns, q)
+            self._authorize(cluster, "get", resource, ns, name)
+            obj = store.get(resource, ns or "", name)
+            if obj is None:
+                raise not_found(resource, name)
+            if sub == "log":
+                return await self._log(request, store, obj)
+            return _json(obj)
+        if method == "POST" and name is None:
+            self._authorize(cluster, "create", resource, ns, None)
+            body = await self._body(request)
+            objects.check_body_kind(resource, body)
+            body_ns = (body.get("metadata") or {}).get("namespace")
+            if namespaced and body_ns and body_ns != ns:
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not "
+                    "match the namespace sent on the request",
+                )
+            return self._create(store, resource, ns or "", body, dry)
+        if method in ("PUT", "PATCH") and name is not None:
+            verb = "update" if method == "PUT" else "patch"
+            self._authorize(cluster, verb, resource, ns, name)
+            current = store.get(resource, ns or "", name)
+            if current is None:
+                raise not_found(resource, name)
+            body = await self._body(request)
+            if method == "PATCH":
+                ctype = request.content_type
+                if ctype == "application/json-patch+json":
+                    if not isinstance(body, list):
+                        raise ApiError(400, "BadRequest", "json patch must be a list")
+                    body = _json_patch(current, body)
+                elif ctype in (
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                    "application/json",
+                ):
+                    body = _merge_patch(current, body)
+                else:
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        f"the body of the request was in an unknown format - accepted "
+                        f"media types include: application/json-patch+json, "
+                        f"application/merge-patch+json, "
+                        f"application/strategic-merge-patch+json (got {ctype})",
+                    )
+            else:
+                objects.check_body_kind(resource, body)
+                rv = (body.get("metadata") or {}).get("resourceVersion")
+                if rv and rv != current["metadata"]["resourceVersion"]:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {resource} "{name}": the object '
+                        "has been modified; please apply your changes to the latest "
+                        "version and try again",
+                        {"name": name, "kind": resource},
+                    )
+            return self._update(store, resource, ns or "", name, current, body, sub, dry)
+        if method == "DELETE":
+            body = await self._body(request) if request.can_read_body else None
+            opts = body if isinstance(body, dict) else {}
+            grace = q.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
+            policy = q.get("propagationPolicy", opts.get("propagationPolicy"))
+            if name is None:
+                self._authorize(cluster, "deletecollection", resource, ns, None)
+                return self._delete_collection(store, resource, ns, q, dry)
+            self._authorize(cluster, "delete", resource, ns, name)
+            return self._delete(
+                store, resource, ns or "", name, None if grace is None else int(grace), policy, dry
+            )
+        raise ApiError(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+
+    def _select(self, store: KubeStore, resource: str, ns: str | None, q: Any) -> list[Obj]:
+        lsel = parse_label_selector(q.get("labelSelector"))
+        fsel = parse_field_selector(q.get("fieldSelector"))
+        return [
+            o
+            for o in store.list(resource, ns)
+            if labels_match(lsel, o["metadata"].get("labels") or {}) and fields_match(fsel, o)
+        ]
+
+    def _list(self, store: KubeStore, resource: str, ns: str | None, q: Any) -> web.Response:
+        items = self._select(store, resource, ns, q)
+        meta: Obj = {"resourceVersion": str(store.rv)}
+        start = 0
+        if q.get("continue"):
+            try:
+                start = int(base64.urlsafe_b64decode(q["continue"].encode()).decode())
+            except ValueError as err:
+                raise ApiError(400, "BadRequest", "continue key is not valid") from err
+        limit = int(q.get("limit") or 0)
+        if start:
+            items = items[start:]
+        if limit and len(items) > limit:
+            meta["continue"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        api_version, kind, _ = KINDS[resource]
+        return _json(
+            {
+                "kind": f"{kind}List",
+                "apiVersion": api_version,
+                "metadata": meta,
+                "items": [_list_item(o) for o in items],
+            }
+        )
+
+    def _create(
+        self, store: KubeStore, resource: str, ns: str, body: Obj, dry: bool
+    ) -> web.Response:
+        if resource == "nodes":
+            raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
+        if resource == "namespaces":
+            obj = objects.prepare_namespace(body)
+        elif resource == "configmaps":
+            objects.require_namespace(store, ns, creating=True)
+            obj = objects.prepare_configmap(body, ns)
+        elif resource == "daemonsets":
+            objects.require_namespace(store, ns, creating=True)
+            obj = objects.prepare_daemonset(body, ns)
+        else:
+            obj = objects.prepare_pod(store, body, ns)
+        key = (resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if dry:
+            if key in store.objects:
+                from .store import already_exists
+
+                raise already_exists(resource, obj["metadata"]["name"])
+            out = copy.deepcopy(obj)
+            out["apiVersion"], out["kind"] = KINDS[resource][0], KINDS[resource][1]
+            out["metadata"].setdefault("uid", "00000000-0000-4000-8000-000000000000")
+            out["metadata"].setdefault("creationTimestamp", now_iso())
+            return _json(out, 201)
+        return _json(store.create(resource, obj), 201)
+
+    def _update(
+        self,
+        store: KubeStore,
+        resource: str,
+        ns: str,
+        name: str,
+        current: Obj,
+        body: Obj,
+        sub: str | None,
+        dry: bool,
+    ) -> web.Response:
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
+        meta = body.setdefault("metadata", {})
+        if meta.get("name", name) != name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        new = copy.deepcopy(current)
+        if sub == "status":
+            new["status"] = body.get("status") or {}
+        else:
+            # what a client may change; system fields stay the server's
+            for k in ("labels", "annotations", "ownerReferences", "finalizers"):
+                if k in meta:
+                    new["metadata"][k] = meta[k]
+                else:
+                    new["metadata"].pop(k, None)
+            if resource == "configmaps":
+                new["data"] = body.get("data") or {}
+                if "binaryData" in body:
+                    new["binaryData"] = body["binaryData"]
+            elif resource == "daemonsets":
+                new["spec"] = body.get("spec")
+                new = objects.prepare_daemonset(new, ns, current)
+            elif resource == "pods":
+                # most of a pod's spec is immutable; images and activeDeadlineSeconds are not
+                spec = body.get("spec") or {}
+                for i, c in enumerate(spec.get("containers") or []):
+                    if i < len(new["spec"]["containers"]) and "image" in c:
+                        new["spec"]["containers"][i]["image"] = c["image"]
+                if "activeDeadlineSeconds" in spec:
+                    new["spec"]["activeDeadlineSeconds"] = spec["activeDeadlineSeconds"]
+            elif resource == "namespaces":
+                new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+            elif resource == "nodes":
+                raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
+        if dry:
+            return _json(new)
+        if new == current:
+            return _json(current)
+        return _json(store.update(resource, new))
+
+    def _delete(
+        self,
+        store: KubeStore,
+        resource: str,
+        ns: str,
+        name: str,
+        grace: int | None,
+        policy: str | None,
+        dry: bool,
+    ) -> web.Response:
+        obj = store.get(resource, ns, name)
+        if obj is None:
+            raise not_found(resource, name)
+        if resource == "nodes":
+            raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
+        if dry:
+            return _json(obj)
+        success = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {
+                "name": name,
+                "group": KINDS[resource][0].split("/")[0] if "/" in KINDS[resource][0] else "",
+                "kind": resource,
+                "uid": obj["metadata"]["uid"],
+            },
+        }
+        if resource == "pods":
+            return _json(self.rt.delete_pod(store, obj, grace=True, seconds=grace))
+        if resource == "namespaces":
+            if name in objects.SYSTEM_NAMESPACES:
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                    {"name": name, "kind": "namespaces"},
+                )
+            if obj["status"].get("phase") != "Terminating":
+                new = copy.deepcopy(obj)
+                new["metadata"]["deletionTimestamp"] = now_iso()
+                new["status"]["phase"] = "Terminating"
+                obj = store.update("namespaces", new)
+            self.rt.wake.set()
+            return _json(obj)
+        if resource == "daemonsets":
+            pods = [
+                p
+                for p in store.list("pods", ns)
+                if any(
+                    r.get("uid") == obj["metadata"]["uid"]
+                    for r in p["metadata"].get("ownerReferences") or []
+                )
+            ]
+            store.remove(resource, ns, name)
+            for p in pods:
+                if policy == "Orphan":
+                    new = copy.deepcopy(p)
+                    new["metadata"]["ownerReferences"] = [
+                        r
+                        for r in p["metadata"]["ownerReferences"]
+                        if r.get("uid") != obj["metadata"]["uid"]
+                    ]
+                    store.update("pods", new)
+                else:
+                    self.rt.delete_pod(store, p, grace=True)
+            return _json(success)
+        store.remove(resource, ns, name)
+        return _json(success)
+
+    def _delete_collection(
+        self, store: KubeStore, resource: str, ns: str | None, q: Any, dry: bool
+    ) -> web.Response:
+        if resource in ("nodes", "namespaces"):
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        items = self._select(store, resource, ns, q)
+        grace = q.get("gracePeriodSeconds")
+        if not dry:
+            for o in items:
+                self._delete(
+                    store,
+                    resource,
+                    o["metadata"]["namespace"],
+                    o["metadata"]["name"],
+                    None if grace is None else int(grace),
+                    q.get("propagationPolicy"),
+                    False,
+                )
+        api_version, kind, _ = KINDS[resource]
+        return _json(
+            {
+                "kind": f"{kind}List",
+                "apiVersion": api_version,
+                "metadata": {"resourceVersion": str(store.rv)},
+                "items": [_list_item(o) for o in items],
+            }
+        )
+
+    # ------------------------------------------------------------ logs
+    async def _log(self, request: web.Request, store: KubeStore, pod: Obj) -> web.StreamResponse:
+        q = request.query
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        container = q.get("container") or names[0]
+        if container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        podlog = store.logs.get((ns, name))
+        if podlog is None:
+            cs = (pod["status"].get("containerStatuses") or [{}])[0]
+            reason = ((cs.get("state") or {}).get("waiting") or {}).get(
+                "reason", "ContainerCreating"
+            )
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{name}" is waiting to start: {reason}',
+            )
+        stamps = _bool(q.get("timestamps"))
+        tail = q.get("tailLines")
+
+        def render(lines: list[tuple[str, str]]) -> bytes:
+            return "".join(f"{ts} {t}\n" if stamps else f"{t}\n" for ts, t in lines).encode()
+
+        lines = list(podlog.lines)
+        if tail is not None:
+            n = int(tail)
+            lines = lines[-n:] if n > 0 else []
+        if q.get("sinceSeconds"):
+            cutoff = time.time() - int(q["sinceSeconds"])
+            lines = [ln for ln in lines if _ts_epoch(ln[0]) >= cutoff]
+        data = render(lines)
+        if q.get("limitBytes"):
+            data = data[: int(q["limitBytes"])]
+        if not _bool(q.get("follow")):
+            return web.Response(body=data, content_type="text/plain")
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write(data)
+        seen = len(podlog.lines)
+        uid = pod["metadata"]["uid"]
+        try:
+            while True:
+                changed = podlog.changed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), 0.5)
+                cur = list(podlog.lines)
+                # the deque is capped: count from the end when it rolled over
+                fresh = cur[seen:] if seen <= len(cur) else cur
+                if fresh:
+                    await resp.write(render(fresh))
+                seen = len(cur)
+                p = store.get("pods", ns, name)
+                if (
+                    p is None
+                    or p["metadata"]["uid"] != uid
+                    or podlog.closed
+                    or p["status"].get("phase") in ("Succeeded", "Failed")
+                ):
+                    break
+        except (ConnectionResetError, asyncio.CancelledError):
+            return resp
+        await resp.write_eof()
+        return resp
+
+    # ------------------------------------------------------------ watch
+    async def _watch(
+        self, request: web.Request, store: KubeStore, cluster: str, resource: str, ns: str | None
+    ) -> web.StreamResponse:
+        q = request.query
+        lsel = parse_label_selector(q.get("labelSelector"))
+        fsel = parse_field_selector(q.get("fieldSelector"))
+        timeout = float(q.get("timeoutSeconds") or 1800)
+        bookmarks = _bool(q.get("allowWatchBookmarks"))
+        rv_param = q.get("resourceVersion") or ""
+        drop_after = self._drop_fault(cluster, resource)
+
+        def matches(o: Obj | None) -> bool:
+            return (
+                o is not None
+                and labels_match(lsel, o["metadata"].get("labels") or {})
+                and (fields_match(fsel, o))
+            )
+
+        watcher = store.subscribe(resource, ns)
+        initial: list[tuple[str, Obj]] = []
+        try:
+            if rv_param in ("", "0"):
+                initial = [("ADDED", o) for o in store.list(resource, ns) if matches(o)]
+            else:
+                try:
+                    rv = int(rv_param)
+                except ValueError as err:
+                    raise ApiError(
+                        400, "BadRequest", f"invalid resource version: {rv_param}"
+                    ) from err
+                try:
+                    history = store.events_since(rv, resource, ns)
+                except ApiError as gone:
+                    initial = [("ERROR", gone.status())]
+                    history = []
+                for past in history:
+                    t = self._translate(past, matches)
+                    if t is not None:
+                        initial.append(t)
+        except ApiError:
+            store.unsubscribe(watcher)
+            raise
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        last_rv = store.rv
+        sent = 0
+        deadline = time.monotonic() + timeout
+        kind = KINDS[resource]
+        try:
+            await resp.prepare(request)
+            for typ, obj in initial:
+                if drop_after is not None and sent >= drop_after:
+                    return await self._end(resp, drop=True)
+                await resp.write(_line(typ, obj))
+                sent += 1
+                if typ == "ERROR":
+                    return await self._end(resp)
+            next_bookmark = time.monotonic() + self.rt.options.bookmark_interval
+            while True:
+                if drop_after is not None and sent >= drop_after:
+                    return await self._end(resp, drop=True)
+                now = time.monotonic()
+                if now >= deadline:
+                    if bookmarks:
+                        await resp.write(_bookmark(kind, store.rv))
+                    return await self._end(resp)
+                if self.rt.kube_down(cluster) is not None:
+                    return await self._end(resp, drop=True)
+                if bookmarks and now >= next_bookmark:
+                    await resp.write(_bookmark(kind, store.rv))
+                    next_bookmark = now + self.rt.options.bookmark_interval
+                wait = min(
+                    deadline - now, 0.5, max(next_bookmark - now, 0.01) if bookmarks else 0.5
+                )
+                try:
+                    ev: WatchEvent | None = await asyncio.wait_for(
+                        watcher.queue.get(), max(wait, 0.01)
+                    )
+                except TimeoutError:
+                    continue
+                if ev is None or ev.rv <= last_rv:
+                    continue
+                last_rv = ev.rv
+                t = self._translate(ev, matches)
+                if t is not None:
+                    await resp.write(_line(*t))
+                    sent += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            return resp
+        finally:
+            store.unsubscribe(watcher)
+
+    @staticmethod
+    def _translate(ev: WatchEvent, matches: Any) -> tuple[str, Obj] | None:
+        """Selector-aware event type: leaving the selection is DELETED, entering it ADDED."""
+        now_in = matches(ev.obj) if ev.type != "DELETED" else False
+        was_in = matches(ev.old) if ev.old is not None else False
+        if ev.type == "DELETED":
+            return ("DELETED", ev.obj) if was_in else None
+        if ev.type == "ADDED":
+            return ("ADDED", ev.obj) if now_in else None
+        if now_in and was_in:
+            return ("MODIFIED", ev.obj)
+        if now_in:
+            return ("ADDED", ev.obj)
+        if was_in:
+            return ("DELETED", ev.obj)
+        return None
+
+    def _drop_fault(self, cluster: str, resource: str) -> int | None:
+        """A drop-watch fault applying to this watch: events to send before the stream ends."""
+        for f in self.rt.faults("drop-watch", cluster, resource=resource):
+            with self.rt.state.lock:
+                if "times" in f:
+                    if int(f["times"]) <= 0:
+                        continue
+                    f["times"] = int(f["times"]) - 1
+            return int(f.get("after_events", 0))
+        return None
+
+    async def _end(self, resp: web.StreamResponse, drop: bool = False) -> web.StreamResponse:
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        return resp
+
+
+def _line(typ: str, obj: Obj) -> bytes:
+    return (json.dumps({"type": typ, "object": obj}, separators=(",", ":")) + "\n").encode()
+
+
+def _bookmark(kind: tuple[str, str, bool], rv: int) -> bytes:
+    return _line(
+        "BOOKMARK",
+        {"kind": kind[1], "apiVersion": kind[0], "metadata": {"resourceVersion": str(rv)}},
+    )
+
+
+def _ts_epoch(ts: str) -> float:
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()

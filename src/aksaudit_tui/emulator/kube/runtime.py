@@ -1,0 +1,145 @@
+"""Shared context of the kube side: options, per-cluster stores, fault lookup, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..state import EmulatorState, SimNode
+from .objects import SYSTEM_NAMESPACES, prepare_namespace
+from .store import KubeStore, WatchEvent
+
+if TYPE_CHECKING:
+    from .kubelet import Kubelet
+
+
+@dataclass
+class KubeOptions:
+    """Knobs for tests, the demo and benches. time_scale multiplies every kubelet duration
+    (probe periods and delays, activeDeadlineSeconds, restart back-off, image-pull back-off)."""
+
+    time_scale: float = 1.0
+    max_concurrency: int = 64  # one-shot containers running at once per emulator
+    history: int = 1000  # watch events kept per cluster; older resourceVersions get 410
+    log_lines: int = 2000  # per pod
+    standins: Path | None = None  # default: emulator.noderoot.standins_dir() when present
+    extra_path: list[Path] = field(default_factory=list)  # after the stand-ins, before PATH
+    token: str | None = None  # bearer token required when set (any bearer token otherwise)
+    bookmark_interval: float = 5.0  # seconds between BOOKMARK events on watches that ask
+    sync_interval: float = 0.2  # controller/kubelet resync period (they also react to events)
+    user: str = "aksaudit-user"  # the identity named in 403 messages
+
+
+class KubeRuntime:
+    """Everything the routes, the controller and the kubelet share."""
+
+    def __init__(self, state: EmulatorState, options: KubeOptions) -> None:
+        self.state = state
+        self.options = options
+        self.wake = asyncio.Event()  # set on any object change: controller and kubelet resync
+        self.kubelet: Kubelet | None = None
+        self.controller_task: asyncio.Task[None] | None = None
+
+    # -- stores
+    def clusters(self) -> list[str]:
+        with self.state.lock:
+            return list(self.state.clusters)
+
+    def store(self, cluster: str) -> KubeStore | None:
+        """The cluster's store, created with its system namespaces on first use."""
+        st = self.state.kube.get(cluster)
+        if isinstance(st, KubeStore):
+            return st
+        with self.state.lock:
+            if cluster not in self.state.clusters:
+                return None
+        st = KubeStore(cluster, self.options.history, self.options.log_lines)
+        for ns in SYSTEM_NAMESPACES:
+            st.create("namespaces", prepare_namespace({"metadata": {"name": ns}}))
+
+        def listener(ev: WatchEvent, c: str = cluster) -> None:
+            self._on_event(c, ev)
+
+        st.listeners.append(listener)
+        self.state.kube[cluster] = st
+        from .controller import sync_nodes
+
+        sync_nodes(self, st)
+        return st
+
+    def _on_event(self, cluster: str, ev: WatchEvent) -> None:
+        self.wake.set()
+        if self.kubelet is not None and ev.resource == "pods":
+            self.kubelet.poke(cluster, ev)
+
+    # -- nodes
+    def sim_nodes(self, cluster: str) -> dict[str, SimNode]:
+        with self.state.lock:
+            c = self.state.clusters.get(cluster)
+            return dict(c.nodes) if c else {}
+
+    def sim_node(self, cluster: str, name: str) -> SimNode | None:
+        with self.state.lock:
+            c = self.state.clusters.get(cluster)
+            return c.nodes.get(name) if c else None
+
+    def node_ready(self, node: SimNode) -> bool:
+        return node.ready and not self.faults("node-not-ready", node.cluster, node=node.name)
+
+    # -- faults
+    def faults(self, kind: str, cluster: str | None = None, **match: str) -> list[dict[str, Any]]:
+        """Faults of a kind that apply: a key the fault leaves out matches anything."""
+        out: list[dict[str, Any]] = []
+        with self.state.lock:
+            for f in self.state.faults:
+                if f.get("kind") != kind:
+                    continue
+                if cluster is not None and f.get("cluster") not in (None, cluster):
+                    continue
+                if all(f.get(k) in (None, v) for k, v in match.items()):
+                    out.append(f)
+        return out
+
+    def kube_down(self, cluster: str) -> dict[str, Any] | None:
+        """The kube-down fault holding now, if any; its clock starts at the first request."""
+        now = time.time()
+        for f in self.faults("kube-down", cluster):
+            with self.state.lock:
+                if "seconds" not in f:
+                    return f
+                until = f.setdefault("until", now + float(f["seconds"]))
+            if now < until:
+                return f
+        return None
+
+    # -- pods
+    def delete_pod(
+        self, store: KubeStore, pod: dict[str, Any], grace: bool = True, seconds: int | None = None
+    ) -> dict[str, Any]:
+        """Delete a pod like the API server: graceful (deletionTimestamp, MODIFIED; the kubelet
+        stops the container, then DELETED) when a kubelet runs it, at once otherwise."""
+        import copy
+
+        from .store import now_iso
+
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        if meta.get("deletionTimestamp"):
+            return pod
+        kubelet = self.kubelet
+        tracked = kubelet is not None and kubelet.tracks(store.cluster, ns, name)
+        if grace and tracked and seconds != 0:
+            new = copy.deepcopy(pod)
+            new["metadata"]["deletionTimestamp"] = now_iso()
+            new["metadata"]["deletionGracePeriodSeconds"] = (
+                seconds
+                if seconds is not None
+                else pod["spec"].get("terminationGracePeriodSeconds", 30)
+            )
+            return store.update("pods", new)
+        if tracked and kubelet is not None:
+            kubelet.kill_now(store.cluster, ns, name)
+        return store.remove("pods", ns, name) or pod
