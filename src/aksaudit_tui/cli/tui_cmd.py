@@ -1,0 +1,90 @@
+"""``aksaudit`` (the wizard) and ``aksaudit demo`` (the wizard on the built-in emulator).
+
+Textual, the Azure SDK and the emulator are imported inside the handlers only: importing this
+module must stay cheap (``aksaudit --help`` startup time is tracked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aksaudit_tui.cloud.settings import CloudSettings
+
+
+def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-mouse", action="store_true", help="do not capture the mouse (keys only)"
+    )
+
+
+def register_root(parser: argparse.ArgumentParser) -> None:
+    """Top-level options of the bare ``aksaudit`` (the wizard)."""
+    from aksaudit_tui.cloud.settings import add_cloud_arguments
+
+    _add_ui_arguments(parser)
+    add_cloud_arguments(parser)
+    parser.set_defaults(func=run_wizard)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="the whole wizard against the built-in emulator (no Azure needed)",
+        description="Start the emulator in-process with the default scenario and open the "
+        "wizard on it. Nothing leaves this machine.",
+    )
+    _add_ui_arguments(demo)
+    demo.set_defaults(func=run_demo)
+
+
+def _identity(settings: CloudSettings) -> str:
+    where = settings.arm_endpoint or "Azure (management.azure.com)"
+    if settings.has_token:
+        return f"bearer token from AKSAUDIT_ACCESS_TOKEN · {where}"
+    return f"Azure credential chain (az login, environment, managed identity) · {where}"
+
+
+def _run_app(settings: CloudSettings, identity: str, mouse: bool, state_dir: Path | None) -> int:
+    from aksaudit_tui.engine.service import Engine
+    from aksaudit_tui.tui.app import AksauditApp, setup_logging
+
+    log_file = setup_logging()
+    engine = Engine(settings, state_dir)
+    app = AksauditApp(engine, identity=identity)
+    result = app.run(mouse=mouse)
+    if app.return_code not in (None, 0) and result is None:
+        print(f"aksaudit: the wizard stopped; see {log_file}")
+    return int(result or 0)
+
+
+def run_wizard(args: argparse.Namespace) -> int:
+    from aksaudit_tui.cloud.settings import CloudSettings
+
+    settings = CloudSettings.from_env_and_args(args)
+    return _run_app(settings, _identity(settings), not args.no_mouse, None)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from aksaudit_tui.cloud.settings import CloudSettings
+    from aksaudit_tui.emulator import Emulator, load_scenario
+
+    with tempfile.TemporaryDirectory(prefix="aksaudit-demo-") as tmp:
+        emu = Emulator(load_scenario(None), state_dir=Path(tmp) / "emulator")
+        emu.start()
+        try:
+            info = emu.info
+            settings = CloudSettings(
+                arm_endpoint=info.arm_endpoint,
+                logs_endpoint=info.logs_endpoint,
+                ca_bundle=str(info.ca_bundle),
+                access_token=info.token,
+                kubeconfig=str(info.kubeconfig),
+            )
+            identity = f"the built-in emulator at {info.arm_endpoint} (demo token; no Azure)"
+            return _run_app(settings, identity, not args.no_mouse, Path(tmp) / "state")
+        finally:
+            emu.stop()

@@ -1,0 +1,435 @@
+"""The Textual app: owns the engine, the wizard state and every long-running worker.
+
+Screens render and post messages up (``Navigate``, ``StartRun``); the App sets data down and
+tells the active screen what changed (``data_changed``). Runs, verifies and discovery are
+App-owned workers, so moving between screens never stops them. Engine events arrive through a
+thread-safe queue and are folded in batches every 100 ms so a 500-node run stays smooth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.screen import Screen
+
+from aksaudit_tui.engine.events import (
+    ClusterFound,
+    DiscoveryDone,
+    DiscoveryFailed,
+    Event,
+    SubscriptionFound,
+    WorkspaceFound,
+)
+from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.errors import UserError
+from aksaudit_tui.tui.jobs import JobState
+from aksaudit_tui.tui.keymap import load_keymap
+from aksaudit_tui.tui.messages import Navigate, StartRun
+from aksaudit_tui.tui.runmodel import Changes, RunModel
+from aksaudit_tui.tui.state import WizardState
+
+if TYPE_CHECKING:
+    from aksaudit_tui.engine.service import Engine
+
+log = logging.getLogger("aksaudit_tui.tui")
+
+WIZARD_ORDER: tuple[str, ...] = (
+    "start",
+    "discover",
+    "logpath",
+    "rules",
+    "facility",
+    "delivery",
+    "review",
+)
+FLUSH_S = 0.1
+VERIFY_SINCE = timedelta(minutes=30)
+
+
+def _screen_factory(name: str) -> Screen[Any]:
+    # Imported here so importing the app module stays cheap and cycles stay out.
+    from aksaudit_tui.tui.screens import SCREENS
+
+    return SCREENS[name]()
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the screen; the traceback goes to the log file only."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class AksauditApp(App[int]):
+    """The aksaudit wizard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "aksaudit"
+    SUB_TITLE = "auditd on every AKS node, shipped to Log Analytics"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "status", "Status", id="app.status"),
+        Binding("f3", "show_run", "Run", id="app.run", show=False),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        identity: str = "",
+        signed_in: bool = True,
+        keymap: dict[str, str] | None = None,
+        start: str = "start",
+        verify_deadline_s: float = 300.0,
+        animations: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.identity = identity
+        self.signed_in = signed_in
+        self.state = WizardState()
+        self.run_model = RunModel()
+        self.verify_model = RunModel(kind="verify")
+        self.plan: Plan | None = None  # the plan of the current/last run
+        self.jobs: dict[str, JobState] = {}
+        self.verify_deadline_s = verify_deadline_s
+        self._inbox: deque[tuple[object, Event]] = deque()
+        self._cancel: asyncio.Event | None = None
+        self._verify_cancel: asyncio.Event | None = None
+        self._start = start
+        self.came_from: str | None = None
+        self._keymap = load_keymap() if keymap is None else keymap
+        if not animations:
+            self.animation_level = "none"
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.set_interval(FLUSH_S, self.flush_events)
+        self.goto(self._start)
+
+    def screen_named(self, name: str) -> Screen[Any]:
+        if not self.is_screen_installed(name):
+            self.install_screen(_screen_factory(name), name)
+        return self.get_screen(name)
+
+    def goto(self, name: str) -> None:
+        """Show a named screen, keeping every other installed screen (and its state)."""
+        target = self.screen_named(name)
+        if self.screen is target:
+            return
+        current = next((k for k, v in self._installed_screens.items() if v is self.screen), None)
+        if current and current != "status":
+            self.came_from = current
+        if len(self.screen_stack) <= 1:
+            self.push_screen(target)
+        else:
+            self.switch_screen(target)
+
+    def on_navigate(self, message: Navigate) -> None:
+        self.goto(message.to)
+
+    def on_start_run(self, message: StartRun) -> None:
+        if message.kind == "resume":
+            self.start_resume(message.run_id)
+        else:
+            self.start_apply()
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def action_status(self) -> None:
+        self.goto("status")
+
+    def action_show_run(self) -> None:
+        if self.run_model.run_id or self.jobs.get("run", JobState()).running:
+            self.goto("run")
+        else:
+            self.notify("No run yet.", severity="warning")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Status", "Coverage per node and cluster", self.action_status)
+        yield SystemCommand(
+            "New enablement", "Discover clusters and build a plan", lambda: self.goto("discover")
+        )
+        yield SystemCommand("Start screen", "Sign-in, runs to resume", lambda: self.goto("start"))
+        yield SystemCommand("Review plan", "Every change, before anything runs", self._review)
+        yield SystemCommand("Run", "The current or last run's live panes", self.action_show_run)
+        yield SystemCommand("Verify", "Check log arrival per node", lambda: self.goto("verify"))
+        yield SystemCommand(
+            "Clean up leftover pods", "Delete privileged pods aksaudit left", self.start_cleanup
+        )
+        yield SystemCommand("Discover again", "Refresh subscriptions and clusters", self._rediscover)
+
+    def _review(self) -> None:
+        self.goto("review")
+
+    def _rediscover(self) -> None:
+        self.start_discovery()
+        self.goto("discover")
+
+    async def action_quit(self) -> None:
+        if self.run_model.running:
+            from aksaudit_tui.tui.screens.modals import ConfirmScreen
+
+            def done(yes: bool | None) -> None:
+                if yes:
+                    self.run_worker(self._cancel_and_exit(), group="quit")
+
+            self.push_screen(
+                ConfirmScreen(
+                    "A run is in progress. Stop it safely (in-flight steps are recorded, "
+                    "one-shot pods deleted) and quit?",
+                    yes="Stop and quit",
+                ),
+                done,
+            )
+            return
+        self.exit(0)
+
+    async def _cancel_and_exit(self) -> None:
+        self.cancel_run()
+        await self.workers.wait_for_complete([w for w in self.workers if w.group == "run"])
+        self.exit(4)
+
+    # --- events in, screens told ------------------------------------------------------------------
+
+    def sink(self, target: object) -> Callable[[Event], None]:
+        """An ``on_event`` for the engine; safe to call from any thread (deque.append)."""
+        inbox = self._inbox
+
+        def on_event(ev: Event) -> None:
+            inbox.append((target, ev))
+
+        return on_event
+
+    def flush_events(self) -> None:
+        """Fold queued events into the models and tell the active screen once per batch."""
+        if not self._inbox:
+            return
+        batches: dict[int, tuple[object, list[Event]]] = {}
+        while self._inbox:
+            target, ev = self._inbox.popleft()
+            batches.setdefault(id(target), (target, []))[1].append(ev)
+        for target, events in batches.values():
+            if isinstance(target, RunModel):
+                changes = target.apply(events)
+                if changes:
+                    self.tell(target.kind if target is self.verify_model else "run", changes)
+            elif target == "discovery":
+                for ev in events:
+                    self._fold_discovery(ev)
+                self.tell("discovery")
+
+    def _fold_discovery(self, ev: Event) -> None:
+        st = self.state
+        if isinstance(ev, SubscriptionFound):
+            st.subscriptions.append(ev.subscription)
+        elif isinstance(ev, ClusterFound):
+            st.clusters.append(ev.cluster)
+        elif isinstance(ev, WorkspaceFound):
+            st.workspaces.append(ev.workspace)
+            if st.workspace_id is None:
+                default = st.default_workspace()
+                st.workspace_id = default.id if default else None
+        elif isinstance(ev, DiscoveryFailed):
+            st.errors.append(ev.error)
+        elif isinstance(ev, DiscoveryDone):
+            st.discovery_done = True
+
+    def tell(self, topic: str, changes: Changes | None = None) -> None:
+        """Tell the active screen that ``topic`` changed (it re-reads what it shows)."""
+        hook = getattr(self.screen, "data_changed", None)
+        if hook is not None:
+            try:
+                hook(topic, changes)
+            except NoMatches:
+                pass  # not composed yet: it renders everything itself on mount
+            except Exception:  # a rendering bug must not kill the run
+                log.exception("screen %s failed to render %s", self.screen, topic)
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def job(self, name: str) -> JobState:
+        return self.jobs.setdefault(name, JobState())
+
+    def start_job(
+        self,
+        name: str,
+        make: Callable[[], Awaitable[Any]],
+        then: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run one engine call as an App-owned worker; result or error lands in ``jobs``."""
+        st = self.job(name)
+        st.running, st.error = True, None
+        st.generation += 1
+        gen = st.generation
+
+        async def work() -> None:
+            try:
+                result = await make()
+            except asyncio.CancelledError:
+                st.running = False
+                raise
+            except Exception as exc:
+                log.exception("%s failed", name)
+                if gen == st.generation:
+                    st.running, st.error = False, error_text(exc)
+                    self.flush_events()
+                    self.tell(name)
+                return
+            if gen == st.generation:
+                st.running, st.result = False, result
+                self.flush_events()
+                if then is not None:
+                    then(result)
+                self.tell(name)
+
+        self.run_worker(work(), group=name, exclusive=True, exit_on_error=False)
+        self.tell(name)
+
+    def start_discovery(self) -> None:
+        self.state.reset_discovery()
+        engine = self.engine
+        on_event = self.sink("discovery")
+
+        async def discover() -> None:
+            async for ev in engine.discover():
+                on_event(ev)
+
+        self.start_job("discovery", discover)
+
+    def start_leftovers(self) -> None:
+        self.start_job("leftovers", lambda: self.engine.leftovers(None))
+
+    def start_cleanup(self) -> None:
+        def done(_result: Any) -> None:
+            self.job("leftovers").result = []
+            n = len(_result or [])
+            self.notify(f"Cleanup: {n} object(s) deleted." if n else "Cleanup: nothing left.")
+
+        self.start_job("cleanup", lambda: self.engine.cleanup(dry_run=False), done)
+
+    def start_review(self, plan: Plan) -> None:
+        self.start_job("review", lambda: self.engine.review(plan))
+
+    def start_status(self, cluster: str | None = None) -> None:
+        self.start_job("status", lambda: self.engine.status(cluster))
+
+    def refresh_runs(self) -> None:
+        self.start_job("runs", self._list_runs)
+
+    async def _list_runs(self) -> Any:
+        return await asyncio.to_thread(self.engine.journal.list_runs)
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def start_apply(self, plan: Plan | None = None) -> None:
+        plan = plan or self.state.to_plan()
+        self.plan = plan
+        self._begin_run("apply", lambda on_ev, cancel: self.engine.apply(plan, on_ev, cancel))
+
+    def start_resume(self, run_id: str | None) -> None:
+        try:
+            rec = self.engine.journal.load(run_id) if run_id else None
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if rec is not None:
+            self.plan = rec.plan
+            self.state.load_plan(rec.plan)
+        self._begin_run(
+            "resume", lambda on_ev, cancel: self.engine.resume(run_id, on_ev, cancel)
+        )
+
+    def _begin_run(
+        self,
+        kind: str,
+        call: Callable[[Callable[[Event], None], asyncio.Event], Awaitable[Any]],
+    ) -> None:
+        if self.run_model.running:
+            self.notify("A run is already in progress.", severity="warning")
+            self.goto("run")
+            return
+        self.run_model.reset(kind)
+        self.verify_model.reset("verify")
+        cancel = self._cancel = asyncio.Event()
+        on_event = self.sink(self.run_model)
+        model = self.run_model
+
+        async def run() -> Any:
+            try:
+                return await call(on_event, cancel)
+            except Exception:
+                self.flush_events()
+                raise
+            finally:
+                self.flush_events()
+
+        def done(result: Any) -> None:
+            model.outcome = model.outcome or getattr(result, "outcome", None)
+            model.run_id = model.run_id or getattr(result, "run_id", None)
+            if result is not None and getattr(result, "message", ""):
+                model.message = model.message or result.message
+
+        self.start_job("run", run, done)
+        self.goto("run")
+
+    def _run_failed(self) -> None:
+        st = self.job("run")
+        if st.error and self.run_model.error is None:
+            self.run_model.error = st.error
+
+    def cancel_run(self) -> None:
+        """Safe stop: the engine stops starting work, records in-flight steps, cleans pods."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def start_verify(self) -> None:
+        target: Plan | str | None = self.plan or self.run_model.run_id
+        self.verify_model.reset("verify")
+        cancel = self._verify_cancel = asyncio.Event()
+        on_event = self.sink(self.verify_model)
+        deadline = self.verify_deadline_s
+
+        async def verify() -> Any:
+            try:
+                return await self.engine.verify(
+                    target, VERIFY_SINCE, on_event, deadline, cancel
+                )
+            finally:
+                self.flush_events()
+
+        self.start_job("verify", verify)
+
+    def cancel_verify(self) -> None:
+        if self._verify_cancel is not None:
+            self._verify_cancel.set()
+
+    def tell_run_error(self) -> None:
+        self._run_failed()
+
+
+def setup_logging(path: Path | None = None) -> Path:
+    """Log to a file under the platformdirs log dir (never to the terminal the TUI owns)."""
+    if path is None:
+        import platformdirs
+
+        path = Path(platformdirs.user_log_dir("aksaudit")) / "tui.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("aksaudit_tui")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path

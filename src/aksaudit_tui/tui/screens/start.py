@@ -1,0 +1,174 @@
+"""Start: who is signed in, subscriptions, new enablement / resume / status, leftover pods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from aksaudit_tui.tui.messages import Navigate, StartRun
+from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.screens.base import WizardScreen
+
+SIGN_IN_HELP = (
+    "Nobody is signed in. Run `az login` (and `az account set -s <subscription>`), or set the "
+    "environment variables of the Azure credential chain (AZURE_CLIENT_ID, AZURE_TENANT_ID, "
+    "AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE), or AKSAUDIT_ACCESS_TOKEN; then restart."
+)
+AUTH_CODES = ("ClientAuthenticationError", "CredentialUnavailableError", "AuthenticationFailed",
+              "InvalidAuthenticationToken", "ExpiredAuthenticationToken")
+
+
+def age(started: str, now: datetime) -> str:
+    """``5m``, ``3h``, ``2d`` from an ISO timestamp; ``?`` when unreadable."""
+    try:
+        then = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    secs = max(0, int((now - then).total_seconds()))
+    if secs < 3600:
+        return f"{secs // 60}m"
+    if secs < 86400:
+        return f"{secs // 3600}h"
+    return f"{secs // 86400}d"
+
+
+class StartScreen(WizardScreen):
+    STEP = "start"
+    NEXT = "discover"
+    NEXT_LABEL = "New enablement ▸"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "New", id="start.new"),
+        Binding("r", "resume", "Resume", id="start.resume"),
+        Binding("c", "cleanup", "Clean up pods", id="start.cleanup"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="start-body"):
+            yield Static("", id="identity", markup=False)
+            yield Static("", id="subscriptions", markup=False)
+            yield Static("", id="leftovers", markup=False)
+            yield Static("What do you want to do?", classes="section-title")
+            yield OptionList(id="start-actions")
+
+    def on_mount(self) -> None:
+        app = self.aks
+        if not app.jobs.get("discovery"):
+            app.start_discovery()
+        app.start_leftovers()
+        app.refresh_runs()
+        self.data_changed("all", None)
+        self.query_one("#start-actions", OptionList).focus()
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        clock = getattr(self.app, "clock", None)
+        return clock() if callable(clock) else datetime.now(UTC)
+
+    def unfinished(self) -> list[Any]:
+        runs = self.aks.job("runs").result or []
+        return [r for r in runs if r.state != "ok" and r.kind in ("apply", "resume")]
+
+    def data_changed(self, topic: str, changes: Changes | None) -> None:
+        app = self.aks
+        st = app.state
+        disc = app.job("discovery")
+        ident = self.query_one("#identity", Static)
+        auth_failed = any(e.code in AUTH_CODES for e in st.errors)
+        if not app.signed_in or auth_failed:
+            ident.update(SIGN_IN_HELP)
+            ident.add_class("-warning")
+        else:
+            ident.update(f"Signed in: {app.identity}")
+            ident.remove_class("-warning")
+        subs = self.query_one("#subscriptions", Static)
+        names = ", ".join(s.name for s in st.subscriptions) or "none yet"
+        if disc.error:
+            subs.update(f"Subscriptions: discovery failed: {disc.error}")
+        elif disc.running and not st.discovery_done:
+            subs.update(f"Subscriptions (discovering…): {names}")
+        else:
+            subs.update(
+                f"Subscriptions: {names} · {len(st.clusters)} cluster(s), "
+                f"{len(st.workspaces)} workspace(s)"
+            )
+        left = app.job("leftovers").result or []
+        lo = self.query_one("#leftovers", Static)
+        if left:
+            where = sorted({x.cluster for x in left})
+            lo.update(
+                f"⚠ {len(left)} object(s) left by an earlier run (privileged pods) in "
+                f"{', '.join(where)}. Press c to clean them up."
+            )
+            lo.display = True
+        else:
+            lo.display = False
+        self._fill_actions()
+
+    def _fill_actions(self) -> None:
+        ol = self.query_one("#start-actions", OptionList)
+        keep = ol.highlighted
+        options: list[Option] = [
+            Option("New enablement: discover clusters, choose, review, run (n)", id="new"),
+            Option("Status: coverage of every cluster (F2)", id="status"),
+        ]
+        now = self.now()
+        for r in self.unfinished():
+            clusters = ", ".join(r.clusters) or "?"
+            options.append(
+                Option(
+                    f"Resume {r.run_id}: {clusters}, reached {r.step or 'start'}, "
+                    f"{r.state}, {age(r.started, now)} ago (r)",
+                    id=f"resume:{r.run_id}",
+                )
+            )
+        if self.aks.job("leftovers").result:
+            options.append(Option("Clean up leftover privileged pods (c)", id="cleanup"))
+        ol.clear_options()
+        ol.add_options(options)
+        if keep is not None and keep < len(options):
+            ol.highlighted = keep
+        elif options:
+            ol.highlighted = 0
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        oid = event.option.id or ""
+        if oid == "new":
+            self.action_new()
+        elif oid == "status":
+            self.post_message(Navigate("status"))
+        elif oid.startswith("resume:"):
+            self.post_message(StartRun("resume", oid.split(":", 1)[1]))
+        elif oid == "cleanup":
+            self.action_cleanup()
+
+    def action_new(self) -> None:
+        self.post_message(Navigate("discover"))
+
+    def action_resume(self) -> None:
+        runs = self.unfinished()
+        if not runs:
+            self.say("No unfinished run to resume.", error=True)
+            return
+        ol = self.query_one("#start-actions", OptionList)
+        chosen = runs[0].run_id
+        if ol.highlighted is not None:
+            oid = ol.get_option_at_index(ol.highlighted).id or ""
+            if oid.startswith("resume:"):
+                chosen = oid.split(":", 1)[1]
+        self.post_message(StartRun("resume", chosen))
+
+    def action_cleanup(self) -> None:
+        if not self.aks.job("leftovers").result:
+            self.say("Nothing to clean up.")
+            return
+        self.say("Cleaning up leftover pods…")
+        self.aks.start_cleanup()

@@ -1,0 +1,173 @@
+"""Verify: wait for audit records per node (countdown), then reason and fix per missing node."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from aksaudit_tui.tui.runmodel import ArrivalRow, Changes
+from aksaudit_tui.tui.screens.base import WizardScreen
+
+FIXES: tuple[tuple[str, str], ...] = (
+    ("not ready", "Bring the node back (kubectl describe node) and run verify again."),
+    ("auditd", "Resume the run: the node script did not leave auditd running."),
+    ("plugin", "Resume the run: the syslog plugin is not active on the node."),
+    ("facility", "Choose a facility the log path collects, or let the run fix the rule."),
+    ("log path", "Resume the run: the log path step is not in place for this node."),
+    ("extension", "Resume the run: the agent extension is missing on the node's scale set."),
+    ("ingestion", "Ingestion can take minutes in Azure: retry (ctrl+r) a little later."),
+    ("delay", "Ingestion can take minutes in Azure: retry (ctrl+r) a little later."),
+)
+
+
+def fix_for(reason: str) -> str:
+    low = reason.lower()
+    for needle, fix in FIXES:
+        if needle in low:
+            return fix
+    return "Open Status (F2) for this node's checks, then resume the run." if reason else ""
+
+
+def arrival_cells(a: ArrivalRow) -> list[Text]:
+    mark = Text("✔ arrived", style="green") if a.arrived else Text("… waiting", style="yellow")
+    skipped = a.reason.startswith("skipped")
+    if skipped:
+        mark = Text("– skipped", style="dim")
+    elif not a.arrived and a.reason:
+        mark = Text("✖ missing", style="bold red")
+    why = a.reason if not a.arrived else ""
+    fix = fix_for(a.reason) if (not a.arrived and a.reason and not skipped) else ""
+    return [
+        Text(a.cluster),
+        Text(a.node),
+        mark,
+        Text(str(a.records)),
+        Text(a.last_seen or "-"),
+        Text(f"{why}{' → ' + fix if fix else ''}"),
+    ]
+
+
+COLUMNS = (("cluster", "Cluster"), ("node", "Node"), ("arrived", "Arrival"),
+           ("records", "Records"), ("last", "Last seen"), ("why", "Reason → fix"))
+
+
+class VerifyScreen(WizardScreen):
+    STEP = "verify"
+    BACK = "run"
+    NEXT = "status"
+    NEXT_LABEL = "Status ▸"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "retry", "Check again", id="verify.retry"),
+    ]
+
+    _verified_run: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="verify-banner", markup=False)
+        yield DataTable(id="arrivals", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#arrivals", DataTable)
+        for key, title in COLUMNS:
+            table.add_column(title, key=key)
+        self.data_changed("all", None)
+        table.focus()
+
+    def _maybe_start(self) -> None:
+        app = self.aks
+        run_id = app.run_model.run_id
+        if app.plan is None and run_id is None:
+            return
+        if self._verified_run != (run_id or "plan") and not app.job("verify").running:
+            self._verified_run = run_id or "plan"
+            app.start_verify()
+
+    def data_changed(self, topic: str, changes: Changes | None) -> None:
+        if topic in ("all", "resume"):
+            self._maybe_start()
+            self._full()
+        elif topic == "verify":
+            if changes is None:
+                self._full()
+            else:
+                table = self.query_one("#arrivals", DataTable)
+                model = self.aks.verify_model
+                for key in changes.arrivals:
+                    cells = arrival_cells(model.arrivals[key])
+                    if key in table.rows:
+                        for (col, _t), cell in zip(COLUMNS, cells, strict=True):
+                            table.update_cell(key, col, cell)
+                    else:
+                        table.add_row(*cells, key=key)
+            self._banner()
+
+    def _full(self) -> None:
+        table = self.query_one("#arrivals", DataTable)
+        table.clear()
+        for key, a in self.aks.verify_model.arrivals.items():
+            table.add_row(*arrival_cells(a), key=key)
+        self._banner()
+
+    def _banner(self) -> None:
+        app = self.aks
+        model = app.verify_model
+        job = app.job("verify")
+        banner = self.query_one("#verify-banner", Static)
+        banner.remove_class("-ok", "-bad")
+        if app.plan is None and app.run_model.run_id is None:
+            banner.update("No run to verify yet. Start a new enablement from the start screen.")
+            return
+        if job.error:
+            banner.update(f"Verify failed: {job.error}")
+            banner.add_class("-bad")
+            self.say("ctrl+r: try again", error=True)
+            return
+        report = job.result
+        if job.running or report is None:
+            left = model.seconds_left
+            count = f"{model.arrived}/{model.expected or '?'} node(s) arrived"
+            wait = f" · {int(left)} s left" if left is not None else ""
+            banner.update(f"⟳ Waiting for audit records in the workspace: {count}{wait}")
+            self.say("Audit lines take a while to be ingested; rows fill in as nodes arrive.")
+            return
+        if report.ok:
+            banner.update(
+                f"✔ Audit lines arrived from every Linux node ({len(report.nodes)}). "
+                "Host-level audit logging works."
+            )
+            banner.add_class("-ok")
+            self.say("ctrl+n: status view · F2 from anywhere")
+        else:
+            missing = len(report.missing)
+            errs = f" · {report.errors[0]}" if report.errors else ""
+            banner.update(
+                f"✖ {missing} of {len(report.nodes)} node(s) sent nothing yet{errs}. "
+                "Reasons and fixes are in the table."
+            )
+            banner.add_class("-bad")
+            self.say("ctrl+r: check again", error=True)
+        # nodes the report knows but no event showed (e.g. skipped): show them too
+        table = self.query_one("#arrivals", DataTable)
+        verdicts = [(v, False) for v in report.nodes] + [(v, True) for v in report.skipped]
+        for v, skipped in verdicts:
+            key = f"{v.cluster}/{v.node}"
+            reason = f"skipped: {v.reason}" if skipped else v.reason
+            row = ArrivalRow(v.cluster, v.node, v.arrived, v.records, v.last_seen, reason)
+            app.verify_model.arrivals[key] = row
+            cells = arrival_cells(row)
+            if key in table.rows:
+                for (col, _t), cell in zip(COLUMNS, cells, strict=True):
+                    table.update_cell(key, col, cell)
+            else:
+                table.add_row(*cells, key=key)
+
+    def action_retry(self) -> None:
+        if self.aks.job("verify").running:
+            self.say("Already checking.")
+            return
+        self.aks.start_verify()
+        self._full()

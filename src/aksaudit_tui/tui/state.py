@@ -1,0 +1,159 @@
+"""What the wizard has gathered so far: discovery results and the user's choices.
+
+Plain Python (no Textual) so it can be tested on its own; screens read and write it, and
+``to_plan()`` turns it into the engine's ``Plan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aksaudit_tui.cloud.models import Cluster, DiscoveryError, Subscription, Workspace
+from aksaudit_tui.engine.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    ClusterTarget,
+    Delivery,
+    LogPath,
+    Plan,
+    WorkspaceRef,
+)
+
+LOG_PATH_TITLES: dict[str, str] = {
+    "container-insights": "Container Insights syslog (AKS-supported, default)",
+    "legacy-oms": "Legacy Log Analytics agent (the original guide)",
+    "ama": "Azure Monitor Agent on the scale sets",
+}
+
+
+@dataclass
+class WizardState:
+    """Discovery results plus every choice made on the wizard's screens."""
+
+    subscriptions: list[Subscription] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+    workspaces: list[Workspace] = field(default_factory=list)
+    errors: list[DiscoveryError] = field(default_factory=list)
+    discovery_done: bool = False
+    selected: list[str] = field(default_factory=list)  # cluster ARM ids, in selection order
+    workspace_id: str | None = None
+    log_path: LogPath = "container-insights"
+    presets: list[str] = field(default_factory=lambda: ["identity-and-config"])
+    custom_rules: str = ""
+    facility: str = "authpriv"
+    severity: str = "info"
+    delivery: Delivery = "keeper"
+    namespace: str = DEFAULT_NAMESPACE
+    image: str = DEFAULT_IMAGE
+    concurrency: int = DEFAULT_CONCURRENCY
+    contexts: dict[str, str] = field(default_factory=dict)  # cluster name -> kube context
+
+    def reset_discovery(self) -> None:
+        self.subscriptions.clear()
+        self.clusters.clear()
+        self.workspaces.clear()
+        self.errors.clear()
+        self.discovery_done = False
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def cluster_by_id(self, cluster_id: str) -> Cluster | None:
+        for c in self.clusters:
+            if c.id.lower() == cluster_id.lower():
+                return c
+        return None
+
+    @property
+    def chosen_clusters(self) -> list[Cluster]:
+        found = (self.cluster_by_id(i) for i in self.selected)
+        return [c for c in found if c is not None]
+
+    @property
+    def workspace(self) -> Workspace | None:
+        for w in self.workspaces:
+            if w.id == self.workspace_id:
+                return w
+        return None
+
+    def toggle(self, cluster_id: str) -> bool:
+        """Select or unselect a cluster; returns whether it is now selected."""
+        if cluster_id in self.selected:
+            self.selected.remove(cluster_id)
+            return False
+        self.selected.append(cluster_id)
+        return True
+
+    def default_workspace(self) -> Workspace | None:
+        """The workspace Container Insights already sends to for the first chosen cluster, if
+        any, else the first one found."""
+        for c in self.chosen_clusters:
+            wid = (c.monitoring.workspace_id or "").lower()
+            for w in self.workspaces:
+                if w.id.lower() == wid:
+                    return w
+        return self.workspaces[0] if self.workspaces else None
+
+    # --- the plan ------------------------------------------------------------------------------
+
+    def missing(self) -> str | None:
+        """What still blocks a plan, as one line, or None."""
+        if not self.chosen_clusters:
+            return "Pick at least one cluster (space on a cluster in the tree)."
+        if self.workspace is None:
+            return "Pick the Log Analytics workspace."
+        if not self.presets and not self.custom_rules.strip():
+            return "Pick at least one rule preset or write custom rules."
+        return None
+
+    def to_plan(self) -> Plan:
+        ws = self.workspace
+        if ws is None:
+            raise ValueError("no workspace chosen")
+        targets = tuple(
+            ClusterTarget(
+                name=c.name,
+                id=c.id,
+                subscription_id=c.subscription_id,
+                resource_group=c.resource_group,
+                node_resource_group=c.node_resource_group,
+                location=c.location,
+                kube_context=self.contexts.get(c.name) or None,
+            )
+            for c in self.chosen_clusters
+        )
+        return Plan(
+            clusters=targets,
+            workspace=WorkspaceRef(
+                name=ws.name,
+                id=ws.id,
+                customer_id=ws.customer_id,
+                resource_group=ws.resource_group,
+                subscription_id=ws.subscription_id,
+                location=ws.location,
+            ),
+            log_path=self.log_path,
+            presets=tuple(self.presets),
+            custom_rules=self.custom_rules.strip() or None,
+            facility=self.facility,
+            severity=self.severity,
+            delivery=self.delivery,
+            namespace=self.namespace,
+            image=self.image,
+            concurrency=self.concurrency,
+        )
+
+    def load_plan(self, plan: Plan) -> None:
+        """Take the choices of an existing plan (resume, plan file)."""
+        self.selected = [c.id for c in plan.clusters]
+        self.workspace_id = plan.workspace.id
+        self.log_path = plan.log_path
+        self.presets = list(plan.presets)
+        self.custom_rules = plan.custom_rules or ""
+        self.facility = plan.facility
+        self.severity = plan.severity
+        self.delivery = plan.delivery
+        self.namespace = plan.namespace
+        self.image = plan.image
+        self.concurrency = plan.concurrency
+        self.contexts = {c.name: c.kube_context for c in plan.clusters if c.kube_context}

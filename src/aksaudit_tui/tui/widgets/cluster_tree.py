@@ -1,0 +1,146 @@
+"""Discovery tree: subscriptions -> clusters -> node resource group -> scale sets -> nodes.
+
+Grows as discovery streams in; a subscription shows a loading marker until discovery is done.
+Space picks a cluster (a ``ClusterToggled`` message goes up); the screen decides what it means.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from aksaudit_tui.cloud.models import Cluster, ScaleSet, Subscription
+
+NodeData = tuple[str, str]  # (kind, id): ("sub", id) | ("cluster", arm id) | ("info", "")
+
+
+def in_place(cluster: Cluster) -> list[str]:
+    """What is already there for this cluster, one short line each."""
+    m = cluster.monitoring
+    out: list[str] = []
+    if m.addon_enabled:
+        syslog = "syslog on" if m.syslog_enabled else "syslog off"
+        facs = sorted({f for s in m.syslog for f in s.facilities})
+        out.append(
+            f"Container Insights: on, {syslog}" + (f" ({', '.join(facs)})" if facs else "")
+        )
+    else:
+        out.append("Container Insights: off")
+    by_type: Counter[str] = Counter()
+    for ss in cluster.scale_sets:
+        for ext in ss.extensions:
+            by_type[ext.type] += 1
+    n = len(cluster.scale_sets)
+    for typ in ("OmsAgentForLinux", "AzureMonitorLinuxAgent"):
+        if by_type.get(typ):
+            out.append(f"{typ}: on {by_type[typ]}/{n} scale set(s)")
+    if cluster.lockdown and cluster.lockdown.lower() == "readonly":
+        out.append("Node resource group lockdown: ReadOnly (scale-set changes denied)")
+    return out
+
+
+def scale_set_line(ss: ScaleSet) -> str:
+    n = len(ss.instances)
+    sku = ss.os_sku or ss.os
+    stale = sum(1 for i in ss.instances if not i.latest_model_applied)
+    extra = f", {stale} not on latest model" if stale else ""
+    skip = " (skipped: Windows)" if ss.os.lower() == "windows" else ""
+    return f"{ss.name}: {n} node(s), {sku}{extra}{skip}"
+
+
+class ClusterTree(Tree[NodeData]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_node", "Pick cluster", id="discover.toggle"),
+    ]
+
+    class ClusterToggled(Message):
+        def __init__(self, cluster_id: str) -> None:
+            super().__init__()
+            self.cluster_id = cluster_id
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__("Azure", data=("root", ""), **kw)  # type: ignore[arg-type]
+        self.show_root = False
+        self.guide_depth = 2
+        self._subs: dict[str, TreeNode[NodeData]] = {}
+        self._clusters: dict[str, TreeNode[NodeData]] = {}
+        self._sub_names: dict[str, str] = {}
+
+    def _sub_label(self, sub_id: str, loading: bool, error: str | None, count: int) -> Text:
+        text = Text(self._sub_names.get(sub_id, sub_id))
+        text.append(f"  {sub_id[:8]}…", style="dim")
+        if error:
+            text.append(f"  ✖ {error}", style="bold red")
+        elif loading:
+            text.append("  ⟳ loading…", style="italic")
+        else:
+            text.append(f"  {count} cluster(s)", style="dim")
+        return text
+
+    def sync(
+        self,
+        subs: list[Subscription],
+        clusters: list[Cluster],
+        selected: list[str],
+        loading: bool,
+    ) -> None:
+        """Add what is new, refresh labels; never rebuilds (keeps cursor and expansion)."""
+        for s in subs:
+            self._sub_names[s.id] = s.name
+            if s.id not in self._subs:
+                self._subs[s.id] = self.root.add("", data=("sub", s.id), expand=True)
+        for c in clusters:
+            if c.id in self._clusters:
+                continue
+            parent = self._subs.get(c.subscription_id)
+            if parent is None:
+                parent = self._subs[c.subscription_id] = self.root.add(
+                    "", data=("sub", c.subscription_id), expand=True
+                )
+            node = parent.add("", data=("cluster", c.id), expand=False)
+            self._clusters[c.id] = node
+            rg = node.add(Text(f"node RG: {c.node_resource_group}"), data=("info", ""), expand=True)
+            for ss in c.scale_sets:
+                ss_node = rg.add(Text(scale_set_line(ss)), data=("info", ""))
+                for inst in ss.instances:
+                    ss_node.add_leaf(Text(inst.computer_name), data=("info", ""))
+            for line in in_place(c):
+                node.add_leaf(Text(f"in place: {line}", style="cyan"), data=("info", ""))
+        per_sub = Counter(c.subscription_id for c in clusters)
+        errors = {s.id: s.error for s in subs if s.error}
+        for sid, node in self._subs.items():
+            node.set_label(self._sub_label(sid, loading, errors.get(sid), per_sub.get(sid, 0)))
+        for c in clusters:
+            self._clusters[c.id].set_label(self._cluster_label(c, c.id in selected))
+        if self.cursor_line < 0 and clusters:
+            # Start on the first cluster so space picks it straight away.
+            self.call_after_refresh(self.move_cursor, self._clusters[clusters[0].id])
+
+    @staticmethod
+    def _cluster_label(c: Cluster, picked: bool) -> Text:
+        text = Text("[x] " if picked else "[ ] ", style="bold green" if picked else "")
+        text.append(c.name, style="bold" if picked else "")
+        linux = sum(len(s.instances) for s in c.scale_sets if s.os.lower() != "windows")
+        total = sum(len(s.instances) for s in c.scale_sets)
+        text.append(f"  {c.location}, {linux}/{total} Linux nodes", style="dim")
+        return text
+
+    def action_toggle_node(self) -> None:
+        """Space: pick the cluster under the cursor (elsewhere: expand/collapse)."""
+        node = self.cursor_node
+        while node is not None and node.data is not None and node.data[0] not in (
+            "cluster",
+            "sub",
+            "root",
+        ):
+            node = node.parent
+        if node is not None and node.data is not None and node.data[0] == "cluster":
+            self.post_message(self.ClusterToggled(node.data[1]))
+        else:
+            super().action_toggle_node()

@@ -1,0 +1,47 @@
+"""The wizard breadcrumb: where the user is and what comes next."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+STEPS: tuple[tuple[str, str], ...] = (
+    ("discover", "Discover"),
+    ("logpath", "Log path"),
+    ("rules", "Rules"),
+    ("facility", "Facility"),
+    ("delivery", "Delivery"),
+    ("review", "Review"),
+    ("run", "Run"),
+    ("verify", "Verify"),
+)
+
+
+class StepBar(Static):
+    """One line: ``1 Discover › 2 Log path › ...`` with the current step highlighted."""
+
+    DEFAULT_CSS = """
+    StepBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
+    """
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def on_mount(self) -> None:
+        self.update(self.render_steps())
+
+    def render_steps(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        names = [k for k, _ in STEPS]
+        cur = names.index(self.current) if self.current in names else -1
+        for i, (key, title) in enumerate(STEPS):
+            if i:
+                text.append(" › ", style="dim")
+            if i == cur:
+                text.append(f"{i + 1} {title}", style="bold reverse")
+            elif i < cur:
+                text.append(f"{i + 1} {title}", style="")
+            else:
+                text.append(f"{i + 1} {title}", style="dim")
+        return text

@@ -1,0 +1,280 @@
+"""Deterministic engine stand-in for TUI snapshot tests (fixed models, recorded events).
+
+The end-to-end Pilot tests drive the real engine on the emulator; snapshots need data that
+never changes (no clocks, no random run ids), so they use this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aksaudit_tui.cloud.models import (
+    Cluster,
+    Extension,
+    Instance,
+    Monitoring,
+    ScaleSet,
+    Subscription,
+    SyslogCollection,
+    Workspace,
+)
+from aksaudit_tui.engine.coverage import (
+    ClusterCoverage,
+    NodeRow,
+    NodeVerdict,
+    StatusReport,
+    VerifyReport,
+)
+from aksaudit_tui.engine.events import (
+    ClusterFound,
+    DiscoveryDone,
+    Event,
+    NodeArrival,
+    NodeUpdate,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepLog,
+    StepProgress,
+    StepStarted,
+    SubscriptionFound,
+    VerifyWaiting,
+    WorkspaceFound,
+)
+from aksaudit_tui.engine.journal import RunSummary
+from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
+
+SUB1 = "11111111-1111-1111-1111-111111111111"
+SUB2 = "22222222-2222-2222-2222-222222222222"
+FIXED_NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+RUN_ID = "20261127T070000Z-abc123"
+
+
+def _vmss(cluster: str, pool: str, n: int, sku: str, os: str = "Linux", ext: str | None = None,
+          stale: int = 0) -> ScaleSet:  # fmt: skip
+    name = f"aks-{pool}-12345678-vmss"
+    rg = f"MC_rg-{cluster}_{cluster}_westeurope"
+    insts = tuple(
+        Instance(
+            id=f"/subscriptions/{SUB1}/resourceGroups/{rg}/providers/Microsoft.Compute/"
+            f"virtualMachineScaleSets/{name}/virtualMachines/{i}",
+            instance_id=str(i),
+            computer_name=f"{name}{i:06d}",
+            latest_model_applied=i >= stale,
+        )
+        for i in range(n)
+    )
+    exts = (
+        (Extension(name=ext, publisher="Microsoft.EnterpriseCloud.Monitoring", type=ext),)
+        if ext
+        else ()
+    )
+    return ScaleSet(
+        id=f"/subscriptions/{SUB1}/resourceGroups/{rg}/providers/Microsoft.Compute/"
+        f"virtualMachineScaleSets/{name}",
+        name=name,
+        pool=pool,
+        os=os,
+        os_sku=sku,
+        upgrade_mode="Manual",
+        instances=insts,
+        extensions=exts,
+    )
+
+
+def _cluster(name: str, sub: str, sets: tuple[ScaleSet, ...], mon: Monitoring) -> Cluster:
+    return Cluster(
+        id=f"/subscriptions/{sub}/resourceGroups/rg-{name}/providers/"
+        f"Microsoft.ContainerService/managedClusters/{name}",
+        name=name,
+        subscription_id=sub,
+        resource_group=f"rg-{name}",
+        location="westeurope",
+        node_resource_group=f"MC_rg-{name}_{name}_westeurope",
+        kubernetes_version="1.32.6",
+        monitoring=mon,
+        scale_sets=sets,
+    )
+
+
+WORKSPACE = Workspace(
+    id=f"/subscriptions/{SUB1}/resourceGroups/rg-logs/providers/"
+    "Microsoft.OperationalInsights/workspaces/law-security",
+    name="law-security",
+    customer_id="0f0e0d0c-0b0a-0908-0706-050403020100",
+    location="westeurope",
+    resource_group="rg-logs",
+    subscription_id=SUB1,
+)
+CLUSTERS = (
+    _cluster(
+        "aks-prod",
+        SUB1,
+        (_vmss("aks-prod", "agentpool", 3, "Ubuntu2204"), _vmss("aks-prod", "win", 1,
+         "Windows2022", os="Windows")),  # fmt: skip
+        Monitoring(
+            addon_enabled=True,
+            workspace_id=WORKSPACE.id,
+            syslog_enabled=True,
+            syslog=(SyslogCollection("sysLogsDataSource", ("authpriv", "auth"), ("Info",)),),
+        ),
+    ),
+    _cluster(
+        "aks-[dev]",  # markup-looking user data must show literally
+        SUB2,
+        (_vmss("aks-[dev]", "agentpool", 2, "AzureLinux3", ext="OmsAgentForLinux", stale=1),),
+        Monitoring(),
+    ),
+)
+
+
+def node_names(cluster: Cluster) -> list[tuple[str, str, str]]:
+    return [
+        (i.computer_name, s.pool, s.os_sku or s.os)
+        for s in cluster.scale_sets
+        for i in s.instances
+    ]
+
+
+class FakeJournal:
+    def __init__(self, runs: list[RunSummary] | None = None) -> None:
+        self.runs = runs or []
+
+    def list_runs(self) -> list[RunSummary]:
+        return list(self.runs)
+
+    def load(self, run_id: str) -> Any:
+        raise KeyError(run_id)
+
+
+class FakeEngine:
+    """Emits a fixed discovery, review, run, verify and status."""
+
+    def __init__(self, *, runs: list[RunSummary] | None = None, leftovers: int = 0,
+                 verify_ok: bool = True, hold_run: bool = False) -> None:  # fmt: skip
+        self.journal = FakeJournal(runs)
+        self._leftovers = leftovers
+        self.verify_ok = verify_ok
+        self.hold_run = hold_run
+        self.release = asyncio.Event()
+
+    async def discover(self, subscription: str | None = None) -> AsyncIterator[Event]:
+        yield SubscriptionFound(Subscription(SUB1, "prod-subscription"))
+        yield SubscriptionFound(Subscription(SUB2, "dev-subscription"))
+        for c in CLUSTERS:
+            yield ClusterFound(c)
+        yield WorkspaceFound(WORKSPACE)
+        yield DiscoveryDone(2, len(CLUSTERS), 1, 0)
+
+    async def review(self, plan: Plan) -> list[PlannedChange]:
+        out = []
+        for c in plan.clusters:
+            out += [
+                PlannedChange(c.name, "access", f"kube context {c.context} matches", "already done"),
+                PlannedChange(c.name, "log-path", f"Container Insights syslog collects "
+                              f"{plan.facility}.{plan.severity}", "already done"),  # fmt: skip
+                PlannedChange(c.name, "delivery", f"keeper DaemonSet in {plan.namespace}",
+                              "will change"),  # fmt: skip
+            ]
+        return out
+
+    def run_events(self, plan: Plan) -> list[Event]:
+        steps = ("access", "log-path", "delivery")
+        evs: list[Event] = [RunStarted(RUN_ID, tuple(c.name for c in plan.clusters), steps)]
+        for ct in plan.clusters:
+            cluster = next(c for c in CLUSTERS if c.name == ct.name)
+            nodes = node_names(cluster)
+            for step in steps:
+                evs.append(StepStarted(RUN_ID, ct.name, step, step.replace("-", " ").title()))
+                evs.append(StepLog(RUN_ID, ct.name, step, f"{step}: probing [bold]{ct.name}[/]"))
+                if step == "delivery":
+                    for i, (node, pool, os) in enumerate(nodes):
+                        win = os.startswith("Windows")
+                        evs.append(
+                            NodeUpdate(RUN_ID, ct.name, node, pool, os,
+                                       "skipped" if win else "compliant",
+                                       None if win else "3.0.7",
+                                       "skipped: Windows node" if win else "ok")  # fmt: skip
+                        )
+                        evs.append(StepLog(RUN_ID, ct.name, step, f"{node}: ok", node=node))
+                        evs.append(StepProgress(RUN_ID, ct.name, step, i + 1, len(nodes)))
+                evs.append(StepFinished(RUN_ID, ct.name, step,
+                                        "already" if step != "delivery" else "done"))  # fmt: skip
+        evs.append(RunFinished(RUN_ID, "ok", "all nodes compliant"))
+        return evs
+
+    async def apply(self, plan: Plan, on_event: Callable[[Event], None],
+                    cancel: asyncio.Event) -> RunResult:  # fmt: skip
+        evs = self.run_events(plan)
+        for ev in evs[:-1]:
+            on_event(ev)
+        if self.hold_run:
+            await self.release.wait()
+        on_event(evs[-1])
+        return RunResult(RUN_ID, "ok", "all nodes compliant")
+
+    async def resume(self, run_id: str | None, on_event: Callable[[Event], None],
+                     cancel: asyncio.Event) -> RunResult:  # fmt: skip
+        raise NotImplementedError
+
+    async def verify(self, plan_or_run: Any, since: timedelta, on_event: Callable[[Event], None],
+                     deadline_s: float, cancel: asyncio.Event | None = None) -> VerifyReport:  # fmt: skip
+        verdicts = []
+        skipped = []
+        names = [c.name for c in plan_or_run.clusters] if isinstance(plan_or_run, Plan) else []
+        for c in CLUSTERS:
+            if names and c.name not in names:
+                continue
+            for node, _pool, os in node_names(c):
+                if os.startswith("Windows"):
+                    skipped.append(NodeVerdict(c.name, node, False, reason="Windows node"))
+                    continue
+                ok = self.verify_ok or not node.endswith("1")
+                v = NodeVerdict(
+                    c.name, node, ok, 7 if ok else 0, "2026-11-27T07:59:00Z" if ok else None,
+                    "" if ok else "auditd is not running on the node",
+                )
+                verdicts.append(v)
+        on_event(VerifyWaiting(RUN_ID, 0, len(verdicts), 60.0))
+        for v in verdicts:
+            on_event(NodeArrival(RUN_ID, v.cluster, v.node, v.arrived, v.records, v.last_seen,
+                                 v.reason))  # fmt: skip
+        return VerifyReport(tuple(verdicts), tuple(skipped), 3.0, 2)
+
+    async def status(self, cluster_name: str | None = None) -> StatusReport:
+        clusters = []
+        for c in CLUSTERS:
+            rows = []
+            for node, pool, os in node_names(c):
+                if os.startswith("Windows"):
+                    rows.append(NodeRow(node, pool, os, skipped_reason="Windows node"))
+                    continue
+                drift = node.endswith("1")
+                rows.append(
+                    NodeRow(node, pool, os, "3.0.7", True, "authpriv", not drift, True,
+                            "2026-11-27T07:59:00Z")  # fmt: skip
+                )
+            clusters.append(ClusterCoverage(c.name, tuple(rows), log_path="container-insights"))
+        return StatusReport(tuple(clusters), "2026-11-27T08:00:00Z")
+
+    async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:
+        return [
+            Leftover("aks-prod", "Pod", "aksaudit-system", f"aksaudit-oneshot-{i}", RUN_ID,
+                     "oneshot")  # fmt: skip
+            for i in range(self._leftovers)
+        ]
+
+    async def cleanup(self, dry_run: bool = False) -> list[Leftover]:
+        found = await self.leftovers()
+        self._leftovers = 0
+        return found
+
+
+def fixed_runs() -> list[RunSummary]:
+    return [
+        RunSummary(RUN_ID, ("aks-prod",), "delivery", "2026-11-27T07:00:00Z", "interrupted"),
+    ]
