@@ -143,19 +143,22 @@ def kernel_audit_guard() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def syslog_socket() -> Iterator[tuple[socket.socket, Callable[[list[str]], list[str]]]]:
+def syslog_socket(
+    private: bool = False,
+) -> Iterator[tuple[socket.socket, Callable[[list[str]], list[str]]]]:
     """Bind a datagram socket where syslog(3) writes (/dev/log).
 
     Yields the socket and a wrapper for the daemon's argv: when /dev/log is free the socket is
     bound there directly (and removed afterwards); when a syslog daemon owns it, the daemon is
-    started in a private mount namespace with our socket bind-mounted over /dev/log.
+    started in a private mount namespace with our socket bind-mounted over /dev/log
+    (``private=True`` forces that way).
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
     tmpdir = Path(tempfile.mkdtemp(prefix="aksaudit-devlog-"))
     created = False
     try:
-        if not DEV_LOG.exists() and not DEV_LOG.is_symlink():
+        if not private and not DEV_LOG.exists() and not DEV_LOG.is_symlink():
             sock.bind(str(DEV_LOG))
             created = True
 
@@ -163,13 +166,17 @@ def syslog_socket() -> Iterator[tuple[socket.socket, Callable[[list[str]], list[
                 return argv
 
         else:
-            private = tmpdir / "log"
-            sock.bind(str(private))
+            private_log = tmpdir / "log"
+            sock.bind(str(private_log))
             if shutil.which("unshare") is None:
                 raise RuntimeError("/dev/log exists and unshare is missing")
+            if not DEV_LOG.exists() and not DEV_LOG.is_symlink():
+                # A file bind mount needs a target; this placeholder goes away afterwards.
+                DEV_LOG.touch()
+                created = True
 
             def wrap(argv: list[str]) -> list[str]:
-                inner = f'mount --bind "{private}" /dev/log && exec "$@"'
+                inner = f'mount --bind "{private_log}" /dev/log && exec "$@"'
                 unshare = ["unshare", "--mount", "--propagation", "private"]
                 return [*unshare, "sh", "-c", inner, "sh", *argv]
 
@@ -228,6 +235,7 @@ def run_kernel_pipeline(
     facility: str = "authpriv",
     severity: str = "info",
     execs: int = 5,
+    private_devlog: bool = False,
     hostname: str = "aks-nodepool1-12345678-vmss000000",
 ) -> PipelineCapture:
     """Run the whole pipeline once; the caller holds ``kernel_audit_guard()``."""
@@ -275,7 +283,7 @@ def run_kernel_pipeline(
     rules_file = root / "etc/audit/rules.d/50-aksaudit.rules"
     keys = ("aks_exec", "aks_watch")
 
-    with syslog_socket() as (sock, wrap):
+    with syslog_socket(private_devlog) as (sock, wrap):
         daemon = subprocess.Popen(
             wrap(["auditd", "-n", "-c", str(confdir)]),
             stdout=subprocess.PIPE,
@@ -292,7 +300,7 @@ def run_kernel_pipeline(
 
             def complete(lines: list[SyslogLine]) -> bool:
                 text = "\n".join(line.raw for line in lines)
-                return text.count('key="aks_exec"') >= execs and 'key="aks_watch"' in text
+                return text.count("type=EXECVE") >= execs and 'key="aks_watch"' in text
 
             captured = _drain(sock, complete, timeout=20.0)
         finally:
@@ -339,8 +347,13 @@ def measure(lines: list[SyslogLine]) -> dict[str, float]:
     for line in audit:
         assert line.event_id is not None
         per_event.setdefault(line.event_id, []).append(line)
+    # An execve event: its SYSCALL record carries our key and it has an EXECVE record (the
+    # CONFIG_CHANGE records of loading the rule carry the key too, but are not program starts).
     exec_events = [
-        evs for evs in per_event.values() if any('key="aks_exec"' in ln.raw for ln in evs)
+        evs
+        for evs in per_event.values()
+        if any("type=SYSCALL" in ln.raw and 'key="aks_exec"' in ln.raw for ln in evs)
+        and any("type=EXECVE" in ln.raw for ln in evs)
     ]
     exec_lines = [ln for evs in exec_events for ln in evs]
     measured = exec_lines or audit
