@@ -17,9 +17,7 @@ def _matches(fault: dict[str, Any], method: str, path: str) -> bool:
     if want_method and str(want_method).upper() != method:
         return False
     pattern = fault.get("path")
-    if pattern and not re.search(str(pattern), path, re.IGNORECASE):
-        return False
-    return True
+    return not (pattern and not re.search(str(pattern), path, re.IGNORECASE))
 
 
 def _spend(fault: dict[str, Any]) -> bool:
@@ -33,82 +31,71 @@ def _spend(fault: dict[str, Any]) -> bool:
     return True
 
 
-def request_fault(
-    state: EmulatorState, method: str, path: str
-) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+SERVER_CODES = {
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+def _in_subscription(fault: dict[str, Any], lower_path: str) -> bool:
+    sub = str(fault.get("subscription", "")).lower()
+    return bool(sub) and (
+        lower_path.startswith(f"/subscriptions/{sub}/") or lower_path == f"/subscriptions/{sub}"
+    )
+
+
+def _forbidden(method: str, path: str) -> Answer:
+    message = (
+        "The client 'aksaudit-emulator-user' with object id "
+        "'00000000-0000-0000-0000-00000000cafe' does not have authorization to perform action "
+        f"'{_action(method, path)}' over scope '{path}' or the scope is invalid. If access was "
+        "recently granted, please refresh your credentials."
+    )
+    return 403, {"error": {"code": "AuthorizationFailed", "message": message}}, {}
+
+
+def _throttled(fault: dict[str, Any]) -> Answer:
+    message = (
+        "The request is being throttled as the limit has been reached for operation type - "
+        "Read_ObservationWindow_00:05:00. For more information, see - "
+        "https://aka.ms/srpthrottlinglimits"
+    )
+    headers = {
+        "Retry-After": str(int(fault.get("retry_after", 1))),
+        "x-ms-ratelimit-remaining-subscription-reads": "0",
+        "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0",
+    }
+    return 429, {"error": {"code": "TooManyRequests", "message": message}}, headers
+
+
+def _server_error(fault: dict[str, Any]) -> Answer:
+    status = int(fault.get("status", 500))
+    code = SERVER_CODES.get(status, "InternalServerError")
+    headers = {"Retry-After": str(int(fault["retry_after"]))} if "retry_after" in fault else {}
+    message = "The server encountered an internal error. Please retry the request."
+    return status, {"error": {"code": code, "message": message}}, headers
+
+
+def request_fault(state: EmulatorState, method: str, path: str) -> Answer | None:
     """A scripted error answer for this ARM call, or None: (status, body, headers)."""
     lower = path.lower()
     with state.lock:
         for fault in state.faults:
             kind = fault.get("kind")
-            if kind == "forbidden":
-                sub = str(fault.get("subscription", "")).lower()
-                if sub and (
-                    lower.startswith(f"/subscriptions/{sub}/") or lower == f"/subscriptions/{sub}"
-                ):
-                    if _matches(fault, method, path) and _spend(fault):
-                        action = _action(method, path)
-                        return (
-                            403,
-                            {
-                                "error": {
-                                    "code": "AuthorizationFailed",
-                                    "message": (
-                                        "The client 'aksaudit-emulator-user' with object id "
-                                        "'00000000-0000-0000-0000-00000000cafe' does not have "
-                                        f"authorization to perform action '{action}' over scope "
-                                        f"'{path}' or the scope is invalid. If access was recently "
-                                        "granted, please refresh your credentials."
-                                    ),
-                                }
-                            },
-                            {},
-                        )
-            elif kind == "throttle":
-                if _matches(fault, method, path) and _spend(fault):
-                    retry = str(int(fault.get("retry_after", 1)))
-                    return (
-                        429,
-                        {
-                            "error": {
-                                "code": "TooManyRequests",
-                                "message": (
-                                    "The request is being throttled as the limit has been reached "
-                                    "for operation type - Read_ObservationWindow_00:05:00. For more "
-                                    "information, see - https://aka.ms/srpthrottlinglimits"
-                                ),
-                            }
-                        },
-                        {
-                            "Retry-After": retry,
-                            "x-ms-ratelimit-remaining-subscription-reads": "0",
-                            "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0",
-                        },
-                    )
-            elif kind == "server_error":
-                if _matches(fault, method, path) and _spend(fault):
-                    status = int(fault.get("status", 500))
-                    code = {
-                        500: "InternalServerError",
-                        502: "BadGateway",
-                        503: "ServiceUnavailable",
-                        504: "GatewayTimeout",
-                    }.get(status, "InternalServerError")
-                    headers = (
-                        {"Retry-After": str(int(fault["retry_after"]))}
-                        if "retry_after" in fault
-                        else {}
-                    )
-                    return (
-                        status,
-                        {
-                            "error": {
-                                "code": code,
-                                "message": "The server encountered an internal error. Please retry the request.",
-                            }
-                        },
-                        headers,
-                    )
+            if kind not in ("forbidden_subscription", "throttle", "server_error"):
+                continue
+            if kind == "forbidden_subscription" and not _in_subscription(fault, lower):
+                continue
+            if not (_matches(fault, method, path) and _spend(fault)):
+                continue
+            if kind == "forbidden_subscription":
+                return _forbidden(method, path)
+            if kind == "throttle":
+                return _throttled(fault)
+            return _server_error(fault)
     return None
 
 

@@ -21,7 +21,6 @@ least one log path carries F/P to W:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
@@ -98,7 +97,7 @@ class Route:
 
 
 def workspace_list(state: EmulatorState) -> list[dict[str, str]]:
-    out = []
+    out: list[dict[str, str]] = []
     for sub_key, rtype in list(state.by_type):
         if rtype != "microsoft.operationalinsights/workspaces":
             continue
@@ -143,12 +142,11 @@ def _syslog_flows(rule: dict[str, Any], facility: str, severity: str) -> list[st
         str(d.get("name")): str(d.get("workspaceResourceId", ""))
         for d in (props.get("destinations") or {}).get("logAnalytics") or []
     }
-    out = []
+    out: list[str] = []
     for flow in props.get("dataFlows") or []:
         if "Microsoft-Syslog" in (flow.get("streams") or []):
-            out.extend(
-                dest_ws[d] for d in flow.get("destinations") or [] if d in dest_ws and dest_ws[d]
-            )
+            out.extend(dest_ws.get(d, "") for d in flow.get("destinations") or [])
+    out = [w for w in out if w]
     return out
 
 
@@ -190,13 +188,15 @@ def routes(
                     found = True
         if not found:
             why.append(
-                f"container-insights: no rule associated with the cluster collects {facility}.{severity}"
+                "container-insights: no rule associated with the cluster collects "
+                f"{facility}.{severity}"
             )
     else:
         why.append("container-insights: monitoring add-on not enabled")
     # (b) and (c): scale-set extensions
     node_rg = cluster.node_resource_group
-    vmss_id = f"/subscriptions/{cluster.subscription_id}/resourceGroups/{node_rg}/providers/{bodies.COMPUTE}/{node.vmss_name}"
+    rg_path = bodies.rg_id(cluster.subscription_id, node_rg)
+    vmss_id = f"{rg_path}/providers/{bodies.COMPUTE}/{node.vmss_name}"
     vm_id = f"{vmss_id}/virtualMachines/{node.instance_id}"
     applied = state.model_gen.get(vm_id.lower(), 0) >= state.model_gen.get(vmss_id.lower(), 0)
     exts = state.list_children(vmss_id + "/extensions")
@@ -241,7 +241,8 @@ def routes(
             out.append(Route("legacy-agent", ws["id"], cid))
         else:
             why.append(
-                f"legacy-agent: workspace {ws['name']} has no LinuxSyslog source for {facility}.{severity}"
+                f"legacy-agent: workspace {ws['name']} has no LinuxSyslog source for "
+                f"{facility}.{severity}"
             )
     if not ama:
         why.append("ama: no AzureMonitorLinuxAgent extension on the scale set")
@@ -347,7 +348,7 @@ def _rows_for(
             "Type": "Syslog",
             "_ResourceId": cluster.arm_id.lower()
             if route.via == "container-insights"
-            else f"/subscriptions/{cluster.subscription_id}/resourcegroups/{cluster.node_resource_group}/providers/"
+            else f"{bodies.rg_id(cluster.subscription_id, cluster.node_resource_group)}/providers/"
             f"microsoft.compute/virtualmachinescalesets/{node.vmss_name}".lower(),
         },
     )
@@ -365,7 +366,7 @@ _serial = [1000]
 
 
 def synth_messages(keys: list[str], when: float, rng: random.Random) -> list[str]:
-    """One program start as audisp-syslog logs it: SYSCALL (with the rule key), EXECVE, PROCTITLE."""
+    """One program start as audisp-syslog logs it: SYSCALL (rule key), EXECVE, PROCTITLE."""
     _serial[0] += 1
     stamp = f"{when:.3f}:{_serial[0]}"
     key = rng.choice(keys) if keys else "(null)"
@@ -379,9 +380,10 @@ def synth_messages(keys: list[str], when: float, rng: random.Random) -> list[str
         ]
     )
     syscall = (
-        f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 a0=55d0 a1=55d8 "
-        f"a2=55e0 a3=0 items=2 ppid=1 pid={pid} auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 "
-        f'sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="{comm}" exe="{exe}" subj=unconfined key="{key}"'
+        f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 "
+        f"a0=55d0 a1=55d8 a2=55e0 a3=0 items=2 ppid=1 pid={pid} auid=4294967295 uid=0 gid=0 "
+        "euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 "
+        f'comm="{comm}" exe="{exe}" subj=unconfined key="{key}"'
     )
     execve = f"type=EXECVE msg=audit({stamp}): argc={len(argv)} " + " ".join(
         f'a{i}="{a}"' for i, a in enumerate(argv)
@@ -399,7 +401,7 @@ _TAG = re.compile(
 
 
 def parse_syslog_line(line: str) -> tuple[str | None, str | None, str, int, str]:
-    """(facility, severity, process name, pid, message) from an RFC 3164/5424 line or a bare message."""
+    """(facility, severity, process, pid, message) from an RFC 3164/5424 line or a bare one."""
     facility = severity = None
     rest = line.rstrip("\n")
     m = _PRI.match(rest)
@@ -521,6 +523,4 @@ async def run(state: EmulatorState) -> None:
             await asyncio.get_running_loop().run_in_executor(None, tick, state, None, rng)
         except Exception:  # keep ingesting; a bug here must not kill the server
             log.exception("ingestion tick failed")
-        with contextlib.suppress(Exception):
-            pass
         await asyncio.sleep(max(0.05, state.ingestion_interval_s))

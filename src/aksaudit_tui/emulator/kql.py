@@ -79,7 +79,8 @@ _TOKEN = re.compile(
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<timespan>\d+(?:\.\d+)?(?:ms|tick|microsecond|d|h|m|s)\b)
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-  | (?P<op>==|!=|=~|!~|<=|>=|!in~|!in\b|in~|!has\b|!contains\b|!startswith\b|!endswith\b|[|(),=<>+\-*/\[\].])
+  | (?P<op>==|!=|=~|!~|<=|>=|!in~|!in\b|in~|!has\b|!contains\b|!startswith\b|!endswith\b
+          |[|(),=<>+\-*/\[\].])
   | (?P<ident>[A-Za-z_$][A-Za-z0-9_$]*)
     """,
     re.VERBOSE,
@@ -472,7 +473,8 @@ class Parser:
             a = args[0]
             return lambda r: not bool(a(r))
         raise KqlError(
-            f"'{name}': unknown function or wrong number of arguments (not in the emulator's KQL subset)",
+            f"'{name}': unknown function or wrong number of arguments "
+            "(not in the emulator's KQL subset)",
             kind="SemanticError",
             token=name,
             pos=tok.pos,
@@ -609,7 +611,7 @@ def run(query: str, tables: dict[str, list[Row]], now: datetime | None = None) -
                 if not p.accept(","):
                     break
             for col, desc in reversed(keys):
-                rows.sort(key=lambda r, c=col: _sort_key(r.get(c)), reverse=desc)
+                rows.sort(key=_column_key(col), reverse=desc)
         elif op == "project":
             new_cols: list[tuple[str, str]] = []
             exprs: list[tuple[str, Expr]] = []
@@ -668,6 +670,10 @@ def _unknown_column(name: str, p: Parser) -> None:
         token=name,
         pos=p.peek().pos,
     )
+
+
+def _column_key(col: str) -> Callable[[Row], tuple[int, Any]]:
+    return lambda r: _sort_key(r.get(col))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

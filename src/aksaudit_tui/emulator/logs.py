@@ -187,7 +187,8 @@ def register(app: web.Application, state: EmulatorState) -> None:
                         "message": "Something went wrong processing your query on the server.",
                         "innererror": {
                             "code": "-2133196797",
-                            "message": "Query execution has exceeded the allowed limits (80DA0003): partial data returned.",
+                            "message": "Query execution has exceeded the allowed limits "
+                            "(80DA0003): partial data returned.",
                             "severity": 2,
                             "severityName": "Error",
                         },

@@ -74,7 +74,8 @@ def advance(state: EmulatorState, lro: Lro, *, polled: bool) -> None:
             lro.status = "Failed"
             lro.error = {
                 "code": "OperationFailed",
-                "message": "The operation failed: an internal execution error occurred (emulated fault). Please retry later.",
+                "message": "The operation failed: an internal execution error occurred "
+                "(emulated fault). Please retry later.",
             }
         else:
             lro.status = "Succeeded"
@@ -91,7 +92,8 @@ def sweep(state: EmulatorState) -> None:
 
 def status_body(lro: Lro) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": f"/subscriptions/{lro.subscription_id}/providers/locations/{lro.location}/operations/{lro.op_id}",
+        "id": f"/subscriptions/{lro.subscription_id}/providers/locations/{lro.location}"
+        f"/operations/{lro.op_id}",
         "name": lro.op_id,
         "status": lro.status,
         "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime()),

@@ -33,7 +33,8 @@ Format (YAML; every key but ``subscriptions`` optional)::
                   - name: system
                     mode: System                 # System | User
                     count: 2
-                    os_sku: Ubuntu2204           # Ubuntu2204|Ubuntu2404|AzureLinux3|Ubuntu1804|Flatcar|Windows2022
+                    os_sku: Ubuntu2204           # or Ubuntu2404, AzureLinux3, Ubuntu1804,
+                                                 #    Flatcar, Windows2022
                     arch: amd64
                     vm_size: Standard_D4ds_v5
                     upgrade_policy: Manual
@@ -49,13 +50,13 @@ Format (YAML; every key but ``subscriptions`` optional)::
     faults:
       - {kind: throttle, path: REGEX, method: GET, count: 2, retry_after: 0}
       - {kind: server_error, path: REGEX, status: 503, count: 1}
-      - {kind: forbidden, subscription: <guid>}
+      - {kind: forbidden_subscription, subscription: <guid>}   # 403 AuthorizationFailed
       - {kind: lro_fail, path: REGEX, count: 1}
       - {kind: node_not_ready, node: NAME}      # or cluster: C, pool: P, index: 0
-      - {kind: pod_pending, node: NAME}          # kube side; also image_pull_fail
-      - {kind: watch_drop, after: N}             # kube side
       - {kind: ingestion_delay, seconds: 60}
       - {kind: partial_results, workspace: law-prod}
+      # kube side (keys in emulator/kube/__init__.py): node-not-ready, pod-pending,
+      # image-pull, drop-watch, kube-down, forbidden (RBAC 403 in one cluster)
 
 Bad input raises ``UsageError`` with one line saying what to fix.
 """
@@ -74,18 +75,25 @@ import yaml
 from aksaudit_tui.errors import UsageError
 
 OS_SKUS = ("Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804", "Flatcar", "Windows2022")
-FAULT_KINDS = (
+ARM_FAULT_KINDS = (
     "throttle",
     "server_error",
-    "forbidden",
+    "forbidden_subscription",
     "lro_fail",
     "node_not_ready",
-    "pod_pending",
-    "image_pull_fail",
-    "watch_drop",
     "ingestion_delay",
     "partial_results",
 )
+# Served by the kube side (see emulator/kube/__init__.py for their keys).
+KUBE_FAULT_KINDS = (
+    "node-not-ready",
+    "pod-pending",
+    "image-pull",
+    "drop-watch",
+    "kube-down",
+    "forbidden",
+)
+FAULT_KINDS = ARM_FAULT_KINDS + KUBE_FAULT_KINDS
 
 
 def load_scenario(source: str | Path | dict[str, Any] | None = None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import tempfile
 import threading
@@ -85,7 +84,8 @@ def _unauthorized(area: str, message: str) -> web.Response:
         401,
         body,
         {
-            "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The authentication failed"'
+            "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/'
+            'common", error="invalid_token", error_description="The authentication failed"'
         },
     )
 
@@ -127,7 +127,8 @@ def make_app(state: EmulatorState) -> web.Application:
 def _kube_module() -> Any:
     try:
         from aksaudit_tui.emulator import kube
-    except ImportError:  # built in parallel by the kube side
+    except Exception as exc:  # built in parallel by the kube side: serve ARM/logs regardless
+        log.warning("kube side unavailable: %s", exc)
         return None
     return kube
 
@@ -136,14 +137,11 @@ def _register_kube(app: web.Application, state: EmulatorState) -> None:
     kube = _kube_module()
     if kube is None:
         return
-    register = getattr(kube, "register_kube_routes", None) or getattr(kube, "register", None)
-    if register is not None:
-        register(app, state)
-
-
-async def _maybe_await(value: Any) -> None:
-    if inspect.isawaitable(value):
-        await value
+    register = getattr(kube, "register_kube_routes", None)
+    options = getattr(kube, "KubeOptions", None)
+    if register is not None and options is not None:
+        # the kube side runs its controller and kubelet from the app's startup/cleanup hooks
+        register(app, state, options(token=state.token))
 
 
 class Emulator:
@@ -224,8 +222,10 @@ class Emulator:
         )
         await site.start()
         server = site._server
-        assert server is not None
-        port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        sockets = getattr(server, "sockets", None) or []
+        if not sockets:
+            raise RuntimeError("the emulator's server did not open a socket")
+        port = int(sockets[0].getsockname()[1])
         ca_path = tls.write_ca(self.state_dir / "ca.pem")
         kubeconfig = write_kubeconfig(
             self.state_dir / "kubeconfig",
@@ -244,10 +244,6 @@ class Emulator:
             workspaces=ingestion.workspace_list(self.state),
             port=port,
         )
-        kube = _kube_module()
-        start_kubelet = getattr(kube, "start_kubelet", None) if kube is not None else None
-        if start_kubelet is not None:
-            await _maybe_await(start_kubelet(self.state))
         self._tasks.append(asyncio.create_task(self._sweeper()))
         self._tasks.append(asyncio.create_task(ingestion.run(self.state)))
 
@@ -262,11 +258,6 @@ class Emulator:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        kube = _kube_module()
-        stop_kubelet = getattr(kube, "stop_kubelet", None) if kube is not None else None
-        if stop_kubelet is not None:
-            with contextlib.suppress(Exception):
-                await _maybe_await(stop_kubelet(self.state))
         if self._runner is not None:
             await self._runner.cleanup()
 

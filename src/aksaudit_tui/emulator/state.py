@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TOKEN = "aksaudit-emulator-dev-token"  # noqa: S105 - the emulator's own fake token
+DEFAULT_TOKEN = "aksaudit-emulator-dev-token"  # the emulator's own fake token
 
 
 @dataclass

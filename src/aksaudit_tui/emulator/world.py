@@ -165,7 +165,8 @@ def build_state(scenario: dict[str, Any], state_dir: Path) -> EmulatorState:
                         from aksaudit_tui.errors import UsageError
 
                         raise UsageError(
-                            f"dcr {name}: cannot associate unknown '{target}' (cluster or cluster/pool)"
+                            f"dcr {name}: cannot associate unknown '{target}' "
+                            "(give a cluster or cluster/pool)"
                         )
                     assoc = bodies.dcr_association(uri, f"{name}-association", body["id"])
                     state.put(assoc["id"], assoc)
@@ -403,7 +404,8 @@ def _extension_props(
         from aksaudit_tui.errors import UsageError
 
         raise UsageError(
-            f"extension {name}: give 'properties' or a known type (OmsAgentForLinux, AzureMonitorLinuxAgent)"
+            f"extension {name}: give 'properties' or a known type "
+            "(OmsAgentForLinux, AzureMonitorLinuxAgent)"
         )
     settings: dict[str, Any] = {}
     if ext.get("workspace") and props["type"] == "OmsAgentForLinux":
@@ -465,7 +467,7 @@ def _labels(
 
 def _apply_node_faults(state: EmulatorState) -> None:
     for fault in state.faults:
-        if fault.get("kind") != "node_not_ready":
+        if fault.get("kind") not in ("node_not_ready", "node-not-ready"):
             continue
         for node in state.all_nodes():
             if fault.get("node") and fault["node"] != node.name:

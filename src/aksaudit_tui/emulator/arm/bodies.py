@@ -41,6 +41,10 @@ OS_IMAGES: dict[str, tuple[str, str, str]] = {
 }
 
 
+def rg_id(sub_id: str, rg: str) -> str:
+    return f"/subscriptions/{sub_id}/resourceGroups/{rg}"
+
+
 def stable_guid(*parts: str) -> str:
     """A deterministic GUID so the same scenario gives the same ids run after run."""
     return str(uuid.UUID(hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]))
@@ -102,7 +106,7 @@ def managed_cluster(
     monitoring_workspace_id: str | None,
     tenant_id: str,
 ) -> dict[str, Any]:
-    cid = f"/subscriptions/{sub_id}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}"
+    cid = f"{rg_id(sub_id, rg)}/providers/Microsoft.ContainerService/managedClusters/{name}"
     prefix = f"{name[:10]}-{rg[:9]}-{sub_id[:6]}".replace("_", "-")
     addons: dict[str, Any] = {}
     if monitoring_workspace_id is not None:
@@ -256,7 +260,8 @@ def vmss(
                 "storageProfile": {
                     "imageReference": {
                         "id": f"/subscriptions/{stable_guid('gallery')}/resourceGroups/AKS-"
-                        f"{'Windows' if windows else 'Ubuntu'}/providers/Microsoft.Compute/galleries/"
+                        f"{'Windows' if windows else 'Ubuntu'}/providers/Microsoft.Compute/"
+                        "galleries/"
                         f"AKS{_sku_family(pool['os_sku'])}/images/{pool['os_sku']}gen2/versions/202511.03.0"
                     },
                     "osDisk": {
@@ -365,7 +370,7 @@ def vmss_extension(vmss_id: str, name: str, properties: dict[str, Any]) -> dict[
 def workspace(
     *, sub_id: str, rg: str, name: str, location: str, customer_id: str
 ) -> dict[str, Any]:
-    wid = f"/subscriptions/{sub_id}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}"
+    wid = f"{rg_id(sub_id, rg)}/providers/Microsoft.OperationalInsights/workspaces/{name}"
     return {
         "id": wid,
         "name": name,
@@ -428,7 +433,7 @@ def dcr(
     container_insights: bool = False,
     kind: str = "Linux",
 ) -> dict[str, Any]:
-    rid = f"/subscriptions/{sub_id}/resourceGroups/{rg}/providers/Microsoft.Insights/dataCollectionRules/{name}"
+    rid = f"{rg_id(sub_id, rg)}/providers/Microsoft.Insights/dataCollectionRules/{name}"
     data_sources: dict[str, Any] = {}
     flows: list[dict[str, Any]] = []
     dest = "ciworkspace" if container_insights else "la-workspace"

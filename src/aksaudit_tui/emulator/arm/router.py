@@ -4,9 +4,11 @@ send ``resourcegroups`` lower case), any api-version accepted.
 Routes (``{rg}`` = ``/subscriptions/{s}/resourceGroups/{rg}``):
     GET  /subscriptions, /subscriptions/{s}, /tenants
     GET  /subscriptions/{s}/resourcegroups, {rg}
-    GET  /subscriptions/{s}/providers/Microsoft.ContainerService/managedClusters, {rg}/.../managedClusters
-    GET|PUT|PATCH  {rg}/providers/Microsoft.ContainerService/managedClusters/{name}   (PUT/PATCH: LRO)
-    GET  /subscriptions/{s}/providers/Microsoft.Compute/virtualMachineScaleSets, {rg}/.../virtualMachineScaleSets
+    GET  /subscriptions/{s}/providers/Microsoft.ContainerService/managedClusters,
+         {rg}/providers/Microsoft.ContainerService/managedClusters
+    GET|PUT|PATCH  {rg}/providers/Microsoft.ContainerService/managedClusters/{name}  (writes: LRO)
+    GET  /subscriptions/{s}/providers/Microsoft.Compute/virtualMachineScaleSets,
+         {rg}/providers/Microsoft.Compute/virtualMachineScaleSets
     GET  .../virtualMachineScaleSets/{vmss}, .../virtualMachines, .../virtualMachines/{id}
     GET  .../virtualMachineScaleSets/{vmss}/extensions
     GET|PUT|PATCH|DELETE .../virtualMachineScaleSets/{vmss}/extensions/{name}       (writes: LRO)
@@ -15,7 +17,8 @@ Routes (``{rg}`` = ``/subscriptions/{s}/resourceGroups/{rg}``):
     GET  .../workspaces/{ws};  POST .../workspaces/{ws}/sharedKeys
     GET  .../workspaces/{ws}/dataSources?$filter=kind='LinuxSyslog'
     GET|PUT|DELETE .../workspaces/{ws}/dataSources/{name}
-    GET  /subscriptions/{s}/providers/Microsoft.Insights/dataCollectionRules, {rg}/.../dataCollectionRules
+    GET  /subscriptions/{s}/providers/Microsoft.Insights/dataCollectionRules,
+         {rg}/providers/Microsoft.Insights/dataCollectionRules
     GET|PUT|PATCH|DELETE {rg}/providers/Microsoft.Insights/dataCollectionRules/{name}
     GET  .../dataCollectionRules/{name}/associations
     GET  {resourceUri}/providers/Microsoft.Insights/dataCollectionRuleAssociations
@@ -116,6 +119,19 @@ def _page(ctx: Ctx, items: list[dict[str, Any]]) -> web.Response:
     return json_response(200, body)
 
 
+def _rg_path(ctx: Ctx) -> str:
+    return f"/subscriptions/{ctx.g('sub')}/resourceGroups/{ctx.g('rg')}"
+
+
+def _not_found(ctx: Ctx, what: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{what}' under resource group '{ctx.g('rg')}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
 def _require_sub(ctx: Ctx) -> str:
     sub = ctx.g("sub")
     if ctx.state.get(f"/subscriptions/{sub}") is None:
@@ -136,12 +152,7 @@ def _resource(ctx: Ctx, rid: str, rtype: str) -> dict[str, Any]:
     body = ctx.state.get(rid)
     if body is None:
         name = rid.rsplit("/", 1)[-1]
-        raise ArmError(
-            404,
-            "ResourceNotFound",
-            f"The Resource '{rtype}/{name}' under resource group '{ctx.g('rg')}' was not found. "
-            "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-        )
+        raise _not_found(ctx, f"{rtype}/{name}")
     return body
 
 
@@ -162,8 +173,9 @@ def _deny_under_lockdown(ctx: Ctx, sub: str, rg: str) -> None:
             raise ArmError(
                 403,
                 "DenyAssignmentAuthorizationFailed",
-                f"The client 'aksaudit-emulator-user' with object id '00000000-0000-0000-0000-00000000cafe' "
-                f"has permission to perform action '{action}' on scope '{ctx.path}'; however, the access "
+                "The client 'aksaudit-emulator-user' with object id "
+                "'00000000-0000-0000-0000-00000000cafe' has permission to perform action "
+                f"'{action}' on scope '{ctx.path}'; however, the access "
                 f"is denied because of the deny assignment with name 'AKS Node Resource Group Deny "
                 f"Assignment' and Id '{bodies.stable_guid(cluster.name, 'deny')}' at scope "
                 f"'/subscriptions/{sub}/resourceGroups/{cluster.node_resource_group}'.",
@@ -270,8 +282,9 @@ async def cluster(ctx: Ctx) -> web.Response:
         raise ArmError(
             409,
             "OperationNotAllowed",
-            f"Operation is not allowed because there's an in progress update managed cluster operation "
-            f"on managed cluster '{current['name']}'. Please wait for it to finish before retrying.",
+            "Operation is not allowed because there's an in progress update managed cluster "
+            f"operation on managed cluster '{current['name']}'. Please wait for it to finish "
+            "before retrying.",
         )
     before = copy.deepcopy(current)
     updated = copy.deepcopy(current)
@@ -364,7 +377,7 @@ async def list_vmss_rg(ctx: Ctx) -> web.Response:
 
 
 def _vmss_id(ctx: Ctx) -> str:
-    return f"/subscriptions/{ctx.g('sub')}/resourceGroups/{ctx.g('rg')}/providers/{bodies.COMPUTE}/{ctx.g('vmss')}"
+    return f"{_rg_path(ctx)}/providers/{bodies.COMPUTE}/{ctx.g('vmss')}"
 
 
 def _vmss_body(ctx: Ctx) -> dict[str, Any]:
@@ -385,11 +398,7 @@ async def get_vm(ctx: Ctx) -> web.Response:
     vmss = _vmss_body(ctx)
     vm = ctx.state.get(f"{vmss['id']}/virtualMachines/{ctx.g('name')}")
     if vm is None:
-        raise ArmError(
-            404,
-            "ResourceNotFound",
-            f"The Resource '{bodies.COMPUTE}/{vmss['name']}/virtualMachines/{ctx.g('name')}' under resource group '{ctx.g('rg')}' was not found.",
-        )
+        raise _not_found(ctx, f"{bodies.COMPUTE}/{vmss['name']}/virtualMachines/{ctx.g('name')}")
     return json_response(200, _vm_view(ctx.state, vmss["id"], vm))
 
 
@@ -410,11 +419,7 @@ async def extension(ctx: Ctx) -> web.Response:
     existing = ctx.state.get(eid)
     if ctx.method == "GET":
         if existing is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource '{bodies.COMPUTE}/{vmss['name']}/extensions/{name}' under resource group '{ctx.g('rg')}' was not found.",
-            )
+            raise _not_found(ctx, f"{bodies.COMPUTE}/{vmss['name']}/extensions/{name}")
         return json_response(200, existing)
     _deny_under_lockdown(ctx, ctx.g("sub"), ctx.g("rg"))
     if ctx.method == "DELETE":
@@ -441,11 +446,7 @@ async def extension(ctx: Ctx) -> web.Response:
         merged.update(props)
         props = merged
     elif ctx.method == "PATCH":
-        raise ArmError(
-            404,
-            "ResourceNotFound",
-            f"The Resource '{bodies.COMPUTE}/{vmss['name']}/extensions/{name}' under resource group '{ctx.g('rg')}' was not found.",
-        )
+        raise _not_found(ctx, f"{bodies.COMPUTE}/{vmss['name']}/extensions/{name}")
     for required in ("publisher", "type", "typeHandlerVersion"):
         if not props.get(required):
             raise ArmError(
@@ -455,7 +456,8 @@ async def extension(ctx: Ctx) -> web.Response:
         raise ArmError(
             400,
             "OperationNotAllowed",
-            "Automatic extension upgrade is not supported for the extension Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux.",
+            "Automatic extension upgrade is not supported for the extension "
+            "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux.",
         )
     secrets = props.pop("protectedSettings", None)
     props.pop("protectedSettingsFromKeyVault", None)
@@ -495,7 +497,8 @@ async def manual_upgrade(ctx: Ctx) -> web.Response:
         raise ArmError(
             400,
             "InvalidParameter",
-            f"The provided instanceId {missing[0]} is not an active Virtual Machine Scale Set VM instanceId.",
+            f"The provided instanceId {missing[0]} is not an active Virtual Machine Scale Set "
+            "VM instanceId.",
         )
     target_gen = ctx.state.model_gen.get(vmss["id"].lower(), 0)
 
@@ -534,7 +537,7 @@ async def list_ws_rg(ctx: Ctx) -> web.Response:
 
 
 def _ws_id(ctx: Ctx) -> str:
-    return f"/subscriptions/{ctx.g('sub')}/resourceGroups/{ctx.g('rg')}/providers/Microsoft.OperationalInsights/workspaces/{ctx.g('ws')}"
+    return f"{_rg_path(ctx)}/providers/Microsoft.OperationalInsights/workspaces/{ctx.g('ws')}"
 
 
 def _ws_body(ctx: Ctx) -> dict[str, Any]:
@@ -577,11 +580,8 @@ async def data_source(ctx: Ctx) -> web.Response:
     existing = ctx.state.get(did)
     if ctx.method == "GET":
         if existing is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.OperationalInsights/workspaces/{ws['name']}/dataSources/{name}' under resource group '{ctx.g('rg')}' was not found.",
-            )
+            what = f"Microsoft.OperationalInsights/workspaces/{ws['name']}/dataSources/{name}"
+            raise _not_found(ctx, what)
         return json_response(200, existing)
     if ctx.method == "DELETE":
         if existing is None:
@@ -633,7 +633,7 @@ async def list_dcr_rg(ctx: Ctx) -> web.Response:
 
 
 def _dcr_id(ctx: Ctx) -> str:
-    return f"/subscriptions/{ctx.g('sub')}/resourceGroups/{ctx.g('rg')}/providers/Microsoft.Insights/dataCollectionRules/{ctx.g('name')}"
+    return f"{_rg_path(ctx)}/providers/Microsoft.Insights/dataCollectionRules/{ctx.g('name')}"
 
 
 async def dcr(ctx: Ctx) -> web.Response:
@@ -650,11 +650,7 @@ async def dcr(ctx: Ctx) -> web.Response:
     req = _body_dict(ctx)
     if ctx.method == "PATCH":
         if existing is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.Insights/dataCollectionRules/{ctx.g('name')}' under resource group '{ctx.g('rg')}' was not found.",
-            )
+            raise _not_found(ctx, f"Microsoft.Insights/dataCollectionRules/{ctx.g('name')}")
         updated = copy.deepcopy(existing)
         if "tags" in req:
             updated["tags"] = req["tags"] or {}
@@ -699,7 +695,8 @@ def _validate_dcr(props: dict[str, Any]) -> None:
                 raise ArmError(
                     400,
                     "InvalidPayload",
-                    f"Data collection rule is invalid: dataFlows reference destination '{dest}', which is not defined.",
+                    f"Data collection rule is invalid: dataFlows reference destination '{dest}', "
+                    "which is not defined.",
                 )
     for src in (props.get("dataSources") or {}).get("syslog") or []:
         for level in src.get("logLevels") or []:
@@ -823,7 +820,8 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
         frozenset({"GET"}),
         re.compile(
             SUB
-            + r"/providers/(?P<ns>[^/]+)/locations/(?P<loc>[^/]+)/(?:operations|operationstatuses|asyncoperations)/(?P<op>[^/]+)",
+            + r"/providers/(?P<ns>[^/]+)/locations/(?P<loc>[^/]+)"
+            + r"/(?:operations|operationstatuses|asyncoperations)/(?P<op>[^/]+)",
             re.I,
         ),
         lro_status,
@@ -907,7 +905,7 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
 
 def route_key(method: str, path: str) -> str:
     """A stable name for a call (for the request counter): the route's handler name."""
-    for methods, pattern, handler in ROUTES:
+    for _methods, pattern, handler in ROUTES:
         if pattern.fullmatch(path):
             return f"{method} {handler.__name__}"
     return f"{method} other"
@@ -927,8 +925,8 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
         state.requests[f"{request.method} {handler.__name__}"] += 1
         scripted = faults.request_fault(state, request.method, path)
         if scripted is not None:
-            status, body, headers = scripted
-            return json_response(status, body, headers)
+            status, fault_body, headers = scripted
+            return json_response(status, fault_body, headers)
         body: Any = None
         if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
             raw = await request.read()
