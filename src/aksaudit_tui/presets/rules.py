@@ -286,7 +286,7 @@ def _check_field(name: str, op: str, value: str, list_name: str | None) -> str |
     if value == "":
         return f"'-F {name}{op}' has no value; write e.g. -F {name}{op}VALUE"
     if name in _EQ_ONLY and op not in ("=", "!="):
-        return f"field '{name}' takes only = or !=, not '{op}'"
+        return f"field '{name}' takes only = or !=, not '{op}'; write -F {name}={value}"
     if name == "arch":
         if value not in ("b64", "b32") and value not in ARCH_64 and value not in ARCH_32:
             return f"unknown arch '{value}'; use -F arch=b64 or -F arch=b32"
@@ -304,7 +304,7 @@ def _check_field(name: str, op: str, value: str, list_name: str | None) -> str |
         return None
     if name in _PATH_FIELDS:
         if not value.startswith("/"):
-            return f"-F {name}= needs an absolute path, got '{value}'"
+            return f"-F {name}= needs an absolute path, got '{value}'; write -F {name}=/full/path"
         if list_name not in ("exit", "exclude") or (list_name == "exclude" and name != "exe"):
             return f"-F {name}= works only on the exit list; use -a always,exit"
         return None
@@ -324,7 +324,7 @@ def _check_field(name: str, op: str, value: str, list_name: str | None) -> str |
         return None
     if name == "exit":
         if list_name != "exit":
-            return "-F exit= works only on the exit list"
+            return "-F exit= works only on the exit list; use -a always,exit"
         if _int(value) is None and not re.match(r"^-?E[A-Z0-9]+$", value):
             return f"bad exit value '{value}'; use a number or an errno name such as -EACCES"
         return None
@@ -338,11 +338,11 @@ def _check_field(name: str, op: str, value: str, list_name: str | None) -> str |
         return None
     if name == "msgtype":
         if list_name not in ("exclude", "user"):
-            return "-F msgtype= works only on the exclude and user lists"
+            return "-F msgtype= works only on the exclude and user lists; use -a always,exclude"
         return None
     if name == "fstype":
         if list_name != "filesystem":
-            return "-F fstype= works only on the filesystem list"
+            return "-F fstype= works only on the filesystem list; use -a never,filesystem"
         if value not in ("debugfs", "tracefs"):
             return f"unknown fstype '{value}'; auditctl knows debugfs and tracefs"
         return None
@@ -484,6 +484,9 @@ def _parse_syscall_rule(rule: Rule, fail: Fail) -> None:
         )
         return
     if rule.list_name == "exclude":
+        if rule.arch is not None:
+            fail("-F arch= is not allowed on the exclude list; filter with -F msgtype=")
+            return
         for fname, _, _ in rule.fields:
             if fname not in _EXCLUDE_FIELDS:
                 fail(f"field '{fname}' is not allowed on the exclude list; use msgtype, exe, ...")
