@@ -1,0 +1,270 @@
+"""Discovery end to end: the real async SDK clients against the emulator, and `aksaudit discover`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aksaudit_tui.cli.main import main
+from aksaudit_tui.cloud.discovery import discover, discover_all
+from aksaudit_tui.cloud.models import Cluster, DiscoveryError, Subscription, Workspace
+from aksaudit_tui.emulator import load_scenario
+from fixtures.cloud import (
+    DEFAULT_SUB_DEV,
+    DEFAULT_SUB_PROD,
+    credential_for,
+    requests,
+    settings_for,
+)
+
+
+def by_name(items: list[Any]) -> dict[str, Any]:
+    return {i.name: i for i in items}
+
+
+def test_default_scenario_end_to_end(emulator: Any) -> None:
+    inv = asyncio.run(discover_all(settings_for(emulator), credential=credential_for(emulator)))
+    assert inv.errors == []
+    assert [(s.id, s.name, s.error) for s in inv.subscriptions] == [
+        (DEFAULT_SUB_DEV, "Contoso Development", None),
+        (DEFAULT_SUB_PROD, "Contoso Production", None),
+    ]
+    clusters = by_name(inv.clusters)
+    assert set(clusters) == {"aks-prod-weu", "aks-payments-weu", "aks-dev-neu"}
+
+    prod = clusters["aks-prod-weu"]
+    assert prod.subscription_id == DEFAULT_SUB_PROD
+    assert prod.resource_group == "rg-aks-prod"
+    assert prod.node_resource_group == "MC_rg-aks-prod_aks-prod-weu_westeurope"
+    pools = {s.pool: s for s in prod.scale_sets}
+    assert set(pools) == {"system", "apps", "win22"}
+    assert [len(pools[p].instances) for p in ("system", "apps", "win22")] == [2, 3, 1]
+    assert pools["win22"].os == "Windows"
+    assert pools["system"].os == pools["apps"].os == "Linux"
+    assert pools["system"].taints == ("CriticalAddonsOnly=true:NoSchedule",)
+    assert pools["system"].mode == "System" and pools["apps"].taints == ()
+    assert all(
+        s.name.startswith(f"aks-{s.pool}-") and s.name.endswith("-vmss") for s in pools.values()
+    )
+    assert all(s.upgrade_mode == "Manual" for s in pools.values())
+    sys_nodes = [i.computer_name for i in pools["system"].instances]
+    assert sys_nodes == [f"{pools['system'].name}000000", f"{pools['system'].name}000001"]
+    assert all(i.latest_model_applied for i in pools["apps"].instances)
+    # Container Insights on with MSI, syslog on, the MSCI rule without authpriv, associated
+    mon = prod.monitoring
+    assert mon.addon_enabled and mon.msi_auth and mon.syslog_enabled and mon.dcr_associated
+    assert mon.workspace_id and mon.workspace_id.endswith("/workspaces/law-prod-weu")
+    assert mon.dcr_id and "/dataCollectionRules/MSCI-" in mon.dcr_id
+    facilities = {f for s in mon.syslog for f in s.facilities}
+    assert facilities == {"auth", "cron", "daemon", "kern", "syslog", "user"}
+    assert "authpriv" not in facilities
+    assert {lv for s in mon.syslog for lv in s.levels} >= {"Info", "Emergency"}
+
+    pay = clusters["aks-payments-weu"]
+    assert pay.lockdown == "ReadOnly"
+    assert not pay.monitoring.addon_enabled and pay.monitoring.dcr_id is None
+    assert {s.pool: len(s.instances) for s in pay.scale_sets} == {"system": 2, "armpool": 2}
+
+    dev = clusters["aks-dev-neu"]
+    dev_pools = {s.pool: s for s in dev.scale_sets}
+    oms = [e for e in dev_pools["nodepool1"].extensions if e.type == "OmsAgentForLinux"]
+    assert len(oms) == 1 and oms[0].publisher == "Microsoft.EnterpriseCloud.Monitoring"
+    assert oms[0].settings["workspaceId"] == "129366d9-7b05-4aa5-9428-6b47a116aa39"
+    assert "workspaceKey" not in json.dumps(inv.to_json())  # protected settings never read
+    assert not any(e.type == "OmsAgentForLinux" for e in dev_pools["azl"].extensions)
+
+    ws = by_name(inv.workspaces)
+    assert set(ws) == {"law-prod-weu", "law-dev-neu"}
+    assert ws["law-prod-weu"].customer_id == "419165b8-b495-4046-9181-12c58ee9bc9e"
+    assert ws["law-prod-weu"].resource_group == "rg-aks-prod"
+    assert ws["law-prod-weu"].location == "westeurope"
+    assert ws["law-prod-weu"].syslog_sources == ()
+    (legacy,) = ws["law-dev-neu"].syslog_sources
+    assert legacy.facilities == ("syslog",)
+    assert legacy.levels == ("emerg", "alert", "crit", "err", "warning")
+
+
+def fault_scenario(*faults: dict[str, Any]) -> dict[str, Any]:
+    data = load_scenario(None)
+    data["faults"] = list(faults)
+    return data
+
+
+def test_403_on_one_subscription_is_reported_and_others_listed(
+    make_emulator: Callable[..., Any],
+) -> None:
+    emu = make_emulator(
+        fault_scenario({"kind": "forbidden_subscription", "subscription": DEFAULT_SUB_DEV})
+    )
+    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    subs = {s.id: s for s in inv.subscriptions}
+    assert subs[DEFAULT_SUB_PROD].error is None
+    assert subs[DEFAULT_SUB_DEV].error and "AuthorizationFailed" in subs[DEFAULT_SUB_DEV].error
+    assert {c.name for c in inv.clusters} == {"aks-prod-weu", "aks-payments-weu"}
+    assert {w.name for w in inv.workspaces} == {"law-prod-weu"}
+    assert inv.errors and all(e.scope == f"subscription/{DEFAULT_SUB_DEV}" for e in inv.errors)
+    assert all(e.code == "AuthorizationFailed" for e in inv.errors)
+    assert "you lack" in inv.errors[0].message
+
+
+def test_429_with_retry_after_is_retried(make_emulator: Callable[..., Any]) -> None:
+    emu = make_emulator(
+        fault_scenario(
+            {
+                "kind": "throttle",
+                "path": "virtualMachineScaleSets$",
+                "method": "GET",
+                "count": 2,
+                "retry_after": 1,
+            }
+        )
+    )
+    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    assert inv.errors == []
+    assert sum(len(c.scale_sets) for c in inv.clusters) == 7
+    counted = requests(emu)
+    # one list per cluster, plus the two throttled answers retried
+    assert counted["GET list_vmss_rg"] == 3 + 2
+
+
+def test_results_stream_before_discovery_finishes(emulator: Any) -> None:
+    """With requests serialised, the first cluster arrives while others are still being read."""
+
+    async def run() -> tuple[list[str], int, int]:
+        kinds: list[str] = []
+        at_first_cluster = -1
+        s = settings_for(emulator, concurrency=1)
+        async for item in discover(s, credential=credential_for(emulator)):
+            kinds.append(type(item).__name__)
+            if isinstance(item, Cluster) and at_first_cluster < 0:
+                at_first_cluster = sum(requests(emulator).values())
+        return kinds, at_first_cluster, sum(requests(emulator).values())
+
+    kinds, at_first, total = asyncio.run(run())
+    assert kinds.count("Cluster") == 3
+    assert 0 < at_first < total
+    # a subscription is announced before its clusters
+    assert kinds.index("Subscription") < kinds.index("Cluster")
+
+
+def test_only_one_subscription(emulator: Any) -> None:
+    inv = asyncio.run(
+        discover_all(
+            settings_for(emulator), "Contoso Development", credential=credential_for(emulator)
+        )
+    )
+    assert [s.id for s in inv.subscriptions] == [DEFAULT_SUB_DEV]
+    assert [c.name for c in inv.clusters] == ["aks-dev-neu"]
+
+
+def test_discover_stream_yields_only_the_public_union(emulator: Any) -> None:
+    async def run() -> set[type]:
+        return {
+            type(i)
+            async for i in discover(settings_for(emulator), credential=credential_for(emulator))
+        }
+
+    assert asyncio.run(run()) <= {Subscription, Cluster, Workspace, DiscoveryError}
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def cli_env(monkeypatch: pytest.MonkeyPatch, emu: Any) -> list[str]:
+    monkeypatch.setenv("AKSAUDIT_ACCESS_TOKEN", emu.info.token)
+    for var in ("AKSAUDIT_ARM_ENDPOINT", "AKSAUDIT_LOGS_ENDPOINT", "AKSAUDIT_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+    return [
+        "--arm-endpoint",
+        emu.info.arm_endpoint,
+        "--logs-endpoint",
+        emu.info.logs_endpoint,
+        "--ca-bundle",
+        emu.info.ca_bundle,
+    ]
+
+
+def check_shape(doc: dict[str, Any]) -> None:
+    """The `discover --json` contract from issue 3 (extra keys allowed, these required)."""
+    assert set(doc) == {"subscriptions", "clusters", "workspaces", "errors"}
+    for s in doc["subscriptions"]:
+        assert {"id", "name"} <= set(s) <= {"id", "name", "error"}
+        assert all(isinstance(s[k], str) for k in s)
+    for c in doc["clusters"]:
+        for k in (
+            "id",
+            "name",
+            "subscription_id",
+            "resource_group",
+            "location",
+            "node_resource_group",
+        ):
+            assert isinstance(c[k], str) and c[k], k
+        assert isinstance(c["monitoring"], dict)
+        for s in c["scale_sets"]:
+            for k in ("id", "name", "pool", "os", "upgrade_mode"):
+                assert isinstance(s[k], str), k
+            assert isinstance(s["extensions"], list)
+            for i in s["instances"]:
+                assert isinstance(i["id"], str) and isinstance(i["computer_name"], str)
+                assert isinstance(i["latest_model_applied"], bool)
+    for w in doc["workspaces"]:
+        for k in ("id", "name", "customer_id", "location", "resource_group"):
+            assert isinstance(w[k], str) and w[k], k
+    for e in doc["errors"]:
+        assert set(e) == {"scope", "code", "message"}
+
+
+def test_discover_json_matches_the_contract(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["discover", "--json", *cli_env(monkeypatch, emulator)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    doc = json.loads(out)
+    check_shape(doc)
+    assert len(doc["clusters"]) == 3 and len(doc["workspaces"]) == 2
+    assert emulator.info.token not in out + err
+    # exactly Inventory.to_json()
+    inv = asyncio.run(discover_all(settings_for(emulator), credential=credential_for(emulator)))
+    assert doc == json.loads(json.dumps(inv.to_json(), default=str))
+
+
+def test_discover_table_and_partial_exit_code(
+    make_emulator: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emu = make_emulator(
+        fault_scenario({"kind": "forbidden_subscription", "subscription": DEFAULT_SUB_PROD})
+    )
+    rc = main(["discover", *cli_env(monkeypatch, emu)])
+    out, err = capsys.readouterr()
+    assert rc == 3
+    assert "aks-dev-neu" in out and "law-dev-neu" in out and "nodepool1" in out
+    assert "aks-prod-weu" not in out
+    assert f"subscription/{DEFAULT_SUB_PROD}" in err and "AuthorizationFailed" in err
+    assert len(err.strip().splitlines()) >= 1
+
+
+def test_discover_unknown_subscription_is_usage_error(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["discover", "--subscription", "nope", *cli_env(monkeypatch, emulator)])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "--subscription nope" in err and "Traceback" not in err
+
+
+def test_bad_token_is_one_line(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = cli_env(monkeypatch, emulator)
+    monkeypatch.setenv("AKSAUDIT_ACCESS_TOKEN", "wrong-token")
+    rc = main(["discover", *flags])
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert "az login" in err and len(err.strip().splitlines()) == 1
