@@ -1,4 +1,4 @@
-"""Discovery end to end: the real async SDK clients against the emulator, and `aksaudit discover`."""
+"""Discovery end to end: real async SDK clients against the emulator; `aksaudit discover`."""
 
 from __future__ import annotations
 
