@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import logging
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ def build_state(scenario: dict[str, Any], state_dir: Path) -> EmulatorState:
     state.ingestion_interval_s = float(scenario["ingestion"]["interval_s"])
     state.faults = [dict(f) for f in scenario["faults"]]
     builder = _node_root_builder()
+    # Node roots are rebuilt on every start: ARM state is in memory and starts fresh too.
+    nodes_dir = state_dir / "nodes"
+    if nodes_dir.exists():
+        shutil.rmtree(nodes_dir)
 
     ws_ids: dict[str, str] = {}  # workspace name -> id
     for sub in scenario["subscriptions"]:
