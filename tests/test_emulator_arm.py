@@ -11,6 +11,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
 )
+
 from fixtures.emulator import StaticTokenCredential, mgmt_kwargs
 
 PROD = "9a9e4724-4de8-4e90-8d73-d2768294f7e8"
@@ -226,7 +227,7 @@ def test_manual_upgrade_answers_202_with_lro_headers(emulator: Any) -> None:
         headers={"Authorization": f"Bearer {info.token}", "Content-Type": "application/json"},
     )
     ctx = ssl.create_default_context(cafile=info.ca_bundle)
-    with urllib.request.urlopen(req, context=ctx) as resp:  # noqa: S310 - loopback https only
+    with urllib.request.urlopen(req, context=ctx) as resp:
         assert resp.status == 202
         assert "/operations/" in resp.headers["Azure-AsyncOperation"]
         assert "/operationresults/" in resp.headers["Location"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
