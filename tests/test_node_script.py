@@ -52,15 +52,11 @@ def _restarts(calls: list[str]) -> list[str]:
     return [c for c in calls if c.split()[:1] in (["systemctl"], ["service"]) and "restart" in c]
 
 
-@pytest.mark.parametrize(
-    ("sku", "shell"),
-    [
-        ("Ubuntu2204", ("sh",)),
-        ("Ubuntu2404", ("dash",)),
-        ("AzureLinux3", ("busybox", "sh")),
-        ("Ubuntu1804", ("dash",)),
-    ],
-)
+SHELLS = [("sh",), ("dash",), ("busybox", "sh")]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["sh", "dash", "busybox"])
+@pytest.mark.parametrize("sku", ["Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804"])
 def test_apply_configures_node_and_second_apply_changes_nothing(
     node_root: MakeRoot, request: pytest.FixtureRequest, sku: str, shell: tuple[str, ...]
 ) -> None:
@@ -334,3 +330,23 @@ def test_standins_refuse_the_real_root(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 97 and "not /" in proc.stderr
+
+
+def test_rules_text_is_data_not_code(node_root: MakeRoot, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    rules = f"# $(touch {marker}) `touch {marker}` '\"\n-w /etc/passwd -p wa -k id\n"
+    node = node_root("Ubuntu2404")
+    result = node.run(render_node_script(rules, "authpriv"), "apply")
+    assert result.returncode == 0, result.stdout
+    assert not marker.exists()
+    assert node.read(RULES_FILE) == rules
+
+
+def test_dpkg_lock_held_is_reported(node_root: MakeRoot) -> None:
+    node = node_root("Ubuntu2204")
+    (node.sim / "dpkg-locked").write_text("")
+    result = node.run(SCRIPT, "apply")
+    assert result.returncode == 1
+    status = parse_node_status(result.stdout)
+    assert status is not None and not status.installed
+    assert "Could not get lock" in status.errors[0] or "dpkg frontend lock" in status.errors[0]

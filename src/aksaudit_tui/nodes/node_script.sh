@@ -133,7 +133,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/aksaudit.XXXXXX") || {
 	add_error "cannot create a temporary directory"
 	finish
 }
-trap 'rm -rf "$WORK"' HUP INT TERM
+trap 'rm -rf "$WORK"; exit 130' HUP INT TERM
 
 if [ -r "$ROOT/etc/hostname" ]; then
 	NODE=$(head -n 1 "$ROOT/etc/hostname" | tr -d ' \t\r')
