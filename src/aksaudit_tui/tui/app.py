@@ -26,7 +26,9 @@ from aksaudit_tui.engine.events import (
     DiscoveryDone,
     DiscoveryFailed,
     Event,
+    NodeArrival,
     SubscriptionFound,
+    VerifyWaiting,
     WorkspaceFound,
 )
 from aksaudit_tui.engine.plan import Plan
@@ -222,6 +224,13 @@ class AksauditApp(App[int]):
             target, ev = self._inbox.popleft()
             batches.setdefault(id(target), (target, []))[1].append(ev)
         for target, events in batches.values():
+            if target is self.run_model:
+                # The run's own verify step: also show it on the verify screen.
+                arrivals = [e for e in events if isinstance(e, (NodeArrival, VerifyWaiting))]
+                if arrivals:
+                    vch = self.verify_model.apply(arrivals)
+                    if vch:
+                        self.tell("verify", vch)
             if isinstance(target, RunModel):
                 changes = target.apply(events)
                 if changes:

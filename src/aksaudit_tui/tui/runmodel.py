@@ -16,6 +16,7 @@ from aksaudit_tui.engine.events import (
     NodeUpdate,
     RunFinished,
     RunStarted,
+    RunWarning,
     StepFinished,
     StepLog,
     StepProgress,
@@ -56,7 +57,7 @@ class StepRow:
     def label(self) -> str:
         icon = STEP_ICONS.get(self.state, "?")
         count = f" {self.done}/{self.total}" if self.total else ""
-        return f"{icon} {self.cluster}: {self.title or self.step}{count}"
+        return f"{icon} {self.cluster}: {self.step}{count}"
 
 
 @dataclass
@@ -128,6 +129,7 @@ class RunModel:
     outcome: str | None = None
     message: str = ""
     error: str | None = None  # the engine raised: shown in the screen, never a traceback
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -199,6 +201,9 @@ class RunModel:
             st = self.nodes.get(key)
             if st is None:
                 st = self.nodes[key] = NodeState(ev.cluster, ev.node)
+            if st.phase != ev.phase or st.result != ev.result:
+                line = f"{ev.phase}" + (f": {ev.result}" if ev.result else "")
+                self._log(f"node:{key}", line, ch)
             st.pool, st.os, st.phase = ev.pool, ev.os, ev.phase
             if ev.audit_version:
                 st.audit_version = ev.audit_version
@@ -217,6 +222,11 @@ class RunModel:
             if self.run_id is None:
                 self.run_id = ev.run_id
             ch.waiting = True
+        elif isinstance(ev, RunWarning):
+            line = f"{ev.cluster}: {ev.message}" if ev.cluster else ev.message
+            self.warnings.append(line)
+            self._log("warnings", line, ch)
+            ch.steps.add("warnings")
         elif isinstance(ev, RunFinished):
             if self.run_id is None or ev.run_id == self.run_id:
                 self.outcome = ev.outcome

@@ -98,19 +98,31 @@ class RunScreen(WizardScreen):
         self._show_log()
         self._footer_line()
 
-    def _rebuild_steps(self) -> None:
+    def _step_options(self) -> list[Option]:
         model = self.aks.run_model
+        opts = []
+        if model.warnings:
+            opts.append(
+                Option(Text(f"⚠ {len(model.warnings)} warning(s)", style="yellow"), id="warnings")
+            )
+        opts += [Option(Text(s.label()), id=k) for k, s in model.steps.items()]
+        return opts
+
+    def _rebuild_steps(self) -> None:
         ol = self.query_one("#steps", OptionList)
         keep = ol.highlighted
+        opts = self._step_options()
         ol.clear_options()
-        ol.add_options([Option(Text(s.label()), id=k) for k, s in model.steps.items()])
-        if model.steps:
-            ol.highlighted = keep if keep is not None and keep < len(model.steps) else 0
+        ol.add_options(opts)
+        if opts:
+            ol.highlighted = keep if keep is not None and keep < len(opts) else 0
 
     def _apply(self, ch: Changes) -> None:
         model = self.aks.run_model
         ol = self.query_one("#steps", OptionList)
-        if ch.started or any(not self._has_option(ol, k) for k in ch.steps):
+        if ch.started or "warnings" in ch.steps or any(
+            not self._has_option(ol, k) for k in ch.steps
+        ):
             self._rebuild_steps()
         else:
             for key in ch.steps:
@@ -148,7 +160,9 @@ class RunScreen(WizardScreen):
         if key is None:
             title.update("Log")
             return
-        title.update(f"Log: {key.removeprefix('node:')}")
+        step = self.aks.run_model.steps.get(key)
+        label = f"{key} — {step.title}" if step is not None else key.removeprefix("node:")
+        title.update(f"Log: {label}")
         lines = list(model.logs.get(key, ()))
         if lines:
             log.write_lines(lines)
@@ -177,7 +191,8 @@ class RunScreen(WizardScreen):
             self._show_log()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value:
+        # Only a user moving the cursor picks a node's log (rows appearing must not).
+        if event.row_key.value and event.data_table.has_focus:
             self.log_key = f"node:{event.row_key.value}"
             self._show_log()
 

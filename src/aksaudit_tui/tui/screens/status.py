@@ -160,6 +160,8 @@ class StatusScreen(WizardScreen):
             text.append(f"⚠ {w}\n", style="yellow")
         text.rstrip()
         cov.update(text)
+        # The first update can land before the screen's first layout; lay out again after.
+        self.call_after_refresh(cov.refresh, layout=True)
         drift = sum(
             1 for c in report.clusters for n in c.linux_nodes if not n.covered
         )

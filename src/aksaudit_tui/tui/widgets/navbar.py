@@ -9,7 +9,7 @@ from textual.widgets import Button, Static
 
 class NavBar(Horizontal):
     DEFAULT_CSS = """
-    NavBar { height: 1; dock: bottom; padding: 0 1; }
+    NavBar { height: 1; padding: 0 1; }
     NavBar #nav-message { width: 1fr; height: 1; color: $text-muted; }
     NavBar #nav-message.-error { color: $error; text-style: bold; }
     NavBar Button { margin-left: 1; }
