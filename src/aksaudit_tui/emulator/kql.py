@@ -77,6 +77,7 @@ _TOKEN = re.compile(
   | (?P<comment>//[^\n]*)
   | (?P<vstr>@"(?:[^"]|"")*"|@'(?:[^']|'')*')
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<dt>datetime\s*\(\s*\d[^()'"]*\))
   | (?P<timespan>\d+(?:\.\d+)?(?:ms|tick|microsecond|d|h|m|s)\b)
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<op>==|!=|=~|!~|<=|>=|!in~|!in\b|in~|!has\b|!contains\b|!startswith\b|!endswith\b
@@ -371,6 +372,9 @@ class Parser:
                 float(tok.value) if "." in tok.value or "e" in tok.value.lower() else int(tok.value)
             )
             return lambda r: num
+        if tok.kind == "dt":
+            stamp = _parse_datetime(tok.value[tok.value.index("(") + 1 : -1].strip())
+            return lambda r: stamp
         if tok.kind == "timespan":
             span = _timespan(tok.value)
             return lambda r: span
@@ -395,21 +399,6 @@ class Parser:
 
     def call(self, tok: Tok) -> Expr:
         name = tok.value
-        if name == "datetime":
-            # datetime(2026-01-01T00:00:00Z): the argument is raw text, not an expression
-            self.expect("(")
-            start = self.peek().pos
-            depth = 0
-            while not (self.peek().value == ")" and depth == 0):
-                t = self.next()
-                if t.kind == "end":
-                    self.fail(t, "unclosed datetime(")
-                depth += t.value == "("
-                depth -= t.value == ")"
-            raw = self.text[start : self.peek().pos].strip().strip("'\"")
-            self.expect(")")
-            value = _parse_datetime(raw)
-            return lambda r: value
         args: list[Expr] = []
         self.expect("(")
         if not self.accept(")"):
@@ -421,6 +410,9 @@ class Parser:
         if name == "ago" and len(args) == 1:
             a = args[0]
             return lambda r: now - _as_timespan(a(r))
+        if name in ("datetime", "todatetime") and len(args) == 1:
+            d = args[0]
+            return lambda r: _parse_datetime(d(r))
         if name == "now" and len(args) <= 1:
             offset = args[0] if args else (lambda r: timedelta(0))
             return lambda r: now + _as_timespan(offset(r))
