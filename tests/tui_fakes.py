@@ -54,8 +54,15 @@ FIXED_NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 RUN_ID = "20261127T070000Z-abc123"
 
 
-def _vmss(cluster: str, pool: str, n: int, sku: str, os: str = "Linux", ext: str | None = None,
-          stale: int = 0) -> ScaleSet:  # fmt: skip
+def _vmss(
+    cluster: str,
+    pool: str,
+    n: int,
+    sku: str,
+    os: str = "Linux",
+    ext: str | None = None,
+    stale: int = 0,
+) -> ScaleSet:
     name = f"aks-{pool}-12345678-vmss"
     rg = f"MC_rg-{cluster}_{cluster}_westeurope"
     insts = tuple(
@@ -114,8 +121,10 @@ CLUSTERS = (
     _cluster(
         "aks-prod",
         SUB1,
-        (_vmss("aks-prod", "agentpool", 3, "Ubuntu2204"), _vmss("aks-prod", "win", 1,
-         "Windows2022", os="Windows")),  # fmt: skip
+        (
+            _vmss("aks-prod", "agentpool", 3, "Ubuntu2204"),
+            _vmss("aks-prod", "win", 1, "Windows2022", os="Windows"),
+        ),
         Monitoring(
             addon_enabled=True,
             workspace_id=WORKSPACE.id,
@@ -134,9 +143,7 @@ CLUSTERS = (
 
 def node_names(cluster: Cluster) -> list[tuple[str, str, str]]:
     return [
-        (i.computer_name, s.pool, s.os_sku or s.os)
-        for s in cluster.scale_sets
-        for i in s.instances
+        (i.computer_name, s.pool, s.os_sku or s.os) for s in cluster.scale_sets for i in s.instances
     ]
 
 
@@ -154,8 +161,14 @@ class FakeJournal:
 class FakeEngine:
     """Emits a fixed discovery, review, run, verify and status."""
 
-    def __init__(self, *, runs: list[RunSummary] | None = None, leftovers: int = 0,
-                 verify_ok: bool = True, hold_run: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        runs: list[RunSummary] | None = None,
+        leftovers: int = 0,
+        verify_ok: bool = True,
+        hold_run: bool = False,
+    ) -> None:
         self.journal = FakeJournal(runs)
         self._leftovers = leftovers
         self.verify_ok = verify_ok
@@ -174,11 +187,18 @@ class FakeEngine:
         out = []
         for c in plan.clusters:
             out += [
-                PlannedChange(c.name, "access", f"kube context {c.context} matches", "already done"),
-                PlannedChange(c.name, "log-path", f"Container Insights syslog collects "
-                              f"{plan.facility}.{plan.severity}", "already done"),  # fmt: skip
-                PlannedChange(c.name, "delivery", f"keeper DaemonSet in {plan.namespace}",
-                              "will change"),  # fmt: skip
+                PlannedChange(
+                    c.name, "access", f"kube context {c.context} matches", "already done"
+                ),
+                PlannedChange(
+                    c.name,
+                    "log-path",
+                    f"Container Insights syslog collects {plan.facility}.{plan.severity}",
+                    "already done",
+                ),
+                PlannedChange(
+                    c.name, "delivery", f"keeper DaemonSet in {plan.namespace}", "will change"
+                ),
             ]
         return out
 
@@ -195,20 +215,28 @@ class FakeEngine:
                     for i, (node, pool, os) in enumerate(nodes):
                         win = os.startswith("Windows")
                         evs.append(
-                            NodeUpdate(RUN_ID, ct.name, node, pool, os,
-                                       "skipped" if win else "compliant",
-                                       None if win else "3.0.7",
-                                       "skipped: Windows node" if win else "ok")  # fmt: skip
+                            NodeUpdate(
+                                RUN_ID,
+                                ct.name,
+                                node,
+                                pool,
+                                os,
+                                "skipped" if win else "compliant",
+                                None if win else "3.0.7",
+                                "skipped: Windows node" if win else "ok",
+                            )
                         )
                         evs.append(StepLog(RUN_ID, ct.name, step, f"{node}: ok", node=node))
                         evs.append(StepProgress(RUN_ID, ct.name, step, i + 1, len(nodes)))
-                evs.append(StepFinished(RUN_ID, ct.name, step,
-                                        "already" if step != "delivery" else "done"))  # fmt: skip
+                evs.append(
+                    StepFinished(RUN_ID, ct.name, step, "already" if step != "delivery" else "done")
+                )
         evs.append(RunFinished(RUN_ID, "ok", "all nodes compliant"))
         return evs
 
-    async def apply(self, plan: Plan, on_event: Callable[[Event], None],
-                    cancel: asyncio.Event) -> RunResult:  # fmt: skip
+    async def apply(
+        self, plan: Plan, on_event: Callable[[Event], None], cancel: asyncio.Event
+    ) -> RunResult:
         evs = self.run_events(plan)
         for ev in evs[:-1]:
             on_event(ev)
@@ -217,12 +245,19 @@ class FakeEngine:
         on_event(evs[-1])
         return RunResult(RUN_ID, "ok", "all nodes compliant")
 
-    async def resume(self, run_id: str | None, on_event: Callable[[Event], None],
-                     cancel: asyncio.Event) -> RunResult:  # fmt: skip
+    async def resume(
+        self, run_id: str | None, on_event: Callable[[Event], None], cancel: asyncio.Event
+    ) -> RunResult:
         raise NotImplementedError
 
-    async def verify(self, plan_or_run: Any, since: timedelta, on_event: Callable[[Event], None],
-                     deadline_s: float, cancel: asyncio.Event | None = None) -> VerifyReport:  # fmt: skip
+    async def verify(
+        self,
+        plan_or_run: Any,
+        since: timedelta,
+        on_event: Callable[[Event], None],
+        deadline_s: float,
+        cancel: asyncio.Event | None = None,
+    ) -> VerifyReport:
         verdicts = []
         skipped = []
         names = [c.name for c in plan_or_run.clusters] if isinstance(plan_or_run, Plan) else []
@@ -235,14 +270,19 @@ class FakeEngine:
                     continue
                 ok = self.verify_ok or not node.endswith("1")
                 v = NodeVerdict(
-                    c.name, node, ok, 7 if ok else 0, "2026-11-27T07:59:00Z" if ok else None,
+                    c.name,
+                    node,
+                    ok,
+                    7 if ok else 0,
+                    "2026-11-27T07:59:00Z" if ok else None,
                     "" if ok else "auditd is not running on the node",
                 )
                 verdicts.append(v)
         on_event(VerifyWaiting(RUN_ID, 0, len(verdicts), 60.0))
         for v in verdicts:
-            on_event(NodeArrival(RUN_ID, v.cluster, v.node, v.arrived, v.records, v.last_seen,
-                                 v.reason))  # fmt: skip
+            on_event(
+                NodeArrival(RUN_ID, v.cluster, v.node, v.arrived, v.records, v.last_seen, v.reason)
+            )
         return VerifyReport(tuple(verdicts), tuple(skipped), 3.0, 2)
 
     async def status(self, cluster_name: str | None = None) -> StatusReport:
@@ -255,16 +295,26 @@ class FakeEngine:
                     continue
                 drift = node.endswith("1")
                 rows.append(
-                    NodeRow(node, pool, os, "3.0.7", True, "authpriv", not drift, True,
-                            "2026-11-27T07:59:00Z")  # fmt: skip
+                    NodeRow(
+                        node,
+                        pool,
+                        os,
+                        "3.0.7",
+                        True,
+                        "authpriv",
+                        not drift,
+                        True,
+                        "2026-11-27T07:59:00Z",
+                    )
                 )
             clusters.append(ClusterCoverage(c.name, tuple(rows), log_path="container-insights"))
         return StatusReport(tuple(clusters), "2026-11-27T08:00:00Z")
 
     async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:
         return [
-            Leftover("aks-prod", "Pod", "aksaudit-system", f"aksaudit-oneshot-{i}", RUN_ID,
-                     "oneshot")  # fmt: skip
+            Leftover(
+                "aks-prod", "Pod", "aksaudit-system", f"aksaudit-oneshot-{i}", RUN_ID, "oneshot"
+            )
             for i in range(self._leftovers)
         ]
 

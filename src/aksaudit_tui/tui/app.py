@@ -32,6 +32,7 @@ from aksaudit_tui.engine.events import (
     WorkspaceFound,
 )
 from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.results import RunResult
 from aksaudit_tui.errors import UserError
 from aksaudit_tui.tui.jobs import JobState
 from aksaudit_tui.tui.keymap import load_keymap
@@ -171,7 +172,9 @@ class AksauditApp(App[int]):
         yield SystemCommand(
             "Clean up leftover pods", "Delete privileged pods aksaudit left", self.start_cleanup
         )
-        yield SystemCommand("Discover again", "Refresh subscriptions and clusters", self._rediscover)
+        yield SystemCommand(
+            "Discover again", "Refresh subscriptions and clusters", self._rediscover
+        )
 
     def _review(self) -> None:
         self.goto("review")
@@ -357,9 +360,7 @@ class AksauditApp(App[int]):
         if rec is not None:
             self.plan = rec.plan
             self.state.load_plan(rec.plan)
-        self._begin_run(
-            "resume", lambda on_ev, cancel: self.engine.resume(run_id, on_ev, cancel)
-        )
+        self._begin_run("resume", lambda on_ev, cancel: self.engine.resume(run_id, on_ev, cancel))
 
     def _begin_run(
         self,
@@ -386,18 +387,13 @@ class AksauditApp(App[int]):
                 self.flush_events()
 
         def done(result: Any) -> None:
-            model.outcome = model.outcome or getattr(result, "outcome", None)
-            model.run_id = model.run_id or getattr(result, "run_id", None)
-            if result is not None and getattr(result, "message", ""):
+            if isinstance(result, RunResult):
+                model.outcome = model.outcome or result.outcome
+                model.run_id = model.run_id or result.run_id
                 model.message = model.message or result.message
 
         self.start_job("run", run, done)
         self.goto("run")
-
-    def _run_failed(self) -> None:
-        st = self.job("run")
-        if st.error and self.run_model.error is None:
-            self.run_model.error = st.error
 
     def cancel_run(self) -> None:
         """Safe stop: the engine stops starting work, records in-flight steps, cleans pods."""
@@ -413,9 +409,7 @@ class AksauditApp(App[int]):
 
         async def verify() -> Any:
             try:
-                return await self.engine.verify(
-                    target, VERIFY_SINCE, on_event, deadline, cancel
-                )
+                return await self.engine.verify(target, VERIFY_SINCE, on_event, deadline, cancel)
             finally:
                 self.flush_events()
 
@@ -424,9 +418,6 @@ class AksauditApp(App[int]):
     def cancel_verify(self) -> None:
         if self._verify_cancel is not None:
             self._verify_cancel.set()
-
-    def tell_run_error(self) -> None:
-        self._run_failed()
 
 
 def setup_logging(path: Path | None = None) -> Path:

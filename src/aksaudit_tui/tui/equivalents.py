@@ -45,10 +45,10 @@ def equivalent_commands(plan: Plan) -> str:
             out.append(
                 "  az vmss extension set --publisher Microsoft.EnterpriseCloud.Monitoring "
                 f"--name OmsAgentForLinux --subscription {sub} -g {_q(c.node_resource_group)} "
-                "--vmss-name \"$vmss\" "
-                f"--settings '{{\"workspaceId\":\"{ws.customer_id}\","
-                "\"skipDockerProviderInstall\":true}' "
-                "--protected-settings \"{\\\"workspaceKey\\\":\\\"$WORKSPACE_KEY\\\"}\""
+                '--vmss-name "$vmss" '
+                f'--settings \'{{"workspaceId":"{ws.customer_id}",'
+                '"skipDockerProviderInstall":true}\' '
+                '--protected-settings "{\\"workspaceKey\\":\\"$WORKSPACE_KEY\\"}"'
             )
             out.append(
                 f"  az vmss update-instances --subscription {sub} -g "
@@ -63,17 +63,16 @@ def equivalent_commands(plan: Plan) -> str:
             out.append(
                 "  az vmss extension set --publisher Microsoft.Azure.Monitor "
                 f"--name AzureMonitorLinuxAgent --subscription {sub} "
-                f"-g {_q(c.node_resource_group)} --vmss-name \"$vmss\""
+                f'-g {_q(c.node_resource_group)} --vmss-name "$vmss"'
             )
             out.append(
                 "  az monitor data-collection rule association create --name aksaudit "
-                "--rule-id \"$DCR_ID\" --resource \"$(az vmss show --subscription "
-                f"{sub} -g {_q(c.node_resource_group)} -n \"$vmss\" --query id -o tsv)\""
+                '--rule-id "$DCR_ID" --resource "$(az vmss show --subscription '
+                f'{sub} -g {_q(c.node_resource_group)} -n "$vmss" --query id -o tsv)"'
             )
             out.append("done")
         out.append(
-            f"az aks get-credentials --subscription {sub} -g {_q(c.resource_group)} "
-            f"-n {_q(c.name)}"
+            f"az aks get-credentials --subscription {sub} -g {_q(c.resource_group)} -n {_q(c.name)}"
         )
         ctx = _q(c.context)
         out.append(f"kubectl --context {ctx} create namespace {_q(plan.namespace)}")
@@ -97,15 +96,13 @@ def equivalent_commands(plan: Plan) -> str:
             )
         out.append("")
     if plan.log_path == "legacy-oms":
-        out.append(
-            f"# workspace {ws.name}: LinuxSyslog data source for {plan.facility} ({levels})"
-        )
+        out.append(f"# workspace {ws.name}: LinuxSyslog data source for {plan.facility} ({levels})")
         out.append(
             "az rest --method put --url "
             f"'{ws.id}/dataSources/aksaudit-{plan.facility}?api-version=2020-08-01' "
-            "--body '{\"kind\":\"LinuxSyslog\",\"properties\":{\"syslogName\":\""
+            '--body \'{"kind":"LinuxSyslog","properties":{"syslogName":"'
             + plan.facility
-            + "\",\"syslogSeverities\":["
+            + '","syslogSeverities":['
             + ",".join(f'{{"severity":"{s}"}}' for s in severities_from(plan.severity))
             + "]}}'"
         )

@@ -8,6 +8,7 @@ outside the screens means a screen can be left and re-entered without losing any
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aksaudit_tui.engine.events import (
@@ -141,7 +142,7 @@ class RunModel:
 
     # --- folding -----------------------------------------------------------------------------
 
-    def apply(self, events: list[Event]) -> Changes:
+    def apply(self, events: Sequence[Event]) -> Changes:
         ch = Changes()
         for ev in events:
             self._one(ev, ch)
@@ -215,6 +216,8 @@ class RunModel:
                 ev.cluster, ev.node, ev.arrived, ev.records, ev.last_seen, ev.reason
             )
             self.arrived = sum(1 for a in self.arrivals.values() if a.arrived)
+            if self.run_id is None:
+                self.run_id = ev.run_id
             ch.arrivals.add(key)
         elif isinstance(ev, VerifyWaiting):
             self.arrived, self.expected = ev.arrived, ev.expected
@@ -227,11 +230,10 @@ class RunModel:
             self.warnings.append(line)
             self._log("warnings", line, ch)
             ch.steps.add("warnings")
-        elif isinstance(ev, RunFinished):
-            if self.run_id is None or ev.run_id == self.run_id:
-                self.outcome = ev.outcome
-                self.message = ev.message
-                ch.finished = True
+        elif isinstance(ev, RunFinished) and (self.run_id is None or ev.run_id == self.run_id):
+            self.outcome = ev.outcome
+            self.message = ev.message
+            ch.finished = True
 
     # --- figures -----------------------------------------------------------------------------
 

@@ -83,9 +83,7 @@ class WizardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back" and not self.BACK:
             return False
-        if action == "next" and self.NEXT is None:
-            return False
-        return True
+        return not (action == "next" and self.NEXT is None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "nav-back":

@@ -64,8 +64,11 @@ class DeliveryScreen(WizardScreen):
     def _paint(self) -> None:
         st = self.aks.state
         self.query_one("#delivery-help", Static).update(DELIVERY_HELP[st.delivery])
-        text = Text("\nKube context per cluster (checked in Review: the nodes' providerID "
-                    "must be in the cluster's node resource group):\n", style="bold")
+        text = Text(
+            "\nKube context per cluster (checked in Review: the nodes' providerID "
+            "must be in the cluster's node resource group):\n",
+            style="bold",
+        )
         for c in st.chosen_clusters:
             ctx = st.contexts.get(c.name) or c.name
             text.append(f"• {c.name} → context {ctx}\n", style="")

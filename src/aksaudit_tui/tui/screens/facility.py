@@ -17,7 +17,7 @@ def plugin_file(facility: str, severity: str, audit3: bool = True) -> tuple[str,
     """(path, content) of the audisp syslog plugin file the node script writes."""
     head = (
         f"# Written by aksaudit: audit events go to syslog as {facility}.{severity}.\n"
-        "# The file it replaced is kept under /var/lib/aksaudit/backup until \"remove\".\n"
+        '# The file it replaced is kept under /var/lib/aksaudit/backup until "remove".\n'
         "active = yes\ndirection = out\n"
     )
     args = f"args = LOG_{severity.upper()} LOG_{facility.upper()}\nformat = string\n"

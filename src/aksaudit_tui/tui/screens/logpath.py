@@ -57,9 +57,7 @@ def path_changes(path: str, clusters: list[Cluster], facility: str, severity: st
                 else f"{c.name}: add {facility} at {severity}+ to the MSCI rule (will change)"
             )
         elif path == "legacy-oms":
-            have = sum(
-                1 for s in linux if any(e.type == "OmsAgentForLinux" for e in s.extensions)
-            )
+            have = sum(1 for s in linux if any(e.type == "OmsAgentForLinux" for e in s.extensions))
             stale = sum(1 for s in linux for i in s.instances if not i.latest_model_applied)
             line = f"{c.name}: OmsAgentForLinux on {len(linux) - have}/{len(linux)} scale set(s)"
             line += " (will change)" if have < len(linux) else " (already done)"
@@ -70,9 +68,7 @@ def path_changes(path: str, clusters: list[Cluster], facility: str, severity: st
             out.append(line)
         else:
             have = sum(
-                1
-                for s in linux
-                if any(e.type == "AzureMonitorLinuxAgent" for e in s.extensions)
+                1 for s in linux if any(e.type == "AzureMonitorLinuxAgent" for e in s.extensions)
             )
             out.append(
                 f"{c.name}: AzureMonitorLinuxAgent on {len(linux) - have}/{len(linux)} scale "

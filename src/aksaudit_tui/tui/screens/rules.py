@@ -43,9 +43,7 @@ class RulesScreen(WizardScreen):
                 with TabPane("Preview", id="tab-preview"), VerticalScroll(id="rules-preview"):
                     yield Static("", id="preview", markup=False)
                 with TabPane("Custom rules", id="tab-custom"):
-                    yield TextArea(
-                        "", id="custom-rules", show_line_numbers=True, soft_wrap=False
-                    )
+                    yield TextArea("", id="custom-rules", show_line_numbers=True, soft_wrap=False)
                     yield Static("", id="custom-errors", markup=False)
 
     def on_mount(self) -> None:

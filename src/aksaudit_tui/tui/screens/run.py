@@ -33,8 +33,14 @@ OUTCOME_TEXT = {
     "failed": "Run failed (see the log). Fix and resume from the start screen.",
     "cancelled": "Run cancelled safely; resume it from the start screen.",
 }
-COLUMNS = (("node", "Node"), ("pool", "Pool"), ("os", "OS"), ("phase", "Phase"),
-           ("audit", "Audit"), ("result", "Result"))
+COLUMNS = (
+    ("node", "Node"),
+    ("pool", "Pool"),
+    ("os", "OS"),
+    ("phase", "Phase"),
+    ("audit", "Audit"),
+    ("result", "Result"),
+)
 
 
 def node_cells(n: NodeState) -> list[Text]:
@@ -120,8 +126,10 @@ class RunScreen(WizardScreen):
     def _apply(self, ch: Changes) -> None:
         model = self.aks.run_model
         ol = self.query_one("#steps", OptionList)
-        if ch.started or "warnings" in ch.steps or any(
-            not self._has_option(ol, k) for k in ch.steps
+        if (
+            ch.started
+            or "warnings" in ch.steps
+            or any(not self._has_option(ol, k) for k in ch.steps)
         ):
             self._rebuild_steps()
         else:

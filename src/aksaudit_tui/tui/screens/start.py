@@ -20,8 +20,13 @@ SIGN_IN_HELP = (
     "environment variables of the Azure credential chain (AZURE_CLIENT_ID, AZURE_TENANT_ID, "
     "AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE), or AKSAUDIT_ACCESS_TOKEN; then restart."
 )
-AUTH_CODES = ("ClientAuthenticationError", "CredentialUnavailableError", "AuthenticationFailed",
-              "InvalidAuthenticationToken", "ExpiredAuthenticationToken")
+AUTH_CODES = (
+    "ClientAuthenticationError",
+    "CredentialUnavailableError",
+    "AuthenticationFailed",
+    "InvalidAuthenticationToken",
+    "ExpiredAuthenticationToken",
+)
 
 
 def age(started: str, now: datetime) -> str:

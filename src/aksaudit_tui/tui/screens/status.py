@@ -23,19 +23,29 @@ from aksaudit_tui.tui.screens.modals import PromptScreen
 COLUMNS = (
     ("cluster", "Cluster"),
     ("node", "Node"),
-    ("pool", "Pool"),
-    ("os", "OS"),
+    ("state", "Coverage"),
     ("audit", "Audit"),
     ("auditd", "auditd"),
     ("plugin", "Plugin"),
     ("rules", "Rules"),
     ("path", "Path"),
     ("seen", "Last seen"),
-    ("state", "Coverage"),
+    ("pool", "Pool"),
+    ("os", "OS"),
 )
 CSV_FIELDS = (
-    "cluster", "node", "pool", "os", "audit_version", "auditd_running", "plugin_facility",
-    "rules_match", "log_path_ok", "last_seen", "skipped_reason", "covered",
+    "cluster",
+    "node",
+    "pool",
+    "os",
+    "audit_version",
+    "auditd_running",
+    "plugin_facility",
+    "rules_match",
+    "log_path_ok",
+    "last_seen",
+    "skipped_reason",
+    "covered",
 )
 
 
@@ -68,15 +78,15 @@ def status_cells(cluster: str, n: NodeRow) -> list[Text]:
     return [
         Text(cluster),
         Text(n.node),
-        Text(n.pool),
-        Text(n.os),
+        node_state(n),
         Text(n.audit_version or "-"),
         _flag(n.auditd_running),
         Text(n.plugin_facility or "-", style="" if n.plugin_facility else "red"),
         _flag(n.rules_match, "match", "differ"),
         _flag(n.log_path_ok),
         Text(n.last_seen or "-"),
-        node_state(n),
+        Text(n.pool),
+        Text(n.os),
     ]
 
 
@@ -88,9 +98,18 @@ def report_csv(report: StatusReport) -> str:
         for n in c.nodes:
             w.writerow(
                 [
-                    c.name, n.node, n.pool, n.os, n.audit_version or "", n.auditd_running,
-                    n.plugin_facility or "", n.rules_match, n.log_path_ok, n.last_seen or "",
-                    n.skipped_reason or "", n.covered,
+                    c.name,
+                    n.node,
+                    n.pool,
+                    n.os,
+                    n.audit_version or "",
+                    n.auditd_running,
+                    n.plugin_facility or "",
+                    n.rules_match,
+                    n.log_path_ok,
+                    n.last_seen or "",
+                    n.skipped_reason or "",
+                    n.covered,
                 ]
             )
     return buf.getvalue()
@@ -162,9 +181,7 @@ class StatusScreen(WizardScreen):
         cov.update(text)
         # The first update can land before the screen's first layout; lay out again after.
         self.call_after_refresh(cov.refresh, layout=True)
-        drift = sum(
-            1 for c in report.clusters for n in c.linux_nodes if not n.covered
-        )
+        drift = sum(1 for c in report.clusters for n in c.linux_nodes if not n.covered)
         self.say(
             f"{drift} node(s) drifted or not covered" if drift else "Every Linux node covered.",
             error=bool(drift),
@@ -174,9 +191,7 @@ class StatusScreen(WizardScreen):
         self.post_message(Navigate(self.aks.came_from or "start"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "next":
-            return False
-        return True
+        return action != "next"
 
     def action_refresh(self) -> None:
         self.aks.start_status()

@@ -27,9 +27,7 @@ def in_place(cluster: Cluster) -> list[str]:
     if m.addon_enabled:
         syslog = "syslog on" if m.syslog_enabled else "syslog off"
         facs = sorted({f for s in m.syslog for f in s.facilities})
-        out.append(
-            f"Container Insights: on, {syslog}" + (f" ({', '.join(facs)})" if facs else "")
-        )
+        out.append(f"Container Insights: on, {syslog}" + (f" ({', '.join(facs)})" if facs else ""))
     else:
         out.append("Container Insights: off")
     by_type: Counter[str] = Counter()
@@ -134,10 +132,15 @@ class ClusterTree(Tree[NodeData]):
     def action_toggle_node(self) -> None:
         """Space: pick the cluster under the cursor (elsewhere: expand/collapse)."""
         node = self.cursor_node
-        while node is not None and node.data is not None and node.data[0] not in (
-            "cluster",
-            "sub",
-            "root",
+        while (
+            node is not None
+            and node.data is not None
+            and node.data[0]
+            not in (
+                "cluster",
+                "sub",
+                "root",
+            )
         ):
             node = node.parent
         if node is not None and node.data is not None and node.data[0] == "cluster":

@@ -35,7 +35,7 @@ class StepBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         names = [k for k, _ in STEPS]
         cur = names.index(self.current) if self.current in names else -1
-        for i, (key, title) in enumerate(STEPS):
+        for i, (_key, title) in enumerate(STEPS):
             if i:
                 text.append(" › ", style="dim")
             if i == cur:
