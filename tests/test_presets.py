@@ -48,7 +48,7 @@ def _user_presets(config: Path) -> Path:
 
 def test_shipped_presets_are_complete() -> None:
     presets = load_presets()
-    assert REQUIRED <= set(presets)
+    assert set(presets) >= REQUIRED
     assert len(presets) >= 7
     assert "base" not in presets
     for preset in presets.values():
@@ -87,7 +87,9 @@ def test_render_layout_base_once_header_custom_last() -> None:
     assert text.count("-b 8192\n") == 1
     assert text.count("--backlog_wait_time 60000\n") == 1
     assert text.count("-f 1\n") == 1
-    assert lines.index("-b 8192") < lines.index("## procmon-sessions: " + _title("procmon-sessions"))
+    assert lines.index("-b 8192") < lines.index(
+        "## procmon-sessions: " + _title("procmon-sessions")
+    )
     order = [lines.index(line) for line in lines if line.startswith("## ") and ":" in line[3:]]
     assert order == sorted(order)
     assert lines[-1] == "-w /etc/motd -p wa -k my-motd"
@@ -184,7 +186,7 @@ def test_user_config_dir_presets(_isolated_config: Path) -> None:
     presets = load_presets()
     assert presets["motd"].source == directory / "motd.yaml"
     assert presets["motd"].keys == ("my-motd", "my-issue")
-    assert REQUIRED <= set(presets)
+    assert set(presets) >= REQUIRED
     assert "-w /etc/issue -p wa -k my-issue\n" in render_rules(["motd"])
     assert estimate_volume(["motd"]).lines_per_node_hour == 20.0
 
@@ -238,7 +240,7 @@ def test_presets_mapping_can_be_passed_in() -> None:
     presets = load_presets()
     only = {"procmon-all": presets["procmon-all"]}
     assert render_rules(["procmon-all"], presets=only) == render_rules(["procmon-all"])
-    with pytest.raises(UsageError, match="known presets: procmon-all$"):
+    with pytest.raises(UsageError, match=r"known presets: procmon-all$"):
         render_rules(["network"], presets=only)
 
 

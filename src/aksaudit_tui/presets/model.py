@@ -41,6 +41,7 @@ ESTIMATE_TERMS = (
     "container_starts",
     "per_hour",
 )
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 _TAG_RE = re.compile(r"^T\d{4}(\.\d{3})?$")
 BASE_NAME = "base"
@@ -142,7 +143,7 @@ def load_base(extra_dirs: Sequence[Path] = ()) -> Preset:
 def _rule_lines(path: Path, text: str) -> list[int]:
     """1-based YAML line of each item of the top-level ``rules`` list."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return []
     if not isinstance(node, yaml.MappingNode):
@@ -160,11 +161,27 @@ def _require_str(data: Mapping[str, Any], key: str, where: str) -> str:
     return value.strip()
 
 
+_CACHE: dict[Path, tuple[tuple[int, int], Preset]] = {}
+
+
 def load_preset_file(path: Path) -> Preset:
-    """Load and validate one preset YAML file; UsageError naming file:line on any problem."""
+    """Load and validate one preset YAML file; UsageError naming file:line on any problem.
+
+    Results are cached per file until its size or mtime changes (the wizard reloads often)."""
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    preset = _load_preset_file(path)
+    _CACHE[path] = (stamp, preset)
+    return preset
+
+
+def _load_preset_file(path: Path) -> Preset:
     text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
