@@ -1,7 +1,7 @@
 """The log-arrival check: one KQL query per workspace for all nodes.
 
-The query stays within the emulator's documented KQL subset (table, where ==/in/ago/and,
-summarize count()/max() by, project), which is plain Kusto, so it runs unchanged on Azure.
+The query stays within the emulator's documented KQL subset (table, where ==/in/in~/ago,
+summarize count()/max() by), which is plain Kusto, so it runs unchanged on Azure.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def arrival_query(computers: Sequence[str], facility: str, since: timedelta) -> 
         f" | where TimeGenerated > ago({kql_timespan(since)})"
         f" | where Facility == {kql_string(facility)}"
         f" | where ProcessName in ({procs})"
-        f" | where Computer in ({names})"
+        # in~: host names are case-insensitive; Syslog keeps whatever case the host reported.
+        f" | where Computer in~ ({names})"
         " | summarize records=count(), last_seen=max(TimeGenerated) by Computer"
     )
 
