@@ -350,3 +350,33 @@ def test_dpkg_lock_held_is_reported(node_root: MakeRoot) -> None:
     status = parse_node_status(result.stdout)
     assert status is not None and not status.installed
     assert "Could not get lock" in status.errors[0] or "dpkg frontend lock" in status.errors[0]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["sh", "dash", "busybox"])
+def test_script_read_from_stdin_survives_commands_reading_stdin(
+    node_root: MakeRoot, tmp_path: Path, shell: tuple[str, ...]
+) -> None:
+    """As the pods run it (`nsenter ... -- sh -s -- MODE < node.sh`), here through a pipe and
+    with an apt-get that drains its stdin, as a prompting dpkg would."""
+    from aksaudit_tui.emulator.noderoot import standins_dir
+
+    greedy = tmp_path / "greedy"
+    greedy.mkdir()
+    (greedy / "apt-get").write_text(
+        f'#!/bin/sh\ncat >/dev/null\nexec "{standins_dir() / "apt-get"}" "$@"\n'
+    )
+    (greedy / "apt-get").chmod(0o755)
+    node = node_root("Ubuntu2404")
+    env = {**node.env, "PATH": f"{greedy}:{node.env['PATH']}"}
+    proc = subprocess.run(
+        ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", *shell, "-s", "--", "apply"],
+        input=SCRIPT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = parse_node_status(proc.stdout)
+    assert status is not None and status.ok and "install" in status.changed
+    assert proc.stdout.count('{"aksaudit": 1') == 1

@@ -11,6 +11,11 @@
 set -u
 umask 022
 
+# The body is one function, called on the last line with stdin from /dev/null: when the script
+# itself arrives on stdin (`sh -s < node.sh`, as the pods run it), the shell has read all of it
+# before anything runs, and no command (apt-get, dpkg, systemctl) can swallow the rest of it.
+aksaudit_main() {
+
 MODE="${1:-@@MODE@@}"
 FACILITY="@@FACILITY@@"
 SEVERITY="@@SEVERITY@@"
@@ -646,3 +651,6 @@ if [ -z "$CHANGED" ]; then say "nothing to change"; else
 	say "changed: $(printf '%s' "$CHANGED" | tr '\n' ' ' | sed 's/ $//')"
 fi
 finish
+}
+
+aksaudit_main "$@" </dev/null
