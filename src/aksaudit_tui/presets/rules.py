@@ -311,11 +311,13 @@ def _check_field(name: str, op: str, value: str, list_name: str | None) -> str |
     if name == "key":
         return _check_key(value)
     if name in _AUID_FIELDS:
-        if value in ("unset", "-1", "4294967295") or (_int(value) or -1) >= 0 or value == "0":
+        number = _int(value)
+        if value in ("unset", "-1", "4294967295") or (number is not None and number >= 0):
             return None
         return f"bad auid value '{value}'; use a number or 'unset' (user names resolve per node)"
     if name in _ID_FIELDS:
-        if _int(value) is not None and (_int(value) or 0) >= 0:
+        number = _int(value)
+        if number is not None and number >= 0:
             return None
         return f"bad {name} value '{value}'; use a numeric id (user names resolve per node)"
     if name in _NUMERIC_FIELDS:
