@@ -41,3 +41,89 @@ async def settle(pilot: Pilot[Any], app: AksauditApp) -> None:
 async def screen_is(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
     await pilot.pause()
     assert app.screen is app.get_screen(name), f"on {type(app.screen).__name__}, not {name}"
+
+
+async def pick_cluster(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
+    """On the discover screen: move the tree cursor to ``name`` with keys and press space."""
+    from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
+
+    screen = app.get_screen("discover")
+    tree = screen.query_one(ClusterTree)
+    cluster = next(c for c in app.state.clusters if c.name == name)
+    tree.focus()
+    await pilot.press("home")
+    for _ in range(60):
+        node = tree.cursor_node
+        if node is not None and node.data == ("cluster", cluster.id):
+            break
+        await pilot.press("down")
+    else:
+        raise AssertionError(f"cluster {name} not reachable in the tree")
+    await pilot.press("space")
+    await pilot.pause()
+    assert cluster.id in app.state.selected
+
+
+async def pick_workspace(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
+    from textual.widgets import Select
+
+    ws = next(w for w in app.state.workspaces if w.name == name)
+    await pilot.press("w")
+    select = app.get_screen("discover").query_one("#workspace", Select)
+    assert select.has_focus
+    select.value = ws.id
+    await pilot.pause()
+    assert app.state.workspace_id == ws.id
+
+
+async def next_screen(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await screen_is(pilot, app, name)
+
+
+async def walk_to_review(
+    pilot: Pilot[Any],
+    app: AksauditApp,
+    cluster: str,
+    workspace: str | None = None,
+    path_index: int = 0,
+    one_shot: bool = False,
+) -> None:
+    """Start -> discover -> choose everything with keys -> review (probed)."""
+    await settle(pilot, app)
+    await screen_is(pilot, app, "start")
+    await pilot.press("n")
+    await settle(pilot, app)
+    await screen_is(pilot, app, "discover")
+    assert app.state.discovery_done
+    await pick_cluster(pilot, app, cluster)
+    if workspace:
+        await pick_workspace(pilot, app, workspace)
+    await next_screen(pilot, app, "logpath")
+    for _ in range(path_index):
+        await pilot.press("down")
+    if path_index:
+        await pilot.press("enter")
+    await next_screen(pilot, app, "rules")
+    await next_screen(pilot, app, "facility")
+    await next_screen(pilot, app, "delivery")
+    if one_shot:
+        await pilot.press("down", "enter")
+        assert app.state.delivery == "one-shot"
+    await next_screen(pilot, app, "review")
+    await settle(pilot, app)
+    assert app.job("review").error is None, app.job("review").error
+
+
+async def confirm_run(pilot: Pilot[Any], app: AksauditApp) -> None:
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    from aksaudit_tui.tui.screens.modals import ConfirmScreen
+
+    assert isinstance(app.screen, ConfirmScreen)
+    await pilot.press("y")
+    await pilot.pause()
+    await screen_is(pilot, app, "run")

@@ -1,0 +1,84 @@
+"""The wizard end to end: the real engine against the emulator, driven with keys (Pilot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from tui_helpers import (
+    app_for,
+    confirm_run,
+    engine_for,
+    next_screen,
+    screen_is,
+    settle,
+    walk_to_review,
+)
+
+SIZE = (120, 40)
+
+
+def managed_pods(emu: Any, cluster: str) -> list[dict[str, Any]]:
+    store = emu.state.kube.get(cluster)
+    if store is None:
+        return []
+    return [
+        p
+        for p in store.list("pods")
+        if (p.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/managed-by")
+        == "aksaudit"
+    ]
+
+
+async def test_default_path_to_green_verify_then_status(emulator: Any, tmp_path: Path) -> None:
+    app = app_for(engine_for(emulator, tmp_path / "state"))
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_review(pilot, app, "aks-dev-neu")
+        plan = app.get_screen("review").plan  # type: ignore[attr-defined]
+        assert plan.log_path == "container-insights" and plan.delivery == "keeper"
+        changes = app.job("review").result
+        assert any(c.status == "will change" for c in changes)
+        # nothing has changed before the confirm: no pods, no keeper yet
+        assert managed_pods(emulator, "aks-dev-neu") == []
+        await confirm_run(pilot, app)
+        await settle(pilot, app)
+        model = app.run_model
+        assert model.outcome == "ok", (model.outcome, model.message, app.job("run").error)
+        run = app.get_screen("run")
+        table = run.query_one("#nodes", DataTable)
+        assert table.row_count == len(model.nodes) >= 3
+        assert all(n.phase in ("compliant", "skipped") for n in model.nodes.values())
+        await next_screen(pilot, app, "verify")
+        await settle(pilot, app)
+        verify = app.get_screen("verify")
+        banner = verify.query_one("#verify-banner", Static)
+        assert banner.has_class("-ok"), str(banner.content)
+        arrivals = verify.query_one("#arrivals", DataTable)
+        assert arrivals.row_count >= 3
+        # status is one key away from anywhere
+        await pilot.press("f2")
+        await settle(pilot, app)
+        await screen_is(pilot, app, "status")
+        status = app.get_screen("status")
+        assert app.job("status").error is None, app.job("status").error
+        cov = str(status.query_one("#coverage", Static).content)
+        assert "aks-dev-neu: 100%" in cov, cov
+        await pilot.press("escape")
+        await screen_is(pilot, app, "verify")
+
+
+async def test_legacy_path_to_green_verify(emulator: Any, tmp_path: Path) -> None:
+    app = app_for(engine_for(emulator, tmp_path / "state"))
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_review(pilot, app, "aks-dev-neu", workspace="law-dev-neu", path_index=1)
+        assert app.state.log_path == "legacy-oms"
+        await confirm_run(pilot, app)
+        await settle(pilot, app)
+        assert app.run_model.outcome == "ok", (app.run_model.message, app.job("run").error)
+        assert any("OmsAgentForLinux" in w or "legacy" in w for w in app.run_model.warnings)
+        await next_screen(pilot, app, "verify")
+        await settle(pilot, app)
+        banner = app.get_screen("verify").query_one("#verify-banner", Static)
+        assert banner.has_class("-ok"), str(banner.content)
