@@ -70,6 +70,8 @@ def test_where_operators() -> None:
     assert len(run("Syslog | where SyslogMessage has 'SYSCALL'").rows) == 5
     assert len(run("Syslog | where SyslogMessage has 'SYSC'").rows) == 0  # has = whole term
     assert len(run("Syslog | where SyslogMessage contains 'SYSC'").rows) == 5
+    assert len(run("Syslog | where SyslogMessage has 'msg=audit('").rows) == 5
+    assert len(run("Syslog | where SyslogMessage has 'sg=audit('").rows) == 0
     assert len(run("Syslog | where ProcessName startswith 'audisp'").rows) == 4
     assert len(run("Syslog | where TimeGenerated > ago(10m)").rows) == 4
     assert len(run("Syslog | where TimeGenerated <= ago(10m)").rows) == 1

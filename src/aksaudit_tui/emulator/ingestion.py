@@ -334,9 +334,9 @@ def _rows_for(
         columns={
             "TenantId": route.customer_id,
             "SourceSystem": "Linux",
-            "TimeGenerated": event + timedelta(milliseconds=350),
+            "TimeGenerated": event,  # the collector's time; the line itself is a bit older
             "Computer": node.name,
-            "EventTime": event,
+            "EventTime": event - timedelta(milliseconds=350),
             "Facility": facility,
             "HostName": node.name,
             "SeverityLevel": severity,

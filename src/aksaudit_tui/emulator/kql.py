@@ -213,7 +213,10 @@ def _has(hay: Any, term: Any) -> bool:
     t = _str(term).lower()
     if not t:
         return True
-    return re.search(r"(?<![0-9a-z_])" + re.escape(t) + r"(?![0-9a-z_])", h) is not None
+    # term boundaries matter only where the term itself starts/ends with a word character
+    before = r"(?<![0-9a-z_])" if t[0].isalnum() or t[0] == "_" else ""
+    after = r"(?![0-9a-z_])" if t[-1].isalnum() or t[-1] == "_" else ""
+    return re.search(before + re.escape(t) + after, h) is not None
 
 
 class Parser:

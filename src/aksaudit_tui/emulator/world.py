@@ -278,8 +278,15 @@ def _build_cluster(
         state.model_gen[vbody["id"].lower()] = 1
         for ext in _default_extensions(windows) + list(pool["extensions"]):
             ename, props = _extension_props(ext, resolve_ws, customer_id_of)
+            secret = props.pop("protectedSettings", None)
             ebody = bodies.vmss_extension(vbody["id"], ename, props)
             state.put(ebody["id"], ebody)
+            if secret is None and ext.get("workspace") and props.get("type") == "OmsAgentForLinux":
+                # an existing legacy install was made with the workspace's key
+                ws_key = state.shared_keys.get(str(resolve_ws(ext["workspace"])).lower(), {})
+                secret = {"workspaceKey": ws_key.get("primarySharedKey", "")}
+            if secret is not None:
+                state.secrets[ebody["id"].lower()] = {"protectedSettings": secret}
         for i in range(pool["count"]):
             instance_id = str(i)
             computer = f"{prefix}{base36(i)}"
