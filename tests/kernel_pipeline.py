@@ -228,6 +228,18 @@ def _drain(
     return lines
 
 
+PRESET = "container-escape"
+PRESET_KEY = "aksaudit-memfd"
+
+
+def pipeline_rules(custom: str) -> str:
+    """The shipped ``container-escape`` preset (base fragment included) plus the test's own
+    narrow rules; the shipped presets are what the node script really carries."""
+    from aksaudit_tui.presets import render_rules
+
+    return render_rules([PRESET], custom_text=custom, custom_source="kernel-test.rules")
+
+
 def run_kernel_pipeline(
     work: Path,
     deb: Path,
@@ -246,12 +258,12 @@ def run_kernel_pipeline(
     build_node_root(root, "Ubuntu2204", hostname, auditd_deb=deb)
     watched = f"/tmp/aksaudit-kt-{os.getpid()}-watched"
     me = os.getpid()
-    rules = (
-        "-D\n-b 8192\n--backlog_wait_time 60000\n-f 1\n"
+    custom = (
         f"-a always,exit -F arch=b64 -S execve -F ppid={me} -k aks_exec\n"
         f"-a always,exit -F arch=b32 -S execve -F ppid={me} -k aks_exec\n"
         f"-w {watched} -p wa -k aks_watch\n"
     )
+    rules = pipeline_rules(custom)
     script = render_node_script(rules, facility, severity)
     env = standin_env(root)
     env["AKSAUDIT_SIM_AUDITD_DEB"] = str(deb)
@@ -281,7 +293,7 @@ def run_kernel_pipeline(
     )
     (root / "var/log/audit").mkdir(parents=True, exist_ok=True)
     rules_file = root / "etc/audit/rules.d/50-aksaudit.rules"
-    keys = ("aks_exec", "aks_watch")
+    keys = ("aks_exec", "aks_watch", PRESET_KEY)
 
     with syslog_socket(private_devlog) as (sock, wrap):
         daemon = subprocess.Popen(
@@ -297,10 +309,16 @@ def run_kernel_pipeline(
             for _ in range(execs):
                 subprocess.run([true_bin], check=True)
             Path(watched).write_text("x\n")
+            # The container-escape preset's memfd_create rule, triggered harmlessly.
+            os.close(os.memfd_create("aksaudit-kernel-test"))
 
             def complete(lines: list[SyslogLine]) -> bool:
                 text = "\n".join(line.raw for line in lines)
-                return text.count("type=EXECVE") >= execs and 'key="aks_watch"' in text
+                return (
+                    text.count("type=EXECVE") >= execs
+                    and 'key="aks_watch"' in text
+                    and f'key="{PRESET_KEY}"' in text
+                )
 
             captured = _drain(sock, complete, timeout=20.0)
         finally:

@@ -13,6 +13,7 @@ import pytest
 
 from kernel_pipeline import (
     DEV_LOG,
+    PRESET_KEY,
     PipelineCapture,
     kernel_audit_guard,
     kernel_skip_reason,
@@ -42,6 +43,7 @@ def test_audit_lines_reach_syslog_as_authpriv(kernel_pipeline: PipelineCapture) 
         == cap.execs
     )
     assert 'key="aks_watch"' in text
+    assert f'key="{PRESET_KEY}"' in text  # a shipped preset's rule, through the whole path
     # One program start is several lines (SYSCALL, EXECVE, CWD, PATH..., PROCTITLE) sharing
     # the msg=audit(<ts>:<serial>) id.
     metrics = cap.metrics

@@ -380,3 +380,28 @@ def test_script_read_from_stdin_survives_commands_reading_stdin(
     status = parse_node_status(proc.stdout)
     assert status is not None and status.ok and "install" in status.changed
     assert proc.stdout.count('{"aksaudit": 1') == 1
+
+
+@pytest.mark.parametrize("sku", ["Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804"])
+def test_every_shipped_preset_through_the_node_script(
+    node_root: MakeRoot, request: pytest.FixtureRequest, sku: str
+) -> None:
+    from aksaudit_tui.presets import load_presets, render_rules
+
+    names = sorted(n for n, p in load_presets().items() if p.kind != "base")
+    rules = render_rules(names)
+    node = _make(node_root, sku, _deb_for(sku, request))
+    result = node.run(render_node_script(rules, "authpriv"), "apply")
+    assert result.returncode == 0, result.stdout
+    status = result.status
+    written = node.read(RULES_FILE)
+    rule_lines = [ln for ln in written.splitlines() if ln.startswith(("-a ", "-w "))]
+    # Every rule line written was loaded (no "Rule exists", no missing directory).
+    assert status["rules_loaded"] == len(rule_lines) > 20
+    for watch in status["skipped_watches"]:  # type: ignore[attr-defined]
+        assert f"-w {watch} " not in written
+    assert "-e 2" not in written
+    keys = read_node_audit_state(node.path).rule_keys
+    assert {"aksaudit-memfd", "aksaudit-ns"} <= keys
+    again = node.run(render_node_script(rules, "authpriv"), "apply")
+    assert again.status["changed"] == []
