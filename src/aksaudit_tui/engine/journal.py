@@ -187,7 +187,8 @@ def _summary(doc: dict[str, Any]) -> RunSummary:
     for c in (doc.get("clusters") or {}).values():
         for sid, s in (c.get("steps") or {}).items():
             if s.get("state") not in (None, "pending") and (
-                not reached or (sid in order and reached in order and order.index(sid) > order.index(reached))
+                not reached
+                or (sid in order and reached in order and order.index(sid) > order.index(reached))
             ):
                 reached = sid
     state = str(doc.get("state", "running"))
@@ -296,7 +297,9 @@ class Journal:
         except FileNotFoundError:
             raise UsageError(f'no run "{run_id}" in {self.runs_dir}') from None
         except json.JSONDecodeError as exc:
-            raise UserError(f"{p}: journal is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            raise UserError(
+                f"{p}: journal is not valid JSON ({exc.msg}, line {exc.lineno})"
+            ) from None
         if not isinstance(doc, dict) or doc.get("version") != JOURNAL_VERSION:
             raise UserError(f"{p}: unsupported journal version {doc.get('version')!r}")
         return RunRecord(p, doc)

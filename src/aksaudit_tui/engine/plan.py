@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from aksaudit_tui.nodes import manifests as _manifests
+
 PLAN_VERSION = 1
 
 LogPath = Literal["container-insights", "legacy-oms", "ama"]
@@ -42,10 +44,12 @@ SEVERITIES: tuple[str, ...] = (
     "info",
     "debug",
 )
-# Pinned by exact tag; overridable in the plan for private registries (mirror it there).
-DEFAULT_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0.20250101"
-DEFAULT_NAMESPACE = "aksaudit"
+# The nodes adapter owns the pod shape; its pinned image and namespace are the plan's defaults
+# (overridable in the plan, e.g. for a private registry mirror).
+DEFAULT_IMAGE = _manifests.DEFAULT_IMAGE
+DEFAULT_NAMESPACE = _manifests.DEFAULT_NAMESPACE
 DEFAULT_CONCURRENCY = 10
+DEFAULT_PRESETS: tuple[str, ...] = ("identity-and-config",)
 
 LEGACY_WARNING = (
     "legacy-oms uses the Log Analytics agent (OmsAgentForLinux), retired on 31 Aug 2024; "
@@ -86,7 +90,7 @@ class Plan:
     clusters: tuple[ClusterTarget, ...]
     workspace: WorkspaceRef
     log_path: LogPath = "container-insights"
-    presets: tuple[str, ...] = ("identity-and-config",)
+    presets: tuple[str, ...] = DEFAULT_PRESETS
     custom_rules_file: str | None = None  # path, read when the rules are rendered
     custom_rules: str | None = None  # inline rules text
     facility: str = "authpriv"

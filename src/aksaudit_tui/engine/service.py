@@ -32,9 +32,26 @@ def _ignore(_ev: Event) -> None:
 class Engine:
     """Plan, review, apply, resume, verify, status, remove, cleanup: one facade for all."""
 
-    def __init__(self, settings: CloudSettings, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        state_dir: Path | None = None,
+        *,
+        verify_deadline_s: float | None = None,
+        verify_poll_s: float | None = None,
+    ) -> None:
         self.settings = settings
         self.journal = Journal(state_dir)
+        loop = settings.is_loopback
+        # Ingestion takes minutes in Azure; the emulator's delay is seconds.
+        self.verify_deadline_s = verify_deadline_s or (60.0 if loop else 900.0)
+        self.verify_poll_s = verify_poll_s or (1.0 if loop else 30.0)
+        self.verify_after_apply = True
+        # How long one node may take (pod start + script), and the keeper's re-check interval.
+        self.node_deadline_s = 60.0 if loop else 600.0
+        self.keeper_interval_s = 300
+        # Cluster-level concurrency (each cluster is additionally bounded by plan.concurrency).
+        self.max_clusters = 8
 
     # --- discovery --------------------------------------------------------------------------
 

@@ -1,0 +1,204 @@
+"""Run steps per cluster (clusters concurrently, bounded), journal every transition, emit events,
+honour cancel.
+
+Per cluster the steps run in order; a failed step stops that cluster (its later steps stay
+pending, so a resume continues there). Cancel: nothing new starts, the step in flight is
+cancelled and recorded as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aksaudit_tui.engine.events import Event, StepFinished, StepLog, StepOutcome, StepStarted
+from aksaudit_tui.engine.journal import RunRecord, scrub
+from aksaudit_tui.engine.steps.base import Cancelled, Probe, Step, StepContext, StepFailed
+from aksaudit_tui.errors import UserError
+
+
+@dataclass
+class ClusterRun:
+    name: str
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    ctx: StepContext | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(o == "failed" for o in self.outcomes.values())
+
+    @property
+    def interrupted(self) -> bool:
+        return any(o == "interrupted" for o in self.outcomes.values())
+
+    @property
+    def changed(self) -> bool:
+        return any(o == "done" for o in self.outcomes.values())
+
+
+def describe_exc(exc: BaseException) -> str:
+    """One line for an exception from a step, whatever raised it; secrets scrubbed."""
+    if isinstance(exc, StepFailed | UserError):
+        return scrub(str(exc))
+    try:
+        from azure.core.exceptions import AzureError
+
+        if isinstance(exc, AzureError):
+            from aksaudit_tui.cloud.errors import describe
+
+            info = describe(exc)
+            return scrub(
+                f"{info.message} ({info.code})" if info.code not in info.message else info.message
+            )
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from kubernetes.client.exceptions import ApiException
+
+        if isinstance(exc, ApiException):
+            import json
+
+            reason = exc.reason or ""
+            with contextlib.suppress(ValueError, TypeError):
+                body = json.loads(exc.body or "")
+                reason = body.get("message") or reason
+            return scrub(f"Kubernetes API {exc.status}: {reason}")
+    except ImportError:  # pragma: no cover
+        pass
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return scrub(f"{type(exc).__name__}: {text[:300]}")
+
+
+async def run_step(
+    step: Step, ctx: StepContext, times: dict[str, float]
+) -> tuple[StepOutcome, str]:
+    """probe -> (apply -> verify) for one step on one cluster; never raises but CancelledError."""
+    rec: RunRecord | None = ctx.record
+    name = ctx.cluster.name
+    t0 = time.monotonic()
+    if ctx.cancel.is_set():
+        return "interrupted", "cancelled before start"
+    if rec is not None:
+        rec.mark(name, step.id, "running")
+    probe: Probe | None = None
+    try:
+        probe = await step.probe(ctx)
+        ctx.emit(StepStarted(ctx.run_id, name, step.id, step.title, tuple(probe.changes)))
+        for w in probe.warnings:
+            ctx.emit(StepLog(ctx.run_id, name, step.id, w, level="warning"))
+        if probe.blocking:
+            raise StepFailed(probe.blocking)
+        if probe.done:
+            outcome: StepOutcome = "already"
+            message = "already done"
+        else:
+            if rec is not None:
+                rec.mark(name, step.id, "running", changes=list(probe.changes))
+            ctx.check_cancel()
+            await step.apply(ctx, probe)
+            ctx.check_cancel()
+            await step.verify(ctx)
+            outcome, message = "done", f"{len(probe.changes)} change(s) made"
+    except (Cancelled, asyncio.CancelledError):
+        if probe is None:
+            ctx.emit(StepStarted(ctx.run_id, name, step.id, step.title, ()))
+        outcome, message = "interrupted", "cancelled"
+    except Exception as exc:
+        if probe is None:
+            ctx.emit(StepStarted(ctx.run_id, name, step.id, step.title, ()))
+        outcome, message = "failed", describe_exc(exc)
+    times[step.id] = time.monotonic() - t0
+    if rec is not None:
+        rec.mark(
+            name,
+            step.id,
+            outcome,
+            message=message,
+            seconds=round(times[step.id], 3),
+        )
+    ctx.emit(StepFinished(ctx.run_id, name, step.id, outcome, message))
+    return outcome, message
+
+
+async def run_cluster(steps: Sequence[Step], ctx: StepContext) -> ClusterRun:
+    cr = ClusterRun(ctx.cluster.name, ctx=ctx)
+    for step in steps:
+        task = asyncio.ensure_future(run_step(step, ctx, cr.seconds))
+        cancel_wait = asyncio.ensure_future(ctx.cancel.wait())
+        done, _ = await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            # cancel set while the step runs: give it a moment to notice, then cut it off
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=2.0)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                if ctx.record is not None:
+                    ctx.record.mark(ctx.cluster.name, step.id, "interrupted", message="cancelled")
+                ctx.emit(
+                    StepFinished(ctx.run_id, ctx.cluster.name, step.id, "interrupted", "cancelled")
+                )
+                cr.outcomes[step.id] = "interrupted"
+                cr.messages[step.id] = "cancelled"
+                break
+        cancel_wait.cancel()
+        outcome, message = task.result()
+        cr.outcomes[step.id] = outcome
+        cr.messages[step.id] = message
+        if outcome in ("failed", "interrupted"):
+            break
+    return cr
+
+
+async def run_clusters(
+    steps: Sequence[Step],
+    contexts: Sequence[StepContext],
+    max_clusters: int,
+) -> list[ClusterRun]:
+    sem = asyncio.Semaphore(max(1, max_clusters))
+
+    async def one(ctx: StepContext) -> ClusterRun:
+        async with sem:
+            if ctx.cancel.is_set():
+                return ClusterRun(ctx.cluster.name, {}, {}, {}, ctx)
+            return await run_cluster(steps, ctx)
+
+    return list(await asyncio.gather(*(one(c) for c in contexts)))
+
+
+def emitter(on_event: Callable[[Event], None]) -> Callable[[Event], None]:
+    """Wrap the caller's sink: a renderer bug must never break a run."""
+
+    def emit(ev: Event) -> None:
+        with contextlib.suppress(Exception):
+            on_event(ev)
+
+    return emit
+
+
+def summarise(runs: Sequence[ClusterRun]) -> dict[str, Any]:
+    return {
+        "clusters": {
+            r.name: {
+                "steps": dict(r.outcomes),
+                "seconds": {k: round(v, 3) for k, v in r.seconds.items()},
+                **(
+                    {
+                        "errors": {
+                            k: m for k, m in r.messages.items() if r.outcomes.get(k) == "failed"
+                        }
+                    }
+                    if r.failed
+                    else {}
+                ),
+            }
+            for r in runs
+        }
+    }

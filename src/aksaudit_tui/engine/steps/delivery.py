@@ -1,0 +1,237 @@
+"""Delivery step: namespace, ConfigMap, keeper DaemonSet or one-shot pods, through
+``nodes.delivery``. The probe asks the nodes (keeper status or one-shot ``check`` pods) so a
+second apply, or a resume, touches only the nodes that are not compliant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aksaudit_tui.engine.steps import kubeops
+from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
+
+
+def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -> Any:
+    from aksaudit_tui.nodes.delivery import DeliverySpec
+
+    return DeliverySpec(
+        namespace=ctx.plan.namespace,
+        image=ctx.plan.image,
+        mode=mode or ctx.plan.delivery,  # type: ignore[arg-type]
+        concurrency=ctx.plan.concurrency,
+        keeper_interval_s=int(ctx.shared.extra.get("keeper_interval_s", 300)),
+        pod_deadline_s=int(ctx.shared.extra.get("pod_deadline_s", 600)),
+        run_id=run_id or ctx.run_id,
+    )
+
+
+def _on_node(ctx: StepContext) -> Any:
+    """Delivery results as NodeUpdate events (with the pool from the node list)."""
+    pools = {n.name: n.pool for n in ctx.shared.nodes}
+
+    def on_node(r: Any) -> None:
+        if r.status is not None:
+            ctx.shared.node_status[r.node] = r.status
+        ctx.node_update(
+            r.node, pools.get(r.node, ""), r.os, r.phase, r.audit_version, r.message or r.phase
+        )
+        if r.phase == "failed":
+            ctx.log("delivery", r.message or "failed", level="error", node=r.node)
+
+    return on_node
+
+
+async def _nodes(ctx: StepContext) -> list[Any]:
+    if not ctx.shared.nodes:
+        k = await kubeops.kube(ctx)
+        ctx.shared.nodes = list(await k.check_identity(ctx.cluster.node_resource_group))
+    return ctx.shared.nodes
+
+
+async def check_nodes(ctx: StepContext, nodes: list[Any], live: bool = True) -> dict[str, Any]:
+    """node -> NodeStatus (None when no status). ``live``: one-shot ``check`` pods whatever the
+    delivery mode (the keeper's own status can be minutes old)."""
+    from aksaudit_tui.nodes.delivery import check_nodes as _check
+
+    k = await kubeops.kube(ctx)
+    mode = "one-shot" if live else ctx.plan.delivery
+    results = await _check(
+        k,
+        spec(ctx, mode, run_id=f"{ctx.run_id}-check"),
+        nodes,
+        ctx.script_text,
+        ctx.rules_text,
+        cancel=ctx.cancel,
+        deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+    )
+    return {r.node: r.status for r in results}
+
+
+class DeliveryStep:
+    id = "delivery"
+
+    @property
+    def title(self) -> str:
+        return "node delivery: namespace, ConfigMap, keeper DaemonSet / one-shot pods"
+
+    async def probe(self, ctx: StepContext) -> Probe:
+        from aksaudit_tui.nodes import manifests as m
+        from aksaudit_tui.nodes.delivery import check_nodes as _check
+
+        nodes = await _nodes(ctx)
+        eligible = [n for n in nodes if n.eligible]
+        k = await kubeops.kube(ctx)
+        changes: list[str] = []
+        ns = ctx.plan.namespace
+        if ctx.plan.delivery == "keeper":
+            ds = await k.get_daemonset(ns)
+            want = m.keeper_daemonset_manifest(
+                namespace=ns,
+                image=ctx.plan.image,
+                script_text=ctx.script_text,
+                run_id=ctx.run_id,
+                interval_s=spec(ctx).keeper_interval_s,
+                max_unavailable=ctx.plan.concurrency,
+            )
+            want_sha = want["metadata"]["annotations"][m.ANNOTATION_SPEC_SHA]
+            if ds is None:
+                changes.append(
+                    f"create namespace {ns} (privileged), ConfigMap with the node script, keeper "
+                    f"DaemonSet for {len(eligible)} Linux node(s)"
+                )
+            elif (ds.get("metadata", {}).get("annotations") or {}).get(
+                m.ANNOTATION_SPEC_SHA
+            ) != want_sha:
+                changes.append(
+                    "update the node script and roll the keeper DaemonSet "
+                    f"({len(eligible)} node(s))"
+                )
+            else:
+                results = await _check(k, spec(ctx), eligible, ctx.script_text, ctx.rules_text)
+                bad = [r for r in results if r.phase != "compliant"]
+                for r in results:
+                    if r.status is not None:
+                        ctx.shared.node_status[r.node] = r.status
+                if bad:
+                    changes.append(
+                        f"wait for {len(bad)} keeper pod(s) to make their node compliant: "
+                        + ", ".join(f"{r.node} ({r.message})" for r in bad[:3])
+                    )
+                else:
+                    for r in results:
+                        ctx.node_update(
+                            r.node,
+                            _pool(ctx, r.node),
+                            r.os,
+                            "compliant",
+                            r.audit_version,
+                            "already compliant",
+                        )
+            ctx.shared.extra["todo"] = eligible
+        else:
+            if not eligible:
+                return Probe()
+            statuses = await check_nodes(ctx, eligible)
+            todo = []
+            for n in eligible:
+                st = statuses.get(n.name)
+                if st is None or not st.ok or not st.compliant or not st.running:
+                    todo.append(n)
+                else:
+                    ctx.node_update(
+                        n.name,
+                        n.pool,
+                        n.os_sku or n.os,
+                        "compliant",
+                        st.audit_version,
+                        "already compliant",
+                    )
+            ctx.shared.extra["todo"] = todo
+            if todo:
+                changes.append(
+                    f"run the node script (apply) in one-shot pods on {len(todo)} of "
+                    f"{len(eligible)} Linux node(s): "
+                    + ", ".join(n.name for n in todo[:5])
+                    + (" ..." if len(todo) > 5 else "")
+                )
+        skipped = [n for n in nodes if not n.eligible]
+        notes = [f"{n.name}: skipped ({n.skip_reason})" for n in skipped]
+        return Probe(changes=changes, data={"skipped": notes})
+
+    async def apply(self, ctx: StepContext, probe: Probe) -> None:
+        from aksaudit_tui.nodes.delivery import DeliveryStats, rollout
+
+        k = await kubeops.kube(ctx)
+        nodes = ctx.shared.extra.get("todo") or [n for n in await _nodes(ctx) if n.eligible]
+        stats = DeliveryStats()
+        results = await rollout(
+            k,
+            spec(ctx),
+            nodes,
+            ctx.script_text,
+            ctx.rules_text,
+            on_node=_on_node(ctx),
+            cancel=ctx.cancel,
+            deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+            stats=stats,
+        )
+        ctx.shared.extra["delivery_stats"] = stats
+        ctx.check_cancel()
+        failed = [r for r in results if r.phase in ("failed", "unknown")]
+        if failed:
+            raise StepFailed(
+                f"{len(failed)} of {len(results)} node(s) not configured: "
+                + "; ".join(f"{r.node}: {r.message}" for r in failed[:3])
+            )
+
+    async def verify(self, ctx: StepContext) -> None:
+        return None
+
+
+def _pool(ctx: StepContext, node: str) -> str:
+    for n in ctx.shared.nodes:
+        if n.name == node:
+            return str(n.pool)
+    return ""
+
+
+class RemoveDeliveryStep:
+    id = "delivery"
+    title = "node delivery: restore every node, delete the keeper, ConfigMap and namespace"
+
+    async def probe(self, ctx: StepContext) -> Probe:
+        nodes = await _nodes(ctx)
+        eligible = [n for n in nodes if n.eligible]
+        return Probe(
+            changes=[
+                f"run the node script (remove) on {len(eligible)} Linux node(s); delete the "
+                f"keeper DaemonSet, ConfigMap and namespace {ctx.plan.namespace}"
+            ]
+        )
+
+    async def apply(self, ctx: StepContext, probe: Probe) -> None:
+        from aksaudit_tui.engine.rules import node_script
+        from aksaudit_tui.nodes.delivery import remove_nodes
+
+        k = await kubeops.kube(ctx)
+        nodes = await _nodes(ctx)
+        script = node_script(ctx.plan, ctx.rules_text, mode="remove")
+        results = await remove_nodes(
+            k,
+            spec(ctx),
+            nodes,
+            script,
+            ctx.rules_text,
+            on_node=_on_node(ctx),
+            cancel=ctx.cancel,
+            deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+        )
+        ctx.check_cancel()
+        failed = [r for r in results if r.phase in ("failed", "unknown")]
+        if failed:
+            raise StepFailed(
+                f"{len(failed)} node(s) not restored: "
+                + "; ".join(f"{r.node}: {r.message}" for r in failed[:3])
+            )
+
+    async def verify(self, ctx: StepContext) -> None:
+        return None

@@ -1,0 +1,159 @@
+"""Kubernetes plumbing the steps share: one KubeClient per cluster, leftovers, one-shot cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from aksaudit_tui.engine.results import Leftover
+from aksaudit_tui.engine.steps.base import StepContext
+
+if TYPE_CHECKING:
+    from aksaudit_tui.engine.plan import Plan
+    from aksaudit_tui.engine.service import Engine
+    from aksaudit_tui.nodes.kube import KubeClient
+
+
+def open_kube(kubeconfig: str | None, context: str) -> KubeClient:
+    from aksaudit_tui.nodes.kube import KubeClient, load_api
+
+    return KubeClient(load_api(kubeconfig, context), context=context)
+
+
+async def kube(ctx: StepContext) -> KubeClient:
+    """The cluster's KubeClient (made once per run, closed by the run)."""
+    if ctx.shared.api is None:
+        ctx.shared.api = await asyncio.to_thread(
+            open_kube, ctx.settings.kubeconfig, ctx.cluster.context
+        )
+    k: KubeClient = ctx.shared.api
+    return k
+
+
+def close_kube(ctx: StepContext) -> None:
+    if ctx.shared.api is not None:
+        with contextlib.suppress(Exception):
+            ctx.shared.api.close()
+        ctx.shared.api = None
+
+
+def _is_keeper_pod(name: str) -> bool:
+    from aksaudit_tui.nodes import manifests as m
+
+    return name.startswith(m.KEEPER_NAME + "-") or name == m.KEEPER_NAME
+
+
+def _is_keeper_cm(name: str) -> bool:
+    from aksaudit_tui.nodes import manifests as m
+
+    return name == m.SCRIPT_CONFIGMAP
+
+
+def leftovers_of(context: str, found: Any) -> list[Leftover]:
+    """The nodes adapter's label listing as Leftover rows (keeper objects marked as such)."""
+    out: list[Leftover] = []
+    for ns, name in found.pods:
+        role = "keeper" if _is_keeper_pod(name) else "oneshot"
+        out.append(Leftover(context, "Pod", ns, name, role=role))
+    for ns, name in found.daemonsets:
+        out.append(Leftover(context, "DaemonSet", ns, name, role="keeper"))
+    for ns, name in found.configmaps:
+        out.append(
+            Leftover(
+                context, "ConfigMap", ns, name, role="keeper" if _is_keeper_cm(name) else "oneshot"
+            )
+        )
+    for name in found.namespaces:
+        out.append(Leftover(context, "Namespace", None, name))
+    return out
+
+
+async def find_leftovers(ctx: StepContext) -> list[Leftover]:
+    k = await kube(ctx)
+    return leftovers_of(ctx.cluster.context, await k.list_leftovers())
+
+
+async def delete_oneshot_pods(ctx: StepContext, run_id: str | None = None) -> int:
+    """Delete one-shot pods (this run's, or all of ours when run_id is None)."""
+    from aksaudit_tui.nodes import manifests as m
+
+    k = await kube(ctx)
+    sel = f"{m.MANAGED_SELECTOR},{m.LABEL_ROLE}=oneshot"
+    if run_id:
+        sel += f",{m.LABEL_RUN}={m.label_value(run_id)}"
+    pods, _rv = await k.list_pods(ctx.plan.namespace, sel)
+    await asyncio.gather(
+        *(k.delete_pod(ctx.plan.namespace, p["metadata"]["name"], grace_s=0) for p in pods)
+    )
+    return len(pods)
+
+
+def _kube_contexts(kubeconfig: str | None) -> list[str]:
+    from kubernetes import config
+
+    lister: Any = config.list_kube_config_contexts
+    try:
+        contexts, _active = lister(config_file=kubeconfig)
+    except Exception:
+        return []
+    return [str(c["name"]) for c in contexts or []]
+
+
+async def all_leftovers(engine: Engine, plan: Plan | None, delete: bool) -> list[Leftover]:
+    """Leftovers in every context we know: the plan's, or every kubeconfig context.
+
+    What counts as left behind: one-shot pods and their ConfigMaps, and a namespace of ours
+    that holds no keeper. A keeper DaemonSet is meant to stay (``remove`` takes it away)."""
+    if plan is not None:
+        contexts = [c.context for c in plan.clusters]
+    else:
+        contexts = await asyncio.to_thread(_kube_contexts, engine.settings.kubeconfig)
+
+    async def one(context: str) -> list[Leftover]:
+        try:
+            k = await asyncio.to_thread(open_kube, engine.settings.kubeconfig, context)
+        except Exception:
+            return []
+        try:
+            found = await asyncio.wait_for(k.list_leftovers(), 30)
+            rows = leftovers_of(context, found)
+            keeper_ns = {r.namespace for r in rows if r.kind == "DaemonSet"}
+            stray = [
+                r
+                for r in rows
+                if (r.kind in ("Pod", "ConfigMap") and r.role == "oneshot")
+                or (r.kind == "Namespace" and r.name not in keeper_ns)
+            ]
+            if not delete:
+                return stray
+            out: list[Leftover] = []
+            for r in [x for x in stray if x.kind == "Pod"]:
+                ok = True
+                try:
+                    await k.delete_pod(r.namespace or "", r.name, grace_s=0)
+                except Exception:
+                    ok = False
+                out.append(Leftover(r.cluster, r.kind, r.namespace, r.name, r.run_id, r.role, ok))
+            for r in [x for x in stray if x.kind == "ConfigMap"]:
+                ok = True
+                try:
+                    await k.delete_owned("configmap", r.namespace or "", r.name)
+                except Exception:
+                    ok = False
+                out.append(Leftover(r.cluster, r.kind, r.namespace, r.name, r.run_id, r.role, ok))
+            for r in [x for x in stray if x.kind == "Namespace"]:
+                ok = True
+                try:
+                    await k.delete_owned("namespace", "", r.name)
+                except Exception:
+                    ok = False
+                out.append(Leftover(r.cluster, r.kind, None, r.name, r.run_id, r.role, ok))
+            return out
+        except Exception:
+            return []
+        finally:
+            k.close()
+
+    results = await asyncio.gather(*(one(c) for c in contexts))
+    return [r for rows in results for r in rows]

@@ -1,0 +1,116 @@
+"""Log-path step: one of the three cloud adapters (container-insights, legacy-oms, ama)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aksaudit_tui.engine.plan import LEGACY_WARNING
+from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
+
+TITLES = {
+    "container-insights": "log path: Container Insights syslog (DCR facility and level)",
+    "legacy-oms": "log path: legacy Log Analytics agent (OmsAgentForLinux) + LinuxSyslog",
+    "ama": "log path: Azure Monitor Agent + data collection rule + associations",
+}
+
+
+def workspace_model(ctx: StepContext) -> Any:
+    from aksaudit_tui.cloud.models import Workspace
+
+    w = ctx.plan.workspace
+    return Workspace(
+        id=w.id,
+        name=w.name,
+        customer_id=w.customer_id,
+        location=w.location,
+        resource_group=w.resource_group,
+        subscription_id=w.subscription_id,
+    )
+
+
+def adapter(ctx: StepContext) -> Any:
+    from aksaudit_tui.cloud.logpath import get_log_path
+
+    return get_log_path(ctx.plan.log_path, ctx.clients, ctx.plan.concurrency)
+
+
+async def cloud_cluster(ctx: StepContext) -> Any:
+    """The cluster as ARM has it now (cached for the run's later steps)."""
+    if ctx.shared.cloud_cluster is None:
+        from aksaudit_tui.engine.azure import read_cluster
+
+        ctx.shared.cloud_cluster = await read_cluster(ctx.clients, ctx.cluster)
+    return ctx.shared.cloud_cluster
+
+
+class LogPathStep:
+    id = "log-path"
+
+    def __init__(self, log_path: str) -> None:
+        self.title = TITLES.get(log_path, f"log path: {log_path}")
+
+    async def probe(self, ctx: StepContext) -> Probe:
+        cluster = await cloud_cluster(ctx)
+        state = await adapter(ctx).probe(
+            cluster, workspace_model(ctx), ctx.plan.facility, ctx.plan.severity
+        )
+        ctx.shared.log_path_probe = state
+        warnings = list(state.warnings)
+        if ctx.plan.log_path == "legacy-oms" and LEGACY_WARNING not in warnings:
+            warnings.insert(0, LEGACY_WARNING)
+        return Probe(
+            changes=[] if state.ok else list(state.changes),
+            warnings=warnings,
+            blocking=state.blocking,
+            data={"details": dict(state.details)},
+        )
+
+    async def apply(self, ctx: StepContext, probe: Probe) -> None:
+        cluster = await cloud_cluster(ctx)
+        changes = await adapter(ctx).apply(
+            cluster, workspace_model(ctx), ctx.plan.facility, ctx.plan.severity
+        )
+        undo = [c.undo for c in changes if c.undo]
+        for c in changes:
+            ctx.log(self.id, c.description)
+        if ctx.record is not None and undo:
+            prev = ctx.record.step(ctx.cluster.name, self.id).get("undo") or []
+            ctx.record.mark(
+                ctx.cluster.name, self.id, "running", undo=list(dict.fromkeys([*prev, *undo]))
+            )
+        ctx.shared.cloud_cluster = None  # changed: read it again
+
+    async def verify(self, ctx: StepContext) -> None:
+        cluster = await cloud_cluster(ctx)
+        state = await adapter(ctx).probe(
+            cluster, workspace_model(ctx), ctx.plan.facility, ctx.plan.severity
+        )
+        ctx.shared.log_path_probe = state
+        if not state.ok:
+            raise StepFailed(
+                "log path still not in place after apply: " + "; ".join(state.changes[:3])
+            )
+
+
+class RemoveLogPathStep:
+    """Undo only what our applies recorded (undo tokens from every journal of this cluster)."""
+
+    id = "log-path"
+    title = "log path: remove what aksaudit added"
+
+    def __init__(self, undo: list[str]) -> None:
+        self.undo = undo
+
+    async def probe(self, ctx: StepContext) -> Probe:
+        if not self.undo:
+            return Probe()
+        return Probe(changes=[f"undo: {u}" for u in self.undo])
+
+    async def apply(self, ctx: StepContext, probe: Probe) -> None:
+        cluster = await cloud_cluster(ctx)
+        done = await adapter(ctx).remove(cluster, workspace_model(ctx), self.undo)
+        for line in done:
+            ctx.log(self.id, line)
+
+    async def verify(self, ctx: StepContext) -> None:
+        return None

@@ -1,0 +1,225 @@
+"""Verify: one arrival query per workspace per poll for every Linux node, polled until all
+arrived or the deadline; then, per missing node, the most likely reason from the probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from aksaudit_tui.engine.coverage import NodeVerdict, VerifyReport
+from aksaudit_tui.engine.events import Event, NodeArrival, VerifyWaiting
+from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.steps import kubeops
+from aksaudit_tui.engine.steps.base import StepContext
+
+if TYPE_CHECKING:
+    from aksaudit_tui.engine.service import Engine
+
+NOT_EXPECTED = ("Windows", "virtual", "immutable")
+
+
+def expected(node: Any) -> bool:
+    """A Linux node that should send audit lines (NotReady ones too: they are a finding)."""
+    return not (node.skip_reason or "").startswith(NOT_EXPECTED)
+
+
+def _iso(v: Any) -> str | None:
+    if v is None:
+        return None
+    iso = getattr(v, "isoformat", None)
+    return str(iso()) if callable(iso) else str(v)
+
+
+async def _nodes(ctx: StepContext) -> list[Any]:
+    if not ctx.shared.nodes:
+        k = await kubeops.kube(ctx)
+        ctx.shared.nodes = list(await k.check_identity(ctx.cluster.node_resource_group))
+    return ctx.shared.nodes
+
+
+async def verify_contexts(
+    engine: Engine,
+    plan: Plan,
+    ctxs: Sequence[StepContext],
+    emit: Callable[[Event], None],
+    cancel: asyncio.Event,
+    *,
+    since: timedelta,
+    deadline_s: float,
+    run_id: str,
+    probe_first: bool = False,
+) -> VerifyReport:
+    from aksaudit_tui.engine.azure import arrivals
+    from aksaudit_tui.engine.runner import describe_exc
+
+    errors: list[str] = []
+    want: dict[str, tuple[StepContext, Any]] = {}  # computer -> (ctx, node)
+    skipped: list[NodeVerdict] = []
+    for ctx in ctxs:
+        try:
+            nodes = await _nodes(ctx)
+        except Exception as exc:
+            errors.append(f"{ctx.cluster.name}: {describe_exc(exc)}")
+            continue
+        for n in nodes:
+            if expected(n):
+                want[n.name] = (ctx, n)
+            else:
+                skipped.append(
+                    NodeVerdict(ctx.cluster.name, n.name, False, reason=n.skip_reason or "")
+                )
+    t0 = time.monotonic()
+    end = t0 + max(0.0, deadline_s)
+    seen: dict[str, Any] = {}
+    last_state: dict[str, bool] = {}
+    queries = 0
+    computers = sorted(want)
+    while computers and not cancel.is_set():
+        try:
+            got = await arrivals(
+                engine.settings, plan.workspace.customer_id, computers, plan.facility, since
+            )
+            queries += 1
+        except Exception as exc:
+            errors.append(f"arrival query on workspace {plan.workspace.name}: {describe_exc(exc)}")
+            break
+        for comp, arr in got.items():
+            if comp in want and getattr(arr, "records", 0) > 0:
+                seen[comp] = arr
+        for comp in computers:
+            arrived = comp in seen
+            if last_state.get(comp) != arrived and arrived:
+                ctx, _n = want[comp]
+                a = seen[comp]
+                emit(
+                    NodeArrival(
+                        run_id, ctx.cluster.name, comp, True, int(a.records), _iso(a.last_seen)
+                    )
+                )
+            last_state[comp] = arrived
+        left = end - time.monotonic()
+        emit(VerifyWaiting(run_id, len(seen), len(computers), max(0.0, left)))
+        if len(seen) == len(computers) or left <= 0:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cancel.wait(), min(engine.verify_poll_s, max(0.05, left)))
+    # reasons for the missing ones, probing each affected cluster once
+    missing = [c for c in computers if c not in seen]
+    reasons: dict[str, str] = {}
+    if missing and not cancel.is_set() and not errors:
+        by_ctx: dict[int, list[str]] = {}
+        for comp in missing:
+            by_ctx.setdefault(id(want[comp][0]), []).append(comp)
+        for comps in by_ctx.values():
+            ctx = want[comps[0]][0]
+            try:
+                reasons.update(await diagnose(ctx, [want[c][1] for c in comps]))
+            except Exception as exc:
+                for c in comps:
+                    reasons[c] = f"could not probe: {describe_exc(exc)}"
+    verdicts: list[NodeVerdict] = []
+    for comp in computers:
+        ctx, _n = want[comp]
+        if comp in seen:
+            a = seen[comp]
+            verdicts.append(
+                NodeVerdict(ctx.cluster.name, comp, True, int(a.records), _iso(a.last_seen))
+            )
+        else:
+            reason = reasons.get(comp, "cancelled" if cancel.is_set() else "no audit lines yet")
+            v = NodeVerdict(ctx.cluster.name, comp, False, 0, None, reason)
+            verdicts.append(v)
+            emit(NodeArrival(run_id, ctx.cluster.name, comp, False, 0, None, reason))
+    verdicts.sort(key=lambda v: (v.cluster, v.node))
+    return VerifyReport(
+        nodes=tuple(verdicts),
+        skipped=tuple(skipped),
+        waited_s=time.monotonic() - t0,
+        queries=queries,
+        errors=tuple(errors),
+    )
+
+
+async def diagnose(ctx: StepContext, nodes: list[Any]) -> dict[str, str]:
+    """Most likely reason per missing node: node, then the node's audit state (a check pod),
+    then the log path for its scale set / cluster."""
+    from aksaudit_tui.engine.steps.logpath import adapter, cloud_cluster, workspace_model
+    from aksaudit_tui.nodes.kube import parse_provider_id
+
+    out: dict[str, str] = {}
+    live = [n for n in nodes if n.ready]
+    for n in nodes:
+        if not n.ready:
+            out[n.name] = "node NotReady"
+    # log path state (one probe for the cluster)
+    lp_state: Any = None
+    lp_error: str | None = None
+    try:
+        ctx.shared.cloud_cluster = None
+        cluster = await cloud_cluster(ctx)
+        lp_state = await adapter(ctx).probe(
+            cluster, workspace_model(ctx), ctx.plan.facility, ctx.plan.severity
+        )
+        ctx.shared.log_path_probe = lp_state
+    except Exception as exc:
+        from aksaudit_tui.engine.runner import describe_exc
+
+        lp_error = f"log path could not be checked: {describe_exc(exc)}"
+    # node audit state: a live check (one-shot check pods) for the missing nodes
+    statuses: dict[str, Any] = {}
+    if live:
+        from aksaudit_tui.engine.steps.delivery import check_nodes
+
+        statuses = await check_nodes(ctx, live)
+    for n in live:
+        st = statuses.get(n.name)
+        reason = node_reason(ctx, st)
+        if reason is None:
+            ref = parse_provider_id(n.provider_id)
+            reason = lp_error or log_path_gap(lp_state, ref.vm_set if ref else "")
+        out[n.name] = reason or "no audit lines yet (ingestion can take minutes; try again)"
+    return out
+
+
+def node_reason(ctx: StepContext, st: Any) -> str | None:
+    """The node-side reason a node sends nothing, or None when the node looks right."""
+    if st is None:
+        return "no status from the node (check pod did not run: pending, image pull or failed)"
+    if st.skip_reason:
+        return f"skipped on the node: {st.skip_reason}"
+    if not st.installed:
+        err = f" ({st.errors[0]})" if st.errors else ""
+        return f"auditd not installed{err}"
+    if not st.running:
+        return "auditd not running"
+    if not st.plugin_active:
+        return "syslog plugin off (audisp-syslog not active)"
+    if st.facility and st.facility != ctx.plan.facility:
+        return f"syslog plugin uses facility {st.facility}, plan says {ctx.plan.facility}"
+    if not st.rules_sha256 or "rules" in st.changed or "load" in st.changed or st.rules_loaded == 0:
+        return "rules not loaded (or differ from the plan)"
+    if st.errors:
+        return f"node script error: {st.errors[0]}"
+    return None
+
+
+def log_path_gap(state: Any, vm_set: str) -> str | None:
+    """Why the log path does not carry this scale set's lines (None: it does).
+
+    A change naming the scale set concerns its nodes only; a change naming no scale set (the
+    DCR, the add-on, the workspace's data source) concerns every node."""
+    if state is None or state.ok:
+        return None
+    if state.blocking:
+        return f"log path blocked: {state.blocking}"
+    names = [k for k in state.details if "vmss" in k.lower()]
+    mine = [c for c in state.changes if vm_set and vm_set.lower() in c.lower()]
+    general = [c for c in state.changes if not any(n.lower() in c.lower() for n in names)]
+    hit = mine or general
+    if not hit:
+        return None
+    return "log path not in place: " + str(hit[0])
