@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from . import objects
+from .kubelet import wait_event
 from .runtime import KubeRuntime
 from .store import (
     KINDS,
@@ -40,8 +41,8 @@ _GROUPS: dict[str, list[str]] = {
 
 VERSION = {
     "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.7",
+    "minor": "32",
+    "gitVersion": "v1.32.6",
     "gitCommit": "da53e247f0c4a2c3ad6f0b2bfa8d3a4f0f0c1e2a",
     "gitTreeState": "clean",
     "buildDate": "2025-03-11T19:52:34Z",
@@ -207,7 +208,11 @@ class KubeApi:
                 {"paths": ["/api", "/api/v1", "/apis", "/version"] + [f"/{g}" for g in _GROUPS]}
             )
         if segs == ["version"]:
-            return _json(VERSION)
+            git_version = self.rt.kube_version(cluster)
+            parts = git_version.lstrip("v").split(".")
+            return _json(
+                {**VERSION, "gitVersion": git_version, "major": parts[0], "minor": parts[1]}
+            )
         if segs == ["api"]:
             return _json(
                 {
@@ -734,8 +739,7 @@ class KubeApi:
         try:
             while True:
                 changed = podlog.changed
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), 0.5)
+                await wait_event(changed, 0.5)
                 cur = list(podlog.lines)
                 # the deque is capped: count from the end when it rolled over
                 fresh = cur[seen:] if seen <= len(cur) else cur
@@ -831,9 +835,8 @@ class KubeApi:
                     deadline - now, 0.5, max(next_bookmark - now, 0.01) if bookmarks else 0.5
                 )
                 try:
-                    ev: WatchEvent | None = await asyncio.wait_for(
-                        watcher.queue.get(), max(wait, 0.01)
-                    )
+                    async with asyncio.timeout(max(wait, 0.01)):
+                        ev: WatchEvent | None = await watcher.queue.get()
                 except TimeoutError:
                     continue
                 if ev is None or ev.rv <= last_rv:

@@ -5,7 +5,6 @@ resyncs every `sync_interval`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import hashlib
 import logging
@@ -25,7 +24,7 @@ from .store import (
 
 log = logging.getLogger(__name__)
 
-KUBELET_VERSION = "v1.31.7"
+KUBELET_VERSION = "v1.32.6"
 
 _OS_INFO: dict[str, tuple[str, str, str]] = {
     # os sku -> osImage, kernelVersion, containerRuntimeVersion
@@ -41,12 +40,15 @@ _OS_INFO: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _node_ip(node: SimNode) -> str:
+def node_ip(node: SimNode) -> str:
+    """The node's InternalIP: the scenario's, or a stable one when it left the default."""
+    if node.ip and node.ip != "10.224.0.4":
+        return node.ip
     h = int(hashlib.sha256(node.name.encode()).hexdigest()[:6], 16)
     return f"10.224.{(h >> 8) % 250}.{4 + h % 250}"
 
 
-def render_node(node: SimNode, ready: bool) -> Obj:
+def render_node(node: SimNode, ready: bool, kubelet_version: str = KUBELET_VERSION) -> Obj:
     """The Node object AKS would show for a simulated node."""
     windows = not node.is_linux
     os_name = "windows" if windows else "linux"
@@ -78,6 +80,7 @@ def render_node(node: SimNode, ready: bool) -> Obj:
         image = ("", "", "")
     else:
         image = _OS_INFO.get(node.os_sku, _OS_INFO["Ubuntu2204"])
+    image = (node.os_image or image[0], node.kernel_version or image[1], image[2])
     taints: list[dict[str, Any]] = [dict(t) for t in node.taints]
     if node.virtual and not any(t.get("key") == "virtual-kubelet.io/provider" for t in taints):
         taints.append(
@@ -86,7 +89,7 @@ def render_node(node: SimNode, ready: bool) -> Obj:
     if not ready:
         taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
         taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"})
-    ip = _node_ip(node)
+    ip = node_ip(node)
     ready_cond: dict[str, Any] = (
         {
             "type": "Ready",
@@ -150,8 +153,8 @@ def render_node(node: SimNode, ready: bool) -> Obj:
                 "containerRuntimeVersion": image[2],
                 "kubeletVersion": "v1.19.10-vk-azure-aci-1.6.2"
                 if node.virtual
-                else KUBELET_VERSION,
-                "kubeProxyVersion": "" if node.virtual else KUBELET_VERSION,
+                else kubelet_version,
+                "kubeProxyVersion": "" if node.virtual else kubelet_version,
                 "operatingSystem": os_name,
                 "architecture": node.arch,
             },
@@ -175,7 +178,7 @@ def sync_nodes(rt: Any, store: KubeStore) -> None:
     """Make the Node objects match the simulated nodes (added, changed, removed)."""
     sims: dict[str, SimNode] = rt.sim_nodes(store.cluster)
     for name, sim in sims.items():
-        want = render_node(sim, rt.node_ready(sim))
+        want = render_node(sim, rt.node_ready(sim), rt.kube_version(store.cluster))
         have = store.get("nodes", "", name)
         if have is None:
             for c in want["status"]["conditions"]:
@@ -515,10 +518,11 @@ def reconcile(rt: Any, store: KubeStore) -> None:
 
 
 async def run_controller(rt: Any) -> None:
+    from .kubelet import wait_event
+
     """Resync all clusters on every store event, at least every sync_interval."""
     while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.wake.wait(), rt.options.sync_interval)
+        await wait_event(rt.wake, rt.options.sync_interval)
         rt.wake.clear()
         await asyncio.sleep(0.02)  # let a burst of writes land before one pass
         for cluster in rt.clusters():

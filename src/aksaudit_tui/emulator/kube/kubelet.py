@@ -222,8 +222,7 @@ class Kubelet:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.opts.sync_interval * 5)
+            await wait_event(self.wake, self.opts.sync_interval * 5)
             self.wake.clear()
             for cluster in self.rt.clusters():
                 store = self.rt.store(cluster)
@@ -271,8 +270,7 @@ class Kubelet:
         store.update("pods", new)
 
     async def _nap(self, run: _Run, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(run.poke.wait(), max(seconds, 0.01))
+        await wait_event(run.poke, max(seconds, 0.01))
         run.poke.clear()
 
     def _deadline_passed(self, pod: Obj, started: float) -> bool:
@@ -370,9 +368,9 @@ class Kubelet:
                 return
             if started_mono is None:
                 started_mono = time.monotonic()
-                from .controller import _node_ip
+                from .controller import node_ip
 
-                host_ip = _node_ip(node)
+                host_ip = node_ip(node)
                 pod_ip = (
                     host_ip
                     if pod["spec"].get("hostNetwork")
@@ -547,18 +545,21 @@ class Kubelet:
                         )
                     )
                 waiter = asyncio.create_task(proc.wait())
-                outcome = await self._watch_running(store, key, run, waiter, started_mono)
-                if prober is not None:
-                    prober.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await prober
-                if outcome != "exited":
-                    await self._terminate(proc, waiter, pod, outcome)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(pump, 2.0)
-                if not pump.done():
-                    _killpg(proc, signal.SIGKILL)
-                    pump.cancel()
+                try:
+                    outcome = await self._watch_running(store, key, run, waiter, started_mono)
+                    if prober is not None:
+                        prober.cancel()
+                        await asyncio.wait({prober}, timeout=2.0)
+                    if outcome != "exited":
+                        await self._terminate(proc, waiter, pod, outcome)
+                    await asyncio.wait({pump}, timeout=2.0)
+                    if not pump.done():  # a background child still holds the pipe
+                        _killpg(proc, signal.SIGKILL)
+                finally:
+                    # also on cancellation (kill_now, stop): nothing of this pod outlives it
+                    for t in (prober, pump, waiter):
+                        if t is not None and not t.done():
+                            t.cancel()
                 code = proc.returncode if proc.returncode is not None else 137
                 run.proc = None
             finally:
@@ -654,10 +655,12 @@ class Kubelet:
                 if left <= 0:
                     return "deadline"
             poke = asyncio.create_task(run.poke.wait())
-            done, _ = await asyncio.wait(
-                {waiter, poke}, timeout=max(left, 0.01), return_when=asyncio.FIRST_COMPLETED
-            )
-            poke.cancel()
+            try:
+                done, _ = await asyncio.wait(
+                    {waiter, poke}, timeout=max(left, 0.01), return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                poke.cancel()
             run.poke.clear()
             if waiter in done:
                 return "exited"
@@ -672,10 +675,7 @@ class Kubelet:
         if outcome == "gone":
             grace = 0
         _killpg(proc, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.shield(waiter), min(grace * self.opts.time_scale, _KILL_GRACE_CAP)
-            )
+        await asyncio.wait({waiter}, timeout=min(grace * self.opts.time_scale, _KILL_GRACE_CAP))
         if not waiter.done():
             _killpg(proc, signal.SIGKILL)
             await waiter
@@ -754,7 +754,8 @@ class Kubelet:
         except OSError:
             return False
         try:
-            return await asyncio.wait_for(p.wait(), limit) == 0
+            async with asyncio.timeout(limit):
+                return await p.wait() == 0
         except TimeoutError:
             _killpg(p, signal.SIGKILL)
             await p.wait()
@@ -829,6 +830,14 @@ class Kubelet:
             [str(p) for p in self.path_prefix] + [os.environ.get("PATH", os.defpath)]
         )
         return env
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Wait for an event at most `seconds`. asyncio.timeout, not wait_for: on 3.11 wait_for can
+    swallow a cancellation that races with completion, leaving a task that never stops."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _same_status(a: Obj, b: Obj) -> bool:

@@ -87,7 +87,20 @@ class KubeRuntime:
             return c.nodes.get(name) if c else None
 
     def node_ready(self, node: SimNode) -> bool:
-        return node.ready and not self.faults("node-not-ready", node.cluster, node=node.name)
+        """SimNode.ready and no node-not-ready fault naming it (by node, pool or index)."""
+        if not node.ready:
+            return False
+        for kind in ("node-not-ready", "node_not_ready"):
+            for _ in self.faults(
+                kind, node.cluster, node=node.name, pool=node.pool, index=node.instance_id
+            ):
+                return False
+        return True
+
+    def kube_version(self, cluster: str) -> str:
+        with self.state.lock:
+            c = self.state.clusters.get(cluster)
+            return f"v{c.kubernetes_version}" if c else "v1.32.6"
 
     # -- faults
     def faults(self, kind: str, cluster: str | None = None, **match: str) -> list[dict[str, Any]]:
@@ -99,7 +112,7 @@ class KubeRuntime:
                     continue
                 if cluster is not None and f.get("cluster") not in (None, cluster):
                     continue
-                if all(f.get(k) in (None, v) for k, v in match.items()):
+                if all(f.get(k) is None or str(f.get(k)) == v for k, v in match.items()):
                     out.append(f)
         return out
 
