@@ -359,6 +359,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=220)  # piped: do not squeeze the table to 80
     for c in report.clusters:
         if c.error:
             out.print(f"{c.name}: [red]{c.error}[/]", markup=True)

@@ -399,8 +399,13 @@ async def _run(
             engine, plan, run_id, clients, emit, cancel, record, rules, script, "apply"
         )
         _tune(engine, ctxs)
+        emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
         try:
-            await _preflight(ctxs)
+            try:
+                await _preflight(ctxs)
+            except UsageError as exc:
+                emit(RunFinished(run_id, "failed", f"{exc}; nothing changed"))
+                raise
             timings["preflight_s"] = time.monotonic() - t0
             if record is None:
                 record = engine.journal.create(
@@ -412,7 +417,6 @@ async def _run(
                 )
             for ctx in ctxs:
                 ctx.record = record
-            emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
             if plan.log_path == "legacy-oms":
                 emit(RunWarning(run_id, LEGACY_WARNING))
             await _warn_leftovers(engine, plan, ctxs, emit, run_id)

@@ -60,7 +60,8 @@ _SECRETISH = re.compile(r"(key|token|secret|password)", re.I)
 HEADER = (
     "aksaudit plan: what `aksaudit apply` will do. Edit freely; comments you add are kept.\n"
     "log_path: container-insights | legacy-oms | ama;  delivery: keeper | one-shot\n"
-    "facility: " + ", ".join(FACILITIES) + ";  severity: " + ", ".join(SEVERITIES) + "\n"
+    "facility: " + ", ".join(FACILITIES) + "\n"
+    "severity (and everything more severe): " + ", ".join(SEVERITIES) + "\n"
     "This file holds no secret (keys and tokens are fetched at apply time)."
 )
 
@@ -74,7 +75,7 @@ def _yaml() -> Any:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.indent(mapping=2, sequence=4, offset=2)
-    y.width = 100
+    y.width = 4096  # ARM ids on one line
     return y
 
 

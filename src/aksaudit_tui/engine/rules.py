@@ -54,9 +54,9 @@ def _presets_api() -> tuple[Any, Any]:
 def known_presets() -> list[str]:
     load, _render = _presets_api()
     found = load()
-    if isinstance(found, dict):
-        return sorted(found)
-    return sorted(getattr(p, "name", str(p)) for p in found)
+    items = found.values() if isinstance(found, dict) else found
+    # the base fragment is rendered once by itself; it is not a choice
+    return sorted(p.name for p in items if getattr(p, "kind", "") != "base")
 
 
 def render_plan_rules(plan: Plan, base_dir: Path | None = None) -> str:

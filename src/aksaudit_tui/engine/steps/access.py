@@ -44,9 +44,7 @@ async def access_probe(ctx: StepContext, for_remove: bool = False) -> Probe:
     skipped = [n for n in nodes if n.skip_reason]
     for n in nodes:
         if n.skip_reason:
-            ctx.node_update(
-                n.name, n.pool, n.os_sku or n.os, "skipped", result=f"skipped: {n.skip_reason}"
-            )
+            ctx.node_update(n.name, n.pool, n.os_sku or n.os, "skipped", result=n.skip_reason or "")
         else:
             ctx.node_update(n.name, n.pool, n.os_sku or n.os, "pending")
     if not for_remove:

@@ -128,8 +128,14 @@ class DeliveryStep:
                         )
             ctx.shared.extra["todo"] = eligible
         else:
+            ds = await k.get_daemonset(ns)
+            if ds is not None and _ours(ds):
+                # one-shot means nothing stays: a keeper from an earlier plan would keep
+                # re-applying its own script
+                changes.append(f"delete the keeper DaemonSet left in {ns} by an earlier plan")
+                ctx.shared.extra["delete_keeper"] = True
             if not eligible:
-                return Probe()
+                return Probe(changes=changes)
             statuses = await check_nodes(ctx, eligible)
             todo = []
             for n in eligible:
@@ -158,10 +164,19 @@ class DeliveryStep:
         return Probe(changes=changes, data={"skipped": notes})
 
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
+        from aksaudit_tui.nodes import manifests as m
         from aksaudit_tui.nodes.delivery import DeliveryStats, rollout
 
         k = await kubeops.kube(ctx)
-        nodes = ctx.shared.extra.get("todo") or [n for n in await _nodes(ctx) if n.eligible]
+        if ctx.shared.extra.pop("delete_keeper", False):
+            await k.delete_owned("daemonset", ctx.plan.namespace, m.KEEPER_NAME)
+            await k.delete_owned("configmap", ctx.plan.namespace, m.SCRIPT_CONFIGMAP)
+            ctx.log("delivery", f"deleted the keeper DaemonSet in {ctx.plan.namespace}")
+        nodes = ctx.shared.extra.get("todo")
+        if nodes is None:
+            nodes = [n for n in await _nodes(ctx) if n.eligible]
+        if not nodes:
+            return
         stats = DeliveryStats()
         results = await rollout(
             k,
@@ -185,6 +200,13 @@ class DeliveryStep:
 
     async def verify(self, ctx: StepContext) -> None:
         return None
+
+
+def _ours(obj: dict[str, Any]) -> bool:
+    from aksaudit_tui.nodes import manifests as m
+
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(m.LABEL_MANAGED_BY) == m.MANAGED_BY_VALUE)
 
 
 def _pool(ctx: StepContext, node: str) -> str:
