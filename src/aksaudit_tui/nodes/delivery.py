@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -496,6 +496,7 @@ async def _keeper(
     latest: dict[str, Obj] = {}  # node -> current-generation keeper pod
     reading: dict[str, asyncio.Task[None]] = {}
     reported_running: set[str] = set()
+    reported_scheduled: set[str] = set()
     limit = deadline_s if deadline_s else float(spec.pod_deadline_s)
     end = t0 + limit
 
@@ -550,7 +551,8 @@ async def _keeper(
         elif (pod.get("status") or {}).get("phase") == "Running" and node not in reported_running:
             reported_running.add(node)
             _emit(on_node, _result(waiting[node], "running"))
-        elif node not in reported_running and (pod.get("status") or {}).get("phase") == "Pending":
+        elif node not in reported_scheduled and (pod.get("status") or {}).get("phase") == "Pending":
+            reported_scheduled.add(node)
             _emit(on_node, _result(waiting[node], "scheduled"))
 
     watch = kube.watch_pods(ns, m.KEEPER_SELECTOR)
@@ -665,6 +667,7 @@ async def rollout(
     nodes ``failed``. On cancel the nodes not finished come back ``unknown`` ("cancelled"). Raises
     UserError when admission rejects our pods (the API's reason and what to fix)."""
     stats = stats if stats is not None else DeliveryStats()
+    before = dict(kube.calls)
     try:
         if spec.mode == "one-shot":
             return await _oneshot(
@@ -675,7 +678,12 @@ async def rollout(
             kube, spec, nodes, script_text, rules_text, on_node, cancel, deadline_s, stats
         )
     finally:
-        stats.calls = dict(kube.calls)
+        stats.calls = _delta(before, kube.calls)
+
+
+def _delta(before: dict[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """API calls made since ``before`` (the client's counter is shared by every caller)."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
 async def check_nodes(
@@ -784,8 +792,8 @@ async def remove_nodes(
     )  # fmt: skip
     await kube.delete_owned("configmap", ns, m.SCRIPT_CONFIGMAP)
     rest, _ = await kube.list_pods(ns, m.MANAGED_SELECTOR)
-    if not rest:
-        await kube.delete_owned("namespace", "", ns)
+    if not rest and await kube.delete_owned("namespace", "", ns):
+        await kube.wait_namespace_gone(ns)
     return results
 
 

@@ -467,6 +467,15 @@ class KubeClient:
                 await self.wait_pod_gone(ns, name)
         raise UserError(f"pod {ns}/{name} keeps coming back; delete it and retry")
 
+    async def wait_namespace_gone(self, name: str, timeout_s: float = 60.0) -> bool:
+        """Wait until a deleted namespace has finished terminating; False on timeout."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if await self._read("read_namespace", self.core.read_namespace, name) is None:
+                return True
+            await asyncio.sleep(0.25)
+        return False
+
     async def wait_pod_gone(self, ns: str, name: str, timeout_s: float = 30.0) -> None:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
@@ -587,9 +596,12 @@ class KubeClient:
         sel = m.MANAGED_SELECTOR
 
         def pairs(data: Obj) -> list[tuple[str, str]]:
+            # Objects already being deleted are on their way out: not leftovers.
             return [
                 (str(i["metadata"].get("namespace", "")), str(i["metadata"]["name"]))
                 for i in data.get("items") or []
+                if not i["metadata"].get("deletionTimestamp")
+                and (i.get("status") or {}).get("phase") != "Terminating"
             ]
 
         pods, dss, cms, nss = await asyncio.gather(
