@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from fixtures.emulator import emulator, make_emulator  # noqa: F401  (pytest fixtures)
 
 from aksaudit_tui.emulator.nodestate import read_node_audit_state
 from aksaudit_tui.errors import UsageError, UserError
@@ -24,6 +23,7 @@ from aksaudit_tui.nodes.delivery import (
 )
 from aksaudit_tui.nodes.kube import KubeClient, NodeInfo, load_api
 from aksaudit_tui.nodes.script import render_node_script
+from fixtures.emulator import emulator, make_emulator  # noqa: F401  (pytest fixtures)
 
 CLUSTER = "aks-prod-weu"  # 2 tainted Ubuntu 22.04 system nodes, 3 Ubuntu 24.04, 1 Windows
 RULES = "-w /etc/passwd -p wa -k identity\n-a always,exit -F arch=b64 -S execve -k aks_exec\n"
