@@ -77,7 +77,8 @@ def test_a_cluster_cannot_be_locked_twice(tmp_path: Path) -> None:
             j.lock_cluster(cid, "run-2")
         # another process too
         code = (
-            "import sys; from pathlib import Path; from aksaudit_tui.engine.journal import Journal\n"
+            "import sys; from pathlib import Path\n"
+            "from aksaudit_tui.engine.journal import Journal\n"
             f"j = Journal(Path({str(tmp_path)!r}))\n"
             "try:\n"
             f"    j.lock_cluster({cid!r}, 'run-3')\n"
