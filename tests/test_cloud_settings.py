@@ -97,6 +97,9 @@ def test_static_credentials_sync_and_async() -> None:
 
 
 def test_clients_get_endpoint_ca_scope_polling(tmp_path: Path) -> None:
+    import trustme
+
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     s = CloudSettings(
         arm_endpoint="https://127.0.0.1:4443",
         logs_endpoint="https://127.0.0.1:4443/logs/v1",
@@ -122,6 +125,9 @@ def test_clients_get_endpoint_ca_scope_polling(tmp_path: Path) -> None:
             c1 = clients.compute("sub-1")
             assert clients.compute("sub-1") is c1  # cached per subscription
             logs = clients.logs()
+            # one pooled session for every client, trusting the CA bundle
+            assert c1._client._pipeline._transport is clients.transport()
+            assert clients.transport().session.connector._ssl.verify_mode.name == "CERT_REQUIRED"
             return str(logs._endpoint)
 
     assert asyncio.run(run()) == "https://127.0.0.1:4443/logs"

@@ -62,12 +62,18 @@ def build_client(
     subscription_id: str | None = None,
     *,
     aio: bool = True,
+    transport: Any = None,
 ) -> Any:
-    """Build one management client of ``kind`` (see ``_KINDS``)."""
+    """Build one management client of ``kind`` (see ``_KINDS``). With ``transport`` (a shared
+    aiohttp transport whose session already trusts the CA) the per-request CA setting is left
+    out, so connections are pooled and reused."""
     package, cls_name = _KINDS[kind]
     module = importlib.import_module(package + (".aio" if aio else ""))
     cls = getattr(module, cls_name)
     kw = client_kwargs(settings)
+    if transport is not None:
+        kw.pop("connection_verify", None)
+        kw["transport"] = transport
     if kind == "subscriptions":
         return cls(credential, **kw)
     if subscription_id is None:
@@ -95,10 +101,33 @@ def logs_client_kwargs(settings: CloudSettings) -> dict[str, Any]:
     return kw
 
 
+def _shared_transport(settings: CloudSettings) -> tuple[Any, Any]:
+    """One aiohttp session (and azure-core transport over it) for every client of a piece of
+    work. azure-core would otherwise build a fresh SSLContext from the CA file on every request,
+    which defeats aiohttp's connection pool: one TLS handshake per call."""
+    import ssl
+
+    import aiohttp
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    ctx: ssl.SSLContext | bool = True
+    if settings.ca_bundle:
+        ctx = ssl.create_default_context(cafile=settings.ca_bundle)
+    connector = aiohttp.TCPConnector(ssl=ctx, limit=max(8, settings.concurrency * 2))
+    session = aiohttp.ClientSession(
+        connector=connector,
+        trust_env=True,  # honour HTTPS_PROXY / NO_PROXY as azure-core does
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,  # azure-core decodes itself
+    )
+    return session, AioHttpTransport(session=session, session_owner=False)
+
+
 class AsyncClients:
     """Cache of ``.aio`` clients for one piece of work; ``await close()`` closes every one.
 
-    Use as ``async with AsyncClients(settings) as clients: ...``.
+    All clients share one aiohttp session (connection pool). Use as
+    ``async with AsyncClients(settings) as clients: ...`` inside a running event loop.
     """
 
     def __init__(
@@ -108,12 +137,21 @@ class AsyncClients:
         self._owns_credential = credential is None
         self.credential: AsyncTokenCredential = credential or async_credential(settings)
         self._clients: dict[tuple[str, str | None], Any] = {}
+        self._session: Any = None
+        self._transport: Any = None
+
+    def transport(self) -> Any:
+        if self._transport is None:
+            self._session, self._transport = _shared_transport(self.settings)
+        return self._transport
 
     def _get(self, kind: str, subscription_id: str | None) -> Any:
         key = (kind, subscription_id)
         client = self._clients.get(key)
         if client is None:
-            client = build_client(kind, self.settings, self.credential, subscription_id)
+            client = build_client(
+                kind, self.settings, self.credential, subscription_id, transport=self.transport()
+            )
             self._clients[key] = client
         return client
 
@@ -141,7 +179,9 @@ class AsyncClients:
         if client is None:
             from azure.monitor.query.aio import LogsQueryClient
 
-            client = LogsQueryClient(self.credential, **logs_client_kwargs(self.settings))
+            kw = logs_client_kwargs(self.settings)
+            kw.pop("connection_verify", None)
+            client = LogsQueryClient(self.credential, transport=self.transport(), **kw)
             self._clients[key] = client
         return client
 
@@ -150,6 +190,10 @@ class AsyncClients:
         for client in clients:
             with contextlib.suppress(Exception):  # closing must not mask the real outcome
                 await client.close()
+        session, self._session, self._transport = self._session, None, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close()
         if self._owns_credential:
             await self.credential.close()
 
