@@ -81,6 +81,7 @@ def advance(state: EmulatorState, lro: Lro, *, polled: bool) -> None:
             lro.status = "Succeeded"
         if lro.on_done is not None:
             lro.on_done(lro)
+        state.touch()
 
 
 def sweep(state: EmulatorState) -> None:

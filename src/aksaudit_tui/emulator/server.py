@@ -139,9 +139,14 @@ def _register_kube(app: web.Application, state: EmulatorState) -> None:
         return
     register = getattr(kube, "register_kube_routes", None)
     options = getattr(kube, "KubeOptions", None)
-    if register is not None and options is not None:
-        # the kube side runs its controller and kubelet from the app's startup/cleanup hooks
-        register(app, state, options(token=state.token))
+    if register is None or options is None:
+        return
+    opts = options(token=state.token)
+    from_scenario = getattr(kube.runtime, "options_from_scenario", None)
+    if from_scenario is not None and state.scenario.get("kube"):
+        opts = from_scenario(state.scenario["kube"], opts)  # the scenario's `kube:` knobs
+    # the kube side runs its controller and kubelet from the app's startup/cleanup hooks
+    register(app, state, opts)
 
 
 class Emulator:

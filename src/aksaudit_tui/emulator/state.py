@@ -123,6 +123,8 @@ class EmulatorState:
     syslog_feeds: dict[str, list[str]] = field(default_factory=dict)  # node -> pending lines
     requests: Counter[str] = field(default_factory=Counter)  # "METHOD route" -> count
     started_at: float = field(default_factory=time.time)
+    version: int = 0  # bumped on every ARM change; GET answers are cached per version
+    response_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     # hook: read a node root -> NodeAuditState-like object (injectable for tests)
     audit_reader: Callable[[Path], Any] | None = None
 
@@ -132,6 +134,7 @@ class EmulatorState:
         """Store a resource body under its id and index it."""
         key = rid.lower()
         with self.lock:
+            self.version += 1
             self.arm[key] = body
             parent = key.rsplit("/", 1)[0]
             self.children.setdefault(parent, {})[key] = None
@@ -140,12 +143,18 @@ class EmulatorState:
             if sub and rtype:
                 self.by_type.setdefault((sub, rtype), {})[key] = None
 
+    def touch(self) -> None:
+        """Say that ARM state changed in place (drops cached GET answers)."""
+        with self.lock:
+            self.version += 1
+
     def get(self, rid: str) -> dict[str, Any] | None:
         return self.arm.get(rid.lower())
 
     def delete(self, rid: str) -> dict[str, Any] | None:
         key = rid.lower()
         with self.lock:
+            self.version += 1
             body = self.arm.pop(key, None)
             if body is None:
                 return None

@@ -410,6 +410,7 @@ async def list_extensions(ctx: Ctx) -> web.Response:
 def _bump_model(state: EmulatorState, vmss_id: str) -> None:
     with state.lock:
         state.model_gen[vmss_id.lower()] = state.model_gen.get(vmss_id.lower(), 0) + 1
+        state.touch()
 
 
 async def extension(ctx: Ctx) -> web.Response:
@@ -927,6 +928,13 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
         if scripted is not None:
             status, fault_body, headers = scripted
             return json_response(status, fault_body, headers)
+        cacheable = request.method == "GET" and handler not in (lro_status, lro_result)
+        cache_key = (path.lower(), request.query_string)
+        if cacheable:
+            hit = state.response_cache.get(cache_key)
+            if hit is not None and hit[0] == state.version:
+                return web.Response(status=200, body=hit[1], content_type="application/json")
+        version = state.version
         body: Any = None
         if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
             raw = await request.read()
@@ -940,7 +948,13 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
                         "The request content was invalid and could not be deserialized.",
                     )
         try:
-            return await handler(Ctx(request, state, m, body))
+            response = await handler(Ctx(request, state, m, body))
+            if cacheable and response.status == 200 and isinstance(response.body, bytes):
+                # reads are pure: the same path at the same state version answers the same
+                if len(state.response_cache) > 4096:
+                    state.response_cache.clear()
+                state.response_cache[cache_key] = (version, response.body)
+            return response
         except ArmError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.headers)
     state.requests[f"{request.method} unmatched"] += 1
