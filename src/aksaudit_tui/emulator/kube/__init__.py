@@ -7,13 +7,19 @@ Server hook (one call, nothing else to start or stop)::
 
 It adds the routes `/k8s/{cluster}` and `/k8s/{cluster}/{tail:.*}` (any method) and appends an
 `on_startup` hook (starts the controller task and the kubelet on the app's loop) and an
-`on_cleanup` hook (kills every container process, stops both). `app[KUBE_RUNTIME]` is the
+`on_shutdown` hook (ends open watches and log follows, so the server need not wait for them)
+and an `on_cleanup` hook (kills every container process, stops both). `app[KUBE_RUNTIME]` is the
 `KubeRuntime`; `state.kube[cluster]` is each cluster's `KubeStore` (created on first use, with
 the namespaces default, kube-system, kube-public, kube-node-lease; nodes come from
 `state.clusters[c].nodes` and follow it within `sync_interval`). Call `store.compact()` to make
 every earlier resourceVersion answer 410 Expired.
 
 Auth: any `Authorization: Bearer <token>` (401 without), or exactly `KubeOptions.token` when set.
+
+Scenario: an optional top-level `kube:` mapping overrides KubeOptions fields, e.g.
+`kube: {time_scale: 0.05, max_concurrency: 64, history: 1000, log_lines: 2000,
+bookmark_interval: 5, sync_interval: 0.2}` (time_scale multiplies probe periods/delays,
+activeDeadlineSeconds, restart and image-pull back-off, and the termination grace period).
 
 Faults (dicts in `state.faults`; a key left out matches anything; read on every use, so tests
 may add and remove them at any time; take `state.lock` when mutating the list):
@@ -44,7 +50,7 @@ from ..state import EmulatorState
 from .api import KubeApi
 from .controller import run_controller
 from .kubelet import Kubelet
-from .runtime import KubeOptions, KubeRuntime
+from .runtime import KubeOptions, KubeRuntime, options_from_scenario
 from .store import KubeStore
 
 __all__ = [
@@ -64,7 +70,8 @@ def register_kube_routes(
 ) -> KubeRuntime:
     """Serve the Kubernetes API of every cluster in `state` and run its control loops with the
     app (startup/cleanup hooks)."""
-    rt = KubeRuntime(state, options or KubeOptions())
+    opts = options_from_scenario((state.scenario or {}).get("kube"), options or KubeOptions())
+    rt = KubeRuntime(state, opts)
     api = KubeApi(rt)
     app.router.add_route("*", "/k8s/{cluster}", api.handle)
     app.router.add_route("*", "/k8s/{cluster}/{tail:.*}", api.handle)
@@ -90,6 +97,10 @@ def register_kube_routes(
         if rt.kubelet is not None:
             await rt.kubelet.stop()
 
+    async def on_shutdown(_app: web.Application) -> None:
+        rt.close_streams()
+
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return rt

@@ -748,7 +748,8 @@ class KubeApi:
                 seen = len(cur)
                 p = store.get("pods", ns, name)
                 if (
-                    p is None
+                    self.rt.closing
+                    or p is None
                     or p["metadata"]["uid"] != uid
                     or podlog.closed
                     or p["status"].get("phase") in ("Succeeded", "Failed")
@@ -826,7 +827,7 @@ class KubeApi:
                     if bookmarks:
                         await resp.write(_bookmark(kind, store.rv))
                     return await self._end(resp)
-                if self.rt.kube_down(cluster) is not None:
+                if self.rt.closing or self.rt.kube_down(cluster) is not None:
                     return await self._end(resp, drop=True)
                 if bookmarks and now >= next_bookmark:
                     await resp.write(_bookmark(kind, store.rv))
@@ -839,7 +840,9 @@ class KubeApi:
                         ev: WatchEvent | None = await watcher.queue.get()
                 except TimeoutError:
                     continue
-                if ev is None or ev.rv <= last_rv:
+                if ev is None:
+                    continue  # a wake-up (shutdown): the checks at the top decide
+                if ev.rv <= last_rv:
                     continue
                 last_rv = ev.rv
                 t = self._translate(ev, matches)

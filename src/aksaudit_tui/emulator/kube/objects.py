@@ -203,12 +203,52 @@ def prepare_pod(store: KubeStore, obj: Obj, namespace: str) -> Obj:
     ns = store.get("namespaces", "", namespace) or {}
     psa.check_pod(obj, ns.get("metadata", {}).get("labels") or {})
     _default_pod_spec(obj["spec"])
-    obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    _priority(obj)
+    obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj["spec"])}
     if obj["spec"].get("nodeName"):
         obj["status"]["conditions"] = [
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}
         ]
     return obj
+
+
+_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
+
+def _priority(pod: Obj) -> None:
+    """The Priority admission plugin: resolve priorityClassName (built-in classes only)."""
+    spec = pod["spec"]
+    name = spec.get("priorityClassName")
+    if not name:
+        return
+    if name not in _PRIORITY_CLASSES:
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'pods "{pod["metadata"]["name"]}" is forbidden: no PriorityClass with name {name} '
+            "was found",
+            {"name": pod["metadata"]["name"], "kind": "pods"},
+        )
+    spec["priority"] = _PRIORITY_CLASSES[name]
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+
+def qos_class(spec: Obj) -> str:
+    """Guaranteed (requests == limits for cpu and memory everywhere), BestEffort (none), or
+    Burstable."""
+    containers = spec.get("containers") or []
+    if not any(
+        (c.get("resources") or {}).get(k) for c in containers for k in ("requests", "limits")
+    ):
+        return "BestEffort"
+    for c in containers:
+        res = c.get("resources") or {}
+        limits = res.get("limits") or {}
+        requests = res.get("requests") or limits  # requests default to limits
+        for k in ("cpu", "memory"):
+            if k not in limits or str(requests.get(k)) != str(limits[k]):
+                return "Burstable"
+    return "Guaranteed"
 
 
 def template_hash(template: Obj) -> str:

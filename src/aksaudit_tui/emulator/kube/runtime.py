@@ -33,6 +33,43 @@ class KubeOptions:
     user: str = "aksaudit-user"  # the identity named in 403 messages
 
 
+_SCENARIO_KEYS = {
+    "time_scale": float,
+    "max_concurrency": int,
+    "history": int,
+    "log_lines": int,
+    "bookmark_interval": float,
+    "sync_interval": float,
+}
+
+
+def options_from_scenario(section: Any, base: KubeOptions) -> KubeOptions:
+    """Apply a scenario's `kube:` mapping (time_scale, max_concurrency, history, log_lines,
+    bookmark_interval, sync_interval) over `base`; a bad value is a UsageError."""
+    from dataclasses import replace
+
+    from aksaudit_tui.errors import UsageError
+
+    if not section:
+        return base
+    if not isinstance(section, dict):
+        raise UsageError("scenario: 'kube' must be a mapping")
+    changes: dict[str, Any] = {}
+    for key, value in section.items():
+        conv = _SCENARIO_KEYS.get(key)
+        if conv is None:
+            raise UsageError(
+                f"scenario: kube.{key} is not a kube option ({', '.join(sorted(_SCENARIO_KEYS))})"
+            )
+        try:
+            changes[key] = conv(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"scenario: kube.{key} must be a number") from None
+        if changes[key] <= 0:
+            raise UsageError(f"scenario: kube.{key} must be positive")
+    return replace(base, **changes)
+
+
 class KubeRuntime:
     """Everything the routes, the controller and the kubelet share."""
 
@@ -42,6 +79,7 @@ class KubeRuntime:
         self.wake = asyncio.Event()  # set on any object change: controller and kubelet resync
         self.kubelet: Kubelet | None = None
         self.controller_task: asyncio.Task[None] | None = None
+        self.closing = False  # set on app shutdown: open watches and log follows end at once
 
     # -- stores
     def clusters(self) -> list[str]:
@@ -74,6 +112,16 @@ class KubeRuntime:
         self.wake.set()
         if self.kubelet is not None and ev.resource == "pods":
             self.kubelet.poke(cluster, ev)
+
+    def close_streams(self) -> None:
+        """End every open watch now (the server waits for open requests when it stops)."""
+        self.closing = True
+        for st in list(self.state.kube.values()):
+            if isinstance(st, KubeStore):
+                for w in list(st.watchers):
+                    w.queue.put_nowait(None)
+                for lg in st.logs.values():
+                    lg.changed.set()
 
     # -- nodes
     def sim_nodes(self, cluster: str) -> dict[str, SimNode]:
