@@ -161,8 +161,7 @@ class Emulator:
         state_dir: str | Path | None = None,
         port: int = 0,
     ) -> None:
-        if scenario is None or not isinstance(scenario, dict) or "latency_ms" not in scenario:
-            scenario = load_scenario(scenario)
+        scenario = load_scenario(scenario)  # idempotent on an already loaded scenario
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="aksaudit-emulator-")
