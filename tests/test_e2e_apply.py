@@ -4,6 +4,7 @@ changes nothing. Then the seed's failure modes are named by verify."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -104,7 +105,7 @@ async def test_verify_names_the_dcr_lacking_the_facility(
     assert (await eng.apply(plan)).outcome == "ok"
     # someone puts the MSCI rule back to a facility list without authpriv (through ARM)
     await drop_dcr_facility(emu, "authpriv")
-    time.sleep(1.5)
+    await asyncio.sleep(1.5)
     report = await eng.verify(plan, since=timedelta(seconds=1), deadline_s=1.0)
     assert not report.ok
     assert {n.node for n in report.missing} == set(linux_nodes(emu, "aks-prod-weu"))
@@ -125,7 +126,7 @@ async def test_verify_names_the_node_whose_auditd_stopped(
     victim = linux_nodes(emu, "aks-dev-neu")[0]
     state = node_root(emu, "aks-dev-neu", victim) / "var/lib/aksaudit-sim/services/auditd"
     state.write_text("inactive\n")
-    time.sleep(1.5)
+    await asyncio.sleep(1.5)
     report = await eng.verify(None, since=timedelta(seconds=1), deadline_s=1.0)
     assert [n.node for n in report.missing] == [victim]
     assert report.missing[0].reason == "auditd not running"
