@@ -1,0 +1,303 @@
+"""Shared pieces of the benchmarks: figure/goal output, bench scenarios, a stand-in node script,
+child-process peak RSS.
+
+Every bench prints one ``name: value`` line per figure, then one line per goal starting with
+``passed`` or ``failed`` (``passed rollout.oneshot: wall 104.2 s <= 130.0 s``), and exits 1 when a
+goal failed. Figures are ratios (or counts) measured in the same run: this machine is shared and
+noisy, so absolute times are not comparable between runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+PYTHON = sys.executable
+
+FIGURE_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.\-/]+): (?P<value>\S.*)$")
+GOAL_RE = re.compile(r"^(?P<verdict>passed|failed)(?: (?P<text>.*))?$")
+
+
+@dataclass
+class Report:
+    """Figures and goals of one bench, printed in the agreed format."""
+
+    prefix: str = ""
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    goals: list[tuple[bool, str]] = field(default_factory=list)
+
+    def figure(self, name: str, value: float | int | str, fmt: str = ".3f") -> None:
+        text = format(value, fmt) if isinstance(value, float) else str(value)
+        self.figures.append((f"{self.prefix}{name}", text))
+
+    def goal(self, ok: bool, text: str) -> bool:
+        self.goals.append((ok, f"{self.prefix}{text}" if self.prefix else text))
+        return ok
+
+    def extend(self, other: Report) -> None:
+        self.figures += other.figures
+        self.goals += other.goals
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for ok, _ in self.goals)
+
+    def lines(self) -> list[str]:
+        out = [f"{n}: {v}" for n, v in self.figures]
+        out += [f"{'passed' if ok else 'failed'} {text}" for ok, text in self.goals]
+        return out
+
+    def print(self) -> int:
+        for line in self.lines():
+            print(line, flush=True)
+        return 0 if self.ok else 1
+
+
+def parse_report(text: str, prefix: str = "") -> Report:
+    """Read a bench's stdout back (figures and goals); other lines are ignored. A bare
+    ``passed``/``failed`` (a bench with one goal) becomes a goal named after ``prefix``."""
+    rep = Report()
+    for line in text.splitlines():
+        line = line.rstrip()
+        g = GOAL_RE.match(line)
+        if g:
+            what = g["text"] or (prefix.rstrip(".") or "goal")
+            rep.goals.append((g["verdict"] == "passed", f"{prefix}{what}" if g["text"] else what))
+            continue
+        f = FIGURE_RE.match(line)
+        if f:
+            rep.figures.append((f"{prefix}{f['name']}", f["value"]))
+    return rep
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+SUBSCRIPTION = str(uuid.UUID(int=0xB0))
+WORKSPACE_CUSTOMER_ID = str(uuid.UUID(int=0xB1))
+
+
+def fleet_scenario(
+    nodes: int,
+    *,
+    clusters: int = 1,
+    pool_size: int = 100,
+    os_sku: str = "Ubuntu2204",
+    latency_ms: float | dict[str, float] = 0.0,
+    ingestion_delay_s: float = 1.0,
+) -> dict[str, Any]:
+    """One subscription, ``clusters`` clusters of ``nodes`` Linux nodes each (pools of at most
+    ``pool_size``), one workspace; Container Insights syslog already on (so apply has no ARM work
+    beyond probes and the node rollout dominates)."""
+    cls = []
+    for c in range(clusters):
+        pools = []
+        left, i = nodes, 0
+        while left > 0:
+            n = min(left, pool_size)
+            mode = "System" if i == 0 else "User"
+            pools.append({"name": f"pool{i}", "mode": mode, "count": n, "os_sku": os_sku})
+            left -= n
+            i += 1
+        cls.append(
+            {
+                "name": f"aks-bench-{c}",
+                "kubernetes_version": "1.32.6",
+                "monitoring": {
+                    "workspace": "law-bench",
+                    "syslog": True,
+                    "syslog_facilities": ["authpriv"],
+                },
+                "pools": pools,
+            }
+        )
+    return {
+        "latency_ms": latency_ms,
+        "lro": {"polls": 1, "seconds": 0},
+        "ingestion": {"delay_s": ingestion_delay_s, "interval_s": 1},
+        "subscriptions": [
+            {
+                "id": SUBSCRIPTION,
+                "name": "Bench",
+                "resource_groups": [
+                    {
+                        "name": "rg-bench",
+                        "location": "westeurope",
+                        "workspaces": [{"name": "law-bench", "customer_id": WORKSPACE_CUSTOMER_ID}],
+                        "clusters": cls,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def sleepy_node_script(seconds: float) -> str:
+    """A stand-in node script: takes ``seconds`` (sleep, no CPU), then prints the node script's
+    JSON status line for a compliant node. Benches use it so "each node script takes N s" holds
+    exactly; the real script's correctness is covered by the tests."""
+    return f"""#!/bin/sh
+# aksaudit bench stand-in for the node script: {seconds:g} s on every node, then a status line
+mode="${{1:-apply}}"
+sleep {seconds:g}
+printf '{{"aksaudit": 1, "mode": "%s", "node": "%s", "os": "ubuntu", "os_version": "22.04", \
+"supported": true, "skip_reason": null, "audit_version": "3.0.7", "installed": true, \
+"running": true, "plugin_active": true, "plugin_path": "/etc/audit/plugins.d/syslog.conf", \
+"facility": "authpriv", "severity": "info", "rules_sha256": "0", "rules_loaded": 1, \
+"skipped_watches": [], "changed": [], "errors": [], "compliant": true, "ok": true}}\\n' \
+"$mode" "${{HOSTNAME:-node}}"
+"""
+
+
+@contextmanager
+def emulator(scenario: dict[str, Any], state_dir: Path) -> Iterator[Any]:
+    """An in-process emulator (started; stopped on exit)."""
+    from aksaudit_tui.emulator import Emulator, load_scenario
+
+    emu = Emulator(load_scenario(scenario), state_dir)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def settings_for(info: Any, **kw: Any) -> Any:
+    """CloudSettings pointing every client at the emulator."""
+    from aksaudit_tui.cloud.settings import CloudSettings
+
+    return CloudSettings(
+        arm_endpoint=info.arm_endpoint,
+        logs_endpoint=info.logs_endpoint,
+        ca_bundle=str(info.ca_bundle),
+        access_token=info.token,
+        kubeconfig=str(info.kubeconfig),
+        **kw,
+    )
+
+
+def emulator_env(info: Any) -> dict[str, str]:
+    """Environment for an ``aksaudit`` child process aimed at the emulator."""
+    env = dict(os.environ)
+    env.update(
+        AKSAUDIT_ARM_ENDPOINT=info.arm_endpoint,
+        AKSAUDIT_LOGS_ENDPOINT=info.logs_endpoint,
+        AKSAUDIT_CA_BUNDLE=str(info.ca_bundle),
+        AKSAUDIT_ACCESS_TOKEN=info.token,
+        KUBECONFIG=str(info.kubeconfig),
+    )
+    return env
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ChildRun:
+    returncode: int
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def run_child(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 900.0,
+) -> ChildRun:
+    """Run a child to completion; its own peak RSS comes from wait4's rusage (that child only)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv),
+        env=env,
+        cwd=str(cwd) if cwd else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return ChildRun(-9, time.perf_counter() - start, 0.0, out, err + "\n(timed out)")
+    # communicate() reaped the child; the rusage of that wait is gone, so children that need a
+    # peak RSS report it themselves (see child_peak_rss_mb) or use wait4 via run_child_rss.
+    return ChildRun(proc.returncode, time.perf_counter() - start, 0.0, out, err)
+
+
+def run_child_rss(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 900.0,
+    stdout_path: Path | None = None,
+) -> ChildRun:
+    """Run a child with output to files and reap it with ``os.wait4``: its peak RSS (ru_maxrss,
+    KiB on Linux) is that child's own high-water mark."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="aksaudit-bench-out-") as tmp:
+        out_p = stdout_path or Path(tmp) / "out"
+        err_p = Path(tmp) / "err"
+        start = time.perf_counter()
+        with out_p.open("w") as out, err_p.open("w") as err:
+            proc = subprocess.Popen(
+                list(argv), env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+            )
+        deadline = start + timeout
+        status, usage = 0, None
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        return ChildRun(
+            proc.returncode,
+            seconds,
+            usage.ru_maxrss / 1024.0 if usage else 0.0,
+            out_p.read_text(errors="replace"),
+            err_p.read_text(errors="replace"),
+        )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM) in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    s = sorted(values)
+    if not s:
+        return 0.0
+    k = max(0, min(len(s) - 1, round(q / 100.0 * len(s) + 0.5) - 1))
+    return s[k]

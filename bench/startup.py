@@ -1,0 +1,156 @@
+"""Startup benchmark: process start to the first interactive screen, ``aksaudit`` vs a bare
+Textual app showing a screen of the same shape (header, a few statics, an option list, buttons,
+footer). Both run headless in fresh interpreters; each child measures from the parent's spawn
+time (passed in the environment) to the moment its first screen is mounted and painted.
+
+Goal: aksaudit / bare <= 1.5. Also reports which heavy packages (Azure SDK, kubernetes, aiohttp)
+are already imported when the first screen shows: they should load when first needed.
+
+    .venv/bin/python bench/startup.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import PYTHON, Report, run_child
+
+GOAL = 1.5
+HEAVY = ("azure", "kubernetes", "aiohttp", "msal", "trustme", "cryptography")
+
+
+def _child(kind: str) -> None:
+    """Runs in the child interpreter: start the app headless, report, exit."""
+    t0 = float(os.environ["AKSAUDIT_BENCH_T0"])
+    from textual.app import App
+    from textual.pilot import Pilot
+
+    result: dict[str, Any] = {}
+    orig_run = App.run
+
+    async def pilot_fn(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        # The first interactive screen: the one the app pushes on mount (not the default
+        # screen), once mounted and painted. Polled with short sleeps (Pilot.pause waits for the
+        # app to go idle, which background workers may delay past the paint).
+        for _ in range(5000):
+            if len(app.screen_stack) > 1 and app.screen.is_mounted:
+                break
+            await asyncio.sleep(0.001)
+        painted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        app.screen.call_after_refresh(lambda: painted.set_result(time.time()))
+        result["seconds"] = await painted - t0
+        result["screen"] = type(app.screen).__name__
+        result["heavy"] = sorted({m.split(".")[0] for m in sys.modules if m.startswith(HEAVY)})
+        app.exit()
+
+    def run(self: App[Any], **kw: Any) -> Any:
+        kw.update(headless=True, auto_pilot=pilot_fn, size=(120, 40))
+        return orig_run(self, **kw)
+
+    App.run = run  # type: ignore[method-assign]
+    if kind == "bare":
+        from textual.app import ComposeResult
+        from textual.containers import Horizontal, Vertical
+        from textual.screen import Screen
+        from textual.widgets import Button, Footer, Header, OptionList, Static
+
+        class First(Screen[None]):
+            def compose(self) -> ComposeResult:
+                yield Header()
+                yield Static("step 1 of 7")
+                with Vertical():
+                    yield Static("signed in as someone")
+                    yield Static("3 subscriptions")
+                    yield Static("")
+                    yield Static("What do you want to do?")
+                    yield OptionList("New enablement", "Resume", "Status", "Clean up")
+                with Horizontal():
+                    yield Button("Back")
+                    yield Button("Next")
+                yield Footer()
+
+        class Bare(App[int]):
+            def on_mount(self) -> None:
+                self.push_screen(First())
+
+        Bare().run()
+    else:
+        from aksaudit_tui.cli.main import main
+
+        main([])
+    print("BENCH " + json.dumps(result), flush=True)
+
+
+def measure(kind: str, env: dict[str, str]) -> dict[str, Any]:
+    env = {**env, "AKSAUDIT_BENCH_T0": repr(time.time())}
+    r = run_child([PYTHON, __file__, "--child", kind], env=env, timeout=120)
+    for line in r.stdout.splitlines():
+        if line.startswith("BENCH "):
+            data: dict[str, Any] = json.loads(line[6:])
+            if "seconds" in data:
+                return data
+    raise SystemExit(f"startup child {kind} failed (rc {r.returncode}): {r.stderr[-2000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--child", choices=("bare", "aksaudit"))
+    args = ap.parse_args(argv)
+    if args.child:
+        _child(args.child)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="aksaudit-bench-startup-") as tmp:
+        env = dict(os.environ)
+        # Never Azure: a loopback endpoint nothing listens on, a static token, a private
+        # state/config dir (no journal of the user's runs).
+        env.update(
+            AKSAUDIT_ARM_ENDPOINT="https://127.0.0.1:9/",
+            AKSAUDIT_LOGS_ENDPOINT="https://127.0.0.1:9/logs/v1",
+            AKSAUDIT_ACCESS_TOKEN="bench-token",
+            KUBECONFIG=str(Path(tmp) / "kubeconfig"),
+            XDG_STATE_HOME=str(Path(tmp) / "state"),
+            XDG_CONFIG_HOME=str(Path(tmp) / "config"),
+            XDG_DATA_HOME=str(Path(tmp) / "data"),
+            XDG_CACHE_HOME=str(Path(tmp) / "cache"),
+            HOME=tmp,
+        )
+        env.pop("AKSAUDIT_CA_BUNDLE", None)
+        measure("bare", env)  # warm the page cache for both
+        measure("aksaudit", env)
+        bare: list[float] = []
+        aks: list[float] = []
+        heavy: list[str] = []
+        screen = ""
+        for _ in range(max(1, args.repeats)):
+            # interleaved, so a noisy neighbour hits both alike
+            bare.append(measure("bare", env)["seconds"])
+            a = measure("aksaudit", env)
+            aks.append(a["seconds"])
+            heavy, screen = a["heavy"], a["screen"]
+    b, k = statistics.median(bare), statistics.median(aks)
+    ratio = k / b
+    rep = Report("startup.")
+    rep.figure("bare_s", b)
+    rep.figure("aksaudit_s", k)
+    rep.figure("first_screen", screen)
+    rep.figure("heavy_imports_at_first_screen", ",".join(heavy) or "none")
+    rep.figure("ratio", ratio)
+    rep.goal(ratio <= GOAL, f"ratio: aksaudit/bare {ratio:.2f} <= {GOAL}")
+    return rep.print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
