@@ -6,7 +6,8 @@ named ``MSCI-<region>-<cluster>`` in the cluster's resource group) collects the 
 level from the chosen severity up and routes ``Microsoft-Syslog`` to the workspace.
 Where absent it is set up as ``az aks enable-addons -a monitoring --enable-msi-auth-for-monitoring
 --enable-syslog`` does: DCR, association, then the add-on profile. Other facilities and the rest
-of the rule are kept.
+of the rule are kept. Like the az CLI, ``azureMonitorProfile.containerInsights.syslogPort`` is left
+as it is (absent means the default 28330 the ama-logs forwarder listens on).
 """
 
 from __future__ import annotations
