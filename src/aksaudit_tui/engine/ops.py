@@ -463,7 +463,8 @@ def _finish(
 ) -> RunResult:
     summary = summarise(runs)
     summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    failed = [r for r in runs if r.failed]
+    # a verify miss is not a failed change: it ends "ok" with exit 5 (verification failed)
+    failed = [r for r in runs if any(o == "failed" for k, o in r.outcomes.items() if k != "verify")]
     if report is not None:
         summary["verify"] = report.to_json()
     if cancel.is_set():
@@ -471,7 +472,7 @@ def _finish(
     elif failed and len(failed) == len(runs):
         outcome = "failed"
         first = failed[0]
-        step = next(k for k, v in first.outcomes.items() if v == "failed")
+        step = next(k for k, v in first.outcomes.items() if v == "failed" and k != "verify")
         message = f"{first.name} {step}: {first.messages.get(step, '')}"
     elif failed:
         outcome = "partial"

@@ -6,7 +6,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from aksaudit_tui.engine.events import RunOutcome
-from aksaudit_tui.errors import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
+from aksaudit_tui.errors import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_VERIFY_FAILED,
+)
 
 ChangeStatus = Literal["already done", "will change"]
 
@@ -34,6 +40,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.outcome == "ok" and self.summary.get("verified") is False:
+            return EXIT_VERIFY_FAILED
         return {
             "ok": EXIT_OK,
             "partial": EXIT_PARTIAL,

@@ -96,7 +96,7 @@ async def run_step(
             raise StepFailed(probe.blocking)
         if probe.done:
             outcome: StepOutcome = "already"
-            message = "already done"
+            message = probe.note or "already done"
         else:
             if rec is not None:
                 rec.mark(name, step.id, "running", changes=list(probe.changes))

@@ -72,4 +72,8 @@ async def access_probe(ctx: StepContext, for_remove: bool = False) -> Probe:
         f"{len(nodes)} node(s): {eligible} to configure, {len(skipped)} skipped"
         + (f" ({'; '.join(sorted({n.skip_reason or '' for n in skipped}))})" if skipped else ""),
     )
-    return Probe(warnings=warnings, data={"nodes": len(nodes), "skipped": len(skipped)})
+    return Probe(
+        warnings=warnings,
+        data={"nodes": len(nodes), "skipped": len(skipped)},
+        note=f"checks passed; {eligible} Linux node(s) to configure, {len(skipped)} skipped",
+    )

@@ -36,6 +36,7 @@ class Probe:
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     blocking: str | None = None  # a reason the step cannot run at all (fails the step)
+    note: str = ""  # what "nothing to change" means for this step (the finished message)
     data: dict[str, Any] = field(default_factory=dict)
 
     @property
