@@ -102,6 +102,7 @@ class ContainerInsightsPath(AdapterBase):
         except Exception as exc:
             if not is_not_found(exc):
                 raise user_error(exc, doing=f"reading {cluster.name}'s monitoring rule") from None
+            associated = False  # an association to a rule that is gone: associate again
         if dcr is None:
             name = msci_name(workspace.location or cluster.location, cluster.name)
             try:

@@ -233,47 +233,53 @@ class _Walk:
         await asyncio.gather(*(self.subscription(sid, name) for sid, name in found))
 
     async def subscription(self, sid: str, name: str) -> None:
+        """List clusters and workspaces, announce the subscription (with its error, if any),
+        then read every cluster's and workspace's subtree concurrently."""
         cs = self.clients.containerservice(sid)
-        clusters_task = asyncio.ensure_future(self.b.collect(cs.managed_clusters.list()))
-        workspaces_task = asyncio.ensure_future(self.workspaces(sid))
-        error: DiscoveryError | None = None
+        la = self.clients.loganalytics(sid)
+        got = await asyncio.gather(
+            self.b.collect(cs.managed_clusters.list()),
+            self.b.collect(la.workspaces.list()),
+            return_exceptions=True,
+        )
         clusters: list[dict[str, Any]] = []
-        try:
-            clusters = await clusters_task
-        except Exception as exc:
-            error = self._error(f"subscription/{sid}", exc, "listing managed clusters")
-        ws_error = await workspaces_task
-        error = error or ws_error
+        workspaces: list[dict[str, Any]] = []
+        error: DiscoveryError | None = None
+        if isinstance(got[0], BaseException):
+            error = self._error(f"subscription/{sid}", got[0], "listing managed clusters")
+        else:
+            clusters = got[0]
+        if isinstance(got[1], BaseException):
+            ws_error = self._error(
+                f"subscription/{sid}", got[1], "listing Log Analytics workspaces"
+            )
+            error = error or ws_error
+        else:
+            workspaces = got[1]
         self.emit(
             Subscription(
                 id=sid, name=name, error=f"{error.code}: {error.message}" if error else None
             )
         )
-        await asyncio.gather(*(self.cluster(sid, body) for body in clusters))
+        await asyncio.gather(
+            *(self.cluster(sid, body) for body in clusters),
+            *(self.workspace(sid, body) for body in workspaces),
+        )
 
-    async def workspaces(self, sid: str) -> DiscoveryError | None:
-        la = self.clients.loganalytics(sid)
+    async def workspace(self, sid: str, body: dict[str, Any]) -> None:
+        rid = ArmId.parse(str(body.get("id") or ""))
+        la = self.clients.loganalytics(rid.subscription or sid)
+        sources: tuple[SyslogCollection, ...] = ()
         try:
-            bodies = await self.b.collect(la.workspaces.list())
-        except Exception as exc:
-            return self._error(f"subscription/{sid}", exc, "listing Log Analytics workspaces")
-
-        async def one(body: dict[str, Any]) -> None:
-            rid = ArmId.parse(str(body.get("id") or ""))
-            sources: tuple[SyslogCollection, ...] = ()
-            try:
-                ds = await self.b.collect(
-                    la.data_sources.list_by_workspace(
-                        rid.resource_group, rid.name, filter="kind='LinuxSyslog'"
-                    )
+            ds = await self.b.collect(
+                la.data_sources.list_by_workspace(
+                    rid.resource_group, rid.name, filter="kind='LinuxSyslog'"
                 )
-                sources = tuple(s for s in map(parse_linux_syslog, ds) if s is not None)
-            except Exception as exc:
-                self._error(f"workspace/{body.get('id')}", exc, "listing LinuxSyslog data sources")
-            self.emit(parse_workspace(body, sources))
-
-        await asyncio.gather(*(one(b) for b in bodies))
-        return None
+            )
+            sources = tuple(s for s in map(parse_linux_syslog, ds) if s is not None)
+        except Exception as exc:
+            self._error(f"workspace/{body.get('id')}", exc, "listing LinuxSyslog data sources")
+        self.emit(parse_workspace(body, sources))
 
     async def cluster(self, sid: str, body: dict[str, Any]) -> None:
         cid = str(body.get("id") or "")
