@@ -268,3 +268,28 @@ def test_bad_token_is_one_line(
     _, err = capsys.readouterr()
     assert rc == 1
     assert "az login" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_endpoint_and_wrong_ca_are_one_line(
+    emulator: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    import trustme
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    flags = cli_env(monkeypatch, emulator)
+    rc = main(["discover", *flags, "--arm-endpoint", f"https://127.0.0.1:{port}"])
+    _, err = capsys.readouterr()
+    assert rc == 1 and "cannot reach Azure" in err and len(err.strip().splitlines()) == 1
+
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    rc = main(["discover", *flags, "--ca-bundle", str(other_ca)])
+    _, err = capsys.readouterr()
+    assert rc == 1 and "--ca-bundle" in err and len(err.strip().splitlines()) == 1

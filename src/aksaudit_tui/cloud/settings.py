@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from aksaudit_tui.errors import UsageError
@@ -96,17 +95,12 @@ class CloudSettings:
             ca = str(ca_path.resolve())
         if token is not None and any(ch.isspace() for ch in token.strip()):
             raise UsageError(f"{ENV_ACCESS_TOKEN} must be a single bearer token (no spaces)")
-        concurrency = getattr(args, "concurrency", None) if args is not None else None
-        extra: dict[str, Any] = {}
-        if isinstance(concurrency, int) and concurrency > 0:
-            extra["concurrency"] = concurrency
         return cls(
             arm_endpoint=arm.rstrip("/") if arm else None,
             logs_endpoint=logs.rstrip("/") if logs else None,
             ca_bundle=ca,
             access_token=token.strip() if token else None,
             kubeconfig=kube,
-            **extra,
         )
 
 
