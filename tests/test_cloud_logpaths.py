@@ -313,3 +313,22 @@ def test_ama_skips_windows_and_reports_lockdown(emulator: Any) -> None:
         lambda p: p.probe(clusters["aks-payments-weu"], ws["law-prod-weu"], "authpriv", "info"),
     )
     assert pay.blocking and "ReadOnly" in pay.blocking
+
+
+def test_failed_long_running_operation_is_clear_and_keyless(
+    make_emulator: Callable[..., Any],
+) -> None:
+    emu = make_emulator(
+        scenario_with_key({"kind": "lro_fail", "path": "/extensions/OmsAgentForLinux$", "count": 1})
+    )
+    clusters, ws = world(emu)
+    dev, law = clusters["aks-dev-neu"], ws["law-dev-neu"]
+    with pytest.raises(UserError) as info:
+        run(emu, "legacy-oms", lambda p: p.apply(dev, law, "authpriv", "info"))
+    assert "installing OmsAgentForLinux" in str(info.value)
+    assert KEY not in "".join(traceback.format_exception(info.value)) + repr(info.value.__dict__)
+    # the fault is spent: a second apply completes the path (resume semantics), and still
+    # owns the extension the failed attempt left behind
+    changes = run(emu, "legacy-oms", lambda p: p.apply(dev, law, "authpriv", "info"))
+    assert any((c.undo or "").startswith("vmss-ext|") for c in changes)
+    assert run(emu, "legacy-oms", lambda p: p.probe(dev, law, "authpriv", "info")).ok

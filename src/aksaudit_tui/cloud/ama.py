@@ -215,7 +215,10 @@ class AmaPath(AdapterBase):
                 out.append(
                     Change(
                         f"installed {EXT_NAME} on {s.name}",
-                        undo=f"vmss-ext|{s.id}|{name}" if ext is None else None,
+                        # Failed: most likely our own interrupted install (see legacy_oms)
+                        undo=f"vmss-ext|{s.id}|{name}"
+                        if ext is None or ext.provisioning_state == "Failed"
+                        else None,
                     )
                 )
             if not await self._associated(cluster, s, dcr_id):

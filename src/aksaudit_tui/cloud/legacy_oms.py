@@ -212,7 +212,9 @@ class LegacyOmsPath(AdapterBase):
             del body
             if err is not None:
                 raise err
-            if existed is None:
+            # A Failed extension is most likely our own interrupted install (a failed apply
+            # journals nothing): count it as ours, so remove cleans it up.
+            if existed is None or existed.provisioning_state == "Failed":
                 return Change(
                     f"installed {EXT_NAME} on {s.name} (workspace {workspace.customer_id})",
                     undo=f"vmss-ext|{s.id}|{name}",
