@@ -232,6 +232,8 @@ def test_manual_upgrade_answers_202_with_lro_headers(emulator: Any) -> None:
         assert "/operations/" in resp.headers["Azure-AsyncOperation"]
         assert "/operationresults/" in resp.headers["Location"]
         assert resp.headers["Retry-After"] == "0"
+        assert resp.headers["x-ms-ratelimit-remaining-subscription-writes"].isdigit()
+        assert resp.headers["x-ms-request-id"]
 
 
 def test_extension_failure_lro(make_emulator: Any) -> None:

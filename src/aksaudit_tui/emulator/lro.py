@@ -11,6 +11,10 @@ from typing import Any
 
 from aksaudit_tui.emulator.state import EmulatorState, Lro
 
+# An operation nobody polls (a client with polling=False) still finishes, after this long; long
+# enough that a slow poller on a loaded machine still sees InProgress first.
+UNPOLLED_DONE_S = 5.0
+
 PROVIDER_OF = {
     "microsoft.compute": "Microsoft.Compute",
     "microsoft.containerservice": "Microsoft.ContainerService",
@@ -66,7 +70,8 @@ def advance(state: EmulatorState, lro: Lro, *, polled: bool) -> None:
             lro.polls += 1
         elapsed = time.monotonic() - lro.started
         due = elapsed >= lro.seconds and (
-            lro.polls > lro.polls_needed or (not polled and elapsed >= max(lro.seconds, 1.0))
+            lro.polls > lro.polls_needed
+            or (not polled and elapsed >= max(lro.seconds, UNPOLLED_DONE_S))
         )
         if not due:
             return

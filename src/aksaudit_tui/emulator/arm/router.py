@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -904,6 +905,18 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
 ]
 
 
+def _arm_headers(response: web.Response, method: str) -> web.Response:
+    """The headers ARM puts on every answer (remaining quota, request ids)."""
+    rid = str(uuid.uuid4())
+    response.headers.setdefault("x-ms-request-id", rid)
+    response.headers.setdefault("x-ms-correlation-request-id", rid)
+    if method == "GET":
+        response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "11999")
+    else:
+        response.headers.setdefault("x-ms-ratelimit-remaining-subscription-writes", "1199")
+    return response
+
+
 def route_key(method: str, path: str) -> str:
     """A stable name for a call (for the request counter): the route's handler name."""
     for _methods, pattern, handler in ROUTES:
@@ -933,7 +946,10 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
         if cacheable:
             hit = state.response_cache.get(cache_key)
             if hit is not None and hit[0] == state.version:
-                return web.Response(status=200, body=hit[1], content_type="application/json")
+                return _arm_headers(
+                    web.Response(status=200, body=hit[1], content_type="application/json"),
+                    request.method,
+                )
         version = state.version
         body: Any = None
         if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
@@ -954,9 +970,11 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
                 if len(state.response_cache) > 4096:
                     state.response_cache.clear()
                 state.response_cache[cache_key] = (version, response.body)
-            return response
+            return _arm_headers(response, request.method)
         except ArmError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.headers)
+            return _arm_headers(
+                error_response(exc.status, exc.code, exc.message, exc.headers), request.method
+            )
     state.requests[f"{request.method} unmatched"] += 1
     if matched_path:
         return error_response(
