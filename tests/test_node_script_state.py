@@ -273,3 +273,15 @@ def test_nsenter_and_dpkg_query_standins(node_root: MakeRoot) -> None:
         ["dpkg-query", "-W", "nope"], env=node.env, capture_output=True, text=True, check=False
     )
     assert missing.returncode == 1 and "no packages found matching nope" in missing.stderr
+
+
+def test_cli_node_script_with_shipped_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    from aksaudit_tui.presets import render_rules
+
+    args = ["node-script", "--presets", "container-escape,identity-and-config"]
+    assert main([*args, "--facility", "local5", "--severity", "notice", "--mode", "check"]) == 0
+    out = capsys.readouterr().out
+    rules = render_rules(["container-escape", "identity-and-config"])
+    assert out == render_node_script(rules, "local5", "notice", "check")
+    assert main(["node-script", "--presets", "nope", "--facility", "user"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
