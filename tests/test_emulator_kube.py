@@ -176,7 +176,7 @@ def kube(tmp_path: Path, standins: Path) -> Iterator[Harness]:
     h.stop()
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 4.0, what: str = "condition") -> Any:
+def wait_for(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         got = pred()

@@ -21,7 +21,7 @@ RULES = "-w /etc/passwd -p wa -k identity\n-w /etc/shadow -p wa -k identity\n"
 FAST = {"time_scale": 0.05, "sync_interval": 0.05}
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
+def wait_for(pred: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         got = pred()

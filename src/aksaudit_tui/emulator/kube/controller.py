@@ -8,6 +8,7 @@ import asyncio
 import copy
 import hashlib
 import logging
+import time
 from typing import Any
 
 from ..state import SimNode
@@ -177,9 +178,17 @@ def _comparable(obj: Obj) -> Obj:
 def sync_nodes(rt: Any, store: KubeStore) -> None:
     """Make the Node objects match the simulated nodes (added, changed, removed)."""
     sims: dict[str, SimNode] = rt.sim_nodes(store.cluster)
+    version = rt.kube_version(store.cluster)
+    sigs: dict[str, str] = rt.node_sigs.setdefault(store.cluster, {})
     for name, sim in sims.items():
-        want = render_node(sim, rt.node_ready(sim), rt.kube_version(store.cluster))
+        ready = rt.node_ready(sim)
+        # Rendering 500 nodes every pass is costly: only when the simulated node changed.
+        sig = repr((sim, ready, version))
         have = store.get("nodes", "", name)
+        if have is not None and sigs.get(name) == sig:
+            continue
+        sigs[name] = sig
+        want = render_node(sim, ready, version)
         if have is None:
             for c in want["status"]["conditions"]:
                 c["lastHeartbeatTime"] = c["lastTransitionTime"] = now_iso()
@@ -193,6 +202,7 @@ def sync_nodes(rt: Any, store: KubeStore) -> None:
     for node in store.list("nodes"):
         if node["metadata"]["name"] not in sims:
             store.remove("nodes", "", node["metadata"]["name"])
+            sigs.pop(node["metadata"]["name"], None)
 
 
 # ---------------------------------------------------------------- scheduling
@@ -228,7 +238,9 @@ def _term_matches(term: dict[str, Any], node: Obj) -> bool:
     return True
 
 
-def unfit_reason(pod_spec: dict[str, Any], node: Obj) -> str | None:
+def unfit_reason(
+    pod_spec: dict[str, Any], node: Obj, extra_tolerations: list[dict[str, Any]] | None = None
+) -> str | None:
     """Why the scheduler would not place the pod on the node (None = fits)."""
     labels = node["metadata"].get("labels") or {}
     sel = pod_spec.get("nodeSelector") or {}
@@ -242,7 +254,7 @@ def unfit_reason(pod_spec: dict[str, Any], node: Obj) -> str | None:
         return "didn't match Pod's node affinity/selector"
     for taint in (node.get("spec") or {}).get("taints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(
-            pod_spec.get("tolerations") or [], taint
+            (pod_spec.get("tolerations") or []) + (extra_tolerations or []), taint
         ):
             v = taint.get("value")
             return (
@@ -338,14 +350,13 @@ def _pod_ready(pod: Obj) -> bool:
     )
 
 
+_DS_EXTRA = [{"key": k, "operator": "Exists", "effect": e} for k, e in _DS_TOLERATIONS]
+
+
 def _should_run(ds: Obj, node: Obj) -> bool:
-    spec = copy.deepcopy(ds["spec"]["template"]["spec"])
-    tol = spec.setdefault("tolerations", [])
-    for key, effect in _DS_TOLERATIONS:
-        tol.append({"key": key, "operator": "Exists", "effect": effect})
-    # NotReady is a condition the DaemonSet controller ignores: only NoSchedule/NoExecute from
-    # the node's own spec count, and the not-ready taint it tolerates by default for NoExecute.
-    return unfit_reason(spec, node) is None
+    # The controller's default tolerations count too; not-ready NoSchedule does not, so only a
+    # DaemonSet that tolerates everything lands on a NotReady node (and its pod stays Pending).
+    return unfit_reason(ds["spec"]["template"]["spec"], node, _DS_EXTRA) is None
 
 
 def _ds_pod(ds: Obj, node_name: str, h: str) -> Obj:
@@ -509,8 +520,9 @@ def finish_namespaces(rt: Any, store: KubeStore) -> None:
             store.remove("namespaces", "", name)
 
 
-def reconcile(rt: Any, store: KubeStore) -> None:
-    sync_nodes(rt, store)
+def reconcile(rt: Any, store: KubeStore, nodes: bool = True) -> None:
+    if nodes:
+        sync_nodes(rt, store)
     for ds in store.list("daemonsets"):
         reconcile_daemonset(rt, store, ds)
     schedule(store)
@@ -518,18 +530,24 @@ def reconcile(rt: Any, store: KubeStore) -> None:
 
 
 async def run_controller(rt: Any) -> None:
+    """Resync all clusters on store events (batched), at least every sync_interval; the
+    simulated nodes are re-read every sync_interval."""
     from .kubelet import wait_event
 
-    """Resync all clusters on every store event, at least every sync_interval."""
+    last_nodes = 0.0
     while True:
         await wait_event(rt.wake, rt.options.sync_interval)
         rt.wake.clear()
-        await asyncio.sleep(0.02)  # let a burst of writes land before one pass
+        await asyncio.sleep(min(0.05, rt.options.sync_interval))  # batch a burst of writes
+        now = time.monotonic()
+        nodes = now - last_nodes >= rt.options.sync_interval
+        if nodes:
+            last_nodes = now
         for cluster in rt.clusters():
             store = rt.store(cluster)
             if store is None:
                 continue
             try:
-                reconcile(rt, store)
+                reconcile(rt, store, nodes)
             except Exception:  # a controller bug must not stop the emulator
                 log.exception("kube controller pass failed for %s", cluster)

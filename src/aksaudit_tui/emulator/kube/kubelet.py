@@ -208,8 +208,20 @@ class Kubelet:
         )
         if run is not None:
             run.poke.set()
-        if ev.type != "DELETED" and ev.obj["spec"].get("nodeName"):
-            self.wake.set()
+        elif ev.type != "DELETED":
+            self._maybe_start(cluster, ev.obj)
+
+    def _maybe_start(self, cluster: str, pod: Obj) -> None:
+        """Take on a pod bound to a node, once (the kubelet's pod worker)."""
+        meta = pod["metadata"]
+        key = (cluster, meta["namespace"], meta["name"])
+        if not pod["spec"].get("nodeName") or key in self.runs or self._task is None:
+            return
+        if pod["status"].get("phase") in ("Succeeded", "Failed"):
+            return
+        run = _Run(meta["uid"])
+        self.runs[key] = run
+        run.task = asyncio.get_running_loop().create_task(self._pod(key, run))
 
     def kill_now(self, cluster: str, ns: str, name: str) -> None:
         run = self.runs.pop((cluster, ns, name), None)
@@ -228,16 +240,9 @@ class Kubelet:
                 store = self.rt.store(cluster)
                 if store is None:
                     continue
+                # resync: events start pods at once; this catches anything missed
                 for pod in store.list("pods"):
-                    meta = pod["metadata"]
-                    key = (cluster, meta["namespace"], meta["name"])
-                    if not pod["spec"].get("nodeName") or key in self.runs:
-                        continue
-                    if pod["status"].get("phase") in ("Succeeded", "Failed"):
-                        continue
-                    run = _Run(meta["uid"])
-                    self.runs[key] = run
-                    run.task = asyncio.get_running_loop().create_task(self._pod(key, run))
+                    self._maybe_start(cluster, pod)
 
     # -- one pod
     async def _pod(self, key: PodKey, run: _Run) -> None:

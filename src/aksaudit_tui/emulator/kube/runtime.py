@@ -23,7 +23,7 @@ class KubeOptions:
 
     time_scale: float = 1.0
     max_concurrency: int = 64  # one-shot containers running at once per emulator
-    history: int = 1000  # watch events kept per cluster; older resourceVersions get 410
+    history: int = 5000  # watch events kept per resource and cluster; older rvs get 410
     log_lines: int = 2000  # per pod
     standins: Path | None = None  # default: emulator.noderoot.standins_dir() when present
     extra_path: list[Path] = field(default_factory=list)  # after the stand-ins, before PATH
@@ -79,6 +79,7 @@ class KubeRuntime:
         self.wake = asyncio.Event()  # set on any object change: controller and kubelet resync
         self.kubelet: Kubelet | None = None
         self.controller_task: asyncio.Task[None] | None = None
+        self.node_sigs: dict[str, dict[str, str]] = {}  # cluster -> node -> last rendered sig
         self.closing = False  # set on app shutdown: open watches and log follows end at once
 
     # -- stores

@@ -1,4 +1,8 @@
-"""One cluster's Kubernetes objects: resourceVersion, a bounded event history, watch fan-out.
+"""One cluster's Kubernetes objects: resourceVersion, a bounded event history per resource
+(like the API server's watch cache), watch fan-out.
+
+Stored objects are never mutated in place (every writer stores a fresh dict), so events share
+them instead of copying.
 
 Everything here runs on the emulator's event loop (API handlers, controller, kubelet), so the
 store needs no lock of its own; watchers get events through unbounded asyncio queues.
@@ -8,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import re
 import secrets
 import time
@@ -285,12 +288,15 @@ class PodLog:
 class KubeStore:
     """All objects of one cluster, keyed by (resource, namespace, name)."""
 
-    def __init__(self, cluster: str, history: int = 1000, log_lines: int = 2000) -> None:
+    def __init__(self, cluster: str, history: int = 5000, log_lines: int = 2000) -> None:
         self.cluster = cluster
         self.objects: dict[tuple[str, str, str], Obj] = {}
+        # resource -> (namespace, name) -> object: lists do not scan other kinds
+        self.index: dict[str, dict[tuple[str, str], Obj]] = {r: {} for r in KINDS}
         self.rv = 1
-        self.history: deque[WatchEvent] = deque(maxlen=history)
-        self.compacted_rv = 0  # events at or before this rv are gone from history
+        self.history_size = history
+        self.history: dict[str, deque[WatchEvent]] = {}  # resource -> its recent events
+        self.compacted: dict[str, int] = {}  # resource -> newest rv dropped from its history
         self.watchers: set[Watcher] = set()
         self.listeners: list[Callable[[WatchEvent], None]] = []
         self.logs: dict[tuple[str, str], PodLog] = {}
@@ -302,13 +308,10 @@ class KubeStore:
         return self.objects.get((resource, namespace, name))
 
     def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
-        out = [
-            o
-            for (r, ns, _), o in self.objects.items()
-            if r == resource and (namespace is None or ns == namespace)
-        ]
-        out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-        return out
+        """Objects of a kind (in a namespace), sorted by namespace and name like the server."""
+        items = self.index.get(resource, {})
+        keys = sorted(k for k in items if namespace is None or k[0] == namespace)
+        return [items[k] for k in keys]
 
     # -- writes
     def _next_rv(self) -> int:
@@ -316,9 +319,12 @@ class KubeStore:
         return self.rv
 
     def _emit(self, ev: WatchEvent) -> None:
-        if len(self.history) == self.history.maxlen and self.history:
-            self.compacted_rv = self.history[0].rv
-        self.history.append(ev)
+        hist = self.history.get(ev.resource)
+        if hist is None:
+            hist = self.history[ev.resource] = deque(maxlen=self.history_size)
+        if len(hist) == hist.maxlen:
+            self.compacted[ev.resource] = hist[0].rv
+        hist.append(ev)
         for w in list(self.watchers):
             if w.resource == ev.resource and (
                 w.namespace is None or w.namespace == ev.obj["metadata"].get("namespace")
@@ -340,7 +346,8 @@ class KubeStore:
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         self.objects[key] = obj
-        self._emit(WatchEvent(rv, "ADDED", resource, copy.deepcopy(obj), None))
+        self.index[resource][key[1:]] = obj
+        self._emit(WatchEvent(rv, "ADDED", resource, obj, None))
         return obj
 
     def update(self, resource: str, obj: Obj) -> Obj:
@@ -353,7 +360,8 @@ class KubeStore:
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         self.objects[key] = obj
-        self._emit(WatchEvent(rv, "MODIFIED", resource, copy.deepcopy(obj), old))
+        self.index[resource][key[1:]] = obj
+        self._emit(WatchEvent(rv, "MODIFIED", resource, obj, old))
         return obj
 
     def remove(self, resource: str, namespace: str, name: str) -> Obj | None:
@@ -361,9 +369,9 @@ class KubeStore:
         old = self.objects.pop((resource, namespace, name), None)
         if old is None:
             return None
+        self.index[resource].pop((namespace, name), None)
         rv = self._next_rv()
-        last = copy.deepcopy(old)
-        last["metadata"]["resourceVersion"] = str(rv)
+        last = {**old, "metadata": {**old["metadata"], "resourceVersion": str(rv)}}
         self._emit(WatchEvent(rv, "DELETED", resource, last, old))
         if resource == "pods":
             log = self.logs.pop((namespace, name), None)
@@ -374,8 +382,9 @@ class KubeStore:
 
     def compact(self) -> None:
         """Forget the event history, as etcd compaction does: older resourceVersions get 410."""
-        self.history.clear()
-        self.compacted_rv = self.rv
+        for r in KINDS:
+            self.history.pop(r, None)
+            self.compacted[r] = self.rv
 
     def pod_log(self, namespace: str, name: str) -> PodLog:
         log = self.logs.get((namespace, name))
@@ -397,16 +406,13 @@ class KubeStore:
         self, rv: int, resource: str, namespace: str | None
     ) -> builtins.list[WatchEvent]:
         """History after rv; ApiError 410 Expired when it no longer reaches back that far."""
-        if rv < self.compacted_rv:
-            raise ApiError(
-                410, "Expired", f"too old resource version: {rv} ({self.compacted_rv + 1})"
-            )
+        compacted = self.compacted.get(resource, 0)
+        if rv < compacted:
+            raise ApiError(410, "Expired", f"too old resource version: {rv} ({compacted + 1})")
         return [
             e
-            for e in self.history
-            if e.rv > rv
-            and e.resource == resource
-            and (namespace is None or e.obj["metadata"].get("namespace") == namespace)
+            for e in self.history.get(resource, ())
+            if e.rv > rv and (namespace is None or e.obj["metadata"].get("namespace") == namespace)
         ]
 
 
