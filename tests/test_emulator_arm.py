@@ -279,8 +279,54 @@ def test_lockdown_denies_writes_in_node_resource_group(az: SimpleNamespace) -> N
             LOCKED_NODE_RG, vmss.name, {"instanceIds": ["0"]}
         ).result()
     assert err2.value.status_code == 403
+    rule = az.mon.data_collection_rules.get(PROD_RG, "MSCI-westeurope-aks-prod-weu")
+    with pytest.raises(HttpResponseError) as err3:
+        az.mon.data_collection_rule_associations.create(
+            vmss.id, "assoc", {"properties": {"dataCollectionRuleId": rule.id}}
+        )
+    assert err3.value.error.code == "DenyAssignmentAuthorizationFailed"
     # reads still work
     assert list(az.compute.virtual_machine_scale_set_vms.list(LOCKED_NODE_RG, vmss.name))
+
+
+def test_conflicting_cluster_update_is_409(make_emulator: Any) -> None:
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    emu = make_emulator(None, lro={"polls": 50, "seconds": 60})
+    info = emu.info
+    cluster = emu.state.clusters["aks-prod-weu"].arm_id
+    body = json.dumps({"location": "westeurope", "properties": {}}).encode()
+    ctx = ssl.create_default_context(cafile=info.ca_bundle)
+
+    def put() -> int:
+        req = urllib.request.Request(
+            f"{info.arm_endpoint.rstrip('/')}{cluster}?api-version=2025-01-01",
+            data=body,
+            method="PUT",
+            headers={"Authorization": f"Bearer {info.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, context=ctx) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            assert json.loads(exc.read())["error"]["code"] == "OperationNotAllowed"
+            return int(exc.code)
+
+    assert put() == 200
+    assert put() == 409  # the first update is still in progress
+
+
+def test_emulator_context_manager(tmp_path: Any) -> None:
+    from aksaudit_tui.emulator import Emulator, load_scenario
+
+    with Emulator(load_scenario(None), state_dir=tmp_path) as emu:
+        assert emu.info.arm_endpoint.startswith("https://127.0.0.1:")
+        assert len(list(sdk(emu.info).subs.subscriptions.list())) == 2
+    with pytest.raises(Exception):  # noqa: B017 - any connection error: it is stopped
+        list(sdk(emu.info).subs.subscriptions.list(retry_total=0))
 
 
 # ---- workspaces, keys, data sources ----------------------------------------------------------

@@ -749,6 +749,10 @@ async def association(ctx: Ctx) -> web.Response:
                 f"The data collection rule association '{name}' was not found.",
             )
         return json_response(200, existing)
+    parts = uri.split("/")
+    if len(parts) > 4 and parts[3].lower() == "resourcegroups":
+        # an association is written at the target's scope: a locked node resource group denies it
+        _deny_under_lockdown(ctx, parts[2], parts[4])
     if ctx.method == "DELETE":
         if existing is None:
             return json_response(204, None)
