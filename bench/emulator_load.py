@@ -162,10 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument(
+        "--no-cache", action="store_true", help="turn off the emulator's GET answer cache"
+    )
     args = ap.parse_args(argv)
 
     scenario = fleet_scenario(args.nodes, clusters=1, pool_size=100)
     scenario["token"] = TOKEN
+    scenario["response_cache"] = not args.no_cache
     report = Report(prefix="emulator.")
     with tempfile.TemporaryDirectory(prefix="aksaudit-bench-emu-") as tmp:
         t0 = time.monotonic()
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     capacity = ok / cpu if cpu > 0 else 0.0
     load1 = os.getloadavg()[0]
     report.figure("nodes", args.nodes)
+    report.figure("response_cache", int(not args.no_cache))
     report.figure("startup_s", startup, ".2f")
     report.figure("requests", ok)
     report.figure("errors", errors)

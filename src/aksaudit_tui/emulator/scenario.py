@@ -8,6 +8,8 @@ Format (YAML; every key but ``subscriptions`` optional)::
     latency_ms: 0                          # or {arm: 20, logs: 50, kube: 5}, slept per call
     lro: {polls: 1, seconds: 0}            # InProgress answers before the end state
     ingestion: {delay_s: 2, interval_s: 2} # rows become visible delay_s after the event
+    response_cache: true                   # GET answers cached until ARM state changes
+    kube: {sync_interval: 0.2}             # knobs for the kube side (see emulator/kube)
     subscriptions:
       - id: <guid>
         name: Contoso Production

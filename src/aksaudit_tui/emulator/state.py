@@ -124,6 +124,7 @@ class EmulatorState:
     requests: Counter[str] = field(default_factory=Counter)  # "METHOD route" -> count
     started_at: float = field(default_factory=time.time)
     version: int = 0  # bumped on every ARM change; GET answers are cached per version
+    cache_responses: bool = True
     response_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     # hook: read a node root -> NodeAuditState-like object (injectable for tests)
     audit_reader: Callable[[Path], Any] | None = None

@@ -78,6 +78,7 @@ def build_state(scenario: dict[str, Any], state_dir: Path) -> EmulatorState:
     state.ingestion_delay_s = float(scenario["ingestion"]["delay_s"])
     state.ingestion_interval_s = float(scenario["ingestion"]["interval_s"])
     state.faults = [dict(f) for f in scenario["faults"]]
+    state.cache_responses = bool(scenario.get("response_cache", True))
     builder = _node_root_builder()
     # Node roots are rebuilt on every start: ARM state is in memory and starts fresh too.
     nodes_dir = state_dir / "nodes"

@@ -340,13 +340,19 @@ def _merge_addons(current: Any, new: Any) -> Any:
 
 
 def _vmss_view(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    """A scale set with its current extension list (the model)."""
-    view = copy.deepcopy(body)
+    """A scale set with its current extension list (the model). Shallow copies along the
+    changed path only: the answer is serialised at once and never stored."""
     exts = state.list_children(body["id"] + "/extensions")
-    view["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"] = [
-        {"id": e["id"], "name": e["name"], "properties": copy.deepcopy(e["properties"])}
-        for e in exts
-    ]
+    props = dict(body["properties"])
+    vm_profile = dict(props["virtualMachineProfile"])
+    vm_profile["extensionProfile"] = {
+        "extensions": [
+            {"id": e["id"], "name": e["name"], "properties": dict(e["properties"])} for e in exts
+        ]
+    }
+    props["virtualMachineProfile"] = vm_profile
+    view = dict(body)
+    view["properties"] = props
     return view
 
 
@@ -945,7 +951,11 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
         if scripted is not None:
             status, fault_body, headers = scripted
             return json_response(status, fault_body, headers)
-        cacheable = request.method == "GET" and handler not in (lro_status, lro_result)
+        cacheable = (
+            state.cache_responses
+            and request.method == "GET"
+            and handler not in (lro_status, lro_result)
+        )
         cache_key = (path.lower(), request.query_string)
         if cacheable:
             hit = state.response_cache.get(cache_key)
