@@ -335,13 +335,26 @@ def test_keeper_launcher_not_ready_when_script_fails(tmp_path: Path) -> None:
     env = _launcher_env(tmp_path, script)
     env["AKSAUDIT_MODE"] = "apply"
     env["AKSAUDIT_KEEPER_INTERVAL"] = "60"
+    (Path(env["AKSAUDIT_RUN"]) / "aksaudit-ready").touch()  # stale from an earlier container
+    p = subprocess.run(
+        ["sh", "-c", m.KEEPER_LAUNCHER], env=env, capture_output=True, text=True, timeout=30
+    )
+    # A failed apply exits non-zero (the kubelet restarts it with back-off: CrashLoopBackOff).
+    assert p.returncode == 1
+    assert "apt-get failed" in p.stdout and "exiting so the kubelet retries (back-off)" in p.stdout
+    assert not (Path(env["AKSAUDIT_RUN"]) / "aksaudit-ready").exists()
+
+
+def test_keeper_launcher_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = _launcher_env(tmp_path, SCRIPT)
+    env["AKSAUDIT_KEEPER_INTERVAL"] = "60"
+    ready = Path(env["AKSAUDIT_RUN"]) / "aksaudit-ready"
     proc = subprocess.Popen(["sh", "-c", m.KEEPER_LAUNCHER], env=env, stdout=subprocess.PIPE)
     try:
-        assert _wait_for(lambda: (tmp_path / "calls.log").exists())
-        time.sleep(0.3)
-        assert not (Path(env["AKSAUDIT_RUN"]) / "aksaudit-ready").exists()
-        proc.send_signal(signal.SIGTERM)  # PID-1 style: the trap exits cleanly
+        assert _wait_for(ready.exists)
+        proc.send_signal(signal.SIGTERM)  # PID-1 style: the trap exits at once, not after 60 s
         assert proc.wait(timeout=5) == 0
+        assert not ready.exists()
     finally:
         if proc.poll() is None:
             proc.kill()

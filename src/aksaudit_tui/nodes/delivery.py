@@ -30,10 +30,10 @@ NodePhase = Literal[
 ]
 OnNode = Callable[["NodeResult"], None]
 
-# Waiting reasons that will not fix themselves within a rollout.
+# Waiting reasons that will not fix themselves within a rollout. ErrImagePull is not one: the
+# first failed pull may be a registry blip; ImagePullBackOff follows when it persists.
 HARD_WAITING = frozenset(
     {
-        "ErrImagePull",
         "ImagePullBackOff",
         "InvalidImageName",
         "ErrImageNeverPull",
@@ -512,7 +512,10 @@ async def _keeper(
         except ApiException as e:
             log = f"(log unavailable: {api_message(e)})"
         st = parse_node_status(log)
-        if failed_reason is None:
+        if failed_reason is None and st is None:
+            # Ready means the launcher saw an ok status; the log no longer holds it.
+            r = _result(n, "compliant", "keeper pod Ready (no status line in its recent log)")
+        elif failed_reason is None:
             r = result_from_status(n, st, "apply", log)
             if r.phase == "failed" and st is not None and st.ok and not st.compliant:
                 return  # the keeper is re-applying right now; wait for its next status
@@ -544,9 +547,12 @@ async def _keeper(
             return  # an older generation, about to be replaced by the DaemonSet controller
         latest[node] = pod
         wreason, _ = _waiting(pod)
+        term = (_container_status(pod).get("state") or {}).get("terminated") or {}
         if _ready(pod):
             schedule(node, pod, None)
-        elif wreason in HARD_WAITING:
+        elif wreason in HARD_WAITING or term.get("exitCode", 0) != 0:
+            # A failed apply exits (the launcher's contract): report it now, with the script's
+            # own errors, instead of waiting for the deadline.
             schedule(node, pod, pod_reason(pod))
         elif (pod.get("status") or {}).get("phase") == "Running" and node not in reported_running:
             reported_running.add(node)
@@ -701,12 +707,16 @@ async def check_nodes(
     """Live compliance per node, changing nothing on the nodes: the keeper pods' latest status
     (keeper mode), or a one-shot pod per node running the script's ``check`` mode."""
     stats = stats if stats is not None else DeliveryStats()
-    if spec.mode == "one-shot":
-        return await _oneshot(
-            kube, spec, nodes, script_text, rules_text, "check", on_node, cancel, deadline_s,
-            stats,
-        )  # fmt: skip
-    return await _keeper_status(kube, spec, nodes, script_text, on_node)
+    before = dict(kube.calls)
+    try:
+        if spec.mode == "one-shot":
+            return await _oneshot(
+                kube, spec, nodes, script_text, rules_text, "check", on_node, cancel,
+                deadline_s, stats,
+            )  # fmt: skip
+        return await _keeper_status(kube, spec, nodes, script_text, on_node)
+    finally:
+        stats.calls = _delta(before, kube.calls)
 
 
 async def _keeper_status(

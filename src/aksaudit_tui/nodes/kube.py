@@ -550,7 +550,7 @@ class KubeClient:
                 return ""
             raise
 
-    def watch_pods(self, ns: str, selector: str, *, timeout_s: int = 60) -> PodWatch:
+    def watch_pods(self, ns: str, selector: str, *, timeout_s: int = 290) -> PodWatch:
         return PodWatch(self, ns, selector, timeout_s=timeout_s)
 
     # -- removal and cleanup --
@@ -657,7 +657,7 @@ class PodWatch:
     resumed from the last resourceVersion when the server ends it (``timeout_s``) or the
     connection drops, and relisted (RELISTED event) when the server answers 410 Gone."""
 
-    def __init__(self, kube: KubeClient, ns: str, selector: str, *, timeout_s: int = 60):
+    def __init__(self, kube: KubeClient, ns: str, selector: str, *, timeout_s: int = 290):
         self.kube = kube
         self.ns = ns
         self.selector = selector
@@ -732,7 +732,9 @@ class PodWatch:
                     "label_selector": self.selector,
                     "timeout_seconds": self.timeout_s,
                     "allow_watch_bookmarks": True,
-                    "_request_timeout": (10, self.timeout_s + 15),
+                    # Read timeout past the server's own end of the stream: a silent dead
+                    # connection is noticed and resumed; stop() does not wait for it.
+                    "_request_timeout": (30, self.timeout_s + 30),
                 }
                 if self.rv:
                     kw["resource_version"] = self.rv

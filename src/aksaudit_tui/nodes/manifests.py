@@ -91,7 +91,9 @@ run_node "$mode"
 )
 
 # The keeper: apply, then check every interval and re-apply on drift. The readiness file tracks
-# the last JSON status (ok and compliant); the readinessProbe only tests that file.
+# the last JSON status (ok and compliant); the readinessProbe only tests that file. A failed apply
+# exits non-zero: the kubelet retries it with back-off and the pod shows CrashLoopBackOff, which
+# is how a rollout learns early that a node cannot be configured (and why).
 KEEPER_LAUNCHER = (
     _LAUNCHER_COMMON
     + r"""ready="$run/aksaudit-ready"
@@ -111,12 +113,13 @@ pass() {
 rm -f "$ready"
 mode="${AKSAUDIT_MODE:-apply}"
 log "keeper starting (mode $mode, every ${interval}s check, sha256 $want)"
-pass "$mode" || log "node script did not report ok; retrying in ${interval}s"
+fail() { log "node script did not report ok; exiting so the kubelet retries (back-off)"; exit 1; }
+pass "$mode" || fail
 while :; do
   sleep "$interval" & wait $!
   if ! pass check; then
     log "drift or error found; re-applying"
-    pass "$mode" || log "node script did not report ok; retrying in ${interval}s"
+    pass "$mode" || fail
   fi
 done
 """
