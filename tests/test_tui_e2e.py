@@ -82,3 +82,54 @@ async def test_legacy_path_to_green_verify(emulator: Any, tmp_path: Path) -> Non
         await settle(pilot, app)
         banner = app.get_screen("verify").query_one("#verify-banner", Static)
         assert banner.has_class("-ok"), str(banner.content)
+
+
+async def test_cancel_mid_run_leaves_no_pods_then_resume(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    emu = make_emulator(None)
+    stuck = next(n.name for n in emu.state.clusters["aks-dev-neu"].nodes.values() if n.pool == "azl")
+    fault = {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck}
+    app = app_for(engine_for(emu, tmp_path / "state"))
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_review(pilot, app, "aks-dev-neu", one_shot=True)
+        # from here on the pod on one node never starts (the review probe would wait on it too)
+        with emu.state.lock:
+            emu.state.faults.append(fault)
+        await confirm_run(pilot, app)
+        # wait (on state, not time) until the other nodes are done and the stuck pod exists
+        for _ in range(300):
+            app.flush_events()
+            nodes = app.run_model.nodes
+            others = [n for n in nodes.values() if n.node != stuck]
+            if others and all(n.phase == "compliant" for n in others) and managed_pods(
+                emu, "aks-dev-neu"
+            ):
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError(f"run never reached the stuck node: {app.run_model.nodes}")
+        assert app.run_model.running
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert app.run_model.outcome == "cancelled", app.run_model.message
+        assert [p["metadata"]["name"] for p in managed_pods(emu, "aks-dev-neu")] == []
+        run_id = app.run_model.run_id
+        # the node comes back; resume the interrupted run from the start screen
+        with emu.state.lock:
+            emu.state.faults.remove(fault)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        await screen_is(pilot, app, "start")
+        runs = app.job("runs").result
+        assert any(r.run_id == run_id and r.state != "ok" for r in runs)
+        await pilot.press("r")
+        await pilot.pause()
+        await screen_is(pilot, app, "run")
+        await settle(pilot, app)
+        assert app.run_model.outcome == "ok", (app.run_model.message, app.job("run").error)
+        assert app.run_model.run_id == run_id
+        assert app.run_model.nodes[f"aks-dev-neu/{stuck}"].phase == "compliant"
+        assert managed_pods(emu, "aks-dev-neu") == []  # one-shot: nothing stays

@@ -9,6 +9,8 @@ thread-safe queue and are folded in batches every 100 ms so a 500-node run stays
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -55,6 +57,18 @@ WIZARD_ORDER: tuple[str, ...] = (
     "review",
 )
 FLUSH_S = 0.1
+# The adapters behind the first jobs (engine ops -> Azure SDK clients and aiohttp; ~1 s of
+# imports). Imported on a thread once the first frame is painted, so the first screen shows and
+# takes keys meanwhile instead of waiting for them (bench/startup.py).
+WARM_MODULES: tuple[str, ...] = (
+    "aksaudit_tui.engine.ops",
+    "aksaudit_tui.cloud.discovery",
+    "azure.core.pipeline.transport",
+    "aiohttp",
+    "azure.mgmt.resource.subscriptions.aio",
+    "azure.mgmt.containerservice.aio",
+    "azure.mgmt.resource.resources.aio",
+)
 VERIFY_SINCE = timedelta(minutes=30)
 
 
@@ -63,6 +77,12 @@ def _screen_factory(name: str) -> Screen[Any]:
     from aksaudit_tui.tui.screens import SCREENS
 
     return SCREENS[name]()
+
+
+def _import_all(modules: Iterable[str]) -> None:
+    for name in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def error_text(exc: BaseException) -> str:
@@ -107,6 +127,8 @@ class AksauditApp(App[int]):
         self._inbox: deque[tuple[object, Event]] = deque()
         self._cancel: asyncio.Event | None = None
         self._verify_cancel: asyncio.Event | None = None
+        self._painted = asyncio.Event()
+        self._warm: asyncio.Task[None] | None = None
         self._start = start
         self.came_from: str | None = None
         self._keymap = load_keymap() if keymap is None else keymap
@@ -114,6 +136,22 @@ class AksauditApp(App[int]):
             self.animation_level = "none"
 
     # --- lifecycle -----------------------------------------------------------------------------
+
+    def on_ready(self) -> None:
+        self._painted.set()  # the first frame is on screen
+
+    async def warm_adapters(self) -> None:
+        """Wait (once) until the first frame is painted and the heavy adapters are imported."""
+        if self._warm is None:
+
+            async def warm() -> None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await self._painted.wait()
+                await asyncio.to_thread(_import_all, WARM_MODULES)
+
+            self._warm = asyncio.create_task(warm())
+        await asyncio.shield(self._warm)
 
     def on_mount(self) -> None:
         if self._keymap:
@@ -316,13 +354,18 @@ class AksauditApp(App[int]):
         on_event = self.sink("discovery")
 
         async def discover() -> None:
+            await self.warm_adapters()
             async for ev in engine.discover():
                 on_event(ev)
 
         self.start_job("discovery", discover)
 
     def start_leftovers(self) -> None:
-        self.start_job("leftovers", lambda: self.engine.leftovers(None))
+        async def leftovers() -> Any:
+            await self.warm_adapters()
+            return await self.engine.leftovers(None)
+
+        self.start_job("leftovers", leftovers)
 
     def start_cleanup(self) -> None:
         def done(_result: Any) -> None:

@@ -56,7 +56,7 @@ def node_cells(n: NodeState) -> list[Text]:
 
 class RunScreen(WizardScreen):
     STEP = "run"
-    BACK = None
+    BACK = "start"  # the run goes on in the background (it belongs to the App)
     NEXT = "verify"
     NEXT_LABEL = "Verify ▸"
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -82,6 +82,12 @@ class StartScreen(WizardScreen):
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         app = self.aks
+        if topic == "resume":
+            # Back on the start screen: runs and leftovers may have changed meanwhile.
+            if not app.job("runs").running:
+                app.refresh_runs()
+            if not app.job("leftovers").running and not app.run_model.running:
+                app.start_leftovers()
         st = app.state
         disc = app.job("discovery")
         ident = self.query_one("#identity", Static)
