@@ -229,3 +229,21 @@ def test_fault_scenario(make_emulator: Any) -> None:
         ).result()
     not_ready = [n.name for n in emu.state.all_nodes() if not n.ready]
     assert len(not_ready) == 1 and not_ready[0].endswith("vmss000002")
+
+
+def test_cli_port_in_use_is_one_line() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = subprocess.run(
+            [sys.executable, "-m", "aksaudit_tui", "emulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and "address already in use" in res.stderr

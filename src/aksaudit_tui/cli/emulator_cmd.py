@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             info = emu.start()
         except OSError as exc:
-            raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+            why = exc.strerror or "address unavailable"
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{args.port}: {why.lower()} (pick another --port)"
+            ) from None
         sys.stdout.write(json.dumps(info.public()) + "\n")
         sys.stdout.flush()
         print(

@@ -205,8 +205,10 @@ class Emulator:
             loop.run_until_complete(self._startup())
         except BaseException as exc:  # surfaced to start()
             self._error = exc
-            self._ready.set()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(self._cleanup())  # the kube side may have started
             loop.close()
+            self._ready.set()
             return
         self._ready.set()
         try:
