@@ -293,3 +293,37 @@ def test_unreachable_endpoint_and_wrong_ca_are_one_line(
     rc = main(["discover", *flags, "--ca-bundle", str(other_ca)])
     _, err = capsys.readouterr()
     assert rc == 1 and "--ca-bundle" in err and len(err.strip().splitlines()) == 1
+
+
+def test_paging_through_next_link(make_emulator: Callable[..., Any]) -> None:
+    """One item per page: every list in discovery must follow nextLink."""
+    emu = make_emulator(None, page_size=1)
+    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    assert inv.errors == []
+    assert len(inv.subscriptions) == 2 and len(inv.clusters) == 3 and len(inv.workspaces) == 2
+    assert sum(len(s.instances) for c in inv.clusters for s in c.scale_sets) == 13
+    prod = next(c for c in inv.clusters if c.name == "aks-prod-weu")
+    assert all(len(s.extensions) >= 2 for s in prod.scale_sets)
+
+
+def test_stopping_early_closes_every_client(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aksaudit_tui.cloud import clients as clients_mod
+
+    closed: list[bool] = []
+    original = clients_mod.AsyncClients.close
+
+    async def close(self: Any) -> None:
+        await original(self)
+        closed.append(self._session is None and not self._clients)
+
+    monkeypatch.setattr(clients_mod.AsyncClients, "close", close)
+
+    async def first() -> Any:
+        gen = discover(settings_for(emulator), credential=credential_for(emulator))
+        try:
+            return await gen.__anext__()
+        finally:
+            await gen.aclose()
+
+    assert isinstance(asyncio.run(first()), Subscription | Workspace | Cluster | DiscoveryError)
+    assert closed == [True]
