@@ -14,6 +14,7 @@ from aksaudit_tui.emulator.state import EmulatorState, Lro
 # An operation nobody polls (a client with polling=False) still finishes, after this long; long
 # enough that a slow poller on a loaded machine still sees InProgress first.
 UNPOLLED_DONE_S = 5.0
+KEEP_FINISHED_S = 600.0
 
 PROVIDER_OF = {
     "microsoft.compute": "Microsoft.Compute",
@@ -84,6 +85,7 @@ def advance(state: EmulatorState, lro: Lro, *, polled: bool) -> None:
             }
         else:
             lro.status = "Succeeded"
+        lro.finished = time.monotonic()
         if lro.on_done is not None:
             lro.on_done(lro)
         state.touch()
@@ -91,9 +93,12 @@ def advance(state: EmulatorState, lro: Lro, *, polled: bool) -> None:
 
 def sweep(state: EmulatorState) -> None:
     """Finish operations nobody polls (a client that used polling=False)."""
+    now = time.monotonic()
     with state.lock:
-        for lro in list(state.lros.values()):
+        for op_id, lro in list(state.lros.items()):
             advance(state, lro, polled=False)
+            if lro.finished and now - lro.finished > KEEP_FINISHED_S:
+                del state.lros[op_id]  # clients poll within seconds; keep memory flat
 
 
 def status_body(lro: Lro) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class Lro:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None  # body for the Location final GET (POST)
     on_done: Callable[[Lro], None] | None = None
+    finished: float = 0.0  # monotonic time of the end state (finished ones are purged later)
 
 
 @dataclass
