@@ -358,3 +358,24 @@ def test_keeper_launcher_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_launcher_names_a_missing_tool(tmp_path: Path) -> None:
+    env = _launcher_env(tmp_path, SCRIPT)
+    # A PATH with sh and the basics but no nsenter (an image without it).
+    bindir = tmp_path / "minbin"
+    bindir.mkdir()
+    for tool in ("sh", "cp", "sha256sum", "mv", "rm"):
+        src = shutil.which(tool)
+        assert src is not None
+        (bindir / tool).symlink_to(src)
+    env["PATH"] = str(bindir)
+    p = subprocess.run(
+        [str(bindir / "sh"), "-c", m.ONESHOT_LAUNCHER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 4
+    assert "no nsenter on PATH" in p.stdout

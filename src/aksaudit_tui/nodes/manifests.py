@@ -64,6 +64,12 @@ src="${AKSAUDIT_MOUNT:-/aksaudit}/node.sh"
 run="${AKSAUDIT_RUN:-/tmp}"
 want="${AKSAUDIT_SCRIPT_SHA256:-}"
 copy="$run/aksaudit-node.sh"
+for tool in nsenter sha256sum cp; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    log "the container image has no $tool on PATH; use an image with busybox or util-linux"
+    exit 4
+  }
+done
 verify() {
   if [ -z "$want" ]; then
     log "refusing to run: AKSAUDIT_SCRIPT_SHA256 is not set in the pod spec"; return 1
