@@ -405,3 +405,14 @@ def test_every_shipped_preset_through_the_node_script(
     assert {"aksaudit-memfd", "aksaudit-ns"} <= keys
     again = node.run(render_node_script(rules, "authpriv"), "apply")
     assert again.status["changed"] == []
+
+
+def test_unknown_mode_is_an_error_line(node_root: MakeRoot) -> None:
+    node = node_root("Ubuntu2404")
+    before = node.tree_hash(include_sim=True)
+    result = node.run(SCRIPT, "wipe")
+    assert result.returncode == 1
+    status = parse_node_status(result.stdout)
+    assert status is not None and not status.ok
+    assert status.errors == ["unknown mode; use apply, check or remove"]
+    assert node.tree_hash(include_sim=True) == before

@@ -6,7 +6,8 @@
 #   check  : change nothing; report what apply would change (exit 3 when something differs)
 #   remove : restore every file this script changed from its backup, delete its own files
 # Every path is under $AKSAUDIT_ROOT (default /); host commands are found on PATH.
-# The last line printed is one JSON status object. Exit: 0 ok, 1 error, 2 usage, 3 drift.
+# The last line printed is one JSON status object. Exit: 0 ok (a skipped node too), 1 error
+# (a bad mode too), 3 check found drift.
 # This script never writes "-e 2" (that would lock the rules until reboot).
 set -u
 umask 022
