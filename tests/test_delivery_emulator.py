@@ -502,3 +502,35 @@ async def test_keeper_reports_a_node_that_cannot_install_early(
     assert "apt-get install auditd failed" in by[victim].message
     assert when[victim] < 100  # learned from the container's exit, not the 150 s deadline
     assert by[nodes[1].name].phase == "compliant"
+
+
+async def test_leftovers_are_found_by_label_and_deleted(emulator: Any, kube: KubeClient) -> None:  # noqa: F811
+    ns = "aksaudit-system"
+    nodes = _linux(await kube.list_nodes())[:1]
+    await kube.ensure_namespace(ns)
+    # A privileged one-shot pod an interrupted run left (kill -9), and its ConfigMap.
+    cm = m.configmap_manifest(ns, SCRIPT, RULES, "dead", name=m.oneshot_configmap_name("dead"))
+    await kube.ensure_configmap(cm)
+    pod = m.oneshot_pod_manifest(
+        namespace=ns, node=nodes[0].name, mode="apply", image=m.DEFAULT_IMAGE,
+        script_text=SCRIPT, run_id="dead", configmap=cm["metadata"]["name"],
+    )  # fmt: skip
+    await kube.create_pod(pod)
+    # Something of the user's in the same namespace, without our label, is not listed.
+    await kube._json(
+        "create_configmap", kube.core.create_namespaced_config_map, ns,
+        {"metadata": {"name": "users-own", "namespace": ns}, "data": {"k": "v"}},
+    )  # fmt: skip
+    found = await kube.list_leftovers()
+    assert (ns, pod["metadata"]["name"]) in found.pods
+    assert (ns, cm["metadata"]["name"]) in found.configmaps
+    assert ns in found.namespaces
+    assert all(name != "users-own" for _, name in found.configmaps)
+    # Re-running with the same run id replaces our leftover pod instead of failing on 409.
+    await kube.create_pod(pod)
+    await kube.delete_leftovers(found)
+    for _ in range(100):
+        if (await kube.list_leftovers()).empty:
+            break
+        await asyncio.sleep(0.2)
+    assert (await kube.list_leftovers()).empty

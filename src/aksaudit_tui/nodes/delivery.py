@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Literal
 
 from kubernetes.client.exceptions import ApiException
 
-from aksaudit_tui.errors import UserError
+from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.kube import KubeClient, NodeInfo, Obj, PodEvent, PodWatch, api_message
 from aksaudit_tui.nodes.status import NodeStatus, parse_node_status
@@ -44,6 +45,7 @@ HARD_WAITING = frozenset(
     }
 )
 _TICK_S = 0.25
+_NS_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,22 @@ class DeliverySpec:
     run_id: str = "manual"
     # One-shot leaves nothing behind: also delete our namespace when no keeper lives in it.
     cleanup_namespace: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("keeper", "one-shot"):
+            raise UsageError(f"delivery mode must be keeper or one-shot, not {self.mode!r}")
+        if not _NS_RE.match(self.namespace) or len(self.namespace) > 63:
+            raise UsageError(
+                f"namespace {self.namespace!r} is not a valid Kubernetes name (lower case "
+                "letters, digits and '-', at most 63 characters)"
+            )
+        if not self.image or any(c.isspace() for c in self.image):
+            raise UsageError(f"image {self.image!r} is not a valid image reference")
+        for name in ("concurrency", "keeper_interval_s", "pod_deadline_s"):
+            if int(getattr(self, name)) < 1:
+                raise UsageError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not self.run_id.strip():
+            raise UsageError("run_id must not be empty")
 
 
 @dataclass(frozen=True)

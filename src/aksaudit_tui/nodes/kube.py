@@ -30,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.status import NodeStatus, parse_node_status
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -549,6 +550,15 @@ class KubeClient:
             if e.status in (400, 404):  # container not started yet / pod gone
                 return ""
             raise
+
+    async def read_node_status(
+        self, ns: str, name: str, *, previous: bool = False, tail_lines: int | None = 400
+    ) -> NodeStatus | None:
+        """The node script's last JSON status in a pod's log (a keeper's latest pass, or a
+        one-shot pod's only one); ``previous``: the container before the last restart."""
+        return parse_node_status(
+            await self.pod_log(ns, name, previous=previous, tail_lines=tail_lines)
+        )
 
     def watch_pods(self, ns: str, selector: str, *, timeout_s: int = 290) -> PodWatch:
         return PodWatch(self, ns, selector, timeout_s=timeout_s)
