@@ -105,6 +105,7 @@ async def test_node_not_ready_then_resume_configures_only_that_node(
     )
     sick = linux_nodes(emu, "aks-dev-neu")[0]
     fault = add_fault(emu, {"kind": "node-not-ready", "cluster": "aks-dev-neu", "node": sick})
+    await asyncio.sleep(1.0)  # the Node object follows the simulated node (sync interval)
     first = await eng.apply(plan)
     assert first.outcome == "failed"
     assert "NotReady" in first.message and sick in first.message
@@ -132,7 +133,8 @@ async def test_pod_stuck_pending_fails_clearly_leaves_nothing(
                     "pod_prefix": "aksaudit-apply"})  # fmt: skip
     first = await eng.apply(plan)
     assert first.outcome == "failed"
-    assert stuck in first.message and "Pending" in first.message, first.message
+    assert stuck in first.message, first.message
+    assert "Pending" in first.message or "ContainerCreating" in first.message, first.message
     assert oneshot_pods(emu, "aks-dev-neu") == []
     clear_faults(emu)
     second = await eng.resume(first.run_id)
@@ -155,10 +157,15 @@ async def test_cancel_stops_deletes_oneshot_pods_and_resume_completes(
     cancel = asyncio.Event()
     events: list[Event] = []
 
+    others = set(linux_nodes(emu, "aks-dev-neu")) - {stuck}
+
     def on_event(ev: Event) -> None:
         events.append(ev)
-        if isinstance(ev, NodeUpdate) and ev.node == stuck and ev.phase == "scheduled":
-            asyncio.get_running_loop().call_later(0.5, cancel.set)
+        # cancel while the stuck node's pod waits and the others are done (an interrupted
+        # package install is the node script's business, not this test's)
+        done = {e.node for e in events if isinstance(e, NodeUpdate) and e.phase == "compliant"}
+        if others <= done and not cancel.is_set():
+            asyncio.get_running_loop().call_later(0.3, cancel.set)
 
     result = await eng.apply(plan, on_event, cancel)
     assert result.outcome == "cancelled" and result.exit_code == 4

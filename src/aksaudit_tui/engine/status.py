@@ -108,6 +108,9 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
                     a = got.get(n)
                     if a is not None and a.records:
                         seen[(i, n)] = a
+            warnings.extend(
+                str(c.shared.extra["warning"]) for c in ctxs if "warning" in c.shared.extra
+            )
             clusters: list[ClusterCoverage] = []
             for i, (rows, err, lp) in enumerate(parts):
                 final: list[NodeRow] = []
@@ -153,6 +156,17 @@ async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bo
         nodes = list(await k.check_identity(ctx.cluster.node_resource_group))
     except Exception as exc:
         return [], describe_exc(exc), False
+    try:  # before our own check pods exist: any one-shot pod now is a leftover
+        stray = [
+            f for f in await kubeops.find_leftovers(ctx) if f.kind == "Pod" and f.role == "oneshot"
+        ]
+        if stray:
+            ctx.shared.extra["warning"] = (
+                f"{ctx.cluster.name}: {len(stray)} one-shot pod(s) left by an earlier run "
+                f"({', '.join(p.name for p in stray[:3])}); `aksaudit cleanup` deletes them"
+            )
+    except Exception:
+        pass
 
     async def lp() -> Any:
         try:

@@ -79,8 +79,16 @@ class DeliveryStep:
 
         nodes = await _nodes(ctx)
         eligible = [n for n in nodes if n.eligible]
+        # NotReady nodes must be configured too: they go to the rollout, which reports them
+        # failed ("run again when it is Ready"), so the run is not ok until they are done
+        not_ready = [n for n in nodes if n.skip_reason == "node NotReady"]
         k = await kubeops.kube(ctx)
         changes: list[str] = []
+        if not_ready:
+            changes.append(
+                f"{len(not_ready)} node(s) NotReady, to configure once Ready: "
+                + ", ".join(n.name for n in not_ready[:5])
+            )
         ns = ctx.plan.namespace
         if ctx.plan.delivery == "keeper":
             ds = await k.get_daemonset(ns)
@@ -126,7 +134,7 @@ class DeliveryStep:
                             r.audit_version,
                             "already compliant",
                         )
-            ctx.shared.extra["todo"] = eligible
+            ctx.shared.extra["todo"] = eligible + not_ready
         else:
             ds = await k.get_daemonset(ns)
             if ds is not None and _ours(ds):
@@ -135,6 +143,7 @@ class DeliveryStep:
                 changes.append(f"delete the keeper DaemonSet left in {ns} by an earlier plan")
                 ctx.shared.extra["delete_keeper"] = True
             if not eligible:
+                ctx.shared.extra["todo"] = not_ready
                 return Probe(changes=changes)
             statuses = await check_nodes(ctx, eligible)
             todo = []
@@ -151,7 +160,7 @@ class DeliveryStep:
                         st.audit_version,
                         "already compliant",
                     )
-            ctx.shared.extra["todo"] = todo
+            ctx.shared.extra["todo"] = todo + not_ready
             if todo:
                 changes.append(
                     f"run the node script (apply) in one-shot pods on {len(todo)} of "
