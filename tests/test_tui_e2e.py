@@ -88,7 +88,9 @@ async def test_cancel_mid_run_leaves_no_pods_then_resume(
     make_emulator: Any, tmp_path: Path
 ) -> None:
     emu = make_emulator(None)
-    stuck = next(n.name for n in emu.state.clusters["aks-dev-neu"].nodes.values() if n.pool == "azl")
+    stuck = next(
+        n.name for n in emu.state.clusters["aks-dev-neu"].nodes.values() if n.pool == "azl"
+    )
     fault = {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck}
     app = app_for(engine_for(emu, tmp_path / "state"))
     async with app.run_test(size=SIZE) as pilot:
@@ -102,8 +104,10 @@ async def test_cancel_mid_run_leaves_no_pods_then_resume(
             app.flush_events()
             nodes = app.run_model.nodes
             others = [n for n in nodes.values() if n.node != stuck]
-            if others and all(n.phase == "compliant" for n in others) and managed_pods(
-                emu, "aks-dev-neu"
+            if (
+                others
+                and all(n.phase == "compliant" for n in others)
+                and managed_pods(emu, "aks-dev-neu")
             ):
                 break
             await pilot.pause(0.05)
@@ -133,3 +137,42 @@ async def test_cancel_mid_run_leaves_no_pods_then_resume(
         assert app.run_model.run_id == run_id
         assert app.run_model.nodes[f"aks-dev-neu/{stuck}"].phase == "compliant"
         assert managed_pods(emu, "aks-dev-neu") == []  # one-shot: nothing stays
+
+
+async def test_custom_rules_validated_live_with_line_numbers(emulator: Any, tmp_path: Path) -> None:
+    from aksaudit_tui.tui.screens.rules import VALIDATE_DELAY_S
+
+    app = app_for(engine_for(emulator, tmp_path / "state"), start="discover")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        from tui_helpers import pick_cluster
+
+        await pick_cluster(pilot, app, "aks-dev-neu")
+        await next_screen(pilot, app, "logpath")
+        await next_screen(pilot, app, "rules")
+        rules = app.get_screen("rules")
+        await pilot.press("f4")
+        area = rules.query_one("#custom-rules")
+        assert area.has_focus
+        await pilot.press(*"-w /etc/hosts -p wa -k hosts", "enter")
+        await pilot.press(*"-a always,exit -F arch=b64 -S nosuchcall -k x")
+        await pilot.pause(VALIDATE_DELAY_S + 0.2)  # the debounce timer, then validation
+        errors = str(rules.query_one("#custom-errors", Static).content)
+        assert errors.startswith("line 2:"), errors
+        assert "nosuchcall" in errors
+        # Next is refused with the reason shown in the screen
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await screen_is(pilot, app, "rules")
+        message = str(rules.query_one("#nav-message", Static).content)
+        assert "line 2" in message, message
+        # fix the line: the error goes away and Next works
+        await pilot.press("ctrl+a", "ctrl+k")  # TextArea: line start, delete to end
+        await pilot.press(*"-w /etc/passwd -p wa -k ident")
+        await pilot.pause(VALIDATE_DELAY_S + 0.2)
+        assert rules.custom_errors == []  # type: ignore[attr-defined]
+        assert "custom rules are valid" in str(rules.query_one("#custom-errors", Static).content)
+        preview = str(rules.query_one("#preview", Static).content)
+        assert "-w /etc/passwd -p wa -k ident" in preview
+        await next_screen(pilot, app, "facility")
+        assert "-w /etc/hosts" in app.state.custom_rules

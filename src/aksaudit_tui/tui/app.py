@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -113,6 +113,7 @@ class AksauditApp(App[int]):
         start: str = "start",
         verify_deadline_s: float = 300.0,
         animations: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -130,6 +131,8 @@ class AksauditApp(App[int]):
         self._painted = asyncio.Event()
         self._warm: asyncio.Task[None] | None = None
         self._start = start
+        # Injectable so run ages on the start screen are deterministic in snapshots.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.came_from: str | None = None
         self._keymap = load_keymap() if keymap is None else keymap
         if not animations:

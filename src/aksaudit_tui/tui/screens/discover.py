@@ -56,7 +56,9 @@ class DiscoverScreen(WizardScreen):
         if len(options) != self._ws_count:
             self._ws_count = len(options)
             sel.set_options(options)
-        if st.workspace_id and sel.value != st.workspace_id:
+        # After "Discover again" the chosen workspace may not be listed yet: Select rejects it.
+        known = any(w.id == st.workspace_id for w in st.workspaces)
+        if st.workspace_id and known and sel.value != st.workspace_id:
             sel.value = st.workspace_id
         if not loading and not st.workspaces:
             sel.prompt = "(no workspace found)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -73,8 +73,7 @@ class StartScreen(WizardScreen):
     # --- rendering -------------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        clock = getattr(self.app, "clock", None)
-        return clock() if callable(clock) else datetime.now(UTC)
+        return self.aks.clock()
 
     def unfinished(self) -> list[Any]:
         runs = self.aks.job("runs").result or []

@@ -1,0 +1,71 @@
+"""SVG snapshots of every screen at 80x24 and 120x40, on fixed data (tests/tui_fakes.py).
+
+Update after an intended change: ``pytest tests/test_tui_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from aksaudit_tui.tui.app import AksauditApp
+from tui_fakes import CLUSTERS, FIXED_NOW, FakeEngine, fixed_runs
+
+SIZES = [(80, 24), (120, 40)]
+WIZARD = ("start", "discover", "logpath", "rules", "facility", "delivery", "review")
+
+
+def make_app(**engine_kw: Any) -> AksauditApp:
+    engine = FakeEngine(runs=fixed_runs(), leftovers=2, **engine_kw)
+    return AksauditApp(
+        engine,  # type: ignore[arg-type]
+        identity="the built-in emulator at https://127.0.0.1:8443 (demo token; no Azure)",
+        keymap={},
+        animations=False,
+        clock=lambda: FIXED_NOW,
+    )
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    app.flush_events()  # type: ignore[attr-defined]
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def goto(name: str, *, custom: str = "") -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app: AksauditApp = pilot.app  # type: ignore[assignment]
+        await settle(pilot)
+        app.state.selected = [CLUSTERS[0].id]
+        app.state.custom_rules = custom
+        if name in ("run", "verify", "status"):
+            app.start_apply(app.state.to_plan())
+            await settle(pilot)
+        app.goto(name)
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", [*WIZARD, "run", "verify", "status"])
+def test_screen(snap_compare: Any, screen: str, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), run_before=goto(screen), terminal_size=size)
+
+
+def test_custom_rule_errors(snap_compare: Any) -> None:
+    bad = "-w /etc/hosts -p wa -k hosts\n-a always,exit -F arch=b64 -S nosuchcall -k x\n"
+    assert snap_compare(
+        make_app(), run_before=goto("rules", custom=bad), press=["f4"], terminal_size=(80, 24)
+    )
+
+
+def test_verify_missing_node(snap_compare: Any) -> None:
+    assert snap_compare(
+        make_app(verify_ok=False), run_before=goto("verify"), terminal_size=(120, 40)
+    )
