@@ -30,6 +30,7 @@ KERNEL_LOCK = Path("/run/aksaudit-kernel-tests.lock")
 DEV_LOG = Path("/dev/log")
 _PRI_RE = re.compile(r"^<(\d+)>")
 _SERIAL_RE = re.compile(r"msg=audit\((\d+\.\d+):(\d+)\)")
+_STAMP_RE = re.compile(r"^(<\d+>)([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) ")
 _TAG_RE = re.compile(r"^<\d+>(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d )?([^:\[ ]+)(?:\[(\d+)\])?: ")
 
 
@@ -63,6 +64,16 @@ class SyslogLine:
         match = _TAG_RE.match(self.raw)
         return self.raw[match.end() :] if match else self.raw
 
+    def forwarded(self, hostname: str) -> str:
+        """The line as rsyslog forwards it (RFC 3164 with the host name), e.g. to ama-logs.
+
+        syslog(3) leaves the host name out of what it writes to /dev/log; the local syslog
+        daemon adds it before forwarding."""
+        match = _STAMP_RE.match(self.raw)
+        if match is None:
+            return self.raw
+        return f"{match.group(1)}{match.group(2)} {hostname} {self.raw[match.end() :]}"
+
     @property
     def event_id(self) -> str | None:
         match = _SERIAL_RE.search(self.raw)
@@ -79,6 +90,16 @@ class PipelineCapture:
     execs: int
     keys: tuple[str, ...]
     metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def audit_lines(self) -> list[SyslogLine]:
+        """The audit records (auditd's own start-up messages left out)."""
+        return [line for line in self.lines if line.event_id]
+
+    def forwarded(self, hostname: str | None = None) -> list[str]:
+        """The audit lines as the node's rsyslog forwards them, ready for
+        ``EmulatorState.feed_syslog(node, lines)``."""
+        return [line.forwarded(hostname or self.hostname) for line in self.audit_lines]
 
 
 def kernel_skip_reason() -> str | None:

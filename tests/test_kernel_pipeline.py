@@ -6,8 +6,12 @@ state is restored afterwards (see ``kernel_pipeline.kernel_audit_guard``).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +105,48 @@ def test_guard_restores_rules_and_enabled_flag_on_failure() -> None:
     assert [ln for ln in after.splitlines() if ln.startswith("enabled")] == enabled_before
     listed = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, check=True).stdout
     assert "aks_guard" not in listed
+
+
+def test_real_lines_pass_the_arrival_check_in_the_emulator(
+    kernel_pipeline: PipelineCapture,
+    emulator: Any,
+) -> None:
+    """The captured lines, as the node's rsyslog forwards them, fed to an emulated node whose
+    cluster collects authpriv through Container Insights: the arrival check sees every one."""
+    from aksaudit_tui.cloud.clients import AsyncClients
+    from aksaudit_tui.cloud.discovery import discover_all
+    from aksaudit_tui.cloud.logpath import get_log_path
+    from aksaudit_tui.cloud.logs import syslog_arrival
+    from fixtures.cloud import credential_for, settings_for
+
+    settings = settings_for(emulator)
+    inv = asyncio.run(discover_all(settings, credential=credential_for(emulator)))
+    prod = next(c for c in inv.clusters if c.name == "aks-prod-weu")
+    law = next(w for w in inv.workspaces if w.name == "law-prod-weu")
+    node = next(s for s in prod.scale_sets if s.pool == "apps").instances[0].computer_name
+
+    async def enable_and_check(expect: int) -> int:
+        async with AsyncClients(settings, credential_for(emulator)) as clients:
+            await get_log_path("container-insights", clients).apply(prod, law, "authpriv", "info")
+            deadline = time.monotonic() + 15
+            while True:
+                got = await syslog_arrival(
+                    settings, law.customer_id, [node], "authpriv", timedelta(minutes=15),
+                    clients=clients,
+                )  # fmt: skip
+                if got[node].records >= expect or time.monotonic() > deadline:
+                    return int(got[node].records)
+                await asyncio.sleep(0.2)
+
+    lines = kernel_pipeline.forwarded(node)
+    assert lines and all(f" {node} audispd: type=" in line for line in lines)
+    emulator.state.feed_syslog(node, lines)
+    assert asyncio.run(enable_and_check(0)) == 0  # the rule did not collect authpriv yet
+    emulator.state.feed_syslog(node, lines)
+    assert asyncio.run(enable_and_check(len(lines))) == len(lines)
+    rows = [r.columns for r in emulator.state.syslog_rows(law.customer_id)]
+    mine = [r for r in rows if r["Computer"] == node]
+    assert [r["SyslogMessage"] for r in mine] == [ln.message for ln in kernel_pipeline.audit_lines]
+    assert {(r["Facility"], r["SeverityLevel"], r["ProcessName"]) for r in mine} == {
+        ("authpriv", "info", "audispd")
+    }
