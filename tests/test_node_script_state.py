@@ -285,3 +285,34 @@ def test_cli_node_script_with_shipped_presets(capsys: pytest.CaptureFixture[str]
     assert out == render_node_script(rules, "local5", "notice", "check")
     assert main(["node-script", "--presets", "nope", "--facility", "user"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
+
+
+def test_standins_dir_makes_an_executable_copy_when_needed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An installed wheel may drop the executable bit on package data."""
+    import os
+
+    import aksaudit_tui.emulator.noderoot as noderoot
+
+    packaged = noderoot.standins_dir()
+    monkeypatch.setattr(noderoot.tempfile, "gettempdir", lambda: str(tmp_path))
+    real_access = os.access
+    monkeypatch.setattr(
+        noderoot.os,
+        "access",
+        lambda p, mode: False if str(p).startswith(str(packaged)) else real_access(p, mode),
+    )
+    copy = noderoot.standins_dir()
+    assert copy != packaged and copy.parent == tmp_path
+    assert noderoot.standins_dir() == copy  # reused, keyed by content
+    root = build_node_root(tmp_path / "n", "Ubuntu2404", "h")
+    env = {"AKSAUDIT_ROOT": str(root), "PATH": f"{copy}:/usr/bin:/bin"}
+    proc = subprocess.run(
+        [str(copy / "systemctl"), "is-active", "auditd"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3 and proc.stdout.strip() == "inactive"
