@@ -301,3 +301,35 @@ def percentile(values: Sequence[float], q: float) -> float:
         return 0.0
     k = max(0, min(len(s) - 1, round(q / 100.0 * len(s) + 0.5) - 1))
     return s[k]
+
+
+def make_plan(
+    info: Any,
+    out_dir: Path,
+    *,
+    delivery: str = "one-shot",
+    cluster: str = "aks-bench-0",
+    concurrency: int | None = None,
+) -> Path:
+    """``aksaudit plan`` against the emulator (the real command, in a child) -> plan.yaml."""
+    out = out_dir / f"plan-{delivery}.yaml"
+    argv = [
+        PYTHON,
+        "-m",
+        "aksaudit_tui.cli.main",
+        "plan",
+        "--cluster",
+        cluster,
+        "--workspace",
+        "law-bench",
+        "--delivery",
+        delivery,
+        "--out",
+        str(out),
+    ]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    r = run_child(argv, env=emulator_env(info), timeout=300)
+    if r.returncode != 0 or not out.exists():
+        raise SystemExit(f"aksaudit plan failed (rc {r.returncode}): {r.stderr.strip()[-1000:]}")
+    return out
