@@ -756,3 +756,74 @@ def test_delete_collection_and_configmap_crud(kube: Harness) -> None:
         v1.create_namespaced_pod("default", node_pod(f"d{i}", "no-such-node"))
     v1.delete_collection_namespaced_pod("default", label_selector="aksaudit.io/role=oneshot")
     assert not v1.list_namespaced_pod("default").items
+
+
+def test_daemonset_rolling_update_replaces_every_pod(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    apps = client.AppsV1Api(kube.api())
+    script_cm(v1)
+    apps.create_namespaced_daemon_set("default", keeper_ds())
+
+    def settled() -> Any:
+        st = apps.read_namespaced_daemon_set("keeper", "default").status
+        done = st.number_ready == 3 and st.updated_number_scheduled == 3
+        return done and len(v1.list_namespaced_pod("default").items) == 3 and st
+
+    wait_for(settled, what="first rollout")
+    before = {p.metadata.name for p in v1.list_namespaced_pod("default").items}
+    patch = {
+        "spec": {"template": {"metadata": {"annotations": {"aksaudit.io/script-sha256": "2"}}}}
+    }
+    ds = apps.patch_namespaced_daemon_set("keeper", "default", patch)
+    assert ds.metadata.generation == 2
+    wait_for(
+        lambda: (
+            settled()
+            and not before & {p.metadata.name for p in v1.list_namespaced_pod("default").items}
+        ),
+        what="second rollout",
+    )
+    st = apps.read_namespaced_daemon_set("keeper", "default").status
+    assert st.observed_generation == 2
+    hashes = {
+        p.metadata.labels["controller-revision-hash"]
+        for p in v1.list_namespaced_pod("default").items
+    }
+    assert len(hashes) == 1
+
+
+def test_log_follow_streams_until_the_container_ends(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    script_cm(v1)
+    cmd = "for i in 1 2 3; do echo tick $i; sleep 0.2; done"
+    v1.create_namespaced_pod(
+        "default",
+        node_pod(
+            "ticker",
+            kube.nodes[1].name,
+            containers=[{"name": "c", "image": "busybox", "command": ["sh", "-c", cmd]}],
+        ),
+    )
+    wait_for(lambda: phase(v1, "ticker") != "Pending", what="started")
+    resp = v1.read_namespaced_pod_log("ticker", "default", follow=True, _preload_content=False)
+    text = b"".join(resp.stream()).decode()
+    assert [ln for ln in text.splitlines() if ln.startswith("tick")] == [
+        "tick 1",
+        "tick 2",
+        "tick 3",
+    ]
+    stamped = v1.read_namespaced_pod_log("ticker", "default", timestamps=True, tail_lines=1)
+    assert stamped.split(" ", 1)[1] == "tick 3\n" and stamped[:4].isdigit()
+
+
+def test_node_watch_sees_readiness_change(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    rv = v1.list_node().metadata.resource_version
+    kube.nodes[2].ready = False
+    seen: list[tuple[str, str]] = []
+    for e in watch.Watch().stream(v1.list_node, resource_version=rv, timeout_seconds=2):
+        ready = {c.type: c.status for c in e["object"].status.conditions}["Ready"]
+        seen.append((e["type"], ready))
+        if ready == "False":
+            break
+    assert seen[-1] == ("MODIFIED", "False")

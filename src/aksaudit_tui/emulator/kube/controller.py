@@ -409,14 +409,28 @@ def reconcile_daemonset(rt: Any, store: KubeStore, ds: Obj) -> None:
     h = template_hash(ds["spec"]["template"])
     nodes = {n["metadata"]["name"]: n for n in store.list("nodes")}
     want = {name for name, n in nodes.items() if _should_run(ds, n)}
-    pods = [p for p in _owned(store, ds) if not p["metadata"].get("deletionTimestamp")]
+    owned = _owned(store, ds)
+    # a node whose old pod is still terminating gets its new pod once that one is gone
+    terminating = {_pod_target(p) for p in owned if p["metadata"].get("deletionTimestamp")}
+    pods = [p for p in owned if not p["metadata"].get("deletionTimestamp")]
+    backoff: dict[tuple[str, str], tuple[float, float]] = rt.ds_backoff
+    now = time.monotonic()
+    for p in [p for p in pods if p["status"].get("phase") == "Failed"]:
+        # the controller replaces failed daemon pods, backing off per node (1 s doubling to 5 min)
+        bkey = (ds["metadata"]["uid"], _pod_target(p))
+        delay = min(backoff.get(bkey, (0.0, 0.5))[1] * 2, 300.0)
+        backoff[bkey] = (now + delay * rt.options.time_scale, delay)
+        rt.delete_pod(store, p, grace=False)
+        pods.remove(p)
     by_node: dict[str, list[Obj]] = {}
     for p in pods:
         node = _pod_target(p)
         by_node.setdefault(node, []).append(p)
     failed_create: str | None = None
     for name in sorted(want):
-        if name in by_node:
+        if name in by_node or name in terminating:
+            continue
+        if backoff.get((ds["metadata"]["uid"], name), (0.0, 0.0))[0] > now:
             continue
         pod = _ds_pod(ds, name, h)
         try:

@@ -175,6 +175,8 @@ class Kubelet:
         self.path_prefix = [p for p in [self.opts.standins or _standins_dir()] if p is not None]
         self.path_prefix += list(self.opts.extra_path)
         self.started_total = 0
+        self.procs: set[asyncio.subprocess.Process] = set()
+        self._reapers: set[asyncio.Task[int]] = set()
 
     # -- lifecycle
     def start(self) -> None:
@@ -196,8 +198,20 @@ class Kubelet:
                 tasks.append(run.task)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        # reap every child (containers and probes) so no transport outlives the loop
+        for proc in list(self.procs):
+            _killpg(proc, signal.SIGKILL)
+        if self.procs:
+            await asyncio.wait([asyncio.create_task(p.wait()) for p in self.procs], timeout=5)
         self.runs.clear()
         self.rt.kubelet = None
+
+    def _track(self, proc: asyncio.subprocess.Process) -> None:
+        self.procs.add(proc)
+        waiter = asyncio.get_running_loop().create_task(proc.wait())
+        waiter.add_done_callback(lambda _t: self.procs.discard(proc))
+        self._reapers.add(waiter)
+        waiter.add_done_callback(self._reapers.discard)
 
     def tracks(self, cluster: str, ns: str, name: str) -> bool:
         return (cluster, ns, name) in self.runs
@@ -491,6 +505,7 @@ class Kubelet:
                         start_new_session=True,
                         limit=1 << 20,
                     )
+                    self._track(proc)
                 except OSError as e:
                     term = {
                         "terminated": {
@@ -756,11 +771,15 @@ class Kubelet:
                 cwd=str(sandbox / "run"),
                 start_new_session=True,
             )
+            self._track(p)
         except OSError:
             return False
         try:
             async with asyncio.timeout(limit):
                 return await p.wait() == 0
+        except asyncio.CancelledError:
+            _killpg(p, signal.SIGKILL)  # stop() waits for it before the loop closes
+            raise
         except TimeoutError:
             _killpg(p, signal.SIGKILL)
             await p.wait()

@@ -80,6 +80,7 @@ class KubeRuntime:
         self.kubelet: Kubelet | None = None
         self.controller_task: asyncio.Task[None] | None = None
         self.node_sigs: dict[str, dict[str, str]] = {}  # cluster -> node -> last rendered sig
+        self.ds_backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node)
         self.closing = False  # set on app shutdown: open watches and log follows end at once
 
     # -- stores
