@@ -416,3 +416,20 @@ def test_unknown_mode_is_an_error_line(node_root: MakeRoot) -> None:
     assert status is not None and not status.ok
     assert status.errors == ["unknown mode; use apply, check or remove"]
     assert node.tree_hash(include_sim=True) == before
+
+
+def test_rules_deleted_from_the_kernel_are_drift(node_root: MakeRoot) -> None:
+    node = node_root("Ubuntu2404")
+    assert node.run(SCRIPT, "apply").returncode == 0
+    subprocess.run(["auditctl", "-D"], env=node.env, check=True, capture_output=True)
+    assert read_node_audit_state(node.path).rule_count == 0
+    before = node.tree_hash()
+    check = node.run(SCRIPT, "check")
+    assert check.returncode == 3 and check.status["changed"] == ["load"]
+    assert node.tree_hash() == before
+    node.clear_calls()
+    fixed = node.run(SCRIPT, "apply")
+    assert fixed.status["changed"] == ["load"]
+    assert _restarts(node.calls()) == []
+    assert {"aks_exec", "identity"} <= read_node_audit_state(node.path).rule_keys
+    assert node.run(SCRIPT, "check").returncode == 0

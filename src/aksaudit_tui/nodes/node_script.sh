@@ -433,6 +433,16 @@ rule_lines() {
 	grep -E '^[[:space:]]*-(a|A|w)[[:space:]]' "$1" 2>/dev/null | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]][[:space:]]*/ /g' -e 's/ $//'
 }
 
+keys_of() {
+	# The rule keys (-k KEY or -F key=KEY) in rules text on stdin, one per line, sorted.
+	awk '{
+		for (i = 1; i <= NF; i++) {
+			if ($i == "-k" && i < NF) print $(i + 1)
+			else if ($i ~ /^key=/) print substr($i, 5)
+		}
+	}' | tr -d '"' | sort -u
+}
+
 count_loaded() {
 	if have auditctl; then
 		_n=$(auditctl -l 2>/dev/null | grep -c '^-')
@@ -577,6 +587,16 @@ load_needed=0
 if [ "$rules_changed" = 1 ] || [ -n "$(comm -23 "$WORK/want" "$WORK/have")" ]; then load_needed=1; fi
 
 if service_active; then RUNNING=true; fi
+# Are our rules in the kernel? (auditctl -D, or auditd restarted without loading.) Compared by
+# key: `auditctl -l` prints rules in its own normal form.
+if [ "$RUNNING" = true ] && [ "$load_needed" = 0 ] && have auditctl; then
+	keys_of <"$WORK/rules" >"$WORK/want_keys"
+	auditctl -l 2>/dev/null | keys_of >"$WORK/have_keys"
+	if [ -n "$(comm -23 "$WORK/want_keys" "$WORK/have_keys")" ]; then
+		say "some of our rules are not loaded in the kernel"
+		load_needed=1
+	fi
+fi
 
 if [ "$MODE" = check ]; then
 	[ "$plugin_changed" = 1 ] && add_changed plugin
