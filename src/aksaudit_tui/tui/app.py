@@ -302,6 +302,8 @@ class AksauditApp(App[int]):
 
     def tell(self, topic: str, changes: Changes | None = None) -> None:
         """Tell the active screen that ``topic`` changed (it re-reads what it shows)."""
+        if not self.screen_stack:
+            return  # shutting down
         hook = getattr(self.screen, "data_changed", None)
         if hook is not None:
             try:

@@ -18,7 +18,7 @@ STEPS: tuple[tuple[str, str], ...] = (
 
 
 class StepBar(Static):
-    """One line: ``1 Discover › 2 Log path › ...`` with the current step highlighted."""
+    """One line: ``Discover › Log path › ...`` with the current step highlighted (fits 80)."""
 
     DEFAULT_CSS = """
     StepBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
@@ -39,9 +39,9 @@ class StepBar(Static):
             if i:
                 text.append(" › ", style="dim")
             if i == cur:
-                text.append(f"{i + 1} {title}", style="bold reverse")
+                text.append(f" {title} ", style="bold reverse")
             elif i < cur:
-                text.append(f"{i + 1} {title}", style="")
+                text.append(title, style="")
             else:
-                text.append(f"{i + 1} {title}", style="dim")
+                text.append(title, style="dim")
         return text
