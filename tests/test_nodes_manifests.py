@@ -379,3 +379,14 @@ def test_launcher_names_a_missing_tool(tmp_path: Path) -> None:
     )
     assert p.returncode == 4
     assert "no nsenter on PATH" in p.stdout
+
+
+@pytest.mark.parametrize("launcher", [m.ONESHOT_LAUNCHER, m.KEEPER_LAUNCHER])
+def test_launchers_pass_shellcheck_as_posix_sh(tmp_path: Path, launcher: str) -> None:
+    assert shutil.which("shellcheck"), "CI installs shellcheck"
+    f = tmp_path / "launcher.sh"
+    f.write_text(launcher)
+    p = subprocess.run(
+        ["shellcheck", "-s", "sh", str(f)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0, p.stdout
