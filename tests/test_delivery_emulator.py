@@ -214,6 +214,24 @@ async def test_oneshot_check_and_remove(emulator: Any, kube: KubeClient) -> None
     assert (await kube.list_leftovers()).empty
 
 
+async def test_cancel_without_deletecollection_right_still_leaves_no_pod(
+    emulator: Any,  # noqa: F811
+    kube: KubeClient,
+) -> None:
+    # Narrow RBAC: no `deletecollection` on pods; cleanup falls back to deleting one by one.
+    _add_fault(emulator, {"kind": "forbidden", "cluster": CLUSTER, "verb": "deletecollection",
+                          "resource": "pods"})  # fmt: skip
+    nodes = _linux(await kube.list_nodes())[:3]
+    cancel = asyncio.Event()
+
+    def on_node(r: NodeResult) -> None:
+        if r.phase == "scheduled":
+            cancel.set()
+
+    await rollout(kube, _spec(concurrency=3), nodes, SCRIPT, RULES, on_node=on_node, cancel=cancel)
+    assert not await _our_pods(kube)
+
+
 async def test_cancel_mid_rollout_leaves_no_pod(emulator: Any, kube: KubeClient) -> None:  # noqa: F811
     nodes = await kube.list_nodes()
     cancel = asyncio.Event()

@@ -505,8 +505,15 @@ class KubeClient:
         try:
             await self._json("delete_pods", self.core.delete_collection_namespaced_pod, ns, **kw)
         except ApiException as e:
-            if e.status != 404:
+            if e.status == 404:
+                return
+            if e.status not in (403, 405):
                 raise
+            # No `deletecollection` right (narrow RBAC): delete them one by one.
+            pods, _ = await self.list_pods(ns, selector)
+            await asyncio.gather(
+                *(self.delete_pod(ns, p["metadata"]["name"], grace_s) for p in pods)
+            )
 
     async def list_pods(self, ns: str, selector: str) -> tuple[list[Obj], str]:
         """Pods matching ``selector`` and the list's resourceVersion (to start a watch from)."""
