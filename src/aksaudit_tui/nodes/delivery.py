@@ -286,9 +286,11 @@ async def _oneshot(
         except ApiException as e:
             r = _result(n, "failed", f"reading the pod log failed: {api_message(e)}")
         results[n.name] = r
-        _emit(on_node, r)
-        with contextlib.suppress(ApiException):
-            await kube.delete_pod(ns, name, grace_s=0 if reason is None else None)
+        try:
+            _emit(on_node, r)
+        finally:  # the pod goes even if the caller's callback fails
+            with contextlib.suppress(ApiException):
+                await kube.delete_pod(ns, name, grace_s=0 if reason is None else None)
 
     def start_finish(name: str, pod: Obj | None, reason: str | None) -> None:
         a = active.pop(name, None)
