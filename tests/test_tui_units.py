@@ -1,0 +1,159 @@
+"""TUI pieces without the emulator: event batching at 500 nodes, keymap, CLI wiring, helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import DataTable
+
+from aksaudit_tui.engine.events import (
+    NodeUpdate,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepLog,
+    StepStarted,
+)
+from aksaudit_tui.tui.app import AksauditApp
+from aksaudit_tui.tui.keymap import BINDING_IDS, load_keymap
+from aksaudit_tui.tui.runmodel import LOG_LINES, RunModel
+from tui_fakes import FIXED_NOW, FakeEngine, fixed_runs
+
+RID = "run-1"
+
+
+def node_events(n: int) -> list[Any]:
+    evs: list[Any] = [RunStarted(RID, ("big",), ("delivery",))]
+    evs.append(StepStarted(RID, "big", "delivery", "node delivery"))
+    for i in range(n):
+        node = f"aks-pool-00000000-vmss{i:06d}"
+        evs.append(NodeUpdate(RID, "big", node, "pool", "Ubuntu2204", "scheduled"))
+        evs.append(NodeUpdate(RID, "big", node, "pool", "Ubuntu2204", "running"))
+        evs.append(StepLog(RID, "big", "delivery", f"{node}: applying", node=node))
+        evs.append(NodeUpdate(RID, "big", node, "pool", "Ubuntu2204", "compliant", "3.0.7", "ok"))
+    evs.append(StepFinished(RID, "big", "delivery", "done"))
+    evs.append(RunFinished(RID, "ok"))
+    return evs
+
+
+def test_run_model_folds_events() -> None:
+    model = RunModel()
+    ch = model.apply(node_events(3))
+    assert ch.started and ch.finished
+    assert model.outcome == "ok"
+    assert model.progress() == (3, 3)
+    assert model.steps["big/delivery"].state == "done"
+    node = model.nodes["big/aks-pool-00000000-vmss000001"]
+    assert (node.phase, node.audit_version, node.result) == ("compliant", "3.0.7", "ok")
+    # per-node log: the script's lines plus each phase change
+    log = list(model.logs["node:big/aks-pool-00000000-vmss000001"])
+    assert "aks-pool-00000000-vmss000001: applying" in log and "compliant: ok" in log
+    assert model.summary_line().startswith("3/3 done · 3 compliant")
+
+
+def test_run_model_caps_logs() -> None:
+    model = RunModel()
+    model.apply([StepLog(RID, "c", "s", f"line {i}") for i in range(LOG_LINES + 50)])
+    assert len(model.logs["c/s"]) == LOG_LINES
+    assert model.logs["c/s"][-1] == f"line {LOG_LINES + 49}"
+
+
+class BigEngine(FakeEngine):
+    """A 500-node run, all events at once, as a busy engine would deliver them."""
+
+    async def apply(self, plan: Any, on_event: Any, cancel: Any) -> Any:
+        from aksaudit_tui.engine.results import RunResult
+
+        for ev in node_events(500):
+            on_event(ev)
+        return RunResult(RID, "ok")
+
+
+async def test_500_nodes_are_rendered_in_batches() -> None:
+    app = AksauditApp(BigEngine(), keymap={}, animations=False, clock=lambda: FIXED_NOW)  # type: ignore[arg-type]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        calls: list[int] = []
+        run = app.screen_named("run")
+        original = run.data_changed  # type: ignore[attr-defined]
+
+        def counting(topic: str, changes: Any) -> None:
+            calls.append(len(changes.nodes) if changes is not None else -1)
+            original(topic, changes)
+
+        run.data_changed = counting  # type: ignore[attr-defined]
+        app.state.selected = [app.state.clusters[0].id]
+        app.start_apply(app.state.to_plan())
+        await app.workers.wait_for_complete()
+        app.flush_events()
+        await pilot.pause()
+        assert app.screen is run
+        table = run.query_one("#nodes", DataTable)
+        assert table.row_count == 500
+        assert app.run_model.progress() == (500, 500)
+        # 2,000+ events reached the screen as a handful of batches, not one call each
+        assert 1 <= len(calls) <= 5, calls
+        assert sum(c for c in calls if c > 0) == 500
+
+
+async def test_keymap_remaps_binding_ids(tmp_path: Path) -> None:
+    path = tmp_path / "keymap.yaml"
+    path.write_text("wizard.next: ctrl+right\nnot.a.binding: x\napp.status: f9\n")
+    keymap = load_keymap(path)
+    assert keymap == {"wizard.next": "ctrl+right", "app.status": "f9"}
+    assert set(keymap) <= set(BINDING_IDS)
+    app = AksauditApp(
+        FakeEngine(runs=fixed_runs()),  # type: ignore[arg-type]
+        keymap=keymap,
+        animations=False,
+        clock=lambda: FIXED_NOW,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+right")  # remapped Next: start -> discover
+        await pilot.pause()
+        assert app.screen is app.get_screen("discover")
+        await pilot.press("f9")  # remapped Status
+        await pilot.pause()
+        assert app.screen is app.get_screen("status")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.get_screen("discover")
+
+
+def test_bad_keymap_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "keymap.yaml"
+    path.write_text("- not\n- a mapping\n")
+    assert load_keymap(path) == {}
+    assert load_keymap(tmp_path / "missing.yaml") == {}
+
+
+def test_cli_wires_wizard_and_demo() -> None:
+    from aksaudit_tui.cli import tui_cmd
+    from aksaudit_tui.cli.main import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["--no-mouse", "--arm-endpoint", "https://127.0.0.1:1"])
+    assert args.func is tui_cmd.run_wizard and args.no_mouse
+    demo = parser.parse_args(["demo"])
+    assert demo.func is tui_cmd.run_demo and not demo.no_mouse
+
+
+def test_equivalent_commands_never_hold_a_secret() -> None:
+    from aksaudit_tui.tui.equivalents import equivalent_commands
+    from aksaudit_tui.tui.state import WizardState
+    from tui_fakes import CLUSTERS, WORKSPACE
+
+    st = WizardState(clusters=list(CLUSTERS), workspaces=[WORKSPACE])
+    st.selected = [c.id for c in CLUSTERS]
+    st.workspace_id = WORKSPACE.id
+    for path in ("container-insights", "legacy-oms", "ama"):
+        st.log_path = path  # type: ignore[assignment]
+        text = equivalent_commands(st.to_plan())
+        assert "'aks-[dev]'" in text  # user data is shell-quoted
+        if path == "legacy-oms":
+            assert "$WORKSPACE_KEY" in text and "OmsAgentForLinux" in text
+        assert "az aks get-credentials" in text
