@@ -34,7 +34,7 @@ STATUS_KEYS = {
 }  # fmt: skip
 
 
-def sh(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 120) -> Any:
+def sh(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 600) -> Any:
     return subprocess.run(
         [*aksaudit_cmd(), *args], env=env, cwd=cwd, capture_output=True, text=True,
         timeout=timeout, stdin=subprocess.DEVNULL,
@@ -58,12 +58,16 @@ def emu(make_emulator: Any) -> Any:
 def test_plan_apply_verify_status_remove_cleanup_and_no_secret_anywhere(
     emu: Any, tmp_path: Path
 ) -> None:
-    state = tmp_path / "state"
+    work = tmp_path / "work"  # everything the tool writes lands here (the emulator's files not)
+    work.mkdir()
+    state = work / "state"
     env = cli_env(emu, state)
     outputs: list[str] = []
 
     def run(*args: str, code: int = 0) -> Any:
-        p = sh(env, *args, cwd=tmp_path)
+        t0 = time.monotonic()
+        p = sh(env, *args, cwd=work)
+        print(f"{time.monotonic() - t0:6.2f}s aksaudit {' '.join(args)}")
         outputs.extend([p.stdout, p.stderr])
         assert p.returncode == code, (args, p.returncode, p.stderr[-2000:])
         return p
@@ -104,7 +108,7 @@ def test_plan_apply_verify_status_remove_cleanup_and_no_secret_anywhere(
     assert KEY in json.dumps(emu.state.secrets) or any(
         KEY in str(v) for v in emu.state.secrets.values()
     )
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    written = [p for p in work.rglob("*") if p.is_file()]
     assert any(p.suffix == ".json" for p in written)  # journals
     for p in written:
         text = p.read_text(errors="replace")

@@ -122,7 +122,16 @@ async def test_verify_names_the_node_whose_auditd_stopped(
     plan = await ops.plan_from_names(
         eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
     )
+    before = await eng.review(plan)
+    assert {(c.step, c.status) for c in before} >= {
+        ("access", "already done"),
+        ("log-path", "will change"),
+        ("delivery", "will change"),
+    }
+    assert oneshot_pods(emu, "aks-dev-neu") == []  # the review's check pods are gone
     assert (await eng.apply(plan)).outcome == "ok"
+    after = await eng.review(plan)
+    assert {c.status for c in after if c.step in ("log-path", "delivery")} == {"already done"}
     victim = linux_nodes(emu, "aks-dev-neu")[0]
     state = node_root(emu, "aks-dev-neu", victim) / "var/lib/aksaudit-sim/services/auditd"
     state.write_text("inactive\n")

@@ -290,8 +290,13 @@ async def review(engine: Engine, plan: Plan) -> list[PlannedChange]:
             )
             return rows
 
-        for rows in await asyncio.gather(*(one(c) for c in ctxs)):
-            out.extend(rows)
+        _tune(engine, ctxs)
+        try:
+            for rows in await asyncio.gather(*(one(c) for c in ctxs)):
+                out.extend(rows)
+        finally:
+            for ctx in ctxs:
+                kubeops.close_kube(ctx)
     return out
 
 
@@ -446,6 +451,7 @@ async def _run(
                 stats = r.ctx.shared.extra.get("delivery_stats") if r.ctx else None
                 if stats is not None:
                     timings[f"{r.name}.delivery_pods"] = float(stats.pods_created)
+                    timings[f"{r.name}.delivery_watch_requests"] = float(stats.watch_requests)
         finally:
             for ctx in ctxs:
                 kubeops.close_kube(ctx)
