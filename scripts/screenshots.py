@@ -31,7 +31,6 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
     scenario["lro"] = {"polls": 1, "seconds": 0}
     scenario["ingestion"] = {"delay_s": 0, "interval_s": 0.2}
     written: list[Path] = []
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aksaudit-shots-") as tmp:
         emu = Emulator(load_scenario(scenario), state_dir=Path(tmp) / "emulator")
         emu.start()
@@ -113,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"screenshots: --size must look like 120x40, got {args.size!r}", file=sys.stderr)
         return 2
-    paths: Any = asyncio.run(shoot(Path(args.out), (w, h)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: Any = asyncio.run(shoot(out, (w, h)))
     for p in paths:
         print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
     return 0
