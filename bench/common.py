@@ -9,6 +9,7 @@ noisy, so absolute times are not comparable between runs.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -299,7 +300,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     s = sorted(values)
     if not s:
         return 0.0
-    k = max(0, min(len(s) - 1, round(q / 100.0 * len(s) + 0.5) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
     return s[k]
 
 

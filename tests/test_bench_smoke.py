@@ -1,0 +1,165 @@
+"""The benchmarks at tiny sizes, so their code cannot rot: each runs for real (emulator, engine,
+TUI under Pilot) and must print its figures and goals in the agreed format. Timings are not
+asserted here (this machine is shared); ``make bench`` judges them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+FIGURE = re.compile(r"^[A-Za-z0-9_.\-/]+: \S.*$")
+GOAL = re.compile(r"^(passed|failed) \S.*$")
+
+
+def run_bench(script: str, *args: str, timeout: float = 240) -> list[str]:
+    r = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    assert lines, f"{script} printed nothing; stderr: {r.stderr[-2000:]}"
+    return lines
+
+
+def check_format(lines: list[str], names: list[str]) -> dict[str, str]:
+    """Figures first (``name: value``), then goals (``passed|failed text``); nothing else."""
+    goals_from = next((i for i, ln in enumerate(lines) if GOAL.match(ln)), len(lines))
+    figures = lines[:goals_from]
+    goals = lines[goals_from:]
+    assert goals, f"no goal lines: {lines}"
+    for ln in figures:
+        assert FIGURE.match(ln), f"not a 'name: value' line: {ln!r}"
+    for ln in goals:
+        assert GOAL.match(ln), f"not a passed/failed line: {ln!r}"
+    found = dict(ln.split(": ", 1) for ln in figures)
+    for n in names:
+        assert n in found, f"figure {n} missing from {sorted(found)}"
+    return found
+
+
+def test_report_format_round_trips() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from common import Report, parse_report, percentile
+    finally:
+        sys.path.remove(str(BENCH))
+    rep = Report("x.")
+    rep.figure("ratio", 0.1234)
+    rep.figure("count", 3)
+    rep.goal(True, "ratio: 0.12 <= 0.15")
+    rep.goal(False, "count: 3 <= 2")
+    assert rep.lines() == [
+        "x.ratio: 0.123",
+        "x.count: 3",
+        "passed x.ratio: 0.12 <= 0.15",
+        "failed x.count: 3 <= 2",
+    ]
+    assert not rep.ok
+    back = parse_report("\n".join(["noise", *rep.lines()]))
+    assert back.figures == rep.figures and back.goals == rep.goals
+    # a bench with a bare verdict (bench/discovery.py) gets a goal named after its prefix
+    bare = parse_report("ratio: 0.05\npassed\n", "discovery.")
+    assert bare.figures == [("discovery.ratio", "0.05")]
+    assert bare.goals == [(True, "discovery")]
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    assert percentile(list(map(float, range(1, 101))), 99) == 99.0
+
+
+def test_rollout_tiny() -> None:
+    lines = run_bench("rollout.py", "--nodes", "3", "--seconds", "0.2", "--concurrency", "2")
+    f = check_format(
+        lines,
+        [
+            "rollout.oneshot.wall_s",
+            "rollout.oneshot.calls_per_node",
+            "rollout.oneshot.watch_requests",
+            "rollout.keeper.wall_s",
+            "rollout.keeper.daemonset_start_s",
+        ],
+    )
+    assert f["rollout.oneshot.compliant"] == "3" and f["rollout.keeper.compliant"] == "3"
+    assert f["rollout.oneshot.watch_requests"] == "1"
+
+
+def test_verify_queries_tiny() -> None:
+    f = check_format(
+        run_bench("verify_queries.py", "--nodes", "3", "--polls", "2"),
+        ["verify.kql_queries", "verify.polls", "verify.queries_per_workspace_per_poll"],
+    )
+    assert f["verify.nodes"] == "3"
+
+
+def test_ui_lag_tiny() -> None:
+    f = check_format(
+        run_bench("ui_lag.py", "--nodes", "20", "--seconds", "0.5"),
+        ["ui.lag_p99_ms", "ui.lag_samples", "ui.events"],
+    )
+    assert f["ui.screen"] == "RunScreen"
+
+
+def test_startup_tiny() -> None:
+    f = check_format(
+        run_bench("startup.py", "--repeats", "1"),
+        ["startup.bare_s", "startup.aksaudit_s", "startup.ratio"],
+    )
+    assert f["startup.first_screen"] == "StartScreen"
+
+
+def test_memory_tiny() -> None:
+    f = check_format(
+        run_bench("memory.py", "--status-nodes", "30", "--apply-nodes", "2", "--seconds", "0.2"),
+        ["memory.status_view_peak_mb", "memory.apply_peak_mb"],
+    )
+    assert f["memory.status_rows_shown"] == "30" and f["memory.apply_exit_code"] == "0"
+    assert float(f["memory.apply_peak_mb"]) > 10  # the child's own high-water mark, not 0
+
+
+def test_first_row_tiny() -> None:
+    check_format(
+        run_bench(
+            "first_row.py",
+            "--subscriptions",
+            "2",
+            "--clusters",
+            "1",
+            "--latency-ms",
+            "20",
+            "--repeats",
+            "1",
+        ),
+        ["discovery.tui_first_row_s", "discovery.tui_first_row_round_trips"],
+    )
+
+
+def test_run_py_collects_a_bench(capsys: pytest.CaptureFixture[str]) -> None:
+    """run.py's own path: run one bench in a child, prefix its figures, print the format."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import run as runner
+    finally:
+        sys.path.remove(str(BENCH))
+    tiny = runner.Bench("rollout", "rollout.py", (), ("--nodes", "2", "--seconds", "0.1",
+                        "--modes", "keeper"))  # fmt: skip
+    rep = runner.run_bench(tiny, quick=True)
+    rep.print()  # the verdicts are timings: not judged here, only the format
+    lines = capsys.readouterr().out.splitlines()
+    check_format(lines, ["rollout.keeper.wall_s", "bench.rollout_s"])
+    missing = runner.run_bench(runner.Bench("nope", "nope.py", (), ()), quick=True)
+    assert missing.lines() == ["failed nope: nope.py is missing"]
+
+
+def test_run_py_lists_every_bench_script() -> None:
+    lines = run_bench("run.py", "--list")
+    for ln in lines:
+        name, script = ln.split(": ", 1)
+        assert (REPO / script).exists(), f"{name}: {script} missing"
