@@ -548,7 +548,7 @@ def keeper_ds(name: str = "keeper", tolerate: bool = True) -> dict[str, Any]:
     labels = {"app.kubernetes.io/managed-by": "aksaudit", "aksaudit.io/role": "keeper"}
     cmd = (
         'sh "$AKSAUDIT_MOUNT/node.sh" apply; touch "$AKSAUDIT_RUN/aksaudit-ready"; '
-        "while :; do sleep 0.1; done"
+        "while :; do sleep 1; done"
     )
     spec: dict[str, Any] = {
         "hostPID": True,
