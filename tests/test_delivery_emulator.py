@@ -173,7 +173,6 @@ async def test_oneshot_rollout_configures_every_linux_node_and_leaves_nothing(
     assert calls["read_log"] == len(linux)
     assert calls["delete_pod"] == len(linux)
     assert calls["list_pods"] <= 4
-    assert took < 120
 
 
 async def test_oneshot_api_calls_do_not_grow_per_node_for_watches(
