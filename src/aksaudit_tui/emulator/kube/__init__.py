@@ -34,12 +34,18 @@ may add and remove them at any time; take `state.lock` when mutating the list):
   pod stays Pending, container waiting `ContainerCreating`.
 - `{"kind": "image-pull", "cluster": C, "node": NODE, "namespace": NS, "image": SUBSTR,
   "pod_prefix": P}`: Pending, waiting `ErrImagePull`, then `ImagePullBackOff`.
-- `{"kind": "node-not-ready", "cluster": C, "node": NODE}`: node Ready=False with the
-  not-ready taints; new pods there stay Pending (same as `SimNode.ready = False`).
+- `{"kind": "node-not-ready", "cluster": C, "node": NODE, "pool": P, "index": I}` (also
+  spelled `node_not_ready`): node Ready=False with the not-ready taints; pods bound there stay
+  Pending with no container status (same as `SimNode.ready = False`). Running ones go on.
 - `{"kind": "forbidden", "cluster": C, "verb": V, "resource": R, "namespace": NS, "reason": T}`:
   matching requests get the RBAC 403 and SelfSubjectAccessReview answers allowed=false.
 
-Kubelet guarantees: see kubelet.py's docstring.
+Kubelet guarantees: see kubelet.py's docstring. In short: a pod bound to a Linux node with a
+root runs its first container's command for real (`sh`), with the node root as AKSAUDIT_ROOT
+and the stand-ins first on PATH; phase, container state, Ready and the log follow as on a real
+node; at most `max_concurrency` one-shot containers run at once; container processes die with
+the emulator (setpriv --pdeathsig) and are killed on pod delete (SIGTERM, SIGKILL after the
+scaled grace period, at most 2 s).
 """
 
 from __future__ import annotations
