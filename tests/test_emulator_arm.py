@@ -525,3 +525,20 @@ def test_never_missing_subscription_registration(az: SimpleNamespace, emulator: 
     with pytest.raises(HttpResponseError) as err:
         az.res.resources.list_by_resource_group(PROD_RG).next()
     assert "MissingSubscriptionRegistration" not in str(err.value)
+
+
+def test_arm_rate_limit_buckets(make_emulator: Any) -> None:
+    """With the scenario's token buckets, bursts get 429 + Retry-After and the SDK waits it out."""
+    emu = make_emulator(None, rate_limit={"reads_burst": 2, "reads_per_s": 2})
+    az = sdk(emu.info)
+    seen: list[str] = []
+
+    def hook(response: Any) -> None:
+        seen.append(
+            response.http_response.headers.get("x-ms-ratelimit-remaining-subscription-reads", "")
+        )
+
+    for _ in range(3):
+        assert az.aks.managed_clusters.get(PROD_RG, "aks-prod-weu", raw_response_hook=hook).name
+    assert emu.state.requests["GET cluster"] == 4  # one 429 on the third call, then retried
+    assert seen[:2] == ["1", "0"]

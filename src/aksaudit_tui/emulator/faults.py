@@ -6,7 +6,9 @@ matching calls it hits before it is spent; absent means every matching call.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from typing import Any
 
 from aksaudit_tui.emulator.state import EmulatorState
@@ -97,6 +99,30 @@ def request_fault(state: EmulatorState, method: str, path: str) -> Answer | None
                 return _throttled(fault)
             return _server_error(fault)
     return None
+
+
+def rate_limit(state: EmulatorState, method: str, path: str) -> tuple[Answer | None, int]:
+    """ARM's per-subscription token buckets (scenario ``rate_limit``): (a 429, remaining)."""
+    limits = state.scenario.get("rate_limit")
+    parts = path.split("/")
+    if not limits or len(parts) < 3 or parts[1].lower() != "subscriptions":
+        return None, -1
+    kind = "reads" if method == "GET" else "writes"
+    burst = float(limits.get(f"{kind}_burst", 250 if kind == "reads" else 200))
+    rate = float(limits.get(f"{kind}_per_s", 25 if kind == "reads" else 10))
+    now = time.monotonic()
+    key = (parts[2].lower(), kind)
+    with state.lock:
+        tokens, last = state.buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens < 1.0:
+            state.buckets[key] = (tokens, now)
+            wait = max(1, math.ceil((1.0 - tokens) / rate)) if rate > 0 else 60
+            status, body, headers = _throttled({"retry_after": wait})
+            headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = "0"
+            return (status, body, headers), 0
+        state.buckets[key] = (tokens - 1.0, now)
+        return None, int(tokens - 1.0)
 
 
 def lro_should_fail(state: EmulatorState, method: str, path: str) -> bool:

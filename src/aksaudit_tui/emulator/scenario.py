@@ -9,6 +9,8 @@ Format (YAML; every key but ``subscriptions`` optional)::
     lro: {polls: 1, seconds: 0}            # InProgress answers before the end state
     ingestion: {delay_s: 2, interval_s: 2} # rows become visible delay_s after the event
     response_cache: true                   # GET answers cached until ARM state changes
+    rate_limit: {reads_burst: 250, reads_per_s: 25, writes_burst: 200, writes_per_s: 10}
+                                           # ARM token buckets per subscription (absent = off)
     kube: {sync_interval: 0.2}             # knobs for the kube side (see emulator/kube)
     subscriptions:
       - id: <guid>

@@ -126,6 +126,7 @@ class EmulatorState:
     started_at: float = field(default_factory=time.time)
     version: int = 0  # bumped on every ARM change; GET answers are cached per version
     cache_responses: bool = True
+    buckets: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # ARM quota
     response_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     # hook: read a node root -> NodeAuditState-like object (injectable for tests)
     audit_reader: Callable[[Path], Any] | None = None

@@ -915,8 +915,16 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
 ]
 
 
-def _arm_headers(response: web.Response, method: str) -> web.Response:
+REMAINING_KEY: web.RequestKey[tuple[str, str]] = web.RequestKey("remaining", tuple)
+
+
+def _arm_headers(
+    response: web.Response, method: str, request: web.Request | None = None
+) -> web.Response:
     """The headers ARM puts on every answer (remaining quota, request ids)."""
+    if request is not None and REMAINING_KEY in request:
+        name, value = request[REMAINING_KEY]
+        response.headers[name] = value
     rid = str(uuid.uuid4())
     response.headers.setdefault("x-ms-request-id", rid)
     response.headers.setdefault("x-ms-correlation-request-id", rid)
@@ -951,6 +959,16 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
         if scripted is not None:
             status, fault_body, headers = scripted
             return json_response(status, fault_body, headers)
+        throttled, remaining = faults.rate_limit(state, request.method, path)
+        if throttled is not None:
+            status, fault_body, headers = throttled
+            return json_response(status, fault_body, headers)
+        if remaining >= 0:
+            kind = "reads" if request.method == "GET" else "writes"
+            request[REMAINING_KEY] = (
+                f"x-ms-ratelimit-remaining-subscription-{kind}",
+                str(remaining),
+            )
         cacheable = (
             state.cache_responses
             and request.method == "GET"
@@ -963,6 +981,7 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
                 return _arm_headers(
                     web.Response(status=200, body=hit[1], content_type="application/json"),
                     request.method,
+                    request,
                 )
         version = state.version
         body: Any = None
@@ -984,10 +1003,12 @@ async def handle(request: web.Request, state: EmulatorState) -> web.Response:
                 if len(state.response_cache) > 4096:
                     state.response_cache.clear()
                 state.response_cache[cache_key] = (version, response.body)
-            return _arm_headers(response, request.method)
+            return _arm_headers(response, request.method, request)
         except ArmError as exc:
             return _arm_headers(
-                error_response(exc.status, exc.code, exc.message, exc.headers), request.method
+                error_response(exc.status, exc.code, exc.message, exc.headers),
+                request.method,
+                request,
             )
     state.requests[f"{request.method} unmatched"] += 1
     if matched_path:
