@@ -273,19 +273,23 @@ def test_real_syslog_feed(emulator: Any) -> None:
     az = sdk(emulator.info)
     node = node_of(emulator, "aks-prod-weu", "system", 1)
     ws = cid(emulator, WS_PROD)
-    rule = az.mon.data_collection_rules.get(PROD_RG, "MSCI-westeurope-aks-prod-weu")
-    rule.data_sources.syslog[0].facility_names.append("authpriv")
-    az.mon.data_collection_rules.create(PROD_RG, rule.name, rule)
     line = (
         "<86>Jan 12 09:30:00 myhost audispd[812]: type=SYSCALL msg=audit(1768210200.001:77): "
         'arch=c000003e syscall=59 success=yes exit=0 comm="id" exe="/usr/bin/id" '
         'key="aksaudit_exec"'
     )
-    emulator.state.feed_syslog(node, [line])
+    # logged while the rule does not collect authpriv: lost, as on a real node
+    assert emulator.state.feed_syslog(node, [line]) == 0
+    rule = az.mon.data_collection_rules.get(PROD_RG, "MSCI-westeurope-aks-prod-weu")
+    rule.data_sources.syslog[0].facility_names.append("authpriv")
+    az.mon.data_collection_rules.create(PROD_RG, rule.name, rule)
+    assert emulator.state.feed_syslog(node, [line, line]) == 2
     rows = wait_rows(emulator, ws, node)
-    assert rows
+    assert len(rows) == 2  # only the fed lines: a fed node gets no synthetic rows
     assert rows[0]["SyslogMessage"].startswith("type=SYSCALL msg=audit(1768210200.001:77)")
     assert rows[0]["Facility"] == "authpriv" and rows[0]["ProcessID"] == 812
+    with pytest.raises(ValueError):
+        emulator.state.feed_syslog("no-such-node", [line])
 
 
 @pytest.mark.parametrize(

@@ -426,11 +426,8 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
     for node in state.all_nodes():
         if not node.is_linux or node.virtual:
             continue
-        with state.lock:
-            feed = state.syslog_feeds.pop(node.name, [])
-        if feed:
-            added += _ingest_feed(state, node, feed, now, delay)
-            continue
+        if node.name in state.syslog_feeds:
+            continue  # real lines come from its feed (``feed_syslog``)
         if not node.ready:
             continue
         st = audit_state(state, node)
@@ -473,10 +470,12 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
     return added
 
 
-def _ingest_feed(
-    state: EmulatorState, node: SimNode, lines: list[str], now: float, delay: float
-) -> int:
-    """Real audisp lines for one node: they go wherever the cloud path carries their facility."""
+def ingest_feed(state: EmulatorState, node: SimNode, lines: list[str]) -> int:
+    """Real audisp lines for one node: they go wherever the cloud path carries their facility
+    right now. A node fed real lines no longer gets synthetic ones."""
+    now = time.time()
+    delay = faults.ingestion_delay(state)
+    state.syslog_feeds.setdefault(node.name, []).extend(lines[-100:])  # marker + recent lines
     if not node.ready:
         return 0
     st = audit_state(state, node)

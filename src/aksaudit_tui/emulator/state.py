@@ -121,7 +121,7 @@ class EmulatorState:
     lros: dict[str, Lro] = field(default_factory=dict)
     shared_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # lower(ws id) -> keys
     syslog: dict[str, list[SyslogRow]] = field(default_factory=dict)  # customerId -> rows
-    syslog_feeds: dict[str, list[str]] = field(default_factory=dict)  # node -> pending lines
+    syslog_feeds: dict[str, list[str]] = field(default_factory=dict)  # node -> last real lines
     requests: Counter[str] = field(default_factory=Counter)  # "METHOD route" -> count
     started_at: float = field(default_factory=time.time)
     version: int = 0  # bumped on every ARM change; GET answers are cached per version
@@ -193,11 +193,19 @@ class EmulatorState:
     def all_nodes(self) -> list[SimNode]:
         return [n for c in self.clusters.values() for n in c.nodes.values()]
 
-    def feed_syslog(self, node_name: str, lines: list[str]) -> None:
-        """Queue real audisp syslog lines (RFC 3164 or bare message) for one node; ingestion
-        turns them into Syslog rows for the workspaces that node's path reaches."""
+    def feed_syslog(self, node_name: str, lines: list[str]) -> int:
+        """Real audisp syslog lines (RFC 3164/5424 or bare messages) logged on one node now.
+
+        They are routed at once, as the node's agent would forward them: to every workspace
+        the node's log path reaches at this moment (lines logged while no path holds are lost),
+        visible after the ingestion delay. Returns the rows added."""
+        from aksaudit_tui.emulator import ingestion  # ingestion imports this module
+
+        node = self.node(node_name)
+        if node is None:
+            raise ValueError(f"no emulated node named {node_name!r}")
         with self.lock:
-            self.syslog_feeds.setdefault(node_name, []).extend(lines)
+            return ingestion.ingest_feed(self, node, list(lines))
 
     def syslog_rows(self, customer_id: str) -> list[SyslogRow]:
         with self.lock:
