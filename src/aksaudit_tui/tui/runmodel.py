@@ -7,6 +7,7 @@ outside the screens means a screen can be left and re-entered without losing any
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,7 @@ class RunModel:
     arrived: int = 0
     expected: int = 0
     seconds_left: float | None = None
+    waiting_at: float | None = None  # monotonic time of the last VerifyWaiting (local countdown)
     outcome: str | None = None
     message: str = ""
     error: str | None = None  # the engine raised: shown in the screen, never a traceback
@@ -222,6 +224,7 @@ class RunModel:
         elif isinstance(ev, VerifyWaiting):
             self.arrived, self.expected = ev.arrived, ev.expected
             self.seconds_left = ev.seconds_left
+            self.waiting_at = time.monotonic()
             if self.run_id is None:
                 self.run_id = ev.run_id
             ch.waiting = True
@@ -236,6 +239,16 @@ class RunModel:
             ch.finished = True
 
     # --- figures -----------------------------------------------------------------------------
+
+    def countdown(self) -> float | None:
+        """Seconds left in the arrival wait, ticking locally between the engine's polls."""
+        if self.seconds_left is None or self.waiting_at is None:
+            return None
+        return max(0.0, self.seconds_left - (time.monotonic() - self.waiting_at))
+
+    def verifying(self) -> bool:
+        step = [s for s in self.steps.values() if s.step == "verify"]
+        return any(s.state == "running" for s in step)
 
     def phase_counts(self) -> Counter[str]:
         return Counter(n.phase for n in self.nodes.values())

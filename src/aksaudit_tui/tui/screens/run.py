@@ -186,6 +186,8 @@ class RunScreen(WizardScreen):
             self.say(f"The run stopped with an error: {job.error}", error=True)
         elif model.outcome:
             self.say(OUTCOME_TEXT.get(model.outcome, model.outcome), model.outcome != "ok")
+        elif model.verifying():
+            self.say("Checking that audit lines arrive · ctrl+n: watch it on the verify screen")
         elif model.run_id:
             self.say(f"Run {model.run_id} in progress · ctrl+x cancels safely")
         elif job.running:
@@ -208,6 +210,8 @@ class RunScreen(WizardScreen):
 
     def check_next(self) -> str | None:
         model = self.aks.run_model
+        if model.verifying():
+            return None  # watch the arrival check live
         if model.running or self.aks.job("run").running:
             return "The run is still going; verify when it has finished."
         if model.outcome in ("ok", "partial"):

@@ -77,6 +77,8 @@ class VerifyScreen(WizardScreen):
         yield DataTable(id="arrivals", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        # The engine polls every 30 s in Azure; the countdown ticks here in between.
+        self.set_interval(1.0, self._tick)
         table = self.query_one("#arrivals", DataTable)
         for key, title in COLUMNS:
             table.add_column(title, key=key)
@@ -140,7 +142,7 @@ class VerifyScreen(WizardScreen):
         report = job.result if job.generation else None
         run = app.run_model
         if job.running or (report is None and run.running):
-            left = model.seconds_left
+            left = model.countdown()
             count = f"{model.arrived}/{model.expected or '?'} node(s) arrived"
             wait = f" · {int(left)} s left" if left is not None else ""
             what = "the run is still working" if run.running and not model.expected else count
@@ -175,6 +177,11 @@ class VerifyScreen(WizardScreen):
                     table.update_cell(key, col, cell)
             else:
                 table.add_row(*cells, key=key)
+
+    def _tick(self) -> None:
+        app = self.aks
+        if app.job("verify").running or (app.run_model.running and app.verify_model.expected):
+            self._banner()
 
     def _verdict(self, total: int, missing: int, error: str, ok: bool | None = None) -> None:
         banner = self.query_one("#verify-banner", Static)
