@@ -157,6 +157,33 @@ def _json_patch(doc: Any, ops: list[Any]) -> Any:
     return doc
 
 
+_CACHE_MAX = 5000
+_cache: dict[int, tuple[Obj, bytes | None, bytes | None]] = {}
+
+
+def _encoded(obj: Obj, item: bool) -> bytes:
+    """JSON of a stored object (as a list item: without kind/apiVersion), cached per object:
+    stored objects never change, so lists and watches of 500 nodes encode each revision once."""
+    hit = _cache.get(id(obj))
+    if hit is None or hit[0] is not obj:
+        hit = (obj, None, None)
+    full, as_item = hit[1], hit[2]
+    if item and as_item is None:
+        as_item = json.dumps(_list_item(obj), separators=(",", ":")).encode()
+    if not item and full is None:
+        full = json.dumps(obj, separators=(",", ":")).encode()
+    if len(_cache) >= _CACHE_MAX:
+        _cache.pop(next(iter(_cache)))
+    _cache[id(obj)] = (obj, full, as_item)
+    return as_item if item else full  # type: ignore[return-value]
+
+
+def _list_body(kind: str, api_version: str, meta: Obj, items: list[Obj]) -> web.Response:
+    head = json.dumps({"kind": kind, "apiVersion": api_version, "metadata": meta})[:-1]
+    body = head.encode() + b',"items":[' + b",".join(_encoded(o, True) for o in items) + b"]}"
+    return web.Response(body=body, status=200, content_type="application/json")
+
+
 def _list_item(obj: Obj) -> Obj:
     out = dict(obj)
     out.pop("kind", None)
@@ -401,7 +428,7 @@ class KubeApi:
                 raise not_found(resource, name)
             if sub == "log":
                 return await self._log(request, store, obj)
-            return _json(obj)
+            return web.Response(body=_encoded(obj, False), content_type="application/json")
         if method == "POST" and name is None:
             self._authorize(cluster, "create", resource, ns, None)
             body = await self._body(request)
@@ -500,14 +527,7 @@ class KubeApi:
             meta["remainingItemCount"] = len(items) - limit
             items = items[:limit]
         api_version, kind, _ = KINDS[resource]
-        return _json(
-            {
-                "kind": f"{kind}List",
-                "apiVersion": api_version,
-                "metadata": meta,
-                "items": [_list_item(o) for o in items],
-            }
-        )
+        return _list_body(f"{kind}List", api_version, meta, items)
 
     def _create(
         self, store: KubeStore, resource: str, ns: str, body: Obj, dry: bool
@@ -889,7 +909,7 @@ class KubeApi:
 
 
 def _line(typ: str, obj: Obj) -> bytes:
-    return (json.dumps({"type": typ, "object": obj}, separators=(",", ":")) + "\n").encode()
+    return b'{"type":"' + typ.encode() + b'","object":' + _encoded(obj, False) + b"}\n"
 
 
 def _bookmark(kind: tuple[str, str, bool], rv: int) -> bytes:
