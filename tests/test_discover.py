@@ -327,3 +327,27 @@ def test_stopping_early_closes_every_client(emulator: Any, monkeypatch: pytest.M
 
     assert isinstance(asyncio.run(first()), Subscription | Workspace | Cluster | DiscoveryError)
     assert closed == [True]
+
+
+def test_read_cluster_for_the_engine(make_emulator: Callable[..., Any]) -> None:
+    from aksaudit_tui.cloud.clients import AsyncClients
+    from aksaudit_tui.cloud.discovery import read_cluster
+    from aksaudit_tui.errors import UserError
+
+    emu = make_emulator(
+        fault_scenario({"kind": "forbidden_subscription", "subscription": DEFAULT_SUB_DEV})
+    )
+    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    prod = next(c for c in inv.clusters if c.name == "aks-prod-weu")
+    dev_id = prod.id.replace(DEFAULT_SUB_PROD, DEFAULT_SUB_DEV).replace(
+        "rg-aks-prod/providers/Microsoft.ContainerService/managedClusters/aks-prod-weu",
+        "rg-aks-dev/providers/Microsoft.ContainerService/managedClusters/aks-dev-neu",
+    )
+
+    async def read(cid: str) -> Any:
+        async with AsyncClients(settings_for(emu), credential_for(emu)) as clients:
+            return await read_cluster(clients, cid)
+
+    assert asyncio.run(read(prod.id)) == prod
+    with pytest.raises(UserError, match="you lack"):
+        asyncio.run(read(dev_id))
