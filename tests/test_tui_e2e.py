@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.widgets import DataTable, Static
 
 from tui_helpers import (
@@ -149,12 +150,14 @@ async def test_custom_rules_validated_live_with_line_numbers(emulator: Any, tmp_
         await pilot.press("f4")
         area = rules.query_one("#custom-rules")
         assert area.has_focus
+        # type the first line, paste the second (as a user pasting from a rules file would)
         await pilot.press(*"-w /etc/hosts -p wa -k hosts", "enter")
-        await pilot.press(*"-a always,exit -F arch=b64 -S nosuchcall -k x")
+        app.post_message(events.Paste("-a always,exit -F arch=b64 -S nosuchcall -k x"))
+        await pilot.pause()
         await pilot.pause(VALIDATE_DELAY_S + 0.2)  # the debounce timer, then validation
         errors = str(rules.query_one("#custom-errors", Static).content)
         assert errors.startswith("line 2:"), errors
-        assert "nosuchcall" in errors
+        assert "nosuchcall" in errors, area.text
         # Next is refused with the reason shown in the screen
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -163,7 +166,8 @@ async def test_custom_rules_validated_live_with_line_numbers(emulator: Any, tmp_
         assert "line 2" in message, message
         # fix the line: the error goes away and Next works
         await pilot.press("ctrl+a", "ctrl+k")  # TextArea: line start, delete to end
-        await pilot.press(*"-w /etc/passwd -p wa -k ident")
+        app.post_message(events.Paste("-w /etc/passwd -p wa -k ident"))
+        await pilot.pause()
         await pilot.pause(VALIDATE_DELAY_S + 0.2)
         assert rules.custom_errors == []  # type: ignore[attr-defined]
         assert "custom rules are valid" in str(rules.query_one("#custom-errors", Static).content)

@@ -74,9 +74,9 @@ VERIFY_SINCE = timedelta(minutes=30)
 
 def _screen_factory(name: str) -> Screen[Any]:
     # Imported here so importing the app module stays cheap and cycles stay out.
-    from aksaudit_tui.tui.screens import SCREENS
+    from aksaudit_tui.tui.screens import screen_class
 
-    return SCREENS[name]()
+    return screen_class(name)()
 
 
 def _import_all(modules: Iterable[str]) -> None:

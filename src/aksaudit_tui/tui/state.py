@@ -85,13 +85,20 @@ class WizardState:
         return True
 
     def default_workspace(self) -> Workspace | None:
-        """The workspace Container Insights already sends to for the first chosen cluster, if
-        any, else the first one found."""
+        """The workspace the first chosen cluster already sends to (Container Insights, else its
+        agent extension), else the first one found."""
         for c in self.chosen_clusters:
             wid = (c.monitoring.workspace_id or "").lower()
             for w in self.workspaces:
                 if w.id.lower() == wid:
                     return w
+            # a legacy estate: the workspace its agent extension reports to
+            for ss in c.scale_sets:
+                for ext in ss.extensions:
+                    cid = str(ext.settings.get("workspaceId", "")).lower()
+                    for w in self.workspaces:
+                        if cid and w.customer_id.lower() == cid:
+                            return w
         return self.workspaces[0] if self.workspaces else None
 
     # --- the plan ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class DiscoverScreen(WizardScreen):
             yield Select[str]([], id="workspace", prompt="(discovering…)", compact=True)
 
     _ws_count = 0
+    _workspace_touched = False
 
     def on_mount(self) -> None:
         if not self.aks.jobs.get("discovery"):
@@ -107,14 +108,17 @@ class DiscoverScreen(WizardScreen):
 
     def on_cluster_tree_cluster_toggled(self, event: ClusterTree.ClusterToggled) -> None:
         st = self.aks.state
-        st.toggle(event.cluster_id)
-        if st.workspace_id is None:
+        picked = st.toggle(event.cluster_id)
+        if picked and (st.workspace_id is None or not self._workspace_touched):
+            # follow the cluster's current workspace until the user picks one
             ws = st.default_workspace()
             st.workspace_id = ws.id if ws else None
         self.data_changed("discovery", None)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "workspace" and isinstance(event.value, str):
+            if event.value != self.aks.state.workspace_id:
+                self._workspace_touched = True
             self.aks.state.workspace_id = event.value
 
     def action_rediscover(self) -> None:
