@@ -142,13 +142,13 @@ def _dcr_facilities(emu: Any) -> set[str]:
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (("facility: authpriv", "facility: authprov"), 'unknown facility "authprov"'),
+        (("\nfacility: authpriv", "\nfacility: authprov"), 'unknown facility "authprov"'),
         (("  - identity-and-config", "  - no-such-preset"), 'unknown preset "no-such-preset"'),
         (
-            ("delivery: keeper", "delivery: keeper\ncustom_rules:\n  inline: '-w /etc -p q'"),
+            ("\ndelivery: keeper", "\ndelivery: keeper\ncustom_rules:\n  inline: '-w /etc -p q'"),
             "custom_rules:1",
         ),
-        (("log_path: container-insights", "log_path: [oops"), "not valid YAML"),
+        (("\nlog_path: container-insights", "\nlog_path: [oops"), "not valid YAML"),
         (
             ("  location: westeurope\n", "  location: westeurope\n    kube_context: aks-dev-neu\n"),
             "kube context 'aks-dev-neu' points at a cluster whose nodes are in RG",

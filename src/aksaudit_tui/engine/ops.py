@@ -404,13 +404,10 @@ async def _run(
             engine, plan, run_id, clients, emit, cancel, record, rules, script, "apply"
         )
         _tune(engine, ctxs)
-        emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
         try:
-            try:
-                await _preflight(ctxs)
-            except UsageError as exc:
-                emit(RunFinished(run_id, "failed", f"{exc}; nothing changed"))
-                raise
+            # a plan error (UsageError) ends here: one line, exit 2, nothing changed, no run
+            await _preflight(ctxs)
+            emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
             timings["preflight_s"] = time.monotonic() - t0
             if record is None:
                 record = engine.journal.create(

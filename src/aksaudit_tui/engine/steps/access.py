@@ -7,6 +7,7 @@ from aksaudit_tui.engine.plan import LEGACY_WARNING
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe, StepContext
 from aksaudit_tui.engine.steps.logpath import cloud_cluster
+from aksaudit_tui.errors import UsageError
 
 EGRESS_NOTE = (
     "nodes install auditd from their OS package repositories (apt / tdnf): clusters with "
@@ -39,7 +40,15 @@ async def access_probe(ctx: StepContext, for_remove: bool = False) -> Probe:
     warnings: list[str] = []
     cluster = await cloud_cluster(ctx)
     k = await kubeops.kube(ctx)
-    nodes = await k.check_identity(ctx.cluster.node_resource_group)
+    try:
+        nodes = await k.check_identity(ctx.cluster.node_resource_group)
+    except UsageError as exc:
+        # say how to fix it in this tool's terms (the plan's kube_context)
+        msg = str(exc).split("; pass --context")[0]
+        raise UsageError(
+            f"{ctx.cluster.name}: {msg}; set kube_context for {ctx.cluster.name} in the plan "
+            "(or `aksaudit plan --kube-context CLUSTER=CONTEXT`)"
+        ) from None
     ctx.shared.nodes = list(nodes)
     skipped = [n for n in nodes if n.skip_reason]
     for n in nodes:
