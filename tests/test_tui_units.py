@@ -157,3 +157,85 @@ def test_equivalent_commands_never_hold_a_secret() -> None:
         if path == "legacy-oms":
             assert "$WORKSPACE_KEY" in text and "OmsAgentForLinux" in text
         assert "az aks get-credentials" in text
+
+
+def fake_app(engine: Any | None = None, start: str = "start") -> AksauditApp:
+    return AksauditApp(
+        engine or FakeEngine(runs=fixed_runs()),
+        keymap={},
+        animations=False,
+        clock=lambda: FIXED_NOW,
+        start=start,
+    )
+
+
+async def settle(pilot: Any) -> None:
+    await pilot.app.workers.wait_for_complete()
+    pilot.app.flush_events()
+    await pilot.pause()
+
+
+async def test_review_exports_plan_yaml_and_status_exports(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from aksaudit_tui.engine import plan_io
+
+    app = fake_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.state.selected = [app.state.clusters[0].id]
+        app.goto("review")
+        await settle(pilot)
+        target = tmp_path / "plan.yaml"
+        await pilot.press("e")
+        await pilot.pause()
+        inp = app.screen.query_one("#prompt")
+        inp.value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        plan = plan_io.load(target)
+        assert [c.name for c in plan.clusters] == ["aks-prod"]
+        assert plan.workspace.name == "law-security" and plan.facility == "authpriv"
+        await pilot.press("f2")
+        await settle(pilot)
+        for key, name in (("j", "status.json"), ("c", "status.csv")):
+            await pilot.press(key)
+            await pilot.pause()
+            app.screen.query_one("#prompt").value = str(tmp_path / name)  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await pilot.pause()
+        data = json.loads((tmp_path / "status.json").read_text())
+        assert {c["name"] for c in data["clusters"]} == {"aks-prod", "aks-[dev]"}
+        rows = list(csv.DictReader((tmp_path / "status.csv").open()))
+        assert len(rows) == 6 and {r["covered"] for r in rows} == {"True", "False"}
+
+
+class BrokenEngine(FakeEngine):
+    async def discover(self, subscription: str | None = None) -> Any:
+        from aksaudit_tui.errors import UserError
+
+        raise UserError("ClientAuthenticationError: no credential; run az login")
+        yield  # pragma: no cover
+
+
+async def test_engine_errors_are_shown_in_the_screen() -> None:
+    from textual.widgets import Static
+
+    app = fake_app(BrokenEngine(runs=[]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = str(app.screen.query_one("#subscriptions", Static).content)
+        assert "discovery failed: ClientAuthenticationError" in text
+        ident = str(app.screen.query_one("#identity", Static).content)
+        assert ident.startswith("Nobody is signed in. Run `az login`")
+        await pilot.press("n")
+        await settle(pilot)
+        msg = str(app.screen.query_one("#nav-message", Static).content)
+        assert msg.startswith("Discovery failed: ClientAuthenticationError")
+        await pilot.press("ctrl+n")  # nothing picked: refused with the reason, no traceback
+        await pilot.pause()
+        assert app.screen is app.get_screen("discover")
+        assert "Pick at least one cluster" in str(
+            app.screen.query_one("#nav-message", Static).content
+        )

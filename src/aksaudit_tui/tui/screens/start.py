@@ -90,7 +90,9 @@ class StartScreen(WizardScreen):
         st = app.state
         disc = app.job("discovery")
         ident = self.query_one("#identity", Static)
-        auth_failed = any(e.code in AUTH_CODES for e in st.errors)
+        auth_failed = any(e.code in AUTH_CODES for e in st.errors) or any(
+            code in (disc.error or "") for code in AUTH_CODES
+        )
         if not app.signed_in or auth_failed:
             ident.update(SIGN_IN_HELP)
             ident.add_class("-warning")
