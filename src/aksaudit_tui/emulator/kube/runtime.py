@@ -81,6 +81,8 @@ class KubeRuntime:
         self.controller_task: asyncio.Task[None] | None = None
         self.node_sigs: dict[str, dict[str, str]] = {}  # cluster -> node -> last rendered sig
         self.ds_backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node)
+        self.ds_backoff_pending: set[tuple[str, str]] = set()  # back-offs not yet expired
+        self.reconciled_rv: dict[str, int] = {}  # cluster -> store.rv after the last pass
         self.closing = False  # set on app shutdown: open watches and log follows end at once
 
     # -- stores
