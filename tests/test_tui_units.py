@@ -239,3 +239,22 @@ async def test_engine_errors_are_shown_in_the_screen() -> None:
         assert "Pick at least one cluster" in str(
             app.screen.query_one("#nav-message", Static).content
         )
+
+
+async def test_delivery_sets_a_kube_context_per_cluster() -> None:
+    app = fake_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.state.selected = [app.state.clusters[0].id]
+        app.goto("delivery")
+        await settle(pilot)
+        ctx = app.screen.query_one("#ctx-0")
+        assert ctx.value == "aks-prod"  # type: ignore[attr-defined]
+        ctx.focus()
+        await pilot.press("ctrl+u", *"prod-admin")  # Input: clear, then type
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert app.screen is app.get_screen("review")
+        plan = app.screen.plan  # type: ignore[attr-defined]
+        assert plan.clusters[0].kube_context == "prod-admin"
+        assert plan.clusters[0].context == "prod-admin"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from aksaudit_tui.tui.runmodel import Changes
@@ -29,6 +30,10 @@ class DeliveryScreen(WizardScreen):
     BACK = "facility"
     NEXT = "review"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._context_names: list[str] = []
+
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="delivery-main"):
             with Vertical(id="delivery-form"):
@@ -43,7 +48,13 @@ class DeliveryScreen(WizardScreen):
                 yield Input(id="concurrency", type="integer", compact=True)
             with VerticalScroll(id="delivery-side"):
                 yield Static("", id="delivery-help", markup=False)
-                yield Static("", id="contexts", markup=False)
+                yield Static(
+                    "\nKube context per cluster (Review checks it: the nodes' providerID must "
+                    "be in the cluster's node resource group):",
+                    id="contexts",
+                    markup=False,
+                )
+                yield Vertical(id="context-inputs")
 
     def on_mount(self) -> None:
         self.data_changed("all", None)
@@ -64,15 +75,16 @@ class DeliveryScreen(WizardScreen):
     def _paint(self) -> None:
         st = self.aks.state
         self.query_one("#delivery-help", Static).update(DELIVERY_HELP[st.delivery])
-        text = Text(
-            "\nKube context per cluster (checked in Review: the nodes' providerID "
-            "must be in the cluster's node resource group):\n",
-            style="bold",
-        )
-        for c in st.chosen_clusters:
-            ctx = st.contexts.get(c.name) or c.name
-            text.append(f"• {c.name} → context {ctx}\n", style="")
-        self.query_one("#contexts", Static).update(text)
+        names = [c.name for c in st.chosen_clusters]
+        if names != self._context_names:
+            self._context_names = names
+            box = self.query_one("#context-inputs", Vertical)
+            box.remove_children()
+            widgets: list[Widget] = []
+            for i, name in enumerate(names):
+                widgets.append(Label(Text(name), classes="context-label"))
+                widgets.append(Input(st.contexts.get(name) or name, id=f"ctx-{i}", compact=True))
+            box.mount_all(widgets)
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         mode = (event.pressed.id or "").removeprefix("mode-")
@@ -82,6 +94,13 @@ class DeliveryScreen(WizardScreen):
 
     def before_next(self) -> None:
         st = self.aks.state
+        for i, name in enumerate(self._context_names):
+            for inp in self.query(f"#ctx-{i}").results(Input):
+                value = inp.value.strip()
+                if value and value != name:
+                    st.contexts[name] = value
+                else:
+                    st.contexts.pop(name, None)
         st.namespace = self.query_one("#namespace", Input).value.strip()
         st.image = self.query_one("#image", Input).value.strip()
         raw = self.query_one("#concurrency", Input).value.strip()
@@ -97,4 +116,7 @@ class DeliveryScreen(WizardScreen):
             return "Image: a registry/repository:tag reference without spaces."
         if not 1 <= st.concurrency <= 500:
             return "Concurrency: a whole number from 1 to 500."
+        for name, ctx in st.contexts.items():
+            if any(ch.isspace() for ch in ctx):
+                return f"Kube context for {name}: a context name from your kubeconfig."
         return None
