@@ -258,3 +258,31 @@ async def test_delivery_sets_a_kube_context_per_cluster() -> None:
         plan = app.screen.plan  # type: ignore[attr-defined]
         assert plan.clusters[0].kube_context == "prod-admin"
         assert plan.clusters[0].context == "prod-admin"
+
+
+async def test_rules_screen_picks_presets_and_palette_has_main_actions() -> None:
+    from textual.widgets import SelectionList, Static
+
+    app = fake_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.state.selected = [app.state.clusters[0].id]
+        app.goto("rules")
+        await settle(pilot)
+        sel = app.screen.query_one("#presets", SelectionList)
+        assert sel.has_focus and app.state.presets == ["identity-and-config"]
+        names = [sel.get_option_at_index(i).value for i in range(sel.option_count)]
+        high = next(i for i, n in enumerate(names) if n == "network")
+        await pilot.press("home")
+        for _ in range(high):
+            await pilot.press("down")
+        await pilot.press("space")
+        await pilot.pause()
+        assert set(app.state.presets) == {"identity-and-config", "network"}
+        volume = str(app.screen.query_one("#volume", Static).content)
+        assert "very high" in volume and "journald" in volume  # the high-volume warning
+        preview = str(app.screen.query_one("#preview", Static).content)
+        assert "network" in preview
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for wanted in ("Status", "New enablement", "Verify", "Clean up leftover pods"):
+            assert wanted in titles

@@ -96,6 +96,7 @@ class AksauditApp(App[int]):
     """The aksaudit wizard."""
 
     CSS_PATH = "app.tcss"
+    SCREEN_NAMES: ClassVar[tuple[str, ...]] = (*WIZARD_ORDER, "run", "verify", "status")
     TITLE = "aksaudit"
     SUB_TITLE = "auditd on every AKS node, shipped to Log Analytics"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -172,7 +173,14 @@ class AksauditApp(App[int]):
         target = self.screen_named(name)
         if self.screen is target:
             return
-        current = next((k for k, v in self._installed_screens.items() if v is self.screen), None)
+        current = next(
+            (
+                k
+                for k in self.SCREEN_NAMES
+                if self.is_screen_installed(k) and self.get_screen(k) is self.screen
+            ),
+            None,
+        )
         if current and current != "status":
             self.came_from = current
         if len(self.screen_stack) <= 1:
