@@ -12,6 +12,7 @@ not take the others with it). Output: one ``name: value`` line per figure, then 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ BENCHES: tuple[Bench, ...] = (
         prefix="discovery.",
     ),
     Bench("first_row", "first_row.py", (), ("--subscriptions", "8", "--repeats", "2")),
-    Bench("emulator", "emulator_load.py", (), ("--seconds", "3"), prefix="emulator."),
+    Bench("emulator", "emulator_load.py", (), ("--seconds", "3")),
     Bench("rollout", "rollout.py", ("--nodes", "500"), ("--nodes", "100")),
     Bench("verify", "verify_queries.py", ("--nodes", "500"), ("--nodes", "100", "--polls", "2")),
     Bench("ui", "ui_lag.py", ("--nodes", "500"), ("--nodes", "500", "--seconds", "4")),
@@ -90,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
     total = Report()
+    # Context for the timings: other work on this shared machine (ratios absorb most of it).
+    total.figure("machine.cpus", os.cpu_count() or 0)
+    total.figure("machine.load_1m_start", os.getloadavg()[0], ".1f")
     for b in BENCHES:
         if only and b.name not in only:
             continue
         print(f"# {b.name} ...", file=sys.stderr, flush=True)
         total.extend(run_bench(b, args.quick))
+    load = total.figures.pop(1)
+    total.figures[1:1] = [load, ("machine.load_1m_end", f"{os.getloadavg()[0]:.1f}")]
     return total.print()
 
 

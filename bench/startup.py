@@ -1,7 +1,10 @@
 """Startup benchmark: process start to the first interactive screen, ``aksaudit`` vs a bare
 Textual app showing a screen of the same shape (header, a few statics, an option list, buttons,
 footer). Both run headless in fresh interpreters; each child measures from the parent's spawn
-time (passed in the environment) to the moment its first screen is mounted and painted.
+time (passed in the environment) the moment the first screen is interactive: Textual's Ready
+event (first frame laid out and rendered) and then the loop handling a message posted at that
+moment (so loop-blocking work right after the paint counts). The best of the repeats is taken
+for each (noise on a shared machine only adds).
 
 Goal: aksaudit / bare <= 1.5. Also reports which heavy packages (Azure SDK, kubernetes, aiohttp)
 are already imported when the first screen shows: they should load when first needed.
@@ -33,33 +36,42 @@ HEAVY = ("azure", "kubernetes", "aiohttp", "msal", "trustme", "cryptography")
 def _child(kind: str) -> None:
     """Runs in the child interpreter: start the app headless, report, exit."""
     t0 = float(os.environ["AKSAUDIT_BENCH_T0"])
+    from textual import events
     from textual.app import App
     from textual.pilot import Pilot
 
     result: dict[str, Any] = {}
     orig_run = App.run
+    orig_post = App.post_message
+
+    def post_message(self: App[Any], message: Any) -> bool:
+        # Textual posts Ready once the first frame is laid out and rendered: the first screen is
+        # on the terminal. It is interactive when the loop then gets to a message posted at that
+        # moment (work that blocks the loop right after the paint, e.g. imports, delays it).
+        if isinstance(message, events.Ready) and "paint" not in result:
+            result["paint"] = time.time() - t0
+            result["screen"] = type(self.screen).__name__
+            result["heavy"] = sorted({m.split(".")[0] for m in sys.modules if m.startswith(HEAVY)})
+
+            def interactive() -> None:
+                result["seconds"] = time.time() - t0
+
+            self.call_later(interactive)
+        return bool(orig_post(self, message))
 
     async def pilot_fn(pilot: Pilot[Any]) -> None:
-        app = pilot.app
-        # The first interactive screen: the one the app pushes on mount (not the default
-        # screen), once mounted and painted. Polled with short sleeps (Pilot.pause waits for the
-        # app to go idle, which background workers may delay past the paint).
         for _ in range(5000):
-            if len(app.screen_stack) > 1 and app.screen.is_mounted:
+            if "seconds" in result:
                 break
             await asyncio.sleep(0.001)
-        painted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        app.screen.call_after_refresh(lambda: painted.set_result(time.time()))
-        result["seconds"] = await painted - t0
-        result["screen"] = type(app.screen).__name__
-        result["heavy"] = sorted({m.split(".")[0] for m in sys.modules if m.startswith(HEAVY)})
-        app.exit()
+        pilot.app.exit()
 
     def run(self: App[Any], **kw: Any) -> Any:
         kw.update(headless=True, auto_pilot=pilot_fn, size=(120, 40))
         return orig_run(self, **kw)
 
     App.run = run  # type: ignore[method-assign]
+    App.post_message = post_message  # type: ignore[method-assign]
     if kind == "bare":
         from textual.app import ComposeResult
         from textual.containers import Horizontal, Vertical
@@ -134,17 +146,23 @@ def main(argv: list[str] | None = None) -> int:
         aks: list[float] = []
         heavy: list[str] = []
         screen = ""
+        paint = float("inf")
         for _ in range(max(1, args.repeats)):
             # interleaved, so a noisy neighbour hits both alike
             bare.append(measure("bare", env)["seconds"])
             a = measure("aksaudit", env)
             aks.append(a["seconds"])
             heavy, screen = a["heavy"], a["screen"]
-    b, k = statistics.median(bare), statistics.median(aks)
+            paint = min(paint, a["paint"])
+    # Noise on a shared machine only adds time: the best of the repeats is each one's own cost.
+    b, k = min(bare), min(aks)
     ratio = k / b
     rep = Report("startup.")
     rep.figure("bare_s", b)
     rep.figure("aksaudit_s", k)
+    rep.figure("bare_median_s", statistics.median(bare))
+    rep.figure("aksaudit_median_s", statistics.median(aks))
+    rep.figure("aksaudit_first_paint_s", paint)
     rep.figure("first_screen", screen)
     rep.figure("heavy_imports_at_first_screen", ",".join(heavy) or "none")
     rep.figure("ratio", ratio)

@@ -60,6 +60,7 @@ FLUSH_S = 0.1
 # The adapters behind the first jobs (engine ops -> Azure SDK clients and aiohttp; ~1 s of
 # imports). Imported on a thread once the first frame is painted, so the first screen shows and
 # takes keys meanwhile instead of waiting for them (bench/startup.py).
+WARM_DELAY_S = 0.25
 WARM_MODULES: tuple[str, ...] = (
     "aksaudit_tui.engine.ops",
     "aksaudit_tui.cloud.discovery",
@@ -152,6 +153,8 @@ class AksauditApp(App[int]):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(2.0):
                         await self._painted.wait()
+                # a moment for the first keys to be handled before the import thread competes
+                await asyncio.sleep(WARM_DELAY_S)
                 await asyncio.to_thread(_import_all, WARM_MODULES)
 
             self._warm = asyncio.create_task(warm())

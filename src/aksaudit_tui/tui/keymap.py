@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import yaml
-
 log = logging.getLogger(__name__)
 
 # id -> (default key, what it does); the ids are the stable names users remap.
@@ -48,10 +46,17 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     """Read the user's overrides; a bad file is logged and ignored (the app still starts)."""
     p = path or keymap_path()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
+        return {}  # the usual case: no YAML parser needed at startup
+    except OSError as exc:
+        log.warning("keymap %s ignored: %s", p, exc)
         return {}
-    except (OSError, yaml.YAMLError) as exc:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         log.warning("keymap %s ignored: %s", p, exc)
         return {}
     if not isinstance(data, dict):
