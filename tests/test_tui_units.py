@@ -286,3 +286,28 @@ async def test_rules_screen_picks_presets_and_palette_has_main_actions() -> None
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in ("Status", "New enablement", "Verify", "Clean up leftover pods"):
             assert wanted in titles
+
+
+async def test_quit_during_a_run_asks_first() -> None:
+    from aksaudit_tui.tui.screens.modals import ConfirmScreen
+
+    engine = FakeEngine(runs=fixed_runs(), hold_run=True)
+    app = fake_app(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.state.selected = [app.state.clusters[0].id]
+        app.start_apply(app.state.to_plan())
+        await pilot.pause()
+        app.flush_events()
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep running
+        await pilot.pause()
+        assert app.screen is app.get_screen("run") and app.job("run").running
+        engine.release.set()
+        await settle(pilot)
+        assert app.run_model.outcome == "ok"
+        await pilot.press("ctrl+q")  # nothing running: quits at once
+        await pilot.pause()
+    assert app.return_code == 0

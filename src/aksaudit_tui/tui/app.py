@@ -236,7 +236,7 @@ class AksauditApp(App[int]):
         self.goto("discover")
 
     async def action_quit(self) -> None:
-        if self.run_model.running:
+        if self.run_model.running or self.job("run").running:
             from aksaudit_tui.tui.screens.modals import ConfirmScreen
 
             def done(yes: bool | None) -> None:
@@ -426,7 +426,7 @@ class AksauditApp(App[int]):
         kind: str,
         call: Callable[[Callable[[Event], None], asyncio.Event], Awaitable[Any]],
     ) -> None:
-        if self.run_model.running:
+        if self.run_model.running or self.job("run").running:
             self.notify("A run is already in progress.", severity="warning")
             self.goto("run")
             return
