@@ -311,3 +311,27 @@ async def test_quit_during_a_run_asks_first() -> None:
         await pilot.press("ctrl+q")  # nothing running: quits at once
         await pilot.pause()
     assert app.return_code == 0
+
+
+class FailingRunEngine(FakeEngine):
+    async def apply(self, plan: Any, on_event: Any, cancel: Any) -> Any:
+        on_event(RunStarted(RID, ("aks-prod",), ("access",)))
+        raise RuntimeError("kube context aks-prod not found in the kubeconfig")
+
+
+async def test_a_failing_run_is_reported_in_the_run_screen() -> None:
+    from textual.widgets import Static
+
+    app = fake_app(FailingRunEngine(runs=fixed_runs()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.state.selected = [app.state.clusters[0].id]
+        app.start_apply(app.state.to_plan())
+        await settle(pilot)
+        assert app.screen is app.get_screen("run")
+        msg = str(app.screen.query_one("#nav-message", Static).content)
+        assert msg == (
+            "The run stopped with an error: RuntimeError: kube context aks-prod not found "
+            "in the kubeconfig"
+        )
+        assert not app.run_model.running  # a new run may start; quit does not ask

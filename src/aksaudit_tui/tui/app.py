@@ -439,8 +439,10 @@ class AksauditApp(App[int]):
         async def run() -> Any:
             try:
                 return await call(on_event, cancel)
-            except Exception:
+            except Exception as exc:
+                # The run is over (it failed): say so, and let a new run or quit go ahead.
                 self.flush_events()
+                model.error = error_text(exc)
                 raise
             finally:
                 self.flush_events()
