@@ -405,9 +405,19 @@ async def _run(
         )
         _tune(engine, ctxs)
         try:
-            # a plan error (UsageError) ends here: one line, exit 2, nothing changed, no run
-            await _preflight(ctxs)
+            # a plan error (UsageError) ends here: one line, exit 2, nothing changed, no run;
+            # what the probes report is held back until the run has started
+            held: list[Event] = []
+            for ctx in ctxs:
+                ctx.emit = held.append
+            try:
+                await _preflight(ctxs)
+            finally:
+                for ctx in ctxs:
+                    ctx.emit = emit
             emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
+            for ev in held:
+                emit(ev)
             timings["preflight_s"] = time.monotonic() - t0
             if record is None:
                 record = engine.journal.create(
