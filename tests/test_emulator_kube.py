@@ -827,3 +827,68 @@ def test_node_watch_sees_readiness_change(kube: Harness) -> None:
         if ready == "False":
             break
     assert seen[-1] == ("MODIFIED", "False")
+
+
+def test_scale_in_and_out_follow_the_simulated_nodes(kube: Harness, tmp_path: Path) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    apps = client.AppsV1Api(kube.api())
+    script_cm(v1)
+    apps.create_namespaced_daemon_set("default", keeper_ds())
+
+    def ready(n: int) -> bool:
+        st = apps.read_namespaced_daemon_set("keeper", "default").status
+        return st.desired_number_scheduled == n and st.number_ready == n
+
+    wait_for(lambda: ready(3), what="3 ready")
+    nodes = kube.state.clusters[CLUSTER].nodes
+    with kube.state.lock:  # scale-in: the node and (pod GC) its pod go away
+        gone = nodes.pop(kube.nodes[1].name)
+    wait_for(
+        lambda: (
+            gone.name not in {p.spec.node_name for p in v1.list_namespaced_pod("default").items}
+            and ready(2)
+        ),
+        what="scale-in",
+    )
+    new = _node(tmp_path, "user", 7)
+    with kube.state.lock:  # scale-out: the new node gets its keeper pod
+        nodes[new.name] = new
+    wait_for(lambda: ready(3), what="scale-out")
+    assert new.root is not None and (new.root / "etc/audit/rules.d/aksaudit.rules").exists()
+    # list paging with limit/continue
+    page = v1.list_namespaced_pod("default", limit=2)
+    assert len(page.items) == 2 and page.metadata._continue
+    rest = v1.list_namespaced_pod("default", limit=2, _continue=page.metadata._continue)
+    assert len(rest.items) == 1 and not rest.metadata._continue
+
+
+def test_pod_security_levels_and_message_order() -> None:
+    from aksaudit_tui.emulator.kube import psa
+    from aksaudit_tui.emulator.kube.store import ApiError
+
+    pod = node_pod("p", "n")
+    pod["spec"]["hostNetwork"] = True
+    pod["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+    psa.check_pod(pod, {})  # no label: privileged
+    psa.check_pod(pod, {psa.ENFORCE: "privileged"})
+    with pytest.raises(ApiError) as err:
+        psa.check_pod(pod, {psa.ENFORCE: "baseline", psa.ENFORCE_VERSION: "v1.32"})
+    assert err.value.code == 403
+    assert err.value.message == (
+        'pods "p" is forbidden: violates PodSecurity "baseline:v1.32": host namespaces '
+        '(hostNetwork=true, hostPID=true), hostPath volumes (volume "host"), privileged '
+        '(container "c" must not set securityContext.privileged=true)'
+    )
+    plain = {"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    psa.check_pod(plain, {psa.ENFORCE: "baseline"})
+    with pytest.raises(ApiError) as err:
+        psa.check_pod(plain, {psa.ENFORCE: "restricted"})
+    assert err.value.message == (
+        'pods "q" is forbidden: violates PodSecurity "restricted:latest": '
+        'allowPrivilegeEscalation != false (container "c" must set '
+        "securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "
+        '"c" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or '
+        'container "c" must set securityContext.runAsNonRoot=true), seccompProfile (pod or '
+        'container "c" must set securityContext.seccompProfile.type to "RuntimeDefault" or '
+        '"Localhost")'
+    )

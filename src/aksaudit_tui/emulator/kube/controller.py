@@ -200,9 +200,14 @@ def sync_nodes(rt: Any, store: KubeStore) -> None:
                 c["lastHeartbeatTime"] = c["lastTransitionTime"] = now_iso()
             store.update("nodes", want)
     for node in store.list("nodes"):
-        if node["metadata"]["name"] not in sims:
-            store.remove("nodes", "", node["metadata"]["name"])
-            sigs.pop(node["metadata"]["name"], None)
+        name = node["metadata"]["name"]
+        if name not in sims:
+            store.remove("nodes", "", name)
+            sigs.pop(name, None)
+            # pod garbage collection: pods bound to a node that is gone are force-deleted
+            for pod in store.list("pods"):
+                if pod["spec"].get("nodeName") == name:
+                    rt.delete_pod(store, pod, grace=False)
 
 
 # ---------------------------------------------------------------- scheduling
