@@ -335,3 +335,41 @@ async def test_a_failing_run_is_reported_in_the_run_screen() -> None:
             "in the kubeconfig"
         )
         assert not app.run_model.running  # a new run may start; quit does not ask
+
+
+async def test_status_filters_one_cluster() -> None:
+    from textual.widgets import Static
+
+    app = fake_app(start="status")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        cov = app.screen.query_one("#coverage", Static)
+        assert "aks-prod: 67%" in str(cov.content) and "aks-[dev]: 50%" in str(cov.content)
+        await pilot.press("f")
+        await settle(pilot)
+        assert str(cov.content).startswith("aks-[dev]: 50% (1/2 Linux nodes)")
+        assert "aks-prod" not in str(cov.content)
+        assert app.screen.query_one("#status-table", DataTable).row_count == 2
+
+
+def test_every_binding_id_is_in_the_keymap_list() -> None:
+    from textual.binding import Binding
+
+    from aksaudit_tui.tui.screens import SCREENS
+    from aksaudit_tui.tui.screens.modals import ConfirmScreen, TextViewScreen
+    from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
+
+    ids: set[str] = set()
+    classes: list[Any] = [
+        AksauditApp,
+        ConfirmScreen,
+        TextViewScreen,
+        ClusterTree,
+        *SCREENS.values(),
+    ]
+    for cls in classes:
+        for klass in cls.__mro__:
+            for b in klass.__dict__.get("BINDINGS", []):
+                if isinstance(b, Binding) and b.id:
+                    ids.add(b.id)
+    assert ids == set(BINDING_IDS)

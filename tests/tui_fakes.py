@@ -288,6 +288,8 @@ class FakeEngine:
     async def status(self, cluster_name: str | None = None) -> StatusReport:
         clusters = []
         for c in CLUSTERS:
+            if cluster_name and c.name != cluster_name:
+                continue
             rows = []
             for node, pool, os in node_names(c):
                 if os.startswith("Windows"):

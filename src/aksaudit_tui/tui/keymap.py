@@ -26,13 +26,18 @@ BINDING_IDS: dict[str, tuple[str, str]] = {
     "review.export": ("e", "Review: export plan.yaml"),
     "review.commands": ("y", "Review: show the equivalent az/kubectl commands"),
     "review.script": ("v", "Review: view the node script"),
-    "review.confirm": ("ctrl+g", "Review: confirm and run"),
     "run.cancel": ("ctrl+x", "Run: cancel (asks first)"),
-    "run.verify": ("ctrl+n", "Run: go to verify"),
     "verify.retry": ("ctrl+r", "Verify: check again"),
     "status.refresh": ("ctrl+r", "Status: refresh"),
     "status.export_json": ("j", "Status: export JSON"),
     "status.export_csv": ("c", "Status: export CSV"),
+    "status.filter": ("f", "Status: one cluster / every cluster"),
+    "rules.custom": ("f4", "Rules: custom rules editor"),
+    "rules.preview": ("f5", "Rules: preview of the rules file"),
+    "confirm.yes": ("y", "Confirm dialogs: yes"),
+    "confirm.no": ("escape,n", "Confirm dialogs: no"),
+    "view.copy": ("c", "Text views: copy to the clipboard"),
+    "view.close": ("escape,q", "Text views: close"),
 }
 
 

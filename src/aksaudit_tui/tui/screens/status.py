@@ -123,7 +123,10 @@ class StatusScreen(WizardScreen):
         Binding("ctrl+r", "refresh", "Refresh", id="status.refresh"),
         Binding("j", "export_json", "Export JSON", id="status.export_json"),
         Binding("c", "export_csv", "Export CSV", id="status.export_csv"),
+        Binding("f", "filter", "Cluster filter", id="status.filter"),
     ]
+
+    cluster: str | None = None  # None: every cluster
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="coverage", markup=False)
@@ -138,7 +141,7 @@ class StatusScreen(WizardScreen):
     def on_screen_resume(self, _event: Any) -> None:
         # Status is live: read it again every time the screen is shown.
         if not self.aks.job("status").running:
-            self.aks.start_status()
+            self.aks.start_status(self.cluster)
         self._paint()
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
@@ -194,8 +197,21 @@ class StatusScreen(WizardScreen):
         return action != "next"
 
     def action_refresh(self) -> None:
-        self.aks.start_status()
+        self.aks.start_status(self.cluster)
         self._paint()
+
+    def action_filter(self) -> None:
+        """Cycle: every cluster, then each cluster known from discovery or the last report."""
+        names: list[str] = [c.name for c in self.aks.state.clusters]
+        report: StatusReport | None = self.aks.job("status").result
+        for c in report.clusters if report else ():
+            if c.name not in names:
+                names.append(c.name)
+        cycle: list[str | None] = [None, *sorted(names)]
+        i = cycle.index(self.cluster) if self.cluster in cycle else 0
+        self.cluster = cycle[(i + 1) % len(cycle)]
+        self.say(f"Status of {self.cluster or 'every cluster'}…")
+        self.action_refresh()
 
     def _export(self, kind: str) -> None:
         report: StatusReport | None = self.aks.job("status").result
