@@ -21,6 +21,7 @@ from engine_helpers import (
     cli_env,
     dcr_bodies,
     linux_nodes,
+    node_root,
     oneshot_pods,
     scenario,
     workspace_of,
@@ -101,6 +102,11 @@ def test_plan_apply_verify_status_remove_cleanup_and_no_secret_anywhere(
     run("status", "--cluster", "aks-dev-neu")
     removed = run("remove", "legacy-oms.yaml", "--yes", "--log-path", "--json")
     assert json_lines(removed.stdout)[-1]["outcome"] == "ok"
+    for node in linux_nodes(emu, "aks-dev-neu"):  # the nodes are restored
+        root = node_root(emu, "aks-dev-neu", node)
+        assert not (root / "etc/audit/rules.d/50-aksaudit.rules").exists(), node
+    store = emu.state.kube["aks-dev-neu"]
+    assert store.get("namespaces", "", "aksaudit-system") is None
     run("cleanup")
     assert oneshot_pods(emu, "aks-dev-neu") == [] and oneshot_pods(emu, "aks-prod-weu") == []
 
