@@ -892,3 +892,27 @@ def test_pod_security_levels_and_message_order() -> None:
         'container "c" must set securityContext.seccompProfile.type to "RuntimeDefault" or '
         '"Localhost")'
     )
+
+
+def test_node_reboot_restarts_its_keeper_which_reapplies(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    apps = client.AppsV1Api(kube.api())
+    script_cm(v1)
+    apps.create_namespaced_daemon_set("default", keeper_ds())
+    wait_for(
+        lambda: apps.read_namespaced_daemon_set("keeper", "default").status.number_ready == 3,
+        what="ready",
+    )
+    node = kube.nodes[2]
+    assert node.root is not None
+    rules = node.root / "etc/audit/rules.d/aksaudit.rules"
+    rules.unlink()  # the reimage wiped it
+    assert kube.rt is not None
+    assert kube.run(lambda: kube.rt.reboot_node(CLUSTER, node.name)) == 1  # type: ignore[union-attr]
+
+    def restarted() -> bool:
+        pods = v1.list_namespaced_pod("default", field_selector=f"spec.nodeName={node.name}")
+        cs = pods.items[0].status.container_statuses[0]
+        return bool(cs.restart_count == 1 and cs.ready and rules.exists())
+
+    wait_for(restarted, what="keeper restarted and re-applied")

@@ -52,6 +52,8 @@ class _Run:
     poke: asyncio.Event = field(default_factory=asyncio.Event)
     proc: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
+    node: str = ""
+    rebooted: bool = False  # the container was killed by a node reboot: restart, no back-off
 
 
 def _standins_dir() -> Path | None:
@@ -234,9 +236,21 @@ class Kubelet:
             return
         if pod["status"].get("phase") in ("Succeeded", "Failed"):
             return
-        run = _Run(meta["uid"])
+        run = _Run(meta["uid"], node=str(pod["spec"]["nodeName"]))
         self.runs[key] = run
         run.task = asyncio.get_running_loop().create_task(self._pod(key, run))
+
+    def reboot(self, cluster: str, node: str) -> int:
+        """A node reboot or reimage as its pods see it: every running container there is killed
+        and started again at once (restartCount + 1, fresh run dir) if its restartPolicy allows;
+        a `Never` pod ends Failed. Returns how many containers were killed."""
+        killed = 0
+        for (c, _, _), run in list(self.runs.items()):
+            if c == cluster and run.node == node and run.proc is not None:
+                run.rebooted = True
+                _killpg(run.proc, signal.SIGKILL)
+                killed += 1
+        return killed
 
     def kill_now(self, cluster: str, ns: str, name: str) -> None:
         run = self.runs.pop((cluster, ns, name), None)
@@ -429,10 +443,10 @@ class Kubelet:
             image = str(ctr.get("image", ""))
             if self._image_fault(cluster, node_name, pod, image):
                 pull_started = pull_started or time.monotonic()
-                backoff = time.monotonic() - pull_started > 1.0 * self.opts.time_scale
+                in_backoff = time.monotonic() - pull_started > 1.0 * self.opts.time_scale
                 waiting = (
                     {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
-                    if backoff
+                    if in_backoff
                     else {
                         "reason": "ErrImagePull",
                         "message": f'failed to pull and unpack image "{image}": failed to '
@@ -632,6 +646,15 @@ class Kubelet:
             restarts += 1
             last_state = term
             backoff = min(10.0 * 2 ** (restarts - 1), 300.0) * self.opts.time_scale
+            if run.rebooted:
+                run.rebooted = False
+                backoff = 0.0
+                # the volumes and run dir were on the node that rebooted: start clean
+                shutil.rmtree(sandbox / "run", ignore_errors=True)
+                with contextlib.suppress(_MountError):  # ConfigMap gone: keep the old copy
+                    mounts = _materialize(store, pod, sandbox, node.root)
+                (sandbox / "run").mkdir(parents=True, exist_ok=True)
+                env = self._env(pod, ctr, node, mounts, sandbox, host_ip)
             backing_off: Obj = {
                 "waiting": {
                     "reason": "CrashLoopBackOff",

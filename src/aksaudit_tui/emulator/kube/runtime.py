@@ -180,6 +180,11 @@ class KubeRuntime:
                 return f
         return None
 
+    def reboot_node(self, cluster: str, node: str) -> int:
+        """Simulate a node reboot/reimage for its pods (see Kubelet.reboot). Loop thread only;
+        from another thread use `loop.call_soon_threadsafe(rt.reboot_node, cluster, node)`."""
+        return self.kubelet.reboot(cluster, node) if self.kubelet is not None else 0
+
     # -- pods
     def delete_pod(
         self, store: KubeStore, pod: dict[str, Any], grace: bool = True, seconds: int | None = None
