@@ -157,6 +157,10 @@ async def measure(nodes: int, seconds: float) -> dict[str, Any]:
     lags: list[float] = []
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
+        # A rollout starts minutes into a session: the one-off import of the adapters (a thread
+        # the app starts after its first paint) is over by then.
+        await app.warm_adapters()
+        await pilot.pause()
         stop = asyncio.Event()
 
         async def probe() -> None:
