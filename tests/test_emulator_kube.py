@@ -706,7 +706,17 @@ def test_fault_pod_pending_image_pull_and_node_not_ready(kube: Harness) -> None:
         cs = v1.read_namespaced_pod(name, "default").status.container_statuses
         return cs and cs[0].state.waiting and cs[0].state.waiting.reason
 
+    kube.state.faults.append(
+        {"kind": "pod-pending", "node": n_user, "pod_prefix": "p4", "ack": False}
+    )
+    v1.create_namespaced_pod("default", node_pod("p4", n_user, activeDeadlineSeconds=1))
+    v1.create_namespaced_pod("default", node_pod("p5", n_user, activeDeadlineSeconds=10))
     wait_for(lambda: waiting("p1") == "ContainerCreating", what="ContainerCreating")
+    # acknowledged by the kubelet: its deadline (10 x 0.05 s) ends it; unacknowledged: never
+    wait_for(lambda: phase(v1, "p5") == "Failed", what="p5 deadline")
+    assert v1.read_namespaced_pod("p5", "default").status.reason == "DeadlineExceeded"
+    p4 = v1.read_namespaced_pod("p4", "default")
+    assert p4.status.phase == "Pending" and not p4.status.start_time
     wait_for(lambda: waiting("p2") == "ImagePullBackOff", what="ImagePullBackOff")
     with pytest.raises(ApiException) as err:
         v1.read_namespaced_pod_log("p2", "default")
@@ -717,6 +727,7 @@ def test_fault_pod_pending_image_pull_and_node_not_ready(kube: Harness) -> None:
     assert [phase(v1, p) for p in ("p1", "p2", "p3")] == ["Pending"] * 3
     assert not v1.read_namespaced_pod("p3", "default").status.container_statuses
     # lifting the faults lets them run
+    v1.delete_namespaced_pod("p4", "default")
     kube.state.faults.clear()
     for p in ("p1", "p2", "p3"):
         wait_for(lambda p=p: phase(v1, p) == "Succeeded", what=f"{p} Succeeded")

@@ -31,7 +31,10 @@ may add and remove them at any time; take `state.lock` when mutating the list):
   watch stream ends cleanly after N events (default 0); `times` limits how many watches are
   dropped (decremented, default every watch).
 - `{"kind": "pod-pending", "cluster": C, "node": NODE, "namespace": NS, "pod_prefix": P}`: the
-  pod stays Pending, container waiting `ContainerCreating`.
+  pod stays Pending, container waiting `ContainerCreating`; as on a real node the kubelet has
+  started the pod (status.startTime), so `activeDeadlineSeconds` still ends it (Failed,
+  DeadlineExceeded). With `"ack": false` the kubelet never takes the pod on: Pending with no
+  startTime and no container status, forever.
 - `{"kind": "image-pull", "cluster": C, "node": NODE, "namespace": NS, "image": SUBSTR,
   "pod_prefix": P}`: Pending, waiting `ErrImagePull`, then `ImagePullBackOff`.
 - `{"kind": "node-not-ready", "cluster": C, "node": NODE, "pool": P, "index": I}` (also
@@ -39,6 +42,9 @@ may add and remove them at any time; take `state.lock` when mutating the list):
   Pending with no container status (same as `SimNode.ready = False`). Running ones go on.
 - `{"kind": "forbidden", "cluster": C, "verb": V, "resource": R, "namespace": NS, "reason": T}`:
   matching requests get the RBAC 403 and SelfSubjectAccessReview answers allowed=false.
+
+Node reboot/reimage: `rt.reboot_node(cluster, node)` (loop thread) kills every container on
+the node and starts it again at once (restartCount + 1, fresh run dir).
 
 Kubelet guarantees: see kubelet.py's docstring. In short: a pod bound to a Linux node with a
 root runs its first container's command for real (`sh`), with the node root as AKSAUDIT_ROOT

@@ -400,6 +400,9 @@ class Kubelet:
                     "containers or host namespaces",
                 )
                 return
+            if started_mono is None and self._pending_fault(cluster, node_name, pod, True):
+                await self._nap(run, self.opts.sync_interval)
+                continue
             if started_mono is None:
                 started_mono = time.monotonic()
                 from .controller import node_ip
@@ -814,10 +817,14 @@ class Kubelet:
             return False
 
     # -- helpers
-    def _pending_fault(self, cluster: str, node: str, pod: Obj) -> bool:
+    def _pending_fault(self, cluster: str, node: str, pod: Obj, unacked: bool = False) -> bool:
+        """A pod-pending fault holds the pod (`unacked`: one with `"ack": false`, whose kubelet
+        never takes the pod on: no startTime, so activeDeadlineSeconds never fires)."""
         for f in self.rt.faults(
             "pod-pending", cluster, node=node, namespace=pod["metadata"]["namespace"]
         ):
+            if unacked and f.get("ack", True) is not False:
+                continue
             if str(pod["metadata"]["name"]).startswith(str(f.get("pod_prefix", ""))):
                 return True
         return False
