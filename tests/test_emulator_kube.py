@@ -393,6 +393,10 @@ def test_pinned_pod_runs_script_against_node_root(kube: Harness) -> None:
     on_node = v1.list_namespaced_pod("default", field_selector=f"spec.nodeName={node.name}")
     assert [p.metadata.name for p in on_node.items] == ["once"]
     assert not v1.list_namespaced_pod("default", label_selector="aksaudit.io/role=keeper").items
+    # a finished pod's delete is immediate, and its sandbox goes with it
+    v1.delete_namespaced_pod("once", "default")
+    assert not v1.list_namespaced_pod("default").items
+    assert not sandbox.exists()
 
 
 def test_failed_exit_deadline_windows_and_virtual(kube: Harness) -> None:

@@ -227,6 +227,12 @@ class Kubelet:
             run.poke.set()
         elif ev.type != "DELETED":
             self._maybe_start(cluster, ev.obj)
+        else:  # removed while no container ran (finished, or never started): drop its sandbox
+            meta = ev.obj["metadata"]
+            shutil.rmtree(
+                self.rt.state.state_dir / "pods" / cluster / meta["namespace"] / meta["name"],
+                ignore_errors=True,
+            )
 
     def _maybe_start(self, cluster: str, pod: Obj) -> None:
         """Take on a pod bound to a node, once (the kubelet's pod worker)."""
@@ -286,6 +292,12 @@ class Kubelet:
                 _killpg(run.proc, signal.SIGKILL)
             if self.runs.get(key) is run:
                 del self.runs[key]
+            store = self.rt.store(key[0])
+            if store is not None and store.get("pods", key[1], key[2]) is None:
+                # the pod is gone (and no successor of that name yet): drop its sandbox
+                shutil.rmtree(
+                    self.rt.state.state_dir / "pods" / key[0] / key[1] / key[2], ignore_errors=True
+                )
 
     def _current(self, store: KubeStore, key: PodKey, run: _Run) -> Obj | None:
         pod = store.get("pods", key[1], key[2])
