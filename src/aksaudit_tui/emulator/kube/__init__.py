@@ -17,9 +17,10 @@ every earlier resourceVersion answer 410 Expired.
 Auth: any `Authorization: Bearer <token>` (401 without), or exactly `KubeOptions.token` when set.
 
 Scenario: an optional top-level `kube:` mapping overrides KubeOptions fields, e.g.
-`kube: {time_scale: 0.05, max_concurrency: 64, history: 1000, log_lines: 2000,
-bookmark_interval: 5, sync_interval: 0.2}` (time_scale multiplies probe periods/delays,
-activeDeadlineSeconds, restart and image-pull back-off, and the termination grace period).
+`kube: {time_scale: 0.05, max_concurrency: 64, history: 5000, log_lines: 2000,
+bookmark_interval: 5, sync_interval: 0.2}` (history = watch events kept per resource;
+time_scale multiplies probe periods/delays, activeDeadlineSeconds, restart and image-pull
+back-off, and the termination grace period).
 
 Faults (dicts in `state.faults`; a key left out matches anything; read on every use, so tests
 may add and remove them at any time; take `state.lock` when mutating the list):
