@@ -373,3 +373,23 @@ def test_every_binding_id_is_in_the_keymap_list() -> None:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)
     assert ids == set(BINDING_IDS)
+
+
+def test_log_file_under_the_given_dir(tmp_path: Path) -> None:
+    import logging
+
+    from aksaudit_tui.tui.app import setup_logging
+
+    path = setup_logging(tmp_path / "logs" / "tui.log")
+    logger = logging.getLogger("aksaudit_tui.tui")
+    try:
+        logger.info("run: started")
+        for h in logging.getLogger("aksaudit_tui").handlers:
+            h.flush()
+        assert "run: started" in path.read_text()
+    finally:
+        root = logging.getLogger("aksaudit_tui")
+        for h in list(root.handlers):
+            if getattr(h, "baseFilename", "") == str(path):
+                root.removeHandler(h)
+                h.close()

@@ -342,6 +342,7 @@ class AksauditApp(App[int]):
         gen = st.generation
 
         async def work() -> None:
+            log.info("%s: started", name)
             try:
                 result = await make()
             except asyncio.CancelledError:
@@ -354,6 +355,11 @@ class AksauditApp(App[int]):
                     self.flush_events()
                     self.tell(name)
                 return
+            log.info(
+                "%s: finished%s",
+                name,
+                f" ({result.outcome})" if isinstance(result, RunResult) else "",
+            )
             if gen == st.generation:
                 st.running, st.result = False, result
                 self.flush_events()
@@ -408,6 +414,12 @@ class AksauditApp(App[int]):
     def start_apply(self, plan: Plan | None = None) -> None:
         plan = plan or self.state.to_plan()
         self.plan = plan
+        log.info(
+            "apply: %s via %s, %s delivery",
+            ", ".join(c.name for c in plan.clusters),
+            plan.log_path,
+            plan.delivery,
+        )
         self._begin_run("apply", lambda on_ev, cancel: self.engine.apply(plan, on_ev, cancel))
 
     def start_resume(self, run_id: str | None) -> None:
