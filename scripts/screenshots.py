@@ -19,8 +19,6 @@ CLUSTER = "aks-dev-neu"
 
 
 async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
-    from textual.widgets import Select
-
     from aksaudit_tui.cloud.settings import CloudSettings
     from aksaudit_tui.emulator import Emulator, load_scenario
     from aksaudit_tui.engine.service import Engine
@@ -76,7 +74,6 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
                     await pilot.press("down")
                 await pilot.press("space", "enter")  # pick it and open its branch
                 await pilot.pause()
-                app.screen.query_one("#workspace", Select).value = app.state.workspace_id
                 save(2, "discover")
                 steps = (("logpath", 3), ("rules", 4), ("facility", 5), ("delivery", 6))
                 for name, n in steps:
