@@ -433,3 +433,39 @@ def test_rules_deleted_from_the_kernel_are_drift(node_root: MakeRoot) -> None:
     assert _restarts(node.calls()) == []
     assert {"aks_exec", "identity"} <= read_node_audit_state(node.path).rule_keys
     assert node.run(SCRIPT, "check").returncode == 0
+
+
+@pytest.mark.parametrize("sku", ["Ubuntu2204", "AzureLinux3"])
+def test_interrupted_install_is_repaired_by_the_next_apply(
+    node_root: MakeRoot, request: pytest.FixtureRequest, sku: str
+) -> None:
+    """The apply pod killed during apt-get/dnf leaves files on disk and the package unpacked
+    (dpkg) or unrecorded (rpm), with no unit systemd knows: the next apply must repair it."""
+    node = _make(node_root, sku, _deb_for(sku, request))
+    (node.sim / "interrupt-install").write_text("")
+    first = node.run(SCRIPT, "apply")
+    assert first.returncode == 1 and first.status["installed"] is False, first.stdout
+    assert any((node.path / d / "auditd").exists() for d in ("sbin", "usr/sbin"))
+    assert not read_node_audit_state(node.path).installed
+
+    check = node.run(SCRIPT, "check")
+    assert check.returncode == 3 and "install" in check.status["changed"]  # type: ignore[operator]
+
+    node.clear_calls()
+    second = node.run(SCRIPT, "apply")
+    assert second.returncode == 0, second.stdout + second.stderr
+    status = second.status
+    assert status["ok"] is True and status["errors"] == []
+    assert status["installed"] is True and status["running"] is True
+    assert status["plugin_active"] is True and "install" in status["changed"]  # type: ignore[operator]
+    calls = node.calls()
+    if sku.startswith("Ubuntu"):
+        configure = calls.index("dpkg --configure -a")
+        install = next(i for i, c in enumerate(calls) if c.startswith("apt-get") and "install" in c)
+        assert configure < install and "DPkg::Lock::Timeout=120" in calls[install]
+        assert "Status: install ok installed" in node.read("var/lib/dpkg/status")
+    else:
+        assert any(c.startswith("tdnf install -y audit") for c in calls), calls
+
+    assert node.run(SCRIPT, "check").status["compliant"] is True
+    assert read_node_audit_state(node.path).ships_to_syslog

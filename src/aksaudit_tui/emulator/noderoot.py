@@ -20,6 +20,7 @@ from pathlib import Path
 OS_SKUS: tuple[str, ...] = ("Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804", "Flatcar")
 STANDIN_COMMANDS: tuple[str, ...] = (
     "apt-get",
+    "dpkg",
     "dpkg-query",
     "dnf",
     "tdnf",
@@ -28,6 +29,7 @@ STANDIN_COMMANDS: tuple[str, ...] = (
     "auditctl",
     "nsenter",
     "service",
+    "rpm",
 )
 SIM_DIR = "var/lib/aksaudit-sim"
 

@@ -206,8 +206,10 @@ def _loaded_rules(root: Path) -> list[str]:
 def read_node_audit_state(root: Path | str) -> NodeAuditState:
     """Read ``root`` (a simulated node's /) and say whether audit lines would reach syslog."""
     root = Path(root)
-    installed = any((root / d / "auditd").is_file() for d in ("sbin", "usr/sbin"))
     raw_version = _dpkg_version(root, "auditd") or _rpm_version(root, "audit")
+    # Files alone are not enough: an interrupted install leaves them with no package record.
+    has_daemon = any((root / d / "auditd").is_file() for d in ("sbin", "usr/sbin"))
+    installed = has_daemon and raw_version is not None
     version = _upstream(raw_version) if raw_version else None
     service = root / SIM_DIR / "services/auditd"
     running = installed and service.is_file() and service.read_text("utf-8").strip() == "active"

@@ -229,8 +229,8 @@ detect_version() {
 		_v=${_v%%-*}
 		_v=${_v%%[!0-9.]*}
 	fi
-	if [ -z "$_v" ] && [ "$ROOT" = "" ] && have rpm; then
-		_v=$(rpm -q --qf '%{VERSION}\n' audit 2>/dev/null | head -n 1)
+	if [ -z "$_v" ] && [ "$PKG" = rpm ] && have rpm; then
+		_v=$(rpm --root "${ROOT:-/}" -q --qf '%{VERSION}\n' audit 2>/dev/null | head -n 1)
 		case "$_v" in *[!0-9.]* | "") _v="" ;; esac
 	fi
 	if [ -z "$_v" ]; then
@@ -253,6 +253,33 @@ detect_version() {
 	AUDIT_VERSION="$_v"
 	AUDIT_MAJOR=${_v%%.*}
 	case "$AUDIT_MAJOR" in "" | *[!0-9]*) AUDIT_MAJOR=0 ;; esac
+}
+
+# dpkg's state word for auditd: installed, unpacked, half-configured... (empty: no record).
+dpkg_auditd_state() {
+	[ -r "$ROOT/var/lib/dpkg/status" ] || return 0
+	awk '/^Package: / { p = ($2 == "auditd") } p && /^Status: / { print $4; exit }' \
+		"$ROOT/var/lib/dpkg/status"
+}
+
+# The package database says the audit package is fully installed. An install killed half-way
+# (the apply pod deleted during apt-get/dnf) leaves the files on disk but the package
+# "unpacked" (dpkg) or unrecorded (rpm), and no unit systemd knows about.
+package_recorded() {
+	if [ "$PKG" = apt ]; then
+		[ "$(dpkg_auditd_state)" = installed ]
+	elif have rpm; then
+		rpm --root "${ROOT:-/}" -q audit >/dev/null 2>&1
+	else
+		return 0 # no rpm tool to ask: the files below decide
+	fi
+}
+
+# Installed = the package database agrees AND the daemon and its syslog plugin binary exist
+# (audisp-syslog for audit 3+, audispd's builtin plugin for 2.x).
+audit_installed() {
+	package_recorded && auditd_bin >/dev/null || return 1
+	syslog_bin >/dev/null || [ -x "$ROOT/sbin/audispd" ] || [ -x "$ROOT/usr/sbin/audispd" ]
 }
 
 service_active() {
@@ -297,6 +324,14 @@ install_auditd() {
 			add_error "auditd is not installed and apt-get is not on PATH"
 			return 1
 		fi
+		case "$(dpkg_auditd_state)" in
+		"" | installed | not-installed | config-files) ;;
+		*)
+			# A previous install was interrupted: let dpkg finish it before apt runs again.
+			say "auditd is $(dpkg_auditd_state) (an interrupted install): dpkg --configure -a"
+			dpkg --configure -a >>"$_log" 2>&1 || say "dpkg --configure -a: $(tail -n 1 "$_log")"
+			;;
+		esac
 		say "installing auditd with apt-get"
 		_opts="-o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold -y -q --no-install-recommends"
 		# shellcheck disable=SC2086 # options are split on purpose
@@ -525,19 +560,28 @@ if [ "$MODE" = remove ]; then
 fi
 
 # ---------------------------------------------------------------- apply / check
-if auditd_bin >/dev/null; then INSTALLED=true; fi
+if audit_installed; then INSTALLED=true; fi
 if [ "$INSTALLED" != true ]; then
 	if [ "$MODE" = check ]; then
-		say "auditd is not installed (apply installs it)"
+		if auditd_bin >/dev/null; then
+			say "the audit package is incomplete or not recorded as installed (apply repairs it)"
+		else
+			say "auditd is not installed (apply installs it)"
+		fi
 		add_changed install
 		COMPLIANT=false
 		finish
 	fi
 	install_auditd || finish
-	if auditd_bin >/dev/null; then INSTALLED=true; else
+	if ! auditd_bin >/dev/null; then
 		add_error "the package manager succeeded but no auditd binary is under ${ROOT:-/}/sbin or /usr/sbin"
 		finish
 	fi
+	if ! package_recorded; then
+		add_error "the package manager succeeded but its database does not list the audit package as installed"
+		finish
+	fi
+	INSTALLED=true
 fi
 detect_version
 say "audit version ${AUDIT_VERSION:-unknown} ($(auditd_bin))"

@@ -15,6 +15,78 @@ printf '%s\n' "${0##*/} $*" >>"$SIM/calls.log"
 
 no_egress() { [ -e "$SIM/no-egress" ]; }
 
+# dpkg's state word for a package: installed, unpacked, half-configured... (empty when absent).
+dpkg_state() {
+	[ -r "$R/var/lib/dpkg/status" ] || return 0
+	awk -v want="$1" '
+		/^Package: / { p = ($2 == want) }
+		p && /^Status: / { print $4; exit }
+	' "$R/var/lib/dpkg/status"
+}
+
+# Record PKG VERSION ARCH STATUS in var/lib/dpkg/status, replacing any stanza of PKG.
+dpkg_record() {
+	mkdir -p "$R/var/lib/dpkg"
+	_st="$R/var/lib/dpkg/status"
+	if [ -s "$_st" ]; then
+		awk -v want="$1" '
+			/^Package: / { skip = ($2 == want) }
+			!skip { print }
+			/^$/ { skip = 0 }
+		' "$_st" >"$_st.new"
+		mv "$_st.new" "$_st"
+		[ -z "$(tail -n 1 "$_st")" ] || echo >>"$_st"
+	fi
+	cat >>"$_st" <<STANZA
+Package: $1
+Status: $4
+Priority: optional
+Section: admin
+Maintainer: Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>
+Architecture: $3
+Source: audit
+Version: $2
+Description: User space tools for security auditing
+
+STANZA
+}
+
+# Fault var/lib/aksaudit-sim/interrupt-install (one-shot): the next package install is killed
+# after unpacking the files and before configuring them, as when the apply pod is deleted in
+# the middle of apt-get/dnf. systemd never learnt the unit (no daemon-reload): the unit file is
+# held back under $SIM/pending-unit until `dpkg --configure -a` (or a reinstall) finishes.
+interrupted() {
+	[ -e "$SIM/interrupt-install" ] || return 1
+	rm -f "$SIM/interrupt-install"
+	return 0
+}
+
+hold_back_unit() {
+	_u=$(unit_file "$1") || return 0
+	mkdir -p "$SIM/pending-unit"
+	printf '%s\n' "${_u#"$R"}" >"$SIM/pending-unit/$1.path"
+	mv "$_u" "$SIM/pending-unit/$1.service"
+}
+
+release_unit() {
+	[ -r "$SIM/pending-unit/$1.path" ] || return 0
+	_p=$(cat "$SIM/pending-unit/$1.path")
+	mkdir -p "$(dirname "$R$_p")"
+	mv "$SIM/pending-unit/$1.service" "$R$_p"
+	rm -f "$SIM/pending-unit/$1.path"
+}
+
+# auditd's postinst: generate audit.rules on first install, enable and start the service.
+auditd_postinst() {
+	echo "Setting up auditd ($1) ..."
+	if [ ! -f "$R/etc/audit/audit.rules" ]; then
+		"$HERE/augenrules" >/dev/null 2>&1 || true
+	fi
+	set_service auditd.enabled enabled
+	start_unit auditd start || true
+	echo "Created symlink /etc/systemd/system/multi-user.target.wants/auditd.service → /lib/systemd/system/auditd.service."
+}
+
 # Installed version of a dpkg package (empty when not installed).
 dpkg_version() {
 	[ -r "$R/var/lib/dpkg/status" ] || return 0

@@ -1,7 +1,8 @@
 # Shared body of the dnf and tdnf stand-ins (sourced after _lib.sh; $PM names the tool).
 # Supports: install [-y] audit, list installed, makecache. Lays down the Azure Linux audit file
 # set (binaries under /usr/sbin, units under /usr/lib/systemd/system) and, like the RPM, does
-# not start the service.
+# not start the service. The interrupt-install fault (see _lib.sh) kills it before the rpm
+# database records the package.
 # shellcheck shell=sh
 
 cmd=""
@@ -73,6 +74,12 @@ echo " audit  x86_64  $version  azurelinux-official-base"
 lay_fileset_3 "$upstream" /usr/sbin /usr/lib/systemd/system
 mkdir -p "$R/usr/share/audit/sample-rules"
 printf '%s\n' '## sample rules shipped by the audit package' | put 0644 /usr/share/audit/sample-rules/README-rules
+if interrupted; then
+	# Killed mid-transaction: files on disk, nothing in the rpm database.
+	rm -f "$R/usr/lib/systemd/system/auditd.service"
+	echo "Killed"
+	exit 137
+fi
 printf 'audit %s\n' "$version" >>"$SIM/rpm-packages"
 echo "Installed:"
 echo "  audit-$version.x86_64"
