@@ -187,7 +187,7 @@ async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bo
             eligible,
             ctx.script_text,
             ctx.rules_text,
-            deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+            deadline_s=None,  # per pod only (spec.pod_deadline_s), whatever the node count
         )
         return {r.node: r for r in results}
 

@@ -61,7 +61,7 @@ async def check_nodes(ctx: StepContext, nodes: list[Any], live: bool = True) -> 
         ctx.script_text,
         ctx.rules_text,
         cancel=ctx.cancel,
-        deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+        deadline_s=None,  # per pod only (spec.pod_deadline_s): see DeliveryStep.apply
     )
     return {r.node: r.status for r in results}
 
@@ -195,7 +195,9 @@ class DeliveryStep:
             ctx.rules_text,
             on_node=_on_node(ctx),
             cancel=ctx.cancel,
-            deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+            # No whole-rollout deadline: pod_deadline_s bounds each pod (activeDeadlineSeconds
+            # and the watch), and many nodes at a bounded concurrency need longer than one pod.
+            deadline_s=None,
             stats=stats,
         )
         ctx.shared.extra["delivery_stats"] = stats
@@ -254,7 +256,7 @@ class RemoveDeliveryStep:
             ctx.rules_text,
             on_node=_on_node(ctx),
             cancel=ctx.cancel,
-            deadline_s=float(ctx.shared.extra.get("pod_deadline_s", 600)),
+            deadline_s=None,  # per pod only, as in DeliveryStep.apply
         )
         ctx.check_cancel()
         failed = [r for r in results if r.phase in ("failed", "unknown")]
