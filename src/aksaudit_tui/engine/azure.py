@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.engine.plan import ClusterTarget
-from aksaudit_tui.errors import UserError
 
 if TYPE_CHECKING:
     from aksaudit_tui.cloud.clients import AsyncClients
@@ -15,29 +13,9 @@ if TYPE_CHECKING:
 
 async def read_cluster(clients: AsyncClients, target: ClusterTarget) -> Cluster:
     """One managed cluster as discovery would describe it (scale sets, monitoring)."""
-    from aksaudit_tui.cloud import discovery
-    from aksaudit_tui.cloud.arm import Bounded, rest
-    from aksaudit_tui.cloud.errors import user_error
-    from aksaudit_tui.cloud.models import Cluster, DiscoveryError
+    from aksaudit_tui.cloud.discovery import read_cluster as _read
 
-    reader = getattr(discovery, "read_cluster", None)
-    if reader is not None:  # the cloud adapter's own single-cluster read, when it has one
-        got = reader(clients, target.id)
-        return await got if inspect.isawaitable(got) else got  # type: ignore[no-any-return]
-    cs = clients.containerservice(target.subscription_id)
-    try:
-        body = rest(await cs.managed_clusters.get(target.resource_group, target.name))
-    except Exception as exc:
-        raise user_error(exc, doing=f"reading cluster {target.name}", scope=target.id) from None
-    found: list[Any] = []
-    walk = discovery._Walk(clients, Bounded(clients.settings.concurrency), found.append)
-    await walk.cluster(target.subscription_id, body)
-    clusters = [f for f in found if isinstance(f, Cluster)]
-    errors = [f for f in found if isinstance(f, DiscoveryError)]
-    if not clusters:
-        msg = errors[0].message if errors else "not found"
-        raise UserError(f"reading cluster {target.name}: {msg}")
-    return clusters[0]
+    return await _read(clients, target.id)
 
 
 async def arrivals(
