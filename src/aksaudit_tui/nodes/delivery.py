@@ -233,6 +233,27 @@ class _Active:
     running_reported: bool = False
 
 
+def _start(nodes: Sequence[NodeInfo], on_node: OnNode | None) -> dict[str, NodeResult]:
+    """Report every node once before any pod: skipped ones with their reason (their final
+    result, returned), eligible ones ``pending``."""
+    results: dict[str, NodeResult] = {}
+    for n in nodes:
+        if not n.eligible:
+            results[n.name] = _skip_result(n)
+            _emit(on_node, results[n.name])
+    for n in nodes:
+        if n.eligible:
+            _emit(on_node, _result(n, "pending"))
+    return results
+
+
+def _stop_watch(watch: PodWatch, stats: DeliveryStats) -> None:
+    watch.stop()
+    stats.watch_requests += watch.watch_requests
+    stats.relists += watch.relists
+    stats.drops += watch.drops
+
+
 async def _oneshot(
     kube: KubeClient,
     spec: DeliverySpec,
@@ -246,16 +267,10 @@ async def _oneshot(
     stats: DeliveryStats,
 ) -> list[NodeResult]:
     t0 = time.monotonic()
-    results: dict[str, NodeResult] = {}
-    for n in nodes:
-        if not n.eligible:
-            results[n.name] = _skip_result(n)
-            _emit(on_node, results[n.name])
+    results = _start(nodes, on_node)
     todo = deque(n for n in nodes if n.eligible)
     if not todo:
         return [results[n.name] for n in nodes]
-    for n in todo:
-        _emit(on_node, _result(n, "pending"))
 
     ns = spec.namespace
     run_label = m.label_value(spec.run_id)
@@ -386,10 +401,7 @@ async def _oneshot(
             await asyncio.gather(*list(finishing), return_exceptions=True)
     finally:
         if watch is not None:
-            watch.stop()
-            stats.watch_requests += watch.watch_requests
-            stats.relists += watch.relists
-            stats.drops += watch.drops
+            _stop_watch(watch, stats)
         for t in list(finishing):
             if not t.done():
                 with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -487,14 +499,8 @@ async def _keeper(
     stats: DeliveryStats,
 ) -> list[NodeResult]:
     t0 = time.monotonic()
-    results: dict[str, NodeResult] = {}
-    for n in nodes:
-        if not n.eligible:
-            results[n.name] = _skip_result(n)
-            _emit(on_node, results[n.name])
+    results = _start(nodes, on_node)
     waiting: dict[str, NodeInfo] = {n.name: n for n in nodes if n.eligible}
-    for n in waiting.values():
-        _emit(on_node, _result(n, "pending"))
 
     ns = spec.namespace
     await kube.ensure_namespace(ns)
@@ -609,10 +615,7 @@ async def _keeper(
         if pending_reads:
             await asyncio.gather(*pending_reads, return_exceptions=True)
     finally:
-        watch.stop()
-        stats.watch_requests += watch.watch_requests
-        stats.relists += watch.relists
-        stats.drops += watch.drops
+        _stop_watch(watch, stats)
         for t in reading.values():
             if not t.done():
                 t.cancel()
