@@ -269,55 +269,15 @@ class AmaPath(AdapterBase):
         for token in reversed(list(undo)):
             kind, *args = token.split("|")
             if kind == "dcra":
-                uri, name = args
-                try:
-                    await self.b.call(
-                        self.clients.monitor(
-                            cluster.subscription_id
-                        ).data_collection_rule_associations.delete(uri, name)
-                    )
-                except Exception as exc:
-                    if not is_not_found(exc):
-                        raise user_error(exc, doing=f"deleting association {name}") from None
-                out.append(f"deleted association {name} on {ArmId.parse(uri).name}")
+                out.append(await self.delete_association(cluster, *args))
             elif kind == "vmss-ext":
-                vid, name = ArmId.parse(args[0]), args[1]
-                try:
-                    await self.b.lro(
-                        self.clients.compute(
-                            vid.subscription or cluster.subscription_id
-                        ).virtual_machine_scale_set_extensions.begin_delete(
-                            vid.resource_group, vid.name, name
-                        )
-                    )
-                except Exception as exc:
-                    if not is_not_found(exc):
-                        raise user_error(exc, doing=f"removing {name} from {vid.name}") from None
-                out.append(f"removed {name} from {vid.name}")
-                touched.append(
-                    ScaleSet(
-                        id=args[0],
-                        name=vid.name,
-                        pool="",
-                        os="Linux",
-                        os_sku=None,
-                        upgrade_mode="Manual",
-                    )
-                )
+                line, scale_set = await self.delete_vmss_extension(cluster, *args)
+                out.append(line)
+                touched.append(scale_set)
             elif kind == "dcr":
                 dcrs.append(args[0])
         for dcr_id in dcrs:  # after the associations that point at it
-            did = ArmId.parse(dcr_id)
-            try:
-                await self.b.call(
-                    self.clients.monitor(did.subscription).data_collection_rules.delete(
-                        did.resource_group, did.name
-                    )
-                )
-            except Exception as exc:
-                if not is_not_found(exc):
-                    raise user_error(exc, doing=f"deleting rule {did.name}") from None
-            out.append(f"deleted data collection rule {did.name}")
+            out.append(await self.delete_dcr(dcr_id))
         if touched:
             changes = await self.update_stale_instances(cluster, touched)
             out.extend(c.description for c in changes)

@@ -352,29 +352,9 @@ class ContainerInsightsPath(AdapterBase):
                     out.append(f"switched {cluster.name}'s monitoring add-on back to key auth")
                 await self._put_cluster(cluster, body)
             elif kind == "dcra":
-                rid, name = args
-                try:
-                    await self.b.call(
-                        self.clients.monitor(
-                            cluster.subscription_id
-                        ).data_collection_rule_associations.delete(rid, name)
-                    )
-                except Exception as exc:
-                    if not is_not_found(exc):
-                        raise user_error(exc, doing=f"deleting association {name}") from None
-                out.append(f"deleted association {name} on {ArmId.parse(rid).name}")
+                out.append(await self.delete_association(cluster, *args))
             elif kind == "dcr":
-                did = ArmId.parse(args[0])
-                try:
-                    await self.b.call(
-                        self.clients.monitor(did.subscription).data_collection_rules.delete(
-                            did.resource_group, did.name
-                        )
-                    )
-                except Exception as exc:
-                    if not is_not_found(exc):
-                        raise user_error(exc, doing=f"deleting rule {did.name}") from None
-                out.append(f"deleted data collection rule {did.name}")
+                out.append(await self.delete_dcr(args[0]))
             elif kind in ("dcr-source", "dcr-facility", "dcr-flow"):
                 dcr_edits.setdefault(args[0], []).append([kind, *args[1:]])
         for dcr_id, edits in dcr_edits.items():

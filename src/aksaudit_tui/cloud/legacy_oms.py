@@ -284,28 +284,9 @@ class LegacyOmsPath(AdapterBase):
         for token in reversed(list(undo)):
             kind, *args = token.split("|")
             if kind == "vmss-ext":
-                vid, name = ArmId.parse(args[0]), args[1]
-                compute = self.clients.compute(vid.subscription or cluster.subscription_id)
-                try:
-                    await self.b.lro(
-                        compute.virtual_machine_scale_set_extensions.begin_delete(
-                            vid.resource_group, vid.name, name
-                        )
-                    )
-                except Exception as exc:
-                    if not is_not_found(exc):
-                        raise user_error(exc, doing=f"removing {name} from {vid.name}") from None
-                out.append(f"removed {name} from {vid.name}")
-                touched.append(
-                    ScaleSet(
-                        id=args[0],
-                        name=vid.name,
-                        pool="",
-                        os="Linux",
-                        os_sku=None,
-                        upgrade_mode="Manual",
-                    )
-                )
+                line, scale_set = await self.delete_vmss_extension(cluster, *args)
+                out.append(line)
+                touched.append(scale_set)
             elif kind in ("ds", "ds-severities"):
                 wid, name = ArmId.parse(args[0]), args[1]
                 la = self.clients.loganalytics(wid.subscription or workspace.subscription_id)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aksaudit_tui.cloud.arm import Bounded, json_body
+from aksaudit_tui.cloud.arm import ArmId, Bounded, json_body
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.discovery import parse_extension, parse_instance, parse_scale_set, pool_of
-from aksaudit_tui.cloud.errors import user_error
+from aksaudit_tui.cloud.errors import is_not_found, user_error
 from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
 from aksaudit_tui.errors import UsageError
 
@@ -160,6 +160,53 @@ class AdapterBase:
     def __init__(self, clients: AsyncClients, concurrency: int | None = None) -> None:
         self.clients = clients
         self.b = Bounded(concurrency or clients.settings.concurrency)
+
+    # --- undo helpers shared by the adapters' remove(); a thing already gone counts as done.
+
+    async def delete_association(self, cluster: Cluster, uri: str, name: str) -> str:
+        """Delete data collection rule association ``name`` on resource ``uri``."""
+        monitor = self.clients.monitor(cluster.subscription_id)
+        try:
+            await self.b.call(monitor.data_collection_rule_associations.delete(uri, name))
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise user_error(exc, doing=f"deleting association {name}") from None
+        return f"deleted association {name} on {ArmId.parse(uri).name}"
+
+    async def delete_dcr(self, dcr_id: str) -> str:
+        """Delete a data collection rule (after the associations that point at it)."""
+        did = ArmId.parse(dcr_id)
+        try:
+            await self.b.call(
+                self.clients.monitor(did.subscription).data_collection_rules.delete(
+                    did.resource_group, did.name
+                )
+            )
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise user_error(exc, doing=f"deleting rule {did.name}") from None
+        return f"deleted data collection rule {did.name}"
+
+    async def delete_vmss_extension(
+        self, cluster: Cluster, vmss_id: str, name: str
+    ) -> tuple[str, ScaleSet]:
+        """Remove extension ``name`` from a scale set; returns the line and the scale set to
+        pass to :meth:`update_stale_instances` (Manual upgrade mode: instances lag the model)."""
+        vid = ArmId.parse(vmss_id)
+        compute = self.clients.compute(vid.subscription or cluster.subscription_id)
+        try:
+            await self.b.lro(
+                compute.virtual_machine_scale_set_extensions.begin_delete(
+                    vid.resource_group, vid.name, name
+                )
+            )
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise user_error(exc, doing=f"removing {name} from {vid.name}") from None
+        touched = ScaleSet(
+            id=vmss_id, name=vid.name, pool="", os="Linux", os_sku=None, upgrade_mode="Manual"
+        )
+        return f"removed {name} from {vid.name}", touched
 
     async def linux_scale_sets(self, cluster: Cluster) -> tuple[list[ScaleSet], list[ScaleSet]]:
         """(Linux pool scale sets, skipped ones), read fresh: extensions and model state change
