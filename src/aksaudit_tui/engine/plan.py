@@ -11,6 +11,10 @@ from typing import Any, Literal
 
 from aksaudit_tui.nodes import manifests as _manifests
 
+# Facilities and severities (most severe first) are the node script's: one list for all layers.
+from aksaudit_tui.nodes.script import FACILITIES as FACILITIES
+from aksaudit_tui.nodes.script import SEVERITIES as SEVERITIES
+
 PLAN_VERSION = 1
 
 LogPath = Literal["container-insights", "legacy-oms", "ama"]
@@ -18,32 +22,6 @@ Delivery = Literal["keeper", "one-shot"]
 
 LOG_PATHS: tuple[str, ...] = ("container-insights", "legacy-oms", "ama")
 DELIVERIES: tuple[str, ...] = ("keeper", "one-shot")
-FACILITIES: tuple[str, ...] = (
-    "authpriv",
-    "auth",
-    "user",
-    "daemon",
-    "syslog",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-)
-# Syslog severities, most severe first (the order matters: "info" collects info and above).
-SEVERITIES: tuple[str, ...] = (
-    "emerg",
-    "alert",
-    "crit",
-    "err",
-    "warning",
-    "notice",
-    "info",
-    "debug",
-)
 # The nodes adapter owns the pod shape; its pinned image and namespace are the plan's defaults
 # (overridable in the plan, e.g. for a private registry mirror).
 DEFAULT_IMAGE = _manifests.DEFAULT_IMAGE

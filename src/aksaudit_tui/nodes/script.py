@@ -12,15 +12,18 @@ import re
 from importlib import resources
 
 # Facilities audisp-syslog accepts (audit 3.x audisp-syslog.c and 2.x builtin syslog).
+# The one list of facilities the tool offers (the plan, its editor and the TUI use it too):
+# the recommended default first.
 FACILITIES: tuple[str, ...] = (
-    "auth",
     "authpriv",
+    "auth",
+    "user",
     "daemon",
     "syslog",
-    "user",
     *(f"local{i}" for i in range(8)),
 )
-# Priorities audisp-syslog accepts as its first argument.
+# Priorities audisp-syslog accepts as its first argument, most severe first (the order matters:
+# "info" collects info and above).
 SEVERITIES: tuple[str, ...] = (
     "emerg",
     "alert",
