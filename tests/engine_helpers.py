@@ -43,6 +43,21 @@ def engine_for(emu: Any, state_dir: Path, node_deadline_s: float = 60.0) -> Engi
     return eng
 
 
+async def dev_ama_oneshot(
+    make_emulator: Callable[..., Any], state_dir: Path, node_deadline_s: float = 60.0
+) -> tuple[Any, Engine, Any]:
+    """(emulator, engine, plan) for the usual fault test: the default scenario, aks-dev-neu
+    through the AMA path into law-dev-neu, one-shot delivery."""
+    from aksaudit_tui.engine import ops
+
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, state_dir, node_deadline_s)
+    plan = await ops.plan_from_names(
+        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+    )
+    return emu, eng, plan
+
+
 def cli_env(emu: Any, state_dir: Path) -> dict[str, str]:
     """Environment for a subprocess `aksaudit` against the emulator (no other Azure)."""
     i = emu.info

@@ -16,6 +16,7 @@ from aksaudit_tui.engine import ops
 from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
 from engine_helpers import (
     TARGETS,
+    dev_ama_oneshot,
     drop_dcr_facility,
     engine_for,
     linux_nodes,
@@ -117,11 +118,7 @@ async def test_verify_names_the_dcr_lacking_the_facility(
 async def test_verify_names_the_node_whose_auditd_stopped(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    emu = make_emulator(scenario())
-    eng = engine_for(emu, tmp_path / "state")
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
-    )
+    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "state")
     before = await eng.review(plan)
     assert {(c.step, c.status) for c in before} >= {
         ("access", "already done"),

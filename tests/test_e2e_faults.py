@@ -12,6 +12,7 @@ from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
 from engine_helpers import (
     add_fault,
     clear_faults,
+    dev_ama_oneshot,
     engine_for,
     linux_nodes,
     oneshot_pods,
@@ -78,11 +79,7 @@ async def test_403_on_one_subscription_then_resume(make_emulator: Any, tmp_path:
 async def test_failing_lro_stops_the_step_and_resume_finishes(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    emu = make_emulator(scenario())
-    eng = engine_for(emu, tmp_path / "s")
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
-    )
+    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "s")
     add_fault(emu, {"kind": "lro_fail", "path": "extensions", "method": "PUT", "count": 1})
     first = await eng.apply(plan)
     assert first.outcome == "failed"
@@ -98,11 +95,7 @@ async def test_failing_lro_stops_the_step_and_resume_finishes(
 async def test_node_not_ready_then_resume_configures_only_that_node(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    emu = make_emulator(scenario())
-    eng = engine_for(emu, tmp_path / "s")
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
-    )
+    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "s")
     sick = linux_nodes(emu, "aks-dev-neu")[0]
     fault = add_fault(emu, {"kind": "node-not-ready", "cluster": "aks-dev-neu", "node": sick})
     await asyncio.sleep(1.0)  # the Node object follows the simulated node (sync interval)
@@ -123,11 +116,7 @@ async def test_node_not_ready_then_resume_configures_only_that_node(
 async def test_pod_stuck_pending_fails_clearly_leaves_nothing(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    emu = make_emulator(scenario())
-    eng = engine_for(emu, tmp_path / "s", node_deadline_s=4)
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
-    )
+    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "s", node_deadline_s=4)
     stuck = linux_nodes(emu, "aks-dev-neu")[1]
     add_fault(emu, {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck,
                     "pod_prefix": "aksaudit-apply"})  # fmt: skip
@@ -146,11 +135,7 @@ async def test_pod_stuck_pending_fails_clearly_leaves_nothing(
 async def test_cancel_stops_deletes_oneshot_pods_and_resume_completes(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    emu = make_emulator(scenario())
-    eng = engine_for(emu, tmp_path / "s")
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
-    )
+    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "s")
     stuck = linux_nodes(emu, "aks-dev-neu")[0]
     add_fault(emu, {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck,
                     "pod_prefix": "aksaudit-apply"})  # fmt: skip
