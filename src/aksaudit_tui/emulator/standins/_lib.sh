@@ -151,9 +151,15 @@ type = always
 args = LOG_INFO
 format = string
 CONF
-	put 0640 /etc/audit/plugins.d/af_unix.conf <<'CONF'
-# af_unix plugin (simulated audit 3.x package file).
+	{
+		printf '%s\n\n' '# af_unix plugin (simulated audit 3.x package file).'
+		af_unix_conf
+	} | put 0640 /etc/audit/plugins.d/af_unix.conf
+}
 
+# The af_unix plugin stanza both audit generations ship (inactive).
+af_unix_conf() {
+	cat <<'CONF'
 active = no
 direction = out
 path = builtin_af_unix
@@ -161,6 +167,14 @@ type = builtin
 args = 0640 /var/run/audispd_events
 format = string
 CONF
+}
+
+# What every audit file set ends with: the stop rules, the rules and log dirs, the unit.
+# fileset_tail SBIN UNITDIR
+fileset_tail() {
+	printf '%s\n' '-e 0' | put 0640 /etc/audit/audit-stop.rules
+	mkdir -p "$R/etc/audit/rules.d" "$R/var/log/audit"
+	unit_auditd "$2" "$1"
 }
 
 auditd_conf() {
@@ -220,10 +234,8 @@ lay_fileset_3() {
 	for b in aulast aulastlog ausyscall auvirt; do stub_bin "/usr/bin/$b" "$1"; done
 	auditd_conf 3
 	syslog_plugin_3
-	printf '%s\n' '-e 0' | put 0640 /etc/audit/audit-stop.rules
-	mkdir -p "$R/etc/audit/rules.d" "$R/var/log/audit"
+	fileset_tail "$2" "$3"
 	chmod 0750 "$R/etc/audit/rules.d"
-	unit_auditd "$3" "$2"
 }
 
 # Audit 2.x (2.8) file set: audispd with its builtin syslog plugin under /etc/audisp.
@@ -252,17 +264,8 @@ type = builtin
 args = LOG_INFO
 format = string
 CONF
-	put 0640 /etc/audisp/plugins.d/af_unix.conf <<'CONF'
-active = no
-direction = out
-path = builtin_af_unix
-type = builtin 
-args = 0640 /var/run/audispd_events
-format = string
-CONF
-	printf '%s\n' '-e 0' | put 0640 /etc/audit/audit-stop.rules
-	mkdir -p "$R/etc/audit/rules.d" "$R/var/log/audit"
-	unit_auditd /lib/systemd/system /sbin
+	af_unix_conf | put 0640 /etc/audisp/plugins.d/af_unix.conf
+	fileset_tail /sbin /lib/systemd/system
 }
 
 # Start (or restart) a unit the way systemd would, including auditd's ExecStartPost.
