@@ -160,3 +160,15 @@ def test_plan_text_holds_no_secret() -> None:
     body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
     for word in ("key", "token", "secret", "password"):
         assert word not in body.lower()
+
+
+def test_pod_defaults_have_one_source_the_nodes_layer() -> None:
+    """Plan, delivery spec, CLI help and TUI all take the namespace/image from nodes.manifests."""
+    from aksaudit_tui.engine import plan as plan_mod
+    from aksaudit_tui.nodes import manifests
+    from aksaudit_tui.nodes.delivery import DeliverySpec
+
+    assert manifests.DEFAULT_NAMESPACE == "aksaudit-system"
+    assert plan_mod.DEFAULT_NAMESPACE == DeliverySpec().namespace == manifests.DEFAULT_NAMESPACE
+    assert plan_mod.DEFAULT_IMAGE == DeliverySpec().image == manifests.DEFAULT_IMAGE
+    assert plan_mod.FACILITIES[0] == "authpriv" and plan_mod.SEVERITIES[-1] == "debug"

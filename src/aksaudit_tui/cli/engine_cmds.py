@@ -21,6 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+# Light: the plan's vocabulary and defaults (no SDK imports), so --help can show them.
+from aksaudit_tui.engine.plan import (
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    DELIVERIES,
+    LOG_PATHS,
+)
 from aksaudit_tui.errors import (
     EXIT_CANCELLED,
     EXIT_OK,
@@ -34,8 +41,6 @@ if TYPE_CHECKING:
     from aksaudit_tui.engine.service import Engine
 
 T = TypeVar("T")
-
-LOG_PATHS = ("container-insights", "legacy-oms", "ama")
 
 
 def register(subparsers: Any) -> None:
@@ -61,9 +66,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--custom-rules", metavar="FILE", default=None)
     p.add_argument("--facility", default="authpriv")
     p.add_argument("--severity", default="info")
-    p.add_argument("--delivery", choices=("keeper", "one-shot"), default="keeper")
-    p.add_argument("--namespace", default=None)
-    p.add_argument("--image", default=None)
+    p.add_argument("--delivery", choices=DELIVERIES, default="keeper")
+    p.add_argument("--namespace", default=None, help=f"for our pods (default: {DEFAULT_NAMESPACE})")
+    p.add_argument("--image", default=None, help=f"pod image (default: {DEFAULT_IMAGE})")
     p.add_argument("--concurrency", type=int, default=None)
     p.add_argument("--kube-context", action="append", default=[], metavar="CLUSTER=CONTEXT")
     p.add_argument("--out", metavar="FILE", default=None, help="default: print to stdout")
