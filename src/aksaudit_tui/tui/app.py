@@ -61,6 +61,7 @@ FLUSH_S = 0.1
 # imports). Imported on a thread once the first frame is painted, so the first screen shows and
 # takes keys meanwhile instead of waiting for them (bench/startup.py).
 WARM_DELAY_S = 0.25
+LEFTOVERS_WAIT_S = 60.0  # at most this long behind a running discovery
 WARM_MODULES: tuple[str, ...] = (
     "aksaudit_tui.engine.ops",
     "aksaudit_tui.cloud.discovery",
@@ -385,6 +386,12 @@ class AksauditApp(App[int]):
     def start_leftovers(self) -> None:
         async def leftovers() -> Any:
             await self.warm_adapters()
+            # The scan opens a kube client per context (CPU-heavy with many clusters) and slowed
+            # the discovery the user is waiting on about 4x: let the discovery go first.
+            waited = 0.0
+            while self.job("discovery").running and waited < LEFTOVERS_WAIT_S:
+                await asyncio.sleep(0.1)
+                waited += 0.1
             return await self.engine.leftovers(None)
 
         self.start_job("leftovers", leftovers)
