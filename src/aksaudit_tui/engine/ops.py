@@ -380,6 +380,7 @@ async def _preflight(ctxs: list[StepContext]) -> None:
 def _tune(engine: Engine, ctxs: list[StepContext]) -> None:
     for ctx in ctxs:
         ctx.shared.extra["pod_deadline_s"] = engine.node_deadline_s
+        ctx.shared.extra["probe_deadline_s"] = engine.review_deadline_s
         ctx.shared.extra["keeper_interval_s"] = engine.keeper_interval_s
 
 

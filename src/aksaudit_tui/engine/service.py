@@ -49,6 +49,9 @@ class Engine:
         self.verify_after_apply = True
         # How long one node may take (pod start + script), and the keeper's re-check interval.
         self.node_deadline_s = 60.0 if loop else 600.0
+        # How long one read-only check pod (review, status, verify, apply's probe) may take:
+        # a check installs nothing, and a pod that never starts must not hold up a review.
+        self.review_deadline_s = 120.0
         self.keeper_interval_s = 300
         # Cluster-level concurrency (each cluster is additionally bounded by plan.concurrency).
         self.max_clusters = 8

@@ -75,7 +75,8 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
                 shared=ClusterShared(),
                 mode="status",
             )
-            ctx.shared.extra["pod_deadline_s"] = engine.node_deadline_s
+            # status only runs check pods: the short read-only deadline, not the apply one
+            ctx.shared.extra["pod_deadline_s"] = engine.review_deadline_s
             ctxs.append(ctx)
         try:
             parts = await asyncio.gather(*(_cluster_rows(ctx) for ctx in ctxs))
@@ -111,6 +112,8 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
             warnings.extend(
                 str(c.shared.extra["warning"]) for c in ctxs if "warning" in c.shared.extra
             )
+            for c in ctxs:
+                warnings.extend(c.shared.extra.get("unknown", []))
             clusters: list[ClusterCoverage] = []
             for i, (rows, err, lp) in enumerate(parts):
                 final: list[NodeRow] = []
@@ -193,9 +196,17 @@ async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bo
 
     lp_state, results = await asyncio.gather(lp(), checks())
     lp_err = isinstance(lp_state, Exception)
+    unknown = [r for r in results.values() if r.phase == "unknown"]
+    if unknown:  # the check pod did not start in time: nothing is known about that node
+        ctx.shared.extra["unknown"] = [
+            f"{ctx.cluster.name}: {r.node}: unknown: {r.message}" for r in unknown
+        ]
     rows: list[NodeRow] = []
     for n in nodes:
         r = results.get(n.name)
+        if r is not None and r.phase == "unknown":
+            rows.append(NodeRow(node=n.name, pool=n.pool, os=n.os_sku or n.os))
+            continue
         st = r.status if r is not None else None
         ref = parse_provider_id(n.provider_id)
         path_ok: bool | None = None

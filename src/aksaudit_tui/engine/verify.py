@@ -170,14 +170,17 @@ async def diagnose(ctx: StepContext, nodes: list[Any]) -> dict[str, str]:
 
         lp_error = f"log path could not be checked: {describe_exc(exc)}"
     # node audit state: a live check (one-shot check pods) for the missing nodes
-    statuses: dict[str, Any] = {}
+    checked: dict[str, Any] = {}
     if live:
-        from aksaudit_tui.engine.steps.delivery import check_nodes
+        from aksaudit_tui.engine.steps.delivery import check_results
 
-        statuses = await check_nodes(ctx, live)
+        checked = await check_results(ctx, live)
     for n in live:
-        st = statuses.get(n.name)
-        reason = node_reason(ctx, st)
+        r = checked.get(n.name)
+        if r is not None and r.phase == "unknown":  # the check pod did not start in time
+            reason: str | None = f"unknown: {r.message}"
+        else:
+            reason = node_reason(ctx, r.status if r is not None else None)
         if reason is None:
             ref = parse_provider_id(n.provider_id)
             reason = lp_error or log_path_gap(lp_state, ref.vm_set if ref else "")

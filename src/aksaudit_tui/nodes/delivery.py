@@ -293,6 +293,9 @@ async def _oneshot(
             detail = _tail(log)
             if st is not None:  # the script's own verdict (and errors) wins
                 r = result_from_status(n, st, script_mode, log)
+            elif reason is not None and script_mode == "check" and not (pod and _started(pod)):
+                # a check pod that never ran tells nothing about the node: unknown, not failed
+                r = _result(n, "unknown", f"pod did not start ({reason})")
             elif reason is not None:
                 r = _result(n, "failed", reason + (f"; last log line: {detail}" if detail else ""))
             else:

@@ -50,20 +50,29 @@ async def _nodes(ctx: StepContext) -> list[Any]:
 async def check_nodes(ctx: StepContext, nodes: list[Any], live: bool = True) -> dict[str, Any]:
     """node -> NodeStatus (None when no status). ``live``: one-shot ``check`` pods whatever the
     delivery mode (the keeper's own status can be minutes old)."""
+    return {n: r.status for n, r in (await check_results(ctx, nodes, live)).items()}
+
+
+async def check_results(ctx: StepContext, nodes: list[Any], live: bool = True) -> dict[str, Any]:
+    """node -> NodeResult of a check; phase ``unknown`` when the check pod did not start within
+    the read-only probe deadline (``probe_deadline_s``, the Engine's ``review_deadline_s``)."""
+    from dataclasses import replace
+
     from aksaudit_tui.nodes.delivery import check_nodes as _check
 
     k = await kubeops.kube(ctx)
     mode = "one-shot" if live else ctx.plan.delivery
+    probe_s = ctx.shared.extra.get("probe_deadline_s", ctx.shared.extra.get("pod_deadline_s", 600))
     results = await _check(
         k,
-        spec(ctx, mode, run_id=f"{ctx.run_id}-check"),
+        replace(spec(ctx, mode, run_id=f"{ctx.run_id}-check"), pod_deadline_s=int(probe_s)),
         nodes,
         ctx.script_text,
         ctx.rules_text,
         cancel=ctx.cancel,
         deadline_s=None,  # per pod only (spec.pod_deadline_s): see DeliveryStep.apply
     )
-    return {r.node: r.status for r in results}
+    return {r.node: r for r in results}
 
 
 class DeliveryStep:
@@ -84,6 +93,7 @@ class DeliveryStep:
         not_ready = [n for n in nodes if n.skip_reason == "node NotReady"]
         k = await kubeops.kube(ctx)
         changes: list[str] = []
+        warnings: list[str] = []
         if not_ready:
             changes.append(
                 f"{len(not_ready)} node(s) NotReady, to configure once Ready: "
@@ -145,10 +155,11 @@ class DeliveryStep:
             if not eligible:
                 ctx.shared.extra["todo"] = not_ready
                 return Probe(changes=changes)
-            statuses = await check_nodes(ctx, eligible)
+            checked = await check_results(ctx, eligible)
+            unknown = [r for r in checked.values() if r.phase == "unknown"]
             todo = []
             for n in eligible:
-                st = statuses.get(n.name)
+                st = checked[n.name].status if n.name in checked else None
                 if st is None or not st.ok or not st.compliant or not st.running:
                     todo.append(n)
                 else:
@@ -168,9 +179,9 @@ class DeliveryStep:
                     + ", ".join(n.name for n in todo[:5])
                     + (" ..." if len(todo) > 5 else "")
                 )
-        skipped = [n for n in nodes if not n.eligible]
-        notes = [f"{n.name}: skipped ({n.skip_reason})" for n in skipped]
-        return Probe(changes=changes, data={"skipped": notes})
+            # no check result (the pod did not start): say so; the node stays in the todo
+            warnings = [f"{r.node}: unknown: {r.message}" for r in unknown]
+        return Probe(changes=changes, warnings=warnings, data={"skipped": _skip_notes(nodes)})
 
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
         from aksaudit_tui.nodes import manifests as m
@@ -211,6 +222,10 @@ class DeliveryStep:
 
     async def verify(self, ctx: StepContext) -> None:
         return None
+
+
+def _skip_notes(nodes: list[Any]) -> list[str]:
+    return [f"{n.name}: skipped ({n.skip_reason})" for n in nodes if not n.eligible]
 
 
 def _ours(obj: dict[str, Any]) -> bool:
