@@ -132,23 +132,76 @@ def test_429_with_retry_after_is_retried(make_emulator: Callable[..., Any]) -> N
 
 
 def test_results_stream_before_discovery_finishes(emulator: Any) -> None:
-    """With requests serialised, the first cluster arrives while others are still being read."""
+    """With requests serialised, each cluster arrives as listed first (before any detail call
+    of any subscription: listings go first), then again complete; clusters complete in the order
+    they were found, while later ones are still being read."""
+    listings = {"GET list_subscriptions", "GET list_clusters_sub", "GET list_ws_sub"}
 
-    async def run() -> tuple[list[str], int, int]:
-        kinds: list[str] = []
-        at_first_cluster = -1
+    async def run() -> tuple[list[Any], list[set[str]], int]:
+        items: list[Any] = []
+        seen: list[set[str]] = []  # request kinds made so far, at each item
         s = settings_for(emulator, concurrency=1)
         async for item in discover(s, credential=credential_for(emulator)):
-            kinds.append(type(item).__name__)
-            if isinstance(item, Cluster) and at_first_cluster < 0:
-                at_first_cluster = sum(requests(emulator).values())
-        return kinds, at_first_cluster, sum(requests(emulator).values())
+            items.append(item)
+            seen.append(set(requests(emulator)))
+        return items, seen, sum(requests(emulator).values())
 
-    kinds, at_first, total = asyncio.run(run())
-    assert kinds.count("Cluster") == 3
-    assert 0 < at_first < total
+    items, seen, total = asyncio.run(run())
+    kinds = [type(i).__name__ for i in items]
+    clusters = [(i, c) for i, c in enumerate(items) if isinstance(c, Cluster)]
+    listed = [(i, c) for i, c in clusters if not c.complete]
+    done = [(i, c) for i, c in clusters if c.complete]
+    assert len(listed) == len(done) == 3
+    # every listed form comes before any detail call and before its own complete form
+    last_listed = max(i for i, _ in listed)
+    assert seen[last_listed] <= listings
+    for i, c in listed:
+        (j,) = [j for j, d in done if d.id == c.id]
+        assert i < j
+        d = items[j]
+        # the listed form: what the listing says, no subtree yet
+        assert c.scale_sets == () and d.scale_sets
+        assert (c.name, c.resource_group, c.location, c.node_resource_group) == (
+            d.name,
+            d.resource_group,
+            d.location,
+            d.node_resource_group,
+        )
+        assert c.kubernetes_version == d.kubernetes_version and c.lockdown == d.lockdown
+        assert c.monitoring.addon_enabled == d.monitoring.addon_enabled
+    # clusters complete one after another in the order they were listed (not all at the end)
+    assert [c.id for _, c in done] == [c.id for _, c in listed]
+    first_done = done[0][0]
+    assert sum(1 for k in seen[first_done] if k not in listings) > 0
+    assert sum(requests(emulator).values()) == total
     # a subscription is announced before its clusters
     assert kinds.index("Subscription") < kinds.index("Cluster")
+    for i, c in listed:
+        assert any(isinstance(s, Subscription) and s.id == c.subscription_id for s in items[:i])
+
+
+def test_inventory_keeps_only_complete_clusters(emulator: Any) -> None:
+    """``discover_all`` folds the stream: one complete cluster per id, and the JSON shape of
+    ``discover --json`` has no trace of the listed form (no ``complete`` key)."""
+    inv = asyncio.run(discover_all(settings_for(emulator), credential=credential_for(emulator)))
+    assert len(inv.clusters) == len({c.id for c in inv.clusters}) == 3
+    assert all(c.complete and c.scale_sets for c in inv.clusters)
+    doc = json.loads(json.dumps(inv.to_json(), default=str))
+    check_shape(doc)
+    assert all("complete" not in c for c in doc["clusters"])
+    assert set(doc["clusters"][0]) == {
+        "id",
+        "name",
+        "subscription_id",
+        "resource_group",
+        "location",
+        "node_resource_group",
+        "fqdn",
+        "kubernetes_version",
+        "lockdown",
+        "monitoring",
+        "scale_sets",
+    }
 
 
 def test_only_one_subscription(emulator: Any) -> None:
@@ -351,3 +404,39 @@ def test_read_cluster_for_the_engine(make_emulator: Callable[..., Any]) -> None:
     assert asyncio.run(read(prod.id)) == prod
     with pytest.raises(UserError, match="you lack"):
         asyncio.run(read(dev_id))
+
+
+def test_priority_limit_serves_lower_priority_first_and_survives_cancellation() -> None:
+    from aksaudit_tui.cloud.discovery import PriorityLimit
+
+    async def run() -> list[str]:
+        limit = PriorityLimit(1)
+        order: list[str] = []
+        gate = asyncio.Event()
+
+        async def job(name: str, prio: tuple[int, int]) -> None:
+            await limit.acquire(prio)
+            try:
+                order.append(name)
+                if name == "first":
+                    await gate.wait()
+            finally:
+                limit.release()
+
+        first = asyncio.ensure_future(job("first", (2, 0)))
+        await asyncio.sleep(0)
+        waiting = [
+            asyncio.ensure_future(job(n, p))
+            for n, p in [("detail-a", (2, 0)), ("gone", (0, 0)), ("listing", (0, 0))]
+        ]
+        detail_b = asyncio.ensure_future(job("detail-b", (1, 5)))
+        await asyncio.sleep(0)
+        waiting[1].cancel()  # a cancelled waiter neither runs nor keeps the slot
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, detail_b, waiting[0], waiting[2], return_exceptions=True)
+        # all done: the one slot is free again
+        await asyncio.wait_for(limit.acquire((9, 9)), 1)
+        return order
+
+    assert asyncio.run(run()) == ["first", "listing", "detail-b", "detail-a"]

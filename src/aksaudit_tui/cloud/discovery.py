@@ -3,18 +3,29 @@ workspaces, and what is already in place (monitoring add-on, MSCI DCR, agent ext
 LinuxSyslog data sources).
 
 Subscriptions and clusters are read concurrently through ``.aio`` clients; results stream as
-they arrive. A subscription is yielded once its cluster listing is known (so it carries its
-error, if any), each cluster as soon as its own subtree is read. A 403 on one subscription is
-recorded (``Subscription.error`` + a ``DiscoveryError``) and the others carry on.
+they arrive. A subscription is yielded once its cluster and workspace listings are known (so it
+carries its error, if any); each of its clusters then twice: at once as the listing describes it
+(``complete=False``: node resource group, version, add-on; no scale sets or DCR yet), and again
+(same id, ``complete=True``) when its subtree is read. A 403 on one subscription is recorded
+(``Subscription.error`` + a ``DiscoveryError``) and the others carry on.
+
+All ARM calls share one limit (``CloudSettings.concurrency``), but a freed slot goes to listings
+first, then workspace details, then cluster details in the order the clusters were found: the
+first rows show after two round trips, and clusters complete one after another rather than all
+at the very end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from aksaudit_tui.cloud.arm import ArmId, Bounded, iget, props, rest, same_id
 from aksaudit_tui.cloud.clients import AsyncClients
@@ -35,6 +46,7 @@ from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.errors import UsageError
 
 Found = Subscription | Cluster | Workspace | DiscoveryError
+T = TypeVar("T")
 
 POOL_TAG = "aks-managed-poolName"
 CLUSTER_TAG = "aks-managed-cluster-name"
@@ -193,6 +205,82 @@ def parse_linux_syslog(body: Mapping[str, Any]) -> SyslogCollection | None:
     )
 
 
+# --- call priority -----------------------------------------------------------------------------
+
+Priority = tuple[int, int]
+LISTING: Priority = (0, 0)  # subscriptions, managed clusters, workspaces
+WORKSPACE_DETAIL: Priority = (1, 0)  # one call per workspace; fills the workspace picker
+# (2, n): the subtree of the n-th cluster found. A context variable, so the tasks a cluster's
+# walk spawns inherit it without threading it through every call.
+_PRIORITY: ContextVar[Priority] = ContextVar("aksaudit_discovery_priority", default=LISTING)
+
+
+class PriorityLimit:
+    """At most ``limit`` calls at once; a freed slot goes to the waiting call with the lowest
+    priority (first come, first served among equals). Handing the slot over directly keeps a
+    newcomer from overtaking the waiters."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = max(1, limit)
+        self._waiters: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, priority: Priority) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # the slot was handed to us as we were cancelled: pass it on
+            raise  # (a cancelled waiter stays in the heap; release() skips it)
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._free += 1
+
+
+class Prioritized(Bounded):
+    """``Bounded`` over a shared ``PriorityLimit``; each call takes the caller's priority
+    (``_PRIORITY`` of the running task)."""
+
+    def __init__(self, limit: PriorityLimit) -> None:
+        super().__init__(1)
+        self._limit = limit
+
+    async def call(self, aw: Awaitable[T]) -> T:
+        await self._limit.acquire(_PRIORITY.get())
+        try:
+            self.requests += 1
+            return await aw
+        finally:
+            self._limit.release()
+
+    async def collect(self, pager: AsyncIterable[Any]) -> list[dict[str, Any]]:
+        await self._limit.acquire(_PRIORITY.get())
+        try:
+            self.requests += 1
+            return [rest(item) async for item in pager]
+        finally:
+            self._limit.release()
+
+    async def lro(self, begin: Awaitable[Any]) -> dict[str, Any]:
+        await self._limit.acquire(_PRIORITY.get())
+        try:
+            self.requests += 1
+            poller = await begin
+            return rest(await poller.result())
+        finally:
+            self._limit.release()
+
+
 # --- the walk --------------------------------------------------------------------------------
 
 
@@ -203,6 +291,7 @@ class _Walk:
         self.clients = clients
         self.b = bounded
         self.emit = emit
+        self._clusters_seen = itertools.count()
 
     def _error(self, scope: str, exc: BaseException, doing: str) -> DiscoveryError:
         info = describe(exc)
@@ -262,11 +351,12 @@ class _Walk:
             )
         )
         await asyncio.gather(
-            *(self.cluster(sid, body) for body in clusters),
             *(self.workspace(sid, body) for body in workspaces),
+            *(self.cluster(sid, body) for body in clusters),
         )
 
     async def workspace(self, sid: str, body: dict[str, Any]) -> None:
+        _PRIORITY.set(WORKSPACE_DETAIL)  # (own task under gather: the setting stays in it)
         rid = ArmId.parse(str(body.get("id") or ""))
         la = self.clients.loganalytics(rid.subscription or sid)
         sources: tuple[SyslogCollection, ...] = ()
@@ -282,6 +372,14 @@ class _Walk:
         self.emit(parse_workspace(body, sources))
 
     async def cluster(self, sid: str, body: dict[str, Any]) -> None:
+        """Emit the cluster as listed (``complete=False``), read its subtree, emit it again."""
+        token = _PRIORITY.set((2, next(self._clusters_seen)))
+        try:
+            await self._cluster(sid, body)
+        finally:
+            _PRIORITY.reset(token)  # read_cluster awaits this in its caller's context
+
+    async def _cluster(self, sid: str, body: dict[str, Any]) -> None:
         cid = str(body.get("id") or "")
         rid = ArmId.parse(cid)
         name = str(body.get("name") or rid.name)
@@ -289,6 +387,19 @@ class _Walk:
         p = props(body)
         scope = f"cluster/{cid}"
         node_rg = p.get("nodeResourceGroup")
+        listed = Cluster(
+            id=cid,
+            name=name,
+            subscription_id=sid,
+            resource_group=rid.resource_group,
+            location=location,
+            node_resource_group=str(node_rg or ""),
+            fqdn=p.get("fqdn"),
+            kubernetes_version=p.get("currentKubernetesVersion") or p.get("kubernetesVersion"),
+            lockdown=(p.get("nodeResourceGroupProfile") or {}).get("restrictionLevel"),
+            monitoring=parse_monitoring(body),
+        )
+        self.emit(listed)
         if not node_rg:
             node_rg = await self._fallback_node_rg(sid, cid, rid.resource_group, name, location)
         pools = {str(a.get("name") or "").lower(): a for a in p.get("agentPoolProfiles") or []}
@@ -297,18 +408,12 @@ class _Walk:
         scale_sets = await scale_sets_task
         monitoring = await monitoring_task
         self.emit(
-            Cluster(
-                id=cid,
-                name=name,
-                subscription_id=sid,
-                resource_group=rid.resource_group,
-                location=location,
+            replace(
+                listed,
                 node_resource_group=node_rg or "",
-                fqdn=p.get("fqdn"),
-                kubernetes_version=p.get("currentKubernetesVersion") or p.get("kubernetesVersion"),
-                lockdown=(p.get("nodeResourceGroupProfile") or {}).get("restrictionLevel"),
                 monitoring=monitoring,
                 scale_sets=scale_sets,
+                complete=True,
             )
         )
 
@@ -469,7 +574,7 @@ async def discover(
     be listed at all (bad credentials, unreachable endpoint, unknown ``subscription``)."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     clients = AsyncClients(settings, credential)
-    walk = _Walk(clients, Bounded(settings.concurrency), queue.put_nowait)
+    walk = _Walk(clients, Prioritized(PriorityLimit(settings.concurrency)), queue.put_nowait)
 
     async def runner() -> None:
         try:
@@ -511,15 +616,17 @@ async def read_cluster(clients: AsyncClients, cluster_id: str) -> Cluster:
         from aksaudit_tui.errors import UserError
 
         raise UserError(f"reading cluster {rid.name}: {errors[0].message}")
-    return next(f for f in found if isinstance(f, Cluster))
+    return next(f for f in found if isinstance(f, Cluster) and f.complete)
 
 
 def add_found(inventory: Inventory, item: Found) -> None:
-    """Fold one streamed item into ``inventory`` (what the engine and the TUI do too)."""
+    """Fold one streamed item into ``inventory`` (what the engine and the TUI do too); a cluster
+    counts once complete (its listed form comes first and is superseded)."""
     if isinstance(item, Subscription):
         inventory.subscriptions.append(item)
     elif isinstance(item, Cluster):
-        inventory.clusters.append(item)
+        if item.complete:
+            inventory.clusters.append(item)
     elif isinstance(item, Workspace):
         inventory.workspaces.append(item)
     else:

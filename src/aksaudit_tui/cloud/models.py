@@ -85,6 +85,9 @@ class Cluster:
     lockdown: str | None = None  # nodeResourceGroupProfile.restrictionLevel, e.g. "ReadOnly"
     monitoring: Monitoring = field(default_factory=Monitoring)
     scale_sets: tuple[ScaleSet, ...] = ()
+    # False: only what the managed-clusters listing says (no scale sets, no DCR yet; discovery
+    # streams this first, then the same id again complete). Not part of `discover --json`.
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,13 @@ class Inventory:
 
         return {
             "subscriptions": [sub(s) for s in self.subscriptions],
-            "clusters": [asdict(c) for c in self.clusters],
+            "clusters": [_cluster_json(c) for c in self.clusters],
             "workspaces": [asdict(w) for w in self.workspaces],
             "errors": [asdict(e) for e in self.errors],
         }
+
+
+def _cluster_json(c: Cluster) -> dict[str, Any]:
+    d = asdict(c)
+    del d["complete"]  # the inventory holds complete clusters only; the JSON contract predates it
+    return d

@@ -38,6 +38,9 @@ class SubscriptionFound(_Event):
 
 @dataclass(frozen=True)
 class ClusterFound(_Event):
+    """Twice per cluster: as listed (``cluster.complete`` False: no scale sets or DCR yet), then
+    complete (same id) once its subtree is read. Fold by id."""
+
     cluster: Cluster
 
 

@@ -67,7 +67,8 @@ async def discover_events(
             counts["s"] += 1
             yield SubscriptionFound(item)
         elif isinstance(item, Cluster):
-            counts["c"] += 1
+            # twice per cluster: as listed (complete=False), then complete (same id)
+            counts["c"] += int(item.complete)
             yield ClusterFound(item)
         elif isinstance(item, Workspace):
             counts["w"] += 1
