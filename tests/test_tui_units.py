@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from aksaudit_tui.engine.events import (
 from aksaudit_tui.tui.app import AksauditApp
 from aksaudit_tui.tui.keymap import BINDING_IDS, load_keymap
 from aksaudit_tui.tui.runmodel import LOG_LINES, RunModel
-from tui_fakes import FIXED_NOW, FakeEngine, fixed_runs
+from tui_fakes import CLUSTERS, FIXED_NOW, SUB1, SUB2, WORKSPACE, FakeEngine, fixed_runs
 
 RID = "run-1"
 
@@ -393,3 +394,124 @@ def test_log_file_under_the_given_dir(tmp_path: Path) -> None:
             if getattr(h, "baseFilename", "") == str(path):
                 root.removeHandler(h)
                 h.close()
+
+
+class StagedDiscovery(FakeEngine):
+    """Discovery as the real one streams it: each cluster as listed, then (once ``go`` is set)
+    complete. ``estates`` gives each successive discovery's clusters."""
+
+    def __init__(self, estates: list[tuple[Any, ...]]) -> None:
+        super().__init__(runs=[])
+        self.estates = estates
+        self.go = asyncio.Event()
+        self.calls = 0
+
+    async def discover(self, subscription: str | None = None) -> Any:
+        from dataclasses import replace
+
+        from aksaudit_tui.cloud.models import Monitoring, Subscription
+        from aksaudit_tui.engine.events import (
+            ClusterFound,
+            DiscoveryDone,
+            SubscriptionFound,
+            WorkspaceFound,
+        )
+
+        clusters = self.estates[min(self.calls, len(self.estates) - 1)]
+        self.calls += 1
+        yield SubscriptionFound(Subscription(SUB1, "prod-subscription"))
+        yield SubscriptionFound(Subscription(SUB2, "dev-subscription"))
+        for c in clusters:
+            yield ClusterFound(replace(c, scale_sets=(), monitoring=Monitoring(), complete=False))
+        await self.go.wait()
+        for c in clusters:
+            yield ClusterFound(c)
+        yield WorkspaceFound(WORKSPACE)
+        yield DiscoveryDone(2, len(clusters), 1, 0)
+
+
+def tree_text(node: Any) -> list[str]:
+    """A tree node's label and its descendants', depth first, as plain text."""
+    out = [str(node.label)]
+    for child in node.children:
+        out += tree_text(child)
+    return out
+
+
+async def test_cluster_row_appears_as_listed_then_updates_in_place() -> None:
+    from dataclasses import replace
+
+    from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
+
+    prod, dev = CLUSTERS
+    bigger = replace(  # the second discovery: one more node in prod's first pool, dev gone
+        prod,
+        scale_sets=(
+            replace(
+                prod.scale_sets[0],
+                instances=(
+                    *prod.scale_sets[0].instances,
+                    replace(prod.scale_sets[0].instances[0], computer_name="aks-new-node"),
+                ),
+            ),
+            *prod.scale_sets[1:],
+        ),
+    )
+    engine = StagedDiscovery([CLUSTERS, (bigger,)])
+    app = fake_app(engine, start="discover")
+    async with app.run_test(size=(120, 40)) as pilot:
+        tree = app.screen.query_one(ClusterTree)
+
+        def row(cid: str) -> Any:
+            found = [
+                n
+                for s in tree.root.children
+                for n in s.children
+                if n.data is not None and n.data == ("cluster", cid)
+            ]
+            assert len(found) <= 1
+            return found[0] if found else None
+
+        for _ in range(100):  # the listed forms arrive; the details are held back
+            await pilot.pause()
+            if row(prod.id) is not None and row(dev.id) is not None:
+                break
+        node = row(prod.id)
+        assert node is not None, "no row for the listed cluster"
+        text = tree_text(node)
+        assert text[0].startswith("[ ] aks-prod") and "⟳ reading…" in text[0]
+        assert text[1:] == [f"node RG: {prod.node_resource_group}", "⟳ reading scale sets…"]
+        assert app.job("discovery").running
+        # picked while still being read: the plan waits for the complete form
+        app.state.selected = [prod.id]
+        assert "Still reading aks-prod" in (app.state.missing() or "")
+
+        engine.go.set()
+        await settle(pilot)
+        assert row(prod.id) is node  # the same row, updated in place
+        text = tree_text(node)
+        assert "reading" not in " ".join(text)
+        assert text[0] == "[x] aks-prod  westeurope, 3/4 Linux nodes"
+        assert "aks-agentpool-12345678-vmss: 3 node(s), Ubuntu2204" in text
+        assert "aks-agentpool-12345678-vmss000002" in text
+        assert any(t.startswith("in place: Container Insights: on") for t in text)
+        assert [c.id for c in app.state.clusters] == [prod.id, dev.id]
+        assert all(c.complete for c in app.state.clusters)
+
+        # discover again: rows update on the new data; a cluster no longer found is dropped
+        node.expand()
+        engine.go = asyncio.Event()
+        engine.go.set()
+        app.screen.action_rediscover()  # type: ignore[attr-defined]
+        await settle(pilot)
+        assert engine.calls == 2
+        assert row(prod.id) is node and node.is_expanded
+        text = tree_text(node)
+        assert text[0] == "[x] aks-prod  westeurope, 4/5 Linux nodes"
+        assert "aks-agentpool-12345678-vmss: 4 node(s), Ubuntu2204" in text
+        assert "aks-new-node" in text
+        assert row(dev.id) is None
+        assert [str(s.label).split("  ")[0] for s in tree.root.children] == [
+            "prod-subscription",
+            "dev-subscription",
+        ]

@@ -105,6 +105,7 @@ def _cluster(name: str, sub: str, sets: tuple[ScaleSet, ...], mon: Monitoring) -
         kubernetes_version="1.32.6",
         monitoring=mon,
         scale_sets=sets,
+        complete=True,
     )
 
 

@@ -301,7 +301,7 @@ class AksauditApp(App[int]):
         if isinstance(ev, SubscriptionFound):
             st.subscriptions.append(ev.subscription)
         elif isinstance(ev, ClusterFound):
-            st.clusters.append(ev.cluster)
+            st.found_cluster(ev.cluster)
         elif isinstance(ev, WorkspaceFound):
             st.workspaces.append(ev.workspace)
             if st.workspace_id is None:
@@ -378,8 +378,14 @@ class AksauditApp(App[int]):
 
         async def discover() -> None:
             await self.warm_adapters()
+            shown = False
             async for ev in engine.discover():
                 on_event(ev)
+                if not shown and isinstance(ev, ClusterFound):
+                    # The first row is what the user waits for: show it now, not at the next
+                    # batch (up to FLUSH_S later); the rest is batched as usual.
+                    shown = True
+                    self.flush_events()
 
         self.start_job("discovery", discover)
 

@@ -58,6 +58,15 @@ class WizardState:
 
     # --- lookups -----------------------------------------------------------------------------
 
+    def found_cluster(self, cluster: Cluster) -> None:
+        """Add a discovered cluster, or replace its earlier form (same id) where it stands:
+        discovery sends each cluster as listed, then complete."""
+        for i, c in enumerate(self.clusters):
+            if c.id.lower() == cluster.id.lower():
+                self.clusters[i] = cluster
+                return
+        self.clusters.append(cluster)
+
     def cluster_by_id(self, cluster_id: str) -> Cluster | None:
         for c in self.clusters:
             if c.id.lower() == cluster_id.lower():
@@ -107,6 +116,9 @@ class WizardState:
         """What still blocks a plan, as one line, or None."""
         if not self.chosen_clusters:
             return "Pick at least one cluster (space on a cluster in the tree)."
+        reading = [c.name for c in self.chosen_clusters if not c.complete]
+        if reading:
+            return f"Still reading {', '.join(reading)}: a moment, discovery is finishing."
         if self.workspace is None:
             return "Pick the Log Analytics workspace."
         if not self.presets and not self.custom_rules.strip():

@@ -1,7 +1,9 @@
 """Discovery tree: subscriptions -> clusters -> node resource group -> scale sets -> nodes.
 
-Grows as discovery streams in; a subscription shows a loading marker until discovery is done.
-Space picks a cluster (a ``ClusterToggled`` message goes up); the screen decides what it means.
+Grows as discovery streams in; a subscription shows a loading marker until discovery is done, a
+cluster one until its subtree is read (it arrives as listed first, then complete: the row is
+updated in place). Space picks a cluster (a ``ClusterToggled`` message goes up); the screen
+decides what it means.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ NodeData = tuple[str, str]  # (kind, id): ("sub", id) | ("cluster", arm id) | ("
 
 def in_place(cluster: Cluster) -> list[str]:
     """What is already there for this cluster, one short line each."""
+    if not cluster.complete:
+        return ["(still reading its scale sets and data collection rules…)"]
     m = cluster.monitoring
     out: list[str] = []
     if m.addon_enabled:
@@ -68,6 +72,7 @@ class ClusterTree(Tree[NodeData]):
         self.guide_depth = 2
         self._subs: dict[str, TreeNode[NodeData]] = {}
         self._clusters: dict[str, TreeNode[NodeData]] = {}
+        self._shown: dict[str, Cluster] = {}  # what each cluster row's children show
         self._sub_names: dict[str, str] = {}
 
     def _sub_label(self, sub_id: str, loading: bool, error: str | None, count: int) -> Text:
@@ -88,28 +93,32 @@ class ClusterTree(Tree[NodeData]):
         selected: list[str],
         loading: bool,
     ) -> None:
-        """Add what is new, refresh labels; never rebuilds (keeps cursor and expansion)."""
+        """Add what is new, refill rows whose cluster changed (listed -> complete, or a new
+        discovery), drop rows a finished discovery no longer lists; never rebuilds the tree
+        (keeps cursor and expansion)."""
         for s in subs:
             self._sub_names[s.id] = s.name
             if s.id not in self._subs:
                 self._subs[s.id] = self.root.add("", data=("sub", s.id), expand=True)
         for c in clusters:
-            if c.id in self._clusters:
+            node = self._clusters.get(c.id)
+            shown = self._shown.get(c.id)
+            if node is None:
+                parent = self._subs.get(c.subscription_id)
+                if parent is None:
+                    parent = self._subs[c.subscription_id] = self.root.add(
+                        "", data=("sub", c.subscription_id), expand=True
+                    )
+                node = self._clusters[c.id] = parent.add("", data=("cluster", c.id), expand=False)
+            elif shown is c or shown == c:
+                self._shown[c.id] = c  # (equal after a new discovery: next time `is` is enough)
                 continue
-            parent = self._subs.get(c.subscription_id)
-            if parent is None:
-                parent = self._subs[c.subscription_id] = self.root.add(
-                    "", data=("sub", c.subscription_id), expand=True
-                )
-            node = parent.add("", data=("cluster", c.id), expand=False)
-            self._clusters[c.id] = node
-            rg = node.add(Text(f"node RG: {c.node_resource_group}"), data=("info", ""), expand=True)
-            for ss in c.scale_sets:
-                ss_node = rg.add(Text(scale_set_line(ss)), data=("info", ""))
-                for inst in ss.instances:
-                    ss_node.add_leaf(Text(inst.computer_name), data=("info", ""))
-            for line in in_place(c):
-                node.add_leaf(Text(f"in place: {line}", style="cyan"), data=("info", ""))
+            else:
+                node.remove_children()
+            self._shown[c.id] = c
+            self._fill(node, c)
+        if not loading:
+            self._drop_missing(subs, clusters)
         per_sub = Counter(c.subscription_id for c in clusters)
         errors = {s.id: s.error for s in subs if s.error}
         for sid, node in self._subs.items():
@@ -121,9 +130,38 @@ class ClusterTree(Tree[NodeData]):
             self.call_after_refresh(self.move_cursor, self._clusters[clusters[0].id])
 
     @staticmethod
+    def _fill(node: TreeNode[NodeData], c: Cluster) -> None:
+        """A cluster row's children: node resource group, scale sets, nodes, what is in place."""
+        rg_name = c.node_resource_group or "…"
+        rg = node.add(Text(f"node RG: {rg_name}"), data=("info", ""), expand=True)
+        if not c.complete:
+            rg.add_leaf(Text("⟳ reading scale sets…", style="italic"), data=("info", ""))
+            return
+        for ss in c.scale_sets:
+            ss_node = rg.add(Text(scale_set_line(ss)), data=("info", ""))
+            for inst in ss.instances:
+                ss_node.add_leaf(Text(inst.computer_name), data=("info", ""))
+        for line in in_place(c):
+            node.add_leaf(Text(f"in place: {line}", style="cyan"), data=("info", ""))
+
+    def _drop_missing(self, subs: list[Subscription], clusters: list[Cluster]) -> None:
+        """After a discovery: remove the rows of clusters (and subscriptions) it did not find."""
+        keep = {c.id for c in clusters}
+        for cid in [i for i in self._clusters if i not in keep]:
+            self._clusters.pop(cid).remove()
+            self._shown.pop(cid, None)
+        keep_subs = {s.id for s in subs} | {c.subscription_id for c in clusters}
+        for sid in [i for i in self._subs if i not in keep_subs]:
+            self._subs.pop(sid).remove()
+
+    @staticmethod
     def _cluster_label(c: Cluster, picked: bool) -> Text:
         text = Text("[x] " if picked else "[ ] ", style="bold green" if picked else "")
         text.append(c.name, style="bold" if picked else "")
+        if not c.complete:
+            text.append(f"  {c.location}, ", style="dim")
+            text.append("⟳ reading…", style="italic")
+            return text
         linux = sum(len(s.instances) for s in c.scale_sets if s.os.lower() != "windows")
         total = sum(len(s.instances) for s in c.scale_sets)
         text.append(f"  {c.location}, {linux}/{total} Linux nodes", style="dim")
