@@ -114,6 +114,16 @@ class Changes:
             or self.finished
         )
 
+    def merge(self, other: Changes) -> None:
+        """Add ``other`` to this one (a screen coalescing batches between redraws)."""
+        self.started |= other.started
+        self.steps |= other.steps
+        self.nodes |= other.nodes
+        self.logs |= other.logs
+        self.arrivals |= other.arrivals
+        self.waiting |= other.waiting
+        self.finished |= other.finished
+
 
 @dataclass
 class RunModel:
@@ -124,6 +134,8 @@ class RunModel:
     steps: dict[str, StepRow] = field(default_factory=dict)
     nodes: dict[str, NodeState] = field(default_factory=dict)
     logs: dict[str, deque[str]] = field(default_factory=dict)
+    # lines ever added per log key (the deque drops old ones): lets a view append only new lines
+    log_total: Counter[str] = field(default_factory=Counter)
     arrivals: dict[str, ArrivalRow] = field(default_factory=dict)
     arrived: int = 0
     expected: int = 0
@@ -155,6 +167,7 @@ class RunModel:
         if buf is None:
             buf = self.logs[key] = deque(maxlen=LOG_LINES)
         buf.append(line)
+        self.log_total[key] += 1
         ch.logs.add(key)
 
     def _step(self, cluster: str, step: str) -> StepRow:

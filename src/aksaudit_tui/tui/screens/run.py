@@ -6,19 +6,24 @@ Renders the App's ``RunModel``; the App folds engine events in batches and calls
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import DataTable, Label, Log, OptionList, ProgressBar, Static
+from textual.widgets.data_table import RowKey
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from aksaudit_tui.tui.runmodel import Changes, NodeState
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen
+from aksaudit_tui.tui.widgets.node_table import NodeTable
 
+DRAW_S = 0.3  # batches are folded every 100 ms; the run screen redraws at most this often
 PHASE_STYLE = {
     "compliant": "green",
     "failed": "bold red",
@@ -65,10 +70,18 @@ class RunScreen(WizardScreen):
 
     log_key: str | None = None
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._ready = False  # columns added: before that the model is the queue
+        self._pending = Changes()  # batches since the last redraw
+        self._last_draw = 0.0
+        self._timer: Timer | None = None
+        self._log_shown: tuple[str | None, int] = (None, 0)  # (log key, its lines written)
+
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="run-main"):
             yield OptionList(id="steps")
-            yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+            yield NodeTable(id="nodes", cursor_type="row", zebra_stripes=True)
         with Vertical(id="run-log-box"):
             yield Label("Log", id="log-title", markup=False)
             yield Log(id="run-log", max_lines=1000)
@@ -77,30 +90,57 @@ class RunScreen(WizardScreen):
             yield Static("", id="counts", markup=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#nodes", DataTable)
+        table = self.query_one("#nodes", NodeTable)
         for key, title in COLUMNS:
             table.add_column(title, key=key)
+        self._ready = True
         self.data_changed("all", None)
 
     # --- rendering -------------------------------------------------------------------------------
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
-        if topic in ("all", "resume"):
+        if not self._ready:
+            return  # on_mount draws everything from the model
+        if topic in ("all", "resume") or (topic == "run" and changes is None):
             self._full()
-        elif topic == "run":
-            if changes is None:
-                self._full()
-            else:
-                self._apply(changes)
-            self._footer_line()
+        elif topic == "run" and changes is not None:
+            # Batches arrive every 100 ms; the screen redraws at most every DRAW_S (a redraw of
+            # the node table is the costly part), at once for the start and the end of a run.
+            self._pending.merge(changes)
+            wait = DRAW_S - (time.monotonic() - self._last_draw)
+            if changes.started or changes.finished or wait <= 0:
+                self._draw_pending()
+            elif self._timer is None:
+                self._timer = self.set_timer(wait, self._draw_pending)
+
+    def _draw_pending(self) -> None:
+        self._stop_timer()
+        self._last_draw = time.monotonic()
+        changes, self._pending = self._pending, Changes()
+        if changes:
+            self._apply(changes)
+        self._footer_line()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
 
     def _full(self) -> None:
+        self._stop_timer()
+        self._pending = Changes()
+        self._last_draw = time.monotonic()
         model = self.aks.run_model
         self._rebuild_steps()
-        table = self.query_one("#nodes", DataTable)
-        table.clear()
-        for key, n in model.nodes.items():
-            table.add_row(*node_cells(n), key=key)
+        table = self.query_one("#nodes", NodeTable)
+        keys = list(model.nodes)
+        shown = [k.value or "" for k in table.rows]
+        if shown != keys[: len(shown)]:
+            table.clear()  # another run: start over (keeping rows keeps the cursor otherwise)
+            shown = []
+        table.set_rows((key, node_cells(model.nodes[key])) for key in shown)
+        for key in keys[len(shown) :]:
+            table.add_row(*node_cells(model.nodes[key]), key=key)
         self._show_log()
         self._footer_line()
 
@@ -135,21 +175,22 @@ class RunScreen(WizardScreen):
         else:
             for key in ch.steps:
                 ol.replace_option_prompt(key, Text(model.steps[key].label()))
-        table = self.query_one("#nodes", DataTable)
-        new_rows = []
-        for key in ch.nodes:
-            n = model.nodes[key]
-            if key in table.rows:
-                for (col, _title), cell in zip(COLUMNS, node_cells(n), strict=True):
-                    table.update_cell(key, col, cell)
-            else:
-                new_rows.append(key)
-        for key in new_rows:
-            table.add_row(*node_cells(model.nodes[key]), key=key)
+        table = self.query_one("#nodes", NodeTable)
+        rows = table.rows
+        new_rows = any(RowKey(key) not in rows for key in ch.nodes)
+        table.set_rows(
+            (key, node_cells(model.nodes[key])) for key in ch.nodes if RowKey(key) in rows
+        )
+        if new_rows:  # in the model's order (``ch.nodes`` is a set)
+            for key, n in model.nodes.items():
+                if RowKey(key) not in rows:
+                    table.add_row(*node_cells(n), key=key)
         if self.log_key is None and model.steps:
             self.log_key = next(iter(model.steps))
-        if self.log_key in ch.logs or ch.started:
+        if ch.started:
             self._show_log()
+        elif self.log_key in ch.logs:
+            self._append_log()
 
     @staticmethod
     def _has_option(ol: OptionList, key: str) -> bool:
@@ -165,6 +206,7 @@ class RunScreen(WizardScreen):
         title = self.query_one("#log-title", Label)
         log = self.query_one("#run-log", Log)
         log.clear()
+        self._log_shown = (key, model.log_total.get(key, 0) if key else 0)
         if key is None:
             title.update("Log")
             return
@@ -175,13 +217,31 @@ class RunScreen(WizardScreen):
         if lines:
             log.write_lines(lines)
 
+    def _append_log(self) -> None:
+        """Write only the lines added since the log was shown (a rewrite per batch is costly)."""
+        model = self.aks.run_model
+        key, written = self._log_shown
+        total = model.log_total.get(key, 0) if key else 0
+        buf = model.logs.get(key) if key else None
+        new = total - written
+        if key != self.log_key or buf is None or new < 0 or new > len(buf):
+            self._show_log()
+            return
+        if new:
+            self.query_one("#run-log", Log).write_lines(list(buf)[-new:])
+            self._log_shown = (key, total)
+
     def _footer_line(self) -> None:
         model = self.aks.run_model
         job = self.aks.job("run")
         done, total = model.progress()
         bar = self.query_one("#progress", ProgressBar)
-        bar.update(total=max(total, 1), progress=done)
-        self.query_one("#counts", Static).update(model.summary_line())
+        if (bar.total, bar.progress) != (max(total, 1), done):
+            bar.update(total=max(total, 1), progress=done)
+        counts = self.query_one("#counts", Static)
+        line = model.summary_line()
+        if str(counts.content) != line:
+            counts.update(line, layout=False)  # a fixed 1-line box: no relayout
         if job.error:
             self.say(f"The run stopped with an error: {job.error}", error=True)
         elif model.outcome:

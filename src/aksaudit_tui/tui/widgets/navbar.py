@@ -29,7 +29,9 @@ class NavBar(Horizontal):
 
     def say(self, text: str, error: bool = False) -> None:
         msg = self.query_one("#nav-message", Static)
-        msg.update(text)
+        if str(msg.content) != text:
+            # a fixed 1-line box: no relayout (the run screen says something every redraw)
+            msg.update(text, layout=False)
         msg.set_class(error, "-error")
 
     def set_next_label(self, label: str) -> None:
