@@ -268,13 +268,23 @@ async def test_task_cancellation_still_deletes_pods(emulator: Any, kube: KubeCli
 
 @pytest.mark.parametrize("ack", [True, False], ids=["kubelet-took-pod", "never-acked"])
 async def test_pod_stuck_pending_fails_with_reason_and_is_deleted(
-    emulator: Any,  # noqa: F811
-    kube: KubeClient,
+    make_emulator: Callable[..., Any],  # noqa: F811
     ack: bool,
 ) -> None:
+    # Real kubelet timings: activeDeadlineSeconds=3 must not be scaled down under the healthy
+    # nodes' own pods (the fast test tuning would kill them after 0.3 s).
+    emu = make_emulator(None, kube={"time_scale": 1.0})
+    kube = KubeClient(load_api(emu.info.kubeconfig, CLUSTER, emu.info.ca_bundle), context=CLUSTER)
+    try:
+        await _stuck_pending(emu, kube, ack)
+    finally:
+        kube.close()
+
+
+async def _stuck_pending(emu: Any, kube: KubeClient, ack: bool) -> None:
     nodes = await kube.list_nodes()
     stuck = _linux(nodes)[0].name
-    _add_fault(emulator, {"kind": "pod-pending", "cluster": CLUSTER, "node": stuck, "ack": ack})
+    _add_fault(emu, {"kind": "pod-pending", "cluster": CLUSTER, "node": stuck, "ack": ack})
     results = await rollout(kube, _spec(pod_deadline_s=3), nodes, SCRIPT, RULES)
     by = {r.node: r for r in results}
     assert by[stuck].phase == "failed"
@@ -443,10 +453,12 @@ async def test_keeper_pending_pod_times_out_with_reason(emulator: Any, kube: Kub
     nodes = _linux(await kube.list_nodes())[-1:]
     stuck = nodes[0].name
     _add_fault(emulator, {"kind": "pod-pending", "cluster": CLUSTER, "node": stuck})
-    results = await rollout(kube, _spec(mode="keeper"), nodes, SCRIPT, RULES, deadline_s=15)
+    # The fault holds the pod whatever the deadline: 6 s only has to let the DaemonSet
+    # controller place the pod (it does so within a sync interval or two).
+    results = await rollout(kube, _spec(mode="keeper"), nodes, SCRIPT, RULES, deadline_s=6)
     (r,) = results
     assert r.node == stuck and r.phase == "failed"
-    assert "not Ready after 15s" in r.message and "ContainerCreating" in r.message
+    assert "not Ready after 6s" in r.message and "ContainerCreating" in r.message
 
 
 async def test_keeper_refuses_a_tampered_configmap(emulator: Any, kube: KubeClient) -> None:  # noqa: F811
