@@ -7,7 +7,7 @@ Renders the App's ``RunModel``; the App folds engine events in batches and calls
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,15 +15,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Label, Log, OptionList, ProgressBar, Static
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
+from aksaudit_tui.engine.events import NodePhase
 from aksaudit_tui.tui.runmodel import Changes, NodeState
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen
 from aksaudit_tui.tui.widgets.node_table import NodeTable
 
 DRAW_S = 0.3  # batches are folded every 100 ms; the run screen redraws at most this often
+PHASE_WIDTH = max(len(p) for p in get_args(NodePhase))
 PHASE_STYLE = {
     "compliant": "green",
     "failed": "bold red",
@@ -93,6 +95,10 @@ class RunScreen(WizardScreen):
         table = self.query_one("#nodes", NodeTable)
         for key, title in COLUMNS:
             table.add_column(title, key=key)
+        # Wide enough for every phase from the start: widening mid-run repaints the whole table
+        # (and makes the columns jump).
+        phase = table.columns[ColumnKey("phase")]
+        phase.content_width = max(phase.content_width, PHASE_WIDTH)
         self._ready = True
         self.data_changed("all", None)
 
