@@ -111,6 +111,46 @@ def test_403_on_one_subscription_is_reported_and_others_listed(
     assert "you lack" in inv.errors[0].message
 
 
+def test_workspace_listing_error_announces_the_subscription_again(
+    make_emulator: Callable[..., Any],
+) -> None:
+    """The subscription is announced once its clusters are listed (its rows do not wait for the
+    workspaces); a failed workspace listing announces it again with the error, and the
+    inventory holds the later form."""
+    emu = make_emulator(
+        fault_scenario(
+            {
+                "kind": "server_error",
+                "path": f"subscriptions/{DEFAULT_SUB_DEV}/providers/"
+                "Microsoft.OperationalInsights/workspaces$",
+                "status": 400,
+                "count": 100,
+            }
+        )
+    )
+
+    async def run() -> list[Any]:
+        s = settings_for(emu)
+        return [i async for i in discover(s, credential=credential_for(emu))]
+
+    items = asyncio.run(run())
+    dev = [i for i in items if isinstance(i, Subscription) and i.id == DEFAULT_SUB_DEV]
+    assert [d.error is None for d in dev] == [True, False]
+    assert dev[1].error and "listing Log Analytics workspaces" in dev[1].error
+    # its listed cluster follows it straight away, whatever the workspace listing does
+    after = items[items.index(dev[0]) + 1]
+    assert isinstance(after, Cluster) and after.name == "aks-dev-neu" and not after.complete
+    assert items.index(dev[0]) < items.index(dev[1])
+
+    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    subs = {s.id: s for s in inv.subscriptions}
+    assert len(inv.subscriptions) == 2 and subs[DEFAULT_SUB_PROD].error is None
+    assert subs[DEFAULT_SUB_DEV].error == dev[1].error
+    assert {c.name for c in inv.clusters} == {"aks-prod-weu", "aks-payments-weu", "aks-dev-neu"}
+    assert {w.name for w in inv.workspaces} == {"law-prod-weu"}
+    assert [e.scope for e in inv.errors] == [f"subscription/{DEFAULT_SUB_DEV}"]
+
+
 def test_429_with_retry_after_is_retried(make_emulator: Callable[..., Any]) -> None:
     emu = make_emulator(
         fault_scenario(
@@ -174,10 +214,15 @@ def test_results_stream_before_discovery_finishes(emulator: Any) -> None:
     first_done = done[0][0]
     assert sum(1 for k in seen[first_done] if k not in listings) > 0
     assert sum(requests(emulator).values()) == total
-    # a subscription is announced before its clusters
+    # a subscription is announced before its clusters, which follow it straight away
     assert kinds.index("Subscription") < kinds.index("Cluster")
     for i, c in listed:
-        assert any(isinstance(s, Subscription) and s.id == c.subscription_id for s in items[:i])
+        before = items[i - 1]
+        assert (isinstance(before, Subscription) and before.id == c.subscription_id) or (
+            isinstance(before, Cluster)
+            and not before.complete
+            and before.subscription_id == c.subscription_id
+        )
 
 
 def test_inventory_keeps_only_complete_clusters(emulator: Any) -> None:

@@ -424,6 +424,8 @@ class StagedDiscovery(FakeEngine):
         for c in clusters:
             yield ClusterFound(replace(c, scale_sets=(), monitoring=Monitoring(), complete=False))
         await self.go.wait()
+        if self.calls == 1:  # announced again: listing its workspaces failed
+            yield SubscriptionFound(Subscription(SUB2, "dev-subscription", "Forbidden: no"))
         for c in clusters:
             yield ClusterFound(c)
         yield WorkspaceFound(WORKSPACE)
@@ -497,6 +499,8 @@ async def test_cluster_row_appears_as_listed_then_updates_in_place() -> None:
         assert any(t.startswith("in place: Container Insights: on") for t in text)
         assert [c.id for c in app.state.clusters] == [prod.id, dev.id]
         assert all(c.complete for c in app.state.clusters)
+        assert [s.error for s in app.state.subscriptions] == [None, "Forbidden: no"]
+        assert "✖ Forbidden: no" in str(tree.root.children[1].label)
 
         # discover again: rows update on the new data; a cluster no longer found is dropped
         node.expand()
@@ -515,3 +519,4 @@ async def test_cluster_row_appears_as_listed_then_updates_in_place() -> None:
             "prod-subscription",
             "dev-subscription",
         ]
+        assert "✖" not in str(tree.root.children[1].label)

@@ -3,16 +3,17 @@ workspaces, and what is already in place (monitoring add-on, MSCI DCR, agent ext
 LinuxSyslog data sources).
 
 Subscriptions and clusters are read concurrently through ``.aio`` clients; results stream as
-they arrive. A subscription is yielded once its cluster and workspace listings are known (so it
-carries its error, if any); each of its clusters then twice: at once as the listing describes it
-(``complete=False``: node resource group, version, add-on; no scale sets or DCR yet), and again
-(same id, ``complete=True``) when its subtree is read. A 403 on one subscription is recorded
+they arrive. A subscription is yielded once its cluster listing is known (so it carries that
+error, if any), and again (same id) should listing its workspaces fail; each of its clusters
+twice: at once as the listing describes it (``complete=False``: node resource group, version,
+add-on; no scale sets or DCR yet), and again (same id, ``complete=True``) when its subtree is
+read. Consumers fold by id (``add_found``). A 403 on one subscription is recorded
 (``Subscription.error`` + a ``DiscoveryError``) and the others carry on.
 
-All ARM calls share one limit (``CloudSettings.concurrency``), but a freed slot goes to listings
-first, then workspace details, then cluster details in the order the clusters were found: the
-first rows show after two round trips, and clusters complete one after another rather than all
-at the very end.
+All ARM calls share one limit (``CloudSettings.concurrency``), but a freed slot goes to cluster
+listings first, then workspace listings, workspace details, and cluster details in the order the
+clusters were found: the first rows show after two round trips (subscriptions, managed
+clusters), and clusters complete one after another rather than all at the very end.
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ def parse_linux_syslog(body: Mapping[str, Any]) -> SyslogCollection | None:
 # --- call priority -----------------------------------------------------------------------------
 
 Priority = tuple[int, int]
-LISTING: Priority = (0, 0)  # subscriptions, managed clusters, workspaces
+LISTING: Priority = (0, 0)  # subscriptions, managed clusters: the first rows wait on these
+WORKSPACE_LISTING: Priority = (0, 1)
 WORKSPACE_DETAIL: Priority = (1, 0)  # one call per workspace; fills the workspace picker
 # (2, n): the subtree of the n-th cluster found. A context variable, so the tasks a cluster's
 # walk spawns inherit it without threading it through every call.
@@ -281,7 +283,33 @@ class Prioritized(Bounded):
             self._limit.release()
 
 
+def parse_listed_cluster(sid: str, body: Mapping[str, Any]) -> Cluster:
+    """A cluster as the managed-clusters listing describes it (``complete=False``): everything
+    but its scale sets and what its data collection rule says."""
+    cid = str(body.get("id") or "")
+    rid = ArmId.parse(cid)
+    p = props(body)
+    return Cluster(
+        id=cid,
+        name=str(body.get("name") or rid.name),
+        subscription_id=sid,
+        resource_group=rid.resource_group,
+        location=str(body.get("location") or ""),
+        node_resource_group=str(p.get("nodeResourceGroup") or ""),
+        fqdn=p.get("fqdn"),
+        kubernetes_version=p.get("currentKubernetesVersion") or p.get("kubernetesVersion"),
+        lockdown=(p.get("nodeResourceGroupProfile") or {}).get("restrictionLevel"),
+        monitoring=parse_monitoring(body),
+    )
+
+
 # --- the walk --------------------------------------------------------------------------------
+
+
+def _subscription(sid: str, name: str, error: DiscoveryError | None) -> Subscription:
+    return Subscription(
+        id=sid, name=name, error=f"{error.code}: {error.message}" if error else None
+    )
 
 
 class _Walk:
@@ -322,41 +350,56 @@ class _Walk:
         await asyncio.gather(*(self.subscription(sid, name) for sid, name in found))
 
     async def subscription(self, sid: str, name: str) -> None:
-        """List clusters and workspaces, announce the subscription (with its error, if any),
-        then read every cluster's and workspace's subtree concurrently."""
+        """List clusters and workspaces; announce the subscription as soon as its clusters are
+        listed (with that error, if any), then read every cluster's subtree concurrently."""
+        # Listed alongside, but the subscription and its first rows do not wait for it.
+        ws_listing = asyncio.ensure_future(self._list_workspaces(sid))
+        try:
+            await self._subscription(sid, name, ws_listing)
+        finally:
+            if ws_listing.done():
+                if not ws_listing.cancelled():
+                    ws_listing.exception()  # seen (cancelled before it was awaited)
+            else:
+                ws_listing.cancel()  # cancelled: nothing is left running
+
+    async def _subscription(
+        self, sid: str, name: str, ws_listing: asyncio.Future[list[dict[str, Any]]]
+    ) -> None:
         cs = self.clients.containerservice(sid)
-        la = self.clients.loganalytics(sid)
-        got = await asyncio.gather(
-            self.b.collect(cs.managed_clusters.list()),
-            self.b.collect(la.workspaces.list()),
-            return_exceptions=True,
-        )
         clusters: list[dict[str, Any]] = []
-        workspaces: list[dict[str, Any]] = []
         error: DiscoveryError | None = None
-        if isinstance(got[0], BaseException):
-            error = self._error(f"subscription/{sid}", got[0], "listing managed clusters")
-        else:
-            clusters = got[0]
-        if isinstance(got[1], BaseException):
-            ws_error = self._error(
-                f"subscription/{sid}", got[1], "listing Log Analytics workspaces"
-            )
-            error = error or ws_error
-        else:
-            workspaces = got[1]
-        self.emit(
-            Subscription(
-                id=sid, name=name, error=f"{error.code}: {error.message}" if error else None
-            )
-        )
+        try:
+            clusters = await self.b.collect(cs.managed_clusters.list())
+        except Exception as exc:
+            error = self._error(f"subscription/{sid}", exc, "listing managed clusters")
+        self.emit(_subscription(sid, name, error))
+        listed = [parse_listed_cluster(sid, body) for body in clusters]
+        for c in listed:  # the rows, straight after their subscription
+            self.emit(c)
+
+        async def workspaces() -> None:
+            try:
+                bodies = await ws_listing
+            except Exception as exc:
+                ws_error = self._error(
+                    f"subscription/{sid}", exc, "listing Log Analytics workspaces"
+                )
+                if error is None:  # announce it again, now with this error
+                    self.emit(_subscription(sid, name, ws_error))
+                return
+            _PRIORITY.set(WORKSPACE_DETAIL)  # (own task under gather: the setting stays in it)
+            await asyncio.gather(*(self.workspace(sid, body) for body in bodies))
+
         await asyncio.gather(
-            *(self.workspace(sid, body) for body in workspaces),
-            *(self.cluster(sid, body) for body in clusters),
+            workspaces(), *(self.cluster(sid, b, c) for b, c in zip(clusters, listed, strict=True))
         )
 
+    async def _list_workspaces(self, sid: str) -> list[dict[str, Any]]:
+        _PRIORITY.set(WORKSPACE_LISTING)  # (own task: the setting stays in it)
+        return await self.b.collect(self.clients.loganalytics(sid).workspaces.list())
+
     async def workspace(self, sid: str, body: dict[str, Any]) -> None:
-        _PRIORITY.set(WORKSPACE_DETAIL)  # (own task under gather: the setting stays in it)
         rid = ArmId.parse(str(body.get("id") or ""))
         la = self.clients.loganalytics(rid.subscription or sid)
         sources: tuple[SyslogCollection, ...] = ()
@@ -371,35 +414,24 @@ class _Walk:
             self._error(f"workspace/{body.get('id')}", exc, "listing LinuxSyslog data sources")
         self.emit(parse_workspace(body, sources))
 
-    async def cluster(self, sid: str, body: dict[str, Any]) -> None:
-        """Emit the cluster as listed (``complete=False``), read its subtree, emit it again."""
+    async def cluster(self, sid: str, body: dict[str, Any], listed: Cluster | None = None) -> None:
+        """Read the cluster's subtree and emit it complete; first emit it as listed
+        (``complete=False``) unless the caller already did (``listed``)."""
+        if listed is None:
+            listed = parse_listed_cluster(sid, body)
+            self.emit(listed)
         token = _PRIORITY.set((2, next(self._clusters_seen)))
         try:
-            await self._cluster(sid, body)
+            await self._subtree(sid, body, listed)
         finally:
             _PRIORITY.reset(token)  # read_cluster awaits this in its caller's context
 
-    async def _cluster(self, sid: str, body: dict[str, Any]) -> None:
-        cid = str(body.get("id") or "")
+    async def _subtree(self, sid: str, body: dict[str, Any], listed: Cluster) -> None:
+        cid, name, location = listed.id, listed.name, listed.location
         rid = ArmId.parse(cid)
-        name = str(body.get("name") or rid.name)
-        location = str(body.get("location") or "")
         p = props(body)
         scope = f"cluster/{cid}"
         node_rg = p.get("nodeResourceGroup")
-        listed = Cluster(
-            id=cid,
-            name=name,
-            subscription_id=sid,
-            resource_group=rid.resource_group,
-            location=location,
-            node_resource_group=str(node_rg or ""),
-            fqdn=p.get("fqdn"),
-            kubernetes_version=p.get("currentKubernetesVersion") or p.get("kubernetesVersion"),
-            lockdown=(p.get("nodeResourceGroupProfile") or {}).get("restrictionLevel"),
-            monitoring=parse_monitoring(body),
-        )
-        self.emit(listed)
         if not node_rg:
             node_rg = await self._fallback_node_rg(sid, cid, rid.resource_group, name, location)
         pools = {str(a.get("name") or "").lower(): a for a in p.get("agentPoolProfiles") or []}
@@ -620,10 +652,16 @@ async def read_cluster(clients: AsyncClients, cluster_id: str) -> Cluster:
 
 
 def add_found(inventory: Inventory, item: Found) -> None:
-    """Fold one streamed item into ``inventory`` (what the engine and the TUI do too); a cluster
-    counts once complete (its listed form comes first and is superseded)."""
+    """Fold one streamed item into ``inventory`` (what the engine and the TUI do too): a
+    subscription announced again replaces its earlier form; a cluster counts once complete (its
+    listed form comes first and is superseded)."""
     if isinstance(item, Subscription):
-        inventory.subscriptions.append(item)
+        subs = inventory.subscriptions
+        same = [i for i, s in enumerate(subs) if s.id == item.id]
+        if same:
+            subs[same[0]] = item
+        else:
+            subs.append(item)
     elif isinstance(item, Cluster):
         if item.complete:
             inventory.clusters.append(item)

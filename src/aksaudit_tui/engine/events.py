@@ -33,6 +33,9 @@ class _Event:
 
 @dataclass(frozen=True)
 class SubscriptionFound(_Event):
+    """Once its clusters are listed; again (same id, with the error) should listing its
+    workspaces fail. Fold by id."""
+
     subscription: Subscription
 
 

@@ -62,9 +62,11 @@ async def discover_events(
     from aksaudit_tui.cloud.models import Cluster, Subscription, Workspace
 
     counts = {"s": 0, "c": 0, "w": 0, "e": 0}
+    subs: set[str] = set()  # a subscription may be announced again (a later listing error)
     async for item in discovery.discover(settings, subscription):
         if isinstance(item, Subscription):
-            counts["s"] += 1
+            subs.add(item.id)
+            counts["s"] = len(subs)
             yield SubscriptionFound(item)
         elif isinstance(item, Cluster):
             # twice per cluster: as listed (complete=False), then complete (same id)

@@ -61,7 +61,8 @@ class Engine:
     async def discover(self, subscription: str | None = None) -> AsyncIterator[Event]:
         """Stream SubscriptionFound / ClusterFound / WorkspaceFound / DiscoveryFailed, then
         DiscoveryDone. ClusterFound comes twice per cluster: as listed, then complete (same id);
-        DiscoveryDone counts complete clusters."""
+        a SubscriptionFound may come again with a later error; DiscoveryDone counts distinct
+        subscriptions and complete clusters."""
         from aksaudit_tui.engine import ops
 
         async for ev in ops.discover_events(self.settings, subscription):

@@ -299,7 +299,7 @@ class AksauditApp(App[int]):
     def _fold_discovery(self, ev: Event) -> None:
         st = self.state
         if isinstance(ev, SubscriptionFound):
-            st.subscriptions.append(ev.subscription)
+            st.found_subscription(ev.subscription)
         elif isinstance(ev, ClusterFound):
             st.found_cluster(ev.cluster)
         elif isinstance(ev, WorkspaceFound):

@@ -58,6 +58,14 @@ class WizardState:
 
     # --- lookups -----------------------------------------------------------------------------
 
+    def found_subscription(self, sub: Subscription) -> None:
+        """Add a subscription, or replace its earlier form (announced again with an error)."""
+        for i, s in enumerate(self.subscriptions):
+            if s.id == sub.id:
+                self.subscriptions[i] = sub
+                return
+        self.subscriptions.append(sub)
+
     def found_cluster(self, cluster: Cluster) -> None:
         """Add a discovered cluster, or replace its earlier form (same id) where it stands:
         discovery sends each cluster as listed, then complete."""
