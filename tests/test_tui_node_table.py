@@ -6,7 +6,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.widgets import Log
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Log
 
 from aksaudit_tui.engine.events import NodeUpdate, RunStarted, StepLog, StepStarted
 from aksaudit_tui.tui.app import AksauditApp
@@ -44,6 +45,64 @@ class TableApp(App[None]):
 
 async def screenshot(app: App[None]) -> str:
     return app.export_screenshot(title="t")
+
+
+class PairApp(App[None]):
+    """A NodeTable and a plain DataTable side by side, same size, same rows."""
+
+    CSS = "DataTable { width: 1fr; height: 1fr; }"
+
+    def __init__(self, rows: list[list[Text]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield NodeTable(id="fast", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="plain", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        for table in self.query(DataTable):
+            for key in COLS:
+                table.add_column(key.title(), key=key)
+            for i, cells in enumerate(self.rows):
+                table.add_row(*cells, key=f"k{i}")
+
+
+async def test_cells_match_upstream_rendering_including_mouse_meta() -> None:
+    """A cell reused from another row (same text, other row) is segment-for-segment what
+    DataTable renders for it, the row/column mouse meta included (clicks pick the right row)."""
+    n = 40
+    app = PairApp([row(i, "pending") for i in range(n)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        fast = app.query_one("#fast", NodeTable)
+        plain = app.query_one("#plain", DataTable)
+        app.set_focus(None)  # focus changes the header colours: keep both alike
+        for step, phase in enumerate(("scheduled", "running", "compliant")):
+            picked = [i for i in range(n) if i % 3 != step]
+            fast.set_rows([(f"k{i}", row(i, phase, "ok")) for i in picked])
+            for i in picked:
+                for col, cell in zip(COLS, row(i, phase, "ok"), strict=True):
+                    plain.update_cell(f"k{i}", col, cell, update_width=True)
+            await pilot.pause()
+            await pilot.pause()
+            assert fast.size == plain.size
+            for y in range(fast.size.height):
+                got = [
+                    (s.text, s.style, s.style.meta if s.style else None)
+                    for s in fast.render_line(y)
+                ]
+                want = [
+                    (s.text, s.style, s.style.meta if s.style else None)
+                    for s in plain.render_line(y)
+                ]
+                assert got == want, (step, y)
+        for table in (fast, plain):  # the cursor row renders alike too
+            table.move_cursor(row=2)
+        await pilot.pause()
+        for y in range(fast.size.height):
+            assert list(fast.render_line(y)) == list(plain.render_line(y)), y
 
 
 async def fresh_screens(rows: list[list[Text]]) -> tuple[str, str]:

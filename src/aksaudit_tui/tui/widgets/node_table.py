@@ -62,9 +62,11 @@ class NodeTable(DataTable[Text]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._content_cache: LRUCache[tuple[Hashable, ...], SegmentLines] = LRUCache(
+        # (row index, shape) -> the cell's lines; shape -> lines of some row with that shape
+        self._content_cache: LRUCache[tuple[int, tuple[Hashable, ...]], SegmentLines] = LRUCache(
             CELL_CACHE_SIZE
         )
+        self._shape_cache: LRUCache[tuple[Hashable, ...], SegmentLines] = LRUCache(CELL_CACHE_SIZE)
 
     def set_row(self, key: str, cells: Sequence[Text]) -> bool:
         """Show ``cells`` in row ``key``; True if anything changed (see ``set_rows``)."""
@@ -146,12 +148,14 @@ class NodeTable(DataTable[Text]):
 
     def clear(self, columns: bool = False) -> Self:
         self._content_cache.clear()
+        self._shape_cache.clear()
         super().clear(columns)
         return self
 
     def notify_style_update(self) -> None:
         # Theme or CSS changed: component styles (cursor, header) may differ with equal keys.
         self._content_cache.clear()
+        self._shape_cache.clear()
         super().notify_style_update()
 
     def _render_cell(
@@ -173,11 +177,10 @@ class NodeTable(DataTable[Text]):
         sig = cell_signature(self._data.get(row_key, {}).get(column_key))
         if row is None or sig is None or row.auto_height:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        key = (
-            row_index,  # the rendered segments carry the row index as mouse meta
+        shape = (
             column_index,
             sig,
-            base_style,
+            base_style,  # zebra stripe / cursor row
             width,
             row.height,
             cursor,
@@ -186,13 +189,25 @@ class NodeTable(DataTable[Text]):
             self._show_hover_cursor,
             self._pseudo_class_state,
             self.cell_padding,
-            self.fixed_rows,
+            row_index < self.fixed_rows,
             self.fixed_columns,
             self.cursor_foreground_priority,
             self.cursor_background_priority,
         )
+        key = (row_index, shape)
         lines = self._content_cache.get(key)
-        if lines is None:
+        if lines is not None:
+            return lines
+        # The same content in another row (a phase, a pool) renders alike but for the row
+        # index every segment carries as mouse meta: restamp that instead of rendering again.
+        alike = self._shape_cache.get(shape)
+        if alike is not None:
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            lines = [
+                [seg if seg.style is None else Segment(seg.text, seg.style + meta) for seg in line]
+                for line in alike
+            ]
+        else:
             # The upstream cache does not key on the width; make sure it renders afresh.
             self._cell_render_cache.discard(
                 (
@@ -207,5 +222,6 @@ class NodeTable(DataTable[Text]):
                 )
             )
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            self._content_cache.set(key, lines)
+            self._shape_cache.set(shape, lines)
+        self._content_cache.set(key, lines)
         return lines
