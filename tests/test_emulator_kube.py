@@ -689,7 +689,8 @@ def test_fault_drop_watch_ends_the_stream(kube: Harness) -> None:
     )
     t0 = time.monotonic()
     evs = list(watch.Watch().stream(v1.list_namespaced_config_map, "default", timeout_seconds=30))
-    assert len(evs) == 1 and time.monotonic() - t0 < 2
+    # ended by the fault, not by the 30 s server timeout (generous: the machine may be busy)
+    assert len(evs) == 1 and time.monotonic() - t0 < 15
     # the fault dropped one watch only: the next one sees everything
     evs = list(watch.Watch().stream(v1.list_namespaced_config_map, "default", timeout_seconds=1))
     assert len(evs) == 3
