@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections import deque
@@ -157,6 +158,10 @@ class AksauditApp(App[int]):
                 # a moment for the first keys to be handled before the import thread competes
                 await asyncio.sleep(WARM_DELAY_S)
                 await asyncio.to_thread(_import_all, WARM_MODULES)
+                # Everything alive now (modules, classes of the SDKs just imported) lives as long
+                # as the app: keep it out of the cyclic GC, whose full passes over it stalled
+                # the event loop 40-180 ms at a time during a run (bench/ui_lag.py).
+                gc.freeze()
 
             self._warm = asyncio.create_task(warm())
         await asyncio.shield(self._warm)
