@@ -5,7 +5,6 @@ changes nothing. Then the seed's failure modes are named by verify."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,7 @@ async def test_apply_verify_status_then_nothing_to_change(
         eng, clusters=[cluster], workspace=workspace, log_path=log_path, delivery=delivery
     )
     events: list[Event] = []
-    t0 = time.monotonic()
     result = await eng.apply(plan, events.append)
-    took = time.monotonic() - t0
     assert result.outcome == "ok", result.message
     assert result.summary["verified"] is True
     steps = result.summary["clusters"][cluster]["steps"]
@@ -50,7 +47,6 @@ async def test_apply_verify_status_then_nothing_to_change(
     verified = result.summary["verify"]["nodes"]
     assert {n["node"] for n in verified if n["arrived"]} == set(linux_nodes(emu, cluster))
     assert oneshot_pods(emu, cluster) == []
-    assert took < 40
 
     report = await eng.status(cluster)
     (cov,) = report.clusters
