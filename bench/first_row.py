@@ -7,7 +7,11 @@ shows its first cluster row (painted) is divided by the per-call latency; a fres
 the first (one-off imports) not counted.
 
 Goal: first cluster row <= 2 round trips (list subscriptions, then list the subscription's
-clusters; details fill in afterwards).
+clusters; details fill in afterwards). Two sequential calls can never take less than two
+latencies, so wall time over latency is always above 2 by our CPU time (SDK deserialisation, TLS
+set-up, painting). The goal is therefore judged on the round trips the first row *waits for*:
+the run is repeated at twice the latency, and (t(2L) - t(L)) / L counts the latencies on the
+critical path while the CPU time, the same in both runs, cancels out. Both figures are printed.
 
     .venv/bin/python bench/first_row.py [--subscriptions 20] [--clusters 5] [--latency-ms 150]
 """
@@ -92,21 +96,32 @@ async def measure(info: Any, state_dir: Path, repeats: int) -> list[float]:
     return out
 
 
-def run(subscriptions: int, clusters: int, latency_ms: float, repeats: int = 3) -> Report:
+def _first_row_s(subscriptions: int, clusters: int, latency_ms: float, repeats: int) -> float:
     from discovery import scenario
 
-    rep = Report("discovery.")
     with tempfile.TemporaryDirectory(prefix="aksaudit-bench-firstrow-") as tmp:
         sc = scenario(subscriptions, clusters, latency_ms)
         with emulator(sc, Path(tmp) / "emu") as emu:
             times = asyncio.run(measure(emu.info, Path(tmp) / "state", repeats))
-    first = statistics.median(times)
-    rts = first / (latency_ms / 1000.0)
+    return statistics.median(times)
+
+
+def run(subscriptions: int, clusters: int, latency_ms: float, repeats: int = 3) -> Report:
+    rep = Report("discovery.")
+    first = _first_row_s(subscriptions, clusters, latency_ms, repeats)
+    doubled = _first_row_s(subscriptions, clusters, 2 * latency_ms, repeats)
+    lat_s = latency_ms / 1000.0
+    rts = first / lat_s
+    waited = (doubled - first) / lat_s
     rep.figure("tui_first_row_s", first)
     rep.figure("tui_first_row_round_trips", rts, ".2f")
+    rep.figure("tui_first_row_s_at_double_latency", doubled)
+    rep.figure("tui_first_row_round_trips_waited", waited, ".2f")
+    # A small margin for timer noise: the critical path is a whole number of round trips.
     rep.goal(
-        rts <= GOAL_ROUND_TRIPS,
-        f"tui_first_row: {rts:.2f} round trips of {latency_ms:g} ms <= {GOAL_ROUND_TRIPS:g}",
+        waited <= GOAL_ROUND_TRIPS + 0.25,
+        f"tui_first_row: waits for {waited:.2f} round trips of {latency_ms:g} ms "
+        f"(<= {GOAL_ROUND_TRIPS:g}); {rts:.2f} latencies of wall time including our CPU",
     )
     return rep
 

@@ -137,7 +137,11 @@ def test_first_row_tiny() -> None:
             "--repeats",
             "1",
         ),
-        ["discovery.tui_first_row_s", "discovery.tui_first_row_round_trips"],
+        [
+            "discovery.tui_first_row_s",
+            "discovery.tui_first_row_round_trips",
+            "discovery.tui_first_row_round_trips_waited",
+        ],
     )
 
 
