@@ -445,28 +445,49 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
         process = "audisp-syslog" if facility == "user" else "audispd"
         pid = 800 + (hash(node.name) % 400)
         messages = synth_messages(sorted(st.rule_keys or []), now, rng)
-        seen: set[str] = set()
-        for route in found:
-            if route.customer_id in seen:
-                continue
-            seen.add(route.customer_id)
-            rows = [
-                _rows_for(
-                    state,
-                    node,
-                    route,
-                    facility=facility,
-                    severity=severity,
-                    message=msg,
-                    process=process,
-                    pid=pid,
-                    when=now,
-                    delay=delay,
-                )
-                for msg in messages
-            ]
-            _append(state, route.customer_id, rows)
-            added += len(rows)
+        added += _deliver(
+            state, node, found, facility, severity, process, pid, messages, now, delay
+        )
+    return added
+
+
+def _deliver(
+    state: EmulatorState,
+    node: SimNode,
+    found: list[Route],
+    facility: str,
+    severity: str,
+    process: str,
+    pid: int,
+    messages: list[str],
+    now: float,
+    delay: float,
+) -> int:
+    """Append one row per message to every workspace a route reaches (once per workspace, however
+    many paths lead there); returns rows added."""
+    added = 0
+    seen: set[str] = set()
+    for route in found:
+        if route.customer_id in seen:
+            continue
+        seen.add(route.customer_id)
+        rows = [
+            _rows_for(
+                state,
+                node,
+                route,
+                facility=facility,
+                severity=severity,
+                message=msg,
+                process=process,
+                pid=pid,
+                when=now,
+                delay=delay,
+            )
+            for msg in messages
+        ]
+        _append(state, route.customer_id, rows)
+        added += len(rows)
     return added
 
 
@@ -486,30 +507,8 @@ def ingest_feed(state: EmulatorState, node: SimNode, lines: list[str]) -> int:
             facility or str(getattr(st, "plugin_facility", None) or "authpriv")
         )
         severity = norm_severity(severity or str(getattr(st, "plugin_priority", None) or "info"))
-        seen: set[str] = set()
-        for route in routes(state, node, facility, severity):
-            if route.customer_id in seen:
-                continue
-            seen.add(route.customer_id)
-            _append(
-                state,
-                route.customer_id,
-                [
-                    _rows_for(
-                        state,
-                        node,
-                        route,
-                        facility=facility,
-                        severity=severity,
-                        message=msg,
-                        process=process,
-                        pid=pid,
-                        when=now,
-                        delay=delay,
-                    )
-                ],
-            )
-            added += 1
+        found = routes(state, node, facility, severity)
+        added += _deliver(state, node, found, facility, severity, process, pid, [msg], now, delay)
     return added
 
 
