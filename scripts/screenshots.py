@@ -19,7 +19,7 @@ CLUSTER = "aks-dev-neu"
 
 
 async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
-    from aksaudit_tui.cloud.settings import CloudSettings
+    from aksaudit_tui.cli.tui_cmd import emulator_settings
     from aksaudit_tui.emulator import Emulator, load_scenario
     from aksaudit_tui.engine.service import Engine
     from aksaudit_tui.tui.app import AksauditApp
@@ -33,14 +33,7 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
         emu = Emulator(load_scenario(scenario), state_dir=Path(tmp) / "emulator")
         emu.start()
         try:
-            info = emu.info
-            settings = CloudSettings(
-                arm_endpoint=info.arm_endpoint,
-                logs_endpoint=info.logs_endpoint,
-                ca_bundle=str(info.ca_bundle),
-                access_token=info.token,
-                kubeconfig=str(info.kubeconfig),
-            )
+            settings = emulator_settings(emu.info)
             engine = Engine(settings, Path(tmp) / "state")
             app = AksauditApp(
                 engine,

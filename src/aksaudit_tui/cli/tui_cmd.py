@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aksaudit_tui.cloud.settings import CloudSettings
+    from aksaudit_tui.emulator import EmulatorInfo
 
 
 def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +69,20 @@ def run_wizard(args: argparse.Namespace) -> int:
     return _run_app(settings, _identity(settings), not args.no_mouse, None)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def emulator_settings(info: EmulatorInfo) -> CloudSettings:
+    """Settings that point every client at a running emulator (demo, screenshots)."""
     from aksaudit_tui.cloud.settings import CloudSettings
+
+    return CloudSettings(
+        arm_endpoint=info.arm_endpoint,
+        logs_endpoint=info.logs_endpoint,
+        ca_bundle=str(info.ca_bundle),
+        access_token=info.token,
+        kubeconfig=str(info.kubeconfig),
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
     from aksaudit_tui.emulator import Emulator, load_scenario
 
     with tempfile.TemporaryDirectory(prefix="aksaudit-demo-") as tmp:
@@ -77,13 +90,7 @@ def run_demo(args: argparse.Namespace) -> int:
         emu.start()
         try:
             info = emu.info
-            settings = CloudSettings(
-                arm_endpoint=info.arm_endpoint,
-                logs_endpoint=info.logs_endpoint,
-                ca_bundle=str(info.ca_bundle),
-                access_token=info.token,
-                kubeconfig=str(info.kubeconfig),
-            )
+            settings = emulator_settings(info)
             identity = f"the built-in emulator at {info.arm_endpoint} (demo token; no Azure)"
             return _run_app(settings, identity, not args.no_mouse, Path(tmp) / "state")
         finally:
