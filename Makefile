@@ -10,10 +10,11 @@ DEB_PACKAGES := auditd shellcheck dash busybox
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The emulator is its own distribution (emulator/); tests, bench and the demo need it.
+$(VENV)/.installed: pyproject.toml emulator/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e ./emulator -e '.[dev]'
 	touch $@
 
 system-deps:
@@ -24,8 +25,8 @@ system-deps:
 	else echo "system-deps: not root or no apt-get; tests needing $(DEB_PACKAGES) will say what they skip"; fi
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench emulator/src emulator/tests
+	$(BIN)/ruff format --check src tests bench emulator/src emulator/tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -163,7 +163,7 @@ printf '{{"aksaudit": 1, "mode": "%s", "node": "%s", "os": "ubuntu", "os_version
 @contextmanager
 def emulator(scenario: dict[str, Any], state_dir: Path) -> Iterator[Any]:
     """An in-process emulator (started; stopped on exit)."""
-    from aksaudit_tui.emulator import Emulator, load_scenario
+    from aksaudit_emulator import Emulator, load_scenario
 
     emu = Emulator(load_scenario(scenario), state_dir)
     emu.start()

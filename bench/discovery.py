@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
+from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.credentials import AsyncStaticTokenCredential
 from aksaudit_tui.cloud.discovery import discover_all
 from aksaudit_tui.cloud.settings import CloudSettings
-from aksaudit_tui.emulator import load_scenario
 
 GOAL = 0.15
 TOKEN = "aksaudit-bench-token"

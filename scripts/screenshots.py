@@ -20,7 +20,7 @@ CLUSTER = "aks-dev-neu"
 
 async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
     from aksaudit_tui.cli.tui_cmd import emulator_settings
-    from aksaudit_tui.emulator import Emulator, load_scenario
+    from aksaudit_emulator import Emulator, load_scenario
     from aksaudit_tui.engine.service import Engine
     from aksaudit_tui.tui.app import AksauditApp
     from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.settings import CloudSettings
-from aksaudit_tui.emulator import load_scenario
 from aksaudit_tui.engine.service import Engine
 
 # Per log path: a cluster of the default scenario that path can serve, and its workspace.

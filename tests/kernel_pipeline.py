@@ -272,7 +272,7 @@ def run_kernel_pipeline(
     hostname: str = "aks-nodepool1-12345678-vmss000000",
 ) -> PipelineCapture:
     """Run the whole pipeline once; the caller holds ``kernel_audit_guard()``."""
-    from aksaudit_tui.emulator.noderoot import build_node_root, standin_env
+    from aksaudit_emulator.noderoot import build_node_root, standin_env
     from aksaudit_tui.nodes.script import render_node_script
 
     root = work / "node"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.discovery import discover_all
 from aksaudit_tui.cloud.logpath import (
@@ -21,7 +22,6 @@ from aksaudit_tui.cloud.logpath import (
     severities_from,
 )
 from aksaudit_tui.cloud.models import Cluster, Workspace
-from aksaudit_tui.emulator import load_scenario
 from aksaudit_tui.errors import UsageError, UserError
 from fixtures.cloud import credential_for, requests, settings_for, writes
 

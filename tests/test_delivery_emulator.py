@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aksaudit_tui.emulator.nodestate import read_node_audit_state
+from aksaudit_emulator.nodestate import read_node_audit_state
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.delivery import (

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from aksaudit_emulator import load_scenario
 from aksaudit_tui.cli.main import main
 from aksaudit_tui.cloud.discovery import discover, discover_all
 from aksaudit_tui.cloud.models import Cluster, DiscoveryError, Subscription, Workspace
-from aksaudit_tui.emulator import load_scenario
 from fixtures.cloud import (
     DEFAULT_SUB_DEV,
     DEFAULT_SUB_PROD,

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from aksaudit_tui.emulator.kube import KubeStore
+from aksaudit_emulator.kube import KubeStore
 from aksaudit_tui.nodes import manifests
 from aksaudit_tui.nodes.script import render_node_script
 from aksaudit_tui.nodes.status import parse_node_status

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from aksaudit_tui.emulator.noderoot import SIM_DIR
-from aksaudit_tui.emulator.nodestate import read_node_audit_state
+from aksaudit_emulator.noderoot import SIM_DIR
+from aksaudit_emulator.nodestate import read_node_audit_state
 from aksaudit_tui.nodes.script import render_node_script
 from aksaudit_tui.nodes.status import parse_node_status
 from fixtures.noderoot import NodeRoot, tree_digest
@@ -306,7 +306,7 @@ def test_rendered_script_is_shellcheck_clean(tmp_path: Path) -> None:
 def test_standins_are_shellcheck_clean() -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed")
-    from aksaudit_tui.emulator.noderoot import standins_dir
+    from aksaudit_emulator.noderoot import standins_dir
 
     files = sorted(str(p) for p in standins_dir().iterdir() if p.is_file())
     proc = subprocess.run(
@@ -320,7 +320,7 @@ def test_standins_are_shellcheck_clean() -> None:
 
 
 def test_standins_refuse_the_real_root(tmp_path: Path) -> None:
-    from aksaudit_tui.emulator.noderoot import standins_dir
+    from aksaudit_emulator.noderoot import standins_dir
 
     proc = subprocess.run(
         [str(standins_dir() / "systemctl"), "restart", "auditd"],
@@ -358,7 +358,7 @@ def test_script_read_from_stdin_survives_commands_reading_stdin(
 ) -> None:
     """As the pods run it (`nsenter ... -- sh -s -- MODE < node.sh`), here through a pipe and
     with an apt-get that drains its stdin, as a prompting dpkg would."""
-    from aksaudit_tui.emulator.noderoot import standins_dir
+    from aksaudit_emulator.noderoot import standins_dir
 
     greedy = tmp_path / "greedy"
     greedy.mkdir()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from aksaudit_emulator.noderoot import OS_SKUS, build_node_root, standins_dir
+from aksaudit_emulator.nodestate import parse_plugin_conf, read_node_audit_state
 from aksaudit_tui.cli.main import main
-from aksaudit_tui.emulator.noderoot import OS_SKUS, build_node_root, standins_dir
-from aksaudit_tui.emulator.nodestate import parse_plugin_conf, read_node_audit_state
 from aksaudit_tui.nodes.script import render_node_script
 from aksaudit_tui.nodes.status import parse_node_status
 from fixtures.noderoot import NodeRoot
@@ -293,7 +293,7 @@ def test_standins_dir_makes_an_executable_copy_when_needed(
     """An installed wheel may drop the executable bit on package data."""
     import os
 
-    import aksaudit_tui.emulator.noderoot as noderoot
+    import aksaudit_emulator.noderoot as noderoot
 
     packaged = noderoot.standins_dir()
     monkeypatch.setattr(noderoot.tempfile, "gettempdir", lambda: str(tmp_path))

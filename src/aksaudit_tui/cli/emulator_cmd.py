@@ -2,20 +2,49 @@
 
 Prints one JSON line first on stdout (endpoints, kubeconfig, CA bundle, workspaces; no token),
 then serves until SIGINT or SIGTERM and stops cleanly.
+
+The emulator is a separate distribution (``aksaudit-emulator``, the ``demo`` extra). It is imported
+lazily, after ``require_emulator()`` has turned its absence into one line with the install command;
+its own ``ScenarioError`` becomes the product's ``UsageError`` here (``scenario_errors()``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from aksaudit_tui.errors import EXIT_OK, UsageError
+from aksaudit_tui.errors import EXIT_OK, UsageError, UserError
+
+EMULATOR_MISSING = (
+    "the emulator is not installed; install it with: pip install 'aksaudit-tui[demo]' "
+    "(from a clone: pip install -e ./emulator)"
+)
+
+
+def require_emulator() -> None:
+    """Raise a one-line ``UserError`` (exit 1) when the ``aksaudit_emulator`` package is absent."""
+    if importlib.util.find_spec("aksaudit_emulator") is None:
+        raise UserError(EMULATOR_MISSING)
+
+
+@contextmanager
+def scenario_errors() -> Iterator[None]:
+    """Turn the emulator's ``ScenarioError`` (a bad scenario) into a ``UsageError`` (exit 2)."""
+    from aksaudit_emulator.errors import ScenarioError
+
+    try:
+        yield
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def register(subparsers: Any) -> None:
@@ -42,15 +71,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aksaudit_tui.emulator import Emulator, load_scenario
-
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
-    scenario = load_scenario(args.scenario)
+    require_emulator()
+    # Imported here: the emulator is an optional distribution (and aiohttp/trustme are slow).
+    from aksaudit_emulator import Emulator, load_scenario
+
     state_dir = args.state_dir
     if state_dir is not None:
         state_dir = Path(state_dir).expanduser()
-    emu = Emulator(scenario, state_dir=state_dir, port=args.port)
+    with scenario_errors():
+        emu = Emulator(load_scenario(args.scenario), state_dir=state_dir, port=args.port)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -59,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            info = emu.start()
+            with scenario_errors():
+                info = emu.start()
         except OSError as exc:
             why = exc.strerror or "address unavailable"
             raise UsageError(

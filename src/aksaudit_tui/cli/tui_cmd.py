@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from aksaudit_emulator import EmulatorInfo
     from aksaudit_tui.cloud.settings import CloudSettings
-    from aksaudit_tui.emulator import EmulatorInfo
 
 
 def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +83,10 @@ def emulator_settings(info: EmulatorInfo) -> CloudSettings:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from aksaudit_tui.emulator import Emulator, load_scenario
+    from aksaudit_tui.cli.emulator_cmd import require_emulator
+
+    require_emulator()  # the emulator is an optional distribution: one line if it is missing
+    from aksaudit_emulator import Emulator, load_scenario
 
     with tempfile.TemporaryDirectory(prefix="aksaudit-demo-") as tmp:
         emu = Emulator(load_scenario(None), state_dir=Path(tmp) / "emulator")

@@ -199,7 +199,7 @@ class EmulatorState:
         They are routed at once, as the node's agent would forward them: to every workspace
         the node's log path reaches at this moment (lines logged while no path holds are lost),
         visible after the ingestion delay. Returns the rows added."""
-        from aksaudit_tui.emulator import ingestion  # ingestion imports this module
+        from aksaudit_emulator import ingestion  # ingestion imports this module
 
         node = self.node(node_name)
         if node is None:

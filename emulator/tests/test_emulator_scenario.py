@@ -1,94 +1,20 @@
-"""`aksaudit emulator` as a program, scenario checking, the shipped fault scenario."""
+"""Scenario loading and checking, the default scenario's shape, the shipped fault scenario."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import ssl
-import subprocess
-import sys
-import urllib.request
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from aksaudit_tui.emulator import load_scenario
-from aksaudit_tui.emulator.state import DEFAULT_TOKEN
-from aksaudit_tui.errors import UsageError
+from aksaudit_emulator import load_scenario
+from aksaudit_emulator.errors import ScenarioError
+from aksaudit_emulator.world import build_state
 from test_emulator_arm import sdk
 
-FAULTS = resources.files("aksaudit_tui.emulator").joinpath("scenarios/faults.yaml")
-
-
-def test_cli_prints_endpoints_serves_and_stops(tmp_path: Path) -> None:
-    state_dir = tmp_path / "emu"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aksaudit_tui", "emulator", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        info = json.loads(line)
-        assert set(info) == {
-            "arm_endpoint",
-            "logs_endpoint",
-            "kubeconfig",
-            "ca_bundle",
-            "workspaces",
-        }
-        assert DEFAULT_TOKEN not in line  # the token is never printed
-        for key in ("kubeconfig", "ca_bundle"):
-            assert Path(info[key]).is_absolute() and Path(info[key]).is_file()
-        assert info["logs_endpoint"] == info["arm_endpoint"].rstrip("/") + "/logs/v1"
-        assert {w["name"] for w in info["workspaces"]} == {"law-prod-weu", "law-dev-neu"}
-        kubeconfig = yaml.safe_load(Path(info["kubeconfig"]).read_text())
-        assert {c["name"] for c in kubeconfig["contexts"]} == {
-            "aks-prod-weu",
-            "aks-payments-weu",
-            "aks-dev-neu",
-        }
-        server = kubeconfig["clusters"][0]["cluster"]["server"]
-        assert server.startswith(info["arm_endpoint"].rstrip("/") + "/k8s/")
-        assert oct(os.stat(info["kubeconfig"]).st_mode & 0o777) == "0o600"
-        req = urllib.request.Request(
-            info["arm_endpoint"] + "subscriptions?api-version=2022-12-01",
-            headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
-        )
-        ctx = ssl.create_default_context(cafile=info["ca_bundle"])
-        with urllib.request.urlopen(req, context=ctx) as resp:
-            assert len(json.loads(resp.read())["value"]) == 2
-        assert (state_dir / "nodes" / "aks-prod-weu").is_dir()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        assert proc.stderr is not None
-        assert "stopped" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_cli_bad_scenario_is_one_line_usage_error(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("subscriptions:\n  - name: x\n    resource_groups:\n      - location: here\n")
-    res = subprocess.run(
-        [sys.executable, "-m", "aksaudit_tui", "emulator", "--scenario", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert res.returncode == 2
-    assert res.stdout == ""
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "resource_groups[0]: missing 'name'" in lines[0]
+FAULTS = resources.files("aksaudit_emulator").joinpath("scenarios/faults.yaml")
 
 
 @pytest.mark.parametrize(
@@ -146,9 +72,7 @@ def test_cli_bad_scenario_is_one_line_usage_error(tmp_path: Path) -> None:
     ],
 )
 def test_scenario_errors(scenario: dict[str, Any], message: str, tmp_path: Path) -> None:
-    from aksaudit_tui.emulator.world import build_state
-
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(ScenarioError) as err:
         build_state(load_scenario(scenario), tmp_path)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
@@ -176,8 +100,6 @@ def test_default_scenario_shape() -> None:
 
 
 def test_node_names_labels_provider_ids(emulator: Any) -> None:
-    import re
-
     nodes = emulator.state.all_nodes()
     linux = [n for n in nodes if n.is_linux]
     assert len(linux) == 12
@@ -229,21 +151,3 @@ def test_fault_scenario(make_emulator: Any) -> None:
         ).result()
     not_ready = [n.name for n in emu.state.all_nodes() if not n.ready]
     assert len(not_ready) == 1 and not_ready[0].endswith("vmss000002")
-
-
-def test_cli_port_in_use_is_one_line() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        port = s.getsockname()[1]
-        res = subprocess.run(
-            [sys.executable, "-m", "aksaudit_tui", "emulator", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr.count("\n") == 1 and "address already in use" in res.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from aksaudit_tui.emulator import ingestion
+from aksaudit_emulator import ingestion
 from fixtures.emulator import StaticTokenCredential
 from test_emulator_arm import DEV, PROD, PROD_NODE_RG, PROD_RG, WS_PROD, sdk
 
@@ -29,7 +29,7 @@ def configure_node(
     emulator: Any, node_name: str, *, plugin: str = PLUGIN, running: bool = True
 ) -> Path:
     """Make a node root look like the node script has run on it (auditd 3.x, plugin, rules)."""
-    from aksaudit_tui.emulator.noderoot import build_node_root
+    from aksaudit_emulator.noderoot import build_node_root
 
     node = emulator.state.node(node_name)
     root = Path(node.root)

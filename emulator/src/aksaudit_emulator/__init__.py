@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aksaudit_tui.emulator.scenario import load_scenario
+from aksaudit_emulator.scenario import load_scenario
 
 if TYPE_CHECKING:
-    from aksaudit_tui.emulator.server import Emulator, EmulatorInfo
+    from aksaudit_emulator.server import Emulator, EmulatorInfo
 
 __all__ = ["Emulator", "EmulatorInfo", "load_scenario"]
 
@@ -18,7 +18,7 @@ __all__ = ["Emulator", "EmulatorInfo", "load_scenario"]
 def __getattr__(name: str) -> Any:
     # aiohttp and trustme load only when the server is wanted (CLI startup time is tracked)
     if name in ("Emulator", "EmulatorInfo"):
-        from aksaudit_tui.emulator import server
+        from aksaudit_emulator import server
 
         return getattr(server, name)
     raise AttributeError(name)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aksaudit_tui.emulator.state import EmulatorState, Lro
+from aksaudit_emulator.state import EmulatorState, Lro
 
 # An operation nobody polls (a client with polling=False) still finishes, after this long; long
 # enough that a slow poller on a loaded machine still sees InProgress first.

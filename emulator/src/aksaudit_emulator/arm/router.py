@@ -39,9 +39,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from aksaudit_tui.emulator import faults, lro
-from aksaudit_tui.emulator.arm import bodies
-from aksaudit_tui.emulator.state import EmulatorState, Lro
+from aksaudit_emulator import faults, lro
+from aksaudit_emulator.arm import bodies
+from aksaudit_emulator.state import EmulatorState, Lro
 
 Handler = Callable[["Ctx"], Awaitable[web.Response]]
 

@@ -11,7 +11,7 @@ import re
 import time
 from typing import Any
 
-from aksaudit_tui.emulator.state import EmulatorState
+from aksaudit_emulator.state import EmulatorState
 
 
 def _matches(fault: dict[str, Any], method: str, path: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ScenarioError
 from ..state import EmulatorState, SimNode
 from .objects import SYSTEM_NAMESPACES, prepare_namespace
 from .store import KubeStore, WatchEvent
@@ -45,28 +46,26 @@ _SCENARIO_KEYS = {
 
 def options_from_scenario(section: Any, base: KubeOptions) -> KubeOptions:
     """Apply a scenario's `kube:` mapping (time_scale, max_concurrency, history, log_lines,
-    bookmark_interval, sync_interval) over `base`; a bad value is a UsageError."""
+    bookmark_interval, sync_interval) over `base`; a bad value is a ScenarioError."""
     from dataclasses import replace
-
-    from aksaudit_tui.errors import UsageError
 
     if not section:
         return base
     if not isinstance(section, dict):
-        raise UsageError("scenario: 'kube' must be a mapping")
+        raise ScenarioError("scenario: 'kube' must be a mapping")
     changes: dict[str, Any] = {}
     for key, value in section.items():
         conv = _SCENARIO_KEYS.get(key)
         if conv is None:
-            raise UsageError(
+            raise ScenarioError(
                 f"scenario: kube.{key} is not a kube option ({', '.join(sorted(_SCENARIO_KEYS))})"
             )
         try:
             changes[key] = conv(value)
         except (TypeError, ValueError):
-            raise UsageError(f"scenario: kube.{key} must be a number") from None
+            raise ScenarioError(f"scenario: kube.{key} must be a number") from None
         if changes[key] <= 0:
-            raise UsageError(f"scenario: kube.{key} must be positive")
+            raise ScenarioError(f"scenario: kube.{key} must be positive")
     return replace(base, **changes)
 
 

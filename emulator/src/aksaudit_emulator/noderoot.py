@@ -132,7 +132,7 @@ def standins_dir() -> Path:
     Installed wheels may drop the executable bit on package data, so a copy with the bit set is
     made in the temp dir when needed (keyed by content, reused across calls).
     """
-    src = Path(str(resources.files("aksaudit_tui.emulator").joinpath("standins")))
+    src = Path(str(resources.files("aksaudit_emulator").joinpath("standins")))
     names = [p for p in sorted(src.iterdir()) if p.is_file()]
     if all(os.access(src / n, os.X_OK) for n in STANDIN_COMMANDS):
         return src

@@ -19,12 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from aksaudit_tui.emulator import ingestion, logs, lro
-from aksaudit_tui.emulator.arm import router
-from aksaudit_tui.emulator.scenario import load_scenario
-from aksaudit_tui.emulator.state import EmulatorState
-from aksaudit_tui.emulator.tls import Tls, write_kubeconfig
-from aksaudit_tui.emulator.world import build_state
+from aksaudit_emulator import ingestion, logs, lro
+from aksaudit_emulator.arm import router
+from aksaudit_emulator.scenario import load_scenario
+from aksaudit_emulator.state import EmulatorState
+from aksaudit_emulator.tls import Tls, write_kubeconfig
+from aksaudit_emulator.world import build_state
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def make_app(state: EmulatorState) -> web.Application:
 
 def _kube_module() -> Any:
     try:
-        from aksaudit_tui.emulator import kube
+        from aksaudit_emulator import kube
     except Exception as exc:  # built in parallel by the kube side: serve ARM/logs regardless
         log.warning("kube side unavailable: %s", exc)
         return None

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from aksaudit_tui.emulator import kql
-from aksaudit_tui.emulator.state import SyslogRow
+from aksaudit_emulator import kql
+from aksaudit_emulator.state import SyslogRow
 from fixtures.emulator import StaticTokenCredential
 
 NOW = datetime(2026, 1, 12, 10, 0, 0, tzinfo=UTC)

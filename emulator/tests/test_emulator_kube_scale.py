@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from aksaudit_tui.emulator.kube import KubeOptions
+from aksaudit_emulator.kube import KubeOptions
 from test_emulator_kube import (
     CLUSTER,
     NSENTER,

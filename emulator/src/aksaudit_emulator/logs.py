@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from aksaudit_tui.emulator import faults, kql
-from aksaudit_tui.emulator.state import EmulatorState
+from aksaudit_emulator import faults, kql
+from aksaudit_emulator.state import EmulatorState
 
 
 def _error(

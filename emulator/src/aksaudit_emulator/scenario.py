@@ -62,7 +62,7 @@ Format (YAML; every key but ``subscriptions`` optional)::
       # kube side (keys in emulator/kube/__init__.py): node-not-ready, pod-pending,
       # image-pull, drop-watch, kube-down, forbidden (RBAC 403 in one cluster)
 
-Bad input raises ``UsageError`` with one line saying what to fix.
+Bad input raises ``ScenarioError`` with one line saying what to fix.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from typing import Any
 
 import yaml
 
-from aksaudit_tui.errors import UsageError
+from aksaudit_emulator.errors import ScenarioError
 
 OS_SKUS = ("Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804", "Flatcar", "Windows2022")
 ARM_FAULT_KINDS = (
@@ -103,9 +103,7 @@ FAULT_KINDS = ARM_FAULT_KINDS + KUBE_FAULT_KINDS
 def load_scenario(source: str | Path | dict[str, Any] | None = None) -> dict[str, Any]:
     """Load and check a scenario: None = the default one, a path to YAML, or a dict."""
     if source is None:
-        text = (
-            resources.files("aksaudit_tui.emulator").joinpath("scenarios/default.yaml").read_text()
-        )
+        text = resources.files("aksaudit_emulator").joinpath("scenarios/default.yaml").read_text()
         data: Any = yaml.safe_load(text)
         where = "default scenario"
     elif isinstance(source, dict):
@@ -116,25 +114,25 @@ def load_scenario(source: str | Path | dict[str, Any] | None = None) -> dict[str
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise UsageError(f"cannot read scenario {path}: {exc.strerror}") from None
+            raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise UsageError(f"scenario {path} is not valid YAML: {exc}") from None
+            raise ScenarioError(f"scenario {path} is not valid YAML: {exc}") from None
         where = str(path)
     if not isinstance(data, dict):
-        raise UsageError(f"{where}: expected a mapping at the top level")
+        raise ScenarioError(f"{where}: expected a mapping at the top level")
     return _normalise(data, where)
 
 
 def _req(obj: dict[str, Any], key: str, where: str) -> Any:
     if key not in obj or obj[key] in (None, ""):
-        raise UsageError(f"{where}: missing '{key}'")
+        raise ScenarioError(f"{where}: missing '{key}'")
     return obj[key]
 
 
 def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
     value = obj.get(key) or []
     if not isinstance(value, list):
-        raise UsageError(f"{where}: '{key}' must be a list")
+        raise ScenarioError(f"{where}: '{key}' must be a list")
     return value
 
 
@@ -147,22 +145,22 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = dict(data)
     subs = _list(data, "subscriptions", where)
     if not subs:
-        raise UsageError(f"{where}: 'subscriptions' must list at least one subscription")
+        raise ScenarioError(f"{where}: 'subscriptions' must list at least one subscription")
     lat = data.get("latency_ms", 0) or 0
     if isinstance(lat, (int, float)):
         lat = {"arm": float(lat), "logs": float(lat), "kube": float(lat)}
     elif not isinstance(lat, dict):
-        raise UsageError(f"{where}: 'latency_ms' must be a number or a mapping arm/logs/kube")
+        raise ScenarioError(f"{where}: 'latency_ms' must be a number or a mapping arm/logs/kube")
     out["latency_ms"] = {k: float(v) for k, v in lat.items()}
     out["page_size"] = int(data.get("page_size", 100))
     if out["page_size"] < 1:
-        raise UsageError(f"{where}: 'page_size' must be at least 1")
+        raise ScenarioError(f"{where}: 'page_size' must be at least 1")
     seen_clusters: set[str] = set()
     norm_subs = []
     for i, sub in enumerate(subs):
         w = f"{where}: subscriptions[{i}]"
         if not isinstance(sub, dict):
-            raise UsageError(f"{w}: expected a mapping")
+            raise ScenarioError(f"{w}: expected a mapping")
         s = dict(sub)
         s["id"] = str(s.get("id") or _guid(f"sub/{i}/{s.get('name', '')}"))
         s["name"] = str(s.get("name") or f"Subscription {i + 1}")
@@ -192,7 +190,7 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
                 c = dict(cl)
                 c["name"] = str(_req(cl, "name", wc))
                 if c["name"] in seen_clusters:
-                    raise UsageError(f"{wc}: cluster name '{c['name']}' is used twice")
+                    raise ScenarioError(f"{wc}: cluster name '{c['name']}' is used twice")
                 seen_clusters.add(c["name"])
                 c["location"] = str(cl.get("location", r["location"]))
                 c["kubernetes_version"] = str(cl.get("kubernetes_version", "1.32.6"))
@@ -201,10 +199,10 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
                 )
                 c["restriction_level"] = str(cl.get("restriction_level", "Unrestricted"))
                 if c["restriction_level"] not in ("Unrestricted", "ReadOnly"):
-                    raise UsageError(f"{wc}: restriction_level must be Unrestricted or ReadOnly")
+                    raise ScenarioError(f"{wc}: restriction_level must be Unrestricted or ReadOnly")
                 mon = cl.get("monitoring")
                 if mon is not None and not isinstance(mon, dict):
-                    raise UsageError(f"{wc}: 'monitoring' must be a mapping")
+                    raise ScenarioError(f"{wc}: 'monitoring' must be a mapping")
                 c["monitoring"] = mon
                 pools = []
                 for p_i, pool in enumerate(_list(cl, "pools", wc)):
@@ -213,14 +211,14 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
                     p["name"] = str(_req(pool, "name", wp))
                     p["os_sku"] = str(pool.get("os_sku", "Ubuntu2204"))
                     if p["os_sku"] not in OS_SKUS:
-                        raise UsageError(f"{wp}: os_sku must be one of {', '.join(OS_SKUS)}")
+                        raise ScenarioError(f"{wp}: os_sku must be one of {', '.join(OS_SKUS)}")
                     p["count"] = int(pool.get("count", 1))
                     p["mode"] = str(pool.get("mode", "User"))
                     if p["mode"] not in ("System", "User"):
-                        raise UsageError(f"{wp}: mode must be System or User")
+                        raise ScenarioError(f"{wp}: mode must be System or User")
                     p["arch"] = str(pool.get("arch", "amd64"))
                     if p["arch"] not in ("amd64", "arm64"):
-                        raise UsageError(f"{wp}: arch must be amd64 or arm64")
+                        raise ScenarioError(f"{wp}: arch must be amd64 or arm64")
                     default_size = (
                         "Standard_D4pds_v5" if p["arch"] == "arm64" else "Standard_D4ds_v5"
                     )
@@ -230,7 +228,7 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
                     p["extensions"] = _list(pool, "extensions", wp)
                     pools.append(p)
                 if not pools:
-                    raise UsageError(f"{wc}: a cluster needs at least one pool")
+                    raise ScenarioError(f"{wc}: a cluster needs at least one pool")
                 c["pools"] = pools
                 cls.append(c)
             r["clusters"] = cls
@@ -242,7 +240,9 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
     faults = []
     for i, f in enumerate(_list(data, "faults", where)):
         if not isinstance(f, dict) or f.get("kind") not in FAULT_KINDS:
-            raise UsageError(f"{where}: faults[{i}].kind must be one of {', '.join(FAULT_KINDS)}")
+            raise ScenarioError(
+                f"{where}: faults[{i}].kind must be one of {', '.join(FAULT_KINDS)}"
+            )
         faults.append(dict(f))
     out["faults"] = faults
     lro = data.get("lro") or {}

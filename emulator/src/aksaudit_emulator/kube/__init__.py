@@ -2,7 +2,7 @@
 
 Server hook (one call, nothing else to start or stop)::
 
-    from aksaudit_tui.emulator.kube import KubeOptions, register_kube_routes
+    from aksaudit_emulator.kube import KubeOptions, register_kube_routes
     rt = register_kube_routes(app, state, KubeOptions(token=token))
 
 It adds the routes `/k8s/{cluster}` and `/k8s/{cluster}/{tail:.*}` (any method) and appends an

@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from aksaudit_tui.emulator.arm import bodies
-from aksaudit_tui.emulator.scenario import node_ip
-from aksaudit_tui.emulator.state import DEFAULT_TOKEN, EmulatorState, SimCluster, SimNode
+from aksaudit_emulator.arm import bodies
+from aksaudit_emulator.errors import ScenarioError
+from aksaudit_emulator.scenario import node_ip
+from aksaudit_emulator.state import DEFAULT_TOKEN, EmulatorState, SimCluster, SimNode
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _parse_taint(text: str) -> dict[str, str]:
 
 def _node_root_builder() -> Any:
     try:
-        from aksaudit_tui.emulator.noderoot import build_node_root
+        from aksaudit_emulator.noderoot import build_node_root
     except ImportError:  # the node-root module is built in parallel; empty dirs until then
         return None
     return build_node_root
@@ -100,9 +101,7 @@ def build_state(scenario: dict[str, Any], state_dir: Path) -> EmulatorState:
         if ref.startswith("/"):
             return ref
         if ref not in ws_ids:
-            from aksaudit_tui.errors import UsageError
-
-            raise UsageError(f"scenario names workspace '{ref}', which no resource group holds")
+            raise ScenarioError(f"scenario names workspace '{ref}', which no resource group holds")
         return ws_ids[ref]
 
     def customer_id_of(ws_id: str) -> str:
@@ -168,9 +167,7 @@ def build_state(scenario: dict[str, Any], state_dir: Path) -> EmulatorState:
                 for target in d.get("associate", []) or []:
                     uri = vmss_ids.get(str(target)) or cluster_ids.get(str(target))
                     if uri is None:
-                        from aksaudit_tui.errors import UsageError
-
-                        raise UsageError(
+                        raise ScenarioError(
                             f"dcr {name}: cannot associate unknown '{target}' "
                             "(give a cluster or cluster/pool)"
                         )
@@ -414,9 +411,7 @@ def _extension_props(
         return name, dict(ext["properties"])
     props = dict(EXTENSION_DEFAULTS.get(str(ext.get("type", name)), {}))
     if not props:
-        from aksaudit_tui.errors import UsageError
-
-        raise UsageError(
+        raise ScenarioError(
             f"extension {name}: give 'properties' or a known type "
             "(OmsAgentForLinux, AzureMonitorLinuxAgent)"
         )

@@ -31,9 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aksaudit_tui.emulator import faults
-from aksaudit_tui.emulator.arm import bodies
-from aksaudit_tui.emulator.state import EmulatorState, SimNode, SyslogRow
+from aksaudit_emulator import faults
+from aksaudit_emulator.arm import bodies
+from aksaudit_emulator.state import EmulatorState, SimNode, SyslogRow
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def routes(
 
 def _default_reader() -> Callable[[Path], Any] | None:
     try:
-        from aksaudit_tui.emulator.nodestate import read_node_audit_state
+        from aksaudit_emulator.nodestate import read_node_audit_state
     except ImportError:  # built in parallel by the node-root side
         return None
     return read_node_audit_state

@@ -18,8 +18,8 @@ from aiohttp import web
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from aksaudit_tui.emulator.kube import KubeOptions, KubeRuntime, KubeStore, register_kube_routes
-from aksaudit_tui.emulator.state import EmulatorState, SimCluster, SimNode
+from aksaudit_emulator.kube import KubeOptions, KubeRuntime, KubeStore, register_kube_routes
+from aksaudit_emulator.state import EmulatorState, SimCluster, SimNode
 
 TOKEN = "test-token-not-a-secret"
 CLUSTER = "aks-one"
@@ -879,8 +879,8 @@ def test_scale_in_and_out_follow_the_simulated_nodes(kube: Harness, tmp_path: Pa
 
 
 def test_pod_security_levels_and_message_order() -> None:
-    from aksaudit_tui.emulator.kube import psa
-    from aksaudit_tui.emulator.kube.store import ApiError
+    from aksaudit_emulator.kube import psa
+    from aksaudit_emulator.kube.store import ApiError
 
     pod = node_pod("p", "n")
     pod["spec"]["hostNetwork"] = True

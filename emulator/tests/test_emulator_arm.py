@@ -320,7 +320,7 @@ def test_conflicting_cluster_update_is_409(make_emulator: Any) -> None:
 
 
 def test_emulator_context_manager(tmp_path: Any) -> None:
-    from aksaudit_tui.emulator import Emulator, load_scenario
+    from aksaudit_emulator import Emulator, load_scenario
 
     with Emulator(load_scenario(None), state_dir=tmp_path) as emu:
         assert emu.info.arm_endpoint.startswith("https://127.0.0.1:")
@@ -483,8 +483,8 @@ def test_throttling_is_retried(make_emulator: Any) -> None:
 
 
 def test_throttle_headers() -> None:
-    from aksaudit_tui.emulator import faults
-    from aksaudit_tui.emulator.state import EmulatorState
+    from aksaudit_emulator import faults
+    from aksaudit_emulator.state import EmulatorState
 
     st = EmulatorState(state_dir=__import__("pathlib").Path("."))
     st.faults = [{"kind": "throttle", "count": 1, "retry_after": 1}]
