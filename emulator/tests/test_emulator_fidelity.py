@@ -24,7 +24,7 @@ import pytest
 EXAMPLES = Path(
     os.environ.get(
         "AKSAUDIT_REST_EXAMPLES",
-        Path(__file__).resolve().parents[2] / "shared" / "azure-rest-examples",
+        Path(__file__).resolve().parents[3] / "shared" / "azure-rest-examples",
     )
 )
 SUB = "9a9e4724-4de8-4e90-8d73-d2768294f7e8"
