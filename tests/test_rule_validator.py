@@ -120,7 +120,7 @@ BAD = [
     ('-w /etc/passwd -p wa -k bad"key', 1, "characters that break"),
     ("-w /etc/passwd -p wa -k", 1, "needs a value"),
     # control lines
-    ("-e 2", 1, "locks the rules until reboot"),
+    ("-e 2", 1, "locks the audit configuration until reboot"),
     ("-f 2", 1, "panics the node"),
     ("-e 3", 1, "bad '-e 3'"),
     ("-f 9", 1, "bad '-f 9'"),
@@ -174,9 +174,9 @@ def test_syscalls_differ_by_version() -> None:
     assert validate_rules(fchmodat2, "t", arch="aarch64", audit_version="4.0") == []
 
 
-def test_lock_needs_opt_in() -> None:
-    assert validate_rules("-e 2\n-f 2", "t") != []
-    assert validate_rules("-e 2\n-f 2", "t", allow_lock=True) == []
+def test_lock_is_refused_always() -> None:
+    errors = validate_rules("-e 2\n-f 2", "t")
+    assert [(e.line, e.message.split()[:2]) for e in errors] == [(1, ["-e", "2"]), (2, ["-f", "2"])]
 
 
 def test_twin_may_name_other_syscalls() -> None:

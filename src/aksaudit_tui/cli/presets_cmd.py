@@ -31,11 +31,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p_render.add_argument("names", metavar="NAME", nargs="*", help="presets, in this order")
     p_render.add_argument("--custom", metavar="FILE", type=Path, help="extra rules file, last")
-    p_render.add_argument(
-        "--allow-lock",
-        action="store_true",
-        help="accept -e 2 (rules locked until reboot) and -f 2 (panic on overflow)",
-    )
     p_render.set_defaults(func=cmd_render)
 
 
@@ -125,8 +120,6 @@ def cmd_render(args: argparse.Namespace) -> int:
         except UnicodeDecodeError:
             raise UsageError(f"--custom {args.custom} is not UTF-8 text") from None
         custom_source = str(args.custom)
-    text = render_rules(
-        args.names, custom_text, custom_source, allow_lock=args.allow_lock
-    )  # fmt: skip
+    text = render_rules(args.names, custom_text, custom_source)
     sys.stdout.write(text)
     return EXIT_OK

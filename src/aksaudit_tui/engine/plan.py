@@ -77,7 +77,6 @@ class Plan:
     namespace: str = DEFAULT_NAMESPACE
     image: str = DEFAULT_IMAGE
     concurrency: int = DEFAULT_CONCURRENCY
-    allow_lock: bool = False  # allow `-e 2` in custom rules (no rollback until reboot)
     version: int = PLAN_VERSION
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
@@ -140,7 +139,6 @@ class Plan:
                 "namespace": self.namespace,
                 "image": self.image,
                 "concurrency": self.concurrency,
-                "allow_lock": self.allow_lock,
             }
         )
         return d
@@ -181,7 +179,6 @@ class Plan:
             namespace=d.get("namespace", DEFAULT_NAMESPACE),
             image=d.get("image", DEFAULT_IMAGE),
             concurrency=int(d.get("concurrency", DEFAULT_CONCURRENCY)),
-            allow_lock=bool(d.get("allow_lock", False)),
             version=int(d.get("version", PLAN_VERSION)),
         )
 

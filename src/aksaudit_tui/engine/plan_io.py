@@ -40,8 +40,8 @@ TOP_KEYS = (
     "namespace",
     "image",
     "concurrency",
-    "allow_lock",
 )
+LEGACY_KEYS = ("allow_lock",)  # read from older plans, never written
 CLUSTER_KEYS = (
     "name",
     "id",
@@ -169,7 +169,7 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
     if not hasattr(doc, "items") or not hasattr(doc, "lc"):
         raise w.fail(1, "a plan is a mapping of keys (clusters, workspace, log_path, ...)")
     for k in doc:
-        if k not in TOP_KEYS:
+        if k not in TOP_KEYS and k not in LEGACY_KEYS:
             hint = " (secrets never go in a plan)" if _SECRETISH.search(str(k)) else ""
             raise w.fail(w.key(doc, k), f'unknown key "{k}"{hint}; use one of {_one_of(TOP_KEYS)}')
     version = doc.get("version", PLAN_VERSION)
@@ -283,9 +283,13 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
     conc = doc.get("concurrency", DEFAULT_CONCURRENCY)
     if isinstance(conc, bool) or not isinstance(conc, int) or not 1 <= conc <= 1000:
         raise w.fail(w.value(doc, "concurrency"), "concurrency must be a whole number 1..1000")
-    allow_lock = doc.get("allow_lock", False)
-    if not isinstance(allow_lock, bool):
-        raise w.fail(w.value(doc, "allow_lock"), "allow_lock must be true or false")
+    # Plans written before -e 2 / -f 2 were refused always carry "allow_lock: false": still
+    # read; "true" is refused (no rules file may lock the kernel: remove could not undo it).
+    if doc.get("allow_lock", False) is not False:
+        raise w.fail(
+            w.value(doc, "allow_lock"),
+            "allow_lock is gone: -e 2 and -f 2 are always refused; delete the allow_lock line",
+        )
 
     presets_node = doc.get("presets", [])
     if isinstance(presets_node, str):
@@ -329,7 +333,6 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
         namespace=namespace,
         image=image,
         concurrency=conc,
-        allow_lock=allow_lock,
     )
     # rules: presets known, custom rules valid (line of the offending key)
     from aksaudit_tui.engine.rules import RulesError, render_plan_rules

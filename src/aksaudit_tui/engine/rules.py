@@ -68,7 +68,7 @@ def render_plan_rules(plan: Plan, base_dir: Path | None = None) -> str:
             raise RulesError(f'unknown preset "{name}"; use one of {", ".join(known)}', "presets")
     text, source = _custom_text(plan, base_dir)
     try:
-        rendered: str = render(list(plan.presets), text, source, allow_lock=plan.allow_lock)
+        rendered: str = render(list(plan.presets), text, source)
     except (UserError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         custom = text is not None and bool(source) and str(source) in msg

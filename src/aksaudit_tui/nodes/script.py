@@ -8,8 +8,9 @@ give the same bytes, so the script's sha256 identifies a configuration.
 from __future__ import annotations
 
 import hashlib
-import re
 from importlib import resources
+
+from aksaudit_tui.presets.rules import LOCK_MESSAGES, MAX_LINE, lock_setting
 
 # Facilities audisp-syslog accepts (audit 3.x audisp-syslog.c and 2.x builtin syslog).
 # The one list of facilities the tool offers (the plan, its editor and the TUI use it too):
@@ -37,7 +38,6 @@ SEVERITIES: tuple[str, ...] = (
 MODES: tuple[str, ...] = ("apply", "check", "remove")
 RULES_FILE = "/etc/audit/rules.d/50-aksaudit.rules"
 _HEREDOC_END = "AKSAUDIT_RULES_EOF"
-_LOCK_RE = re.compile(r"^\s*-e\s+2\b")
 
 
 def _template() -> str:
@@ -56,7 +56,8 @@ def render_node_script(
     """Return the node script for these rules and syslog facility/severity.
 
     Raises ValueError for a facility, severity or mode audisp-syslog or the script does not
-    know, for rules that contain ``-e 2`` (locks rules until reboot: no rollback) and for rules
+    know, for rules that set ``-e 2`` or ``-f 2`` in any spelling auditctl acts on (see
+    ``presets.rules.lock_setting``; the script's own filter refuses them again) and for rules
     text that would end the embedded heredoc.
     """
     facility = facility.strip().lower().removeprefix("log_")
@@ -74,11 +75,12 @@ def render_node_script(
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     text = normalize_rules_text(rules_text)
-    for number, line in enumerate(text.splitlines(), 1):
-        if _LOCK_RE.match(line):
-            raise ValueError(
-                f"rules line {number}: '-e 2' locks the audit rules until reboot; remove it"
-            )
+    for number, line in enumerate(text.split("\n"), 1):
+        letter = lock_setting(line)
+        if letter is not None:
+            raise ValueError(f"rules line {number}: {LOCK_MESSAGES[letter]}")
+        if len(line) > MAX_LINE:
+            raise ValueError(f"rules line {number}: longer than {MAX_LINE} characters")
         if line.strip() == _HEREDOC_END:
             raise ValueError(f"rules line {number}: the line {_HEREDOC_END!r} is reserved")
         if "\0" in line:

@@ -95,7 +95,6 @@ def render_rules(
     custom_text: str | None = None,
     custom_source: str = "custom.rules",
     *,
-    allow_lock: bool = False,
     presets: Mapping[str, Preset] | None = None,
 ) -> str:
     """The exact text of ``50-aksaudit.rules`` for the chosen presets plus custom rules.
@@ -123,15 +122,16 @@ def render_rules(
         if errors:  # presets are validated on load; a hand-built Preset may not be
             raise UsageError(_one_line(errors))
         blocks.append((f"## {preset.name}: {preset.title} [{preset.scope}]", rules))
-    if custom_text is not None and has_custom:
+    if custom_text is not None:
+        # Parsed even when only comments: a line auditctl does not take for a comment
+        # ("\t# -e 2") is refused here too.
         rules, errors = parse_rules(custom_text, custom_source)
         for version in TARGET_VERSIONS:
-            errors += validate_parsed(
-                rules, arch="any", audit_version=version, allow_lock=allow_lock
-            )
+            errors += validate_parsed(rules, arch="any", audit_version=version)
         if errors:
             raise UsageError(_one_line(sorted(set(errors), key=lambda e: e.line)))
-        blocks.append((f"## custom rules from {custom_source}", rules))
+        if has_custom:
+            blocks.append((f"## custom rules from {custom_source}", rules))
 
     header = [
         f"## {RULES_FILE.rsplit('/', 1)[-1]}: written by aksaudit; do not edit on the node.",
@@ -161,9 +161,7 @@ def render_rules(
     # Belt and braces: the file must load as written on every target node.
     for arch in syscalls.NODE_ARCHES:
         for version in TARGET_VERSIONS:
-            problems = validate_rules(
-                text, RULES_FILE, arch=arch, audit_version=version, allow_lock=allow_lock
-            )
+            problems = validate_rules(text, RULES_FILE, arch=arch, audit_version=version)
             if problems:
                 first = problems[0]
                 origin = origins.get(first.line)

@@ -20,8 +20,12 @@ Policy on top of the grammar (each is a node-safety decision, not an auditctl ru
 - an exit rule naming neither ``-S`` nor ``-F perm=`` would audit every syscall: error;
 - watches need ``-p`` (without it every read is logged);
 - ids are numeric (user names would resolve differently on each node);
-- ``-e 2`` (rules locked until reboot) and ``-f 2`` (kernel panic on overflow) are refused
-  unless ``allow_lock=True``; ``-i``/``-c`` (ignore errors) are refused: fix the rule instead.
+- ``-e 2`` (configuration locked until reboot) and ``-f 2`` (kernel panic on overflow) are
+  refused always, in every spelling auditctl would act on (``-e2``, ``-b 8192 -e 2``, ``-De 2``,
+  a line starting with a tab and ``#``, which auditctl does not take for a comment): see
+  :func:`lock_setting`. A locked kernel makes remove and re-apply fail until the node reboots,
+  so no opt-in exists. The node script refuses the same lines with its own filter;
+- ``-i``/``-c`` (ignore errors) are refused: fix the rule instead.
 """
 
 from __future__ import annotations
@@ -111,6 +115,49 @@ _REFUSED = {
     "-R": "'-R' reads another file; put the rules here instead",
     "-m": "'-m' sends a user message; it does not belong in a rules file",
 }
+
+
+# auditctl's getopt string (src/auditctl.c): a letter followed by ':' takes a value, attached
+# ("-e2") or as the next word ("-e 2"); letters without ':' are flags that may be bundled ("-De2").
+_GETOPT = "hicslDvtC:e:f:r:b:a:A:d:S:F:m:R:w:W:k:p:q:"
+_GETOPT_VALUE = frozenset(c for i, c in enumerate(_GETOPT) if _GETOPT[i + 1 : i + 2] == ":")
+# auditctl reads a rules file in chunks of 6143 characters: a longer line would be read as two
+# lines, the second one unchecked. Longer lines are refused (here and by the node script).
+MAX_LINE = 4095
+_LONG_LINE = f"line longer than {MAX_LINE} characters; split it into several rules"
+LOCK_MESSAGES = {
+    "e": "-e 2 locks the audit configuration until reboot (remove and re-apply would fail); "
+    "use -e 1",
+    "f": "-f 2 panics the node when the audit backlog overflows; use -f 1",
+}
+
+
+def lock_setting(line: str) -> str | None:
+    """``"e"`` or ``"f"`` when auditctl, reading ``line`` from a rules file, would set ``-e 2``
+    or ``-f 2``; None otherwise.
+
+    Reads the line the way auditctl does, erring on the side of refusing: a comment only when the
+    first space-separated word starts with ``#`` (auditctl splits on spaces, so a tab before the
+    ``#`` is no comment); every word is scanned for options, wherever it stands (getopt permutes
+    the words); bundled flags and attached values count (``-De2``); a tab separates words too
+    (auditctl would reject ``-e<TAB>2``, but refusing it costs nothing). The node script's awk
+    filter implements the same reading; tests run both over the same spellings.
+    """
+    if line.lstrip(" ").startswith("#"):
+        return None
+    words = line.split()
+    for index, word in enumerate(words):
+        if not word.startswith("-") or word.startswith("--") or len(word) < 2:
+            continue
+        for pos in range(1, len(word)):
+            letter = word[pos]
+            if letter not in _GETOPT_VALUE:
+                continue  # a flag, or a letter auditctl does not know: keep reading the word
+            value = word[pos + 1 :] or (words[index + 1] if index + 1 < len(words) else "")
+            if letter in LOCK_MESSAGES and value == "2":
+                return letter
+            break  # the rest of the word is this option's value
+    return None
 
 
 class RuleError(ValueError):
@@ -540,11 +587,11 @@ def _parse_control(rule: Rule, fail: Fail) -> None:
             fail(f"'{name}' needs a rule; start the line with -a always,exit or -w /path")
             return
         number = _int(value) if value is not None else None
-        if name == "-e":
-            if value not in ("0", "1", "2"):
+        if name == "-e":  # "2" never gets here: parse_rules refused the line
+            if value not in ("0", "1"):
                 fail(f"bad '-e {value}'; use -e 0 or -e 1")
         elif name == "-f":
-            if value not in ("0", "1", "2"):
+            if value not in ("0", "1"):
                 fail(f"bad '-f {value}'; use -f 1 (printk on overflow)")
         elif name == "-b":
             if number is None or number < 1 or number > 2**31:
@@ -560,10 +607,24 @@ def _parse_control(rule: Rule, fail: Fail) -> None:
 
 
 def parse_rules(text: str, source: str) -> tuple[list[Rule], list[RuleError]]:
-    """Parse every line of a rules text (grammar only, no arch/version checks)."""
+    """Parse every line of a rules text (grammar and the lock refusal; no arch/version checks)."""
     rules: list[Rule] = []
     errors: list[RuleError] = []
+    locked: set[int] = set()
+    # Over the lines as auditctl reads them (split at "\n" only; a comment is narrower than
+    # iter_lines' idea of one), so no spelling slips past as a "comment".
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if len(raw) > MAX_LINE:
+            errors.append(RuleError(source, number, _LONG_LINE))
+            locked.add(number)
+            continue
+        letter = lock_setting(raw)
+        if letter is not None:
+            errors.append(RuleError(source, number, LOCK_MESSAGES[letter]))
+            locked.add(number)
     for number, line in iter_lines(text):
+        if number in locked:
+            continue
         rule = parse_line(source, number, line, errors)
         if rule is not None:
             rules.append(rule)
@@ -613,7 +674,6 @@ def validate_parsed(
     *,
     arch: str = "x86_64",
     audit_version: str = "3.1",
-    allow_lock: bool = False,
 ) -> list[RuleError]:
     """Arch/version/policy checks on already-parsed rules."""
     if arch not in (*syscalls.NODE_ARCHES, "any"):
@@ -625,25 +685,6 @@ def validate_parsed(
         if arch_bits(rule.arch) == 32 and rule.list_name == "exit":
             twins.add(rule.signature())
     for rule in rules:
-        for name, value in rule.options:
-            if name == "-e" and value == "2" and not allow_lock:
-                errors.append(
-                    RuleError(
-                        rule.source,
-                        rule.line,
-                        "-e 2 locks the rules until reboot (no rollback, no removal); "
-                        "use -e 1, or opt in with --allow-lock",
-                    )
-                )
-            if name == "-f" and value == "2" and not allow_lock:
-                errors.append(
-                    RuleError(
-                        rule.source,
-                        rule.line,
-                        "-f 2 panics the node when the audit backlog overflows; "
-                        "use -f 1, or opt in with --allow-lock",
-                    )
-                )
         if rule.kind != "syscall":
             continue
         for sc in rule.syscalls:
@@ -674,11 +715,10 @@ def validate_rules(
     *,
     arch: str = "x86_64",
     audit_version: str = "3.1",
-    allow_lock: bool = False,
 ) -> list[RuleError]:
     """Every problem ``auditctl -R`` (of ``audit_version`` on an ``arch`` node) or our node-safety
     policy would have with ``text``; empty when it loads cleanly. ``arch="any"`` accepts a syscall
     known on either node arch (what :func:`render_rules` can split into per-arch rules)."""
     rules, errors = parse_rules(text, source)
-    errors += validate_parsed(rules, arch=arch, audit_version=audit_version, allow_lock=allow_lock)
+    errors += validate_parsed(rules, arch=arch, audit_version=audit_version)
     return sorted(errors, key=lambda e: e.line)
