@@ -251,6 +251,11 @@ def _drain(
 
 PRESET = "container-escape"
 PRESET_KEY = "aksaudit-memfd"
+HEARTBEAT_KEY = "aksaudit-heartbeat"
+# The heartbeat file the base preset watches; the rules load it as a host path, so the host
+# needs its directory (created for the run and removed again when it was not there).
+HOST_HEARTBEAT = Path("/var/lib/aksaudit/heartbeat")
+HEARTBEATS = 3  # the first touch creates the file, the others are the keeper's steady state
 
 
 def pipeline_rules(custom: str) -> str:
@@ -314,7 +319,10 @@ def run_kernel_pipeline(
     )
     (root / "var/log/audit").mkdir(parents=True, exist_ok=True)
     rules_file = root / "etc/audit/rules.d/50-aksaudit.rules"
-    keys = ("aks_exec", "aks_watch", PRESET_KEY)
+    keys = ("aks_exec", "aks_watch", PRESET_KEY, HEARTBEAT_KEY)
+    heartbeat_dir_made = not HOST_HEARTBEAT.parent.exists()
+    HOST_HEARTBEAT.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat_was_there = HOST_HEARTBEAT.exists()
 
     with syslog_socket(private_devlog) as (sock, wrap):
         daemon = subprocess.Popen(
@@ -332,6 +340,9 @@ def run_kernel_pipeline(
             Path(watched).write_text("x\n")
             # The container-escape preset's memfd_create rule, triggered harmlessly.
             os.close(os.memfd_create("aksaudit-kernel-test"))
+            # The audit heartbeat, touched the way the node script's touch_heartbeat does it.
+            for _ in range(HEARTBEATS):
+                subprocess.run(["touch", str(HOST_HEARTBEAT)], check=True)
 
             def complete(lines: list[SyslogLine]) -> bool:
                 text = "\n".join(line.raw for line in lines)
@@ -339,12 +350,19 @@ def run_kernel_pipeline(
                     text.count("type=EXECVE") >= execs
                     and 'key="aks_watch"' in text
                     and f'key="{PRESET_KEY}"' in text
+                    and text.count(f'key="{HEARTBEAT_KEY}"') >= HEARTBEATS
                 )
 
             captured = _drain(sock, complete, timeout=60.0)  # ends early once complete
         finally:
             with contextlib.suppress(FileNotFoundError):
                 Path(watched).unlink()
+            if not heartbeat_was_there:
+                with contextlib.suppress(FileNotFoundError):
+                    HOST_HEARTBEAT.unlink()
+            if heartbeat_dir_made:
+                with contextlib.suppress(OSError):
+                    HOST_HEARTBEAT.parent.rmdir()
             daemon.send_signal(signal.SIGTERM)
             try:
                 daemon.wait(timeout=10)
@@ -388,15 +406,33 @@ def measure(lines: list[SyslogLine]) -> dict[str, float]:
         per_event.setdefault(line.event_id, []).append(line)
     # An execve event: its SYSCALL record carries our key and it has an EXECVE record (the
     # CONFIG_CHANGE records of loading the rule carry the key too, but are not program starts).
+    # Only the `true` runs count: the heartbeat's `touch` runs are program starts of ours too.
     exec_events = [
         evs
         for evs in per_event.values()
-        if any("type=SYSCALL" in ln.raw and 'key="aks_exec"' in ln.raw for ln in evs)
+        if any(
+            "type=SYSCALL" in ln.raw and 'key="aks_exec"' in ln.raw and 'comm="true"' in ln.raw
+            for ln in evs
+        )
         and any("type=EXECVE" in ln.raw for ln in evs)
     ]
     exec_lines = [ln for evs in exec_events for ln in evs]
     measured = exec_lines or audit
+    beats = [
+        evs
+        for evs in per_event.values()
+        if any("type=SYSCALL" in ln.raw and f'key="{HEARTBEAT_KEY}"' in ln.raw for ln in evs)
+    ]
+    # the first touch creates the file (one PATH more); the steady state touches an existing one
+    steady = beats[1:] or beats
     return {
+        "heartbeat_events": float(len(beats)),
+        "lines_per_heartbeat": (sum(len(e) for e in steady) / len(steady)) if steady else 0.0,
+        "bytes_per_heartbeat": (
+            sum(len(ln.message.encode()) for e in steady for ln in e) / len(steady)
+        )
+        if steady
+        else 0.0,
         # What one audit line costs in the Syslog table's SyslogMessage (execve events).
         "bytes_per_line": sum(len(ln.message.encode()) for ln in measured) / len(measured),
         "datagram_bytes_per_line": sum(len(ln.raw.encode()) for ln in measured) / len(measured),

@@ -17,6 +17,8 @@ import pytest
 
 from kernel_pipeline import (
     DEV_LOG,
+    HEARTBEAT_KEY,
+    HEARTBEATS,
     PRESET_KEY,
     PipelineCapture,
     kernel_audit_guard,
@@ -150,3 +152,35 @@ def test_real_lines_pass_the_arrival_check_in_the_emulator(
     assert {(r["Facility"], r["SeverityLevel"], r["ProcessName"]) for r in mine} == {
         ("authpriv", "info", "audispd")
     }
+
+
+def test_heartbeat_touch_reaches_syslog_with_its_key(kernel_pipeline: PipelineCapture) -> None:
+    """The base preset's heartbeat watch, loaded from the rules file the node script wrote: each
+    touch of /var/lib/aksaudit/heartbeat is one keyed audit event through audisp-syslog, and its
+    size is the constant the volume estimate uses."""
+    from aksaudit_tui.presets.volume import LINES_PER_HEARTBEAT
+
+    beats = [
+        ln
+        for ln in kernel_pipeline.audit_lines
+        if f'key="{HEARTBEAT_KEY}"' in ln.raw and "type=SYSCALL" in ln.raw
+    ]
+    assert beats, "no heartbeat record reached the syslog socket"
+    assert all(ln.facility == AUTHPRIV and ln.severity == INFO for ln in beats)
+    assert all(ln.tag in ("audispd", "audisp-syslog") for ln in beats)
+    assert all('comm="touch"' in ln.raw for ln in beats)
+    # the record names the file (PATH record of the same event)
+    ids = {ln.event_id for ln in beats}
+    paths = [
+        ln for ln in kernel_pipeline.audit_lines if ln.event_id in ids and "type=PATH" in ln.raw
+    ]
+    assert any('name="/var/lib/aksaudit/heartbeat"' in ln.raw or 'name="heartbeat"' in ln.raw
+               for ln in paths), [ln.raw for ln in paths][:4]  # fmt: skip
+    metrics = kernel_pipeline.metrics
+    print(
+        f"\nheartbeat: {metrics['heartbeat_events']:.0f} events, "
+        f"{metrics['lines_per_heartbeat']:.1f} lines and {metrics['bytes_per_heartbeat']:.0f} "
+        "bytes per touch of the existing file"
+    )
+    assert metrics["heartbeat_events"] >= HEARTBEATS  # at least one keyed event per touch
+    assert 2 <= metrics["lines_per_heartbeat"] <= LINES_PER_HEARTBEAT

@@ -469,3 +469,45 @@ def test_interrupted_install_is_repaired_by_the_next_apply(
 
     assert node.run(SCRIPT, "check").status["compliant"] is True
     assert read_node_audit_state(node.path).ships_to_syslog
+
+
+HEARTBEAT_RULES = RULES + "-w /var/lib/aksaudit/heartbeat -p wa -k aksaudit-heartbeat\n"
+
+
+def test_heartbeat_watched_touched_by_apply_and_compliant_check_removed_by_remove(
+    node_root: MakeRoot,
+) -> None:
+    """Apply creates the heartbeat's directory before filtering watches (so the heartbeat watch
+    is kept and loaded) and touches the file; a compliant check (the keeper's, every interval)
+    touches it again; a check that finds drift does not; remove deletes it."""
+    import os
+
+    script = render_node_script(HEARTBEAT_RULES, "authpriv", "info")
+    node = node_root("Ubuntu2404")
+    beat = node.path / "var/lib/aksaudit/heartbeat"
+    applied = node.run(script, "apply")
+    assert applied.returncode == 0, applied.stdout
+    assert "/var/lib/aksaudit" not in applied.status["skipped_watches"]  # type: ignore[operator]
+    assert "-k aksaudit-heartbeat" in node.read(RULES_FILE)
+    assert "aksaudit-heartbeat" in read_node_audit_state(node.path).rule_keys
+    assert beat.is_file()
+    os.utime(beat, (1_000_000, 1_000_000))
+    check = node.run(script, "check")
+    assert check.returncode == 0 and check.status["compliant"] is True
+    assert beat.stat().st_mtime > 1_000_000
+    # drift: the check reports it and leaves the heartbeat alone (the pipeline is not as planned)
+    os.utime(beat, (1_000_000, 1_000_000))
+    plugin = node.path / PLUGIN3
+    plugin.write_text(plugin.read_text().replace("active = yes", "active = no"))
+    drift = node.run(script, "check")
+    assert drift.returncode == 3
+    assert beat.stat().st_mtime == 1_000_000
+    assert node.run(script, "remove").returncode == 0
+    assert not beat.exists() and not (node.path / "var/lib/aksaudit").exists()
+
+
+def test_check_on_fresh_node_writes_no_heartbeat(node_root: MakeRoot) -> None:
+    script = render_node_script(HEARTBEAT_RULES, "authpriv", "info")
+    node = node_root("AzureLinux3")
+    assert node.run(script, "check").returncode == 3
+    assert not (node.path / "var/lib/aksaudit").exists()

@@ -261,7 +261,12 @@ def test_hand_built_preset_with_bad_rule_is_refused() -> None:
 
 def test_base_fragment() -> None:
     base = load_base()
-    assert base.rules == ("-b 8192", "--backlog_wait_time 60000", "-f 1")
+    assert base.rules == (
+        "-b 8192",
+        "--backlog_wait_time 60000",
+        "-f 1",
+        "-w /var/lib/aksaudit/heartbeat -p wa -k aksaudit-heartbeat",
+    )
     assert base.source == shipped_dir() / "base.yaml"
 
 
@@ -291,3 +296,22 @@ def test_volume_estimates() -> None:
     assert max(by_class["high"]) < min(by_class["very high"])
     with pytest.raises(UsageError, match="unknown preset"):
         estimate_volume(["nope"])
+
+
+def test_every_rules_file_carries_the_heartbeat_watch() -> None:
+    """The base fragment watches the heartbeat file with its key, whatever the presets."""
+    for names in (["identity-and-config"], ["network", "procmon-all"]):
+        text = render_rules(names)
+        assert text.count("-w /var/lib/aksaudit/heartbeat -p wa -k aksaudit-heartbeat\n") == 1
+    custom_only = render_rules([], custom_text="-w /etc/passwd -p wa -k pw\n")
+    assert "-k aksaudit-heartbeat" in custom_only
+
+
+def test_heartbeat_volume_is_tiny_and_follows_the_interval() -> None:
+    from aksaudit_tui.presets import heartbeat_volume
+
+    hb = heartbeat_volume()
+    assert hb.lines_per_node_hour == 60.0  # 12 touches per hour, 5 lines each
+    assert hb.bytes_per_node_day == pytest.approx(60 * 24 * (BYTES_PER_LINE + SYSLOG_ROW_OVERHEAD))
+    assert hb.bytes_per_node_day < 1e6
+    assert heartbeat_volume(60).lines_per_node_hour == 5 * hb.lines_per_node_hour

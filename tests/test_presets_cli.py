@@ -42,7 +42,16 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
         "lines_per_node_hour": expected.lines_per_node_hour,
         "bytes_per_node_day": expected.bytes_per_node_day,
         "assumptions": expected.assumptions,
+        # the audit heartbeat's own figure, beside every preset: 12 touches x 5 lines per hour
+        "heartbeat_lines_per_node_hour": 60.0,
+        "heartbeat_bytes_per_node_day": 60.0 * 24 * (218 + 150),
     }
+
+
+def test_list_shows_the_heartbeat_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets", "list"]) == 0
+    err = capsys.readouterr().err
+    assert "The audit heartbeat adds 60 lines/node/hour (0.53 MB/node/day" in err
 
 
 def test_show(capsys: pytest.CaptureFixture[str]) -> None:

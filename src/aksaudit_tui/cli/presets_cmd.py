@@ -39,7 +39,7 @@ def _fmt_lines(value: float) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from aksaudit_tui.presets import estimate_volume, load_presets
+    from aksaudit_tui.presets import estimate_volume, heartbeat_volume, load_presets
 
     presets = load_presets()
     rows = []
@@ -47,6 +47,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         est = estimate_volume([name], presets=presets)
         rows.append((preset, est))
     if args.json:
+        hb = heartbeat_volume()
         out = [
             {
                 "name": p.name,
@@ -63,6 +64,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "lines_per_node_hour": e.lines_per_node_hour,
                     "bytes_per_node_day": e.bytes_per_node_day,
                     "assumptions": e.assumptions,
+                    "heartbeat_lines_per_node_hour": hb.lines_per_node_hour,
+                    "heartbeat_bytes_per_node_day": hb.bytes_per_node_day,
                 },
             }
             for p, e in rows
@@ -80,7 +83,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("  ".join(cells))
     if rows:
         print(f"\nEstimates assume {rows[0][1].assumptions}.", file=sys.stderr)
+    print(_heartbeat_note(), file=sys.stderr)
     return EXIT_OK
+
+
+def _heartbeat_note() -> str:
+    from aksaudit_tui.presets import heartbeat_volume
+
+    hb = heartbeat_volume()
+    return (
+        f"The audit heartbeat adds {_fmt_lines(hb.lines_per_node_hour)} lines/node/hour "
+        f"({hb.bytes_per_node_day / 1e6:,.2f} MB/node/day: {hb.assumptions}) to any choice."
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -99,6 +113,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"estimate: {_fmt_lines(est.lines_per_node_hour)} lines/node/hour, "
         f"{est.bytes_per_node_day / 1e6:,.1f} MB/node/day"
     )
+    print(_heartbeat_note())
     print(f"tags: {', '.join(preset.tags) or '-'}")
     print(f"keys: {', '.join(preset.keys) or '-'}")
     print(f"\n{preset.description}\n")

@@ -487,6 +487,17 @@ count_loaded() {
 	fi
 }
 
+# The audit heartbeat: the rules watch this file (key aksaudit-heartbeat, base preset), so a
+# touch makes one keyed audit record that travels the whole pipeline. Touched at the end of an
+# apply that went well and of a compliant check (the keeper's check every interval), so the last
+# heartbeat in the workspace says the node's pipeline worked then. Our own state, not config.
+HEARTBEAT="$STATE_DIR/heartbeat"
+touch_heartbeat() {
+	if ! { mkdir -p "$STATE_DIR" && touch "$HEARTBEAT"; } 2>/dev/null; then
+		say "cannot touch $HEARTBEAT"
+	fi
+}
+
 # Regenerate audit.rules and load it. Without a "-D" in the generated file, rules already in
 # the kernel (an older version of ours, or the ones auditd's start just loaded) make
 # `auditctl -R` stop at "Rule exists": delete them first so the kernel matches the files.
@@ -552,6 +563,7 @@ if [ "$MODE" = remove ]; then
 		fi
 	fi
 	rm -rf "$BACKUP_DIR"
+	rm -f "$STATE_DIR/heartbeat"
 	rmdir "$STATE_DIR" 2>/dev/null || true
 	RULES_LOADED=$(count_loaded)
 	[ "$INSTALLED" = true ] && say "the audit package stays installed"
@@ -607,7 +619,8 @@ write_plugin_content "$sbin_syslog" >"$WORK/plugin"
 plugin_changed=0
 if ! cmp -s "$WORK/plugin" "$ROOT$PLUGIN_PATH"; then plugin_changed=1; fi
 
-# Rules
+# Rules (apply creates the heartbeat's directory first: its watch is kept only if it exists)
+[ "$MODE" = apply ] && mkdir -p "$STATE_DIR"
 : >"$WORK/dropped"
 write_rules_content >"$WORK/rules"
 if grep -q '^skip-e2$' "$WORK/dropped"; then
@@ -652,6 +665,7 @@ if [ "$MODE" = check ]; then
 	if [ "$plugin_changed" = 0 ]; then PLUGIN_ACTIVE=true; fi
 	if [ -f "$ROOT$RULES_REL" ]; then RULES_SHA=$(sha_of "$ROOT$RULES_REL"); else RULES_SHA=""; fi
 	RULES_LOADED=$(count_loaded)
+	[ "$COMPLIANT" = true ] && touch_heartbeat
 	if [ "$COMPLIANT" = true ]; then say "compliant"; else
 		say "not compliant; apply would change: $(printf '%s' "$CHANGED" | tr '\n' ' ' | sed 's/ $//')"
 	fi
@@ -715,6 +729,7 @@ RULES_LOADED=$(count_loaded)
 if [ -z "$CHANGED" ]; then say "nothing to change"; else
 	say "changed: $(printf '%s' "$CHANGED" | tr '\n' ' ' | sed 's/ $//')"
 fi
+[ -z "$ERRORS" ] && touch_heartbeat
 finish
 }
 

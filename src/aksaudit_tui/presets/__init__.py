@@ -13,7 +13,7 @@ from aksaudit_tui.presets.model import (
 )
 from aksaudit_tui.presets.render import RULES_FILE, render_rules
 from aksaudit_tui.presets.rules import RuleError, validate_rules
-from aksaudit_tui.presets.volume import VolumeEstimate, estimate_volume
+from aksaudit_tui.presets.volume import VolumeEstimate, estimate_volume, heartbeat_volume
 
 __all__ = [
     "RULES_FILE",
@@ -22,6 +22,7 @@ __all__ = [
     "RuleError",
     "VolumeEstimate",
     "estimate_volume",
+    "heartbeat_volume",
     "load_base",
     "load_preset_file",
     "load_presets",

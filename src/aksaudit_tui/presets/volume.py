@@ -25,6 +25,12 @@ SYSLOG_ROW_OVERHEAD = 150  # estimated: syslog header + Log Analytics columns pe
 LINES_PER_EXEC = 7  # measured 7.3 per successful execve (FACTS.md: 5-7)
 LINES_PER_SOCKET = 3  # measured: SYSCALL, SOCKADDR, PROCTITLE
 LINES_PER_EVENT = 4  # other syscall/watch events: SYSCALL, CWD, PATH, PROCTITLE
+# The audit heartbeat (base preset: one watch on /var/lib/aksaudit/heartbeat, touched once per
+# keeper interval). Measured by tests/test_kernel_pipeline.py (2026-12-03, audit 3.0.9): a touch
+# of the existing file is one keyed event of 5 syslog lines, 1,037 bytes (SYSCALL, CWD, 2 PATH,
+# PROCTITLE); the test asserts the constant.
+LINES_PER_HEARTBEAT = 5
+HEARTBEAT_INTERVAL_S = 300  # the keeper's default check interval (Engine.keeper_interval_s)
 
 
 @dataclass(frozen=True)
@@ -80,3 +86,15 @@ def estimate_volume(
         "row (estimated); overlapping presets are summed (upper bound)"
     )
     return VolumeEstimate(round(total, 1), round(bytes_per_day, 1), assumptions)
+
+
+def heartbeat_volume(interval_s: float = HEARTBEAT_INTERVAL_S) -> VolumeEstimate:
+    """What the audit heartbeat adds on every enabled node, whatever the presets: one touch per
+    keeper interval. Tiny (60 lines/h, about 0.5 MB per node per day at 300 s), shown beside
+    every estimate so nobody has to guess."""
+    per_hour = 3600.0 / max(1.0, float(interval_s)) * LINES_PER_HEARTBEAT
+    return VolumeEstimate(
+        round(per_hour, 1),
+        round(per_hour * 24 * (BYTES_PER_LINE + SYSLOG_ROW_OVERHEAD), 1),
+        f"one heartbeat every {interval_s:g} s, {LINES_PER_HEARTBEAT} lines each",
+    )
