@@ -3,4 +3,5 @@
 pytest_plugins = [
     "fixtures.noderoot",
     "fixtures.emulator",
+    "fixtures.kernel",
 ]

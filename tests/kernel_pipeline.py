@@ -7,6 +7,13 @@ script wrote, loads the rendered rules with ``auditctl -R``, runs commands that 
 returns the syslog lines audisp-syslog sent. ``kernel_audit_guard()`` restores the kernel's audit
 state (rules, enabled flag, backlog, failure mode) even when the run fails. Tests that want to
 feed real lines into the emulated workspace use the ``kernel_pipeline`` session fixture.
+
+Audit daemons: the kernel has one audit daemon slot. Every ``auditd`` these tests start is
+recorded under ``OWNED_DAEMONS`` (pid and start time) until it is stopped, so a daemon left
+behind by a killed run is recognised and stopped by the next one (``kernel_audit_guard``). A
+daemon the tests did not start (the machine's own auditd) is never touched: the test fails and
+says which process holds the slot. ``load_with_augenrules(root)`` runs the real ``augenrules
+--load`` of the unpacked Debian package against a node root's ``/etc/audit``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 KERNEL_LOCK = Path("/run/aksaudit-kernel-tests.lock")
+# One file per running auditd these tests started: name = pid, content = its start time.
+OWNED_DAEMONS = Path("/run/aksaudit-kernel-tests")
 DEV_LOG = Path("/dev/log")
 _PRI_RE = re.compile(r"^<(\d+)>")
 _SERIAL_RE = re.compile(r"msg=audit\((\d+\.\d+):(\d+)\)")
@@ -103,7 +114,10 @@ class PipelineCapture:
 
 
 def kernel_skip_reason() -> str | None:
-    """Why the real-kernel tests cannot run here (None when they can)."""
+    """Why the real-kernel tests cannot run here (None when they can).
+
+    A skip is a failure on CI (``fixtures.kernel``). A running audit daemon is not a reason to
+    skip: ``kernel_audit_guard`` stops one these tests left behind and fails on any other."""
     if os.geteuid() != 0:
         return "needs root (the kernel audit netlink socket)"
     for tool in ("auditctl", "auditd", "audisp-syslog"):
@@ -112,12 +126,118 @@ def kernel_skip_reason() -> str | None:
     proc = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return f"the kernel audit subsystem is unavailable: {proc.stderr.strip()}"
-    status = _parse_status(proc.stdout)
-    if status.get("enabled") == "2":
+    if _parse_status(proc.stdout).get("enabled") == "2":
         return "the kernel's audit rules are locked (-e 2) until reboot"
-    if status.get("pid", "0") != "0":
-        return f"another audit daemon (pid {status['pid']}) owns the kernel's audit events"
     return None
+
+
+def process_start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat): with the
+    pid it names one process, even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _describe(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    return f"pid {pid}: {' '.join(a.decode(errors='replace') for a in argv if a)}"
+
+
+def start_auditd(argv: list[str]) -> subprocess.Popen[str]:
+    """Start an audit daemon and record it as the tests' own (see ``stop_auditd``)."""
+    daemon = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = process_start_time(daemon.pid)
+    if started is not None:
+        OWNED_DAEMONS.mkdir(parents=True, exist_ok=True)
+        (OWNED_DAEMONS / str(daemon.pid)).write_text(started)
+    return daemon
+
+
+def stop_auditd(daemon: subprocess.Popen[str]) -> None:
+    """SIGTERM (SIGKILL after 10 s) an audit daemon ``start_auditd`` started; drop its record."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        daemon.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait()
+    (OWNED_DAEMONS / str(daemon.pid)).unlink(missing_ok=True)
+
+
+def _started_by_tests(pid: int) -> bool:
+    record = OWNED_DAEMONS / str(pid)
+    return record.exists() and record.read_text().strip() == process_start_time(pid)
+
+
+def kernel_daemon_pid() -> int:
+    return int(_parse_status(_auditctl("-s").stdout).get("pid", "0"))
+
+
+def free_the_audit_daemon_slot() -> None:
+    """Make sure no audit daemon holds the kernel's audit events before a test takes them.
+
+    A daemon these tests started (recorded by ``start_auditd``, e.g. left behind by a killed
+    run) is stopped; any other makes the test fail with the reason, and is left running."""
+    pid = kernel_daemon_pid()
+    if pid != 0 and not process_alive(pid):
+        pid = _forget_dead_registration()
+    if pid != 0 and not _started_by_tests(pid):
+        pytest.fail(
+            f"another audit daemon ({_describe(pid)}) owns the kernel's audit events and these "
+            "tests did not start it; stop it (e.g. `systemctl stop auditd`) and run them again",
+            pytrace=False,
+        )
+    if pid != 0:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while process_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when it is this process's own child
+            time.sleep(0.1)
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        (OWNED_DAEMONS / str(pid)).unlink(missing_ok=True)
+    # Records of daemons that are gone (or whose pid now names another process) are stale.
+    if OWNED_DAEMONS.is_dir():
+        for record in OWNED_DAEMONS.iterdir():
+            if not record.name.isdigit() or not _started_by_tests(int(record.name)):
+                record.unlink(missing_ok=True)
+
+
+def _forget_dead_registration() -> int:
+    """A daemon killed without unregistering (SIGKILL, OOM) stays registered until the kernel
+    next fails to deliver a record to it. Send one (a user message, which needs auditing
+    switched on for a moment) so the kernel drops the registration; returns the pid then
+    registered (0 unless a live daemon took the slot meanwhile)."""
+    enabled = _parse_status(_auditctl("-s").stdout).get("enabled")
+    if enabled == "0":
+        _auditctl("-e", "1", check=False)
+    deadline = time.monotonic() + 5
+    pid = kernel_daemon_pid()
+    while pid != 0 and not process_alive(pid) and time.monotonic() < deadline:
+        _auditctl("-m", "aksaudit kernel tests: dead audit daemon registration", check=False)
+        time.sleep(0.1)
+        pid = kernel_daemon_pid()
+    if enabled == "0":
+        _auditctl("-e", "0", check=False)
+    if pid != 0 and not process_alive(pid):
+        raise AssertionError(f"the kernel keeps a dead audit daemon registered (pid {pid})")
+    return pid
 
 
 def _parse_status(text: str) -> dict[str, str]:
@@ -139,6 +259,7 @@ def kernel_audit_guard() -> Iterator[None]:
     KERNEL_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with KERNEL_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        free_the_audit_daemon_slot()
         status = _parse_status(_auditctl("-s").stdout)
         listed = _auditctl("-l").stdout
         saved_rules = [ln for ln in listed.splitlines() if ln.startswith("-")]
@@ -258,6 +379,24 @@ HOST_HEARTBEAT = Path("/var/lib/aksaudit/heartbeat")
 HEARTBEATS = 3  # the first touch creates the file, the others are the keeper's steady state
 
 
+@contextlib.contextmanager
+def host_heartbeat_dir() -> Iterator[None]:
+    """The kernel refuses a watch whose parent directory is missing, and the base preset watches
+    ``HOST_HEARTBEAT``: its directory exists for the block; what was not there goes again."""
+    dir_made = not HOST_HEARTBEAT.parent.exists()
+    HOST_HEARTBEAT.parent.mkdir(parents=True, exist_ok=True)
+    was_there = HOST_HEARTBEAT.exists()
+    try:
+        yield
+    finally:
+        if not was_there:
+            with contextlib.suppress(FileNotFoundError):
+                HOST_HEARTBEAT.unlink()
+        if dir_made:
+            with contextlib.suppress(OSError):
+                HOST_HEARTBEAT.parent.rmdir()
+
+
 def pipeline_rules(custom: str) -> str:
     """The shipped ``container-escape`` preset (base fragment included) plus the test's own
     narrow rules; the shipped presets are what the node script really carries."""
@@ -266,30 +405,33 @@ def pipeline_rules(custom: str) -> str:
     return render_rules([PRESET], custom_text=custom, custom_source="kernel-test.rules")
 
 
-def run_kernel_pipeline(
+def pipeline_custom_rules(watched: str) -> str:
+    """The test's own narrow rules: program starts by this process's children, writes to one
+    scratch file."""
+    me = os.getpid()
+    return (
+        f"-a always,exit -F arch=b64 -S execve -F ppid={me} -k aks_exec\n"
+        f"-a always,exit -F arch=b32 -S execve -F ppid={me} -k aks_exec\n"
+        f"-w {watched} -p wa -k aks_watch\n"
+    )
+
+
+def apply_node_script(
     work: Path,
     deb: Path,
+    rules: str,
     *,
     facility: str = "authpriv",
     severity: str = "info",
-    execs: int = 5,
-    private_devlog: bool = False,
     hostname: str = "aks-nodepool1-12345678-vmss000000",
-) -> PipelineCapture:
-    """Run the whole pipeline once; the caller holds ``kernel_audit_guard()``."""
+) -> tuple[Path, dict[str, object]]:
+    """Lay an Ubuntu 22.04 node root from the real package at ``work/node`` and run the node
+    script's apply on it (stand-ins on PATH); returns the root and the script's status line."""
     from aksaudit_emulator.noderoot import build_node_root, standin_env
     from aksaudit_tui.nodes.script import render_node_script
 
     root = work / "node"
     build_node_root(root, "Ubuntu2204", hostname, auditd_deb=deb)
-    watched = f"/tmp/aksaudit-kt-{os.getpid()}-watched"
-    me = os.getpid()
-    custom = (
-        f"-a always,exit -F arch=b64 -S execve -F ppid={me} -k aks_exec\n"
-        f"-a always,exit -F arch=b32 -S execve -F ppid={me} -k aks_exec\n"
-        f"-w {watched} -p wa -k aks_watch\n"
-    )
-    rules = pipeline_rules(custom)
     script = render_node_script(rules, facility, severity)
     env = standin_env(root)
     env["AKSAUDIT_SIM_AUDITD_DEB"] = str(deb)
@@ -301,7 +443,35 @@ def run_kernel_pipeline(
     status = json.loads(proc.stdout.strip().splitlines()[-1])
     if proc.returncode != 0 or not status.get("ok"):
         raise AssertionError(f"node script failed:\n{proc.stdout}\n{proc.stderr}")
+    return root, status
 
+
+def load_with_augenrules(root: Path) -> subprocess.CompletedProcess[str]:
+    """Run the node root's own ``augenrules --load`` (the real script from the Debian package)
+    against the node root's ``/etc/audit``.
+
+    augenrules reads ``/etc/audit/rules.d`` and writes ``/etc/audit/audit.rules`` at fixed
+    paths, then runs ``/sbin/auditctl -R`` on the result; so it runs in a private mount
+    namespace with the node root's ``etc/audit`` bind-mounted over ``/etc/audit`` (the host's
+    files are not touched; auditctl is the host's, loading into this kernel)."""
+    augenrules = root / "sbin/augenrules"
+    if not augenrules.is_file() or "SourceRulesDir" not in augenrules.read_text():
+        raise AssertionError(f"{augenrules} is not the packaged augenrules")
+    if not Path("/etc/audit").is_dir():
+        raise AssertionError("/etc/audit is missing here: nothing to bind the node's over")
+    inner = 'mount --bind "$1/etc/audit" /etc/audit && exec "$1/sbin/augenrules" --load'
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner, "sh", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def daemon_confdir(root: Path) -> Path:
+    """The node root's ``etc/audit``, its auditd.conf pointed inside the root (log file, plugin
+    directory) and told to ignore disk space: ready for ``auditd -n -c <it>`` on this host."""
     confdir = root / "etc/audit"
     _set_conf(
         confdir / "auditd.conf",
@@ -318,21 +488,34 @@ def run_kernel_pipeline(
         },
     )
     (root / "var/log/audit").mkdir(parents=True, exist_ok=True)
+    return confdir
+
+
+def run_kernel_pipeline(
+    work: Path,
+    deb: Path,
+    *,
+    facility: str = "authpriv",
+    severity: str = "info",
+    execs: int = 5,
+    private_devlog: bool = False,
+    hostname: str = "aks-nodepool1-12345678-vmss000000",
+) -> PipelineCapture:
+    """Run the whole pipeline once; the caller holds ``kernel_audit_guard()``."""
+    watched = f"/tmp/aksaudit-kt-{os.getpid()}-watched"
+    rules = pipeline_rules(pipeline_custom_rules(watched))
+    root, status = apply_node_script(
+        work, deb, rules, facility=facility, severity=severity, hostname=hostname
+    )
+
+    confdir = daemon_confdir(root)
     rules_file = root / "etc/audit/rules.d/50-aksaudit.rules"
     keys = ("aks_exec", "aks_watch", PRESET_KEY, HEARTBEAT_KEY)
-    heartbeat_dir_made = not HOST_HEARTBEAT.parent.exists()
-    HOST_HEARTBEAT.parent.mkdir(parents=True, exist_ok=True)
-    heartbeat_was_there = HOST_HEARTBEAT.exists()
 
-    with syslog_socket(private_devlog) as (sock, wrap):
-        daemon = subprocess.Popen(
-            wrap(["auditd", "-n", "-c", str(confdir)]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    with host_heartbeat_dir(), syslog_socket(private_devlog) as (sock, wrap):
+        daemon = start_auditd(wrap(["auditd", "-n", "-c", str(confdir)]))
         try:
-            _wait_for_daemon(daemon)
+            wait_for_daemon(daemon)
             _auditctl("-R", str(rules_file))
             true_bin = shutil.which("true") or "/bin/true"
             for _ in range(execs):
@@ -357,18 +540,7 @@ def run_kernel_pipeline(
         finally:
             with contextlib.suppress(FileNotFoundError):
                 Path(watched).unlink()
-            if not heartbeat_was_there:
-                with contextlib.suppress(FileNotFoundError):
-                    HOST_HEARTBEAT.unlink()
-            if heartbeat_dir_made:
-                with contextlib.suppress(OSError):
-                    HOST_HEARTBEAT.parent.rmdir()
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_auditd(daemon)
     return PipelineCapture(
         lines=captured,
         node_status=status,
@@ -381,14 +553,14 @@ def run_kernel_pipeline(
     )
 
 
-def _wait_for_daemon(daemon: subprocess.Popen[str]) -> None:
+def wait_for_daemon(daemon: subprocess.Popen[str]) -> None:
+    """Until the kernel names this daemon as its audit daemon (not merely any pid)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
             out = daemon.stdout.read() if daemon.stdout else ""
             raise AssertionError(f"auditd exited with {daemon.returncode}: {out}")
-        pid = _parse_status(_auditctl("-s").stdout).get("pid", "0")
-        if pid != "0":
+        if kernel_daemon_pid() == daemon.pid:
             time.sleep(0.3)  # let the dispatcher start its plugins
             return
         time.sleep(0.1)

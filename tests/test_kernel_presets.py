@@ -1,9 +1,9 @@
 """Every shipped preset, rendered, loads into this machine's kernel with ``auditctl -R``.
 
-Root only, serial (``-m kernel``); skips with a printed reason elsewhere. Holds the same file
-lock as the other kernel tests, saves the audit status and rule list, and restores them in a
-``finally``: rules deleted (and the saved ones re-added), backlog, wait time and failure mode
-reset, auditing switched back off if it was off. Never loads ``-e 2``.
+Root only, serial (``-m kernel``); skips with a printed reason elsewhere (a failure on CI).
+Runs under ``kernel_pipeline.kernel_audit_guard``, like the other kernel tests: the same file
+lock, no audit daemon (one the tests left behind is stopped; another fails the test), the audit
+status and rule list saved and restored in a ``finally``. Never loads ``-e 2``.
 
 Like the node script, it drops watches (and ``-F path=``/``dir=`` rules) whose parent directory
 does not exist here (``/etc/kubernetes``, ``/var/lib/kubelet`` ... exist only on AKS nodes):
@@ -12,24 +12,17 @@ the kernel refuses those, and the node script filters them per node the same way
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aksaudit_tui.presets import load_presets, render_rules
+from kernel_pipeline import kernel_audit_guard, kernel_skip_reason
 
 pytestmark = pytest.mark.kernel
-
-KERNEL_LOCK = Path("/run/aksaudit-kernel-tests.lock")  # shared with tests/kernel_pipeline.py
-SAVED = ("enabled", "backlog_limit", "backlog_wait_time", "failure")
-OPTION = {"backlog_limit": "-b", "backlog_wait_time": "--backlog_wait_time", "failure": "-f"}
 
 
 def _auditctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -52,45 +45,15 @@ def _rules() -> list[str]:
     return [line for line in out.splitlines() if line.strip() and line.strip() != "No rules"]
 
 
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (loads rules into the kernel)"
-    if shutil.which("auditctl") is None:
-        return "auditctl not installed (apt-get install auditd)"
-    proc = _auditctl("-s", check=False)
-    if proc.returncode != 0:
-        return f"kernel audit not available: {(proc.stderr or proc.stdout).strip()}"
-    if _status().get("enabled") == "2":
-        return "the kernel's audit rules are locked (-e 2) until reboot"
-    return None
-
-
 @pytest.fixture
 def kernel() -> Iterator[list[str]]:
     """Exclusive use of the kernel's audit rules; yields the rules found (restored after)."""
-    reason = _skip_reason()
+    reason = kernel_skip_reason()
     if reason:
         print(f"\nkernel preset test skipped: {reason}")
         pytest.skip(reason)
-    KERNEL_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with KERNEL_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        status = _status()
-        before = _rules()
-        try:
-            yield before
-        finally:
-            _auditctl("-D", check=False)
-            if before:
-                with tempfile.NamedTemporaryFile("w", suffix=".rules") as fh:
-                    fh.write("\n".join(before) + "\n")
-                    fh.flush()
-                    _auditctl("-R", fh.name, check=False)
-            for key, option in OPTION.items():
-                if key in status:
-                    _auditctl(option, status[key], check=False)
-            if status.get("enabled") in ("0", "1"):
-                _auditctl("-e", status["enabled"], check=False)
+    with kernel_audit_guard():
+        yield _rules()
 
 
 def _loadable_here(text: str) -> tuple[str, list[str]]:
