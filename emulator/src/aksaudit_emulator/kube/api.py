@@ -16,8 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from . import objects
-from .kubelet import wait_event
-from .runtime import KubeRuntime
+from .runtime import KubeRuntime, wait_event
 from .store import (
     KINDS,
     ApiError,

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..state import SimNode
 from .objects import prepare_pod, template_hash
+from .runtime import wait_event
 from .store import (
     ApiError,
     KubeStore,
@@ -562,8 +563,6 @@ def reconcile(rt: Any, store: KubeStore, nodes: bool = True) -> None:
 async def run_controller(rt: Any) -> None:
     """Resync all clusters on store events (batched), at least every sync_interval; the
     simulated nodes are re-read every sync_interval."""
-    from .kubelet import wait_event
-
     last_nodes = 0.0
     while True:
         await wait_event(rt.wake, rt.options.sync_interval)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,14 @@ from .store import KubeStore, WatchEvent
 
 if TYPE_CHECKING:
     from .kubelet import Kubelet
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Wait for an event at most `seconds`. asyncio.timeout, not wait_for: on 3.11 wait_for can
+    swallow a cancellation that races with completion, leaving a task that never stops."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 @dataclass
