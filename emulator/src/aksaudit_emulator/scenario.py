@@ -101,7 +101,10 @@ FAULT_KINDS = ARM_FAULT_KINDS + KUBE_FAULT_KINDS
 
 
 def load_scenario(source: str | Path | dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load and check a scenario: None = the default one, a path to YAML, or a dict."""
+    """Load and check a scenario: None = the default one, a path to YAML, or a dict.
+
+    Returns the normalised mapping (defaults filled in, ids derived); loading it again returns
+    it unchanged. Bad input raises ``ScenarioError`` with one line saying what to fix."""
     if source is None:
         text = resources.files("aksaudit_emulator").joinpath("scenarios/default.yaml").read_text()
         data: Any = yaml.safe_load(text)

@@ -33,7 +33,9 @@ STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
 
 @dataclass(frozen=True)
 class EmulatorInfo:
-    """Where the running emulator listens and how to trust and authenticate to it."""
+    """Where the running emulator listens and how to trust and authenticate to it: the ARM and
+    Log Analytics endpoints, a kubeconfig with one context per cluster, the CA bundle (absolute
+    paths), the bearer token (never printed; ``public()`` leaves it out) and the workspaces."""
 
     arm_endpoint: str
     logs_endpoint: str
@@ -150,9 +152,14 @@ def _register_kube(app: web.Application, state: EmulatorState) -> None:
 
 
 class Emulator:
-    """The emulator in a background thread with its own event loop.
+    """The emulated estate (ARM, Log Analytics, one Kubernetes API per cluster) served over HTTPS
+    on 127.0.0.1, in a background thread with its own event loop.
 
-    ``Emulator(load_scenario(None), state_dir).start()`` returns once the server listens.
+    ``Emulator(load_scenario(None), state_dir).start()`` returns once the server listens; the
+    answer (also ``info``) says where and how to trust it. ``state`` is the live estate that
+    tests inspect or script faults in (``call`` runs code on the server's thread). ``stop()``
+    (or leaving the ``with`` block) kills every simulated container and removes a temporary
+    ``state_dir``. A bad scenario raises ``ScenarioError`` from the constructor or ``start``.
     """
 
     def __init__(
@@ -181,11 +188,14 @@ class Emulator:
 
     @property
     def info(self) -> EmulatorInfo:
+        """Endpoints, kubeconfig, CA bundle and token of the started emulator."""
         if self._info is None:
             raise RuntimeError("the emulator is not started")
         return self._info
 
     def start(self) -> EmulatorInfo:
+        """Listen (a free port unless one was given) and serve; idempotent. Raises ``OSError``
+        when the port is taken and ``RuntimeError`` when the server does not come up in 60 s."""
         if self._thread is not None:
             return self.info
         self._thread = threading.Thread(target=self._run, name="aksaudit-emulator", daemon=True)
@@ -278,6 +288,7 @@ class Emulator:
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
 
     def stop(self) -> None:
+        """Stop serving and wait for the loop thread; safe to call twice."""
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             loop.call_soon_threadsafe(loop.stop)

@@ -96,7 +96,11 @@ class SyslogRow:
 @dataclass
 class EmulatorState:
     """Everything the emulator serves. ARM resources are kept as JSON bodies keyed by lower-cased
-    ARM id; Kubernetes objects per cluster by the kube side."""
+    ARM id; Kubernetes objects per cluster by the kube side.
+
+    Built from a scenario by ``world.build_state``; the server's handlers read and write it on
+    the loop thread, ``lock`` guards what other threads touch (tests, ingestion). Tests reach in
+    to script ``faults``, read ``requests`` (calls per route) or flip a node's ``ready``."""
 
     state_dir: Path
     clusters: dict[str, SimCluster] = field(default_factory=dict)
@@ -152,9 +156,11 @@ class EmulatorState:
             self.version += 1
 
     def get(self, rid: str) -> dict[str, Any] | None:
+        """The stored body of an ARM id (any case), or None."""
         return self.arm.get(rid.lower())
 
     def delete(self, rid: str) -> dict[str, Any] | None:
+        """Remove a resource and everything under its id; the removed body, or None."""
         key = rid.lower()
         with self.lock:
             self.version += 1
@@ -174,16 +180,19 @@ class EmulatorState:
             return body
 
     def list_children(self, collection: str) -> list[dict[str, Any]]:
+        """The bodies directly under a collection id (e.g. ``{vmss id}/extensions``)."""
         ids = list(self.children.get(collection.lower().rstrip("/"), {}))
         return [self.arm[i] for i in ids if i in self.arm]
 
     def list_type(self, subscription_id: str, rtype: str) -> list[dict[str, Any]]:
+        """Every body of one resource type in a subscription."""
         ids = list(self.by_type.get((subscription_id.lower(), rtype.lower()), {}))
         return [self.arm[i] for i in ids if i in self.arm]
 
     # ---- nodes -----------------------------------------------------------------------------
 
     def node(self, name: str) -> SimNode | None:
+        """A simulated node by name, in whichever cluster holds it."""
         for cluster in self.clusters.values():
             found = cluster.nodes.get(name)
             if found is not None:
@@ -191,6 +200,7 @@ class EmulatorState:
         return None
 
     def all_nodes(self) -> list[SimNode]:
+        """Every simulated node of every cluster (Windows and virtual ones included)."""
         return [n for c in self.clusters.values() for n in c.nodes.values()]
 
     def feed_syslog(self, node_name: str, lines: list[str]) -> int:
