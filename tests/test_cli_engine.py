@@ -195,6 +195,28 @@ def test_plan_flags_bad_input(emu: Any, tmp_path: Path) -> None:
     assert p.returncode == 2 and "--cluster nope: no such cluster" in p.stderr
 
 
+def test_plan_equivalents_prints_az_and_kubectl_commands(emu: Any, tmp_path: Path) -> None:
+    env = cli_env(emu, tmp_path / "state")
+    out = tmp_path / "p.yaml"
+    p = sh(env, "plan", "--cluster", "aks-dev-neu", "--workspace", "law-dev-neu",
+           "--log-path", "legacy-oms", "--kube-context", "aks-dev-neu=ctx-dev",
+           "--equivalents", "--out", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    assert "--name OmsAgentForLinux" in text and "az vmss update-instances" in text
+    assert "kubectl --context ctx-dev create namespace aksaudit-system" in text
+    assert "LinuxSyslog" in text  # the workspace data source
+    assert '\\"workspaceKey\\":\\"$WORKSPACE_KEY\\"' in text  # a shell lookup, never the key
+    assert KEY not in text and KEY not in p.stderr and TOKEN not in text
+    assert "clusters:" not in text  # the commands instead of the plan on stdout
+    assert "aks-dev-neu" in out.read_text(encoding="utf-8")  # the plan still written
+    p = sh(env, "plan", "--cluster", "aks-prod-weu", "--workspace", "law-prod-weu",
+           "--equivalents")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "az aks enable-addons -a monitoring" in p.stdout
+    assert "MSCI-westeurope-aks-prod-weu" in p.stdout and "clusters:" not in p.stdout
+
+
 def _wait_for(pred: Any, timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

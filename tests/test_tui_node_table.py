@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Log
 
 from aksaudit_tui.engine.events import NodeUpdate, RunStarted, StepLog, StepStarted
 from aksaudit_tui.tui.app import AksauditApp
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.run import DRAW_S, RunScreen, node_cells
 from aksaudit_tui.tui.widgets.node_table import NodeTable
 from tui_fakes import FIXED_NOW, FakeEngine

@@ -18,7 +18,7 @@ from aksaudit_tui.engine.events import (
 )
 from aksaudit_tui.tui.app import AksauditApp
 from aksaudit_tui.tui.keymap import BINDING_IDS, load_keymap
-from aksaudit_tui.tui.runmodel import LOG_LINES, RunModel
+from aksaudit_tui.tui.models.runmodel import LOG_LINES, RunModel
 from tui_fakes import CLUSTERS, FIXED_NOW, SUB1, SUB2, WORKSPACE, FakeEngine, fixed_runs
 
 RID = "run-1"
@@ -144,8 +144,8 @@ def test_cli_wires_wizard_and_demo() -> None:
 
 
 def test_equivalent_commands_never_hold_a_secret() -> None:
-    from aksaudit_tui.tui.equivalents import equivalent_commands
-    from aksaudit_tui.tui.state import WizardState
+    from aksaudit_tui.engine.equivalents import equivalent_commands
+    from aksaudit_tui.tui.models.state import WizardState
     from tui_fakes import CLUSTERS, WORKSPACE
 
     st = WizardState(clusters=list(CLUSTERS), workspaces=[WORKSPACE])
@@ -356,7 +356,7 @@ async def test_status_filters_one_cluster() -> None:
 def test_every_binding_id_is_in_the_keymap_list() -> None:
     from textual.binding import Binding
 
-    from aksaudit_tui.tui.screens import SCREENS
+    from aksaudit_tui.tui.registry import NAMES, screen_class
     from aksaudit_tui.tui.screens.modals import ConfirmScreen, TextViewScreen
     from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
 
@@ -366,7 +366,7 @@ def test_every_binding_id_is_in_the_keymap_list() -> None:
         ConfirmScreen,
         TextViewScreen,
         ClusterTree,
-        *SCREENS.values(),
+        *(screen_class(n) for n in NAMES),
     ]
     for cls in classes:
         for klass in cls.__mro__:

@@ -72,6 +72,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=None)
     p.add_argument("--kube-context", action="append", default=[], metavar="CLUSTER=CONTEXT")
     p.add_argument("--out", metavar="FILE", default=None, help="default: print to stdout")
+    p.add_argument(
+        "--equivalents",
+        action="store_true",
+        help="print the equivalent az/kubectl commands on stdout instead of the plan "
+        "(the plan still goes to --out)",
+    )
     common(p, json_flag=False)
     p.set_defaults(func=_cmd_plan)
 
@@ -297,8 +303,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         plan_io.dump(plan, args.out)
         print(f"aksaudit: wrote {args.out}", file=sys.stderr)
-    else:
+    elif not args.equivalents:
         sys.stdout.write(plan_io.dumps(plan))
+    if args.equivalents:
+        from aksaudit_tui.engine.equivalents import equivalent_commands
+
+        sys.stdout.write(equivalent_commands(plan))
     return EXIT_OK
 
 

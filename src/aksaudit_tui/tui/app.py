@@ -1,7 +1,9 @@
 """The Textual app: owns the engine, the wizard state and every long-running worker.
 
-Screens render and post messages up (``Navigate``, ``StartRun``); the App sets data down and
-tells the active screen what changed (``data_changed``). Runs, verifies and discovery are
+Screens render and post messages up (``tui/messages.py``: ``Navigate``, ``StartRun``,
+``ReviewPlan`` ...) and never call the App's methods; the App keeps data they read (state,
+models, jobs) and tells the active screen what changed (``data_changed``). Which screens exist,
+and their order, is ``tui/registry.py``. Runs, verifies and discovery are
 App-owned workers, so moving between screens never stops them. Engine events arrive through a
 thread-safe queue and are folded in batches every 100 ms so a 500-node run stays smooth.
 """
@@ -37,26 +39,29 @@ from aksaudit_tui.engine.events import (
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import RunResult
 from aksaudit_tui.errors import UserError
+from aksaudit_tui.tui import registry
 from aksaudit_tui.tui.jobs import JobState
 from aksaudit_tui.tui.keymap import load_keymap
-from aksaudit_tui.tui.messages import Navigate, StartRun
-from aksaudit_tui.tui.runmodel import Changes, RunModel
-from aksaudit_tui.tui.state import WizardState
+from aksaudit_tui.tui.messages import (
+    CancelRun,
+    CleanUp,
+    Discover,
+    Navigate,
+    ReadStatus,
+    RefreshRuns,
+    ReviewPlan,
+    ScanLeftovers,
+    StartRun,
+    StartVerify,
+)
+from aksaudit_tui.tui.models.runmodel import Changes, RunModel
+from aksaudit_tui.tui.models.state import WizardState
 
 if TYPE_CHECKING:
     from aksaudit_tui.engine.service import Engine
 
 log = logging.getLogger("aksaudit_tui.tui")
 
-WIZARD_ORDER: tuple[str, ...] = (
-    "start",
-    "discover",
-    "logpath",
-    "rules",
-    "facility",
-    "delivery",
-    "review",
-)
 FLUSH_S = 0.1
 # The adapters behind the first jobs (engine ops -> Azure SDK clients and aiohttp; ~1 s of
 # imports). Imported on a thread once the first frame is painted, so the first screen shows and
@@ -73,13 +78,6 @@ WARM_MODULES: tuple[str, ...] = (
     "azure.mgmt.resource.resources.aio",
 )
 VERIFY_SINCE = timedelta(minutes=30)
-
-
-def _screen_factory(name: str) -> Screen[Any]:
-    # Imported here so importing the app module stays cheap and cycles stay out.
-    from aksaudit_tui.tui.screens import screen_class
-
-    return screen_class(name)()
 
 
 def _import_all(modules: Iterable[str]) -> None:
@@ -99,7 +97,6 @@ class AksauditApp(App[int]):
     """The aksaudit wizard."""
 
     CSS_PATH = "app.tcss"
-    SCREEN_NAMES: ClassVar[tuple[str, ...]] = (*WIZARD_ORDER, "run", "verify", "status")
     TITLE = "aksaudit"
     SUB_TITLE = "auditd on every AKS node, shipped to Log Analytics"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -170,11 +167,16 @@ class AksauditApp(App[int]):
         if self._keymap:
             self.set_keymap(self._keymap)
         self.set_interval(FLUSH_S, self.flush_events)
+        # What the start screen shows is fetched from the first moment: the App owns the jobs
+        # (screens ask for them again by message when they come back).
+        self.start_discovery()
+        self.start_leftovers()
+        self.refresh_runs()
         self.goto(self._start)
 
     def screen_named(self, name: str) -> Screen[Any]:
         if not self.is_screen_installed(name):
-            self.install_screen(_screen_factory(name), name)
+            self.install_screen(registry.screen_class(name)(), name)
         return self.get_screen(name)
 
     def goto(self, name: str) -> None:
@@ -185,7 +187,7 @@ class AksauditApp(App[int]):
         current = next(
             (
                 k
-                for k in self.SCREEN_NAMES
+                for k in registry.NAMES
                 if self.is_screen_installed(k) and self.get_screen(k) is self.screen
             ),
             None,
@@ -204,7 +206,32 @@ class AksauditApp(App[int]):
         if message.kind == "resume":
             self.start_resume(message.run_id)
         else:
-            self.start_apply()
+            self.start_apply(message.plan)
+
+    def on_cancel_run(self, _message: CancelRun) -> None:
+        self.cancel_run()
+
+    def on_discover(self, message: Discover) -> None:
+        if message.again or not self.jobs.get("discovery"):
+            self.start_discovery()
+
+    def on_scan_leftovers(self, _message: ScanLeftovers) -> None:
+        self.start_leftovers()
+
+    def on_clean_up(self, _message: CleanUp) -> None:
+        self.start_cleanup()
+
+    def on_refresh_runs(self, _message: RefreshRuns) -> None:
+        self.refresh_runs()
+
+    def on_review_plan(self, message: ReviewPlan) -> None:
+        self.start_review(message.plan)
+
+    def on_read_status(self, message: ReadStatus) -> None:
+        self.start_status(message.cluster)
+
+    def on_start_verify(self, _message: StartVerify) -> None:
+        self.start_verify()
 
     # --- actions -------------------------------------------------------------------------------
 

@@ -1,12 +1,21 @@
-"""Messages screens send up to the App (the App sends data down as attributes)."""
+"""Messages screens send up to the App; the App sends data down (its state, models and jobs,
+which screens read) and tells the active screen what changed (``data_changed``).
+
+A screen never calls the App's methods: everything it wants done is one of these messages, so
+the App is the one place that starts, guards and owns long-running work.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from textual.message import Message
+
+from aksaudit_tui.engine.plan import Plan
 
 
 class Navigate(Message):
-    """Go to a named screen (``start``, ``discover`` ... ``status``)."""
+    """Go to a named screen (a name in ``tui/registry.py``: ``start``, ``discover`` ...)."""
 
     def __init__(self, to: str) -> None:
         super().__init__()
@@ -14,9 +23,57 @@ class Navigate(Message):
 
 
 class StartRun(Message):
-    """Start a run: ``kind`` is ``apply`` (the current plan) or ``resume`` (``run_id``)."""
+    """Start a run: ``apply`` the reviewed ``plan`` (None: the wizard's current choices), or
+    ``resume`` ``run_id``."""
 
-    def __init__(self, kind: str, run_id: str | None = None) -> None:
+    def __init__(
+        self, kind: Literal["apply", "resume"], run_id: str | None = None, plan: Plan | None = None
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.run_id = run_id
+        self.plan = plan
+
+
+class CancelRun(Message):
+    """Stop the current run safely (the engine records in-flight steps, deletes one-shot pods)."""
+
+
+class Discover(Message):
+    """Discover subscriptions and clusters: ``again`` restarts it, otherwise only the first time."""
+
+    def __init__(self, again: bool = False) -> None:
+        super().__init__()
+        self.again = again
+
+
+class ScanLeftovers(Message):
+    """Look for privileged pods earlier runs left behind (job ``leftovers``)."""
+
+
+class CleanUp(Message):
+    """Delete what earlier runs left behind (job ``cleanup``)."""
+
+
+class RefreshRuns(Message):
+    """Read the journal's runs again (job ``runs``)."""
+
+
+class ReviewPlan(Message):
+    """Probe what ``plan`` would change, changing nothing (job ``review``)."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+
+class ReadStatus(Message):
+    """Read coverage of one cluster, or of every cluster (job ``status``)."""
+
+    def __init__(self, cluster: str | None = None) -> None:
+        super().__init__()
+        self.cluster = cluster
+
+
+class StartVerify(Message):
+    """Check log arrival for the current plan or the last run (job ``verify``)."""

@@ -9,8 +9,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header
 
+from aksaudit_tui.tui import registry
 from aksaudit_tui.tui.messages import Navigate
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.widgets.navbar import NavBar
 from aksaudit_tui.tui.widgets.stepbar import StepBar
 
@@ -19,11 +20,18 @@ if TYPE_CHECKING:
 
 
 class WizardScreen(Screen[None]):
-    """Subclasses set ``STEP``, ``BACK``, ``NEXT`` and implement ``compose_body``."""
+    """A screen of the wizard: the frame, Back/Next, and the two ways it talks to the App.
 
-    STEP: ClassVar[str] = ""
-    BACK: ClassVar[str | None] = None
-    NEXT: ClassVar[str | None] = None
+    Its name, Back and Next come from its row in ``tui/registry.py`` (never written here).
+    Subclasses implement ``compose_body``; ``before_next`` stores the screen's choices,
+    ``check_next`` says why Next is not possible yet, ``go_next`` overrides where Next goes.
+    Up: the screen posts messages (``tui/messages.py``) and never calls the App's methods.
+    Down: it reads the App's state, models and jobs (``self.aks``) and re-renders in
+    ``data_changed(topic, changes)``, which the App calls when something it may show changed.
+    A screen that rebuilds children with ids awaits the removal before mounting the new ones
+    (see ``DeliveryScreen``): mounting first raises ``DuplicateIds``.
+    """
+
     NEXT_LABEL: ClassVar[str] = "Next ▸"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="wizard.back"),
@@ -34,12 +42,31 @@ class WizardScreen(Screen[None]):
     def aks(self) -> AksauditApp:
         return cast("AksauditApp", self.app)
 
+    @property
+    def screen_name(self) -> str:
+        """This screen's name in the registry ("" for a screen not in it)."""
+        found = registry.entry_of(type(self))
+        return found.name if found else ""
+
+    @property
+    def back_to(self) -> str | None:
+        """Where Back goes (the registry's answer), or None."""
+        name = self.screen_name
+        return registry.back_of(name) if name else None
+
+    @property
+    def next_to(self) -> str | None:
+        """Where Next goes (the registry's answer), or None: no Next on this screen."""
+        name = self.screen_name
+        return registry.next_of(name) if name else None
+
     def compose(self) -> ComposeResult:
         yield Header()
-        yield StepBar(self.STEP)
+        yield StepBar(self.screen_name)
         yield from self.compose_body()
         yield NavBar(
-            "◂ Back" if self.BACK else None, self.NEXT_LABEL if self.NEXT is not None else None
+            "◂ Back" if self.back_to else None,
+            self.NEXT_LABEL if self.next_to is not None else None,
         )
         yield Footer()
 
@@ -61,12 +88,13 @@ class WizardScreen(Screen[None]):
         """Store this screen's choices into the wizard state."""
 
     def action_back(self) -> None:
-        if self.BACK:
+        back = self.back_to
+        if back:
             self.before_next()
-            self.post_message(Navigate(self.BACK))
+            self.post_message(Navigate(back))
 
     def action_next(self) -> None:
-        if self.NEXT is None:
+        if self.next_to is None:
             return
         self.before_next()
         problem = self.check_next()
@@ -77,13 +105,15 @@ class WizardScreen(Screen[None]):
         self.go_next()
 
     def go_next(self) -> None:
-        if self.NEXT:
-            self.post_message(Navigate(self.NEXT))
+        """Go to the next screen (the review screen asks first and starts the run instead)."""
+        target = self.next_to
+        if target:
+            self.post_message(Navigate(target))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back" and not self.BACK:
+        if action == "back" and not self.back_to:
             return False
-        return not (action == "next" and self.NEXT is None)
+        return not (action == "next" and self.next_to is None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "nav-back":

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 
 DELIVERY_HELP = {
@@ -26,9 +26,7 @@ DELIVERY_HELP = {
 
 
 class DeliveryScreen(WizardScreen):
-    STEP = "delivery"
-    BACK = "facility"
-    NEXT = "review"
+    """Keeper or one-shot delivery, namespace, image, concurrency, a kube context per cluster."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -10,15 +10,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Static, Tree
 
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.messages import Discover
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree, NodeData, in_place
 
 
 class DiscoverScreen(WizardScreen):
-    STEP = "discover"
-    BACK = "start"
-    NEXT = "logpath"
+    """The discovered tree; pick clusters (space) and the workspace (w)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rediscover", "Discover again", id="discover.refresh"),
         Binding("w", "workspace", "Workspace", id="discover.workspace"),
@@ -37,8 +37,7 @@ class DiscoverScreen(WizardScreen):
     _workspace_touched = False
 
     def on_mount(self) -> None:
-        if not self.aks.jobs.get("discovery"):
-            self.aks.start_discovery()
+        self.post_message(Discover())
         self.data_changed("all", None)
         self.query_one(ClusterTree).focus()
 
@@ -122,7 +121,7 @@ class DiscoverScreen(WizardScreen):
             self.aks.state.workspace_id = event.value
 
     def action_rediscover(self) -> None:
-        self.aks.start_discovery()
+        self.post_message(Discover(again=True))
         self.data_changed("discovery", None)
 
     def action_workspace(self) -> None:

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Select, Static
 
 from aksaudit_tui.engine.plan import FACILITIES, SEVERITIES
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.logpath import path_changes
 
@@ -33,9 +33,7 @@ def plugin_file(facility: str, severity: str, audit3: bool = True) -> tuple[str,
 
 
 class FacilityScreen(WizardScreen):
-    STEP = "facility"
-    BACK = "rules"
-    NEXT = "delivery"
+    """Syslog facility and minimum severity, with the plugin file they produce."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="facility-main"):

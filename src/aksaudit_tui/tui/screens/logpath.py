@@ -9,9 +9,9 @@ from textual.widgets import RadioButton, RadioSet, Static
 
 from aksaudit_tui.cloud.models import Cluster
 from aksaudit_tui.engine.plan import LEGACY_WARNING, LOG_PATHS, LogPath, severities_from
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.models.runmodel import Changes
+from aksaudit_tui.tui.models.state import LOG_PATH_TITLES
 from aksaudit_tui.tui.screens.base import WizardScreen
-from aksaudit_tui.tui.state import LOG_PATH_TITLES
 
 EXPLAIN: dict[str, str] = {
     "container-insights": (
@@ -94,9 +94,7 @@ def _levels(levels: tuple[str, ...]) -> set[str]:
 
 
 class LogPathScreen(WizardScreen):
-    STEP = "logpath"
-    BACK = "discover"
-    NEXT = "rules"
+    """Choose the log path, with what it would change on the picked clusters."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="logpath-main"):

@@ -10,19 +10,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from aksaudit_tui.engine.equivalents import equivalent_commands
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.tui.app import error_text
-from aksaudit_tui.tui.equivalents import equivalent_commands
-from aksaudit_tui.tui.messages import StartRun
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.messages import ReviewPlan, StartRun
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen, PromptScreen, TextViewScreen
 
 
 class ReviewScreen(WizardScreen):
-    STEP = "review"
-    BACK = "delivery"
-    NEXT = ""  # Next = confirm and run (asks first)
+    """Every change the plan would make; Next asks, then starts the run."""
+
     NEXT_LABEL = "Confirm & run ▸"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "export", "Export plan.yaml", id="review.export"),
@@ -31,7 +30,9 @@ class ReviewScreen(WizardScreen):
     ]
 
     plan: Plan | None = None
-    _shown_gen = -1
+    # The review job generation that answers this screen's latest request (the request is a
+    # message: until the App starts it, the job still holds the previous review's answer).
+    _asked_gen = 0
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="review-summary", markup=False)
@@ -72,11 +73,12 @@ class ReviewScreen(WizardScreen):
             "Probing the clusters (nothing is changed)…"
         )
         self.say("Reviewing…")
-        self.aks.start_review(p)
+        self._asked_gen = self.aks.job("review").generation + 1
+        self.post_message(ReviewPlan(p))
 
     def _show(self) -> None:
         job = self.aks.job("review")
-        if job.running:
+        if job.running or job.generation < self._asked_gen:
             return
         table = self.query_one("#changes", DataTable)
         table.clear()
@@ -110,7 +112,7 @@ class ReviewScreen(WizardScreen):
         job = self.aks.job("review")
         if self.plan is None:
             return self.aks.state.missing() or "The plan is not complete."
-        if job.running:
+        if job.running or job.generation < self._asked_gen:
             return "Still reviewing; wait a moment."
         if job.error:
             return f"Review failed: {job.error}"
@@ -125,8 +127,7 @@ class ReviewScreen(WizardScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.aks.plan = plan
-                self.post_message(StartRun("apply"))
+                self.post_message(StartRun("apply", plan=plan))
 
         self.app.push_screen(
             ConfirmScreen(

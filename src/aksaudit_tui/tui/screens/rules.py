@@ -13,8 +13,8 @@ from textual.timer import Timer
 from textual.widgets import SelectionList, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.selection_list import Selection
 
-from aksaudit_tui.tui import presets_view
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.models import presets_view
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 
 CUSTOM_HINT = "# Custom rules, one auditctl rule per line, e.g.\n# -w /etc/hosts -p wa -k hosts\n"
@@ -22,9 +22,8 @@ VALIDATE_DELAY_S = 0.25
 
 
 class RulesScreen(WizardScreen):
-    STEP = "rules"
-    BACK = "logpath"
-    NEXT = "facility"
+    """Pick rule presets, preview the rules file, write custom rules."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f4", "custom", "Custom rules", id="rules.custom"),
         Binding("f5", "preview", "Preview", id="rules.preview"),

@@ -19,7 +19,8 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from aksaudit_tui.engine.events import NodePhase
-from aksaudit_tui.tui.runmodel import Changes, NodeState
+from aksaudit_tui.tui.messages import CancelRun
+from aksaudit_tui.tui.models.runmodel import Changes, NodeState
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen
 from aksaudit_tui.tui.widgets.node_table import NodeTable
@@ -62,9 +63,8 @@ def node_cells(n: NodeState) -> list[Text]:
 
 
 class RunScreen(WizardScreen):
-    STEP = "run"
-    BACK = "start"  # the run goes on in the background (it belongs to the App)
-    NEXT = "verify"
+    """The live run; Back leaves it running (it belongs to the App)."""
+
     NEXT_LABEL = "Verify ▸"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+x", "cancel_run", "Cancel run", id="run.cancel"),
@@ -291,7 +291,7 @@ class RunScreen(WizardScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.aks.cancel_run()
+                self.post_message(CancelRun())
                 self.say("Cancelling: finishing in-flight calls, deleting one-shot pods…")
 
         self.app.push_screen(

@@ -11,8 +11,15 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from aksaudit_tui.tui.messages import Navigate, StartRun
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.messages import (
+    CleanUp,
+    Discover,
+    Navigate,
+    RefreshRuns,
+    ScanLeftovers,
+    StartRun,
+)
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 
 SIGN_IN_HELP = (
@@ -44,8 +51,8 @@ def age(started: str, now: datetime) -> str:
 
 
 class StartScreen(WizardScreen):
-    STEP = "start"
-    NEXT = "discover"
+    """Who is signed in, what to do: new enablement, resume a run, status, clean up."""
+
     NEXT_LABEL = "New enablement ▸"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="start.new"),
@@ -62,11 +69,7 @@ class StartScreen(WizardScreen):
             yield OptionList(id="start-actions")
 
     def on_mount(self) -> None:
-        app = self.aks
-        if not app.jobs.get("discovery"):
-            app.start_discovery()
-        app.start_leftovers()
-        app.refresh_runs()
+        self.post_message(Discover())  # once: the App started it unless it failed to
         self.data_changed("all", None)
         self.query_one("#start-actions", OptionList).focus()
 
@@ -82,11 +85,11 @@ class StartScreen(WizardScreen):
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         app = self.aks
         if topic == "resume":
-            # Back on the start screen: runs and leftovers may have changed meanwhile.
+            # Shown (the first time too): runs and leftovers may have changed meanwhile.
             if not app.job("runs").running:
-                app.refresh_runs()
+                self.post_message(RefreshRuns())
             if not app.job("leftovers").running and not app.run_model.running:
-                app.start_leftovers()
+                self.post_message(ScanLeftovers())
         st = app.state
         disc = app.job("discovery")
         ident = self.query_one("#identity", Static)
@@ -183,4 +186,4 @@ class StartScreen(WizardScreen):
             self.say("Nothing to clean up.")
             return
         self.say("Cleaning up leftover pods…")
-        self.aks.start_cleanup()
+        self.post_message(CleanUp())

@@ -15,8 +15,8 @@ from textual.widgets import DataTable, Static
 
 from aksaudit_tui.engine.coverage import NodeRow, StatusReport
 from aksaudit_tui.tui.app import error_text
-from aksaudit_tui.tui.messages import Navigate
-from aksaudit_tui.tui.runmodel import Changes
+from aksaudit_tui.tui.messages import Navigate, ReadStatus
+from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import PromptScreen
 
@@ -116,9 +116,8 @@ def report_csv(report: StatusReport) -> str:
 
 
 class StatusScreen(WizardScreen):
-    STEP = "status"
-    BACK = "start"
-    NEXT = None
+    """Coverage per node; Back returns where it was opened from."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "refresh", "Refresh", id="status.refresh"),
         Binding("j", "export_json", "Export JSON", id="status.export_json"),
@@ -141,7 +140,7 @@ class StatusScreen(WizardScreen):
     def on_screen_resume(self, _event: Any) -> None:
         # Status is live: read it again every time the screen is shown.
         if not self.aks.job("status").running:
-            self.aks.start_status(self.cluster)
+            self.post_message(ReadStatus(self.cluster))
         self._paint()
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
@@ -197,7 +196,7 @@ class StatusScreen(WizardScreen):
         return action != "next"
 
     def action_refresh(self) -> None:
-        self.aks.start_status(self.cluster)
+        self.post_message(ReadStatus(self.cluster))
         self._paint()
 
     def action_filter(self) -> None:

@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from aksaudit_tui.tui.runmodel import ArrivalRow, Changes
+from aksaudit_tui.tui.messages import StartVerify
+from aksaudit_tui.tui.models.runmodel import ArrivalRow, Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 
 FIXES: tuple[tuple[str, str], ...] = (
@@ -62,9 +63,8 @@ COLUMNS = (
 
 
 class VerifyScreen(WizardScreen):
-    STEP = "verify"
-    BACK = "run"
-    NEXT = "status"
+    """Log arrival per node, with the reason and fix for each missing one."""
+
     NEXT_LABEL = "Status ▸"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "retry", "Check again", id="verify.retry"),
@@ -97,7 +97,7 @@ class VerifyScreen(WizardScreen):
         self._verified_run = key
         if app.verify_model.arrivals or app.run_model.running:
             return  # the run verifies as its last step; its events fill this screen
-        app.start_verify()
+        self.post_message(StartVerify())
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         if topic in ("all", "resume"):
@@ -208,5 +208,5 @@ class VerifyScreen(WizardScreen):
         if self.aks.job("verify").running:
             self.say("Already checking.")
             return
-        self.aks.start_verify()
+        self.post_message(StartVerify())
         self._full()

@@ -1,20 +1,12 @@
-"""The wizard breadcrumb: where the user is and what comes next."""
+"""The wizard breadcrumb: where the user is and what comes next (the steps are the registry's
+wizard rows)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
-STEPS: tuple[tuple[str, str], ...] = (
-    ("discover", "Discover"),
-    ("logpath", "Log path"),
-    ("rules", "Rules"),
-    ("facility", "Facility"),
-    ("delivery", "Delivery"),
-    ("review", "Review"),
-    ("run", "Run"),
-    ("verify", "Verify"),
-)
+from aksaudit_tui.tui.registry import WIZARD_STEPS
 
 
 class StepBar(Static):
@@ -33,9 +25,9 @@ class StepBar(Static):
 
     def render_steps(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        names = [k for k, _ in STEPS]
+        names = [e.name for e in WIZARD_STEPS]
         cur = names.index(self.current) if self.current in names else -1
-        for i, (_key, title) in enumerate(STEPS):
+        for i, title in enumerate(e.title for e in WIZARD_STEPS):
             if i:
                 text.append(" › ", style="dim")
             if i == cur:

@@ -1,6 +1,7 @@
 """The az / kubectl commands equivalent to a plan, for users who want to see or script it.
 
-Display only: the engine does the same through the SDKs. Secrets are never included (the
+Display only: the engine does the same through the SDKs. Shown by the wizard's review screen
+(``y``) and printed by ``aksaudit plan --equivalents``. Secrets are never included (the
 workspace key appears as a shell lookup).
 """
 
@@ -16,6 +17,7 @@ def _q(value: str) -> str:
 
 
 def equivalent_commands(plan: Plan) -> str:
+    """The commands for ``plan``, one per line, ``#`` comments where a step has no one-liner."""
     ws = plan.workspace
     levels = " ".join(severities_from(plan.severity))
     out: list[str] = [
