@@ -46,8 +46,13 @@ async def test_rollout_gets_no_whole_run_deadline(
     async def fake_kube(ctx: Any) -> Any:
         return object()
 
+    async def no_record(ctx: Any) -> None:  # the record is tested against the emulator
+        seen["recorded"] = True
+
     monkeypatch.setattr(nodes_delivery, "rollout", fake_rollout)
     monkeypatch.setattr(kubeops, "kube", fake_kube)
+    monkeypatch.setattr(step, "write_record", no_record)
     await step.DeliveryStep().apply(_ctx(delivery), Probe(changes=[]))
+    assert seen["recorded"] is True
     assert seen["deadline_s"] is None
     assert seen["spec"].pod_deadline_s == 30 and seen["spec"].mode == delivery

@@ -243,3 +243,29 @@ def test_query_api_raw_shape(emulator: Any) -> None:
     cols = {c["name"]: c["type"] for c in table["columns"]}
     assert cols["TimeGenerated"] == "datetime" and cols["ProcessID"] == "int"
     assert len(table["rows"]) == 1 and len(table["rows"][0]) == len(table["columns"])
+
+
+def test_bin_rounds_datetimes_down_and_groups_by_computed_columns() -> None:
+    """What the status activity query needs: a bool from `contains` and an hour from
+    `bin(TimeGenerated, 1h)` as group keys."""
+    rows = [dict(r) for r in ROWS] + [_row("node-a", 30, key="aksaudit-heartbeat")]
+    res = kql.run(
+        "Syslog | where Computer == 'node-a'"
+        ' | extend Heartbeat = SyslogMessage contains "aksaudit-heartbeat",'
+        " Hour = bin(TimeGenerated, 1h)"
+        " | summarize records=count(), last_seen=max(TimeGenerated) by Heartbeat, Hour"
+        " | order by Hour asc",
+        {"Syslog": rows},
+        now=NOW,
+    )
+    names = [c for c, _ in res.columns]
+    assert names == ["Heartbeat", "Hour", "records", "last_seen"]
+    assert dict(res.columns)["Hour"] == "datetime" and dict(res.columns)["Heartbeat"] == "bool"
+    got = [dict(zip(names, row, strict=True)) for row in res.rows]
+    assert [(r["Heartbeat"], r["Hour"], r["records"]) for r in got] == [
+        (False, "2026-01-12T09:00:00.000Z", 2),
+        (True, "2026-01-12T09:00:00.000Z", 1),
+    ]
+    assert kql.run("Syslog | extend b = bin(ProcessID, 100) | project b", {"Syslog": rows}).rows[
+        0
+    ] == [800]

@@ -394,6 +394,43 @@ def synth_messages(keys: list[str], when: float, rng: random.Random) -> list[str
     return [syscall, execve, proctitle]
 
 
+HEARTBEAT_KEY = "aksaudit-heartbeat"
+HEARTBEAT_FILE = "var/lib/aksaudit/heartbeat"
+
+
+def heartbeat_touched(state: EmulatorState, node: SimNode) -> bool:
+    """The node's heartbeat file was touched since the last round (the watch fires once per
+    touch; a file first seen counts as one touch)."""
+    if node.root is None:
+        return False
+    try:
+        mtime = (Path(node.root) / HEARTBEAT_FILE).stat().st_mtime_ns
+    except OSError:
+        return False
+    with state.lock:
+        if state.heartbeats_seen.get(node.name) == mtime:
+            return False
+        state.heartbeats_seen[node.name] = mtime
+    return True
+
+
+def heartbeat_messages(when: float) -> list[str]:
+    """One touch of the watched heartbeat file as audisp-syslog logs it (the kernel test
+    measured SYSCALL, CWD, 2 PATH, PROCTITLE; the rows that carry the key and the file)."""
+    _serial[0] += 1
+    stamp = f"{when:.3f}:{_serial[0]}"
+    return [
+        f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=257 success=yes exit=3 "
+        "a0=ffffff9c a1=7ffd a2=941 a3=1b6 items=2 ppid=1 pid=4242 auid=4294967295 uid=0 gid=0 "
+        'euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="touch" '
+        f'exe="/usr/bin/touch" subj=unconfined key="{HEARTBEAT_KEY}"',
+        f'type=CWD msg=audit({stamp}): cwd="/"',
+        f'type=PATH msg=audit({stamp}): item=1 name="/{HEARTBEAT_FILE}" inode=1311 dev=08:01 '
+        "mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
+        f"type=PROCTITLE msg=audit({stamp}): proctitle=746F756368",
+    ]
+
+
 _PRI = re.compile(r"^<(\d{1,3})>(?:1 )?")
 _TAG = re.compile(
     r"(?:\w{3}\s+\d+\s+[\d:]+\s+|\S+T\S+\s+)?(?P<host>\S+)\s+(?P<prog>[\w./-]+)(?:\[(?P<pid>\d+)\])?:\s*(?P<msg>.*)$"
@@ -444,7 +481,10 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
             continue
         process = "audisp-syslog" if facility == "user" else "audispd"
         pid = 800 + (hash(node.name) % 400)
-        messages = synth_messages(sorted(st.rule_keys or []), now, rng)
+        keys = sorted(k for k in st.rule_keys or [] if k != HEARTBEAT_KEY)
+        messages = synth_messages(keys, now, rng)
+        if HEARTBEAT_KEY in (st.rule_keys or ()) and heartbeat_touched(state, node):
+            messages += heartbeat_messages(now)
         added += _deliver(
             state, node, found, facility, severity, process, pid, messages, now, delay
         )

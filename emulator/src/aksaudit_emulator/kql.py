@@ -20,7 +20,7 @@ Expressions: literals ('str', "str", @"verbatim", numbers, true/false, timespans
 `in (..)` `!in (..)` `in~ (..)`, `has` `!has` `contains` `!contains` `startswith` `!startswith`
 `endswith` `has_any (..)`, `and` `or` `not(expr)`, parentheses, `+`/`-` on datetimes and timespans,
 functions ago(ts), now(), datetime(x), extract("re", group, col), tolower(x), toupper(x),
-isempty(x), isnotempty(x), strlen(x), tostring(x).
+isempty(x), isnotempty(x), strlen(x), tostring(x), bin(x, size) (alias floor).
 
 Anything else raises ``KqlError`` which the query API turns into the service's 400 body
 (``BadArgumentError`` with a ``SyntaxError``/``SemanticError`` inner error).
@@ -464,6 +464,8 @@ class Parser:
             }
             fn = fns[name]
             return lambda r: fn(a(r))
+        if name in ("bin", "floor") and len(args) == 2:
+            return _bin(args[0], args[1])
         if name == "not" and len(args) == 1:
             a = args[0]
             return lambda r: not bool(a(r))
@@ -474,6 +476,35 @@ class Parser:
             token=name,
             pos=tok.pos,
         )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bin(value: Expr, size: Expr) -> Expr:
+    """Kusto ``bin(value, roundTo)``: a datetime rounded down to a multiple of a timespan (from
+    the Unix epoch), a timespan to a timespan, a number to a number."""
+
+    def go(r: Row) -> Any:
+        v, step = value(r), size(r)
+        if v is None:
+            return None
+        if isinstance(v, datetime) or (isinstance(v, str) and isinstance(step, timedelta)):
+            dt = _parse_datetime(v)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            width = _as_timespan(step)
+            if width <= timedelta(0):
+                raise KqlError("bin(): the bin size must be positive", kind="SemanticError")
+            return _EPOCH + ((dt - _EPOCH) // width) * width
+        if isinstance(v, timedelta):
+            width = _as_timespan(step)
+            return (v // width) * width
+        if isinstance(v, int | float) and isinstance(step, int | float) and step > 0:
+            return (v // step) * step
+        raise KqlError("bin(): needs a datetime, timespan or number", kind="SemanticError")
+
+    return go
 
 
 def _as_timespan(value: Any) -> timedelta:

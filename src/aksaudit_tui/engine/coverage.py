@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# A node's audit state, read from the cluster, Azure and the workspace (engine/truth.py):
+NodeState = Literal["covered", "silent", "drift", "new", "not enabled", "skipped", "unknown"]
+NODE_STATES: tuple[NodeState, ...] = (
+    "covered",
+    "silent",
+    "drift",
+    "new",
+    "not enabled",
+    "skipped",
+    "unknown",
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,10 @@ class NodeRow:
     skipped_reason: str | None = None  # Windows / virtual / immutable OS / not ready
     delivery_ready: bool | None = None  # keeper pod Ready (keeper) / check pod ran (one-shot)
     records: int = 0
+    state: NodeState | None = None  # None: an older report without states (covered = fields)
+    reason: str = ""  # why this state (for silent: the broken link)
+    fix: str = ""  # what to do about it
+    last_heartbeat: str | None = None  # ISO time of the last heartbeat record in the workspace
 
     @property
     def linux(self) -> bool:
@@ -32,6 +48,8 @@ class NodeRow:
     @property
     def covered(self) -> bool:
         """Audited and shipping: auditd running, plugin on, rules as planned, path in place."""
+        if self.state is not None:
+            return self.state == "covered"
         return bool(
             self.skipped_reason is None
             and self.auditd_running
@@ -45,6 +63,9 @@ class NodeRow:
         d.pop("records", None)
         d.pop("delivery_ready", None)
         d["delivery_ready"] = self.delivery_ready
+        if self.state is None:  # the older shape, unchanged
+            for key in ("state", "reason", "fix", "last_heartbeat"):
+                d.pop(key, None)
         return d
 
 
@@ -54,6 +75,17 @@ class ClusterCoverage:
     nodes: tuple[NodeRow, ...] = ()
     error: str | None = None  # the cluster could not be read (kube down, 403, ...)
     log_path: str | None = None  # what is in place: "container-insights", "legacy-oms", "ama"
+    subscription: str = ""  # subscription id (name in subscription_name)
+    subscription_name: str = ""
+    enabled: bool | None = None  # the cluster holds an aksaudit record (None: not read)
+    enabled_by: str | None = None  # who applied (the record's identity name)
+    applied_at: str | None = None
+    presets: tuple[str, ...] = ()
+    delivery: str | None = None
+    workspace: str | None = None  # the recorded workspace's name
+    last_heartbeat: str | None = None  # newest heartbeat of any node (ISO)
+    hourly: tuple[int, ...] = ()  # audit records per hour over the window, oldest first
+    notes: tuple[str, ...] = ()  # e.g. "a run of yours is unfinished here"
 
     @property
     def linux_nodes(self) -> tuple[NodeRow, ...]:
@@ -61,7 +93,21 @@ class ClusterCoverage:
             n
             for n in self.nodes
             if not (n.skipped_reason or "").startswith(("Windows", "virtual", "immutable"))
+            and n.state != "skipped"
         )
+
+    @property
+    def covered_count(self) -> int:
+        return sum(1 for n in self.linux_nodes if n.covered)
+
+    @property
+    def drift_count(self) -> int:
+        return sum(1 for n in self.nodes if n.state == "drift")
+
+    @property
+    def fully_covered(self) -> bool:
+        nodes = self.linux_nodes
+        return self.error is None and bool(nodes) and all(n.covered for n in nodes)
 
     @property
     def coverage(self) -> float:
@@ -81,6 +127,23 @@ class ClusterCoverage:
             d["error"] = self.error
         if self.log_path:
             d["log_path"] = self.log_path
+        if self.enabled is not None:  # read from the cluster (status of any cluster)
+            d.update(
+                subscription=self.subscription,
+                enabled=self.enabled,
+                enabled_by=self.enabled_by,
+                applied_at=self.applied_at,
+                presets=list(self.presets),
+                delivery=self.delivery,
+                workspace=self.workspace,
+                covered=self.covered_count,
+                linux_nodes=len(self.linux_nodes),
+                drift=self.drift_count,
+                last_heartbeat=self.last_heartbeat,
+                records_per_hour=list(self.hourly),
+            )
+            if self.notes:
+                d["notes"] = list(self.notes)
         return d
 
 
@@ -89,6 +152,14 @@ class StatusReport:
     clusters: tuple[ClusterCoverage, ...] = ()
     generated: str = ""
     warnings: tuple[str, ...] = ()
+
+    window_h: int = 24
+    queries: int = 0  # KQL queries this report took (one per workspace)
+
+    @property
+    def fully_covered(self) -> bool:
+        """Every listed cluster covers every Linux node (the CLI's exit 0; otherwise 5)."""
+        return bool(self.clusters) and all(c.fully_covered for c in self.clusters)
 
     def to_json(self) -> dict[str, Any]:
         return {"clusters": [c.to_json() for c in self.clusters]}

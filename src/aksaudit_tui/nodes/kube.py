@@ -126,6 +126,7 @@ class NodeInfo:
     provider_id: str
     skip_reason: str | None  # None: the tool configures this node
     os_image: str = ""
+    created: str = ""  # metadata.creationTimestamp (ISO 8601): when the node joined
 
     @property
     def eligible(self) -> bool:
@@ -188,6 +189,7 @@ def node_info(raw: Obj) -> NodeInfo:
         provider_id=str(spec.get("providerID") or ""),
         skip_reason=reason,
         os_image=os_image,
+        created=str(meta.get("creationTimestamp") or ""),
     )
 
 
@@ -443,6 +445,21 @@ class KubeClient:
                 f"{kind} {ns}/{name} exists but was not created by aksaudit (no "
                 f"{m.MANAGED_SELECTOR} label); rename or delete it, or choose another namespace"
             )
+
+    async def get_configmap(self, namespace: str, name: str) -> Obj | None:
+        """One ConfigMap (None when it or its namespace does not exist)."""
+        return await self._read(
+            "read_configmap", self.core.read_namespaced_config_map, name, namespace
+        )
+
+    async def list_configmaps(self, selector: str) -> list[Obj]:
+        """ConfigMaps matching ``selector`` in every namespace (one call)."""
+        data = await self._json(
+            "list_configmaps_all",
+            self.core.list_config_map_for_all_namespaces,
+            label_selector=selector,
+        )
+        return list(data.get("items") or [])
 
     async def get_daemonset(self, namespace: str, name: str = m.KEEPER_NAME) -> Obj | None:
         return await self._read(

@@ -8,6 +8,7 @@ from typing import Any
 
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
+from aksaudit_tui.engine.steps.record import delete_records, record_change, write_record
 
 
 def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -> Any:
@@ -154,7 +155,7 @@ class DeliveryStep:
                 ctx.shared.extra["delete_keeper"] = True
             if not eligible:
                 ctx.shared.extra["todo"] = not_ready
-                return Probe(changes=changes)
+                return Probe(changes=changes + await _record_changes(ctx))
             checked = await check_results(ctx, eligible)
             unknown = [r for r in checked.values() if r.phase == "unknown"]
             todo = []
@@ -181,6 +182,7 @@ class DeliveryStep:
                 )
             # no check result (the pod did not start): say so; the node stays in the todo
             warnings = [f"{r.node}: unknown: {r.message}" for r in unknown]
+        changes += await _record_changes(ctx)
         return Probe(changes=changes, warnings=warnings, data={"skipped": _skip_notes(nodes)})
 
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
@@ -196,6 +198,7 @@ class DeliveryStep:
         if nodes is None:
             nodes = [n for n in await _nodes(ctx) if n.eligible]
         if not nodes:
+            await write_record(ctx)
             return
         stats = DeliveryStats()
         results = await rollout(
@@ -219,9 +222,15 @@ class DeliveryStep:
                 f"{len(failed)} of {len(results)} node(s) not configured: "
                 + "; ".join(f"{r.node}: {r.message}" for r in failed[:3])
             )
+        await write_record(ctx)  # after the nodes: the record never claims more than ran
 
     async def verify(self, ctx: StepContext) -> None:
         return None
+
+
+async def _record_changes(ctx: StepContext) -> list[str]:
+    change = await record_change(ctx)
+    return [change] if change else []
 
 
 def _skip_notes(nodes: list[Any]) -> list[str]:
@@ -275,6 +284,8 @@ class RemoveDeliveryStep:
         )
         ctx.check_cancel()
         failed = [r for r in results if r.phase in ("failed", "unknown")]
+        if not failed:  # the cluster no longer has what the record says (wherever it lives)
+            await delete_records(ctx)
         if failed:
             raise StepFailed(
                 f"{len(failed)} node(s) not restored: "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.engine.results import Leftover
 from aksaudit_tui.engine.steps.base import StepContext
+from aksaudit_tui.nodes.record import RECORD_CONFIGMAP
 
 if TYPE_CHECKING:
     from aksaudit_tui.engine.plan import Plan
@@ -47,7 +48,8 @@ def _is_keeper_pod(name: str) -> bool:
 def _is_keeper_cm(name: str) -> bool:
     from aksaudit_tui.nodes import manifests as m
 
-    return name == m.SCRIPT_CONFIGMAP
+    # the record of what was applied is meant to stay, like the keeper (remove deletes it)
+    return name in (m.SCRIPT_CONFIGMAP, RECORD_CONFIGMAP)
 
 
 def leftovers_of(context: str, found: Any) -> list[Leftover]:

@@ -1,0 +1,99 @@
+"""The cluster's record of what was applied (``nodes.record``), written with the delivery.
+
+Written after the nodes were configured (a record never claims more than what ran) and again
+on every apply, so "when" and "by whom" name the latest. Nothing secret goes in: hashes, names,
+the identity's display name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from aksaudit_tui import __version__
+from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.steps import kubeops
+from aksaudit_tui.engine.steps.base import StepContext
+from aksaudit_tui.nodes.record import (
+    RECORD_CONFIGMAP,
+    RECORD_SELECTOR,
+    AppliedRecord,
+    parse_record,
+    record_configmap_manifest,
+    record_namespace,
+)
+from aksaudit_tui.nodes.script import script_sha256
+
+
+def plan_hash(plan: Plan) -> str:
+    """sha256 of the plan's canonical JSON (the same choices give the same hash anywhere)."""
+    blob = json.dumps(plan.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None) -> AppliedRecord:
+    from aksaudit_tui.engine.rules import rules_sha256  # startup time: the presets package
+
+    plan = ctx.plan
+    when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    return AppliedRecord(
+        plan_hash=plan_hash(plan),
+        presets=tuple(plan.presets),
+        rules_sha256=rules_sha256(ctx.rules_text),
+        facility=plan.facility,
+        severity=plan.severity,
+        log_path=plan.log_path,
+        workspace_id=plan.workspace.customer_id,
+        workspace_name=plan.workspace.name,
+        workspace_resource_id=plan.workspace.id,
+        script_sha256=script_sha256(ctx.script_text),
+        delivery=plan.delivery,
+        keeper_interval_s=int(ctx.shared.extra.get("keeper_interval_s", 300)),
+        tool_version=__version__,
+        applied_at=when,
+        applied_by=applied_by,
+        run_id=ctx.run_id,
+        custom_rules=bool(plan.custom_rules or plan.custom_rules_file),
+        namespace=plan.namespace,
+    )
+
+
+async def write_record(ctx: StepContext) -> AppliedRecord:
+    """Create or replace the record ConfigMap in the plan's namespace; returns what it wrote."""
+    from aksaudit_tui.cloud.identity import identity_name  # startup time: the Azure SDK
+
+    record = build_record(ctx, await identity_name(ctx.clients))
+    k = await kubeops.kube(ctx)
+    await k.ensure_configmap(record_configmap_manifest(record))
+    where = f"{record_namespace(record)}/{RECORD_CONFIGMAP}"
+    ctx.log("delivery", f"recorded what was applied in ConfigMap {where}")
+    return record
+
+
+async def read_records(ctx: StepContext) -> list[AppliedRecord]:
+    """Every record of ours in the cluster (normally one; two after a namespace change)."""
+    k = await kubeops.kube(ctx)
+    return [r for cm in await k.list_configmaps(RECORD_SELECTOR) if (r := parse_record(cm))]
+
+
+async def record_change(ctx: StepContext) -> str | None:
+    """The change review shows when the cluster's record is missing or names another
+    configuration (None: it already says what this plan applies)."""
+    want = build_record(ctx, "")
+    where = f"{record_namespace(want)}/{RECORD_CONFIGMAP}"
+    k = await kubeops.kube(ctx)
+    cur = parse_record(await k.get_configmap(record_namespace(want), RECORD_CONFIGMAP))
+    if cur is None:
+        return f"record what was applied in ConfigMap {where}"
+    if (cur.plan_hash, cur.script_sha256) != (want.plan_hash, want.script_sha256):
+        return f"update the record of what was applied in ConfigMap {where}"
+    return None
+
+
+async def delete_records(ctx: StepContext) -> None:
+    """Remove: delete every record of ours (objects without our label are never touched)."""
+    k = await kubeops.kube(ctx)
+    for cm in await k.list_configmaps(RECORD_SELECTOR):
+        meta = cm.get("metadata") or {}
+        await k.delete_owned("configmap", str(meta.get("namespace", "")), str(meta.get("name")))

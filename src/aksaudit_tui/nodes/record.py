@@ -1,0 +1,142 @@
+"""What was applied to a cluster, recorded in the cluster itself (ConfigMap ``aksaudit-applied``),
+so any machine can read coverage without this machine's journal.
+
+Where: with a keeper, in our namespace beside it; with one-shot delivery, whose namespace is
+deleted when the run ends (nothing privileged stays), in ``kube-system``. The ConfigMap carries
+the label ``aksaudit.io/role=record``, so a reader finds it with one cluster-wide list whatever
+namespace a plan chose.
+
+Written by apply with the delivery; read by ``status`` (get only). It holds names and hashes,
+never a secret: the plan hash, presets and the rules hash, facility/severity, log path,
+workspace, node script sha, tool version, when, and who (the identity's name). The keeper's pods
+carry the script sha too, so status can tell a node that runs another configuration (drift).
+
+One JSON document under one key keeps the shape versioned (``"v": 1``) and easy to read by
+hand: ``kubectl -n aksaudit-system get cm aksaudit-applied -o jsonpath='{.data.applied\\.json}'``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aksaudit_tui.nodes import manifests as m
+
+RECORD_CONFIGMAP = "aksaudit-applied"
+RECORD_KEY = "applied.json"
+RECORD_VERSION = 1
+RECORD_ROLE = "record"
+RECORD_SELECTOR = f"{m.MANAGED_SELECTOR},{m.LABEL_ROLE}={RECORD_ROLE}"
+ONESHOT_RECORD_NAMESPACE = "kube-system"
+
+
+@dataclass(frozen=True)
+class AppliedRecord:
+    """One cluster's applied configuration (see the module docstring)."""
+
+    plan_hash: str
+    presets: tuple[str, ...]
+    rules_sha256: str
+    facility: str
+    severity: str
+    log_path: str
+    workspace_id: str  # the workspace's customer id (what the query API takes)
+    workspace_name: str
+    workspace_resource_id: str
+    script_sha256: str
+    delivery: str  # keeper | one-shot
+    keeper_interval_s: int
+    tool_version: str
+    applied_at: str  # ISO 8601, UTC
+    applied_by: str  # an identity's name (user principal, app id, or user@host); no secret
+    run_id: str
+    custom_rules: bool = False
+    namespace: str = m.DEFAULT_NAMESPACE
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["presets"] = list(self.presets)
+        d["v"] = RECORD_VERSION
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AppliedRecord | None:
+        """The record, or None when ``data`` is not a version-1 record."""
+        if not isinstance(data, dict) or data.get("v") != RECORD_VERSION:
+            return None
+
+        def s(key: str, default: str = "") -> str:
+            v = data.get(key)
+            return v if isinstance(v, str) else default
+
+        presets = data.get("presets")
+        interval = data.get("keeper_interval_s")
+        extra = data.get("extra")
+        return cls(
+            plan_hash=s("plan_hash"),
+            presets=tuple(p for p in presets if isinstance(p, str))
+            if isinstance(presets, list)
+            else (),
+            rules_sha256=s("rules_sha256"),
+            facility=s("facility"),
+            severity=s("severity"),
+            log_path=s("log_path"),
+            workspace_id=s("workspace_id"),
+            workspace_name=s("workspace_name"),
+            workspace_resource_id=s("workspace_resource_id"),
+            script_sha256=s("script_sha256"),
+            delivery=s("delivery", "keeper"),
+            keeper_interval_s=interval
+            if isinstance(interval, int) and not isinstance(interval, bool)
+            else 300,
+            tool_version=s("tool_version"),
+            applied_at=s("applied_at"),
+            applied_by=s("applied_by"),
+            run_id=s("run_id"),
+            custom_rules=data.get("custom_rules") is True,
+            namespace=s("namespace", m.DEFAULT_NAMESPACE),
+            extra={k: v for k, v in extra.items() if isinstance(v, str)}
+            if isinstance(extra, dict)
+            else {},
+        )
+
+
+def record_namespace(record: AppliedRecord) -> str:
+    """Where the record lives: beside the keeper, or in kube-system for one-shot delivery."""
+    return record.namespace if record.delivery == "keeper" else ONESHOT_RECORD_NAMESPACE
+
+
+def record_configmap_manifest(record: AppliedRecord) -> dict[str, Any]:
+    """The ConfigMap that carries ``record`` (labelled as ours and as the record)."""
+    labels = m.labels(record.run_id, None)
+    labels[m.LABEL_ROLE] = RECORD_ROLE
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": RECORD_CONFIGMAP,
+            "namespace": record_namespace(record),
+            "labels": labels,
+            "annotations": {m.ANNOTATION_SCRIPT_SHA: record.script_sha256},
+        },
+        "data": {RECORD_KEY: json.dumps(record.to_json(), sort_keys=True, indent=1)},
+    }
+
+
+def parse_record(configmap: dict[str, Any] | None) -> AppliedRecord | None:
+    """The record in a ConfigMap read from the API (None: absent, not ours, or unreadable)."""
+    if not configmap:
+        return None
+    labels = (configmap.get("metadata") or {}).get("labels") or {}
+    if labels.get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+        return None
+    text = (configmap.get("data") or {}).get(RECORD_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return AppliedRecord.from_json(data)
