@@ -255,18 +255,6 @@ def test_no_egress_is_reported_clearly(node_root: MakeRoot, sku: str) -> None:
     assert not (node.path / RULES_FILE).exists()
 
 
-def test_script_never_writes_e2_even_if_edited_in(node_root: MakeRoot) -> None:
-    with pytest.raises(ValueError, match="-e 2"):
-        render_node_script(RULES + "-e 2\n", "authpriv")
-    # The script's own filter is the second line of defence (a hand-edited ConfigMap).
-    script = render_node_script(RULES + "-e 1\n", "authpriv").replace("\n-e 1\n", "\n-e  2\n")
-    node = node_root("Ubuntu2404")
-    result = node.run(script, "apply")
-    assert result.returncode == 0, result.stdout
-    assert "-e" not in node.read(RULES_FILE).split()
-    assert "enabled 2" not in (node.sim / "kernel").read_text()
-
-
 def test_watch_rules_rejected_by_auditctl_without_filter(node_root: MakeRoot) -> None:
     """The stand-in behaves like auditctl -R: a watch in a missing directory stops the load."""
     node = node_root("Ubuntu2404", auditd_installed=True)

@@ -153,9 +153,14 @@ def standins_dir() -> Path:
 
 
 def standin_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for running the node script or a stand-in against ``root``."""
+    """Environment for running the node script or a stand-in against ``root``.
+
+    ``AKSAUDIT_SIMULATION=1`` tells the node script it runs against a simulated root: it then
+    runs host commands only when they are stand-ins (a ``# aksaudit-standin`` line at the top),
+    and with any other root than / refuses to run without it."""
     env = dict(os.environ if base is None else base)
     env["AKSAUDIT_ROOT"] = str(root)
+    env["AKSAUDIT_SIMULATION"] = "1"
     env["PATH"] = f"{standins_dir()}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
 

@@ -4,12 +4,19 @@
 # namespaces). Usage: sh node.sh [apply|check|remove]   (default: @@MODE@@)
 #   apply  : install auditd if missing, write the syslog plugin and one rules file, load them
 #   check  : change nothing; report what apply would change (exit 3 when something differs)
-#   remove : restore every file this script changed from its backup, delete its own files
-# Every path is under $AKSAUDIT_ROOT (default /); host commands are found on PATH.
+#   remove : unload its rules, restore every file and kernel setting it changed from its
+#            backups (kept until every restore succeeded), delete its own files
+# Every path is under $AKSAUDIT_ROOT (default /); host commands are found on PATH. With a root
+# other than / the script runs only as a simulation: AKSAUDIT_SIMULATION=1 and every host
+# command an aksaudit stand-in (a "# aksaudit-standin" line at its top); otherwise it refuses.
 # The last line printed is one JSON status object. Exit: 0 ok (a skipped node too), 1 error
 # (a bad mode too), 3 check found drift.
-# This script never writes "-e 2" (that would lock the rules until reboot).
+# This script never loads "-e 2" (locks the audit configuration until reboot: remove and
+# re-apply would fail) nor "-f 2" (kernel panic on overflow), in any spelling.
 set -u
+# No pathname expansion anywhere: rule words are expanded unquoted (`auditctl $d`) and may hold
+# * or ? (-F path=/x*); they must reach auditctl as written, never as the names of files.
+set -f
 umask 022
 
 # The body is one function, called on the last line with stdin from /dev/null: when the script
@@ -114,7 +121,8 @@ finish() {
 	exit 0
 }
 
-have() { command -v "$1" >/dev/null 2>&1; }
+# A host command that is there and may run (in a simulation: a stand-in; see host_ok).
+have() { command -v "$1" >/dev/null 2>&1 && host_ok "$1"; }
 
 sha_of() {
 	if have sha256sum; then
@@ -140,6 +148,35 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/aksaudit.XXXXXX") || {
 	finish
 }
 trap 'rm -rf "$WORK"; exit 130' HUP INT TERM
+
+# ---------------------------------------------------------------- simulation fence
+# A root other than / is a simulated node: files under ROOT, host commands from the emulator's
+# stand-ins. Outside a simulation that would write files under ROOT but run this machine's own
+# apt-get, systemctl and auditctl (install packages, wipe the kernel's audit rules): refused.
+HOST_COMMANDS="apt-get dpkg rpm tdnf dnf systemctl service auditctl augenrules"
+is_standin() {
+	[ -f "$1" ] && head -n 5 "$1" 2>/dev/null | grep -qx '# aksaudit-standin'
+}
+# May command $1 run? Always on a real root, and tools that change nothing on the host (sed,
+# sha256sum...); in a simulation a host command only as a stand-in.
+host_ok() {
+	[ -z "$ROOT" ] && return 0
+	case " $HOST_COMMANDS " in *" $1 "*) ;; *) return 0 ;; esac
+	_p=$(command -v "$1" 2>/dev/null) || return 0 # absent: nothing would run
+	case "$_p" in /*) is_standin "$_p" ;; *) return 1 ;; esac
+}
+if [ -n "$ROOT" ]; then
+	if [ "${AKSAUDIT_SIMULATION:-}" != 1 ]; then
+		add_error "AKSAUDIT_ROOT is $ROOT but AKSAUDIT_SIMULATION is not 1: refusing to run this machine's host commands for a simulated node (use AKSAUDIT_ROOT=/ on a real node)"
+		finish
+	fi
+	for _c in $HOST_COMMANDS; do
+		if ! host_ok "$_c"; then
+			add_error "simulation: $_c is $(command -v "$_c"), not an aksaudit stand-in: refusing to run it (put the emulator's standins directory first on PATH)"
+			finish
+		fi
+	done
+fi
 
 if [ -r "$ROOT/etc/hostname" ]; then
 	NODE=$(head -n 1 "$ROOT/etc/hostname" | tr -d ' \t\r')
@@ -236,7 +273,7 @@ detect_version() {
 	if [ -z "$_v" ]; then
 		# The package's own auditctl reports its version (works without a package database).
 		for _d in /sbin /usr/sbin; do
-			if [ -x "$ROOT$_d/auditctl" ]; then
+			if [ -x "$ROOT$_d/auditctl" ] && { [ -z "$ROOT" ] || is_standin "$ROOT$_d/auditctl"; }; then
 				_v=$("$ROOT$_d/auditctl" -v 2>/dev/null | sed -n 's/.*version \([0-9][0-9.]*\).*/\1/p' | head -n 1)
 				[ -n "$_v" ] && break
 			fi
@@ -329,7 +366,9 @@ install_auditd() {
 		*)
 			# A previous install was interrupted: let dpkg finish it before apt runs again.
 			say "auditd is $(dpkg_auditd_state) (an interrupted install): dpkg --configure -a"
-			dpkg --configure -a >>"$_log" 2>&1 || say "dpkg --configure -a: $(tail -n 1 "$_log")"
+			if have dpkg; then
+				dpkg --configure -a >>"$_log" 2>&1 || say "dpkg --configure -a: $(tail -n 1 "$_log")"
+			fi
 			;;
 		esac
 		say "installing auditd with apt-get"
@@ -396,15 +435,14 @@ write_plugin_content() {
 
 write_rules_content() {
 	# Filter the embedded rules for this node: drop watches whose directory is missing (they
-	# would stop auditctl -R at that line) and any "-e 2" (never lock the rules). One awk pass
-	# classifies the lines; the shell only tests directories.
+	# would stop auditctl -R at that line). Lines that lock were refused before (lock_lines).
+	# One awk pass classifies the lines; the shell only tests directories.
 	embedded_rules | awk '
 	{
 		line = $0
 		t = line
 		sub(/^[ \t]+/, "", t)
 		n = split(t, f, /[ \t]+/)
-		if (f[1] == "-e" && f[2] == "2") { print "E\t-"; next }
 		w = ""
 		if (f[1] == "-w") w = f[2]
 		else if (f[1] == "-a" || f[1] == "-A") {
@@ -426,7 +464,6 @@ write_rules_content() {
 		rest=${rec#*"$TAB"}
 		case "$kind" in
 		K) printf '%s\n' "$rest" ;;
-		E) printf '%s\n' "skip-e2" >>"$WORK/dropped" ;;
 		W)
 			need=${rest%%"$TAB"*}
 			rest=${rest#*"$TAB"}
@@ -440,6 +477,33 @@ write_rules_content() {
 			;;
 		esac
 	done
+}
+
+# Lines of the given files (stdin without any) that auditctl would act on to set -e 2 or -f 2,
+# or would read as two lines: "FNR<TAB>FILE<TAB>what" each. The same reading as the Python
+# parser's (presets/rules.py lock_setting): a comment only when the first space-separated word
+# starts with #; every word scanned, bundled flags and attached values included (-De2).
+lock_lines() {
+	awk '
+	{
+		if (length($0) > 4095) { print FNR "\t" FILENAME "\tis longer than 4095 characters (auditctl would read it as two lines)"; next }
+		t = $0
+		sub(/^ +/, "", t)
+		if (substr(t, 1, 1) == "#") next
+		for (i = 1; i <= NF; i++) {
+			w = $i
+			if (substr(w, 1, 1) != "-" || substr(w, 1, 2) == "--" || length(w) < 2) continue
+			for (p = 2; p <= length(w); p++) {
+				c = substr(w, p, 1)
+				if (index("CefrbaAdSFmRwWkpq", c) == 0) continue
+				v = substr(w, p + 1)
+				if (v == "" && i < NF) v = $(i + 1)
+				if (c == "e" && v == "2") print FNR "\t" FILENAME "\tsets -e 2 (locks the audit configuration until reboot: remove and re-apply would fail)"
+				if (c == "f" && v == "2") print FNR "\t" FILENAME "\tsets -f 2 (panics the node when the audit backlog overflows)"
+				break
+			}
+		}
+	}' "$@"
 }
 
 # Back up a file before its first change; a marker records that it did not exist.
@@ -503,42 +567,124 @@ touch_heartbeat() {
 # `auditctl -R` stop at "Rule exists": delete them first so the kernel matches the files.
 load_rules() {
 	augenrules >"$WORK/load.log" 2>&1 || return 1
-	if ! grep -Eq '^[[:space:]]*-D[[:space:]]*$' "$ROOT/etc/audit/audit.rules" 2>/dev/null; then
+	# Another rules file may lock: what augenrules built is loaded only when nothing in it does.
+	lock_lines "$ROOT/etc/audit/audit.rules" >"$WORK/built-locks" 2>/dev/null
+	[ -s "$WORK/built-locks" ] && return 1
+	if ! grep -Eq '^[[:space:]]*-D[[:space:]]*$' "$ROOT/etc/audit/audit.rules" 2>/dev/null && have auditctl; then
 		auditctl -D >>"$WORK/load.log" 2>&1 || true
 	fi
 	augenrules --load >>"$WORK/load.log" 2>&1
 }
 
+# ---------------------------------------------------------------- kernel settings
+KERNEL_SAVED="$BACKUP_DIR/kernel-settings"
+# One value of `auditctl -s` (enabled, failure, backlog_limit, backlog_wait_time); empty if unknown.
+kernel_get() {
+	have auditctl || return 0
+	auditctl -s 2>/dev/null | awk -v k="$1" '$1 == k { print $2; exit }'
+}
+kernel_locked() { [ "$(kernel_get enabled)" = 2 ]; }
+LOCKED_MSG="the kernel's audit configuration is locked (enabled 2, set by -e 2): no rule can be loaded or deleted until the node reboots"
+
+# The node's -b, -f and --backlog_wait_time before our rules first load, for remove to put back.
+# Recorded once: when our rules file already has a backup, an earlier apply loaded it and the
+# kernel holds our values, not the node's.
+record_kernel() {
+	[ -e "$KERNEL_SAVED" ] && return 0
+	if [ -e "$BACKUP_DIR$1" ] || [ -e "$BACKUP_DIR$1.absent" ]; then return 0; fi
+	: >"$WORK/kernel"
+	for _k in backlog_limit failure backlog_wait_time; do
+		_v=$(kernel_get "$_k")
+		case "$_v" in "" | *[!0-9]*) continue ;; esac
+		printf '%s %s\n' "$_k" "$_v" >>"$WORK/kernel"
+	done
+	if [ ! -s "$WORK/kernel" ]; then
+		say "auditctl -s reports no kernel settings: remove will leave -b, -f and --backlog_wait_time as they are"
+		return 0
+	fi
+	mkdir -p "$BACKUP_DIR" && cp "$WORK/kernel" "$KERNEL_SAVED.new" && mv -f "$KERNEL_SAVED.new" "$KERNEL_SAVED"
+}
+
+# Put back what record_kernel saw; an error for each setting the kernel refuses.
+restore_kernel() {
+	[ -f "$KERNEL_SAVED" ] || return 0
+	while read -r _k _v; do
+		case "$_k" in
+		backlog_limit) _o=-b ;;
+		failure) _o=-f ;;
+		backlog_wait_time) _o=--backlog_wait_time ;;
+		*) continue ;;
+		esac
+		case "$_v" in "" | *[!0-9]*) continue ;; esac
+		[ "$(kernel_get "$_k")" = "$_v" ] && continue
+		if auditctl "$_o" "$_v" >"$WORK/kset.log" 2>&1; then
+			say "restored $_o $_v"
+			add_changed kernel
+		else
+			add_error "cannot restore $_o $_v: $(tail -n 1 "$WORK/kset.log")"
+		fi
+	done <"$KERNEL_SAVED"
+}
+
 # ---------------------------------------------------------------- remove
+# Every backup stays until every unload and restore succeeded, so a failed remove can be run
+# again (after a reboot, when the kernel was locked).
 if [ "$MODE" = remove ]; then
 	detect_version
 	if auditd_bin >/dev/null; then INSTALLED=true; fi
 	restart=0
 	unload_src="$ROOT/etc/audit/rules.d/$RULES_NAME"
-	if [ -f "$unload_src" ] && have auditctl; then
-		# Delete exactly our rules from the kernel (-a -> -d, -w -> -W); others stay.
-		rule_lines "$unload_src" >"$WORK/unload"
-		while IFS= read -r r; do
-			case "$r" in
-			"-w "*) d="-W ${r#-w }" ;;
-			"-a "* | "-A "*) d="-d ${r#-? }" ;;
-			*) continue ;;
-			esac
-			# shellcheck disable=SC2086 # a rule is a list of words
-			auditctl $d >/dev/null 2>&1 || true
-		done <"$WORK/unload"
-		add_changed unload
+	pending="$BACKUP_DIR/pending-unload"
+	{
+		[ -f "$unload_src" ] && rule_lines "$unload_src"
+		[ -f "$pending" ] && cat "$pending"
+	} >"$WORK/unload"
+	if [ -s "$WORK/unload" ]; then
+		if ! have auditctl; then
+			add_error "auditctl is not on PATH: cannot unload our rules from the kernel"
+			cp "$WORK/unload" "$WORK/failed-unload"
+		elif kernel_locked; then
+			add_error "$LOCKED_MSG; our rules stay loaded until then, the files are restored"
+			cp "$WORK/unload" "$WORK/failed-unload"
+		else
+			# Delete exactly our rules from the kernel (-a -> -d, -w -> -W); others stay. A rule
+			# already gone (ENOENT) is fine; any other refusal is an error, and the rule is kept
+			# in pending-unload for the next remove (our rules file is restored below).
+			: >"$WORK/failed-unload"
+			while IFS= read -r r; do
+				case "$r" in
+				"-w "*) d="-W ${r#-w }" ;;
+				"-a "* | "-A "*) d="-d ${r#-? }" ;;
+				*) continue ;;
+				esac
+				# shellcheck disable=SC2086 # a rule is a list of words (globbing is off: set -f)
+				if ! auditctl $d >"$WORK/unload.log" 2>&1 &&
+					! grep -q 'No such file or directory' "$WORK/unload.log"; then
+					printf '%s\n' "$r" >>"$WORK/failed-unload"
+					say "auditctl $d: $(tail -n 1 "$WORK/unload.log")"
+				fi
+			done <"$WORK/unload"
+			if [ -s "$WORK/failed-unload" ]; then
+				add_error "could not unload $(grep -c . "$WORK/failed-unload") of our rules from the kernel: $(tail -n 1 "$WORK/unload.log")"
+			fi
+			add_changed unload
+		fi
+		if [ -s "$WORK/failed-unload" ]; then
+			mkdir -p "$BACKUP_DIR" && sort -u "$WORK/failed-unload" >"$pending.new" && mv -f "$pending.new" "$pending"
+		else
+			rm -f "$pending"
+		fi
 	fi
 	for rel in "/etc/audit/rules.d/$RULES_NAME" /etc/audit/plugins.d/syslog.conf /etc/audisp/plugins.d/syslog.conf; do
 		if [ -e "$BACKUP_DIR$rel.absent" ]; then
 			if [ -e "$ROOT$rel" ]; then
-				rm -f "$ROOT$rel"
-				say "deleted $rel"
+				if rm -f "$ROOT$rel"; then say "deleted $rel"; else add_error "cannot delete $rel"; fi
 			fi
 		elif [ -e "$BACKUP_DIR$rel" ]; then
 			if ! cmp -s "$BACKUP_DIR$rel" "$ROOT$rel"; then
-				cp -p "$BACKUP_DIR$rel" "$ROOT$rel" || add_error "cannot restore $rel"
-				say "restored $rel"
+				if cp -p "$BACKUP_DIR$rel" "$ROOT$rel"; then say "restored $rel"; else
+					add_error "cannot restore $rel"
+				fi
 			fi
 		else
 			continue
@@ -551,7 +697,7 @@ if [ "$MODE" = remove ]; then
 			;;
 		esac
 	done
-	if [ -d "$ROOT/etc/audit/rules.d" ] && have augenrules && [ "$INSTALLED" = true ]; then
+	if [ -d "$ROOT/etc/audit/rules.d" ] && have augenrules && [ "$INSTALLED" = true ] && ! kernel_locked; then
 		augenrules --load >"$WORK/load.log" 2>&1 || say "augenrules --load: $(tail -n 1 "$WORK/load.log")"
 	fi
 	if service_active; then
@@ -562,16 +708,30 @@ if [ "$MODE" = remove ]; then
 			fi
 		fi
 	fi
+	# Last: reloading the node's own rules (above, and auditd's start) may set these too.
+	if have auditctl && ! kernel_locked; then restore_kernel; fi
+	RULES_LOADED=$(count_loaded)
+	[ "$INSTALLED" = true ] && say "the audit package stays installed"
+	if [ -n "$ERRORS" ]; then
+		say "not fully removed: backups kept under /var/lib/aksaudit/backup; run remove again"
+		finish
+	fi
 	rm -rf "$BACKUP_DIR"
 	rm -f "$STATE_DIR/heartbeat"
 	rmdir "$STATE_DIR" 2>/dev/null || true
-	RULES_LOADED=$(count_loaded)
-	[ "$INSTALLED" = true ] && say "the audit package stays installed"
 	say "removed"
 	finish
 fi
 
 # ---------------------------------------------------------------- apply / check
+# Our own rules first: a line that would lock (a hand-edited ConfigMap) stops everything.
+embedded_rules | lock_lines >"$WORK/locks"
+if [ -s "$WORK/locks" ]; then
+	while IFS="$TAB" read -r _n _f _what; do
+		add_error "rules line $_n $_what: refused, nothing changed"
+	done <"$WORK/locks"
+	finish
+fi
 if audit_installed; then INSTALLED=true; fi
 if [ "$INSTALLED" != true ]; then
 	if [ "$MODE" = check ]; then
@@ -602,6 +762,26 @@ if [ "$AUDIT_MAJOR" -lt 2 ]; then
 	finish
 fi
 
+# A locked kernel takes no rule; another rules file that locks would lock it at our (re)load or
+# auditd restart. Both stop apply before its first change (and make check report it).
+if kernel_locked; then
+	add_error "$LOCKED_MSG; nothing changed"
+	finish
+fi
+if [ -d "$ROOT/etc/audit/rules.d" ]; then
+	: >"$WORK/other-locks"
+	set +f # the one glob of this script; every name is quoted
+	for _f in "$ROOT/etc/audit/rules.d"/*.rules; do
+		[ -f "$_f" ] && [ "${_f##*/}" != "$RULES_NAME" ] && lock_lines "$_f" >>"$WORK/other-locks"
+	done
+	set -f
+	if [ -s "$WORK/other-locks" ]; then
+		IFS="$TAB" read -r _n _f _what <"$WORK/other-locks"
+		add_error "${_f#"$ROOT"} line $_n $_what: loading the node's rules would lock the kernel; remove that line first (nothing changed)"
+		finish
+	fi
+fi
+
 # Plugin
 PLUGIN_PATH=$(plugin_file)
 sbin_syslog=""
@@ -623,10 +803,7 @@ if ! cmp -s "$WORK/plugin" "$ROOT$PLUGIN_PATH"; then plugin_changed=1; fi
 [ "$MODE" = apply ] && mkdir -p "$STATE_DIR"
 : >"$WORK/dropped"
 write_rules_content >"$WORK/rules"
-if grep -q '^skip-e2$' "$WORK/dropped"; then
-	say "dropped a '-e 2' line: this script never locks the rules"
-fi
-SKIPPED_WATCHES=$(grep -v '^skip-e2$' "$WORK/dropped" || true)
+SKIPPED_WATCHES=$(cat "$WORK/dropped")
 if [ -n "$SKIPPED_WATCHES" ]; then
 	printf '%s\n' "$SKIPPED_WATCHES" | while IFS= read -r w; do
 		say "watch skipped, its directory does not exist here: $w"
@@ -672,7 +849,11 @@ if [ "$MODE" = check ]; then
 	finish
 fi
 
-# apply: back up before the first change, then write.
+# apply: record the kernel settings and back up before the first change, then write.
+record_kernel "$RULES_REL" || {
+	add_error "cannot record the kernel's audit settings under /var/lib/aksaudit/backup"
+	finish
+}
 if [ "$plugin_changed" = 1 ]; then
 	if backup_once "$PLUGIN_PATH" && install_file "$PLUGIN_PATH" "$WORK/plugin"; then
 		say "wrote $PLUGIN_PATH (args LOG_$(upper "$SEVERITY") LOG_$(upper "$FACILITY"))"
@@ -717,6 +898,9 @@ if [ "$load_needed" = 1 ]; then
 			# audit 4 loads rules from its own unit; keep that unit's state in step.
 			systemctl restart audit-rules.service >/dev/null 2>&1 || say "audit-rules.service restart failed (rules are loaded)"
 		fi
+	elif [ -s "$WORK/built-locks" ]; then
+		IFS="$TAB" read -r _n _f _what <"$WORK/built-locks"
+		add_error "not loading the rules: /etc/audit/audit.rules line $_n $_what (from another file in /etc/audit/rules.d)"
 	else
 		sed 's/^/  augenrules: /' "$WORK/load.log" | tail -n 5
 		add_error "augenrules --load failed: $(grep -v '^augenrules\|^/' "$WORK/load.log" | tail -n 1)"

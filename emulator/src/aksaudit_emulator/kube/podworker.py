@@ -776,6 +776,7 @@ class PodWorker:
             if m.get("mountPath", "").rstrip("/") == "/aksaudit" and m.get("name") in mounts:
                 env["AKSAUDIT_MOUNT"] = str(mounts[m["name"]] / m.get("subPath", ""))
         env["AKSAUDIT_ROOT"] = str(node.root)
+        env["AKSAUDIT_SIMULATION"] = "1"  # the node script runs host commands as stand-ins only
         env["AKSAUDIT_RUN"] = str(sandbox / "run")
         env["HOSTNAME"] = node.name
         env["HOME"] = str(sandbox / "run")

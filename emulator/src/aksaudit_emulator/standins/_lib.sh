@@ -132,6 +132,7 @@ stub_bin() {
 	# A small executable standing in for an audit binary; `-v` prints the version.
 	put 0755 "$1" <<STUB
 #!/bin/sh
+# aksaudit-standin
 # aksaudit simulated ${1##*/} (audit $2)
 case "\${1:-}" in -v | --version) echo "${1##*/} version $2" ;; esac
 exit 0
