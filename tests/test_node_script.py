@@ -351,7 +351,7 @@ def test_script_read_from_stdin_survives_commands_reading_stdin(
     greedy = tmp_path / "greedy"
     greedy.mkdir()
     (greedy / "apt-get").write_text(
-        f'#!/bin/sh\ncat >/dev/null\nexec "{standins_dir() / "apt-get"}" "$@"\n'
+        f'#!/bin/sh\n# aksaudit-standin\ncat >/dev/null\nexec "{standins_dir() / "apt-get"}" "$@"\n'
     )
     (greedy / "apt-get").chmod(0o755)
     node = node_root("Ubuntu2404")
