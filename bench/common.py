@@ -183,6 +183,7 @@ def settings_for(info: Any, **kw: Any) -> Any:
         ca_bundle=str(info.ca_bundle),
         access_token=info.token,
         kubeconfig=str(info.kubeconfig),
+        profile="fast",
         **kw,
     )
 
@@ -196,6 +197,7 @@ def emulator_env(info: Any) -> dict[str, str]:
         AKSAUDIT_CA_BUNDLE=str(info.ca_bundle),
         AKSAUDIT_ACCESS_TOKEN=info.token,
         KUBECONFIG=str(info.kubeconfig),
+        AKSAUDIT_PROFILE="fast",
     )
     return env
 

@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ca_bundle": info["ca_bundle"],
                 "access_token": TOKEN,
                 "polling_interval": 0,
+                "profile": "fast",
             }
             conc = CloudSettings(**base, concurrency=args.concurrency)
             timed(conc, TOKEN)  # warm-up: SDK imports, emulator caches

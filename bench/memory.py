@@ -102,16 +102,16 @@ def _child_status(nodes: int) -> None:
 
 
 def _child_apply(plan: str, seconds: float) -> None:
-    import aksaudit_tui.engine.ops as ops
+    import aksaudit_tui.engine.rules as rules
     from aksaudit_tui.cli.main import main
 
-    orig = ops._prepare
+    orig = rules.prepare
 
     def prepare(p: Any) -> tuple[str, str]:
         rules, _script = orig(p)
         return rules, sleepy_node_script(seconds)
 
-    ops._prepare = prepare
+    rules.prepare = prepare
     rc = main(["apply", plan, "--yes", "--no-verify", "--json"])
     print("BENCH " + json.dumps({"rc": rc, "vmhwm_mb": peak_rss_mb()}), flush=True)
 

@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             AKSAUDIT_ARM_ENDPOINT="https://127.0.0.1:9/",
             AKSAUDIT_LOGS_ENDPOINT="https://127.0.0.1:9/logs/v1",
             AKSAUDIT_ACCESS_TOKEN="bench-token",
+            AKSAUDIT_PROFILE="fast",
             KUBECONFIG=str(Path(tmp) / "kubeconfig"),
             XDG_STATE_HOME=str(Path(tmp) / "state"),
             XDG_CONFIG_HOME=str(Path(tmp) / "config"),

@@ -34,6 +34,7 @@ def settings_for(emu: Any) -> CloudSettings:
         ca_bundle=i.ca_bundle,
         access_token=i.token,
         kubeconfig=i.kubeconfig,
+        profile="fast",
     )
 
 
@@ -48,12 +49,10 @@ async def dev_ama_oneshot(
 ) -> tuple[Any, Engine, Any]:
     """(emulator, engine, plan) for the usual fault test: the default scenario, aks-dev-neu
     through the AMA path into law-dev-neu, one-shot delivery."""
-    from aksaudit_tui.engine import ops
-
     emu = make_emulator(scenario())
     eng = engine_for(emu, state_dir, node_deadline_s)
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+    plan = await eng.plan_from_names(
+        clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
     )
     return emu, eng, plan
 
@@ -69,6 +68,7 @@ def cli_env(emu: Any, state_dir: Path) -> dict[str, str]:
         AKSAUDIT_ACCESS_TOKEN=i.token,
         AKSAUDIT_STATE_DIR=str(state_dir),
         KUBECONFIG=i.kubeconfig,
+        AKSAUDIT_PROFILE="fast",
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -48,9 +48,12 @@ def test_flags_win_over_env_and_token_only_from_env(tmp_path: Path) -> None:
     assert s.ca_bundle == str(ca.resolve())
     assert s.kubeconfig == "/flag/kc"
     assert s.access_token == TOKEN
-    # 127.0.0.1 is an emulator: LROs poll without waiting
-    assert s.is_loopback and s.effective_polling_interval == 0
-    assert CloudSettings().effective_polling_interval == 30
+    # 127.0.0.1 alone is not "the emulator": the pace is Azure's unless the profile says fast
+    assert s.profile == "azure" and s.effective_polling_interval == 30
+    fast = CloudSettings.from_env_and_args(None, {**env, "AKSAUDIT_PROFILE": "fast"})
+    assert fast.profile == "fast" and fast.effective_polling_interval == 0
+    with pytest.raises(UsageError, match="AKSAUDIT_PROFILE must be one of azure, fast"):
+        CloudSettings.from_env_and_args(None, {**env, "AKSAUDIT_PROFILE": "quick"})
 
 
 def test_token_never_in_repr_or_str() -> None:
@@ -105,6 +108,7 @@ def test_clients_get_endpoint_ca_scope_polling(tmp_path: Path) -> None:
         logs_endpoint="https://127.0.0.1:4443/logs/v1",
         ca_bundle=str(tmp_path / "ca.pem"),
         access_token=TOKEN,
+        profile="fast",
     )
     cred = StaticTokenCredential(TOKEN)
     for kind in ("subscriptions", "compute", "containerservice", "loganalytics", "monitor"):

@@ -274,6 +274,7 @@ def test_discover_stream_yields_only_the_public_union(emulator: Any) -> None:
 
 def cli_env(monkeypatch: pytest.MonkeyPatch, emu: Any) -> list[str]:
     monkeypatch.setenv("AKSAUDIT_ACCESS_TOKEN", emu.info.token)
+    monkeypatch.setenv("AKSAUDIT_PROFILE", "fast")
     for var in ("AKSAUDIT_ARM_ENDPOINT", "AKSAUDIT_LOGS_ENDPOINT", "AKSAUDIT_CA_BUNDLE"):
         monkeypatch.delenv(var, raising=False)
     return [

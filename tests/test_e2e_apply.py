@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from aksaudit_tui.engine import ops
 from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
 from engine_helpers import (
     TARGETS,
@@ -33,8 +32,8 @@ async def test_apply_verify_status_then_nothing_to_change(
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     cluster, workspace = TARGETS[log_path]
-    plan = await ops.plan_from_names(
-        eng, clusters=[cluster], workspace=workspace, log_path=log_path, delivery=delivery
+    plan = await eng.plan_from_names(
+        clusters=[cluster], workspace=workspace, log_path=log_path, delivery=delivery
     )
     events: list[Event] = []
     result = await eng.apply(plan, events.append)
@@ -79,7 +78,7 @@ async def test_whole_default_scenario_in_one_plan(make_emulator: Any, tmp_path: 
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     names = ["aks-prod-weu", "aks-payments-weu", "aks-dev-neu"]
-    plan = await ops.plan_from_names(eng, clusters=names, workspace="law-prod-weu")
+    plan = await eng.plan_from_names(clusters=names, workspace="law-prod-weu")
     result = await eng.apply(plan, lambda e: None)
     assert result.outcome == "ok", result.message
     assert result.summary["verified"] is True
@@ -96,8 +95,8 @@ async def test_verify_names_the_dcr_lacking_the_facility(
 ) -> None:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot"
+    plan = await eng.plan_from_names(
+        clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot"
     )
     assert (await eng.apply(plan)).outcome == "ok"
     # someone puts the MSCI rule back to a facility list without authpriv (through ARM)

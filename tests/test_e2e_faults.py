@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aksaudit_tui.engine import ops
 from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
 from engine_helpers import (
     add_fault,
@@ -26,8 +25,8 @@ DEV_SUB = "5867eaf0-661f-4f11-8501-e53889351ad8"
 async def test_throttling_and_server_errors_are_retried(make_emulator: Any, tmp_path: Path) -> None:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "s")
-    plan = await ops.plan_from_names(
-        eng, clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot"
+    plan = await eng.plan_from_names(
+        clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot"
     )
     add_fault(
         emu, {"kind": "throttle", "path": "dataCollectionRules", "count": 2, "retry_after": 0}
@@ -48,8 +47,7 @@ async def test_throttling_and_server_errors_are_retried(make_emulator: Any, tmp_
 async def test_403_on_one_subscription_then_resume(make_emulator: Any, tmp_path: Path) -> None:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "s")
-    plan = await ops.plan_from_names(
-        eng,
+    plan = await eng.plan_from_names(
         clusters=["aks-prod-weu", "aks-dev-neu"],
         workspace="law-prod-weu",
         delivery="one-shot",

@@ -21,8 +21,10 @@ def _ctx(delivery: str) -> Any:
             namespace="aksaudit-system", image="img:1", delivery=delivery, concurrency=2
         ),
         shared=SimpleNamespace(
-            extra={"pod_deadline_s": 30, "todo": [node]}, nodes=[node], node_status={}
+            todo=[node], delete_keeper=False, delivery_stats=None, nodes=[node], node_status={}
         ),
+        pod_deadline_s=30,
+        keeper_interval_s=300,
         run_id="run-1",
         script_text="#!/bin/sh\n",
         rules_text="",

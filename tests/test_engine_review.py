@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from aksaudit_tui.engine import ops
 from aksaudit_tui.engine.service import Engine
 from engine_helpers import add_fault, engine_for, linux_nodes, oneshot_pods, scenario
 
@@ -26,8 +25,8 @@ async def _setup(make_emulator: Any, tmp_path: Path) -> tuple[Any, Engine, Any]:
     # the apply deadline stays long: only the read-only probe deadline may end the wait
     eng = engine_for(emu, tmp_path / "s", node_deadline_s=600)
     eng.review_deadline_s = 3
-    plan = await ops.plan_from_names(
-        eng, clusters=[CLUSTER], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+    plan = await eng.plan_from_names(
+        clusters=[CLUSTER], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
     )
     return emu, eng, plan
 

@@ -272,7 +272,7 @@ def _print_review(changes: list[Any]) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from aksaudit_tui.engine import ops, plan_io
+    from aksaudit_tui.engine import plan_io
 
     engine = _engine(args)
     contexts: dict[str, str] = {}
@@ -283,8 +283,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         contexts[name] = ctx
     presets = [p.strip() for p in args.presets.split(",") if p.strip()] if args.presets else None
     plan = asyncio.run(
-        ops.plan_from_names(
-            engine,
+        engine.plan_from_names(
             clusters=args.cluster,
             workspace=args.workspace,
             subscription=args.subscription,

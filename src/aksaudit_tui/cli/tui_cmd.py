@@ -70,7 +70,8 @@ def run_wizard(args: argparse.Namespace) -> int:
 
 
 def emulator_settings(info: EmulatorInfo) -> CloudSettings:
-    """Settings that point every client at a running emulator (demo, screenshots)."""
+    """Settings that point every client at a running emulator (demo, screenshots), at the
+    emulator's explicit fast pace (no LRO poll wait, short back-off and deadlines)."""
     from aksaudit_tui.cloud.settings import CloudSettings
 
     return CloudSettings(
@@ -79,6 +80,7 @@ def emulator_settings(info: EmulatorInfo) -> CloudSettings:
         ca_bundle=str(info.ca_bundle),
         access_token=info.token,
         kubeconfig=str(info.kubeconfig),
+        profile="fast",
     )
 
 

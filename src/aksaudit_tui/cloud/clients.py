@@ -38,15 +38,14 @@ _KINDS: dict[str, tuple[str, str]] = {
 
 def client_kwargs(settings: CloudSettings) -> dict[str, Any]:
     """Keyword arguments shared by every management client."""
-    loopback = settings.is_loopback
     kw: dict[str, Any] = {
         "credential_scopes": [ARM_SCOPE],
         "polling_interval": settings.effective_polling_interval,
-        # azure-core retries 408/429/5xx and honours Retry-After; back off briefly on loopback so
-        # fault tests stay fast, as ARM would on real Azure.
+        # azure-core retries 408/429/5xx and honours Retry-After; the back-off is the settings'
+        # profile (ARM's pace on Azure, brief on the emulator so fault tests stay fast).
         "retry_total": 6,
-        "retry_backoff_factor": 0.05 if loopback else 0.8,
-        "retry_backoff_max": 2 if loopback else 60,
+        "retry_backoff_factor": settings.retry_backoff_factor,
+        "retry_backoff_max": settings.retry_backoff_max,
     }
     if settings.arm_endpoint:
         kw["base_url"] = settings.arm_endpoint
@@ -86,7 +85,7 @@ def logs_client_kwargs(settings: CloudSettings) -> dict[str, Any]:
     kw: dict[str, Any] = {
         "audience": LOGS_AUDIENCE,
         "retry_total": 4,
-        "retry_backoff_factor": 0.05 if settings.is_loopback else 0.8,
+        "retry_backoff_factor": settings.retry_backoff_factor,
     }
     if settings.logs_endpoint:
         endpoint = settings.logs_endpoint.rstrip("/")

@@ -3,16 +3,20 @@
 Built from command-line flags first, then the ``AKSAUDIT_*`` environment variables. The access
 token comes only from the environment (a flag would show in ``ps``) and never shows in repr/str.
 Importing this module imports no Azure SDK.
+
+The pace (LRO polling, retry back-off, and through ``engine.config.Timing`` the engine's
+deadlines) comes from the explicit ``profile``: "azure" unless the demo, a test or a benchmark
+asks for "fast" (an emulator). A loopback endpoint alone changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from aksaudit_tui.errors import UsageError
@@ -22,6 +26,12 @@ ENV_LOGS_ENDPOINT = "AKSAUDIT_LOGS_ENDPOINT"
 ENV_CA_BUNDLE = "AKSAUDIT_CA_BUNDLE"
 ENV_ACCESS_TOKEN = "AKSAUDIT_ACCESS_TOKEN"
 ENV_KUBECONFIG = "KUBECONFIG"
+ENV_PROFILE = "AKSAUDIT_PROFILE"
+
+# "azure": Azure's pace. "fast": an emulator's (no LRO poll wait, short retry back-off, short
+# engine deadlines); set by `aksaudit demo`, the tests and the benchmarks, never guessed.
+Profile = Literal["azure", "fast"]
+PROFILES: tuple[str, ...] = get_args(Profile)
 
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
@@ -41,9 +51,10 @@ class CloudSettings:
     # Bound on concurrent ARM requests per discovery / log-path call (ARM throttles per
     # subscription and principal; 16 keeps well under the 25 reads/s refill).
     concurrency: int = 16
-    # Seconds between long-running-operation polls when Azure sends no Retry-After; None = auto
-    # (0 against a loopback emulator, the SDK's 30 s otherwise).
+    # Seconds between long-running-operation polls when Azure sends no Retry-After; None = the
+    # profile's (the SDK's 30 s on "azure", 0 on "fast").
     polling_interval: float | None = None
+    profile: Profile = "azure"
 
     def __str__(self) -> str:
         return repr(self)
@@ -53,15 +64,26 @@ class CloudSettings:
         return bool(self.access_token)
 
     @property
-    def is_loopback(self) -> bool:
-        """True when pointed at a local emulator (tests, demo)."""
-        return _is_loopback(self.arm_endpoint) or _is_loopback(self.logs_endpoint)
+    def fast(self) -> bool:
+        """The explicit emulator pace (demo, tests, bench)."""
+        return self.profile == "fast"
 
     @property
     def effective_polling_interval(self) -> float:
+        """Seconds between LRO polls when the service sends no Retry-After."""
         if self.polling_interval is not None:
             return self.polling_interval
-        return 0.0 if self.is_loopback else 30.0
+        return 0.0 if self.fast else 30.0
+
+    @property
+    def retry_backoff_factor(self) -> float:
+        """azure-core's retry back-off factor: ARM's pace, or brief so fault tests stay fast."""
+        return 0.05 if self.fast else 0.8
+
+    @property
+    def retry_backoff_max(self) -> float:
+        """azure-core's cap on one retry wait, in seconds."""
+        return 2 if self.fast else 60
 
     @property
     def arm_base_url(self) -> str:
@@ -85,6 +107,9 @@ class CloudSettings:
         ca = pick("ca_bundle", ENV_CA_BUNDLE)
         kube = pick("kubeconfig", ENV_KUBECONFIG)
         token = environ.get(ENV_ACCESS_TOKEN) or None
+        profile = environ.get(ENV_PROFILE) or "azure"
+        if profile not in PROFILES:
+            raise UsageError(f"{ENV_PROFILE} must be one of {', '.join(PROFILES)}, got {profile!r}")
         for name, url in (("--arm-endpoint", arm), ("--logs-endpoint", logs)):
             if url is not None:
                 _check_url(name, url)
@@ -101,6 +126,7 @@ class CloudSettings:
             ca_bundle=ca,
             access_token=token.strip() if token else None,
             kubeconfig=kube,
+            profile=profile,  # type: ignore[arg-type]  # checked against PROFILES above
         )
 
 
@@ -138,15 +164,3 @@ def _check_url(flag: str, url: str) -> None:
     if parts.scheme != "https" or not parts.hostname:
         # Bearer tokens are refused over plain http by azure-core, so say it up front.
         raise UsageError(f"{flag} must be an https:// URL, got {url!r}")
-
-
-def _is_loopback(url: str | None) -> bool:
-    if not url:
-        return False
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aksaudit_tui.cloud import logs
+from aksaudit_tui.cloud.discovery import read_cluster as _read
 from aksaudit_tui.engine.plan import ClusterTarget
 
 if TYPE_CHECKING:
@@ -13,8 +15,6 @@ if TYPE_CHECKING:
 
 async def read_cluster(clients: AsyncClients, target: ClusterTarget) -> Cluster:
     """One managed cluster as discovery would describe it (scale sets, monitoring)."""
-    from aksaudit_tui.cloud.discovery import read_cluster as _read
-
     return await _read(clients, target.id)
 
 
@@ -27,8 +27,6 @@ async def arrivals(
     clients: Any = None,
 ) -> dict[str, Any]:
     """One KQL query for all nodes: computer -> Arrival(records, last_seen)."""
-    from aksaudit_tui.cloud import logs
-
     return dict(
         await logs.syslog_arrival(
             settings, customer_id, computers, facility, since, clients=clients

@@ -52,6 +52,7 @@ def default_state_dir() -> Path:
     env = os.environ.get("AKSAUDIT_STATE_DIR")
     if env:
         return Path(env)
+    # platformdirs: only when no state dir is given (startup imports stay minimal)
     import platformdirs
 
     return Path(platformdirs.user_state_dir("aksaudit"))

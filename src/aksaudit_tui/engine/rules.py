@@ -1,13 +1,19 @@
-"""From a plan to the rules text and the node script (through the presets and nodes adapters)."""
+"""From a plan to the rules text and the node script (through the presets and nodes adapters).
+
+``prepare(plan)`` is what every operation calls first: both texts, or a UsageError (exit 2)
+saying what to fix, before anything is probed or changed.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 from typing import Any
 
 from aksaudit_tui.engine.plan import Plan
-from aksaudit_tui.errors import UserError
+from aksaudit_tui.errors import UsageError, UserError
+from aksaudit_tui.nodes.script import normalize_rules_text, render_node_script
 
 
 class RulesError(Exception):
@@ -39,8 +45,6 @@ def _custom_text(plan: Plan, base_dir: Path | None) -> tuple[str | None, str | N
 
 def _presets_api() -> tuple[Any, Any]:
     """(load_presets, render_rules) from the presets package (wherever it keeps them)."""
-    import importlib
-
     pkg = importlib.import_module("aksaudit_tui.presets")
     load = getattr(pkg, "load_presets", None)
     render = getattr(pkg, "render_rules", None)
@@ -80,12 +84,21 @@ def render_plan_rules(plan: Plan, base_dir: Path | None = None) -> str:
 
 
 def rules_sha256(rules_text: str) -> str:
-    from aksaudit_tui.nodes.script import normalize_rules_text
-
     return hashlib.sha256(normalize_rules_text(rules_text).encode()).hexdigest()
 
 
 def node_script(plan: Plan, rules_text: str, mode: str = "apply") -> str:
-    from aksaudit_tui.nodes.script import render_node_script
-
     return render_node_script(rules_text, plan.facility, plan.severity, mode)
+
+
+def prepare(plan: Plan) -> tuple[str, str]:
+    """(rules text, node script) for a plan; UsageError (exit 2) when they do not render."""
+    base = Path(plan.source).resolve().parent if plan.source else None
+    try:
+        rules = render_plan_rules(plan, base_dir=base)
+        script = node_script(plan, rules)
+    except RulesError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    return rules, script

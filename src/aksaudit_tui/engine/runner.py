@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aksaudit_tui.cloud.errors import describe
 from aksaudit_tui.engine.events import Event, StepFinished, StepLog, StepOutcome, StepStarted
 from aksaudit_tui.engine.journal import RunRecord, scrub
 from aksaudit_tui.engine.steps.base import Cancelled, Probe, Step, StepContext, StepFailed
@@ -47,11 +49,10 @@ def describe_exc(exc: BaseException) -> str:
     if isinstance(exc, StepFailed | UserError):
         return scrub(str(exc))
     try:
+        # azure-core (~0.2 s of imports): loaded only when an error needs describing
         from azure.core.exceptions import AzureError
 
         if isinstance(exc, AzureError):
-            from aksaudit_tui.cloud.errors import describe
-
             info = describe(exc)
             return scrub(
                 f"{info.message} ({info.code})" if info.code not in info.message else info.message
@@ -59,11 +60,10 @@ def describe_exc(exc: BaseException) -> str:
     except ImportError:  # pragma: no cover
         pass
     try:
+        # kubernetes client (~1 s of imports): loaded only when an error needs describing
         from kubernetes.client.exceptions import ApiException
 
         if isinstance(exc, ApiException):
-            import json
-
             reason = exc.reason or ""
             with contextlib.suppress(ValueError, TypeError):
                 body = json.loads(exc.body or "")

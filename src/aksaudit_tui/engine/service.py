@@ -3,16 +3,23 @@
 Everything is async and reports through ``on_event`` (a plain callable taking an
 ``engine.events.Event``). Cancel is an ``asyncio.Event``: set it and the run stops starting
 work, records in-flight steps as interrupted, deletes one-shot pods, saves, ends "cancelled".
+
+The facade holds an ``EngineConfig`` and hands it to the operation modules (planning, review,
+runs, removal, verification, status); it is the top layer of the engine and nothing in the
+engine imports it. The operations are imported on first use: they pull in the Azure SDK
+clients, and ``aksaudit --help`` and the wizard's first frame must not wait for them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aksaudit_tui.engine.config import EngineConfig, Timing
 from aksaudit_tui.engine.coverage import StatusReport, VerifyReport
 from aksaudit_tui.engine.events import Event
 from aksaudit_tui.engine.journal import Journal
@@ -37,24 +44,92 @@ class Engine:
         settings: CloudSettings,
         state_dir: Path | None = None,
         *,
+        timing: Timing | None = None,
         verify_deadline_s: float | None = None,
         verify_poll_s: float | None = None,
     ) -> None:
-        self.settings = settings
-        self.journal = Journal(state_dir)
-        loop = settings.is_loopback
-        # Ingestion takes minutes in Azure; the emulator's delay is seconds.
-        self.verify_deadline_s = verify_deadline_s or (60.0 if loop else 900.0)
-        self.verify_poll_s = verify_poll_s or (1.0 if loop else 30.0)
-        self.verify_after_apply = True
-        # How long one node may take (pod start + script), and the keeper's re-check interval.
-        self.node_deadline_s = 60.0 if loop else 600.0
-        # How long one read-only check pod (review, status, verify, apply's probe) may take:
-        # a check installs nothing, and a pod that never starts must not hold up a review.
-        self.review_deadline_s = 120.0
-        self.keeper_interval_s = 300
-        # Cluster-level concurrency (each cluster is additionally bounded by plan.concurrency).
-        self.max_clusters = 8
+        """``timing`` defaults to the pace of ``settings.profile``; the two verify values,
+        when given, override it."""
+        t = timing or Timing.for_settings(settings)
+        t = replace(
+            t,
+            verify_deadline_s=verify_deadline_s or t.verify_deadline_s,
+            verify_poll_s=verify_poll_s or t.verify_poll_s,
+        )
+        self.config = EngineConfig(settings=settings, journal=Journal(state_dir), timing=t)
+
+    # --- what the CLI and tests read or tune (all kept in self.config) ----------------------
+
+    @property
+    def settings(self) -> CloudSettings:
+        return self.config.settings
+
+    @property
+    def journal(self) -> Journal:
+        return self.config.journal
+
+    @property
+    def verify_after_apply(self) -> bool:
+        """Whether apply ends with the verify step (``--no-verify`` sets it False)."""
+        return self.config.verify_after_apply
+
+    @verify_after_apply.setter
+    def verify_after_apply(self, value: bool) -> None:
+        self.config.verify_after_apply = value
+
+    @property
+    def max_clusters(self) -> int:
+        """How many clusters a run works on at once."""
+        return self.config.max_clusters
+
+    @max_clusters.setter
+    def max_clusters(self, value: int) -> None:
+        self.config.max_clusters = value
+
+    @property
+    def verify_deadline_s(self) -> float:
+        """How long apply's verify step polls for arrivals."""
+        return self.config.timing.verify_deadline_s
+
+    @verify_deadline_s.setter
+    def verify_deadline_s(self, value: float) -> None:
+        self.config.timing = replace(self.config.timing, verify_deadline_s=value)
+
+    @property
+    def verify_poll_s(self) -> float:
+        """Seconds between two arrival queries."""
+        return self.config.timing.verify_poll_s
+
+    @verify_poll_s.setter
+    def verify_poll_s(self, value: float) -> None:
+        self.config.timing = replace(self.config.timing, verify_poll_s=value)
+
+    @property
+    def node_deadline_s(self) -> float:
+        """How long one node may take to be configured (pod start + script)."""
+        return self.config.timing.node_deadline_s
+
+    @node_deadline_s.setter
+    def node_deadline_s(self, value: float) -> None:
+        self.config.timing = replace(self.config.timing, node_deadline_s=value)
+
+    @property
+    def review_deadline_s(self) -> float:
+        """How long one read-only check pod may take."""
+        return self.config.timing.review_deadline_s
+
+    @review_deadline_s.setter
+    def review_deadline_s(self, value: float) -> None:
+        self.config.timing = replace(self.config.timing, review_deadline_s=value)
+
+    @property
+    def keeper_interval_s(self) -> int:
+        """The keeper's re-check interval on every node."""
+        return self.config.timing.keeper_interval_s
+
+    @keeper_interval_s.setter
+    def keeper_interval_s(self, value: int) -> None:
+        self.config.timing = replace(self.config.timing, keeper_interval_s=value)
 
     # --- discovery --------------------------------------------------------------------------
 
@@ -63,18 +138,56 @@ class Engine:
         DiscoveryDone. ClusterFound comes twice per cluster: as listed, then complete (same id);
         a SubscriptionFound may come again with a later error; DiscoveryDone counts distinct
         subscriptions and complete clusters."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import planning  # Azure SDK clients: first use (startup)
 
-        async for ev in ops.discover_events(self.settings, subscription):
+        async for ev in planning.discover_events(self.settings, subscription):
             yield ev
+
+    async def plan_from_names(
+        self,
+        *,
+        clusters: Sequence[str],
+        workspace: str,
+        subscription: str | None = None,
+        log_path: str = "container-insights",
+        presets: Sequence[str] | None = None,
+        custom_rules_file: str | None = None,
+        facility: str = "authpriv",
+        severity: str = "info",
+        delivery: str = "keeper",
+        namespace: str | None = None,
+        image: str | None = None,
+        concurrency: int | None = None,
+        kube_contexts: dict[str, str] | None = None,
+    ) -> Plan:
+        """Discover, resolve cluster and workspace names to ids, and return the plan validated
+        exactly as a plan file would be (UsageError with one line saying what to fix)."""
+        from aksaudit_tui.engine import planning  # Azure SDK clients: first use (startup)
+
+        return await planning.plan_from_names(
+            self.settings,
+            clusters=clusters,
+            workspace=workspace,
+            subscription=subscription,
+            log_path=log_path,
+            presets=presets,
+            custom_rules_file=custom_rules_file,
+            facility=facility,
+            severity=severity,
+            delivery=delivery,
+            namespace=namespace,
+            image=image,
+            concurrency=concurrency,
+            kube_contexts=kube_contexts,
+        )
 
     # --- plan -> changes ----------------------------------------------------------------------
 
     async def review(self, plan: Plan) -> list[PlannedChange]:
         """Probe every step of every cluster; nothing is changed."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import review  # Azure SDK clients: first use (startup)
 
-        return await ops.review(self, plan)
+        return await review.review(self.config, plan)
 
     async def apply(
         self,
@@ -82,9 +195,11 @@ class Engine:
         on_event: OnEvent = _ignore,
         cancel: asyncio.Event | None = None,
     ) -> RunResult:
-        from aksaudit_tui.engine import ops
+        """Run the plan: access, log path, delivery per cluster, then verify; journalled so
+        ``resume`` can continue it; a plan error raises UsageError before anything changes."""
+        from aksaudit_tui.engine import runs  # Azure SDK clients: first use (startup)
 
-        return await ops.apply(self, plan, on_event, cancel or asyncio.Event())
+        return await runs.apply(self.config, plan, on_event, cancel or asyncio.Event())
 
     async def resume(
         self,
@@ -93,9 +208,9 @@ class Engine:
         cancel: asyncio.Event | None = None,
     ) -> RunResult:
         """Load the journal (the newest unfinished run when None), probe again, continue."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import runs  # Azure SDK clients: first use (startup)
 
-        return await ops.resume(self, run_id, on_event, cancel or asyncio.Event())
+        return await runs.resume(self.config, run_id, on_event, cancel or asyncio.Event())
 
     async def verify(
         self,
@@ -107,18 +222,18 @@ class Engine:
     ) -> VerifyReport:
         """Poll the arrival query (one per workspace per poll) until every Linux node arrived or
         the deadline; then name the likely reason per missing node. ``None``: the newest run."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import verification  # Azure SDK clients: first use (startup)
 
-        return await ops.verify(
-            self, plan_or_run, since, on_event, deadline_s, cancel or asyncio.Event()
+        return await verification.verify(
+            self.config, plan_or_run, since, on_event, deadline_s, cancel or asyncio.Event()
         )
 
     async def status(self, cluster_name: str | None = None) -> StatusReport:
         """Live coverage: node check (keeper status or one-shot check pods), Azure probes, one
         arrival query per workspace."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import status  # Azure SDK clients: first use (startup)
 
-        return await ops.status(self, cluster_name)
+        return await status.status(self.config, cluster_name)
 
     async def remove(
         self,
@@ -127,19 +242,23 @@ class Engine:
         include_log_path: bool = False,
         cancel: asyncio.Event | None = None,
     ) -> RunResult:
-        from aksaudit_tui.engine import ops
+        """Restore every node and delete what delivery made; with ``include_log_path`` also
+        undo what our applies recorded on the log path. Journalled like an apply."""
+        from aksaudit_tui.engine import removal  # Azure SDK clients: first use (startup)
 
-        return await ops.remove(self, plan, on_event, include_log_path, cancel or asyncio.Event())
+        return await removal.remove(
+            self.config, plan, on_event, include_log_path, cancel or asyncio.Event()
+        )
 
     async def cleanup(self, dry_run: bool = False) -> list[Leftover]:
         """Delete privileged pods (and one-shot namespaces) the tool left, in every known
         context; with ``dry_run`` only list them."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import removal  # Azure SDK clients: first use (startup)
 
-        return await ops.cleanup(self, dry_run)
+        return await removal.cleanup(self.config, dry_run)
 
     async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:
         """One-shot pods from earlier runs still present (warned about on start)."""
-        from aksaudit_tui.engine import ops
+        from aksaudit_tui.engine import removal  # Azure SDK clients: first use (startup)
 
-        return await ops.leftovers(self, plan)
+        return await removal.leftovers(self.config, plan)

@@ -7,39 +7,44 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.engine import rules
+from aksaudit_tui.engine.azure import arrivals
+from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.coverage import ClusterCoverage, NodeRow, StatusReport
+from aksaudit_tui.engine.journal import Journal
 from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.steps import kubeops
-from aksaudit_tui.engine.steps.base import ClusterShared, StepContext
+from aksaudit_tui.engine.steps.base import StepContext
+from aksaudit_tui.engine.steps.delivery import spec
+from aksaudit_tui.engine.steps.logpath import adapter, cloud_cluster, workspace_model
+from aksaudit_tui.engine.verify import log_path_gap
 from aksaudit_tui.errors import UsageError
-
-if TYPE_CHECKING:
-    from aksaudit_tui.engine.service import Engine
 
 LAST_SEEN_WINDOW = timedelta(hours=24)
 
 
-def known_plans(engine: Engine) -> dict[str, Plan]:
+def known_plans(journal: Journal) -> dict[str, Plan]:
     """Cluster name -> the newest applied plan that names it."""
     out: dict[str, Plan] = {}
-    for r in engine.journal.list_runs():  # newest first
+    for r in journal.list_runs():  # newest first
         if r.kind != "apply":
             continue
         try:
-            plan = engine.journal.load(r.run_id).plan
+            plan = journal.load(r.run_id).plan
         except Exception:
-            continue
+            continue  # an unreadable old journal: the newer ones still say what is known
         for c in plan.clusters:
             out.setdefault(c.name, replace(plan, clusters=(c,)))
     return out
 
 
-async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
-    from aksaudit_tui.cloud.clients import AsyncClients
-
-    plans = known_plans(engine)
+async def status(config: EngineConfig, cluster_name: str | None) -> StatusReport:
+    """See ``Engine.status``: every value read live; the journal only names the clusters."""
+    plans = known_plans(config.journal)
     warnings: list[str] = []
     if cluster_name is not None:
         if cluster_name not in plans:
@@ -50,33 +55,26 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
         plans = {cluster_name: plans[cluster_name]}
     if not plans:
         raise UsageError("no cluster known yet: run `aksaudit apply plan.yaml` first")
-    from aksaudit_tui.engine.ops import _prepare
-
-    async with AsyncClients(engine.settings) as clients:
+    async with AsyncClients(config.settings) as clients:
         ctxs: list[StepContext] = []
         for name in sorted(plans):
             plan = plans[name]
             try:
-                rules, script = _prepare(plan)
+                rules_text, script = rules.prepare(plan)
             except UsageError as exc:
                 warnings.append(f"{name}: {exc}")
                 continue
-            ctx = StepContext(
+            (ctx,) = StepContext.for_plan(
+                config,
+                plan,
                 run_id="status",
-                plan=plan,
-                cluster=plan.clusters[0],
-                settings=engine.settings,
                 clients=clients,
-                emit=lambda e: None,
-                cancel=asyncio.Event(),
-                record=None,
-                rules_text=rules,
+                rules_text=rules_text,
                 script_text=script,
-                shared=ClusterShared(),
                 mode="status",
             )
             # status only runs check pods: the short read-only deadline, not the apply one
-            ctx.shared.extra["pod_deadline_s"] = engine.review_deadline_s
+            ctx.pod_deadline_s = config.timing.review_deadline_s
             ctxs.append(ctx)
         try:
             parts = await asyncio.gather(*(_cluster_rows(ctx) for ctx in ctxs))
@@ -90,10 +88,8 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
             for ws, items in by_ws.items():
                 ctx0 = ctxs[items[0][0]]
                 try:
-                    from aksaudit_tui.engine.azure import arrivals
-
                     got = await arrivals(
-                        engine.settings,
+                        config.settings,
                         ws,
                         sorted({n for _, n in items}),
                         ctx0.plan.facility,
@@ -101,19 +97,15 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
                         clients,
                     )
                 except Exception as exc:
-                    from aksaudit_tui.engine.runner import describe_exc
-
                     warnings.append(f"arrival query failed: {describe_exc(exc)}")
                     continue
                 for i, n in items:
                     a = got.get(n)
                     if a is not None and a.records:
                         seen[(i, n)] = a
-            warnings.extend(
-                str(c.shared.extra["warning"]) for c in ctxs if "warning" in c.shared.extra
-            )
+            warnings.extend(c.shared.warning for c in ctxs if c.shared.warning is not None)
             for c in ctxs:
-                warnings.extend(c.shared.extra.get("unknown", []))
+                warnings.extend(c.shared.unknown)
             clusters: list[ClusterCoverage] = []
             for i, (rows, err, lp) in enumerate(parts):
                 final: list[NodeRow] = []
@@ -147,10 +139,7 @@ async def status(engine: Engine, cluster_name: str | None) -> StatusReport:
 
 async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bool]:
     """(rows without last_seen, error, log path fully in place)."""
-    from aksaudit_tui.engine.runner import describe_exc
-    from aksaudit_tui.engine.steps.delivery import spec
-    from aksaudit_tui.engine.steps.logpath import adapter, cloud_cluster, workspace_model
-    from aksaudit_tui.engine.verify import log_path_gap
+    # the kubernetes client (~1 s of imports): loaded when status first talks to a cluster
     from aksaudit_tui.nodes.delivery import check_nodes
     from aksaudit_tui.nodes.kube import parse_provider_id
 
@@ -164,7 +153,7 @@ async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bo
             f for f in await kubeops.find_leftovers(ctx) if f.kind == "Pod" and f.role == "oneshot"
         ]
         if stray:
-            ctx.shared.extra["warning"] = (
+            ctx.shared.warning = (
                 f"{ctx.cluster.name}: {len(stray)} one-shot pod(s) left by an earlier run "
                 f"({', '.join(p.name for p in stray[:3])}); `aksaudit cleanup` deletes them"
             )
@@ -198,7 +187,7 @@ async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bo
     lp_err = isinstance(lp_state, Exception)
     unknown = [r for r in results.values() if r.phase == "unknown"]
     if unknown:  # the check pod did not start in time: nothing is known about that node
-        ctx.shared.extra["unknown"] = [
+        ctx.shared.unknown = [
             f"{ctx.cluster.name}: {r.node}: unknown: {r.message}" for r in unknown
         ]
     rows: list[NodeRow] = []

@@ -8,16 +8,18 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aksaudit_tui.engine.azure import arrivals
+from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.coverage import NodeVerdict, VerifyReport
 from aksaudit_tui.engine.events import Event, NodeArrival, VerifyWaiting
 from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import StepContext
-
-if TYPE_CHECKING:
-    from aksaudit_tui.engine.service import Engine
+from aksaudit_tui.engine.steps.delivery import check_results
+from aksaudit_tui.engine.steps.logpath import adapter, cloud_cluster, workspace_model
 
 NOT_EXPECTED = ("Windows", "virtual", "immutable")
 
@@ -42,7 +44,7 @@ async def _nodes(ctx: StepContext) -> list[Any]:
 
 
 async def verify_contexts(
-    engine: Engine,
+    config: EngineConfig,
     plan: Plan,
     ctxs: Sequence[StepContext],
     emit: Callable[[Event], None],
@@ -53,9 +55,8 @@ async def verify_contexts(
     run_id: str,
     probe_first: bool = False,
 ) -> VerifyReport:
-    from aksaudit_tui.engine.azure import arrivals
-    from aksaudit_tui.engine.runner import describe_exc
-
+    """Poll until every expected node of ``ctxs`` arrived or ``deadline_s``; then, per missing
+    node, the likely reason. Emits NodeArrival / VerifyWaiting; stops early on cancel."""
     errors: list[str] = []
     want: dict[str, tuple[StepContext, Any]] = {}  # computer -> (ctx, node)
     skipped: list[NodeVerdict] = []
@@ -81,7 +82,7 @@ async def verify_contexts(
     while computers and not cancel.is_set():
         try:
             got = await arrivals(
-                engine.settings, plan.workspace.customer_id, computers, plan.facility, since
+                config.settings, plan.workspace.customer_id, computers, plan.facility, since
             )
             queries += 1
         except Exception as exc:
@@ -106,7 +107,7 @@ async def verify_contexts(
         if len(seen) == len(computers) or left <= 0:
             break
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(cancel.wait(), min(engine.verify_poll_s, max(0.05, left)))
+            await asyncio.wait_for(cancel.wait(), min(config.timing.verify_poll_s, max(0.05, left)))
     # reasons for the missing ones, probing each affected cluster once
     missing = [c for c in computers if c not in seen]
     reasons: dict[str, str] = {}
@@ -147,7 +148,7 @@ async def verify_contexts(
 async def diagnose(ctx: StepContext, nodes: list[Any]) -> dict[str, str]:
     """Most likely reason per missing node: node, then the node's audit state (a check pod),
     then the log path for its scale set / cluster."""
-    from aksaudit_tui.engine.steps.logpath import adapter, cloud_cluster, workspace_model
+    # the kubernetes client (~1 s of imports): loaded when a run first talks to a cluster
     from aksaudit_tui.nodes.kube import parse_provider_id
 
     out: dict[str, str] = {}
@@ -166,14 +167,10 @@ async def diagnose(ctx: StepContext, nodes: list[Any]) -> dict[str, str]:
         )
         ctx.shared.log_path_probe = lp_state
     except Exception as exc:
-        from aksaudit_tui.engine.runner import describe_exc
-
         lp_error = f"log path could not be checked: {describe_exc(exc)}"
     # node audit state: a live check (one-shot check pods) for the missing nodes
     checked: dict[str, Any] = {}
     if live:
-        from aksaudit_tui.engine.steps.delivery import check_results
-
         checked = await check_results(ctx, live)
     for n in live:
         r = checked.get(n.name)

@@ -69,7 +69,9 @@ FLUSH_S = 0.1
 WARM_DELAY_S = 0.25
 LEFTOVERS_WAIT_S = 60.0  # at most this long behind a running discovery
 WARM_MODULES: tuple[str, ...] = (
-    "aksaudit_tui.engine.ops",
+    "aksaudit_tui.engine.planning",
+    "aksaudit_tui.engine.review",
+    "aksaudit_tui.engine.runs",
     "aksaudit_tui.cloud.discovery",
     "azure.core.pipeline.transport",
     "aiohttp",

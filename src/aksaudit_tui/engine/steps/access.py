@@ -23,8 +23,8 @@ class AccessStep:
         self.for_remove = for_remove
 
     async def probe(self, ctx: StepContext) -> Probe:
-        cached = ctx.shared.extra.pop("access_probe", None)
-        if isinstance(cached, Probe):
+        cached, ctx.shared.access_probe = ctx.shared.access_probe, None
+        if cached is not None:
             return cached
         return await access_probe(ctx, self.for_remove)
 

@@ -3,6 +3,8 @@
 A step works on one cluster through a ``StepContext`` (the plan, the cluster, clients, the kube
 API, the run's journal record, the event sink and the cancel flag). ``probe`` reads the real
 state and returns the changes still needed; ``apply`` changes only those; ``verify`` confirms.
+Contexts are made by ``StepContext.for_plan`` (one per cluster of the plan), which copies the
+deadlines of the ``EngineConfig`` onto typed fields: a step reads no settings bag.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.events import Event, NodeUpdate, StepLog, StepProgress
 from aksaudit_tui.engine.plan import ClusterTarget, Plan
 
@@ -19,6 +22,9 @@ if TYPE_CHECKING:
     from aksaudit_tui.cloud.clients import AsyncClients
     from aksaudit_tui.cloud.settings import CloudSettings
     from aksaudit_tui.engine.journal import RunRecord
+    from aksaudit_tui.nodes.delivery import DeliveryStats
+
+Mode = Literal["apply", "remove", "review", "status"]
 
 
 class StepFailed(Exception):
@@ -54,11 +60,22 @@ class ClusterShared:
     node_phase: dict[str, str] = field(default_factory=dict)  # node -> NodePhase
     log_path_probe: Any = None  # the log-path adapter's last probe
     cloud_cluster: Any = None  # cloud.models.Cluster (from ARM)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # the run's preflight access probe, taken (once) by the access step
+    access_probe: Probe | None = None
+    # delivery: the nodes its probe found still to configure (None: every eligible node)
+    todo: list[Any] | None = None
+    # delivery (one-shot): a keeper left by an earlier plan, to delete before the rollout
+    delete_keeper: bool = False
+    delivery_stats: DeliveryStats | None = None  # pods and watch requests of the rollout
+    # status: a leftover-pods warning, and nodes whose check pod did not start in time
+    warning: str | None = None
+    unknown: list[str] = field(default_factory=list)
 
 
 @dataclass
 class StepContext:
+    """Everything a step may use for one cluster of one run; steps reach nothing else."""
+
     run_id: str
     plan: Plan
     cluster: ClusterTarget
@@ -70,8 +87,55 @@ class StepContext:
     rules_text: str
     script_text: str
     shared: ClusterShared
-    mode: Literal["apply", "remove", "review", "status"] = "apply"
+    mode: Mode = "apply"
     include_log_path: bool = False
+    # How long one delivery pod may take (activeDeadlineSeconds and its watch).
+    pod_deadline_s: float = 600.0
+    # How long one read-only check pod may take (phase "unknown" after that).
+    probe_deadline_s: float = 120.0
+    keeper_interval_s: int = 300
+
+    @classmethod
+    def for_plan(
+        cls,
+        config: EngineConfig,
+        plan: Plan,
+        *,
+        run_id: str,
+        clients: AsyncClients,
+        rules_text: str,
+        script_text: str,
+        mode: Mode,
+        emit: Callable[[Event], None] = lambda _ev: None,
+        cancel: asyncio.Event | None = None,
+        record: RunRecord | None = None,
+        include_log_path: bool = False,
+    ) -> list[StepContext]:
+        """One fresh context per cluster of ``plan`` (in plan order), sharing one cancel flag,
+        with the deadlines of ``config.timing``."""
+        flag = cancel if cancel is not None else asyncio.Event()
+        t = config.timing
+        return [
+            cls(
+                run_id=run_id,
+                plan=plan,
+                cluster=c,
+                settings=config.settings,
+                clients=clients,
+                emit=emit,
+                cancel=flag,
+                record=record,
+                rules_text=rules_text,
+                script_text=script_text,
+                shared=ClusterShared(),
+                mode=mode,
+                include_log_path=include_log_path,
+                pod_deadline_s=t.node_deadline_s,
+                probe_deadline_s=t.review_deadline_s,
+                keeper_interval_s=t.keeper_interval_s,
+            )
+            for c in plan.clusters
+        ]
 
     def log(
         self,
@@ -115,11 +179,24 @@ class StepContext:
 
 
 class Step(Protocol):
+    """One idempotent unit of a run on one cluster; the runner calls probe, then (when the
+    probe found changes) apply and verify."""
+
     id: str
-    title: str
 
-    async def probe(self, ctx: StepContext) -> Probe: ...
+    @property
+    def title(self) -> str:
+        """One line saying what the step does (the run screen and the journal show it)."""
+        ...
 
-    async def apply(self, ctx: StepContext, probe: Probe) -> None: ...
+    async def probe(self, ctx: StepContext) -> Probe:
+        """Read the real state; change nothing; return what is still to change."""
+        ...
 
-    async def verify(self, ctx: StepContext) -> None: ...
+    async def apply(self, ctx: StepContext, probe: Probe) -> None:
+        """Make exactly the probe's changes; raise StepFailed with what to fix."""
+        ...
+
+    async def verify(self, ctx: StepContext) -> None:
+        """Confirm the changes took (StepFailed when not)."""
+        ...

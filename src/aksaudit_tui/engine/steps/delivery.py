@@ -4,14 +4,18 @@ second apply, or a resume, touches only the nodes that are not compliant."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from aksaudit_tui.engine.rules import node_script
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
 from aksaudit_tui.engine.steps.record import delete_records, record_change, write_record
+from aksaudit_tui.nodes import manifests as m
 
 
 def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -> Any:
+    # kubernetes client (~1 s of imports): loaded when a step first needs it
     from aksaudit_tui.nodes.delivery import DeliverySpec
 
     return DeliverySpec(
@@ -19,8 +23,8 @@ def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -
         image=ctx.plan.image,
         mode=mode or ctx.plan.delivery,  # type: ignore[arg-type]
         concurrency=ctx.plan.concurrency,
-        keeper_interval_s=int(ctx.shared.extra.get("keeper_interval_s", 300)),
-        pod_deadline_s=int(ctx.shared.extra.get("pod_deadline_s", 600)),
+        keeper_interval_s=int(ctx.keeper_interval_s),
+        pod_deadline_s=int(ctx.pod_deadline_s),
         run_id=run_id or ctx.run_id,
     )
 
@@ -56,14 +60,13 @@ async def check_nodes(ctx: StepContext, nodes: list[Any], live: bool = True) -> 
 
 async def check_results(ctx: StepContext, nodes: list[Any], live: bool = True) -> dict[str, Any]:
     """node -> NodeResult of a check; phase ``unknown`` when the check pod did not start within
-    the read-only probe deadline (``probe_deadline_s``, the Engine's ``review_deadline_s``)."""
-    from dataclasses import replace
-
+    the read-only probe deadline (``ctx.probe_deadline_s``, ``Timing.review_deadline_s``)."""
+    # kubernetes client (~1 s of imports): loaded when a step first needs it
     from aksaudit_tui.nodes.delivery import check_nodes as _check
 
     k = await kubeops.kube(ctx)
     mode = "one-shot" if live else ctx.plan.delivery
-    probe_s = ctx.shared.extra.get("probe_deadline_s", ctx.shared.extra.get("pod_deadline_s", 600))
+    probe_s = ctx.probe_deadline_s
     results = await _check(
         k,
         replace(spec(ctx, mode, run_id=f"{ctx.run_id}-check"), pod_deadline_s=int(probe_s)),
@@ -84,7 +87,7 @@ class DeliveryStep:
         return "node delivery: namespace, ConfigMap, keeper DaemonSet / one-shot pods"
 
     async def probe(self, ctx: StepContext) -> Probe:
-        from aksaudit_tui.nodes import manifests as m
+        # kubernetes client (~1 s of imports): loaded when a step first needs it
         from aksaudit_tui.nodes.delivery import check_nodes as _check
 
         nodes = await _nodes(ctx)
@@ -145,16 +148,16 @@ class DeliveryStep:
                             r.audit_version,
                             "already compliant",
                         )
-            ctx.shared.extra["todo"] = eligible + not_ready
+            ctx.shared.todo = eligible + not_ready
         else:
             ds = await k.get_daemonset(ns)
             if ds is not None and _ours(ds):
                 # one-shot means nothing stays: a keeper from an earlier plan would keep
                 # re-applying its own script
                 changes.append(f"delete the keeper DaemonSet left in {ns} by an earlier plan")
-                ctx.shared.extra["delete_keeper"] = True
+                ctx.shared.delete_keeper = True
             if not eligible:
-                ctx.shared.extra["todo"] = not_ready
+                ctx.shared.todo = not_ready
                 return Probe(changes=changes + await _record_changes(ctx))
             checked = await check_results(ctx, eligible)
             unknown = [r for r in checked.values() if r.phase == "unknown"]
@@ -172,7 +175,7 @@ class DeliveryStep:
                         st.audit_version,
                         "already compliant",
                     )
-            ctx.shared.extra["todo"] = todo + not_ready
+            ctx.shared.todo = todo + not_ready
             if todo:
                 changes.append(
                     f"run the node script (apply) in one-shot pods on {len(todo)} of "
@@ -186,15 +189,16 @@ class DeliveryStep:
         return Probe(changes=changes, warnings=warnings, data={"skipped": _skip_notes(nodes)})
 
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
-        from aksaudit_tui.nodes import manifests as m
+        # kubernetes client (~1 s of imports): loaded when a step first needs it
         from aksaudit_tui.nodes.delivery import DeliveryStats, rollout
 
         k = await kubeops.kube(ctx)
-        if ctx.shared.extra.pop("delete_keeper", False):
+        delete_keeper, ctx.shared.delete_keeper = ctx.shared.delete_keeper, False
+        if delete_keeper:
             await k.delete_owned("daemonset", ctx.plan.namespace, m.KEEPER_NAME)
             await k.delete_owned("configmap", ctx.plan.namespace, m.SCRIPT_CONFIGMAP)
             ctx.log("delivery", f"deleted the keeper DaemonSet in {ctx.plan.namespace}")
-        nodes = ctx.shared.extra.get("todo")
+        nodes = ctx.shared.todo
         if nodes is None:
             nodes = [n for n in await _nodes(ctx) if n.eligible]
         if not nodes:
@@ -214,7 +218,7 @@ class DeliveryStep:
             deadline_s=None,
             stats=stats,
         )
-        ctx.shared.extra["delivery_stats"] = stats
+        ctx.shared.delivery_stats = stats
         ctx.check_cancel()
         failed = [r for r in results if r.phase in ("failed", "unknown")]
         if failed:
@@ -238,8 +242,6 @@ def _skip_notes(nodes: list[Any]) -> list[str]:
 
 
 def _ours(obj: dict[str, Any]) -> bool:
-    from aksaudit_tui.nodes import manifests as m
-
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return bool(labels.get(m.LABEL_MANAGED_BY) == m.MANAGED_BY_VALUE)
 
@@ -266,7 +268,7 @@ class RemoveDeliveryStep:
         )
 
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
-        from aksaudit_tui.engine.rules import node_script
+        # kubernetes client (~1 s of imports): loaded when a step first needs it
         from aksaudit_tui.nodes.delivery import remove_nodes
 
         k = await kubeops.kube(ctx)

@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.engine.results import Leftover
 from aksaudit_tui.engine.steps.base import StepContext
+from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.record import RECORD_CONFIGMAP
 
 if TYPE_CHECKING:
+    from aksaudit_tui.engine.config import EngineConfig
     from aksaudit_tui.engine.plan import Plan
-    from aksaudit_tui.engine.service import Engine
     from aksaudit_tui.nodes.kube import KubeClient
 
 
 def open_kube(kubeconfig: str | None, context: str) -> KubeClient:
+    # kubernetes client (~1 s of imports): loaded when a step first needs it
     from aksaudit_tui.nodes.kube import KubeClient, load_api
 
     return KubeClient(load_api(kubeconfig, context), context=context)
@@ -40,14 +42,10 @@ def close_kube(ctx: StepContext) -> None:
 
 
 def _is_keeper_pod(name: str) -> bool:
-    from aksaudit_tui.nodes import manifests as m
-
     return name.startswith(m.KEEPER_NAME + "-") or name == m.KEEPER_NAME
 
 
 def _is_keeper_cm(name: str) -> bool:
-    from aksaudit_tui.nodes import manifests as m
-
     # the record of what was applied is meant to stay, like the keeper (remove deletes it)
     return name in (m.SCRIPT_CONFIGMAP, RECORD_CONFIGMAP)
 
@@ -78,8 +76,6 @@ async def find_leftovers(ctx: StepContext) -> list[Leftover]:
 
 async def delete_oneshot_pods(ctx: StepContext, run_id: str | None = None) -> int:
     """Delete one-shot pods (this run's, or all of ours when run_id is None)."""
-    from aksaudit_tui.nodes import manifests as m
-
     k = await kube(ctx)
     sel = f"{m.MANAGED_SELECTOR},{m.LABEL_ROLE}=oneshot"
     if run_id:
@@ -92,6 +88,7 @@ async def delete_oneshot_pods(ctx: StepContext, run_id: str | None = None) -> in
 
 
 def _kube_contexts(kubeconfig: str | None) -> list[str]:
+    # kubernetes client (~1 s of imports): loaded when a step first needs it
     from kubernetes import config
 
     lister: Any = config.list_kube_config_contexts
@@ -102,7 +99,7 @@ def _kube_contexts(kubeconfig: str | None) -> list[str]:
     return [str(c["name"]) for c in contexts or []]
 
 
-async def all_leftovers(engine: Engine, plan: Plan | None, delete: bool) -> list[Leftover]:
+async def all_leftovers(config: EngineConfig, plan: Plan | None, delete: bool) -> list[Leftover]:
     """Leftovers in every context we know: the plan's, or every kubeconfig context.
 
     What counts as left behind: one-shot pods and their ConfigMaps, and a namespace of ours
@@ -110,11 +107,11 @@ async def all_leftovers(engine: Engine, plan: Plan | None, delete: bool) -> list
     if plan is not None:
         contexts = [c.context for c in plan.clusters]
     else:
-        contexts = await asyncio.to_thread(_kube_contexts, engine.settings.kubeconfig)
+        contexts = await asyncio.to_thread(_kube_contexts, config.settings.kubeconfig)
 
     async def one(context: str) -> list[Leftover]:
         try:
-            k = await asyncio.to_thread(open_kube, engine.settings.kubeconfig, context)
+            k = await asyncio.to_thread(open_kube, config.settings.kubeconfig, context)
         except Exception:
             return []
         try:

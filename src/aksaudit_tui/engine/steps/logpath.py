@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from aksaudit_tui.cloud.logpath import get_log_path
+from aksaudit_tui.cloud.models import Workspace
+from aksaudit_tui.engine.azure import read_cluster
 from aksaudit_tui.engine.plan import LEGACY_WARNING
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
 
@@ -15,8 +18,6 @@ TITLES = {
 
 
 def workspace_model(ctx: StepContext) -> Any:
-    from aksaudit_tui.cloud.models import Workspace
-
     w = ctx.plan.workspace
     return Workspace(
         id=w.id,
@@ -29,16 +30,12 @@ def workspace_model(ctx: StepContext) -> Any:
 
 
 def adapter(ctx: StepContext) -> Any:
-    from aksaudit_tui.cloud.logpath import get_log_path
-
     return get_log_path(ctx.plan.log_path, ctx.clients, ctx.plan.concurrency)
 
 
 async def cloud_cluster(ctx: StepContext) -> Any:
     """The cluster as ARM has it now (cached for the run's later steps)."""
     if ctx.shared.cloud_cluster is None:
-        from aksaudit_tui.engine.azure import read_cluster
-
         ctx.shared.cloud_cluster = await read_cluster(ctx.clients, ctx.cluster)
     return ctx.shared.cloud_cluster
 

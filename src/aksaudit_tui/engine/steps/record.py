@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from aksaudit_tui import __version__
 from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.rules import rules_sha256
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.nodes.record import (
@@ -33,8 +34,6 @@ def plan_hash(plan: Plan) -> str:
 
 
 def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None) -> AppliedRecord:
-    from aksaudit_tui.engine.rules import rules_sha256  # startup time: the presets package
-
     plan = ctx.plan
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return AppliedRecord(
@@ -49,7 +48,7 @@ def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None)
         workspace_resource_id=plan.workspace.id,
         script_sha256=script_sha256(ctx.script_text),
         delivery=plan.delivery,
-        keeper_interval_s=int(ctx.shared.extra.get("keeper_interval_s", 300)),
+        keeper_interval_s=int(ctx.keeper_interval_s),
         tool_version=__version__,
         applied_at=when,
         applied_by=applied_by,

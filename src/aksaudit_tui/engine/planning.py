@@ -1,0 +1,153 @@
+"""From discovery to a plan: discovery as engine events, names resolved to targets.
+
+A plan made from names is validated exactly as a plan file would be (``plan_io``), so the CLI's
+``aksaudit plan`` and a hand-written file fail the same way, with one line saying what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from aksaudit_tui.cloud import discovery
+from aksaudit_tui.cloud.models import Cluster, Subscription, Workspace
+from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.engine import plan_io
+from aksaudit_tui.engine.events import (
+    ClusterFound,
+    DiscoveryDone,
+    DiscoveryFailed,
+    Event,
+    SubscriptionFound,
+    WorkspaceFound,
+)
+from aksaudit_tui.engine.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    DEFAULT_PRESETS,
+    ClusterTarget,
+    Plan,
+    WorkspaceRef,
+)
+from aksaudit_tui.errors import UsageError
+
+
+async def discover_events(
+    settings: CloudSettings, subscription: str | None
+) -> AsyncIterator[Event]:
+    """Discovery as events (see ``Engine.discover``), ending with the counts."""
+    counts = {"s": 0, "c": 0, "w": 0, "e": 0}
+    subs: set[str] = set()  # a subscription may be announced again (a later listing error)
+    async for item in discovery.discover(settings, subscription):
+        if isinstance(item, Subscription):
+            subs.add(item.id)
+            counts["s"] = len(subs)
+            yield SubscriptionFound(item)
+        elif isinstance(item, Cluster):
+            # twice per cluster: as listed (complete=False), then complete (same id)
+            counts["c"] += int(item.complete)
+            yield ClusterFound(item)
+        elif isinstance(item, Workspace):
+            counts["w"] += 1
+            yield WorkspaceFound(item)
+        else:
+            counts["e"] += 1
+            yield DiscoveryFailed(item)
+    yield DiscoveryDone(counts["s"], counts["c"], counts["w"], counts["e"])
+
+
+def target_from_cluster(c: Cluster, kube_context: str | None = None) -> ClusterTarget:
+    """The plan's fully named target for a discovered cluster."""
+    return ClusterTarget(
+        name=c.name,
+        id=c.id,
+        subscription_id=c.subscription_id,
+        resource_group=c.resource_group,
+        node_resource_group=c.node_resource_group,
+        location=c.location,
+        kube_context=kube_context if kube_context and kube_context != c.name else None,
+    )
+
+
+def workspace_ref(w: Workspace) -> WorkspaceRef:
+    """The plan's reference to a discovered workspace (no key: the plan holds no secret)."""
+    return WorkspaceRef(
+        name=w.name,
+        id=w.id,
+        customer_id=w.customer_id,
+        resource_group=w.resource_group,
+        subscription_id=w.subscription_id,
+        location=w.location,
+    )
+
+
+def _abspath(path: str | None) -> str | None:
+    # the plan may be written elsewhere than the cwd: keep the rules file findable
+    return str(Path(path).absolute()) if path else None
+
+
+async def plan_from_names(
+    settings: CloudSettings,
+    *,
+    clusters: Sequence[str],
+    workspace: str,
+    subscription: str | None = None,
+    log_path: str = "container-insights",
+    presets: Sequence[str] | None = None,
+    custom_rules_file: str | None = None,
+    facility: str = "authpriv",
+    severity: str = "info",
+    delivery: str = "keeper",
+    namespace: str | None = None,
+    image: str | None = None,
+    concurrency: int | None = None,
+    kube_contexts: dict[str, str] | None = None,
+) -> Plan:
+    """Discover, resolve names to ids, validate like a plan file."""
+    inv = await discovery.discover_all(settings, subscription)
+    targets: list[ClusterTarget] = []
+    for name in clusters:
+        hits = [c for c in inv.clusters if c.name == name] or [
+            c for c in inv.clusters if c.name.lower() == name.lower()
+        ]
+        if not hits:
+            known = ", ".join(sorted({c.name for c in inv.clusters})) or "none"
+            raise UsageError(f"--cluster {name}: no such cluster; found: {known}")
+        if len(hits) > 1:
+            raise UsageError(
+                f"--cluster {name}: {len(hits)} clusters have that name; add --subscription ID"
+            )
+        targets.append(target_from_cluster(hits[0], (kube_contexts or {}).get(name)))
+    wss = [w for w in inv.workspaces if w.name == workspace or w.customer_id == workspace] or [
+        w for w in inv.workspaces if w.name.lower() == workspace.lower()
+    ]
+    if not wss:
+        known = ", ".join(sorted({w.name for w in inv.workspaces})) or "none"
+        raise UsageError(f"--workspace {workspace}: no such workspace; found: {known}")
+    if len(wss) > 1:
+        raise UsageError(f"--workspace {workspace}: ambiguous; pass its customer id (workspace ID)")
+    plan = Plan(
+        clusters=tuple(targets),
+        workspace=workspace_ref(wss[0]),
+        log_path=log_path,  # type: ignore[arg-type]
+        presets=tuple(presets) if presets is not None else DEFAULT_PRESETS,
+        custom_rules_file=_abspath(custom_rules_file),
+        facility=facility,
+        severity=severity,
+        delivery=delivery,  # type: ignore[arg-type]
+        namespace=namespace or DEFAULT_NAMESPACE,
+        image=image or DEFAULT_IMAGE,
+        concurrency=concurrency or DEFAULT_CONCURRENCY,
+    )
+    # Validate exactly as a file would be (facility, presets, custom rules, ...).
+    text = plan_io.dumps(plan)
+    try:
+        return plan_io.loads(text, name="plan")
+    except UsageError as exc:
+        # "plan:12: unknown facility ..." -> drop the synthetic line number for flags
+        msg = str(exc)
+        parts = msg.split(": ", 1)
+        raise UsageError(
+            parts[1] if len(parts) == 2 and parts[0].startswith("plan:") else msg
+        ) from None

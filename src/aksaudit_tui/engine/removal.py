@@ -1,0 +1,117 @@
+"""Remove runs and cleanup: restore every node, delete what delivery left in the cluster and,
+when asked, undo only what our applies recorded on the log path; list or delete the privileged
+pods earlier runs left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.engine import rules
+from aksaudit_tui.engine.config import EngineConfig
+from aksaudit_tui.engine.events import Event, RunStarted
+from aksaudit_tui.engine.journal import Journal, RunRecord, new_run_id
+from aksaudit_tui.engine.plan import ClusterTarget, Plan
+from aksaudit_tui.engine.results import Leftover, RunResult
+from aksaudit_tui.engine.runkit import cancel_cleanup, finish, register_secrets
+from aksaudit_tui.engine.runner import ClusterRun, emitter, run_cluster
+from aksaudit_tui.engine.steps import kubeops
+from aksaudit_tui.engine.steps.base import StepContext
+from aksaudit_tui.engine.steps.catalog import REMOVE_STEPS, remove_steps
+
+
+async def remove(
+    config: EngineConfig,
+    plan: Plan,
+    on_event: Callable[[Event], None],
+    include_log_path: bool,
+    cancel: asyncio.Event,
+) -> RunResult:
+    """A new remove run of ``plan`` under the clusters' locks (see ``Engine.remove``)."""
+    rules_text, script = rules.prepare(plan)
+    rid = new_run_id()
+    with config.journal.locked([c.id for c in plan.clusters], rid):
+        record = config.journal.create(
+            plan,
+            REMOVE_STEPS,
+            kind="remove",
+            run_id=rid,
+            options={"include_log_path": include_log_path},
+        )
+        return await run_remove(
+            config, plan, record, on_event, cancel, rules_text, script, include_log_path
+        )
+
+
+def undo_tokens(journal: Journal, plan: Plan, cluster: ClusterTarget) -> list[str]:
+    """The log-path undo tokens every apply of this log path recorded for the cluster."""
+    tokens: list[str] = []
+    for r in journal.list_runs():
+        if r.kind != "apply":
+            continue
+        # an unreadable old journal holds no tokens we could trust: skip it
+        with contextlib.suppress(Exception):
+            rec = journal.load(r.run_id)
+            if rec.plan.log_path != plan.log_path:
+                continue
+            c = rec.doc.get("clusters", {}).get(cluster.name, {})
+            tokens.extend(c.get("steps", {}).get("log-path", {}).get("undo", []) or [])
+    return list(dict.fromkeys(tokens))
+
+
+async def run_remove(
+    config: EngineConfig,
+    plan: Plan,
+    record: RunRecord,
+    on_event: Callable[[Event], None],
+    cancel: asyncio.Event,
+    rules_text: str,
+    script: str,
+    include_log_path: bool,
+) -> RunResult:
+    """Run (or continue) a journalled remove run."""
+    register_secrets(config.settings)
+    emit = emitter(on_event)
+    t0 = time.monotonic()
+    emit(RunStarted(record.run_id, tuple(c.name for c in plan.clusters), REMOVE_STEPS))
+    async with AsyncClients(config.settings) as clients:
+        ctxs = StepContext.for_plan(
+            config,
+            plan,
+            run_id=record.run_id,
+            clients=clients,
+            rules_text=rules_text,
+            script_text=script,
+            mode="remove",
+            emit=emit,
+            cancel=cancel,
+            record=record,
+            include_log_path=include_log_path,
+        )
+        runs: list[ClusterRun] = []
+
+        async def one(ctx: StepContext) -> ClusterRun:
+            undo = undo_tokens(config.journal, plan, ctx.cluster) if include_log_path else None
+            return await run_cluster(remove_steps(undo), ctx)
+
+        try:
+            runs = list(await asyncio.gather(*(one(c) for c in ctxs)))
+            if cancel.is_set():
+                await cancel_cleanup(ctxs)
+        finally:
+            for ctx in ctxs:
+                kubeops.close_kube(ctx)
+    return finish(record, runs, None, cancel, emit, {"total_s": time.monotonic() - t0})
+
+
+async def leftovers(config: EngineConfig, plan: Plan | None) -> list[Leftover]:
+    """One-shot pods (and namespaces) earlier runs left, in the plan's or every context."""
+    return await kubeops.all_leftovers(config, plan, delete=False)
+
+
+async def cleanup(config: EngineConfig, dry_run: bool) -> list[Leftover]:
+    """Delete what ``leftovers`` finds in every kubeconfig context (only list with dry_run)."""
+    return await kubeops.all_leftovers(config, None, delete=not dry_run)

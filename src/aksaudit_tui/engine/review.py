@@ -1,0 +1,75 @@
+"""Review: probe every step of every cluster and list what an apply would change; nothing is
+changed. A probe that cannot run is a row with the reason ("cannot check: ..."), not an error."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.engine import rules
+from aksaudit_tui.engine.config import EngineConfig
+from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.results import PlannedChange
+from aksaudit_tui.engine.runner import describe_exc
+from aksaudit_tui.engine.steps import kubeops
+from aksaudit_tui.engine.steps.base import StepContext
+from aksaudit_tui.engine.steps.catalog import apply_steps
+
+
+async def review(config: EngineConfig, plan: Plan) -> list[PlannedChange]:
+    """The planned changes per cluster and step, in plan order (see ``Engine.review``)."""
+    rules_text, script = rules.prepare(plan)
+    out: list[PlannedChange] = []
+    async with AsyncClients(config.settings) as clients:
+        ctxs = StepContext.for_plan(
+            config,
+            plan,
+            run_id="review",
+            clients=clients,
+            rules_text=rules_text,
+            script_text=script,
+            mode="review",
+        )
+        try:
+            for rows in await asyncio.gather(*(_cluster(ctx) for ctx in ctxs)):
+                out.extend(rows)
+        finally:
+            for ctx in ctxs:
+                kubeops.close_kube(ctx)
+    return out
+
+
+async def _cluster(ctx: StepContext) -> list[PlannedChange]:
+    rows: list[PlannedChange] = []
+    for step in apply_steps(ctx.plan):
+        try:
+            probe = await step.probe(ctx)
+        except Exception as exc:
+            rows.append(
+                PlannedChange(
+                    ctx.cluster.name,
+                    step.id,
+                    step.title,
+                    "will change",
+                    warning=f"cannot check: {describe_exc(exc)}",
+                )
+            )
+            if step.id == "access":
+                break
+            continue
+        warn = "; ".join([*([probe.blocking] if probe.blocking else []), *probe.warnings]) or None
+        if probe.done:
+            rows.append(PlannedChange(ctx.cluster.name, step.id, step.title, "already done", warn))
+        for ch in probe.changes:
+            rows.append(PlannedChange(ctx.cluster.name, step.id, ch, "will change", warn))
+        if probe.blocking and step.id == "access":
+            break
+    rows.append(
+        PlannedChange(
+            ctx.cluster.name,
+            "verify",
+            "check audit lines arrive from every Linux node (one query)",
+            "will change",
+        )
+    )
+    return rows
