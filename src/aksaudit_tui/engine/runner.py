@@ -25,6 +25,8 @@ from aksaudit_tui.errors import UserError
 
 @dataclass
 class ClusterRun:
+    """What one cluster's steps ended with: outcome, message and seconds per step id."""
+
     name: str
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
@@ -127,6 +129,8 @@ async def run_step(
 
 
 async def run_cluster(steps: Sequence[Step], ctx: StepContext) -> ClusterRun:
+    """The steps in order on one cluster; stops at the first failed or interrupted step (the
+    later ones stay pending for a resume); a cancel cuts the step in flight off after 2 s."""
     cr = ClusterRun(ctx.cluster.name, ctx=ctx)
     for step in steps:
         task = asyncio.ensure_future(run_step(step, ctx, cr.seconds))
@@ -162,6 +166,8 @@ async def run_clusters(
     contexts: Sequence[StepContext],
     max_clusters: int,
 ) -> list[ClusterRun]:
+    """``run_cluster`` for every context, at most ``max_clusters`` at once; a cluster not yet
+    started when cancel is set does not start. One ClusterRun per context, in order."""
     sem = asyncio.Semaphore(max(1, max_clusters))
 
     async def one(ctx: StepContext) -> ClusterRun:
@@ -184,6 +190,7 @@ def emitter(on_event: Callable[[Event], None]) -> Callable[[Event], None]:
 
 
 def summarise(runs: Sequence[ClusterRun]) -> dict[str, Any]:
+    """The journal's and RunResult's per-cluster summary (outcomes, seconds, errors)."""
     return {
         "clusters": {
             r.name: {

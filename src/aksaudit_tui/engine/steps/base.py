@@ -47,6 +47,7 @@ class Probe:
 
     @property
     def done(self) -> bool:
+        """Nothing to change and nothing blocking: the step is already in place."""
         return not self.changes and self.blocking is None
 
 
@@ -144,9 +145,11 @@ class StepContext:
         level: Literal["info", "warning", "error"] = "info",
         node: str | None = None,
     ) -> None:
+        """One log line of ``step`` on this cluster (a StepLog event)."""
         self.emit(StepLog(self.run_id, self.cluster.name, step, line, node=node, level=level))
 
     def progress(self, step: str, done: int, total: int, message: str = "") -> None:
+        """``done`` of ``total`` for ``step`` (a StepProgress event)."""
         self.emit(StepProgress(self.run_id, self.cluster.name, step, done, total, message))
 
     def node_update(
@@ -158,20 +161,24 @@ class StepContext:
         audit_version: str | None = None,
         result: str = "",
     ) -> None:
+        """A node's new phase: remembered for the run, and a NodeUpdate event."""
         self.shared.node_phase[node] = phase
         self.emit(
             NodeUpdate(self.run_id, self.cluster.name, node, pool, os, phase, audit_version, result)
         )
 
     def check_cancel(self) -> None:
+        """Raise Cancelled when the run's cancel flag is set (call between changes)."""
         if self.cancel.is_set():
             raise Cancelled()
 
     def set_lro(self, step: str, key: str, token: str | None) -> None:
+        """Journal a long-running operation's continuation token (a resume picks it up)."""
         if self.record is not None:
             self.record.set_lro(self.cluster.name, step, key, token)
 
     def lro_token(self, step: str, key: str) -> str | None:
+        """The continuation token an earlier attempt of this run journalled, if any."""
         if self.record is None:
             return None
         tok = self.record.step(self.cluster.name, step).get("lro", {}).get(key)
