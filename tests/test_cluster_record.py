@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aksaudit_tui import __version__
-from aksaudit_tui.engine import ops
-from aksaudit_tui.engine.rules import rules_sha256
+from aksaudit_tui.engine.rules import prepare, rules_sha256
 from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.nodes.record import AppliedRecord, parse_record
 from aksaudit_tui.nodes.script import script_sha256
@@ -26,8 +25,7 @@ async def test_keeper_apply_records_what_was_applied_and_remove_deletes_it(
 ) -> None:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
-    plan = await ops.plan_from_names(
-        eng,
+    plan = await eng.plan_from_names(
         clusters=["aks-prod-weu"],
         workspace="law-prod-weu",
         presets=["identity-and-config", "kernel-and-privilege"],
@@ -43,9 +41,9 @@ async def test_keeper_apply_records_what_was_applied_and_remove_deletes_it(
     assert cm["metadata"]["labels"]["aksaudit.io/role"] == "record"
     rec = parse_record(cm)
     assert isinstance(rec, AppliedRecord)
-    rules, script = ops._prepare(plan)
+    rules_text, script = prepare(plan)
     assert rec.presets == ("identity-and-config", "kernel-and-privilege")
-    assert rec.rules_sha256 == rules_sha256(rules)
+    assert rec.rules_sha256 == rules_sha256(rules_text)
     assert rec.script_sha256 == script_sha256(script)
     assert rec.plan_hash == plan_hash(plan)
     assert (rec.facility, rec.severity, rec.log_path) == ("authpriv", "info", "container-insights")
@@ -72,8 +70,7 @@ async def test_oneshot_record_stays_in_kube_system_while_our_namespace_goes(
 ) -> None:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
-    plan = await ops.plan_from_names(
-        eng,
+    plan = await eng.plan_from_names(
         clusters=["aks-dev-neu"],
         workspace="law-dev-neu",
         log_path="ama",
