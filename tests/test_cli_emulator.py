@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aksaudit_emulator import load_scenario
 from aksaudit_emulator.state import DEFAULT_TOKEN
 from aksaudit_tui.errors import EXIT_ERROR
 
@@ -168,3 +169,21 @@ def test_missing_emulator_prints_the_install_hint(command: list[str]) -> None:
     assert "emulator is not installed" in lines[0]
     assert "pip install 'aksaudit-tui[demo]'" in lines[0]
     assert "Traceback" not in res.stderr
+
+
+def test_cli_bad_kube_option_is_one_line_usage_error(tmp_path: Path) -> None:
+    # Caught when the kube side starts (inside the emulator's thread): still exit 2, one line.
+    scenario = load_scenario(None)
+    scenario["kube"] = {"time_scale": -1}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(scenario))
+    res = subprocess.run(
+        [sys.executable, "-m", "aksaudit_tui", "emulator", "--scenario", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "kube.time_scale must be positive" in lines[0]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aksaudit_emulator import load_scenario
+from aksaudit_emulator import Emulator, load_scenario
 from aksaudit_emulator.errors import ScenarioError
 from aksaudit_emulator.world import build_state
 from test_emulator_arm import sdk
@@ -151,3 +151,14 @@ def test_fault_scenario(make_emulator: Any) -> None:
         ).result()
     not_ready = [n.name for n in emu.state.all_nodes() if not n.ready]
     assert len(not_ready) == 1 and not_ready[0].endswith("vmss000002")
+
+
+def test_bad_kube_option_raises_scenario_error_from_start(tmp_path: Path) -> None:
+    scenario = load_scenario(None)
+    scenario["kube"] = {"max_concurrency": "many"}
+    emu = Emulator(scenario, state_dir=tmp_path / "emu")
+    try:
+        with pytest.raises(ScenarioError, match=r"kube\.max_concurrency must be a number"):
+            emu.start()
+    finally:
+        emu.stop()
