@@ -1,7 +1,7 @@
 """Our parsing over real, maximal Azure payloads: each REST spec example response goes through the
-SDK model (as the clients deserialize it) and then through discovery's parsers, so a field we do
-not expect cannot crash discovery. The examples live outside the repo (../shared); without them
-the test skips with the reason."""
+SDK model (as the clients deserialize it) and then through the parsers (``cloud/parse.py``), so a
+field we do not expect cannot crash discovery. The examples live outside the repo (../shared);
+without them the test skips with the reason."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from aksaudit_tui.cloud.arm import rest
-from aksaudit_tui.cloud.discovery import (
+from aksaudit_tui.cloud.logs import _rows
+from aksaudit_tui.cloud.parse import (
     dcr_workspaces,
     parse_dcr_syslog,
     parse_extension,
@@ -22,7 +23,6 @@ from aksaudit_tui.cloud.discovery import (
     parse_scale_set,
     parse_workspace,
 )
-from aksaudit_tui.cloud.logs import _rows
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "azure-rest-examples"
 if not EXAMPLES.is_dir():  # a user's clone: the examples are not shipped

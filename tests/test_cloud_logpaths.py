@@ -15,14 +15,10 @@ import pytest
 from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.discovery import discover_all
-from aksaudit_tui.cloud.logpath import (
-    LogPath,
-    dcr_levels_from,
-    get_log_path,
-    severities_from,
-)
+from aksaudit_tui.cloud.logpaths import LogPath, get_log_path
 from aksaudit_tui.cloud.models import Cluster, Workspace
 from aksaudit_tui.errors import UsageError, UserError
+from aksaudit_tui.syslog import dcr_levels_from, severities_from
 from fixtures.cloud import credential_for, requests, settings_for, writes
 
 # Recognisable, valid base64 (the emulator hands it out from sharedKeys).

@@ -14,7 +14,7 @@ from aksaudit_emulator import load_scenario
 from aksaudit_emulator.state import SyslogRow
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.discovery import discover_all
-from aksaudit_tui.cloud.logpath import get_log_path
+from aksaudit_tui.cloud.logpaths import get_log_path
 from aksaudit_tui.cloud.logs import arrival_query, kql_string, kql_timespan, syslog_arrival
 from aksaudit_tui.errors import UsageError, UserError
 from fixtures.cloud import credential_for, requests, settings_for

@@ -141,7 +141,7 @@ def test_importing_cloud_and_discover_cmd_imports_no_azure_sdk() -> None:
     code = (
         "import sys\n"
         "import aksaudit_tui.cloud, aksaudit_tui.cloud.settings, aksaudit_tui.cloud.discovery\n"
-        "import aksaudit_tui.cloud.logpath, aksaudit_tui.cloud.logs\n"
+        "import aksaudit_tui.cloud.logpaths, aksaudit_tui.cloud.parse, aksaudit_tui.cloud.logs\n"
         "import aksaudit_tui.cli.discover_cmd\n"
         "print(sorted(m for m in sys.modules if m == 'azure' or m.startswith('azure.')))\n"
     )

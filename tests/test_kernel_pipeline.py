@@ -117,7 +117,7 @@ def test_real_lines_pass_the_arrival_check_in_the_emulator(
     cluster collects authpriv through Container Insights: the arrival check sees every one."""
     from aksaudit_tui.cloud.clients import AsyncClients
     from aksaudit_tui.cloud.discovery import discover_all
-    from aksaudit_tui.cloud.logpath import get_log_path
+    from aksaudit_tui.cloud.logpaths import get_log_path
     from aksaudit_tui.cloud.logs import syslog_arrival
     from fixtures.cloud import credential_for, settings_for
 

@@ -164,6 +164,7 @@ def test_plan_text_holds_no_secret() -> None:
 
 def test_pod_defaults_have_one_source_the_nodes_layer() -> None:
     """Plan, delivery spec, CLI help and TUI all take the namespace/image from nodes.manifests."""
+    from aksaudit_tui import syslog
     from aksaudit_tui.engine import plan as plan_mod
     from aksaudit_tui.nodes import manifests
     from aksaudit_tui.nodes.delivery import DeliverySpec
@@ -171,4 +172,4 @@ def test_pod_defaults_have_one_source_the_nodes_layer() -> None:
     assert manifests.DEFAULT_NAMESPACE == "aksaudit-system"
     assert plan_mod.DEFAULT_NAMESPACE == DeliverySpec().namespace == manifests.DEFAULT_NAMESPACE
     assert plan_mod.DEFAULT_IMAGE == DeliverySpec().image == manifests.DEFAULT_IMAGE
-    assert plan_mod.FACILITIES[0] == "authpriv" and plan_mod.SEVERITIES[-1] == "debug"
+    assert syslog.FACILITIES[0] == "authpriv" and syslog.SEVERITIES[-1] == "debug"

@@ -14,9 +14,9 @@ from typing import Any
 
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.errors import describe
-from aksaudit_tui.cloud.logpath import check_facility
 from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.errors import UsageError, UserError
+from aksaudit_tui.syslog import check_facility
 
 # audisp-syslog logs as "audispd" with a non-default facility, "audisp-syslog" with the default.
 AUDIT_PROCESSES = ("audispd", "audisp-syslog")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import shlex
 
-from aksaudit_tui.engine.plan import Plan, severities_from
+from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.syslog import severities_from
 
 
 def _q(value: str) -> str:

@@ -11,10 +11,6 @@ from typing import Any, Literal
 
 from aksaudit_tui.nodes import manifests as _manifests
 
-# Facilities and severities (most severe first) are the node script's: one list for all layers.
-from aksaudit_tui.nodes.script import FACILITIES as FACILITIES
-from aksaudit_tui.nodes.script import SEVERITIES as SEVERITIES
-
 PLAN_VERSION = 1
 
 LogPath = Literal["container-insights", "legacy-oms", "ama"]
@@ -181,9 +177,3 @@ class Plan:
             concurrency=int(d.get("concurrency", DEFAULT_CONCURRENCY)),
             version=int(d.get("version", PLAN_VERSION)),
         )
-
-
-def severities_from(severity: str) -> tuple[str, ...]:
-    """The chosen severity and every more severe one (what a collector must list)."""
-    i = SEVERITIES.index(severity)
-    return SEVERITIES[: i + 1]

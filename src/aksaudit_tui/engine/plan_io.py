@@ -18,16 +18,15 @@ from aksaudit_tui.engine.plan import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
     DELIVERIES,
-    FACILITIES,
     LOG_PATHS,
     PLAN_VERSION,
-    SEVERITIES,
     ClusterTarget,
     Plan,
     WorkspaceRef,
 )
 from aksaudit_tui.engine.rules import RulesError, render_plan_rules
 from aksaudit_tui.errors import UsageError
+from aksaudit_tui.syslog import FACILITIES, SEVERITIES
 
 TOP_KEYS = (
     "version",

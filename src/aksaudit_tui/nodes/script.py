@@ -11,30 +11,8 @@ import hashlib
 from importlib import resources
 
 from aksaudit_tui.presets.rules import LOCK_MESSAGES, MAX_LINE, lock_setting
+from aksaudit_tui.syslog import check_facility, check_severity
 
-# Facilities audisp-syslog accepts (audit 3.x audisp-syslog.c and 2.x builtin syslog).
-# The one list of facilities the tool offers (the plan, its editor and the TUI use it too):
-# the recommended default first.
-FACILITIES: tuple[str, ...] = (
-    "authpriv",
-    "auth",
-    "user",
-    "daemon",
-    "syslog",
-    *(f"local{i}" for i in range(8)),
-)
-# Priorities audisp-syslog accepts as its first argument, most severe first (the order matters:
-# "info" collects info and above).
-SEVERITIES: tuple[str, ...] = (
-    "emerg",
-    "alert",
-    "crit",
-    "err",
-    "warning",
-    "notice",
-    "info",
-    "debug",
-)
 MODES: tuple[str, ...] = ("apply", "check", "remove")
 RULES_FILE = "/etc/audit/rules.d/50-aksaudit.rules"
 _HEREDOC_END = "AKSAUDIT_RULES_EOF"
@@ -60,18 +38,8 @@ def render_node_script(
     ``presets.rules.lock_setting``; the script's own filter refuses them again) and for rules
     text that would end the embedded heredoc.
     """
-    facility = facility.strip().lower().removeprefix("log_")
-    severity = severity.strip().lower().removeprefix("log_")
-    if severity == "warn":
-        severity = "warning"
-    if facility not in FACILITIES:
-        raise ValueError(
-            f"unknown syslog facility {facility!r}; use one of {', '.join(FACILITIES)}"
-        )
-    if severity not in SEVERITIES:
-        raise ValueError(
-            f"unknown syslog severity {severity!r}; use one of {', '.join(SEVERITIES)}"
-        )
+    facility = check_facility(facility)  # UnknownSyslogName is a ValueError too
+    severity = check_severity(severity)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     text = normalize_rules_text(rules_text)

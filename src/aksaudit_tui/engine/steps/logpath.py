@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aksaudit_tui.cloud.logpath import get_log_path
+from aksaudit_tui.cloud.logpaths import get_log_path
 from aksaudit_tui.cloud.models import Workspace
 from aksaudit_tui.engine.azure import read_cluster
 from aksaudit_tui.engine.plan import LEGACY_WARNING

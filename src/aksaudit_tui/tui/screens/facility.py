@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Select, Static
 
-from aksaudit_tui.engine.plan import FACILITIES, SEVERITIES
+from aksaudit_tui.syslog import FACILITIES, SEVERITIES
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.logpath import path_changes

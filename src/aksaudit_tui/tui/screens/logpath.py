@@ -8,7 +8,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import RadioButton, RadioSet, Static
 
 from aksaudit_tui.cloud.models import Cluster
-from aksaudit_tui.engine.plan import LEGACY_WARNING, LOG_PATHS, LogPath, severities_from
+from aksaudit_tui.engine.plan import LEGACY_WARNING, LOG_PATHS, LogPath
+from aksaudit_tui.syslog import severities_from
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.models.state import LOG_PATH_TITLES
 from aksaudit_tui.tui.screens.base import WizardScreen

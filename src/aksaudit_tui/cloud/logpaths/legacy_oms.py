@@ -13,42 +13,46 @@ from collections.abc import Sequence
 from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest
-from aksaudit_tui.cloud.discovery import parse_linux_syslog
 from aksaudit_tui.cloud.errors import is_not_found, user_error
-from aksaudit_tui.cloud.logpath import (
+from aksaudit_tui.cloud.logpaths.base import (
     AdapterBase,
     Change,
     LogPathState,
-    check_facility,
     find_extension,
-    severities_from,
+    lockdown_reason,
     stale_instances,
 )
 from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
+from aksaudit_tui.cloud.parse import parse_linux_syslog
 from aksaudit_tui.errors import UserError
+from aksaudit_tui.syslog import SEVERITIES, check_facility, severities_from
 
 PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring"
 EXT_TYPE = "OmsAgentForLinux"
 EXT_NAME = "OmsAgentForLinux"
 TYPE_HANDLER_VERSION = "1.19"
-WARNING = (
+# What probe adds to its findings (the class's ``warning`` is said before choosing and per run).
+PROBE_WARNING = (
     "legacy-oms uses the Log Analytics agent, retired on 31 Aug 2024 (ingestion no longer "
     "guaranteed); AKS does not support scale-set extensions and removes them on upgrade"
 )
 
 
-def lockdown_reason(cluster: Cluster) -> str | None:
-    if (cluster.lockdown or "").lower() == "readonly":
-        return (
-            f"{cluster.name}'s node resource group {cluster.node_resource_group} is locked down "
-            "(restrictionLevel ReadOnly): AKS denies scale-set extension writes; use the "
-            "container-insights log path"
-        )
-    return None
-
-
 class LegacyOmsPath(AdapterBase):
     name = "legacy-oms"
+    title = "Legacy Log Analytics agent (the original guide)"
+    summary = "legacy Log Analytics agent (OmsAgentForLinux) + LinuxSyslog"
+    explanation = (
+        "What the original MSRC guide does: the OmsAgentForLinux extension on every node-pool "
+        "scale set, an instance upgrade, and a LinuxSyslog data source on the workspace."
+    )
+    warning = (
+        "legacy-oms uses the Log Analytics agent (OmsAgentForLinux), retired on 31 Aug 2024; "
+        "changing node-pool scale sets is unsupported by AKS, AKS upgrades remove the extension, "
+        "and node resource group lockdown blocks it"
+    )
+    chosen_note = "Legacy agent: retired 31 Aug 2024; offered as the guide did it."
+    touches_scale_sets = True
 
     async def _data_sources(self, workspace: Workspace) -> list[dict[str, Any]]:
         rid = ArmId.parse(workspace.id)
@@ -89,7 +93,7 @@ class LegacyOmsPath(AdapterBase):
     ) -> LogPathState:
         fac = check_facility(facility)
         wanted = severities_from(severity)
-        state = LogPathState(ok=True, warnings=[WARNING])
+        state = LogPathState(ok=True, warnings=[PROBE_WARNING])
         (linux, skipped), sources = await asyncio.gather(
             self.linux_scale_sets(cluster), self._data_sources(workspace)
         )
@@ -326,6 +330,4 @@ class LegacyOmsPath(AdapterBase):
 
 
 def _sev_order(severity: str) -> int:
-    from aksaudit_tui.cloud.logpath import SEVERITIES
-
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)

@@ -18,35 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
-from aksaudit_tui.cloud.discovery import CI_ASSOCIATION, SYSLOG_STREAM, msci_name, parse_monitoring
 from aksaudit_tui.cloud.errors import is_not_found, user_error
-from aksaudit_tui.cloud.logpath import (
-    AdapterBase,
-    Change,
-    LogPathState,
-    check_facility,
-    dcr_levels_from,
-)
+from aksaudit_tui.cloud.logpaths.base import AdapterBase, Change, LogPathState
+from aksaudit_tui.cloud.logpaths.dcr import covers, writable_dcr
 from aksaudit_tui.cloud.models import Cluster, Workspace
+from aksaudit_tui.cloud.parse import CI_ASSOCIATION, SYSLOG_STREAM, msci_name, parse_monitoring
+from aksaudit_tui.errors import UserError
+from aksaudit_tui.syslog import check_facility, dcr_levels_from
 
 CI_STREAM = "Microsoft-ContainerInsights-Group-Default"
 ADDON = "omsagent"
 OUR_SOURCE_PREFIX = "aksaudit-"
-
-
-def covers(sources: Sequence[dict[str, Any]], facility: str, levels: Sequence[str]) -> bool:
-    """True when the syslog sources, together, collect ``facility`` at every one of ``levels``."""
-    have: set[str] = set()
-    for src in sources:
-        if SYSLOG_STREAM not in (src.get("streams") or [SYSLOG_STREAM]):
-            continue
-        facs = {str(f).lower() for f in src.get("facilityNames") or ()}
-        if facility in facs or "*" in facs:
-            lv = {str(x) for x in src.get("logLevels") or ()}
-            if "*" in lv:
-                return True
-            have |= lv
-    return set(levels) <= have
 
 
 @dataclass
@@ -66,6 +48,14 @@ class _Plan:
 
 class ContainerInsightsPath(AdapterBase):
     name = "container-insights"
+    title = "Container Insights syslog (AKS-supported, default)"
+    summary = "Container Insights syslog (DCR facility and level)"
+    explanation = (
+        "The cluster's monitoring add-on (ama-logs) forwards node syslog; its data collection "
+        "rule (MSCI-<region>-<cluster>) picks facilities and levels. Supported by AKS and kept "
+        "across node image upgrades. The default."
+    )
+    touches_scale_sets = False
 
     async def _read(
         self, cluster: Cluster, workspace: Workspace, facility: str, levels: Sequence[str]
@@ -214,8 +204,6 @@ class ContainerInsightsPath(AdapterBase):
         levels = dcr_levels_from(severity)
         plan = await self._read(cluster, workspace, fac, levels)
         if plan.blocking:
-            from aksaudit_tui.errors import UserError
-
             raise UserError(plan.blocking)
         done: list[Change] = []
         did = ArmId.parse(plan.dcr_id)
@@ -432,16 +420,6 @@ def new_dcr_body(workspace: Workspace, facility: str, levels: Sequence[str]) -> 
             },
         },
     }
-
-
-def writable_dcr(body: dict[str, Any]) -> dict[str, Any]:
-    """A rule as read, minus the read-only parts, ready to PUT back."""
-    out = {k: copy.deepcopy(v) for k, v in body.items() if k in ("location", "kind", "tags")}
-    p = copy.deepcopy(props(body))
-    for ro in ("provisioningState", "immutableId", "metadata", "endpoints"):
-        p.pop(ro, None)
-    out["properties"] = p
-    return out
 
 
 def extend_dcr_body(

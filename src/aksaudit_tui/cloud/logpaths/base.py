@@ -1,91 +1,27 @@
-"""What the three log-path adapters share: the interface the engine calls, facility/severity
-vocabulary, and reading a cluster's pool scale sets fresh from ARM.
+"""What every log path shares: the protocol the engine calls, the records it passes back
+(``Change``, ``LogPathState``), ``AdapterBase`` (declared words + shared plumbing) and small
+helpers over scale sets.
 
 Each adapter: ``probe`` reads live state and lists the changes still needed (empty = in place);
 ``apply`` makes only those and returns :class:`Change` items (a human line plus an ``undo`` token
 the engine journals); ``remove`` takes those tokens back and undoes only what the tool added.
-Nothing here ever carries a workspace key.
+Nothing here ever carries a workspace key. Adapters import this module and ``dcr.py``, never
+each other.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from aksaudit_tui.cloud.arm import ArmId, Bounded, json_body
 from aksaudit_tui.cloud.clients import AsyncClients
-from aksaudit_tui.cloud.discovery import parse_extension, parse_instance, parse_scale_set, pool_of
 from aksaudit_tui.cloud.errors import is_not_found, user_error
-from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
-from aksaudit_tui.errors import UsageError
-
-FACILITIES = (
-    "auth",
-    "authpriv",
-    "cron",
-    "daemon",
-    "mark",
-    "kern",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-    "lpr",
-    "mail",
-    "news",
-    "syslog",
-    "user",
-    "uucp",
-)
-# Most severe first; the syslog keyword and the DCR logLevels spelling.
-SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-DCR_LEVELS = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Info", "Debug")
-_SEVERITY_ALIASES = {
-    "emergency": "emerg",
-    "panic": "emerg",
-    "critical": "crit",
-    "error": "err",
-    "warn": "warning",
-    "information": "info",
-    "informational": "info",
-}
-
-
-def check_facility(facility: str) -> str:
-    f = facility.strip().lower()
-    if f not in FACILITIES:
-        raise UsageError(
-            f"unknown syslog facility {facility!r}; use one of {', '.join(FACILITIES)}"
-        )
-    return f
-
-
-def check_severity(severity: str) -> str:
-    s = severity.strip().lower()
-    s = _SEVERITY_ALIASES.get(s, s)
-    if s not in SEVERITIES:
-        raise UsageError(
-            f"unknown syslog severity {severity!r}; use one of {', '.join(SEVERITIES)}"
-        )
-    return s
-
-
-def severities_from(severity: str) -> tuple[str, ...]:
-    """Every syslog severity from emerg down to ``severity`` (lower-case keywords)."""
-    s = check_severity(severity)
-    return SEVERITIES[: SEVERITIES.index(s) + 1]
-
-
-def dcr_levels_from(severity: str) -> tuple[str, ...]:
-    """The DCR logLevels for ``severity`` and everything more severe, in DCR spelling."""
-    n = len(severities_from(severity))
-    return tuple(reversed(DCR_LEVELS[:n]))  # Info, Notice, ... Emergency (az CLI order)
+from aksaudit_tui.cloud.models import Cluster, Extension, ScaleSet, Workspace
+from aksaudit_tui.cloud.parse import parse_extension, parse_instance, parse_scale_set, pool_of
 
 
 @dataclass(frozen=True)
@@ -120,46 +56,88 @@ class LogPathState:
 
 
 class LogPath(Protocol):
-    name: str
+    """How syslog lines get from the nodes into the workspace, as the engine drives it.
+
+    ``facility`` and ``severity`` are the product's syslog vocabulary (``aksaudit_tui.syslog``);
+    an unknown one raises ``UsageError`` before any call. Errors from Azure are ``UserError``
+    lines that say what to fix (``cloud/errors.py``).
+    """
+
+    @property
+    def name(self) -> str:
+        """The plan's ``log_path`` value."""
+        ...
 
     async def probe(
         self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
-    ) -> LogPathState: ...
+    ) -> LogPathState:
+        """Read only: what is in place for ``facility`` at ``severity`` and above, and the
+        changes ``apply`` would make (``ok`` when none); ``blocking`` when it cannot be applied
+        (another workspace already in use, node resource group lockdown)."""
+        ...
 
     async def apply(
         self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
-    ) -> list[Change]: ...
+    ) -> list[Change]:
+        """Make only what ``probe`` finds missing (it reads again first; a second apply writes
+        nothing) and keep everything else as it is. Each :class:`Change` whose ``undo`` is set
+        is something the tool added; the engine journals those tokens."""
+        ...
 
     async def remove(
         self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
-    ) -> list[str]: ...
+    ) -> list[str]:
+        """Undo only what the tool added, given the journaled ``undo`` tokens, newest first;
+        what is already gone counts as done. Returns one human line per thing undone."""
+        ...
 
 
-def get_log_path(name: str, clients: AsyncClients, concurrency: int | None = None) -> LogPath:
-    """The adapter for a plan's ``log_path`` value."""
-    from aksaudit_tui.cloud.ama import AmaPath
-    from aksaudit_tui.cloud.container_insights import ContainerInsightsPath
-    from aksaudit_tui.cloud.legacy_oms import LegacyOmsPath
+class AdapterBase(abc.ABC):
+    """What every log path declares about itself, and the plumbing they share: bounded ARM
+    calls, the cluster's Linux pool scale sets, and the undo helpers of ``remove``.
 
-    paths: dict[str, type[Any]] = {
-        "container-insights": ContainerInsightsPath,
-        "legacy-oms": LegacyOmsPath,
-        "ama": AmaPath,
-    }
-    if name not in paths:
-        raise UsageError(f"unknown log path {name!r}; use one of {', '.join(paths)}")
-    adapter: LogPath = paths[name](clients, concurrency)
-    return adapter
+    A subclass sets the class attributes below; the plan, the engine's steps, the TUI and the
+    az/kubectl equivalents read them from the registry (``logpaths.LOG_PATHS``) and hold no
+    words of their own about a path.
+    """
 
-
-class AdapterBase:
-    """Common plumbing: bounded ARM calls and the cluster's Linux pool scale sets."""
-
-    name = ""
+    name: ClassVar[str]
+    """The plan's ``log_path`` value (lower-case, dashes)."""
+    title: ClassVar[str]
+    """One line for a chooser: what it is and whether AKS supports it."""
+    summary: ClassVar[str]
+    """One line naming what it sets up (the run's step title after "log path: ")."""
+    explanation: ClassVar[str]
+    """A short paragraph: what it sets up and what that means for the cluster."""
+    warning: ClassVar[str | None] = None
+    """Said before it is chosen and at the start of every run that uses it; ``None``: none."""
+    chosen_note: ClassVar[str | None] = None
+    """A short line for the status bar when a user picks it (a caution); ``None``: nothing."""
+    touches_scale_sets: ClassVar[bool] = False
+    """Whether it changes the node-pool scale sets (so node resource group lockdown denies it
+    and AKS upgrades may undo it)."""
 
     def __init__(self, clients: AsyncClients, concurrency: int | None = None) -> None:
         self.clients = clients
         self.b = Bounded(concurrency or clients.settings.concurrency)
+
+    @abc.abstractmethod
+    async def probe(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> LogPathState:
+        """See :meth:`LogPath.probe`: reads only."""
+
+    @abc.abstractmethod
+    async def apply(
+        self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[Change]:
+        """See :meth:`LogPath.apply`: changes only what probe finds missing."""
+
+    @abc.abstractmethod
+    async def remove(
+        self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
+    ) -> list[str]:
+        """See :meth:`LogPath.remove`: undoes only what the tool added."""
 
     # --- undo helpers shared by the adapters' remove(); a thing already gone counts as done.
 
@@ -291,7 +269,8 @@ class AdapterBase:
         return [c for c in results if c is not None]
 
 
-def find_extension(scale_set: ScaleSet, publisher: str, ext_type: str) -> Any:
+def find_extension(scale_set: ScaleSet, publisher: str, ext_type: str) -> Extension | None:
+    """The scale set's extension of this publisher and type (case-insensitive), if any."""
     for ext in scale_set.extensions:
         if ext.publisher.lower() == publisher.lower() and ext.type.lower() == ext_type.lower():
             return ext
@@ -299,4 +278,17 @@ def find_extension(scale_set: ScaleSet, publisher: str, ext_type: str) -> Any:
 
 
 def stale_instances(scale_set: ScaleSet) -> list[str]:
+    """Instance ids that do not run the scale set's latest model (upgrade policy Manual)."""
     return [i.instance_id for i in scale_set.instances if not i.latest_model_applied]
+
+
+def lockdown_reason(cluster: Cluster) -> str | None:
+    """Why scale-set changes are denied on this cluster (node resource group lockdown), or
+    ``None`` when they are not."""
+    if (cluster.lockdown or "").lower() == "readonly":
+        return (
+            f"{cluster.name}'s node resource group {cluster.node_resource_group} is locked down "
+            "(restrictionLevel ReadOnly): AKS denies scale-set extension writes; use the "
+            "container-insights log path"
+        )
+    return None

@@ -16,28 +16,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
-from aksaudit_tui.cloud.container_insights import covers, writable_dcr
-from aksaudit_tui.cloud.discovery import SYSLOG_STREAM
 from aksaudit_tui.cloud.errors import is_not_found, user_error
-from aksaudit_tui.cloud.legacy_oms import lockdown_reason
-from aksaudit_tui.cloud.logpath import (
-    DCR_LEVELS,
+from aksaudit_tui.cloud.logpaths.base import (
     AdapterBase,
     Change,
     LogPathState,
-    check_facility,
-    dcr_levels_from,
     find_extension,
+    lockdown_reason,
     stale_instances,
 )
+from aksaudit_tui.cloud.logpaths.dcr import covers, writable_dcr
 from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
+from aksaudit_tui.cloud.parse import SYSLOG_STREAM
+from aksaudit_tui.syslog import DCR_LEVELS, check_facility, dcr_levels_from
 
 PUBLISHER = "Microsoft.Azure.Monitor"
 EXT_TYPE = "AzureMonitorLinuxAgent"
 EXT_NAME = "AzureMonitorLinuxAgent"
 TYPE_HANDLER_VERSION = "1.33"
 ASSOCIATION = "aksaudit-syslog"
-WARNING = (
+# What probe adds to its findings.
+PROBE_WARNING = (
     "ama changes the node-pool scale sets directly, which AKS does not support: AKS upgrades "
     "remove the extension (re-run apply after upgrades)"
 )
@@ -49,6 +48,14 @@ def dcr_name(workspace: Workspace) -> str:
 
 class AmaPath(AdapterBase):
     name = "ama"
+    title = "Azure Monitor Agent on the scale sets"
+    summary = "Azure Monitor Agent + data collection rule + associations"
+    explanation = (
+        "Azure Monitor Agent extension on every node-pool scale set, a data collection rule "
+        "with a syslog source and one association per scale set. Current agent, but changing "
+        "AKS scale sets is unsupported and AKS upgrades may remove the extension."
+    )
+    touches_scale_sets = True
 
     def _dcr_id(self, cluster: Cluster, workspace: Workspace) -> str:
         return (
@@ -105,7 +112,7 @@ class AmaPath(AdapterBase):
     ) -> LogPathState:
         fac = check_facility(facility)
         levels = dcr_levels_from(severity)
-        state = LogPathState(ok=True, warnings=[WARNING])
+        state = LogPathState(ok=True, warnings=[PROBE_WARNING])
         dcr_id = self._dcr_id(cluster, workspace)
         (linux, skipped), dcr = await asyncio.gather(
             self.linux_scale_sets(cluster), self._read_dcr(dcr_id)
