@@ -54,6 +54,11 @@ async def warn_leftovers(
             )
 
 
+def _partly_done(run: ClusterRun) -> bool:
+    """A failed step of this cluster did part of its work (e.g. some nodes restored)."""
+    return run.ctx is not None and bool(run.ctx.shared.partly_done)
+
+
 def finish(
     record: RunRecord,
     runs: list[ClusterRun],
@@ -71,7 +76,7 @@ def finish(
         summary["verify"] = report.to_json()
     if cancel.is_set():
         outcome, message = "cancelled", "cancelled; `aksaudit resume` continues it"
-    elif failed and len(failed) == len(runs):
+    elif failed and len(failed) == len(runs) and not any(_partly_done(r) for r in failed):
         outcome = "failed"
         first = failed[0]
         step = next(k for k, v in first.outcomes.items() if v == "failed" and k != "verify")

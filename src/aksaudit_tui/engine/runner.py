@@ -115,6 +115,8 @@ async def run_step(
         if probe is None:
             ctx.emit(StepStarted(ctx.run_id, name, step.id, step.title, ()))
         outcome, message = "failed", describe_exc(exc)
+        if isinstance(exc, StepFailed) and exc.partial:
+            ctx.shared.partly_done.add(step.id)
     times[step.id] = time.monotonic() - t0
     if rec is not None:
         rec.mark(

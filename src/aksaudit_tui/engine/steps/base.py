@@ -28,7 +28,14 @@ Mode = Literal["apply", "remove", "review", "status"]
 
 
 class StepFailed(Exception):
-    """The step cannot complete: one line saying what failed and what to do."""
+    """The step cannot complete: one line saying what failed and what to do.
+
+    ``partial``: the step did part of its work before failing (a remove that restored some
+    nodes and not others): the run then ends "partial" (exit 3), not "failed"."""
+
+    def __init__(self, message: str, *, partial: bool = False) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class Cancelled(Exception):
@@ -71,6 +78,7 @@ class ClusterShared:
     # status: a leftover-pods warning, and nodes whose check pod did not start in time
     warning: str | None = None
     unknown: list[str] = field(default_factory=list)
+    partly_done: set[str] = field(default_factory=set)  # failed steps that did part of their work
 
 
 @dataclass

@@ -289,9 +289,12 @@ class RemoveDeliveryStep:
         if not failed:  # the cluster no longer has what the record says (wherever it lives)
             await delete_records(ctx)
         if failed:
+            # The keeper and our objects are gone and the other nodes restored: partly done
+            # (exit 3); a failed node keeps its backups, so `aksaudit remove` again finishes it.
             raise StepFailed(
-                f"{len(failed)} node(s) not restored: "
-                + "; ".join(f"{r.node}: {r.message}" for r in failed[:3])
+                f"{len(failed)} of {len(results)} node(s) not restored (backups kept on them; "
+                "run remove again): " + "; ".join(f"{r.node}: {r.message}" for r in failed[:3]),
+                partial=True,
             )
 
     async def verify(self, ctx: StepContext) -> None:
