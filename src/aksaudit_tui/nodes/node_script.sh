@@ -578,12 +578,17 @@ load_rules() {
 
 # ---------------------------------------------------------------- kernel settings
 KERNEL_SAVED="$BACKUP_DIR/kernel-settings"
-# One value of `auditctl -s` (enabled, failure, backlog_limit, backlog_wait_time); empty if unknown.
-kernel_get() {
-	have auditctl || return 0
-	auditctl -s 2>/dev/null | awk -v k="$1" '$1 == k { print $2; exit }'
+# `auditctl -s` once (kernel_snapshot), then its values (enabled, failure, backlog_limit,
+# backlog_wait_time) by name; empty when unknown.
+kernel_snapshot() {
+	: >"$WORK/kstat"
+	if have auditctl; then auditctl -s >"$WORK/kstat" 2>/dev/null || true; fi
 }
-kernel_locked() { [ "$(kernel_get enabled)" = 2 ]; }
+kernel_get() { awk -v k="$1" '$1 == k { print $2; exit }' "$WORK/kstat"; }
+kernel_locked() {
+	kernel_snapshot
+	[ "$(kernel_get enabled)" = 2 ]
+}
 LOCKED_MSG="the kernel's audit configuration is locked (enabled 2, set by -e 2): no rule can be loaded or deleted until the node reboots"
 
 # The node's -b, -f and --backlog_wait_time before our rules first load, for remove to put back.
@@ -593,6 +598,7 @@ record_kernel() {
 	[ -e "$KERNEL_SAVED" ] && return 0
 	if [ -e "$BACKUP_DIR$1" ] || [ -e "$BACKUP_DIR$1.absent" ]; then return 0; fi
 	: >"$WORK/kernel"
+	kernel_snapshot
 	for _k in backlog_limit failure backlog_wait_time; do
 		_v=$(kernel_get "$_k")
 		case "$_v" in "" | *[!0-9]*) continue ;; esac
@@ -608,6 +614,7 @@ record_kernel() {
 # Put back what record_kernel saw; an error for each setting the kernel refuses.
 restore_kernel() {
 	[ -f "$KERNEL_SAVED" ] || return 0
+	kernel_snapshot
 	while read -r _k _v; do
 		case "$_k" in
 		backlog_limit) _o=-b ;;
