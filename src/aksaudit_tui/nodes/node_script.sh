@@ -159,11 +159,14 @@ is_standin() {
 }
 # May command $1 run? Always on a real root, and tools that change nothing on the host (sed,
 # sha256sum...); in a simulation a host command only as a stand-in.
+HOST_VERIFIED=" "
 host_ok() {
 	[ -z "$ROOT" ] && return 0
 	case " $HOST_COMMANDS " in *" $1 "*) ;; *) return 0 ;; esac
+	case "$HOST_VERIFIED" in *" $1 "*) return 0 ;; esac # checked by the fence below
 	_p=$(command -v "$1" 2>/dev/null) || return 0 # absent: nothing would run
-	case "$_p" in /*) is_standin "$_p" ;; *) return 1 ;; esac
+	case "$_p" in /*) is_standin "$_p" || return 1 ;; *) return 1 ;; esac
+	HOST_VERIFIED="$HOST_VERIFIED$1 "
 }
 if [ -n "$ROOT" ]; then
 	if [ "${AKSAUDIT_SIMULATION:-}" != 1 ]; then
@@ -598,7 +601,7 @@ record_kernel() {
 	[ -e "$KERNEL_SAVED" ] && return 0
 	if [ -e "$BACKUP_DIR$1" ] || [ -e "$BACKUP_DIR$1.absent" ]; then return 0; fi
 	: >"$WORK/kernel"
-	kernel_snapshot
+	# The snapshot of the kernel_locked check just before (nothing changed since).
 	for _k in backlog_limit failure backlog_wait_time; do
 		_v=$(kernel_get "$_k")
 		case "$_v" in "" | *[!0-9]*) continue ;; esac
@@ -778,10 +781,9 @@ fi
 if [ -d "$ROOT/etc/audit/rules.d" ]; then
 	: >"$WORK/other-locks"
 	set +f # the one glob of this script; every name is quoted
-	for _f in "$ROOT/etc/audit/rules.d"/*.rules; do
-		[ -f "$_f" ] && [ "${_f##*/}" != "$RULES_NAME" ] && lock_lines "$_f" >>"$WORK/other-locks"
-	done
+	set -- "$ROOT/etc/audit/rules.d"/*.rules
 	set -f
+	[ -f "$1" ] && lock_lines "$@" >"$WORK/other-locks"
 	if [ -s "$WORK/other-locks" ]; then
 		IFS="$TAB" read -r _n _f _what <"$WORK/other-locks"
 		add_error "${_f#"$ROOT"} line $_n $_what: loading the node's rules would lock the kernel; remove that line first (nothing changed)"
