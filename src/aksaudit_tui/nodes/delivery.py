@@ -466,6 +466,10 @@ async def _cleanup_oneshot(
             pods, _ = await kube.list_pods(ns, selector)
             if not pods:
                 break
+            if any(not (p.get("metadata") or {}).get("deletionTimestamp") for p in pods):
+                # A create still in flight when the run was cancelled (its thread cannot be
+                # stopped) lands after the delete: delete again.
+                await kube.delete_pods(ns, selector)
             await asyncio.sleep(0.25)
         else:
             errors.append("one-shot pods still terminating")

@@ -413,15 +413,36 @@ class KubeClient:
         )
         return True
 
-    async def ensure_daemonset(self, manifest: Obj) -> bool:
+    async def ensure_daemonset(self, manifest: Obj, wait_s: float = 120.0) -> bool:
         """Create the keeper DaemonSet, or replace it when its spec hash differs (not when only
-        the run id changed: a second apply must not roll every keeper pod)."""
+        the run id changed: a second apply must not roll every keeper pod).
+
+        One still being deleted (we delete it in the foreground: the API server keeps it, with
+        ``deletionTimestamp``, until its pods are gone) is not in place whatever its spec, and
+        its name is taken until then: wait for it to go, then create ours anew."""
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-        cur = await self._read("read_daemonset", self.apps.read_namespaced_daemon_set, name, ns)
-        if cur is None:
-            await self._json(
-                "create_daemonset", self.apps.create_namespaced_daemon_set, ns, manifest
-            )
+        end = time.monotonic() + wait_s
+        while True:
+            cur = await self._read("read_daemonset", self.apps.read_namespaced_daemon_set, name, ns)
+            if cur is not None and cur["metadata"].get("deletionTimestamp"):
+                self._require_ours(cur, "DaemonSet", ns)
+                if time.monotonic() > end:
+                    raise UserError(
+                        f"DaemonSet {ns}/{name} is still being deleted (its pods are "
+                        "terminating); run again when it is gone"
+                    )
+                await asyncio.sleep(0.5)
+                continue
+            if cur is not None:
+                break
+            try:
+                await self._json(
+                    "create_daemonset", self.apps.create_namespaced_daemon_set, ns, manifest
+                )
+            except ApiException as e:
+                if e.status != 409:  # AlreadyExists: created or deleted meanwhile; read again
+                    raise
+                continue
             return True
         self._require_ours(cur, "DaemonSet", ns)
         sha = m.ANNOTATION_SPEC_SHA
@@ -462,9 +483,14 @@ class KubeClient:
         return list(data.get("items") or [])
 
     async def get_daemonset(self, namespace: str, name: str = m.KEEPER_NAME) -> Obj | None:
-        return await self._read(
+        """The DaemonSet, or None when it is absent or being deleted (it is on its way out:
+        nothing to compare a plan with, nothing left to delete)."""
+        ds = await self._read(
             "read_daemonset", self.apps.read_namespaced_daemon_set, name, namespace
         )
+        if ds is not None and ds["metadata"].get("deletionTimestamp"):
+            return None
+        return ds
 
     # -- pods --
 

@@ -10,12 +10,14 @@ import contextlib
 import copy
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
 from aiohttp import web
 
-from . import objects
+from . import gc, objects
 from .runtime import KubeRuntime, wait_event
 from .store import (
     KINDS,
@@ -24,6 +26,7 @@ from .store import (
     Obj,
     WatchEvent,
     fields_match,
+    invalid,
     labels_match,
     not_found,
     now_iso,
@@ -75,6 +78,26 @@ _RESOURCE_META: dict[str, tuple[bool, list[str], str]] = {
     ),
     "selfsubjectaccessreviews": (False, ["create"], "SelfSubjectAccessReview"),
 }
+
+
+# Media types of request bodies (JSON-only server: no application/vnd.kubernetes.protobuf).
+_BODY_TYPES = ("application/json", "application/yaml")
+_YAML_TYPES = ("application/yaml", "application/apply-patch+yaml")
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+# Discovery: short names and categories as the API server lists them.
+_SHORT_NAMES = {
+    "nodes": ["no"],
+    "namespaces": ["ns"],
+    "pods": ["po"],
+    "configmaps": ["cm"],
+    "daemonsets": ["ds"],
+}
+_CATEGORIES = {"pods": ["all"], "daemonsets": ["all"]}
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -296,15 +319,18 @@ class KubeApi:
         res = []
         for r in served:
             namespaced, verbs, kind = _RESOURCE_META[r]
-            res.append(
-                {
-                    "name": r,
-                    "singularName": kind.lower(),
-                    "namespaced": namespaced,
-                    "kind": kind,
-                    "verbs": verbs,
-                }
-            )
+            entry: Obj = {
+                "name": r,
+                "singularName": kind.lower(),
+                "namespaced": namespaced,
+                "kind": kind,
+                "verbs": verbs,
+            }
+            if r in _SHORT_NAMES:
+                entry["shortNames"] = _SHORT_NAMES[r]
+            if r in _CATEGORIES:
+                entry["categories"] = _CATEGORIES[r]
+            res.append(entry)
             if r == "pods":
                 res.append(
                     {
@@ -389,8 +415,26 @@ class KubeApi:
         return _json(out, 201)
 
     # ------------------------------------------------------------ resources
-    async def _body(self, request: web.Request) -> Any:
+    async def _body(self, request: web.Request, accepted: tuple[str, ...] = _BODY_TYPES) -> Any:
+        """The decoded body, by its Content-Type. This server speaks JSON (and YAML) only: a
+        protobuf body (kubectl >= 1.32 may send one) gets 415, on which client-go falls back
+        to JSON, as against an API server without protobuf for the kind."""
         raw = await request.read()
+        ctype = request.content_type if request.headers.get("Content-Type") else ""
+        if raw and ctype and ctype not in accepted:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(accepted)}",
+            )
+        if ctype in _YAML_TYPES:
+            try:
+                return yaml.safe_load(raw.decode()) if raw else None
+            except (yaml.YAMLError, UnicodeDecodeError) as err:
+                raise ApiError(
+                    400, "BadRequest", f"error decoding request body: invalid YAML: {err}"
+                ) from err
         try:
             return json.loads(raw or b"null")
         except ValueError as err:
@@ -444,31 +488,24 @@ class KubeApi:
         if method in ("PUT", "PATCH") and name is not None:
             verb = "update" if method == "PUT" else "patch"
             self._authorize(cluster, verb, resource, ns, name)
+            if method == "PATCH" and not request.headers.get("Content-Type"):
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
+                    f"include: {', '.join(_PATCH_TYPES)}",
+                )
+            body = await self._body(request, _PATCH_TYPES if method == "PATCH" else _BODY_TYPES)
             current = store.get(resource, ns or "", name)
             if current is None:
                 raise not_found(resource, name)
-            body = await self._body(request)
             if method == "PATCH":
-                ctype = request.content_type
-                if ctype == "application/json-patch+json":
+                if request.content_type == "application/json-patch+json":
                     if not isinstance(body, list):
                         raise ApiError(400, "BadRequest", "json patch must be a list")
                     body = _json_patch(current, body)
-                elif ctype in (
-                    "application/merge-patch+json",
-                    "application/strategic-merge-patch+json",
-                    "application/json",
-                ):
-                    body = _merge_patch(current, body)
                 else:
-                    raise ApiError(
-                        415,
-                        "UnsupportedMediaType",
-                        f"the body of the request was in an unknown format - accepted "
-                        f"media types include: application/json-patch+json, "
-                        f"application/merge-patch+json, "
-                        f"application/strategic-merge-patch+json (got {ctype})",
-                    )
+                    body = _merge_patch(current, body)
             else:
                 objects.check_body_kind(resource, body)
                 rv = (body.get("metadata") or {}).get("resourceVersion")
@@ -484,12 +521,14 @@ class KubeApi:
             return self._update(store, resource, ns or "", name, current, body, sub, dry)
         if method == "DELETE":
             body = await self._body(request) if request.can_read_body else None
-            opts = body if isinstance(body, dict) else {}
+            opts = dict(body) if isinstance(body, dict) else {}
+            if "orphanDependents" in q:
+                opts["orphanDependents"] = _bool(q["orphanDependents"])
             grace = q.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
-            policy = q.get("propagationPolicy", opts.get("propagationPolicy"))
+            policy = gc.policy_from(opts, q.get("propagationPolicy"))
             if name is None:
                 self._authorize(cluster, "deletecollection", resource, ns, None)
-                return self._delete_collection(store, resource, ns, q, dry)
+                return self._delete_collection(store, resource, ns, q, policy, dry)
             self._authorize(cluster, "delete", resource, ns, name)
             return self._delete(
                 store, resource, ns or "", name, None if grace is None else int(grace), policy, dry
@@ -533,6 +572,7 @@ class KubeApi:
     ) -> web.Response:
         if resource == "nodes":
             raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
+        objects.reset_system_fields(body)
         if resource == "namespaces":
             obj = objects.prepare_namespace(body)
         elif resource == "configmaps":
@@ -551,8 +591,8 @@ class KubeApi:
                 raise already_exists(resource, obj["metadata"]["name"])
             out = copy.deepcopy(obj)
             out["apiVersion"], out["kind"] = KINDS[resource][0], KINDS[resource][1]
-            out["metadata"].setdefault("uid", "00000000-0000-4000-8000-000000000000")
-            out["metadata"].setdefault("creationTimestamp", now_iso())
+            out["metadata"]["uid"] = str(uuid.uuid4())
+            out["metadata"]["creationTimestamp"] = now_iso()
             return _json(out, 201)
         return _json(store.create(resource, obj), 201)
 
@@ -584,6 +624,22 @@ class KubeApi:
                     new["metadata"][k] = meta[k]
                 else:
                     new["metadata"].pop(k, None)
+            added = set(new["metadata"].get("finalizers") or []) - set(
+                current["metadata"].get("finalizers") or []
+            )
+            if current["metadata"].get("deletionTimestamp") and added:
+                raise invalid(
+                    resource,
+                    name,
+                    [
+                        (
+                            "FieldValueForbidden",
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being "
+                            f"deleted, found new finalizers {sorted(added)}",
+                        )
+                    ],
+                )
             if resource == "configmaps":
                 new["data"] = body.get("data") or {}
                 if "binaryData" in body:
@@ -607,7 +663,10 @@ class KubeApi:
             return _json(new)
         if new == current:
             return _json(current)
-        return _json(store.update(resource, new))
+        stored = store.update(resource, new)
+        if gc.finish_if_unfinalized(store, resource, stored) is None:
+            self.rt.wake.set()
+        return _json(stored)
 
     def _delete(
         self,
@@ -616,7 +675,7 @@ class KubeApi:
         ns: str,
         name: str,
         grace: int | None,
-        policy: str | None,
+        policy: str,
         dry: bool,
     ) -> web.Response:
         obj = store.get(resource, ns, name)
@@ -655,33 +714,17 @@ class KubeApi:
                 obj = store.update("namespaces", new)
             self.rt.wake.set()
             return _json(obj)
-        if resource == "daemonsets":
-            pods = [
-                p
-                for p in store.list("pods", ns)
-                if any(
-                    r.get("uid") == obj["metadata"]["uid"]
-                    for r in p["metadata"].get("ownerReferences") or []
-                )
-            ]
-            store.remove(resource, ns, name)
-            for p in pods:
-                if policy == "Orphan":
-                    new = copy.deepcopy(p)
-                    new["metadata"]["ownerReferences"] = [
-                        r
-                        for r in p["metadata"]["ownerReferences"]
-                        if r.get("uid") != obj["metadata"]["uid"]
-                    ]
-                    store.update("pods", new)
-                else:
-                    self.rt.delete_pod(store, p, grace=True)
-            return _json(success)
+        if resource in ("daemonsets", "configmaps"):
+            last, gone = gc.delete(self.rt, store, resource, obj, policy)
+            if gone:
+                return _json(success)
+            # Not deleted yet (finalizers): the object, 202 when dependents go first.
+            return _json(last, 202 if policy == "Foreground" else 200)
         store.remove(resource, ns, name)
         return _json(success)
 
     def _delete_collection(
-        self, store: KubeStore, resource: str, ns: str | None, q: Any, dry: bool
+        self, store: KubeStore, resource: str, ns: str | None, q: Any, policy: str, dry: bool
     ) -> web.Response:
         if resource in ("nodes", "namespaces"):
             raise ApiError(
@@ -699,7 +742,7 @@ class KubeApi:
                     o["metadata"]["namespace"],
                     o["metadata"]["name"],
                     None if grace is None else int(grace),
-                    q.get("propagationPolicy"),
+                    policy,
                     False,
                 )
         api_version, kind, _ = KINDS[resource]

@@ -1,6 +1,6 @@
-"""Control plane loops: node objects from the simulated nodes, a small scheduler, the DaemonSet
-controller and namespace termination. One task for all clusters; it reacts to store events and
-resyncs every `sync_interval`."""
+"""Control plane loops: node objects from the simulated nodes, the garbage collector (gc.py), a
+small scheduler, the DaemonSet controller and namespace termination. One task for all clusters;
+it reacts to store events and resyncs every `sync_interval`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..state import SimNode
+from .gc import collect
 from .objects import prepare_pod, template_hash
 from .runtime import wait_event
 from .store import (
@@ -552,6 +553,7 @@ def reconcile(rt: Any, store: KubeStore, nodes: bool = True) -> None:
     if store.rv == rt.reconciled_rv.get(store.cluster) and not backoff_due:
         return
     start_rv = store.rv  # a pass that writes gets a follow-up pass; a quiet one ends the chain
+    collect(rt, store)
     for ds in store.list("daemonsets"):
         reconcile_daemonset(rt, store, ds)
     schedule(store)

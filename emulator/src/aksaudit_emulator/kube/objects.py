@@ -72,6 +72,37 @@ def _name(resource: str, obj: Obj) -> str:
     return str(name)
 
 
+# Metadata only the server writes: what a client sends there on create is dropped (kubectl
+# sends `creationTimestamp: null`; a copy of a live object carries all of them).
+_SYSTEM_FIELDS = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "selfLink",
+    "managedFields",
+)
+
+
+def reset_system_fields(obj: Obj) -> None:
+    """What the API server does to a create's metadata before storing it: drop the system
+    fields; a resourceVersion is refused (etcd3 store: 500, as on a real server)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return
+    if meta.get("resourceVersion"):
+        raise ApiError(
+            500,
+            "InternalError",
+            "Internal error occurred: resourceVersion should not be set on objects to be created",
+            {"causes": [{"message": "resourceVersion should not be set on objects to be created"}]},
+        )
+    meta.pop("resourceVersion", None)
+    for key in _SYSTEM_FIELDS:
+        meta.pop(key, None)
+
+
 def check_body_kind(resource: str, obj: Any) -> None:
     if not isinstance(obj, dict):
         raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")

@@ -334,15 +334,16 @@ class KubeStore:
             cb(ev)
 
     def create(self, resource: str, obj: Obj) -> Obj:
-        """Store a new object (caller validated it); fills uid, timestamps, resourceVersion."""
+        """Store a new object (caller validated it). The server's own fields are the server's
+        whatever the object says: uid, creationTimestamp, resourceVersion."""
         meta = obj["metadata"]
         key = (resource, meta.get("namespace", ""), meta["name"])
         if key in self.objects:
             raise already_exists(resource, meta["name"])
         api_version, kind, _ = KINDS[resource]
         obj["apiVersion"], obj["kind"] = api_version, kind
-        meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", now_iso())
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_iso()
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         self.objects[key] = obj
