@@ -12,7 +12,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from aksaudit_tui.cloud.settings import CloudSettings, add_cloud_arguments
+from aksaudit_tui.cli import checks
+from aksaudit_tui.cloud.settings import add_cloud_arguments
 from aksaudit_tui.errors import EXIT_OK, EXIT_PARTIAL
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from aksaudit_tui.cloud.discovery import discover_all
 
-    settings = CloudSettings.from_env_and_args(args)
+    settings = checks.signed_in(checks.cloud_settings(args))
     inventory = asyncio.run(discover_all(settings, args.subscription))
     if args.json:
         json.dump(inventory.to_json(), sys.stdout, indent=2, default=str)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # Light: the plan's vocabulary and defaults (no SDK imports), so --help can show them.
+from aksaudit_tui.cli import checks
 from aksaudit_tui.engine.plan import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -131,11 +132,14 @@ def register(subparsers: Any) -> None:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _engine(args: argparse.Namespace) -> Engine:
-    from aksaudit_tui.cloud.settings import CloudSettings
+def _engine(args: argparse.Namespace, azure: bool = True) -> Engine:
+    """The engine for a command, after its flags were checked; ``azure`` commands need a
+    sign-in source (checked offline: not signed in is one line, exit 1, nothing sent)."""
     from aksaudit_tui.engine.service import Engine
 
-    settings = CloudSettings.from_env_and_args(args)
+    settings = checks.cloud_settings(args)
+    if azure:
+        checks.signed_in(settings)
     state = Path(args.state_dir) if getattr(args, "state_dir", None) else None
     return Engine(settings, state_dir=state)
 
@@ -144,9 +148,11 @@ def parse_duration(text: str) -> timedelta:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if not m:
         raise UsageError(f'--since "{text}" is not a duration; use e.g. 30s, 15m, 2h, 1d')
-    n = float(m.group(1))
-    unit = m.group(2) or "s"
-    return timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+    seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+    # Log Analytics keeps data at most 12 years; anything past two years is a typo.
+    if not 0 < seconds <= 730 * 86400:
+        raise UsageError(f'--since "{text}" must be above 0 and at most 730d')
+    return timedelta(seconds=seconds)
 
 
 class Renderer:
@@ -274,14 +280,12 @@ def _print_review(changes: list[Any]) -> None:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from aksaudit_tui.engine import plan_io
 
+    checks.plan_flags(args)
+    if args.out and Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: is a directory; name the plan file")
+    contexts = checks.kube_contexts(args.kube_context)
+    presets = checks.preset_list(args.presets)
     engine = _engine(args)
-    contexts: dict[str, str] = {}
-    for item in args.kube_context:
-        name, sep, ctx = item.partition("=")
-        if not sep or not name or not ctx:
-            raise UsageError(f'--kube-context "{item}": use CLUSTER=CONTEXT')
-        contexts[name] = ctx
-    presets = [p.strip() for p in args.presets.split(",") if p.strip()] if args.presets else None
     plan = asyncio.run(
         engine.plan_from_names(
             clusters=args.cluster,
@@ -322,6 +326,9 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from aksaudit_tui.engine import plan_io
 
     plan = plan_io.load(args.plan)
+    checks.positive_seconds("--verify-timeout", args.verify_timeout)
+    if not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError("refusing to change anything without --yes (no terminal to confirm on)")
     engine = _engine(args)
     _verify_opts(engine, args)
     if not args.yes:
@@ -340,7 +347,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    checks.positive_seconds("--verify-timeout", args.verify_timeout)
+    if not args.list and not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError("refusing to change anything without --yes (no terminal to confirm on)")
+    engine = _engine(args, azure=not args.list)
     _verify_opts(engine, args)
     if args.list:
         runs = engine.journal.list_runs()
@@ -415,13 +425,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    engine = _engine(args)
     since = parse_duration(args.since)
+    checks.positive_seconds("--timeout", args.timeout)
     target: Any = args.run
     if args.plan:
         from aksaudit_tui.engine import plan_io
 
         target = plan_io.load(args.plan)
+    engine = _engine(args)
     render = Renderer(args.json)
     deadline = args.timeout if args.timeout is not None else engine.verify_deadline_s
     report, cancelled = _run_cancellable(
@@ -444,6 +455,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     from aksaudit_tui.engine import plan_io
 
     plan = plan_io.load(args.plan)
+    if not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError("refusing to change anything without --yes (no terminal to confirm on)")
     engine = _engine(args)
     _confirm(args, "remove the audit configuration from these clusters")
     render = Renderer(args.json)
@@ -454,7 +467,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    engine = _engine(args, azure=False)  # kube only: the kubeconfig's contexts
     found = asyncio.run(engine.cleanup(dry_run=args.dry_run))
     if args.json:
         print(json.dumps({"leftovers": [f.to_json() for f in found], "dry_run": args.dry_run}))

@@ -6,26 +6,39 @@ Each command module exposes ``register(subparsers) -> None`` and may expose
 ``argparse.Namespace`` and returns an exit code.
 Modules are imported here, so they must keep their own heavy imports (Azure SDK, kubernetes,
 Textual) inside the handler functions: startup time is a tracked figure.
+
+Every command also gets ``-v/--verbose`` and the examples of ``cli/examples.py`` at the end of
+its ``--help``. A run writes the libraries' diagnostics to a log file (``cli/logfile.py``);
+stderr gets one line per error (plus the log file's path when it holds more), never a
+traceback: an unexpected exception is logged with its traceback and shown as one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from aksaudit_tui import __version__
-from aksaudit_tui.errors import EXIT_ERROR, EXIT_USAGE, UsageError, UserError
+from aksaudit_tui.cli import examples, logfile
+from aksaudit_tui.errors import EXIT_CANCELLED, EXIT_ERROR, EXIT_USAGE, UsageError, UserError
+
+_LOG = logging.getLogger("aksaudit_tui.cli")
 
 # Order is the order shown in --help.
 COMMAND_MODULES = (
     "aksaudit_tui.cli.tui_cmd",  # (no subcommand) wizard, demo
     "aksaudit_tui.cli.emulator_cmd",  # emulator
+    "aksaudit_tui.cli.whoami_cmd",  # whoami
     "aksaudit_tui.cli.discover_cmd",  # discover
     "aksaudit_tui.cli.engine_cmds",  # plan, apply, resume, status, verify, remove, cleanup
     "aksaudit_tui.cli.presets_cmd",  # presets list/show/render
     "aksaudit_tui.cli.node_script_cmd",  # node-script
+    "aksaudit_tui.cli.completion_cmd",  # completion
 )
 
 
@@ -33,6 +46,43 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # One line, exit 2, as the contract says; argparse would print the whole usage.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual, but keeps the examples block line for line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith(examples.HEADER):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def walk(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str, Any]]:
+    """``(command path, parser)`` for the root and every subcommand, depth first."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from walk(sub, f"{path} {name}".strip())
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """What every command shares: --verbose, examples in --help, completers."""
+    from aksaudit_tui.cli import completion_cmd
+
+    for path, p in walk(parser):
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="also show the libraries' diagnostics on stderr (always in the log file)",
+        )
+        p.formatter_class = _HelpFormatter
+        text = examples.epilog(path)
+        if text:
+            p.epilog = text
+        completion_cmd.attach_completers(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,28 +102,54 @@ def build_parser() -> argparse.ArgumentParser:
         if hasattr(module, "register_root"):
             module.register_root(parser)
         module.register(sub)
+    _finish(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
+        from aksaudit_tui.cli import completion_cmd
+
+        completion_cmd.complete(parser)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    session = logfile.start(bool(getattr(args, "verbose", False)))
+    try:
+        return _run(func, args, session)
+    finally:
+        session.close()
+
+
+def _run(func: Any, args: argparse.Namespace, session: logfile.LogSession) -> int:
+    from aksaudit_tui.cloud.credentials import NotSignedInError
+
+    def more(line: str, complete: bool = False) -> str:
+        return line if complete or not session.has_more else f"{line} (details: {session.path})"
+
     try:
         return int(func(args))
     except UsageError as exc:
         print(f"aksaudit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UserError as exc:
-        print(f"aksaudit: error: {exc}", file=sys.stderr)
+        complete = isinstance(exc, NotSignedInError)  # the line says all there is
+        print(more(f"aksaudit: error: {exc}", complete), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("aksaudit: cancelled", file=sys.stderr)
-        return 4
+        return EXIT_CANCELLED
     except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:
+        # A bug, not the user's fault: the traceback goes to the log file, one line to stderr.
+        _LOG.exception("unexpected error")
+        first = " ".join(str(exc).split())[:200]
+        line = f"aksaudit: error: unexpected {type(exc).__name__}" + (f": {first}" if first else "")
+        print(f"{line} (details: {session.path})", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -1,15 +1,30 @@
-"""Credentials: a static bearer token (AKSAUDIT_ACCESS_TOKEN), or the Azure credential chain.
+"""Credentials: a static bearer token (AKSAUDIT_ACCESS_TOKEN), or a credential chain that fits a
+terminal tool.
 
-The chain (AzureCliCredential first, so an ``az login`` is reused, then DefaultAzureCredential)
-is imported and constructed only when no token is given; tests always give one.
+The chain holds only the sign-in sources that are configured on this machine, found without a
+network call or a subprocess (:func:`sign_in_sources`): the Azure CLI's login first (an ``az``
+on PATH and an account in its profile), then the environment (a service principal's
+``AZURE_*`` variables) and workload identity (``AZURE_FEDERATED_TOKEN_FILE``), and managed
+identity only when asked (``--managed-identity`` / ``AKSAUDIT_MANAGED_IDENTITY=1``): off Azure
+its endpoint costs a timeout, and it is traffic the user did not ask for. When no source is
+configured, building a credential raises :class:`NotSignedInError` (exit 1, one line) before
+anything touches the network. azure-identity is imported only when a chain is built; tests
+never build one that can reach a real endpoint.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.cloud.settings import ENV_ACCESS_TOKEN, ENV_MANAGED_IDENTITY, CloudSettings
+from aksaudit_tui.errors import UserError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
@@ -94,31 +109,170 @@ class AsyncStaticTokenCredential:
         return None
 
 
-def sync_credential(settings: CloudSettings) -> TokenCredential:
-    """The credential for sync SDK clients."""
+NOT_SIGNED_IN = f"not signed in to Azure: run az login (or set {ENV_ACCESS_TOKEN})"
+
+Source = Literal[
+    "static-token", "azure-cli", "environment", "workload-identity", "managed-identity"
+]
+
+SOURCE_TITLES: dict[Source, str] = {
+    "static-token": f"a static token ({ENV_ACCESS_TOKEN})",
+    "azure-cli": "the Azure CLI's login (az login)",
+    "environment": "a service principal from the environment (AZURE_CLIENT_SECRET)",
+    "workload-identity": "workload identity (AZURE_FEDERATED_TOKEN_FILE)",
+    "managed-identity": f"the managed identity of this Azure VM ({ENV_MANAGED_IDENTITY})",
+}
+
+
+class NotSignedInError(UserError):
+    """No sign-in source is configured: nothing was sent anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_SIGNED_IN)
+
+
+@dataclass(frozen=True)
+class CliAccount:
+    """The Azure CLI's default account, as its profile file says (no secret in it)."""
+
+    user: str
+    user_type: str  # "user" or "servicePrincipal"
+    tenant_id: str
+    subscription_id: str
+    subscription_name: str
+
+
+def az_config_dir(env: Mapping[str, str]) -> Path:
+    configured = env.get("AZURE_CONFIG_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".azure"
+
+
+def cli_accounts(env: Mapping[str, str]) -> list[CliAccount]:
+    """Accounts in the Azure CLI's profile (``azureProfile.json``); empty when logged out."""
+    path = az_config_dir(env) / "azureProfile.json"
+    try:
+        # az writes the file with a byte-order mark
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return []
+    subs = data.get("subscriptions") if isinstance(data, dict) else None
+    accounts: list[CliAccount] = []
+    for sub in subs if isinstance(subs, list) else []:
+        if not isinstance(sub, dict):
+            continue
+        user = sub.get("user")
+        if not isinstance(user, dict):
+            user = {}
+        account = CliAccount(
+            user=str(user.get("name") or ""),
+            user_type=str(user.get("type") or "user"),
+            tenant_id=str(sub.get("tenantId") or ""),
+            subscription_id=str(sub.get("id") or ""),
+            subscription_name=str(sub.get("name") or ""),
+        )
+        # the default account first
+        accounts.insert(0, account) if sub.get("isDefault") else accounts.append(account)
+    return accounts
+
+
+def sign_in_sources(
+    settings: CloudSettings,
+    env: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> tuple[Source, ...]:
+    """The sign-in sources configured here, in chain order. Reads files and the environment
+    only: no network, no subprocess, well under a second."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if settings.access_token:
+        return ("static-token",)
+    found: list[Source] = []
+    if which("az") and cli_accounts(environ):
+        found.append("azure-cli")
+    has_app = bool(environ.get("AZURE_TENANT_ID") and environ.get("AZURE_CLIENT_ID"))
+    if has_app and (
+        environ.get("AZURE_CLIENT_SECRET") or environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    ):
+        found.append("environment")
+    if has_app and environ.get("AZURE_FEDERATED_TOKEN_FILE"):
+        found.append("workload-identity")
+    if settings.managed_identity:
+        found.append("managed-identity")
+    return tuple(found)
+
+
+def require_sign_in(
+    settings: CloudSettings,
+    env: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> tuple[Source, ...]:
+    """The configured sources; :class:`NotSignedInError` when there is none."""
+    sources = sign_in_sources(settings, env, which)
+    if not sources:
+        raise NotSignedInError()
+    return sources
+
+
+def sync_credential(
+    settings: CloudSettings,
+    env: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> TokenCredential:
+    """The credential for sync SDK clients; :class:`NotSignedInError` when nothing can sign in."""
     if settings.access_token:
         return StaticTokenCredential(settings.access_token)
-    from azure.identity import (  # lazy: slow import, and never reached in tests
-        AzureCliCredential,
-        ChainedTokenCredential,
-        DefaultAzureCredential,
-    )
+    sources = require_sign_in(settings, env, which)
+    from azure import identity  # lazy: slow import, and only when no token is given
 
-    return ChainedTokenCredential(
-        AzureCliCredential(), DefaultAzureCredential(exclude_cli_credential=True)
-    )
+    return identity.ChainedTokenCredential(*_chain(identity, sources, env))
 
 
-def async_credential(settings: CloudSettings) -> AsyncTokenCredential:
+def async_credential(
+    settings: CloudSettings,
+    env: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> AsyncTokenCredential:
     """The credential for ``.aio`` SDK clients (close it when done)."""
     if settings.access_token:
         return AsyncStaticTokenCredential(settings.access_token)
-    from azure.identity.aio import (
-        AzureCliCredential,
-        ChainedTokenCredential,
-        DefaultAzureCredential,
-    )
+    sources = require_sign_in(settings, env, which)
+    from azure.identity import aio
 
-    return ChainedTokenCredential(
-        AzureCliCredential(), DefaultAzureCredential(exclude_cli_credential=True)
-    )
+    return aio.ChainedTokenCredential(*_chain(aio, sources, env))
+
+
+def _chain(module: Any, sources: tuple[Source, ...], env: Mapping[str, str] | None) -> list[Any]:
+    """One credential per configured source, from ``azure.identity`` or ``azure.identity.aio``
+    (the two have the same class names). Constructing them sends nothing."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    creds: list[Any] = []
+    for source in sources:
+        if source == "azure-cli":
+            creds.append(module.AzureCliCredential())
+        elif source == "environment" and environ.get("AZURE_CLIENT_SECRET"):
+            creds.append(
+                module.ClientSecretCredential(
+                    environ["AZURE_TENANT_ID"],
+                    environ["AZURE_CLIENT_ID"],
+                    environ["AZURE_CLIENT_SECRET"],
+                )
+            )
+        elif source == "environment":
+            creds.append(
+                module.CertificateCredential(
+                    environ["AZURE_TENANT_ID"],
+                    environ["AZURE_CLIENT_ID"],
+                    certificate_path=environ["AZURE_CLIENT_CERTIFICATE_PATH"],
+                    password=environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None,
+                )
+            )
+        elif source == "workload-identity":
+            creds.append(
+                module.WorkloadIdentityCredential(
+                    tenant_id=environ["AZURE_TENANT_ID"],
+                    client_id=environ["AZURE_CLIENT_ID"],
+                    token_file_path=environ["AZURE_FEDERATED_TOKEN_FILE"],
+                )
+            )
+        elif source == "managed-identity":
+            creds.append(module.ManagedIdentityCredential(client_id=environ.get("AZURE_CLIENT_ID")))
+    return creds

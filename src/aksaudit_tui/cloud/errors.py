@@ -75,6 +75,15 @@ def describe(
 
     info = error_info(exc)
     msg = info.message
+    if isinstance(exc, ClientAuthenticationError) and info.status is None:
+        # Raised by the credential itself, before any request: the sign-in failed (an expired
+        # az login, a wrong secret); Azure never saw a request, so nothing was "refused".
+        return AzureErrorInfo(
+            None,
+            "SignInFailed",
+            f"signing in to Azure failed ({_sign_in_reason(str(getattr(exc, 'message', exc)))}): "
+            "run az login again (or set AKSAUDIT_ACCESS_TOKEN)",
+        )
     if isinstance(exc, ClientAuthenticationError) or info.status == 401:
         return AzureErrorInfo(
             401,
@@ -152,6 +161,14 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text
+
+
+def _sign_in_reason(text: str) -> str:
+    """The credentials' own reasons from a chain's message, without its troubleshooting links."""
+    _head, sep, attempts = text.partition("Attempted credentials:")
+    body = attempts if sep else text
+    body = body.split("To mitigate this issue", 1)[0].split("To troubleshoot", 1)[0]
+    return _one_line(body.replace("\t", " "), limit=300) or "no reason given"
 
 
 def _first(pattern: re.Pattern[str], text: str) -> str | None:

@@ -33,6 +33,9 @@ ENV_PROFILE = "AKSAUDIT_PROFILE"
 Profile = Literal["azure", "fast"]
 PROFILES: tuple[str, ...] = get_args(Profile)
 
+# Managed identity joins the credential chain only when asked (off Azure it costs a timeout).
+ENV_MANAGED_IDENTITY = "AKSAUDIT_MANAGED_IDENTITY"
+
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -55,6 +58,8 @@ class CloudSettings:
     # profile's (the SDK's 30 s on "azure", 0 on "fast").
     polling_interval: float | None = None
     profile: Profile = "azure"
+    # Add Azure managed identity to the credential chain (--managed-identity or the env var).
+    managed_identity: bool = False
 
     def __str__(self) -> str:
         return repr(self)
@@ -120,6 +125,9 @@ class CloudSettings:
             ca = str(ca_path.resolve())
         if token is not None and any(ch.isspace() for ch in token.strip()):
             raise UsageError(f"{ENV_ACCESS_TOKEN} must be a single bearer token (no spaces)")
+        managed = bool(getattr(args, "managed_identity", False)) or environ.get(
+            ENV_MANAGED_IDENTITY, ""
+        ).strip().lower() in ("1", "true", "yes")
         return cls(
             arm_endpoint=arm.rstrip("/") if arm else None,
             logs_endpoint=logs.rstrip("/") if logs else None,
@@ -127,6 +135,7 @@ class CloudSettings:
             access_token=token.strip() if token else None,
             kubeconfig=kube,
             profile=profile,  # type: ignore[arg-type]  # checked against PROFILES above
+            managed_identity=managed,
         )
 
 
@@ -156,6 +165,12 @@ def add_cloud_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         default=None,
         help=f"kubeconfig with one context per cluster (env {ENV_KUBECONFIG})",
+    )
+    group.add_argument(
+        "--managed-identity",
+        action="store_true",
+        default=False,
+        help=f"also sign in with the Azure VM's managed identity (env {ENV_MANAGED_IDENTITY}=1)",
     )
 
 

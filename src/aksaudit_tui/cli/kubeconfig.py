@@ -1,0 +1,48 @@
+"""The kubeconfig's contexts, read as plain YAML (no kubernetes client: completion and
+``whoami`` must stay fast and offline)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class KubeContext:
+    name: str
+    server_host: str  # the API server's host name ("" when unknown)
+
+
+def kubeconfig_paths(kubeconfig: str | None = None) -> list[Path]:
+    """``--kubeconfig``, else every file in ``KUBECONFIG``, else ``~/.kube/config``."""
+    if kubeconfig:
+        return [Path(kubeconfig).expanduser()]
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return [Path(p).expanduser() for p in listed] or [Path.home() / ".kube" / "config"]
+
+
+def contexts(kubeconfig: str | None = None) -> list[KubeContext]:
+    import yaml
+
+    found: list[KubeContext] = []
+    for path in kubeconfig_paths(kubeconfig):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # unreadable files are skipped, as kubectl merges what it can read
+        if not isinstance(doc, dict):
+            continue
+        servers = {
+            c.get("name"): str((c.get("cluster") or {}).get("server") or "")
+            for c in doc.get("clusters") or []
+            if isinstance(c, dict) and isinstance(c.get("cluster") or {}, dict)
+        }
+        for ctx in doc.get("contexts") or []:
+            if not isinstance(ctx, dict) or not isinstance(ctx.get("name"), str):
+                continue
+            body = ctx.get("context")
+            server = servers.get(body.get("cluster"), "") if isinstance(body, dict) else ""
+            found.append(KubeContext(ctx["name"], urlsplit(server).hostname or ""))
+    return found
