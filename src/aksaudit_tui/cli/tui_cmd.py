@@ -43,19 +43,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _identity(settings: CloudSettings) -> str:
-    where = settings.arm_endpoint or "Azure (management.azure.com)"
-    if settings.has_token:
-        return f"bearer token from AKSAUDIT_ACCESS_TOKEN · {where}"
-    return f"Azure credential chain (az login, environment, managed identity) · {where}"
+    """Who would sign in, found offline ("" when nobody): the wizard shows it at once."""
+    from aksaudit_tui.cloud.credentials import sign_in_summary
+
+    return sign_in_summary(settings)
 
 
-def _run_app(settings: CloudSettings, identity: str, mouse: bool, state_dir: Path | None) -> int:
+def _run_app(
+    settings: CloudSettings,
+    identity: str,
+    mouse: bool,
+    state_dir: Path | None,
+    signed_in: bool = True,
+) -> int:
     from aksaudit_tui.engine.service import Engine
     from aksaudit_tui.tui.app import AksauditApp, setup_logging
 
     log_file = setup_logging()
     engine = Engine(settings, state_dir)
-    app = AksauditApp(engine, identity=identity)
+    app = AksauditApp(engine, identity=identity, signed_in=signed_in)
     result = app.run(mouse=mouse)
     if app.return_code not in (None, 0) and result is None:
         print(f"aksaudit: the wizard stopped; see {log_file}")
@@ -63,10 +69,12 @@ def _run_app(settings: CloudSettings, identity: str, mouse: bool, state_dir: Pat
 
 
 def run_wizard(args: argparse.Namespace) -> int:
-    from aksaudit_tui.cloud.settings import CloudSettings
+    from aksaudit_tui.cli.checks import cloud_settings
 
-    settings = CloudSettings.from_env_and_args(args)
-    return _run_app(settings, _identity(settings), not args.no_mouse, None)
+    settings = cloud_settings(args)
+    identity = _identity(settings)
+    # Not signed in: the start screen says how, and retries after `az login` elsewhere.
+    return _run_app(settings, identity, not args.no_mouse, None, signed_in=bool(identity))
 
 
 def emulator_settings(info: EmulatorInfo) -> CloudSettings:

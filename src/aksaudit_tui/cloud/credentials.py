@@ -200,6 +200,24 @@ def sign_in_sources(
     return tuple(found)
 
 
+def sign_in_summary(
+    settings: CloudSettings,
+    env: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> str:
+    """Who would sign in, in words, found offline; "" when nobody can."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    where = settings.arm_endpoint or "Azure (management.azure.com)"
+    sources = sign_in_sources(settings, environ, which)
+    accounts = cli_accounts(environ) if "azure-cli" in sources else []
+    if accounts:
+        a = accounts[0]
+        return f"{a.user or 'az login'} (az login, tenant {a.tenant_id or '?'}) · {where}"
+    if sources:
+        return f"{SOURCE_TITLES[sources[0]]} · {where}"
+    return ""
+
+
 def require_sign_in(
     settings: CloudSettings,
     env: Mapping[str, str] | None = None,

@@ -26,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
+from aksaudit_tui.cloud.credentials import sign_in_summary
 from aksaudit_tui.engine.events import (
     ClusterFound,
     DiscoveryDone,
@@ -49,6 +50,7 @@ from aksaudit_tui.tui.messages import (
     Navigate,
     ReadStatus,
     RefreshRuns,
+    RetrySignIn,
     ReviewPlan,
     ScanLeftovers,
     StartRun,
@@ -171,7 +173,8 @@ class AksauditApp(App[int]):
         self.set_interval(FLUSH_S, self.flush_events)
         # What the start screen shows is fetched from the first moment: the App owns the jobs
         # (screens ask for them again by message when they come back).
-        self.start_discovery()
+        if self.signed_in:  # otherwise the start screen says how, and retries on request
+            self.start_discovery()
         self.start_leftovers()
         self.refresh_runs()
         self.goto(self._start)
@@ -214,8 +217,15 @@ class AksauditApp(App[int]):
         self.cancel_run()
 
     def on_discover(self, message: Discover) -> None:
-        if message.again or not self.jobs.get("discovery"):
+        if self.signed_in and (message.again or not self.jobs.get("discovery")):
             self.start_discovery()
+
+    def on_retry_sign_in(self, _message: RetrySignIn) -> None:
+        identity = sign_in_summary(self.engine.settings)
+        if identity:
+            self.identity, self.signed_in = identity, True
+            self.start_discovery()
+        self.tell("sign_in")
 
     def on_scan_leftovers(self, _message: ScanLeftovers) -> None:
         self.start_leftovers()

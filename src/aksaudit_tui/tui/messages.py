@@ -47,6 +47,10 @@ class Discover(Message):
         self.again = again
 
 
+class RetrySignIn(Message):
+    """Look for a sign-in again (the user ran ``az login`` elsewhere); discover if found."""
+
+
 class ScanLeftovers(Message):
     """Look for privileged pods earlier runs left behind (job ``leftovers``)."""
 

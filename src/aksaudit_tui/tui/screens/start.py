@@ -16,6 +16,7 @@ from aksaudit_tui.tui.messages import (
     Discover,
     Navigate,
     RefreshRuns,
+    RetrySignIn,
     ScanLeftovers,
     StartRun,
 )
@@ -23,9 +24,9 @@ from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 
 SIGN_IN_HELP = (
-    "Nobody is signed in. Run `az login` (and `az account set -s <subscription>`), or set the "
-    "environment variables of the Azure credential chain (AZURE_CLIENT_ID, AZURE_TENANT_ID, "
-    "AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE), or AKSAUDIT_ACCESS_TOKEN; then restart."
+    "Not signed in to Azure. In another terminal run `az login` (or set AKSAUDIT_ACCESS_TOKEN, "
+    "or a service principal's AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET), then "
+    "press s here to try again."
 )
 AUTH_CODES = (
     "ClientAuthenticationError",
@@ -33,6 +34,7 @@ AUTH_CODES = (
     "AuthenticationFailed",
     "InvalidAuthenticationToken",
     "ExpiredAuthenticationToken",
+    "not signed in",
 )
 
 
@@ -58,6 +60,7 @@ class StartScreen(WizardScreen):
         Binding("n", "new", "New", id="start.new"),
         Binding("r", "resume", "Resume", id="start.resume"),
         Binding("c", "cleanup", "Clean up pods", id="start.cleanup"),
+        Binding("s", "sign_in", "Retry sign-in", id="start.sign_in", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -84,6 +87,11 @@ class StartScreen(WizardScreen):
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         app = self.aks
+        if topic == "sign_in":
+            if app.signed_in:
+                self.say(f"Signed in: {app.identity}")
+            else:
+                self.say("Still not signed in: run `az login` in another terminal.", error=True)
         if topic == "resume":
             # Shown (the first time too): runs and leftovers may have changed meanwhile.
             if not app.job("runs").running:
@@ -129,7 +137,12 @@ class StartScreen(WizardScreen):
     def _fill_actions(self) -> None:
         ol = self.query_one("#start-actions", OptionList)
         keep = ol.highlighted
-        options: list[Option] = [
+        options: list[Option] = (
+            []
+            if self.aks.signed_in
+            else [Option("Retry sign-in (after az login in another terminal) (s)", id="sign_in")]
+        )
+        options += [
             Option("New enablement: discover clusters, choose, review, run (n)", id="new"),
             Option("Status: coverage of every cluster (F2)", id="status"),
         ]
@@ -164,6 +177,12 @@ class StartScreen(WizardScreen):
             self.post_message(StartRun("resume", oid.split(":", 1)[1]))
         elif oid == "cleanup":
             self.action_cleanup()
+        elif oid == "sign_in":
+            self.action_sign_in()
+
+    def action_sign_in(self) -> None:
+        """Look for a sign-in again (offline); the App discovers with it when there is one."""
+        self.post_message(RetrySignIn())
 
     def action_new(self) -> None:
         self.post_message(Navigate("discover"))
