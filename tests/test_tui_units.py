@@ -229,7 +229,7 @@ async def test_engine_errors_are_shown_in_the_screen() -> None:
         text = str(app.screen.query_one("#subscriptions", Static).content)
         assert "discovery failed: ClientAuthenticationError" in text
         ident = str(app.screen.query_one("#identity", Static).content)
-        assert ident.startswith("Nobody is signed in. Run `az login`")
+        assert ident.startswith("Not signed in to Azure. In another terminal run `az login`")
         await pilot.press("n")
         await settle(pilot)
         msg = str(app.screen.query_one("#nav-message", Static).content)

@@ -20,6 +20,7 @@ BINDING_IDS: dict[str, tuple[str, str]] = {
     "start.new": ("n", "Start screen: new enablement"),
     "start.resume": ("r", "Start screen: resume the selected unfinished run"),
     "start.cleanup": ("c", "Start screen: clean up leftover privileged pods"),
+    "start.sign_in": ("s", "Start screen: look for a sign-in again (after az login elsewhere)"),
     "discover.toggle": ("space", "Discover: pick / unpick the cluster under the cursor"),
     "discover.refresh": ("ctrl+r", "Discover: discover again"),
     "discover.workspace": ("w", "Discover: jump to the workspace list"),
