@@ -219,3 +219,57 @@ def test_bad_flag_or_file_is_one_line_exit_2_and_no_network(
     assert says in lines[0], lines[0]
     assert "Traceback" not in err and TOKEN not in err + out
     assert offline.connections == 0, f"{argv} made {offline.connections} network connection(s)"
+
+
+def test_a_bug_is_one_line_with_the_log_path_and_the_traceback_in_the_log(
+    offline: Recorder,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aksaudit_tui.cli import presets_cmd
+
+    def broken(_args: Any) -> int:
+        raise RuntimeError(f"boom\nsecond line {TOKEN}")
+
+    monkeypatch.setattr(presets_cmd, "cmd_list", broken)
+    code = run_main(["presets", "list"])
+    _out, err = capfd.readouterr()
+    log = tmp_path / "aksaudit.log"
+    assert code == 1
+    assert err.splitlines() == [
+        f"aksaudit: error: unexpected RuntimeError: boom second line <redacted> (details: {log})"
+    ]
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "in broken" in text
+
+
+def test_library_warnings_go_to_the_log_file_not_stderr(
+    offline: Recorder, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from aksaudit_tui.cli import logfile
+
+    for verbose in (False, True):
+        session = logfile.start(verbose)
+        try:
+            for name in ("azure.identity._credentials.chained", "urllib3.connectionpool",
+                         "kubernetes.client.rest", "msal.application"):  # fmt: skip
+                logging.getLogger(name).warning("noise from %s", name)
+        finally:
+            session.close()
+        err = capfd.readouterr().err
+        assert session.has_more
+        if verbose:
+            assert err.count("aksaudit: log: ") == 4
+        else:
+            assert err == ""  # not even Python's last-resort handler
+    text = (tmp_path / "aksaudit.log").read_text()
+    assert text.count("noise from urllib3.connectionpool") == 2
+    # closed sessions leave no handler of theirs behind
+    import logging.handlers
+
+    assert not any(
+        isinstance(h, logging.handlers.RotatingFileHandler) for h in logging.getLogger().handlers
+    )

@@ -148,6 +148,9 @@ def _run(func: Any, args: argparse.Namespace, session: logfile.LogSession) -> in
         # A bug, not the user's fault: the traceback goes to the log file, one line to stderr.
         _LOG.exception("unexpected error")
         first = " ".join(str(exc).split())[:200]
+        token = os.environ.get("AKSAUDIT_ACCESS_TOKEN")
+        if token:
+            first = first.replace(token, "<redacted>")
         line = f"aksaudit: error: unexpected {type(exc).__name__}" + (f": {first}" if first else "")
         print(f"{line} (details: {session.path})", file=sys.stderr)
         return EXIT_ERROR
