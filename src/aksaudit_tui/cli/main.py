@@ -124,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         session.close()
 
 
+def one_line(exc: BaseException) -> str:
+    """The message on one line, whatever a library put in it (a YAML error spans five)."""
+    return " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+
+
 def _run(func: Any, args: argparse.Namespace, session: logfile.LogSession) -> int:
     from aksaudit_tui.cloud.credentials import NotSignedInError
 
@@ -133,11 +138,11 @@ def _run(func: Any, args: argparse.Namespace, session: logfile.LogSession) -> in
     try:
         return int(func(args))
     except UsageError as exc:
-        print(f"aksaudit: error: {exc}", file=sys.stderr)
+        print(f"aksaudit: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except UserError as exc:
         complete = isinstance(exc, NotSignedInError)  # the line says all there is
-        print(more(f"aksaudit: error: {exc}", complete), file=sys.stderr)
+        print(more(f"aksaudit: error: {one_line(exc)}", complete), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("aksaudit: cancelled", file=sys.stderr)
