@@ -65,13 +65,13 @@ def preset_names(prefix: str = "", **_: Any) -> list[str]:
 
 
 def facilities(prefix: str = "", **_: Any) -> list[str]:
-    from aksaudit_tui.engine.plan import FACILITIES
+    from aksaudit_tui.syslog import FACILITIES
 
     return [f for f in FACILITIES if f.startswith(prefix)]
 
 
 def severities(prefix: str = "", **_: Any) -> list[str]:
-    from aksaudit_tui.engine.plan import SEVERITIES
+    from aksaudit_tui.syslog import SEVERITIES
 
     return [s for s in SEVERITIES if s.startswith(prefix)]
 
