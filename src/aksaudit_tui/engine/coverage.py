@@ -71,6 +71,8 @@ class NodeRow:
 
 @dataclass(frozen=True)
 class ClusterCoverage:
+    """One cluster's node rows, or the error that kept them from being read."""
+
     name: str
     nodes: tuple[NodeRow, ...] = ()
     error: str | None = None  # the cluster could not be read (kube down, 403, ...)
@@ -149,6 +151,8 @@ class ClusterCoverage:
 
 @dataclass(frozen=True)
 class StatusReport:
+    """Live coverage of every known cluster (``aksaudit status``, the status screen)."""
+
     clusters: tuple[ClusterCoverage, ...] = ()
     generated: str = ""
     warnings: tuple[str, ...] = ()
@@ -182,6 +186,8 @@ class NodeVerdict:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """Arrived and missing nodes (with the likely reason), skipped ones, query count."""
+
     nodes: tuple[NodeVerdict, ...] = ()
     skipped: tuple[NodeVerdict, ...] = field(default=())  # Windows / virtual: not expected
     waited_s: float = 0.0

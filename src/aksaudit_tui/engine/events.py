@@ -49,16 +49,22 @@ class ClusterFound(_Event):
 
 @dataclass(frozen=True)
 class WorkspaceFound(_Event):
+    """A Log Analytics workspace the plan may send to (once per workspace)."""
+
     workspace: Workspace
 
 
 @dataclass(frozen=True)
 class DiscoveryFailed(_Event):
+    """A part of discovery that could not be read (a subscription, a cluster): the rest goes on."""
+
     error: DiscoveryError
 
 
 @dataclass(frozen=True)
 class DiscoveryDone(_Event):
+    """Last discovery event: distinct subscriptions, complete clusters, workspaces, errors."""
+
     subscriptions: int
     clusters: int
     workspaces: int
@@ -70,6 +76,8 @@ class DiscoveryDone(_Event):
 
 @dataclass(frozen=True)
 class RunStarted(_Event):
+    """First event of a run, once the preflight passed: its clusters and step ids."""
+
     run_id: str
     clusters: tuple[str, ...]
     steps: tuple[str, ...]  # step ids in order, e.g. ("access", "log-path", "delivery", "verify")
@@ -77,6 +85,8 @@ class RunStarted(_Event):
 
 @dataclass(frozen=True)
 class StepStarted(_Event):
+    """A step began on a cluster, with the changes its probe found (empty: none)."""
+
     run_id: str
     cluster: str
     step: str
@@ -86,6 +96,8 @@ class StepStarted(_Event):
 
 @dataclass(frozen=True)
 class StepProgress(_Event):
+    """``done`` of ``total`` units of a step (nodes, resources) on a cluster."""
+
     run_id: str
     cluster: str
     step: str
@@ -96,6 +108,8 @@ class StepProgress(_Event):
 
 @dataclass(frozen=True)
 class StepLog(_Event):
+    """One line a step logged (optionally about one node), at a level."""
+
     run_id: str
     cluster: str
     step: str
@@ -106,6 +120,8 @@ class StepLog(_Event):
 
 @dataclass(frozen=True)
 class StepFinished(_Event):
+    """A step ended on a cluster: done, already, failed, interrupted or skipped."""
+
     run_id: str
     cluster: str
     step: str
@@ -115,6 +131,8 @@ class StepFinished(_Event):
 
 @dataclass(frozen=True)
 class NodeUpdate(_Event):
+    """A node's phase changed (pending, running, compliant, failed, skipped, ...)."""
+
     run_id: str
     cluster: str
     node: str
@@ -140,6 +158,8 @@ class NodeArrival(_Event):
 
 @dataclass(frozen=True)
 class VerifyWaiting(_Event):
+    """After each arrival query: how many nodes arrived, how long verify still waits."""
+
     run_id: str
     arrived: int
     expected: int
@@ -157,6 +177,8 @@ class RunWarning(_Event):
 
 @dataclass(frozen=True)
 class RunFinished(_Event):
+    """Last event of a run: its outcome, a one-line message and the summary."""
+
     run_id: str
     outcome: RunOutcome
     message: str = ""

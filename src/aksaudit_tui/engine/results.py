@@ -33,6 +33,8 @@ class PlannedChange:
 
 @dataclass(frozen=True)
 class RunResult:
+    """What a run ended with (also in the journal); ``exit_code`` is the CLI's."""
+
     run_id: str
     outcome: RunOutcome
     message: str = ""

@@ -56,6 +56,7 @@ def _presets_api() -> tuple[Any, Any]:
 
 
 def known_presets() -> list[str]:
+    """Names of the selectable presets (the base fragment is always rendered, not chosen)."""
     load, _render = _presets_api()
     found = load()
     items = found.values() if isinstance(found, dict) else found
@@ -84,10 +85,12 @@ def render_plan_rules(plan: Plan, base_dir: Path | None = None) -> str:
 
 
 def rules_sha256(rules_text: str) -> str:
+    """The hash the node script reports for these rules (normalized as on the node)."""
     return hashlib.sha256(normalize_rules_text(rules_text).encode()).hexdigest()
 
 
 def node_script(plan: Plan, rules_text: str, mode: str = "apply") -> str:
+    """The node script for the plan's facility and severity, in ``mode`` (apply, remove)."""
     return render_node_script(rules_text, plan.facility, plan.severity, mode)
 
 

@@ -62,10 +62,12 @@ class Engine:
 
     @property
     def settings(self) -> CloudSettings:
+        """Endpoints, trust, token and pace every operation uses."""
         return self.config.settings
 
     @property
     def journal(self) -> Journal:
+        """The run journals and cluster locks (``list_runs`` for the CLI's resume list)."""
         return self.config.journal
 
     @property
