@@ -6,8 +6,9 @@ work, records in-flight steps as interrupted, deletes one-shot pods, saves, ends
 
 The facade holds an ``EngineConfig`` and hands it to the operation modules (planning, review,
 runs, removal, verification, status); it is the top layer of the engine and nothing in the
-engine imports it. The operations are imported on first use: they pull in the Azure SDK
-clients, and ``aksaudit --help`` and the wizard's first frame must not wait for them.
+engine imports it. The operations are imported on first use: with the cloud and node adapters
+behind them they are ~30 modules (a few hundred ms), and ``aksaudit --help`` and the wizard's
+first frame must not wait for them.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class Engine:
         DiscoveryDone. ClusterFound comes twice per cluster: as listed, then complete (same id);
         a SubscriptionFound may come again with a later error; DiscoveryDone counts distinct
         subscriptions and complete clusters."""
-        from aksaudit_tui.engine import planning  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import planning  # startup: operations load on first use
 
         async for ev in planning.discover_events(self.settings, subscription):
             yield ev
@@ -164,7 +165,7 @@ class Engine:
     ) -> Plan:
         """Discover, resolve cluster and workspace names to ids, and return the plan validated
         exactly as a plan file would be (UsageError with one line saying what to fix)."""
-        from aksaudit_tui.engine import planning  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import planning  # startup: operations load on first use
 
         return await planning.plan_from_names(
             self.settings,
@@ -187,7 +188,7 @@ class Engine:
 
     async def review(self, plan: Plan) -> list[PlannedChange]:
         """Probe every step of every cluster; nothing is changed."""
-        from aksaudit_tui.engine import review  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import review  # startup: operations load on first use
 
         return await review.review(self.config, plan)
 
@@ -199,7 +200,7 @@ class Engine:
     ) -> RunResult:
         """Run the plan: access, log path, delivery per cluster, then verify; journalled so
         ``resume`` can continue it; a plan error raises UsageError before anything changes."""
-        from aksaudit_tui.engine import runs  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import runs  # startup: operations load on first use
 
         return await runs.apply(self.config, plan, on_event, cancel or asyncio.Event())
 
@@ -210,7 +211,7 @@ class Engine:
         cancel: asyncio.Event | None = None,
     ) -> RunResult:
         """Load the journal (the newest unfinished run when None), probe again, continue."""
-        from aksaudit_tui.engine import runs  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import runs  # startup: operations load on first use
 
         return await runs.resume(self.config, run_id, on_event, cancel or asyncio.Event())
 
@@ -224,7 +225,7 @@ class Engine:
     ) -> VerifyReport:
         """Poll the arrival query (one per workspace per poll) until every Linux node arrived or
         the deadline; then name the likely reason per missing node. ``None``: the newest run."""
-        from aksaudit_tui.engine import verification  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import verification  # startup: operations load on first use
 
         return await verification.verify(
             self.config, plan_or_run, since, on_event, deadline_s, cancel or asyncio.Event()
@@ -233,7 +234,7 @@ class Engine:
     async def status(self, cluster_name: str | None = None) -> StatusReport:
         """Live coverage: node check (keeper status or one-shot check pods), Azure probes, one
         arrival query per workspace."""
-        from aksaudit_tui.engine import status  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import status  # startup: operations load on first use
 
         return await status.status(self.config, cluster_name)
 
@@ -246,7 +247,7 @@ class Engine:
     ) -> RunResult:
         """Restore every node and delete what delivery made; with ``include_log_path`` also
         undo what our applies recorded on the log path. Journalled like an apply."""
-        from aksaudit_tui.engine import removal  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import removal  # startup: operations load on first use
 
         return await removal.remove(
             self.config, plan, on_event, include_log_path, cancel or asyncio.Event()
@@ -255,12 +256,12 @@ class Engine:
     async def cleanup(self, dry_run: bool = False) -> list[Leftover]:
         """Delete privileged pods (and one-shot namespaces) the tool left, in every known
         context; with ``dry_run`` only list them."""
-        from aksaudit_tui.engine import removal  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import removal  # startup: operations load on first use
 
         return await removal.cleanup(self.config, dry_run)
 
     async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:
         """One-shot pods from earlier runs still present (warned about on start)."""
-        from aksaudit_tui.engine import removal  # Azure SDK clients: first use (startup)
+        from aksaudit_tui.engine import removal  # startup: operations load on first use
 
         return await removal.leftovers(self.config, plan)
