@@ -62,6 +62,7 @@ def _ready_keeper(kube: Harness) -> tuple[client.CoreV1Api, client.AppsV1Api, li
     wait_for(
         lambda: apps.read_namespaced_daemon_set("keeper", "default").status.number_ready == 3,
         what="3 ready keeper pods",
+        timeout=60,
     )
     return v1, apps, v1.list_namespaced_pod("default").items
 
@@ -292,3 +293,85 @@ def test_discovery_lists_short_names(kube: Harness) -> None:
     assert "all" in core["pods"].categories
     apps = {r.name: r for r in client.AppsV1Api(kube.api()).get_api_resources().resources}
     assert apps["daemonsets"].short_names == ["ds"]
+
+
+# ------------------------------------------------------------------ restarts and logs
+
+COUNTING = (
+    # A container that counts its runs in its (persistent) working directory; run 3 stays up.
+    'n=$(cat count 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > count; echo "run $n"; '
+    'if [ "$n" -ge 3 ]; then exec sleep 600; fi; exit 1'
+)
+
+
+def _plain_pod(name: str, node: str, command: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Always",
+            "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", command]}],
+        },
+    }
+
+
+def _log(v1: client.CoreV1Api, name: str, **kw: Any) -> str:
+    resp = v1.read_namespaced_pod_log(name, "default", _preload_content=False, **kw)
+    return str(resp.data.decode())
+
+
+def _started(v1: client.CoreV1Api, name: str) -> bool:
+    cs = v1.read_namespaced_pod(name, "default").status.container_statuses
+    return bool(cs and cs[0].state.running)
+
+
+def test_logs_are_per_container_instance_and_previous_needs_a_restart(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    node = kube.nodes[1].name
+    v1.create_namespaced_pod("default", _plain_pod("steady", node, "echo hello; exec sleep 600"))
+    wait_for(lambda: _started(v1, "steady") and _log(v1, "steady") == "hello\n", what="log")
+    with pytest.raises(ApiException) as err:
+        v1.read_namespaced_pod_log("steady", "default", previous=True)
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["message"] == (
+        'previous terminated container "c" in pod "steady" not found'
+    )
+
+    v1.create_namespaced_pod("default", _plain_pod("counting", node, COUNTING))
+
+    def third_run() -> Any:
+        cs = v1.read_namespaced_pod("counting", "default").status.container_statuses
+        return cs and cs[0].restart_count == 2 and cs[0].state.running and cs[0]
+
+    cs = wait_for(third_run, what="the third run up", timeout=60)
+    # the current instance only (once its first line is out), not every run concatenated
+    wait_for(lambda: _log(v1, "counting") == "run 3\n", what="run 3's log", timeout=60)
+    assert _log(v1, "counting", previous=True) == "run 2\n"  # the one before the last restart
+    assert _log(v1, "counting", previous=True, tail_lines=1, timestamps=True).endswith(" run 2\n")
+    # Each instance is its own container.
+    assert cs.container_id != cs.last_state.terminated.container_id
+    assert cs.last_state.terminated.exit_code == 1
+
+
+def test_a_container_in_back_off_still_serves_its_failed_run_as_current(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    crash = 'echo "failed at $(date +%s%N)"; exit 3'
+    v1.create_namespaced_pod("default", _plain_pod("crashing", kube.nodes[1].name, crash))
+
+    def backing_off() -> Any:
+        cs = v1.read_namespaced_pod("crashing", "default").status.container_statuses
+        waiting = cs and cs[0].state.waiting
+        return waiting and waiting.reason == "CrashLoopBackOff" and cs[0]
+
+    for _ in range(20):  # read while the kubelet holds it in back-off (it may restart between)
+        before = wait_for(backing_off, what="CrashLoopBackOff", timeout=60)
+        current = _log(v1, "crashing")
+        after = v1.read_namespaced_pod("crashing", "default").status.container_statuses[0]
+        if after.restart_count == before.restart_count and after.state.waiting:
+            break
+    else:
+        pytest.fail("never read the log during one back-off")
+    assert current.startswith("failed at ") and current.count("\n") == 1
+    if before.restart_count >= 2:
+        previous = _log(v1, "crashing", previous=True)
+        assert previous.startswith("failed at ") and previous != current

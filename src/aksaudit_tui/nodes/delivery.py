@@ -494,6 +494,22 @@ async def _cleanup_oneshot(
 # --- keeper ----------------------------------------------------------------------------------
 
 
+async def _failed_run_log(kube: KubeClient, ns: str, name: str) -> str:
+    """The log of the keeper container that just failed.
+
+    The API server serves one log per container instance. While the container waits in
+    CrashLoopBackOff the failed instance is still the current one (``previous`` is the run
+    before it, or 400 after the first crash); once the kubelet has restarted it, the failed one
+    is ``previous``. So: the current log, or the previous one when the current holds no status
+    line (a restart happened in between)."""
+    log = await kube.pod_log(ns, name, tail_lines=400)
+    if parse_node_status(log) is None:
+        before = await kube.pod_log(ns, name, previous=True, tail_lines=400)
+        if parse_node_status(before) is not None:
+            return before
+    return log
+
+
 async def _keeper(
     kube: KubeClient,
     spec: DeliverySpec,
@@ -539,7 +555,7 @@ async def _keeper(
             return
         try:
             if failed_reason and "CrashLoopBackOff" in failed_reason:
-                log = await kube.pod_log(ns, _name(pod), previous=True, tail_lines=400)
+                log = await _failed_run_log(kube, ns, _name(pod))
             else:
                 log = await kube.pod_log(ns, _name(pod), tail_lines=400) if _started(pod) else ""
         except ApiException as e:

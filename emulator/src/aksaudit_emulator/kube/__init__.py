@@ -47,6 +47,12 @@ may add and remove them at any time; take `state.lock` when mutating the list):
 Node reboot/reimage: `rt.reboot_node(cluster, node)` (loop thread) kills every container on
 the node and starts it again at once (restartCount + 1, fresh run dir).
 
+API semantics kept as a real API server has them: deletion with finalizers and the garbage
+collector (gc.py: foreground keeps the owner until its dependents are gone, background,
+orphan); uid, creationTimestamp, resourceVersion and generation set by the server on create; one
+log per container instance (`previous=true` is the one before the last restart, 400 when there
+was none); JSON or YAML bodies only (protobuf: 415); discovery with short names.
+
 Kubelet guarantees: see kubelet.py's docstring. In short: a pod bound to a Linux node with a
 root runs its first container's command for real (`sh`), with the node root as AKSAUDIT_ROOT
 and the stand-ins first on PATH; phase, container state, Ready and the log follow as on a real

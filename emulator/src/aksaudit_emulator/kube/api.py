@@ -764,7 +764,15 @@ class KubeApi:
         if container not in names:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         podlog = store.logs.get((ns, name))
-        if podlog is None:
+        previous = _bool(q.get("previous"))
+        if previous and (podlog is None or podlog.previous is None):
+            # Only a container that restarted has a previous instance.
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'previous terminated container "{container}" in pod "{name}" not found',
+            )
+        if podlog is None or not podlog.instance:
             cs = (pod["status"].get("containerStatuses") or [{}])[0]
             reason = ((cs.get("state") or {}).get("waiting") or {}).get(
                 "reason", "ContainerCreating"
@@ -780,7 +788,9 @@ class KubeApi:
         def render(lines: list[tuple[str, str]]) -> bytes:
             return "".join(f"{ts} {t}\n" if stamps else f"{t}\n" for ts, t in lines).encode()
 
-        lines = list(podlog.lines)
+        # The current container instance only (one that has exited stays current until the
+        # restart); previous=true: the instance before the last restart.
+        lines = list(podlog.previous if previous and podlog.previous is not None else podlog.lines)
         if tail is not None:
             n = int(tail)
             lines = lines[-n:] if n > 0 else []
@@ -790,7 +800,7 @@ class KubeApi:
         data = render(lines)
         if q.get("limitBytes"):
             data = data[: int(q["limitBytes"])]
-        if not _bool(q.get("follow")):
+        if previous or not _bool(q.get("follow")):
             return web.Response(body=data, content_type="text/plain")
         resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         resp.enable_chunked_encoding()
@@ -798,10 +808,13 @@ class KubeApi:
         await resp.write(data)
         seen = len(podlog.lines)
         uid = pod["metadata"]["uid"]
+        instance = podlog.instance
         try:
             while True:
                 changed = podlog.changed
                 await wait_event(changed, 0.5)
+                if podlog.instance != instance:
+                    break  # the followed container ended and another one started
                 cur = list(podlog.lines)
                 # the deque is capped: count from the end when it rolled over
                 fresh = cur[seen:] if seen <= len(cur) else cur

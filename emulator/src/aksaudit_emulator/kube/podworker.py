@@ -375,6 +375,9 @@ class PodWorker:
             if pod["metadata"].get("deletionTimestamp"):
                 self.store.remove("pods", self.ns, self.name)
                 return None
+            if self.podlog.instance:
+                # a restart is a new container: its own id, its own log
+                self.cid = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
             proc = await self.start_process()
             if proc is None:
                 return None
@@ -422,6 +425,7 @@ class PodWorker:
             return None
         self.kubelet.started_total += 1
         self.run.proc = proc
+        self.podlog.begin_instance()
         if self.policy == "Always":  # a keeper frees its start slot at once
             self.kubelet.sem.release()
             self.held = False
@@ -471,10 +475,13 @@ class PodWorker:
     def finish(self, outcome: str, code: int, t_start: str) -> Obj | None:
         """Record how the run ended. Returns the container's terminated state when the pod
         restarts (then ``back_off``), None when the pod has ended."""
-        if outcome == "deleted":
-            self.store.remove("pods", self.ns, self.name)
-            return None
         if outcome == "gone":
+            return None
+        pod = self.current()
+        if outcome == "deleted" or (pod is not None and pod["metadata"].get("deletionTimestamp")):
+            # Deleted, or deleted just as the container exited on its own: either way the
+            # kubelet removes a pod whose containers are done once it carries deletionTimestamp.
+            self.store.remove("pods", self.ns, self.name)
             return None
         term = {
             "terminated": {

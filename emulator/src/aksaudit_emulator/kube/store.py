@@ -270,17 +270,35 @@ class Watcher:
     queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)
 
 
-@dataclass
 class PodLog:
-    """A pod's log lines (timestamp, text), capped like a rotated container log."""
+    """A pod's log, one per container instance (lines of (timestamp, text), capped like a
+    rotated container log). As on a node, only the current instance and the one before the last
+    restart are kept: ``lines`` is the current one, ``previous`` the one before (None when the
+    container never restarted); ``instance`` counts the starts (0: never started)."""
 
-    lines: deque[tuple[str, str]]
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: bool = False
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self.lines: deque[tuple[str, str]] = deque(maxlen=maxlen)
+        self.previous: deque[tuple[str, str]] | None = None
+        self.instance = 0
+        self.changed = asyncio.Event()
+        self.closed = False
+
+    def begin_instance(self) -> None:
+        """A new container instance starts: its log starts empty, the current one becomes the
+        previous one."""
+        if self.instance:
+            self.previous = self.lines
+            self.lines = deque(maxlen=self.maxlen)
+        self.instance += 1
+        self._wake()
 
     def append(self, text: str) -> None:
         ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.lines.append((ts, text))
+        self._wake()
+
+    def _wake(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -390,7 +408,7 @@ class KubeStore:
     def pod_log(self, namespace: str, name: str) -> PodLog:
         log = self.logs.get((namespace, name))
         if log is None:
-            log = PodLog(deque(maxlen=self.log_lines))
+            log = PodLog(self.log_lines)
             self.logs[(namespace, name)] = log
         return log
 
