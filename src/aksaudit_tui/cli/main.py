@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "aksaudit_tui.cli.presets_cmd",  # presets list/show/render
     "aksaudit_tui.cli.node_script_cmd",  # node-script
     "aksaudit_tui.cli.completion_cmd",  # completion
+    "aksaudit_tui.cli.manifests_cmd",  # manifests
 )
 
 

@@ -338,16 +338,7 @@ async def _oneshot(
             _emit(on_node, _result(a.node, "running"))
 
     async def create(n: NodeInfo) -> None:
-        body = m.oneshot_pod_manifest(
-            namespace=ns,
-            node=n.name,
-            mode=script_mode,
-            image=spec.image,
-            script_text=script_text,
-            run_id=spec.run_id,
-            configmap=cm_name,
-            deadline_s=spec.pod_deadline_s,
-        )
+        body = oneshot_pod(spec, script_text, script_mode, n.name)
         name = body["metadata"]["name"]
         active[name] = _Active(n, time.monotonic())
         try:
@@ -365,9 +356,7 @@ async def _oneshot(
     try:
         ns_created = await kube.ensure_namespace(ns)
         await kube.check_admission(ns, spec.image)
-        await kube.ensure_configmap(
-            m.configmap_manifest(ns, script_text, rules_text, spec.run_id, name=cm_name)
-        )
+        await kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text))
         watch = kube.watch_pods(ns, selector)
         leftovers = await watch.start()
         if leftovers:  # same run id reused after a crash: start clean
@@ -528,15 +517,8 @@ async def _keeper(
     ns = spec.namespace
     await kube.ensure_namespace(ns)
     await kube.check_admission(ns, spec.image)
-    await kube.ensure_configmap(m.configmap_manifest(ns, script_text, rules_text, spec.run_id))
-    ds = m.keeper_daemonset_manifest(
-        namespace=ns,
-        image=spec.image,
-        script_text=script_text,
-        run_id=spec.run_id,
-        interval_s=spec.keeper_interval_s,
-        max_unavailable=spec.concurrency,
-    )
+    _, configmap, ds = keeper_objects(spec, script_text, rules_text)
+    await kube.ensure_configmap(configmap)
     await kube.ensure_daemonset(ds)
     want_sha = ds["metadata"]["annotations"][m.ANNOTATION_SPEC_SHA]
     if not waiting:
@@ -853,6 +835,78 @@ async def remove_nodes(
     return results
 
 
+# --- the objects, one source for the rollouts above and for `aksaudit manifests` --------------
+
+
+def keeper_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> tuple[Obj, Obj, Obj]:
+    """Namespace, ConfigMap and DaemonSet of a keeper rollout, exactly as it sends them."""
+    ns = spec.namespace
+    return (
+        m.namespace_manifest(ns),
+        m.configmap_manifest(ns, script_text, rules_text, spec.run_id),
+        m.keeper_daemonset_manifest(
+            namespace=ns,
+            image=spec.image,
+            script_text=script_text,
+            run_id=spec.run_id,
+            interval_s=spec.keeper_interval_s,
+            max_unavailable=spec.concurrency,
+        ),
+    )
+
+
+def oneshot_configmap(spec: DeliverySpec, script_text: str, rules_text: str) -> Obj:
+    """A one-shot run's own ConfigMap (never the keeper's)."""
+    name = m.oneshot_configmap_name(spec.run_id)
+    return m.configmap_manifest(spec.namespace, script_text, rules_text, spec.run_id, name=name)
+
+
+def oneshot_pod(spec: DeliverySpec, script_text: str, mode: m.ScriptMode, node: str) -> Obj:
+    """The one-shot pod a run creates on ``node``."""
+    return m.oneshot_pod_manifest(
+        namespace=spec.namespace,
+        node=node,
+        mode=mode,
+        image=spec.image,
+        script_text=script_text,
+        run_id=spec.run_id,
+        configmap=m.oneshot_configmap_name(spec.run_id),
+        deadline_s=spec.pod_deadline_s,
+    )
+
+
+ONESHOT_TEMPLATE_NAME = "aksaudit-apply"
+
+
+def delivery_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> list[Obj]:
+    """Every object an apply with ``spec`` sends, in the order it sends them.
+
+    Keeper: namespace, ConfigMap, DaemonSet. One-shot: namespace, the run's ConfigMap and a
+    ``PodTemplate`` holding the pod it creates on each node: its ``metadata.name`` is then
+    ``aksaudit-apply-<node>`` and ``spec.nodeName`` the node (both left out of the template)."""
+    if spec.mode == "keeper":
+        return list(keeper_objects(spec, script_text, rules_text))
+    pod = oneshot_pod(spec, script_text, "apply", "NODE")
+    meta = {k: v for k, v in pod["metadata"].items() if k not in ("name", "namespace")}
+    meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != "aksaudit.io/node"}
+    pod_spec = {k: v for k, v in pod["spec"].items() if k != "nodeName"}
+    template: Obj = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {
+            "name": ONESHOT_TEMPLATE_NAME,
+            "namespace": spec.namespace,
+            "labels": dict(pod["metadata"]["labels"]),
+        },
+        "template": {"metadata": meta, "spec": pod_spec},
+    }
+    return [
+        m.namespace_manifest(spec.namespace),
+        oneshot_configmap(spec, script_text, rules_text),
+        template,
+    ]
+
+
 def summarize(results: Iterable[NodeResult]) -> dict[str, int]:
     """Counts per phase, e.g. {"compliant": 5, "skipped": 2}."""
     out: dict[str, int] = {}
@@ -868,6 +922,10 @@ __all__ = [
     "NodePhase",
     "NodeResult",
     "check_nodes",
+    "delivery_objects",
+    "keeper_objects",
+    "oneshot_configmap",
+    "oneshot_pod",
     "remove_nodes",
     "result_from_status",
     "rollout",

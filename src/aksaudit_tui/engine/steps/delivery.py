@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.rules import node_script
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
@@ -14,18 +15,36 @@ from aksaudit_tui.engine.steps.record import delete_records, record_change, writ
 from aksaudit_tui.nodes import manifests as m
 
 
-def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -> Any:
+def plan_spec(
+    plan: Plan,
+    run_id: str,
+    *,
+    keeper_interval_s: float,
+    pod_deadline_s: float,
+    mode: str | None = None,
+) -> Any:
+    """The delivery parameters of ``plan`` (one source for the steps and `aksaudit manifests`)."""
     # kubernetes client (~1 s of imports): loaded when a step first needs it
     from aksaudit_tui.nodes.delivery import DeliverySpec
 
     return DeliverySpec(
-        namespace=ctx.plan.namespace,
-        image=ctx.plan.image,
-        mode=mode or ctx.plan.delivery,  # type: ignore[arg-type]
-        concurrency=ctx.plan.concurrency,
-        keeper_interval_s=int(ctx.keeper_interval_s),
-        pod_deadline_s=int(ctx.pod_deadline_s),
-        run_id=run_id or ctx.run_id,
+        namespace=plan.namespace,
+        image=plan.image,
+        mode=mode or plan.delivery,  # type: ignore[arg-type]
+        concurrency=plan.concurrency,
+        keeper_interval_s=int(keeper_interval_s),
+        pod_deadline_s=int(pod_deadline_s),
+        run_id=run_id,
+    )
+
+
+def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -> Any:
+    return plan_spec(
+        ctx.plan,
+        run_id or ctx.run_id,
+        keeper_interval_s=ctx.keeper_interval_s,
+        pod_deadline_s=ctx.pod_deadline_s,
+        mode=mode,
     )
 
 
