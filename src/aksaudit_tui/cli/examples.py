@@ -83,6 +83,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'eval "$(aksaudit completion zsh)"          # in ~/.zshrc',
         "aksaudit completion fish > ~/.config/fish/completions/aksaudit.fish",
     ),
+    "manifests": (
+        "aksaudit manifests plan.yaml > sent.yaml   # what apply sends, as it sends it",
+        "aksaudit manifests plan.yaml --out k8s/    # then: kubectl diff -k k8s/",
+    ),
 }
 
 HEADER = "examples:\n"
