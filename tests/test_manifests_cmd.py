@@ -107,30 +107,33 @@ def test_manifests_are_what_apply_sent(make_emulator: Any, tmp_path: Path) -> No
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    bad = tmp_path / "bad.yaml"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}  # (its log file goes there)
+    work = tmp_path / "work"
+    work.mkdir()
+    bad = work / "bad.yaml"
     bad.write_text("version: 1\nclusters: [\n")
-    out = tmp_path / "bundle"
+    out = work / "bundle"
     for args in (["nope.yaml"], [str(bad)], [str(bad), "--out", str(out)]):
-        p = _sh(env, "manifests", *args, cwd=tmp_path)
+        p = _sh(env, "manifests", *args, cwd=work)
         assert p.returncode == EXIT_USAGE and p.stdout == ""
         assert p.stderr.count("\n") == 1 and p.stderr.startswith("aksaudit: error: ")
-    assert sorted(x.name for x in tmp_path.iterdir()) == ["bad.yaml"]  # no folder, no temp
-    good = tmp_path / "plan.yaml"
+    assert sorted(x.name for x in work.iterdir()) == ["bad.yaml"]  # no folder, no temp
+    good = work / "plan.yaml"
     good.write_text(GOOD)
-    mine = tmp_path / "mine"
+    mine = work / "mine"
     mine.mkdir()
     (mine / "keep.txt").write_text("x")
-    p = _sh(env, "manifests", str(good), "--out", str(mine), cwd=tmp_path)
+    p = _sh(env, "manifests", str(good), "--out", str(mine), cwd=work)
     assert p.returncode == EXIT_USAGE and "was not written by 'aksaudit manifests'" in p.stderr
     assert [x.name for x in mine.iterdir()] == ["keep.txt"]
-    assert sorted(x.name for x in tmp_path.iterdir()) == ["bad.yaml", "mine", "plan.yaml"]
+    assert sorted(x.name for x in work.iterdir()) == ["bad.yaml", "mine", "plan.yaml"]
 
 
 def test_one_shot_plans_show_the_pod_each_node_gets(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(GOOD.replace("delivery: keeper", "delivery: one-shot"))
-    p = _sh({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, "manifests", str(plan), cwd=tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    p = _sh(env, "manifests", str(plan), cwd=tmp_path)
     assert p.returncode == EXIT_OK, p.stderr
     ns, cm, template = _docs(p.stdout)
     assert (ns["kind"], cm["kind"], template["kind"]) == ("Namespace", "ConfigMap", "PodTemplate")
