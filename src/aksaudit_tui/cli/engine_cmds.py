@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aksaudit_tui.cli import checks
 from aksaudit_tui.engine.plan import (
     DEFAULT_IMAGE,
+    DEFAULT_LOG_PATH,
     DEFAULT_NAMESPACE,
     DELIVERIES,
     LOG_PATHS,
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cluster", action="append", required=True, metavar="NAME", help="repeatable")
     p.add_argument("--workspace", required=True, metavar="NAME")
     p.add_argument("--subscription", metavar="ID", default=None, help="limit discovery")
-    p.add_argument("--log-path", choices=LOG_PATHS, default="container-insights")
+    p.add_argument("--log-path", choices=LOG_PATHS, default=DEFAULT_LOG_PATH)
     p.add_argument("--presets", metavar="A,B", default=None)
     p.add_argument("--custom-rules", metavar="FILE", default=None)
     p.add_argument("--facility", default="authpriv")

@@ -76,7 +76,7 @@ class ClusterCoverage:
     name: str
     nodes: tuple[NodeRow, ...] = ()
     error: str | None = None  # the cluster could not be read (kube down, 403, ...)
-    log_path: str | None = None  # what is in place: "container-insights", "legacy-oms", "ama"
+    log_path: str | None = None  # what is in place: a name in cloud.logpaths.NAMES
     subscription: str = ""  # subscription id (name in subscription_name)
     subscription_name: str = ""
     enabled: bool | None = None  # the cluster holds an aksaudit record (None: not read)

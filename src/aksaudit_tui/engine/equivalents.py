@@ -9,18 +9,39 @@ from __future__ import annotations
 
 import shlex
 
-from aksaudit_tui.engine.plan import Plan
-from aksaudit_tui.syslog import severities_from
+from aksaudit_tui.cloud import logpaths
+from aksaudit_tui.cloud.models import Cluster, Workspace
+from aksaudit_tui.engine.plan import ClusterTarget, Plan
 
 
 def _q(value: str) -> str:
     return shlex.quote(value)
 
 
+def _cluster(c: ClusterTarget) -> Cluster:
+    return Cluster(
+        id=c.id,
+        name=c.name,
+        subscription_id=c.subscription_id,
+        resource_group=c.resource_group,
+        location=c.location,
+        node_resource_group=c.node_resource_group,
+    )
+
+
 def equivalent_commands(plan: Plan) -> str:
-    """The commands for ``plan``, one per line, ``#`` comments where a step has no one-liner."""
+    """The commands for ``plan``, one per line, ``#`` comments where a step has no one-liner:
+    the log path's own (from the registry), then the kubectl ones that deliver the script."""
     ws = plan.workspace
-    levels = " ".join(severities_from(plan.severity))
+    path = logpaths.describe(plan.log_path)
+    workspace = Workspace(
+        id=ws.id,
+        name=ws.name,
+        customer_id=ws.customer_id,
+        location=ws.location,
+        resource_group=ws.resource_group,
+        subscription_id=ws.subscription_id,
+    )
     out: list[str] = [
         "# Equivalent commands for this plan (aksaudit does the same through the Azure SDK).",
         f"aksaudit node-script --presets {_q(','.join(plan.presets))} "
@@ -30,50 +51,7 @@ def equivalent_commands(plan: Plan) -> str:
     for c in plan.clusters:
         sub = _q(c.subscription_id)
         out.append(f"# --- cluster {c.name} ---")
-        if plan.log_path == "container-insights":
-            out.append(
-                f"az aks enable-addons -a monitoring --enable-msi-auth-for-monitoring "
-                f"--enable-syslog --subscription {sub} -g {_q(c.resource_group)} "
-                f"-n {_q(c.name)} --workspace-resource-id {_q(ws.id)}"
-            )
-            out.append(
-                f"# then make sure the MSCI-{c.location}-{c.name} data collection rule lists "
-                f"{plan.facility} at {levels}"
-            )
-        elif plan.log_path == "legacy-oms":
-            out.append(
-                f"for vmss in $(az vmss list --subscription {sub} -g {_q(c.node_resource_group)} "
-                "--query '[].name' -o tsv); do"
-            )
-            out.append(
-                "  az vmss extension set --publisher Microsoft.EnterpriseCloud.Monitoring "
-                f"--name OmsAgentForLinux --subscription {sub} -g {_q(c.node_resource_group)} "
-                '--vmss-name "$vmss" '
-                f'--settings \'{{"workspaceId":"{ws.customer_id}",'
-                '"skipDockerProviderInstall":true}\' '
-                '--protected-settings "{\\"workspaceKey\\":\\"$WORKSPACE_KEY\\"}"'
-            )
-            out.append(
-                f"  az vmss update-instances --subscription {sub} -g "
-                f"{_q(c.node_resource_group)} -n \"$vmss\" --instance-ids '*'"
-            )
-            out.append("done")
-        else:
-            out.append(
-                f"for vmss in $(az vmss list --subscription {sub} -g {_q(c.node_resource_group)} "
-                "--query '[].name' -o tsv); do"
-            )
-            out.append(
-                "  az vmss extension set --publisher Microsoft.Azure.Monitor "
-                f"--name AzureMonitorLinuxAgent --subscription {sub} "
-                f'-g {_q(c.node_resource_group)} --vmss-name "$vmss"'
-            )
-            out.append(
-                "  az monitor data-collection rule association create --name aksaudit "
-                '--rule-id "$DCR_ID" --resource "$(az vmss show --subscription '
-                f'{sub} -g {_q(c.node_resource_group)} -n "$vmss" --query id -o tsv)"'
-            )
-            out.append("done")
+        out.extend(path.az_commands(_cluster(c), workspace, plan.facility, plan.severity))
         out.append(
             f"az aks get-credentials --subscription {sub} -g {_q(c.resource_group)} -n {_q(c.name)}"
         )
@@ -98,15 +76,5 @@ def equivalent_commands(plan: Plan) -> str:
                 f"{plan.concurrency} at a time, deleted when done"
             )
         out.append("")
-    if plan.log_path == "legacy-oms":
-        out.append(f"# workspace {ws.name}: LinuxSyslog data source for {plan.facility} ({levels})")
-        out.append(
-            "az rest --method put --url "
-            f"'{ws.id}/dataSources/aksaudit-{plan.facility}?api-version=2020-08-01' "
-            '--body \'{"kind":"LinuxSyslog","properties":{"syslogName":"'
-            + plan.facility
-            + '","syslogSeverities":['
-            + ",".join(f'{{"severity":"{s}"}}' for s in severities_from(plan.severity))
-            + "]}}'"
-        )
+    out.extend(path.az_workspace_commands(workspace, plan.facility, plan.severity))
     return "\n".join(out) + "\n"

@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from aksaudit_tui.cloud import logpaths as _logpaths
 from aksaudit_tui.nodes import manifests as _manifests
 
 PLAN_VERSION = 1
 
-LogPath = Literal["container-insights", "legacy-oms", "ama"]
+# A name in the log-path registry (cloud/logpaths: the one place that names them); plan_io
+# checks it against LOG_PATHS.
+LogPath = str
 Delivery = Literal["keeper", "one-shot"]
 
-LOG_PATHS: tuple[str, ...] = ("container-insights", "legacy-oms", "ama")
+LOG_PATHS: tuple[str, ...] = _logpaths.NAMES
+DEFAULT_LOG_PATH: str = _logpaths.DEFAULT
 DELIVERIES: tuple[str, ...] = ("keeper", "one-shot")
 # The nodes adapter owns the pod shape; its pinned image and namespace are the plan's defaults
 # (overridable in the plan, e.g. for a private registry mirror).
@@ -24,12 +28,6 @@ DEFAULT_IMAGE = _manifests.DEFAULT_IMAGE
 DEFAULT_NAMESPACE = _manifests.DEFAULT_NAMESPACE
 DEFAULT_CONCURRENCY = 10
 DEFAULT_PRESETS: tuple[str, ...] = ("identity-and-config",)
-
-LEGACY_WARNING = (
-    "legacy-oms uses the Log Analytics agent (OmsAgentForLinux), retired on 31 Aug 2024; "
-    "changing node-pool scale sets is unsupported by AKS, AKS upgrades remove the extension, "
-    "and node resource group lockdown blocks it"
-)
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class WorkspaceRef:
 class Plan:
     clusters: tuple[ClusterTarget, ...]
     workspace: WorkspaceRef
-    log_path: LogPath = "container-insights"
+    log_path: LogPath = DEFAULT_LOG_PATH
     presets: tuple[str, ...] = DEFAULT_PRESETS
     custom_rules_file: str | None = None  # path, read when the rules are rendered
     custom_rules: str | None = None  # inline rules text
@@ -165,7 +163,7 @@ class Plan:
                 subscription_id=ws.get("subscription", ""),
                 location=ws.get("location", ""),
             ),
-            log_path=d.get("log_path", "container-insights"),
+            log_path=d.get("log_path", DEFAULT_LOG_PATH),
             presets=tuple(d.get("presets") or ()),
             custom_rules_file=cr.get("file"),
             custom_rules=cr.get("inline"),

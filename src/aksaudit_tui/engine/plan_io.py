@@ -16,6 +16,7 @@ from aksaudit_tui.engine.journal import write_atomic
 from aksaudit_tui.engine.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IMAGE,
+    DEFAULT_LOG_PATH,
     DEFAULT_NAMESPACE,
     DELIVERIES,
     LOG_PATHS,
@@ -60,7 +61,7 @@ _SECRETISH = re.compile(r"(key|token|secret|password)", re.I)
 
 HEADER = (
     "aksaudit plan: what `aksaudit apply` will do. Edit freely; comments you add are kept.\n"
-    "log_path: container-insights | legacy-oms | ama;  delivery: keeper | one-shot\n"
+    "log_path: " + " | ".join(LOG_PATHS) + ";  delivery: keeper | one-shot\n"
     "facility: " + ", ".join(FACILITIES) + "\n"
     "severity (and everything more severe): " + ", ".join(SEVERITIES) + "\n"
     "This file holds no secret (keys and tokens are fetched at apply time)."
@@ -263,7 +264,7 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
             )
         return v.strip().lower()
 
-    log_path = choice("log_path", LOG_PATHS, "container-insights")
+    log_path = choice("log_path", LOG_PATHS, DEFAULT_LOG_PATH)
     facility = choice("facility", FACILITIES, "authpriv")
     severity = choice("severity", SEVERITIES, "info")
     delivery = choice("delivery", DELIVERIES, "keeper")
@@ -324,7 +325,7 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
     plan = Plan(
         clusters=tuple(clusters),
         workspace=workspace,
-        log_path=log_path,  # type: ignore[arg-type]
+        log_path=log_path,
         presets=presets,
         custom_rules_file=custom_file,
         custom_rules=custom_inline,

@@ -24,6 +24,7 @@ from aksaudit_tui.engine.events import (
 from aksaudit_tui.engine.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IMAGE,
+    DEFAULT_LOG_PATH,
     DEFAULT_NAMESPACE,
     DEFAULT_PRESETS,
     ClusterTarget,
@@ -93,7 +94,7 @@ async def plan_from_names(
     clusters: Sequence[str],
     workspace: str,
     subscription: str | None = None,
-    log_path: str = "container-insights",
+    log_path: str = DEFAULT_LOG_PATH,
     presets: Sequence[str] | None = None,
     custom_rules_file: str | None = None,
     facility: str = "authpriv",
@@ -130,7 +131,7 @@ async def plan_from_names(
     plan = Plan(
         clusters=tuple(targets),
         workspace=workspace_ref(wss[0]),
-        log_path=log_path,  # type: ignore[arg-type]
+        log_path=log_path,
         presets=tuple(presets) if presets is not None else DEFAULT_PRESETS,
         custom_rules_file=_abspath(custom_rules_file),
         facility=facility,

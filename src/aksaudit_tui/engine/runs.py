@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from aksaudit_tui.cloud import logpaths
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.engine import removal, rules
 from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.coverage import VerifyReport
 from aksaudit_tui.engine.events import Event, RunStarted, RunWarning, StepFinished, StepStarted
 from aksaudit_tui.engine.journal import RunRecord, new_run_id
-from aksaudit_tui.engine.plan import LEGACY_WARNING, Plan
+from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import RunResult
 from aksaudit_tui.engine.runkit import cancel_cleanup, finish, register_secrets, warn_leftovers
 from aksaudit_tui.engine.runner import ClusterRun, emitter, run_clusters
@@ -153,8 +154,9 @@ async def _run(
                 )
             for ctx in ctxs:
                 ctx.record = record
-            if plan.log_path == "legacy-oms":
-                emit(RunWarning(run_id, LEGACY_WARNING))
+            warning = logpaths.describe(plan.log_path).warning
+            if warning:
+                emit(RunWarning(run_id, warning))
             await warn_leftovers(ctxs, emit, run_id)
             runs = await run_clusters(apply_steps(plan), ctxs, config.max_clusters)
             timings["steps_s"] = time.monotonic() - t0

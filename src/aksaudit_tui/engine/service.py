@@ -24,7 +24,7 @@ from aksaudit_tui.engine.config import EngineConfig, Timing
 from aksaudit_tui.engine.coverage import StatusReport, VerifyReport
 from aksaudit_tui.engine.events import Event
 from aksaudit_tui.engine.journal import Journal
-from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.plan import DEFAULT_LOG_PATH, Plan
 from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class Engine:
         clusters: Sequence[str],
         workspace: str,
         subscription: str | None = None,
-        log_path: str = "container-insights",
+        log_path: str = DEFAULT_LOG_PATH,
         presets: Sequence[str] | None = None,
         custom_rules_file: str | None = None,
         facility: str = "authpriv",

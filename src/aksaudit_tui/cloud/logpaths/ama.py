@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Sequence
+from shlex import quote
 from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
@@ -56,6 +57,35 @@ class AmaPath(AdapterBase):
         "AKS scale sets is unsupported and AKS upgrades may remove the extension."
     )
     touches_scale_sets = True
+
+    @classmethod
+    def preview(cls, clusters: Sequence[Cluster], facility: str, severity: str) -> list[str]:
+        out: list[str] = []
+        for c in clusters:
+            linux = [s for s in c.scale_sets if s.os.lower() != "windows"]
+            have = sum(1 for s in linux if any(e.type == EXT_TYPE for e in s.extensions))
+            out.append(
+                f"{c.name}: {EXT_NAME} on {len(linux) - have}/{len(linux)} scale "
+                f"set(s), a syslog data collection rule, {len(linux)} association(s)"
+            )
+        return out
+
+    @classmethod
+    def az_commands(
+        cls, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[str]:
+        sub, nrg = quote(cluster.subscription_id), quote(cluster.node_resource_group)
+        return [
+            f"for vmss in $(az vmss list --subscription {sub} -g {nrg} "
+            "--query '[].name' -o tsv); do",
+            f"  az vmss extension set --publisher {PUBLISHER} "
+            f"--name {EXT_NAME} --subscription {sub} "
+            f'-g {nrg} --vmss-name "$vmss"',
+            "  az monitor data-collection rule association create --name aksaudit "
+            '--rule-id "$DCR_ID" --resource "$(az vmss show --subscription '
+            f'{sub} -g {nrg} -n "$vmss" --query id -o tsv)"',
+            "done",
+        ]
 
     def _dcr_id(self, cluster: Cluster, workspace: Workspace) -> str:
         return (

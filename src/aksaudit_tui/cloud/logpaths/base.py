@@ -121,6 +121,26 @@ class AdapterBase(abc.ABC):
         self.clients = clients
         self.b = Bounded(concurrency or clients.settings.concurrency)
 
+    @classmethod
+    @abc.abstractmethod
+    def preview(cls, clusters: Sequence[Cluster], facility: str, severity: str) -> list[str]:
+        """What choosing this path would change on these clusters, judged from discovery alone
+        (no I/O): one line per cluster (and per workspace change), each ending "(will change)"
+        or "(already done)", or saying "BLOCKED"."""
+
+    @classmethod
+    @abc.abstractmethod
+    def az_commands(
+        cls, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[str]:
+        """The az commands that set this path up on one cluster, for users who want to see or
+        script it (display only; never a secret: the workspace key is a shell variable)."""
+
+    @classmethod
+    def az_workspace_commands(cls, workspace: Workspace, facility: str, severity: str) -> list[str]:
+        """The az commands it needs once per workspace (after every cluster's); none by default."""
+        return []
+
     @abc.abstractmethod
     async def probe(
         self, cluster: Cluster, workspace: Workspace, facility: str, severity: str

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from shlex import quote
 from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
@@ -24,7 +25,12 @@ from aksaudit_tui.cloud.logpaths.dcr import covers, writable_dcr
 from aksaudit_tui.cloud.models import Cluster, Workspace
 from aksaudit_tui.cloud.parse import CI_ASSOCIATION, SYSLOG_STREAM, msci_name, parse_monitoring
 from aksaudit_tui.errors import UserError
-from aksaudit_tui.syslog import check_facility, dcr_levels_from
+from aksaudit_tui.syslog import (
+    check_facility,
+    dcr_levels_from,
+    keyword_of_level,
+    severities_from,
+)
 
 CI_STREAM = "Microsoft-ContainerInsights-Group-Default"
 ADDON = "omsagent"
@@ -56,6 +62,44 @@ class ContainerInsightsPath(AdapterBase):
         "across node image upgrades. The default."
     )
     touches_scale_sets = False
+
+    @classmethod
+    def preview(cls, clusters: Sequence[Cluster], facility: str, severity: str) -> list[str]:
+        want_levels = set(severities_from(severity))
+        out: list[str] = []
+        for c in clusters:
+            m = c.monitoring
+            if not m.addon_enabled:
+                out.append(f"{c.name}: enable the monitoring add-on with syslog (will change)")
+                continue
+            if not m.syslog_enabled:
+                out.append(f"{c.name}: turn on syslog collection (will change)")
+                continue
+            ok = any(
+                (facility in s.facilities or "*" in s.facilities)
+                and ("*" in s.levels or want_levels <= {keyword_of_level(x) for x in s.levels})
+                for s in m.syslog
+            )
+            out.append(
+                f"{c.name}: syslog collects {facility}.{severity} (already done)"
+                if ok
+                else f"{c.name}: add {facility} at {severity}+ to the MSCI rule (will change)"
+            )
+        return out
+
+    @classmethod
+    def az_commands(
+        cls, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[str]:
+        levels = " ".join(severities_from(severity))
+        return [
+            f"az aks enable-addons -a monitoring --enable-msi-auth-for-monitoring "
+            f"--enable-syslog --subscription {quote(cluster.subscription_id)} "
+            f"-g {quote(cluster.resource_group)} "
+            f"-n {quote(cluster.name)} --workspace-resource-id {quote(workspace.id)}",
+            f"# then make sure the MSCI-{cluster.location}-{cluster.name} data collection rule "
+            f"lists {facility} at {levels}",
+        ]
 
     async def _read(
         self, cluster: Cluster, workspace: Workspace, facility: str, levels: Sequence[str]

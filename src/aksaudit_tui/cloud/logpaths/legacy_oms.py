@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from shlex import quote
 from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest
@@ -53,6 +54,57 @@ class LegacyOmsPath(AdapterBase):
     )
     chosen_note = "Legacy agent: retired 31 Aug 2024; offered as the guide did it."
     touches_scale_sets = True
+
+    @classmethod
+    def preview(cls, clusters: Sequence[Cluster], facility: str, severity: str) -> list[str]:
+        out: list[str] = []
+        for c in clusters:
+            linux = [s for s in c.scale_sets if s.os.lower() != "windows"]
+            have = sum(1 for s in linux if any(e.type == EXT_TYPE for e in s.extensions))
+            stale = sum(1 for s in linux for i in s.instances if not i.latest_model_applied)
+            line = f"{c.name}: {EXT_NAME} on {len(linux) - have}/{len(linux)} scale set(s)"
+            line += " (will change)" if have < len(linux) else " (already done)"
+            if stale:
+                line += f", upgrade {stale} instance(s)"
+            if (c.lockdown or "").lower() == "readonly":
+                line += " — BLOCKED: node resource group lockdown"
+            out.append(line)
+        out.append(f"workspace: LinuxSyslog data source for {facility} (will change if absent)")
+        return out
+
+    @classmethod
+    def az_commands(
+        cls, cluster: Cluster, workspace: Workspace, facility: str, severity: str
+    ) -> list[str]:
+        sub, nrg = quote(cluster.subscription_id), quote(cluster.node_resource_group)
+        return [
+            f"for vmss in $(az vmss list --subscription {sub} -g {nrg} "
+            "--query '[].name' -o tsv); do",
+            f"  az vmss extension set --publisher {PUBLISHER} "
+            f"--name {EXT_NAME} --subscription {sub} -g {nrg} "
+            '--vmss-name "$vmss" '
+            f'--settings \'{{"workspaceId":"{workspace.customer_id}",'
+            '"skipDockerProviderInstall":true}\' '
+            '--protected-settings "{\\"workspaceKey\\":\\"$WORKSPACE_KEY\\"}"',
+            f"  az vmss update-instances --subscription {sub} -g "
+            f"{nrg} -n \"$vmss\" --instance-ids '*'",
+            "done",
+        ]
+
+    @classmethod
+    def az_workspace_commands(cls, workspace: Workspace, facility: str, severity: str) -> list[str]:
+        levels = severities_from(severity)
+        return [
+            f"# workspace {workspace.name}: LinuxSyslog data source for {facility} "
+            f"({' '.join(levels)})",
+            "az rest --method put --url "
+            f"'{workspace.id}/dataSources/aksaudit-{facility}?api-version=2020-08-01' "
+            '--body \'{"kind":"LinuxSyslog","properties":{"syslogName":"'
+            + facility
+            + '","syslogSeverities":['
+            + ",".join(f'{{"severity":"{s}"}}' for s in levels)
+            + "]}}'",
+        ]
 
     async def _data_sources(self, workspace: Workspace) -> list[dict[str, Any]]:
         rid = ArmId.parse(workspace.id)

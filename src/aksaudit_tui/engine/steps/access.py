@@ -3,7 +3,7 @@ privileged pod run in the namespace. Changes nothing; fails with what to fix."""
 
 from __future__ import annotations
 
-from aksaudit_tui.engine.plan import LEGACY_WARNING
+from aksaudit_tui.cloud import logpaths
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe, StepContext
 from aksaudit_tui.engine.steps.logpath import cloud_cluster
@@ -60,20 +60,19 @@ async def access_probe(ctx: StepContext, for_remove: bool = False) -> Probe:
         note = await k.check_admission(ctx.plan.namespace, ctx.plan.image)
         if note:
             ctx.log("access", note)
-        if (
-            ctx.plan.log_path in ("legacy-oms", "ama")
-            and (cluster.lockdown or "").lower() == "readonly"
-        ):
+        path = logpaths.describe(ctx.plan.log_path)
+        if path.touches_scale_sets and (cluster.lockdown or "").lower() == "readonly":
+            instead = next(a.name for a in logpaths.ADAPTERS if not a.touches_scale_sets)
             return Probe(
                 blocking=(
                     "node resource group lockdown (restrictionLevel ReadOnly) on "
                     f"{ctx.cluster.name} "
                     f"denies the scale-set changes the {ctx.plan.log_path} path needs; use "
-                    "log_path: container-insights"
+                    f"log_path: {instead}"
                 )
             )
-        if ctx.plan.log_path == "legacy-oms":
-            warnings.append(LEGACY_WARNING)
+        if path.warning:
+            warnings.append(path.warning)
         ctx.log("access", EGRESS_NOTE)
     eligible = len(nodes) - len(skipped)
     ctx.log(

@@ -1,20 +1,14 @@
-"""Log-path step: one of the three cloud adapters (container-insights, legacy-oms, ama)."""
+"""Log-path step: the plan's log path from the registry (``cloud/logpaths``), whose adapter
+probes, applies and removes; its title and warning are the ones the adapter declares."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aksaudit_tui.cloud.logpaths import get_log_path
+from aksaudit_tui.cloud import logpaths
 from aksaudit_tui.cloud.models import Workspace
 from aksaudit_tui.engine.azure import read_cluster
-from aksaudit_tui.engine.plan import LEGACY_WARNING
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
-
-TITLES = {
-    "container-insights": "log path: Container Insights syslog (DCR facility and level)",
-    "legacy-oms": "log path: legacy Log Analytics agent (OmsAgentForLinux) + LinuxSyslog",
-    "ama": "log path: Azure Monitor Agent + data collection rule + associations",
-}
 
 
 def workspace_model(ctx: StepContext) -> Any:
@@ -29,8 +23,8 @@ def workspace_model(ctx: StepContext) -> Any:
     )
 
 
-def adapter(ctx: StepContext) -> Any:
-    return get_log_path(ctx.plan.log_path, ctx.clients, ctx.plan.concurrency)
+def adapter(ctx: StepContext) -> logpaths.LogPath:
+    return logpaths.get_log_path(ctx.plan.log_path, ctx.clients, ctx.plan.concurrency)
 
 
 async def cloud_cluster(ctx: StepContext) -> Any:
@@ -44,7 +38,8 @@ class LogPathStep:
     id = "log-path"
 
     def __init__(self, log_path: str) -> None:
-        self.title = TITLES.get(log_path, f"log path: {log_path}")
+        path = logpaths.LOG_PATHS.get(log_path)
+        self.title = f"log path: {path.summary if path else log_path}"
 
     async def probe(self, ctx: StepContext) -> Probe:
         cluster = await cloud_cluster(ctx)
@@ -53,8 +48,9 @@ class LogPathStep:
         )
         ctx.shared.log_path_probe = state
         warnings = list(state.warnings)
-        if ctx.plan.log_path == "legacy-oms" and LEGACY_WARNING not in warnings:
-            warnings.insert(0, LEGACY_WARNING)
+        warning = logpaths.describe(ctx.plan.log_path).warning
+        if warning and warning not in warnings:
+            warnings.insert(0, warning)
         return Probe(
             changes=[] if state.ok else list(state.changes),
             warnings=warnings,

@@ -12,6 +12,7 @@ from aksaudit_tui.cloud.models import Cluster, DiscoveryError, Subscription, Wor
 from aksaudit_tui.engine.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IMAGE,
+    DEFAULT_LOG_PATH,
     DEFAULT_NAMESPACE,
     ClusterTarget,
     Delivery,
@@ -19,12 +20,6 @@ from aksaudit_tui.engine.plan import (
     Plan,
     WorkspaceRef,
 )
-
-LOG_PATH_TITLES: dict[str, str] = {
-    "container-insights": "Container Insights syslog (AKS-supported, default)",
-    "legacy-oms": "Legacy Log Analytics agent (the original guide)",
-    "ama": "Azure Monitor Agent on the scale sets",
-}
 
 
 @dataclass
@@ -38,7 +33,7 @@ class WizardState:
     discovery_done: bool = False
     selected: list[str] = field(default_factory=list)  # cluster ARM ids, in selection order
     workspace_id: str | None = None
-    log_path: LogPath = "container-insights"
+    log_path: LogPath = DEFAULT_LOG_PATH
     presets: list[str] = field(default_factory=lambda: ["identity-and-config"])
     custom_rules: str = ""
     facility: str = "authpriv"
