@@ -91,14 +91,17 @@ def test_plan_apply_verify_status_remove_cleanup_and_no_secret_anywhere(
         assert {n["node"] for n in summary["nodes"]} == set(linux_nodes(emu, cluster))
         assert set(summary["nodes"][0]) == {
             "cluster", "node", "arrived", "records", "last_seen", "reason"}  # fmt: skip
-    status = run("status", "--json")
+    # every discovered cluster; aks-payments-weu was never enabled: exit 5 (not all covered)
+    status = run("status", "--json", code=5)
     doc = json.loads(status.stdout.splitlines()[-1])
     names = {c["name"]: c for c in doc["clusters"]}
-    assert set(names) == {"aks-prod-weu", "aks-dev-neu"}
-    for c in doc["clusters"]:
-        assert c["coverage"] == 1.0
+    assert set(names) == {"aks-prod-weu", "aks-dev-neu", "aks-payments-weu"}
+    assert names["aks-payments-weu"]["coverage"] == 0.0
+    assert names["aks-payments-weu"]["enabled"] is False
+    for c in (names["aks-prod-weu"], names["aks-dev-neu"]):
+        assert c["coverage"] == 1.0, c
         for n in c["nodes"]:
-            assert set(n) >= STATUS_KEYS
+            assert set(n) >= STATUS_KEYS | {"state", "reason", "fix"}
     run("status", "--cluster", "aks-dev-neu")
     removed = run("remove", "legacy-oms.yaml", "--yes", "--log-path", "--json")
     assert json_lines(removed.stdout)[-1]["outcome"] == "ok"

@@ -47,12 +47,19 @@ async def test_apply_verify_status_then_nothing_to_change(
     assert {n["node"] for n in verified if n["arrived"]} == set(linux_nodes(emu, cluster))
     assert oneshot_pods(emu, cluster) == []
 
-    report = await eng.status(cluster)
+    report = await eng.status(cluster)  # read-only: the cluster's record, keeper, workspace
     (cov,) = report.clusters
-    assert cov.coverage == 1.0
+    assert cov.coverage == 1.0, [(n.node, n.state, n.reason) for n in cov.nodes]
+    assert cov.enabled and cov.delivery == delivery and cov.log_path == log_path
     linux = [n for n in cov.nodes if n.skipped_reason is None]
     assert {n.node for n in linux} == set(linux_nodes(emu, cluster))
-    for n in linux:
+    assert {n.state for n in linux} == {"covered"}
+    assert all(n.last_seen for n in linux)
+    # the explicit live probe: check pods report every node's audit state
+    probe = await eng.status(cluster, probe_nodes=True)
+    (cov,) = probe.clusters
+    assert cov.coverage == 1.0
+    for n in [n for n in cov.nodes if n.skipped_reason is None]:
         assert n.auditd_running and n.rules_match and n.log_path_ok, n
         assert n.plugin_facility == "authpriv" and n.last_seen and n.audit_version
     assert oneshot_pods(emu, cluster) == []

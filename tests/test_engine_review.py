@@ -77,7 +77,7 @@ async def test_verify_apply_and_status_with_a_check_pod_that_never_starts(
     assert applied.outcome == "ok", applied.message
     assert oneshot_pods(emu, CLUSTER) == []
 
-    report = await asyncio.wait_for(eng.status(CLUSTER), BOUND_S)
+    report = await asyncio.wait_for(eng.status(CLUSTER, probe_nodes=True), BOUND_S)
     assert any(f"{stuck}: unknown: pod did not start (" in w for w in report.warnings), report
     row = next(r for r in report.clusters[0].nodes if r.node == stuck)
     assert row.auditd_running is None and row.rules_match is None  # not known, not "false"

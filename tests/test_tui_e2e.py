@@ -64,8 +64,10 @@ async def test_default_path_to_green_verify_then_status(emulator: Any, tmp_path:
         await screen_is(pilot, app, "status")
         status = app.get_screen("status")
         assert app.job("status").error is None, app.job("status").error
-        cov = str(status.query_one("#coverage", Static).content)
-        assert "aks-dev-neu: 100%" in cov, cov
+        fleet = status.query_one("#fleet-table", DataTable)
+        rows = {str(k.value).rsplit("/", 1)[-1]: fleet.get_row(k) for k in fleet.rows}
+        assert "100%" in str(rows["aks-dev-neu"][2]), rows  # coverage bar of the applied one
+        assert "not enabled" in str(rows["aks-prod-weu"][2]), rows  # the fleet: every cluster
         await pilot.press("escape")
         await screen_is(pilot, app, "verify")
 

@@ -209,7 +209,8 @@ async def test_review_exports_plan_yaml_and_status_exports(tmp_path: Path) -> No
         data = json.loads((tmp_path / "status.json").read_text())
         assert {c["name"] for c in data["clusters"]} == {"aks-prod", "aks-[dev]"}
         rows = list(csv.DictReader((tmp_path / "status.csv").open()))
-        assert len(rows) == 6 and {r["covered"] for r in rows} == {"True", "False"}
+        assert len(rows) == 6 and {r["state"] for r in rows} == {"covered", "drift", "skipped"}
+        assert all(r["reason"] for r in rows)
 
 
 class BrokenEngine(FakeEngine):
@@ -338,19 +339,44 @@ async def test_a_failing_run_is_reported_in_the_run_screen() -> None:
         assert not app.run_model.running  # a new run may start; quit does not ask
 
 
-async def test_status_filters_one_cluster() -> None:
-    from textual.widgets import Static
+async def test_status_fleet_filters_sorts_and_drills_into_nodes() -> None:
+    from textual.widgets import Sparkline, Static
 
     app = fake_app(start="status")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        cov = app.screen.query_one("#coverage", Static)
-        assert "aks-prod: 67%" in str(cov.content) and "aks-[dev]: 50%" in str(cov.content)
+        screen = app.screen
+        fleet = screen.query_one("#fleet-table", DataTable)
+        nodes = screen.query_one("#status-table", DataTable)
+        assert fleet.row_count == 2
+        cov = str(screen.query_one("#coverage", Static).content)
+        assert "2 cluster(s), 2 enabled" in cov and "(3/5)" in cov, cov
+        names = [str(fleet.get_row_at(i)[0]) for i in range(fleet.row_count)]
+        assert names == ["aks-[dev]", "aks-prod"]  # by name
+        # the highlighted cluster's nodes and its records per hour
+        assert nodes.row_count == 2  # aks-[dev]'s nodes
+        spark = screen.query_one("#spark", Sparkline)
+        assert len(list(spark.data or [])) == 24
+        await pilot.press("down")
+        await pilot.pause()
+        assert nodes.row_count == 4  # aks-prod's nodes (one Windows, skipped)
+        states = {str(nodes.get_row_at(i)[1]) for i in range(nodes.row_count)}
+        assert states == {"covered", "drift", "skipped"}
+        await pilot.press("enter")  # drill in: the node table takes the keys
+        await pilot.pause()
+        assert nodes.has_focus
+        # sort: by coverage (aks-[dev] 50% before aks-prod 67%), then filter
+        fleet.focus()
+        await pilot.press("s")
+        await pilot.pause()
+        assert "sort coverage" in str(screen.query_one("#coverage", Static).content)
         await pilot.press("f")
+        await pilot.pause()
+        app.screen.query_one("#prompt").value = "prod"  # type: ignore[attr-defined]
+        await pilot.press("enter")
         await settle(pilot)
-        assert str(cov.content).startswith("aks-[dev]: 50% (1/2 Linux nodes)")
-        assert "aks-prod" not in str(cov.content)
-        assert app.screen.query_one("#status-table", DataTable).row_count == 2
+        assert fleet.row_count == 1 and str(fleet.get_row_at(0)[0]) == "aks-prod"
+        assert nodes.row_count == 4
 
 
 def test_every_binding_id_is_in_the_keymap_list() -> None:

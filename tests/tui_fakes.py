@@ -286,7 +286,7 @@ class FakeEngine:
             )
         return VerifyReport(tuple(verdicts), tuple(skipped), 3.0, 2)
 
-    async def status(self, cluster_name: str | None = None) -> StatusReport:
+    async def status(self, cluster_name: str | None = None, **_kw: Any) -> StatusReport:
         clusters = []
         for c in CLUSTERS:
             if cluster_name and c.name != cluster_name:
@@ -294,7 +294,12 @@ class FakeEngine:
             rows = []
             for node, pool, os in node_names(c):
                 if os.startswith("Windows"):
-                    rows.append(NodeRow(node, pool, os, skipped_reason="Windows node"))
+                    rows.append(
+                        NodeRow(
+                            node, pool, os, skipped_reason="Windows node", state="skipped",
+                            reason="Windows node",
+                        )
+                    )  # fmt: skip
                     continue
                 drift = node.endswith("1")
                 rows.append(
@@ -308,9 +313,29 @@ class FakeEngine:
                         not drift,
                         True,
                         "2026-11-27T07:59:00Z",
+                        state="drift" if drift else "covered",
+                        reason="rules differ from what was applied"
+                        if drift
+                        else "heartbeat 1 min ago",
+                        fix="aksaudit apply plan.yaml" if drift else "",
+                        last_heartbeat="2026-11-27T07:59:00Z",
                     )
                 )
-            clusters.append(ClusterCoverage(c.name, tuple(rows), log_path="container-insights"))
+            clusters.append(
+                ClusterCoverage(
+                    c.name,
+                    tuple(rows),
+                    log_path="container-insights",
+                    subscription=c.subscription_id,
+                    enabled=True,
+                    enabled_by="alice@contoso.com",
+                    applied_at="2026-11-27T07:00:00+00:00",
+                    delivery="keeper",
+                    workspace="law-security",
+                    last_heartbeat="2026-11-27T07:59:00Z",
+                    hourly=tuple((i * 7) % 11 + (0 if i in (15, 16) else 5) for i in range(24)),
+                )
+            )
         return StatusReport(tuple(clusters), "2026-11-27T08:00:00Z")
 
     async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:

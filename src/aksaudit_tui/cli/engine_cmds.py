@@ -100,8 +100,20 @@ def register(subparsers: Any) -> None:
     common(p)
     p.set_defaults(func=_cmd_resume)
 
-    p = subparsers.add_parser("status", help="coverage per cluster and node (live)")
+    p = subparsers.add_parser(
+        "status", help="coverage of every cluster and node you can read (read-only)"
+    )
     p.add_argument("--cluster", metavar="NAME", default=None)
+    p.add_argument("--subscription", metavar="ID", default=None)
+    p.add_argument(
+        "--window", default="24h", help="look back this far for heartbeats (e.g. 24h, 2h)"
+    )
+    p.add_argument(
+        "--probe-nodes",
+        action="store_true",
+        help="also run a read-only check pod (privileged) on every node of clusters applied "
+        "from here; without it nothing is started or written",
+    )
     common(p)
     p.set_defaults(func=_cmd_status)
 
@@ -145,14 +157,14 @@ def _engine(args: argparse.Namespace, azure: bool = True) -> Engine:
     return Engine(settings, state_dir=state)
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, flag: str = "--since") -> timedelta:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if not m:
-        raise UsageError(f'--since "{text}" is not a duration; use e.g. 30s, 15m, 2h, 1d')
+        raise UsageError(f'{flag} "{text}" is not a duration; use e.g. 30s, 15m, 2h, 1d')
     seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
     # Log Analytics keeps data at most 12 years; anything past two years is a typo.
     if not 0 < seconds <= 730 * 86400:
-        raise UsageError(f'--since "{text}" must be above 0 and at most 730d')
+        raise UsageError(f'{flag} "{text}" must be above 0 and at most 730d')
     return timedelta(seconds=seconds)
 
 
@@ -374,12 +386,24 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     engine = _engine(args)
-    report = asyncio.run(engine.status(args.cluster))
+    window = parse_duration(args.window, "--window")
+    report = asyncio.run(
+        engine.status(
+            args.cluster,
+            subscription=args.subscription,
+            window=window,
+            probe_nodes=args.probe_nodes,
+        )
+    )
     for w in report.warnings:
         print(f"aksaudit: warning: {w}", file=sys.stderr)
+    code = EXIT_OK if report.fully_covered else EXIT_VERIFY_FAILED
     if args.json:
         print(json.dumps(report.to_json()))
-        return EXIT_OK
+        return code
+    if not args.probe_nodes:
+        _print_fleet(report)
+        return code
     from rich.console import Console
     from rich.table import Table
 
@@ -422,7 +446,51 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 n.skipped_reason or "",
             )
         out.print(t)
-    return EXIT_OK
+    return code
+
+
+def _print_fleet(report: Any) -> None:
+    """One line per cluster, then a table of the nodes that are not covered."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=220)
+    style = {"covered": "green", "drift": "yellow", "silent": "red", "new": "cyan"}
+    for c in report.clusters:
+        head = Text(f"{c.name}", style="bold")
+        if c.error:
+            head.append(f"  unknown: {c.error}", style="red")
+        elif not c.enabled:
+            head.append("  0% not enabled", style="dim")
+        else:
+            head.append(
+                f"  {c.coverage:.0%} covered ({c.covered_count}/{len(c.linux_nodes)} Linux "
+                f"nodes), {c.log_path}, {', '.join(c.presets)}; enabled by {c.enabled_by} at "
+                f"{c.applied_at}; last heartbeat {c.last_heartbeat or 'none'}"
+            )
+            if c.drift_count:
+                head.append(f"; {c.drift_count} drift", style="yellow")
+        out.print(head)
+        for note in c.notes:
+            out.print(f"  note: {note}", markup=False)
+        rows = [n for n in c.nodes if n.state not in ("covered", "not enabled")]
+        if not rows:
+            continue
+        t = Table(show_header=True, box=None, pad_edge=False)
+        for col in ("node", "pool", "state", "reason", "fix"):
+            t.add_column(col)
+        for n in rows:
+            t.add_row(
+                n.node,
+                n.pool,
+                Text(n.state or "-", style=style.get(n.state or "", "")),
+                Text(n.reason),
+                Text(n.fix),
+            )
+        out.print(t)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

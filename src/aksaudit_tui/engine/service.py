@@ -231,12 +231,29 @@ class Engine:
             self.config, plan_or_run, since, on_event, deadline_s, cancel or asyncio.Event()
         )
 
-    async def status(self, cluster_name: str | None = None) -> StatusReport:
-        """Live coverage: node check (keeper status or one-shot check pods), Azure probes, one
-        arrival query per workspace."""
-        from aksaudit_tui.engine import status  # startup: operations load on first use
+    async def status(
+        self,
+        cluster_name: str | None = None,
+        *,
+        subscription: str | None = None,
+        window: timedelta = timedelta(hours=24),
+        probe_nodes: bool = False,
+    ) -> StatusReport:
+        """Coverage of every cluster the user can read, read-only: the cluster's record and
+        keeper status, Azure's log path, one heartbeat query per workspace (engine/fleet.py).
+        ``probe_nodes``: the explicit live probe (check pods) of clusters applied here."""
+        from aksaudit_tui.engine import fleet, status  # startup: operations load on first use
 
-        return await status.status(self.config, cluster_name)
+        if probe_nodes:
+            return await status.status(self.config, cluster_name)
+        return await fleet.fleet_status(
+            self.settings,
+            cluster=cluster_name,
+            subscription=subscription,
+            window=window,
+            notes=status.unfinished_notes(self.journal),
+            max_clusters=max(self.max_clusters, 16),
+        )
 
     async def remove(
         self,

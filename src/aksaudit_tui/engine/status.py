@@ -42,8 +42,29 @@ def known_plans(journal: Journal) -> dict[str, Plan]:
     return out
 
 
+def unfinished_notes(journal: Journal) -> dict[str, tuple[str, ...]]:
+    """Cluster name -> "a run of yours is unfinished here" (the journal's only say in status)."""
+    out: dict[str, tuple[str, ...]] = {}
+    decided: set[str] = set()
+    for r in journal.list_runs():  # newest first: the newest run on a cluster decides
+        try:
+            names = [c.name for c in journal.load(r.run_id).plan.clusters]
+        except Exception:  # an unreadable journal says nothing about the cluster
+            continue
+        for name in names:
+            if name in decided:
+                continue
+            decided.add(name)
+            if r.state not in ("ok", "running"):
+                out[name] = (
+                    f"a {r.kind} run of yours is unfinished here ({r.run_id}, {r.state}): "
+                    f"`aksaudit resume {r.run_id}`",
+                )
+    return out
+
+
 async def status(config: EngineConfig, cluster_name: str | None) -> StatusReport:
-    """See ``Engine.status``: every value read live; the journal only names the clusters."""
+    """Status with live check pods (``--probe-nodes``): the clusters this machine applied."""
     plans = known_plans(config.journal)
     warnings: list[str] = []
     if cluster_name is not None:

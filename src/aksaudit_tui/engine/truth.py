@@ -247,6 +247,14 @@ def classify(f: NodeFacts) -> Verdict:
         return Verdict("skipped", st.skip_reason or "unsupported OS")
     if not st.ok:
         err = st.errors[0] if st.errors else "the node script did not report ok"
+        if st.installed and st.rules_sha256 and st.mode == "apply":
+            # configured before, now different and the keeper's re-apply fails: drift
+            return Verdict(
+                "drift",
+                f"rules or plugin differ from what was applied and the keeper cannot repair "
+                f"them: {err}",
+                f"`kubectl -n {rec.namespace} logs {pod.name}`; fix the cause on the node",
+            )
         return Verdict(
             "silent",
             f"the keeper cannot configure this node: {err}",

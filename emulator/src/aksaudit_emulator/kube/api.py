@@ -223,6 +223,7 @@ class KubeApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         cluster = request.match_info["cluster"]
         tail = request.match_info.get("tail", "")
+        self._count(request.method, tail)
         try:
             self._auth(request)
             down = self.rt.kube_down(cluster)
@@ -242,6 +243,21 @@ class KubeApi:
             return await self._route(request, store, cluster, [s for s in tail.split("/") if s])
         except ApiError as e:
             return _error(e)
+
+    def _count(self, method: str, tail: str) -> None:
+        """``state.requests["<METHOD> kube <resource>"]``, as ARM and logs count theirs: tests
+        check that read-only commands create no pod and write nothing."""
+        segs = [s for s in tail.split("/") if s]
+        if "namespaces" in segs and len(segs) > segs.index("namespaces") + 2:
+            resource = segs[segs.index("namespaces") + 2]  # .../namespaces/NS/<resource>/...
+        else:
+            resource = (
+                segs[2]
+                if segs[:1] == ["api"] and len(segs) > 2
+                else (segs[3] if len(segs) > 3 else "/".join(segs))
+            )
+        with self.rt.state.lock:
+            self.rt.state.requests[f"{method} kube {resource}"] += 1
 
     def _auth(self, request: web.Request) -> None:
         auth = request.headers.get("Authorization", "")

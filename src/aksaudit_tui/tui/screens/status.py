@@ -1,9 +1,7 @@
-"""Status: coverage per node and per cluster (the engine's status), drift highlighted, export."""
+"""Status: the fleet view (one row per cluster; enter for its nodes), records per hour, export."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,42 +9,45 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Sparkline, Static
 
 from aksaudit_tui.engine.coverage import NodeRow, StatusReport
 from aksaudit_tui.tui.app import error_text
 from aksaudit_tui.tui.messages import Navigate, ReadStatus
+from aksaudit_tui.tui.models.fleet import FleetModel, FleetRow, report_csv
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import PromptScreen
 
-COLUMNS = (
+FLEET_COLUMNS = (
     ("cluster", "Cluster"),
+    ("subscription", "Subscription"),
+    ("bar", "Coverage"),
+    ("covered", "Covered"),
+    ("path", "Log path"),
+    ("beat", "Last heartbeat"),
+    ("drift", "Drift"),
+)
+COLUMNS = (
     ("node", "Node"),
-    ("state", "Coverage"),
-    ("audit", "Audit"),
-    ("auditd", "auditd"),
-    ("plugin", "Plugin"),
-    ("rules", "Rules"),
-    ("path", "Path"),
-    ("seen", "Last seen"),
+    ("state", "State"),
+    ("reason", "Reason"),
+    ("fix", "Fix"),
+    ("beat", "Last heartbeat"),
     ("pool", "Pool"),
     ("os", "OS"),
 )
-CSV_FIELDS = (
-    "cluster",
-    "node",
-    "pool",
-    "os",
-    "audit_version",
-    "auditd_running",
-    "plugin_facility",
-    "rules_match",
-    "log_path_ok",
-    "last_seen",
-    "skipped_reason",
-    "covered",
-)
+STATE_STYLE = {
+    "covered": "green",
+    "partial": "bold yellow",
+    "silent": "bold red",
+    "drift": "bold yellow",
+    "new": "cyan",
+    "not enabled": "dim",
+    "skipped": "dim",
+    "unknown": "magenta",
+}
 
 
 def _flag(value: bool | None, good: str = "✔", bad: str = "✖") -> Text:
@@ -56,86 +57,79 @@ def _flag(value: bool | None, good: str = "✔", bad: str = "✖") -> Text:
 
 
 def node_state(n: NodeRow) -> Text:
+    """The node's state word, coloured (older reports without states: from the fields)."""
+    if n.state is not None:
+        return Text(n.state, style=STATE_STYLE.get(n.state, ""))
     if n.skipped_reason:
         return Text(f"skipped: {n.skipped_reason}", style="dim")
     if n.covered:
         return Text("covered", style="green")
-    if n.rules_match is False:
-        return Text("drift: rules differ", style="bold yellow")
-    missing = [
-        name
-        for name, ok in (
-            ("auditd", n.auditd_running),
-            ("plugin", bool(n.plugin_facility)),
-            ("path", n.log_path_ok),
-        )
-        if not ok
-    ]
-    return Text("drift: " + ", ".join(missing or ["?"]), style="bold red")
+    return Text("drift", style="bold yellow")
 
 
-def status_cells(cluster: str, n: NodeRow) -> list[Text]:
+def fleet_cells(r: FleetRow) -> list[Text]:
+    style = STATE_STYLE.get(r.state, "")
+    cov = Text(f"{r.bar} {r.coverage:4.0%}", style=style)
+    if r.state in ("not enabled", "unknown"):
+        cov = Text(f"{r.bar}   0% {r.state}", style=style)
     return [
-        Text(cluster),
+        Text(r.name),
+        Text(r.subscription),
+        cov,
+        Text(f"{r.covered}/{r.total}"),
+        Text(r.log_path),
+        Text(r.last_heartbeat),
+        Text(str(r.drift), style="bold yellow" if r.drift else "dim"),
+    ]
+
+
+def status_cells(n: NodeRow) -> list[Text]:
+    return [
         Text(n.node),
         node_state(n),
-        Text(n.audit_version or "-"),
-        _flag(n.auditd_running),
-        Text(n.plugin_facility or "-", style="" if n.plugin_facility else "red"),
-        _flag(n.rules_match, "match", "differ"),
-        _flag(n.log_path_ok),
-        Text(n.last_seen or "-"),
+        Text(n.reason or (n.skipped_reason or "")),
+        Text(n.fix, style="dim"),
+        Text(n.last_heartbeat or "-"),
         Text(n.pool),
         Text(n.os),
     ]
 
 
-def report_csv(report: StatusReport) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_FIELDS)
-    for c in report.clusters:
-        for n in c.nodes:
-            w.writerow(
-                [
-                    c.name,
-                    n.node,
-                    n.pool,
-                    n.os,
-                    n.audit_version or "",
-                    n.auditd_running,
-                    n.plugin_facility or "",
-                    n.rules_match,
-                    n.log_path_ok,
-                    n.last_seen or "",
-                    n.skipped_reason or "",
-                    n.covered,
-                ]
-            )
-    return buf.getvalue()
-
-
 class StatusScreen(WizardScreen):
-    """Coverage per node; Back returns where it was opened from."""
+    """The fleet: one row per cluster; Enter drills into the nodes of the highlighted one; a
+    sparkline of its audit records per hour. Back returns where it was opened from."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "refresh", "Refresh", id="status.refresh"),
         Binding("j", "export_json", "Export JSON", id="status.export_json"),
         Binding("c", "export_csv", "Export CSV", id="status.export_csv"),
-        Binding("f", "filter", "Cluster filter", id="status.filter"),
+        Binding("f", "filter", "Filter", id="status.filter"),
+        Binding("s", "sort", "Sort", id="status.sort"),
     ]
 
-    cluster: str | None = None  # None: every cluster
+    cluster: str | None = None  # None: every cluster (the engine reads the whole fleet)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: FleetModel | None = None
+        self.selected: str | None = None  # fleet row key whose nodes are shown
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="coverage", markup=False)
+        yield DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="spark-row"):
+            yield Static("", id="spark-label", markup=False)
+            yield Sparkline([], id="spark")
         yield DataTable(id="status-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        fleet = self.query_one("#fleet-table", DataTable)
+        for key, title in FLEET_COLUMNS:
+            fleet.add_column(title, key=key)
         table = self.query_one("#status-table", DataTable)
         for key, title in COLUMNS:
             table.add_column(title, key=key)
-        table.focus()
+        fleet.focus()
 
     def on_screen_resume(self, _event: Any) -> None:
         # Status is live: read it again every time the screen is shown.
@@ -150,44 +144,91 @@ class StatusScreen(WizardScreen):
     def _paint(self) -> None:
         job = self.aks.job("status")
         cov = self.query_one("#coverage", Static)
-        table = self.query_one("#status-table", DataTable)
         if job.error:
             cov.update(f"Status failed: {job.error}")
             self.say("ctrl+r: try again", error=True)
             return
         report: StatusReport | None = job.result
         if report is None:
-            cov.update("⟳ Reading coverage from every cluster…")
+            cov.update("⟳ Reading coverage from every cluster you can read…")
             self.say("")
             return
-        table.clear()
+        if self.model is None or self.model.report is not report:
+            old = self.model
+            self.model = FleetModel(report)
+            if old is not None:
+                self.model.sort, self.model.filter = old.sort, old.filter
+        self._paint_fleet()
+        clusters, enabled, covered, total = self.model.totals()
         text = Text()
-        for c in report.clusters:
-            eligible = len(c.linux_nodes)
-            covered = sum(1 for n in c.linux_nodes if n.covered)
-            style = "green" if eligible and covered == eligible else "bold red"
-            text.append(f"{c.name}: ", style="bold")
-            text.append(f"{c.coverage:.0%} ({covered}/{eligible} Linux nodes)", style=style)
-            if c.log_path:
-                text.append(f" · log path {c.log_path}")
-            if c.error:
-                text.append(f" · ✖ {c.error}", style="red")
-            text.append("\n")
-            for n in c.nodes:
-                table.add_row(*status_cells(c.name, n), key=f"{c.name}/{n.node}")
-        if not report.clusters:
-            text.append("No cluster with aksaudit configuration found.\n")
-        for w in report.warnings:
-            text.append(f"⚠ {w}\n", style="yellow")
-        text.rstrip()
-        cov.update(text)
-        # The first update can land before the screen's first layout; lay out again after.
-        self.call_after_refresh(cov.refresh, layout=True)
-        drift = sum(1 for c in report.clusters for n in c.linux_nodes if not n.covered)
-        self.say(
-            f"{drift} node(s) drifted or not covered" if drift else "Every Linux node covered.",
-            error=bool(drift),
+        text.append(f"{clusters} cluster(s), {enabled} enabled · ", style="bold")
+        share = covered / total if total else 0.0
+        text.append(
+            f"{share:.0%} of Linux nodes covered ({covered}/{total})",
+            style="green" if total and covered == total else "bold red",
         )
+        text.append(f" · window {report.window_h} h · sort {self.model.sort}")
+        if self.model.filter:
+            text.append(f" · filter “{self.model.filter}”")
+        for w in report.warnings[:3]:
+            text.append(f"\n⚠ {w}", style="yellow")
+        cov.update(text)
+        self.call_after_refresh(cov.refresh, layout=True)
+        drift = sum(c.drift_count for c in report.clusters)
+        missing = total - covered
+        self.say(
+            f"{missing} Linux node(s) not covered, {drift} drifted · enter: nodes of a cluster"
+            if missing
+            else "Every Linux node covered.",
+            error=bool(missing),
+        )
+
+    def _paint_fleet(self) -> None:
+        assert self.model is not None
+        fleet = self.query_one("#fleet-table", DataTable)
+        rows = self.model.visible()
+        fleet.clear()
+        for r in rows:
+            fleet.add_row(*fleet_cells(r), key=r.key)
+        keys = [r.key for r in rows]
+        if self.selected not in keys:
+            self.selected = keys[0] if keys else None
+        if self.selected is not None:
+            fleet.move_cursor(row=keys.index(self.selected), animate=False)
+        self._paint_nodes()
+
+    def _paint_nodes(self) -> None:
+        table = self.query_one("#status-table", DataTable)
+        table.clear()
+        label = self.query_one("#spark-label", Static)
+        spark = self.query_one("#spark", Sparkline)
+        c = self.model.cluster(self.selected) if self.model and self.selected else None
+        if c is None:
+            label.update("")
+            spark.data = []
+            return
+        for n in c.nodes:
+            table.add_row(*status_cells(n), key=f"{c.name}/{n.node}")
+        total = sum(c.hourly)
+        label.update(f"{c.name}: {total:,} audit records / {len(c.hourly)} h ")
+        spark.data = list(c.hourly) or [0]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "fleet-table" or event.row_key is None:
+            return
+        key = str(event.row_key.value)
+        if key != self.selected:
+            self.selected = key
+            self._paint_nodes()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "fleet-table":  # enter: drill into the nodes
+            self.query_one("#status-table", DataTable).focus()
+
+    def action_sort(self) -> None:
+        if self.model is not None:
+            self.say(f"Sorted by {self.model.next_sort()}.")
+            self._paint()
 
     def action_back(self) -> None:
         self.post_message(Navigate(self.aks.came_from or "start"))
@@ -200,17 +241,21 @@ class StatusScreen(WizardScreen):
         self._paint()
 
     def action_filter(self) -> None:
-        """Cycle: every cluster, then each cluster known from discovery or the last report."""
-        names: list[str] = [c.name for c in self.aks.state.clusters]
-        report: StatusReport | None = self.aks.job("status").result
-        for c in report.clusters if report else ():
-            if c.name not in names:
-                names.append(c.name)
-        cycle: list[str | None] = [None, *sorted(names)]
-        i = cycle.index(self.cluster) if self.cluster in cycle else 0
-        self.cluster = cycle[(i + 1) % len(cycle)]
-        self.say(f"Status of {self.cluster or 'every cluster'}…")
-        self.action_refresh()
+        """Show only clusters whose name or subscription contains the text (or whose state is
+        it: covered, partial, not enabled, unknown); empty shows all."""
+        if self.model is None:
+            return
+
+        def done(text: str | None) -> None:
+            if text is None or self.model is None:
+                return
+            self.model.filter = text.strip()
+            self._paint()
+
+        self.app.push_screen(
+            PromptScreen("Filter clusters (name, subscription or state):", self.model.filter),
+            done,
+        )
 
     def _export(self, kind: str) -> None:
         report: StatusReport | None = self.aks.job("status").result

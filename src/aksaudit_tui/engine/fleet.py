@@ -1,0 +1,313 @@
+"""Status of every cluster the user can read, from the sources of truth, read-only.
+
+1. Azure discovery streams clusters; each complete cluster's Kubernetes read starts at once
+   (get/list only: nodes, the record, the keeper DaemonSet and pods, their last status line).
+2. Once every cluster is read, one KQL query per recorded workspace (``cloud.activity``).
+3. Each node gets its state from ``engine.truth``; each cluster its coverage, who enabled it,
+   last heartbeat, drift count and records per hour.
+
+No pod is created and nothing is written anywhere. The local journal is not needed (the
+caller may pass notes from it, e.g. "a run of yours is unfinished here").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aksaudit_tui.cloud.activity import HOUR, WorkspaceActivity, workspace_activity
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.cloud.models import Cluster, Subscription, Workspace
+from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.engine.coverage import ClusterCoverage, NodeRow, StatusReport
+from aksaudit_tui.engine.truth import NodeFacts, Verdict, classify, log_path_gap
+from aksaudit_tui.errors import UsageError
+from aksaudit_tui.nodes.kube import NodeInfo, parse_provider_id
+from aksaudit_tui.nodes.observe import ClusterView
+
+DEFAULT_WINDOW = timedelta(hours=24)
+LOGS_CONCURRENCY = 5  # Log Analytics: 5 concurrent queries per user
+
+
+@dataclass
+class _ClusterRead:
+    cluster: Cluster
+    view: ClusterView | None = None
+    error: str | None = None  # why the cluster's Kubernetes side is unknown
+
+
+@dataclass
+class FleetStats:
+    """What a status run cost (the benchmark and the no-write test read it)."""
+
+    clusters: int = 0
+    kql_queries: int = 0
+    kube_calls: dict[str, int] = field(default_factory=dict)
+    discovery_s: float = 0.0
+    total_s: float = 0.0
+
+
+def _kube_error(exc: BaseException) -> str:
+    from aksaudit_tui.engine.runner import describe_exc  # startup time: the SDK error types
+
+    text = describe_exc(exc)
+    if "403" in text or "orbidden" in text:
+        return (
+            f"cannot read the cluster: {text} (needs get/list on nodes, configmaps, pods, "
+            "pods/log and daemonsets)"
+        )
+    return f"cannot read the cluster: {text}"
+
+
+async def _read_cluster(
+    settings: CloudSettings, cluster: Cluster, sem: asyncio.Semaphore, stats: FleetStats
+) -> _ClusterRead:
+    from aksaudit_tui.engine.steps.kubeops import open_kube  # startup time: kubernetes
+    from aksaudit_tui.nodes.observe import observe_cluster
+
+    async with sem:
+        try:
+            kube = await asyncio.to_thread(open_kube, settings.kubeconfig, cluster.name)
+        except UsageError as exc:
+            return _ClusterRead(cluster, error=str(exc))
+        try:
+            view = await observe_cluster(kube, cluster.node_resource_group)
+        except Exception as exc:  # the cluster is reported unknown with this reason
+            return _ClusterRead(cluster, error=_kube_error(exc))
+        finally:
+            for k, v in kube.calls.items():
+                stats.kube_calls[k] = stats.kube_calls.get(k, 0) + v
+            kube.close()
+    return _ClusterRead(cluster, view=view)
+
+
+def _nodes_from_azure(cluster: Cluster) -> list[NodeInfo]:
+    """The cluster's nodes as discovery saw them (when Kubernetes cannot be read)."""
+    out: list[NodeInfo] = []
+    for ss in cluster.scale_sets:
+        for inst in ss.instances:
+            windows = ss.os.lower() == "windows"
+            out.append(
+                NodeInfo(
+                    name=inst.computer_name,
+                    pool=ss.pool,
+                    os_sku=ss.os_sku or "",
+                    os="windows" if windows else "linux",
+                    arch="",
+                    ready=True,
+                    virtual=False,
+                    taints=(),
+                    provider_id=inst.id,
+                    skip_reason="Windows node (auditd is Linux only)" if windows else None,
+                )
+            )
+    return out
+
+
+def _hourly(rows: list[dict[datetime, int]], now: datetime, window: timedelta) -> tuple[int, ...]:
+    hours = max(1, int(window / HOUR))
+    start = now.replace(minute=0, second=0, microsecond=0) - (hours - 1) * HOUR
+    out = [0] * hours
+    for hourly in rows:
+        for h, n in hourly.items():
+            i = int((h - start) / HOUR)
+            if 0 <= i < hours:
+                out[i] += n
+    return tuple(out)
+
+
+def _coverage(
+    read: _ClusterRead,
+    subs: Mapping[str, Subscription],
+    workspaces: Mapping[str, Workspace],
+    activity: Mapping[str, WorkspaceActivity],
+    activity_errors: Mapping[str, str],
+    now: datetime,
+    window: timedelta,
+    notes: tuple[str, ...],
+) -> ClusterCoverage:
+    c = read.cluster
+    sub = subs.get(c.subscription_id)
+    base: dict[str, Any] = dict(
+        name=c.name,
+        subscription=c.subscription_id,
+        subscription_name=sub.name if sub else "",
+        notes=notes,
+    )
+    if read.view is None:
+        rows = tuple(
+            NodeRow(
+                node=n.name,
+                pool=n.pool,
+                os=n.os_sku or n.os,
+                skipped_reason=n.skip_reason,
+                state="skipped" if n.skip_reason else "unknown",
+                reason=n.skip_reason or (read.error or "cannot read the cluster"),
+                fix="" if n.skip_reason else "check the kube context and your Kubernetes RBAC",
+            )
+            for n in _nodes_from_azure(c)
+        )
+        return ClusterCoverage(nodes=rows, error=read.error, enabled=None, **base)
+    view, rec = read.view, read.view.record
+    ws = None
+    act: WorkspaceActivity | None = None
+    act_error: str | None = None
+    if rec is not None:
+        ws = workspaces.get(rec.workspace_id.lower())
+        act = activity.get(rec.workspace_id.lower())
+        act_error = activity_errors.get(rec.workspace_id.lower())
+    rows_out: list[NodeRow] = []
+    series: list[dict[datetime, int]] = []
+    last_beat: datetime | None = None
+    for n in sorted(view.nodes, key=lambda x: x.name):
+        a = act.get(n.name, rec.facility) if act is not None and rec is not None else None
+        others = tuple(
+            f
+            for f in (act.facilities(n.name) if act is not None else [])
+            if rec and f != rec.facility
+        )
+        ref = parse_provider_id(n.provider_id)
+        gap = log_path_gap(c, rec, ws, ref.vm_set if ref else "") if rec is not None else None
+        v: Verdict = classify(NodeFacts(n, rec, view, a, others, act_error, gap, now))
+        pod = view.pods.get(n.name)
+        st = pod.status if pod else None
+        if a is not None:
+            series.append(a.hourly)
+            if a.last_heartbeat and (last_beat is None or a.last_heartbeat > last_beat):
+                last_beat = a.last_heartbeat
+        rows_out.append(
+            NodeRow(
+                node=n.name,
+                pool=n.pool,
+                os=n.os_sku or n.os,
+                audit_version=st.audit_version if st else None,
+                auditd_running=st.running if st else None,
+                plugin_facility=st.facility if st and st.plugin_active else None,
+                rules_match=(st.compliant and st.ok) if st else None,
+                log_path_ok=None if rec is None else gap is None,
+                last_seen=a.last_seen.isoformat() if a and a.last_seen else None,
+                skipped_reason=n.skip_reason,
+                delivery_ready=pod.ready if pod else None,
+                records=a.records if a else 0,
+                state=v.state,
+                reason=v.reason,
+                fix=v.fix,
+                last_heartbeat=a.last_heartbeat.isoformat() if a and a.last_heartbeat else None,
+            )
+        )
+    return ClusterCoverage(
+        nodes=tuple(rows_out),
+        log_path=rec.log_path if rec else None,
+        enabled=rec is not None,
+        enabled_by=rec.applied_by if rec else None,
+        applied_at=rec.applied_at if rec else None,
+        presets=rec.presets if rec else (),
+        delivery=rec.delivery if rec else None,
+        workspace=rec.workspace_name if rec else None,
+        last_heartbeat=last_beat.isoformat() if last_beat else None,
+        hourly=_hourly(series, now, window),
+        **base,
+    )
+
+
+async def fleet_status(
+    settings: CloudSettings,
+    *,
+    cluster: str | None = None,
+    subscription: str | None = None,
+    window: timedelta = DEFAULT_WINDOW,
+    notes: Mapping[str, tuple[str, ...]] | None = None,
+    max_clusters: int = 16,
+    stats: FleetStats | None = None,
+    on_cluster: Callable[[Cluster], None] | None = None,
+) -> StatusReport:
+    """Coverage of every discovered cluster (or the one named), read-only (module docstring).
+    UsageError when ``cluster`` names no discovered cluster."""
+    from aksaudit_tui.cloud import discovery  # startup time: the Azure SDK
+
+    stats = stats if stats is not None else FleetStats()
+    t0 = asyncio.get_running_loop().time()
+    sem = asyncio.Semaphore(max(1, max_clusters))
+    subs: dict[str, Subscription] = {}
+    workspaces: dict[str, Workspace] = {}
+    found: dict[str, Cluster] = {}
+    reads: dict[str, asyncio.Task[_ClusterRead]] = {}
+    warnings: list[str] = []
+
+    def wanted(c: Cluster) -> bool:
+        return cluster is None or c.name == cluster or c.name.lower() == cluster.lower()
+
+    try:
+        async for item in discovery.discover(settings, subscription):
+            if isinstance(item, Subscription):
+                subs[item.id] = item
+                if item.error:
+                    warnings.append(f"subscription {item.name}: {item.error}")
+            elif isinstance(item, Workspace):
+                workspaces[item.customer_id.lower()] = item
+            elif isinstance(item, Cluster):
+                if not item.complete or not wanted(item):
+                    continue
+                found[item.id] = item
+                if on_cluster is not None:
+                    on_cluster(item)
+                if item.id not in reads:  # the Kubernetes read starts as soon as it is found
+                    reads[item.id] = asyncio.ensure_future(
+                        _read_cluster(settings, item, sem, stats)
+                    )
+            else:
+                warnings.append(f"{item.scope}: {item.code}: {item.message}")
+        stats.discovery_s = asyncio.get_running_loop().time() - t0
+        if cluster is not None and not found:
+            raise UsageError(f"--cluster {cluster}: no such cluster among those you can read")
+        done = await asyncio.gather(*reads.values())
+    finally:
+        for t in reads.values():
+            t.cancel()
+    # the clusters' records name their workspaces: one query each
+    ws_ids = sorted({r.view.record.workspace_id.lower() for r in done if r.view and r.view.record})
+    activity: dict[str, WorkspaceActivity] = {}
+    errors: dict[str, str] = {}
+    qsem = asyncio.Semaphore(LOGS_CONCURRENCY)
+    async with AsyncClients(settings) as clients:
+
+        async def query(ws: str) -> None:
+            async with qsem:
+                stats.kql_queries += 1
+                try:
+                    activity[ws] = await workspace_activity(clients, ws, window)
+                except Exception as exc:  # the nodes depending on it are "unknown" with this
+                    name = workspaces[ws].name if ws in workspaces else ws
+                    errors[ws] = f"workspace {name} could not be queried: {exc}"
+                    warnings.append(errors[ws])
+
+        await asyncio.gather(*(query(ws) for ws in ws_ids))
+    for ws, act in activity.items():
+        if act.partial:
+            warnings.append(f"workspace {ws}: partial answer ({act.partial})")
+    now = datetime.now(UTC)
+    clusters = [
+        _coverage(
+            r,
+            subs,
+            workspaces,
+            activity,
+            errors,
+            now,
+            window,
+            tuple((notes or {}).get(r.cluster.name, ())),
+        )
+        for r in sorted(done, key=lambda r: (r.cluster.name, r.cluster.subscription_id))
+    ]
+    stats.clusters = len(clusters)
+    stats.total_s = asyncio.get_running_loop().time() - t0
+    return StatusReport(
+        clusters=tuple(clusters),
+        generated=now.isoformat(timespec="seconds"),
+        warnings=tuple(warnings),
+        window_h=max(1, int(window / HOUR)),
+        queries=stats.kql_queries,
+    )
