@@ -48,10 +48,17 @@ BENCHES: tuple[Bench, ...] = (
     Bench("verify", "verify_queries.py", ("--nodes", "500"), ("--nodes", "100", "--polls", "2")),
     Bench("ui", "ui_lag.py", ("--nodes", "500"), ("--nodes", "500", "--seconds", "4")),
     Bench(
+        "status",
+        "status.py",
+        (),
+        ("--clusters", "20", "--nodes", "20"),
+        prefix="status.",
+    ),
+    Bench(
         "memory",
         "memory.py",
-        ("--status-nodes", "5000", "--apply-nodes", "500"),
-        ("--status-nodes", "5000", "--apply-nodes", "100"),
+        ("--status-nodes", "10000", "--apply-nodes", "500"),
+        ("--status-nodes", "10000", "--apply-nodes", "100"),
     ),
 )
 

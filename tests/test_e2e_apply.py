@@ -127,15 +127,15 @@ async def test_verify_names_the_node_whose_auditd_stopped(
         ("log-path", "will change"),
         ("delivery", "will change"),
     }
-    assert oneshot_pods(emu, "aks-dev-neu") == []  # the review's check pods are gone
+    assert oneshot_pods(emu, "aks-dev-neu") == []  # the review started no pod
     assert (await eng.apply(plan)).outcome == "ok"
-    after = await eng.review(plan)
+    after = await eng.review(plan, probe_nodes=True)  # one-shot: check pods say "compliant"
     assert {c.status for c in after if c.step in ("log-path", "delivery")} == {"already done"}
     victim = linux_nodes(emu, "aks-dev-neu")[0]
     state = node_root(emu, "aks-dev-neu", victim) / "var/lib/aksaudit-sim/services/auditd"
     state.write_text("inactive\n")
     await asyncio.sleep(1.5)
-    report = await eng.verify(None, since=timedelta(seconds=1), deadline_s=1.0)
+    report = await eng.verify(None, since=timedelta(seconds=1), deadline_s=1.0, probe_nodes=True)
     assert [n.node for n in report.missing] == [victim]
     assert report.missing[0].reason == "auditd not running"
     assert report.to_json()["ok"] is False

@@ -45,7 +45,7 @@ async def test_review_reports_a_check_pod_that_never_starts(
     emu, eng, plan = await _setup(make_emulator, tmp_path)
     stuck = _stick_check_pods(emu, ack)
     t0 = time.monotonic()
-    changes = await asyncio.wait_for(eng.review(plan), BOUND_S)
+    changes = await asyncio.wait_for(eng.review(plan, probe_nodes=True), BOUND_S)
     assert time.monotonic() - t0 < BOUND_S
     warnings = [c.warning or "" for c in changes if c.step == "delivery"]
     assert any(f"{stuck}: unknown: pod did not start (" in w for w in warnings), changes
@@ -65,7 +65,7 @@ async def test_verify_apply_and_status_with_a_check_pod_that_never_starts(
     stuck = _stick_check_pods(emu, ack=False)
 
     # nothing configured yet, nothing arrives: every node is probed for a reason
-    ver = await asyncio.wait_for(eng.verify(plan, deadline_s=0.1), BOUND_S)
+    ver = await asyncio.wait_for(eng.verify(plan, deadline_s=0.1, probe_nodes=True), BOUND_S)
     missing = {v.node: v.reason for v in ver.missing}
     assert missing[stuck].startswith("unknown: pod did not start ("), missing
     others = set(linux_nodes(emu, CLUSTER)) - {stuck}

@@ -240,3 +240,62 @@ async def test_rules_changed_on_one_node_is_drift(make_emulator: Any, tmp_path: 
     assert c.drift_count == 1
     others = {n.state for n in c.nodes if n.node != victim and n.node in linux_nodes(emu, PROD)}
     assert others == {"covered"}
+
+
+async def test_verify_after_apply_counts_only_records_since_the_run_started(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """A second apply whose new lines do not arrive (ingestion held back) does not pass on the
+    lines the first run's nodes sent before it started."""
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, tmp_path / "state")
+    plan = await eng.plan_from_names(clusters=[DEV], workspace="law-dev-neu", log_path="ama")
+    first = await eng.apply(plan)
+    assert first.outcome == "ok" and first.summary["verified"] is True, first.message
+    add_fault(emu, {"kind": "ingestion_delay", "seconds": 600})
+    eng.verify_deadline_s = 3
+    second = await eng.apply(plan)
+    assert second.summary["verified"] is False, second.summary.get("verify")
+    nodes = second.summary["verify"]["nodes"]
+    assert nodes and not any(n["arrived"] for n in nodes)
+    # a plain `aksaudit verify --since 15m` still sees the first run's lines
+    report = await eng.verify(plan, deadline_s=0.1)
+    assert report.ok, report.to_json()
+
+
+def _pods_created(emu: Any) -> int:
+    return sum(store.creations["pods"] for store in emu.state.kube.values())
+
+
+async def test_plan_review_status_and_verify_create_no_pod(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """Issue 10 point 3: nothing privileged starts before the user says yes. Pod creations are
+    counted by the emulated API server; a live probe is the explicit --probe-nodes."""
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, tmp_path / "state")
+    keeper = await eng.plan_from_names(clusters=[PROD], workspace="law-prod-weu")
+    oneshot = await eng.plan_from_names(
+        clusters=[DEV], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+    )
+    before = _pods_created(emu)
+    for plan in (keeper, oneshot):
+        changes = await eng.review(plan)
+        assert any(c.step == "delivery" and c.status == "will change" for c in changes)
+    await eng.status()
+    report = await eng.verify(oneshot, deadline_s=0.1)
+    assert not report.ok and all("not probed" in n.reason or "log path" in n.reason
+                                 for n in report.missing), report.to_json()  # fmt: skip
+    assert _pods_created(emu) == before, "a read-only command created a pod"
+    # after an apply (the user said yes), the same commands still create none
+    assert (await eng.apply(oneshot)).outcome == "ok"
+    assert (await eng.apply(keeper)).outcome == "ok"
+    after_apply = _pods_created(emu)
+    for plan in (keeper, oneshot):
+        await eng.review(plan)
+        await eng.verify(plan, deadline_s=0.1)
+    await eng.status()
+    assert _pods_created(emu) == after_apply
+    # the explicit probe does start check pods
+    await eng.review(oneshot, probe_nodes=True)
+    assert _pods_created(emu) > after_apply

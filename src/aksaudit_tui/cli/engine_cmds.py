@@ -121,6 +121,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--since", default="15m", help="look back this far (e.g. 15m, 2h, 30s)")
     p.add_argument("--run", metavar="RUN_ID", default=None, help="default: the newest run")
     p.add_argument("--plan", metavar="PLAN", default=None, help="verify this plan's clusters")
+    p.add_argument(
+        "--probe-nodes",
+        action="store_true",
+        help="for nodes whose lines are missing, run a read-only check pod (privileged) to "
+        "name the reason; without it verify starts nothing and reads the keeper's status",
+    )
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     common(p)
     p.set_defaults(func=_cmd_verify)
@@ -505,7 +511,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     render = Renderer(args.json)
     deadline = args.timeout if args.timeout is not None else engine.verify_deadline_s
     report, cancelled = _run_cancellable(
-        lambda cancel: engine.verify(target, since, render, deadline, cancel)
+        lambda cancel: engine.verify(
+            target, since, render, deadline, cancel, probe_nodes=args.probe_nodes
+        )
     )
     if args.json:
         render.json_line(report.to_json())

@@ -16,7 +16,9 @@ from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import apply_steps
 
 
-async def review(config: EngineConfig, plan: Plan) -> list[PlannedChange]:
+async def review(
+    config: EngineConfig, plan: Plan, *, probe_nodes: bool = False
+) -> list[PlannedChange]:
     """The planned changes per cluster and step, in plan order (see ``Engine.review``)."""
     rules_text, script = rules.prepare(plan)
     out: list[PlannedChange] = []
@@ -29,6 +31,7 @@ async def review(config: EngineConfig, plan: Plan) -> list[PlannedChange]:
             rules_text=rules_text,
             script_text=script,
             mode="review",
+            probe_nodes=probe_nodes,
         )
         try:
             for rows in await asyncio.gather(*(_cluster(ctx) for ctx in ctxs)):

@@ -115,6 +115,7 @@ async def _run(
     register_secrets(config.settings)
     emit = emitter(on_event)
     t0 = time.monotonic()
+    started = datetime.now(UTC)  # apply's verify counts only records since then
     timings: dict[str, float] = {}
     async with AsyncClients(config.settings) as clients:
         ctxs = StepContext.for_plan(
@@ -170,7 +171,9 @@ async def _run(
                 await cancel_cleanup(ctxs)
             elif ready and config.verify_after_apply:
                 t1 = time.monotonic()
-                verify_report = await _verify_step(config, plan, record, ready, emit, cancel)
+                verify_report = await _verify_step(
+                    config, plan, record, ready, emit, cancel, started
+                )
                 timings["verify_s"] = time.monotonic() - t1
                 if cancel.is_set():
                     await cancel_cleanup(ctxs)
@@ -197,6 +200,7 @@ async def _verify_step(
     runs: list[ClusterRun],
     emit: Callable[[Event], None],
     cancel: asyncio.Event,
+    started: datetime,
 ) -> VerifyReport:
     """The run's last step, for every cluster that got through at once (one arrival query per
     poll for the workspace), journalled per cluster like the other steps."""
@@ -219,9 +223,10 @@ async def _verify_step(
         ctxs,
         emit,
         cancel,
-        since=timedelta(minutes=15),
+        since=timedelta(minutes=15),  # not used: started_at bounds the look-back
         deadline_s=config.timing.verify_deadline_s,
         run_id=run_id,
+        started_at=started,
     )
     for ctx in ctxs:
         mine = [n for n in report.nodes if n.cluster == ctx.cluster.name]

@@ -186,11 +186,12 @@ class Engine:
 
     # --- plan -> changes ----------------------------------------------------------------------
 
-    async def review(self, plan: Plan) -> list[PlannedChange]:
-        """Probe every step of every cluster; nothing is changed."""
+    async def review(self, plan: Plan, *, probe_nodes: bool = False) -> list[PlannedChange]:
+        """Probe every step of every cluster; nothing is changed, and no pod starts unless
+        ``probe_nodes`` (read-only check pods on one-shot clusters' nodes)."""
         from aksaudit_tui.engine import review  # startup: operations load on first use
 
-        return await review.review(self.config, plan)
+        return await review.review(self.config, plan, probe_nodes=probe_nodes)
 
     async def apply(
         self,
@@ -222,13 +223,23 @@ class Engine:
         on_event: OnEvent = _ignore,
         deadline_s: float = 600.0,
         cancel: asyncio.Event | None = None,
+        *,
+        probe_nodes: bool = False,
     ) -> VerifyReport:
         """Poll the arrival query (one per workspace per poll) until every Linux node arrived or
-        the deadline; then name the likely reason per missing node. ``None``: the newest run."""
+        the deadline; then name the likely reason per missing node. ``None``: the newest run.
+        Read-only: the reasons come from the keeper's status and Azure; ``probe_nodes`` runs a
+        check pod on each missing node instead."""
         from aksaudit_tui.engine import verification  # startup: operations load on first use
 
         return await verification.verify(
-            self.config, plan_or_run, since, on_event, deadline_s, cancel or asyncio.Event()
+            self.config,
+            plan_or_run,
+            since,
+            on_event,
+            deadline_s,
+            cancel or asyncio.Event(),
+            probe_nodes=probe_nodes,
         )
 
     async def status(

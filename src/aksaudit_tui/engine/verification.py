@@ -28,6 +28,8 @@ async def verify(
     on_event: Callable[[Event], None],
     deadline_s: float,
     cancel: asyncio.Event,
+    *,
+    probe_nodes: bool = False,
 ) -> VerifyReport:
     """See ``Engine.verify``."""
     plan, run_id = plan_of(config.journal, plan_or_run)
@@ -44,6 +46,7 @@ async def verify(
             mode="status",
             emit=emit,
             cancel=cancel,
+            probe_nodes=probe_nodes,
         )
         try:
             return await verify_contexts(
@@ -56,6 +59,7 @@ async def verify(
                 deadline_s=deadline_s,
                 run_id=run_id,
                 probe_first=True,
+                probe_nodes=probe_nodes,
             )
         finally:
             for ctx in ctxs:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aksaudit_tui.engine.azure import arrivals
@@ -43,6 +44,11 @@ async def _nodes(ctx: StepContext) -> list[Any]:
     return ctx.shared.nodes
 
 
+def _since(started_at: datetime) -> timedelta:
+    """The look-back that reaches exactly to ``started_at`` (whole seconds, rounded up)."""
+    return timedelta(seconds=math.ceil((datetime.now(UTC) - started_at).total_seconds()) + 1)
+
+
 async def verify_contexts(
     config: EngineConfig,
     plan: Plan,
@@ -54,9 +60,13 @@ async def verify_contexts(
     deadline_s: float,
     run_id: str,
     probe_first: bool = False,
+    started_at: datetime | None = None,
+    probe_nodes: bool = True,
 ) -> VerifyReport:
     """Poll until every expected node of ``ctxs`` arrived or ``deadline_s``; then, per missing
-    node, the likely reason. Emits NodeArrival / VerifyWaiting; stops early on cancel."""
+    node, the likely reason. Emits NodeArrival / VerifyWaiting; stops early on cancel.
+    ``started_at``: count only records since then (apply's verify: since the run started, so a
+    node that sent lines before the run does not pass for one configured by it)."""
     errors: list[str] = []
     want: dict[str, tuple[StepContext, Any]] = {}  # computer -> (ctx, node)
     skipped: list[NodeVerdict] = []
@@ -82,7 +92,11 @@ async def verify_contexts(
     while computers and not cancel.is_set():
         try:
             got = await arrivals(
-                config.settings, plan.workspace.customer_id, computers, plan.facility, since
+                config.settings,
+                plan.workspace.customer_id,
+                computers,
+                plan.facility,
+                since if started_at is None else _since(started_at),
             )
             queries += 1
         except Exception as exc:
@@ -118,7 +132,7 @@ async def verify_contexts(
         for comps in by_ctx.values():
             ctx = want[comps[0]][0]
             try:
-                reasons.update(await diagnose(ctx, [want[c][1] for c in comps]))
+                reasons.update(await diagnose(ctx, [want[c][1] for c in comps], live=probe_nodes))
             except Exception as exc:
                 for c in comps:
                     reasons[c] = f"could not probe: {describe_exc(exc)}"
@@ -145,14 +159,14 @@ async def verify_contexts(
     )
 
 
-async def diagnose(ctx: StepContext, nodes: list[Any]) -> dict[str, str]:
-    """Most likely reason per missing node: node, then the node's audit state (a check pod),
-    then the log path for its scale set / cluster."""
+async def diagnose(ctx: StepContext, nodes: list[Any], live: bool = True) -> dict[str, str]:
+    """Most likely reason per missing node: node, then the node's audit state (``live``: a
+    check pod; otherwise what the keeper reports, read-only), then the log path for its scale
+    set / cluster."""
     # the kubernetes client (~1 s of imports): loaded when a run first talks to a cluster
     from aksaudit_tui.nodes.kube import parse_provider_id
 
     out: dict[str, str] = {}
-    live = [n for n in nodes if n.ready]
     for n in nodes:
         if not n.ready:
             out[n.name] = "node NotReady"
@@ -170,18 +184,28 @@ async def diagnose(ctx: StepContext, nodes: list[Any]) -> dict[str, str]:
         lp_error = f"log path could not be checked: {describe_exc(exc)}"
     # node audit state: a live check (one-shot check pods) for the missing nodes
     checked: dict[str, Any] = {}
-    if live:
-        checked = await check_results(ctx, live)
-    for n in live:
+    ready = [n for n in nodes if n.ready]
+    # read-only: the keeper's own status (pod logs); one-shot nodes have none to read
+    read_keeper = not live and ctx.plan.delivery == "keeper"
+    if ready and (live or read_keeper):
+        checked = await check_results(ctx, ready, live=live)
+    for n in ready:
         r = checked.get(n.name)
         if r is not None and r.phase == "unknown":  # the check pod did not start in time
             reason: str | None = f"unknown: {r.message}"
+        elif not live and not read_keeper:
+            reason = None  # not probed: the log path may still say why
         else:
             reason = node_reason(ctx, r.status if r is not None else None)
         if reason is None:
             ref = parse_provider_id(n.provider_id)
             reason = lp_error or log_path_gap(lp_state, ref.vm_set if ref else "")
-        out[n.name] = reason or "no audit lines yet (ingestion can take minutes; try again)"
+        out[n.name] = reason or (
+            "no audit lines yet (ingestion can take minutes; try again)"
+            if live or read_keeper
+            else "no audit lines yet; the node was not probed (`aksaudit verify --probe-nodes` "
+            "runs a read-only check pod on it)"
+        )
     return out
 
 

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -316,6 +316,8 @@ class KubeStore:
         self.history: dict[str, deque[WatchEvent]] = {}  # resource -> its recent events
         self.compacted: dict[str, int] = {}  # resource -> newest rv dropped from its history
         self.watchers: set[Watcher] = set()
+        # objects created, by resource (tests: read-only commands create no pod)
+        self.creations: Counter[str] = Counter()
         self.listeners: list[Callable[[WatchEvent], None]] = []
         self.logs: dict[tuple[str, str], PodLog] = {}
         self.log_lines = log_lines
@@ -366,6 +368,7 @@ class KubeStore:
         meta["resourceVersion"] = str(rv)
         self.objects[key] = obj
         self.index[resource][key[1:]] = obj
+        self.creations[resource] += 1
         self._emit(WatchEvent(rv, "ADDED", resource, obj, None))
         return obj
 

@@ -103,6 +103,9 @@ class StepContext:
     # How long one read-only check pod may take (phase "unknown" after that).
     probe_deadline_s: float = 120.0
     keeper_interval_s: int = 300
+    # May probes start pods on the nodes (check pods)? Apply's yes; review and verify only
+    # when the user asks (--probe-nodes): otherwise they read what the keeper reports.
+    probe_nodes: bool = True
 
     @classmethod
     def for_plan(
@@ -119,6 +122,7 @@ class StepContext:
         cancel: asyncio.Event | None = None,
         record: RunRecord | None = None,
         include_log_path: bool = False,
+        probe_nodes: bool = True,
     ) -> list[StepContext]:
         """One fresh context per cluster of ``plan`` (in plan order), sharing one cancel flag,
         with the deadlines of ``config.timing``."""
@@ -142,6 +146,7 @@ class StepContext:
                 pod_deadline_s=t.node_deadline_s,
                 probe_deadline_s=t.review_deadline_s,
                 keeper_interval_s=t.keeper_interval_s,
+                probe_nodes=probe_nodes,
             )
             for c in plan.clusters
         ]

@@ -178,6 +178,15 @@ class DeliveryStep:
             if not eligible:
                 ctx.shared.todo = not_ready
                 return Probe(changes=changes + await _record_changes(ctx))
+            if not ctx.probe_nodes:  # review starts no pod: every node is a candidate
+                ctx.shared.todo = eligible + not_ready
+                changes.append(
+                    f"run the node script (apply) in one-shot pods on the {len(eligible)} Linux "
+                    "node(s) that need it (not probed: review starts no pod; the apply probes "
+                    "each node first and changes only what differs)"
+                )
+                changes += await _record_changes(ctx)
+                return Probe(changes=changes, data={"skipped": _skip_notes(nodes)})
             checked = await check_results(ctx, eligible)
             unknown = [r for r in checked.values() if r.phase == "unknown"]
             todo = []
