@@ -65,7 +65,8 @@ def _kube_error(exc: BaseException) -> str:
 async def _read_cluster(
     settings: CloudSettings, cluster: Cluster, sem: asyncio.Semaphore, stats: FleetStats
 ) -> _ClusterRead:
-    from aksaudit_tui.engine.steps.kubeops import open_kube  # startup time: kubernetes
+    # startup time: the kubernetes client loads when a status first reads a cluster
+    from aksaudit_tui.engine.steps.kubeops import open_kube
     from aksaudit_tui.nodes.observe import observe_cluster
 
     async with sem:

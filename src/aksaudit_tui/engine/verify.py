@@ -45,8 +45,9 @@ async def _nodes(ctx: StepContext) -> list[Any]:
 
 
 def _since(started_at: datetime) -> timedelta:
-    """The look-back that reaches exactly to ``started_at`` (whole seconds, rounded up)."""
-    return timedelta(seconds=math.ceil((datetime.now(UTC) - started_at).total_seconds()) + 1)
+    """The look-back that reaches back to ``started_at`` and not before it (whole seconds,
+    rounded down: a line from just before the run must not count)."""
+    return timedelta(seconds=max(1, math.floor((datetime.now(UTC) - started_at).total_seconds())))
 
 
 async def verify_contexts(
