@@ -15,7 +15,8 @@ from tui_fakes import FakeEngine
 
 
 class SettingsEngine(FakeEngine):
-    settings = CloudSettings()  # real Azure, no token: the sign-in comes from the environment
+    # real Azure, no token: the sign-in comes from the environment
+    settings = CloudSettings(kubeconfig=FakeEngine.settings.kubeconfig)
 
 
 async def test_not_signed_in_says_how_and_retries_after_sign_in(
@@ -50,10 +51,15 @@ async def test_not_signed_in_says_how_and_retries_after_sign_in(
         await settle(pilot)
         assert app.signed_in
         ident = str(screen.query_one("#identity", Static).content)
-        assert ident.startswith("Signed in: a service principal from the environment")
+        assert ident.startswith("Signed in: service principal c1 (tenant t1)")
         assert "not-a-real-secret" not in ident
         assert {s.name for s in app.state.subscriptions} == {
             "prod-subscription",
             "dev-subscription",
         }
         assert screen.query_one("#start-actions", OptionList).get_option_at_index(0).id == "new"
+        contexts = str(screen.query_one("#kube-contexts", Static).content)
+        assert contexts == (
+            "Kube contexts: found for 1 of 2 cluster(s); none for aks-[dev] "
+            "(az aks get-credentials -g rg-aks-[dev] -n aks-[dev])"
+        )

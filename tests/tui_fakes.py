@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aksaudit_tui.cloud.models import (
@@ -21,6 +22,7 @@ from aksaudit_tui.cloud.models import (
     SyslogCollection,
     Workspace,
 )
+from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.engine.coverage import (
     ClusterCoverage,
     NodeRow,
@@ -161,6 +163,12 @@ class FakeJournal:
 
 class FakeEngine:
     """Emits a fixed discovery, review, run, verify and status."""
+
+    # Real Azure, no token; the kubeconfig names a context for aks-prod only (the start screen
+    # reads it); nothing here is ever contacted.
+    settings = CloudSettings(
+        kubeconfig=str(Path(__file__).parent / "fixtures" / "tui-kubeconfig.yaml")
+    )
 
     def __init__(
         self,

@@ -50,7 +50,7 @@ def complete(parser: argparse.ArgumentParser) -> None:
 
 def cluster_names(prefix: str = "", **_: Any) -> list[str]:
     """Context names of the kubeconfig (``KUBECONFIG`` or ``~/.kube/config``)."""
-    from aksaudit_tui.cli.kubeconfig import contexts
+    from aksaudit_tui.nodes.kubeconfig import contexts
 
     return sorted({c.name for c in contexts() if c.name.startswith(prefix)})
 

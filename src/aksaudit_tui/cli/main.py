@@ -118,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    session = logfile.start(bool(getattr(args, "verbose", False)))
+    # The wizard owns the terminal: its --verbose lines would tear the screen (file only).
+    wizard = getattr(args, "command", None) in (None, "demo")
+    session = logfile.start(bool(getattr(args, "verbose", False)) and not wizard)
     try:
         return _run(func, args, session)
     finally:

@@ -13,15 +13,11 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aksaudit_tui.cli import checks
 from aksaudit_tui.cloud.settings import add_cloud_arguments
 from aksaudit_tui.errors import EXIT_OK, EXIT_PARTIAL
-
-if TYPE_CHECKING:
-    from aksaudit_tui.cli.kubeconfig import KubeContext
-    from aksaudit_tui.cloud.identity import ClusterSeen
 
 
 def register(subparsers: Any) -> None:
@@ -36,27 +32,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def context_for(cluster: ClusterSeen, contexts: list[KubeContext]) -> str | None:
-    """The context named after the cluster, else one whose server is the cluster's FQDN."""
-    for ctx in contexts:
-        if ctx.name == cluster.name:
-            return ctx.name
-    host = cluster.fqdn.lower()
-    for ctx in contexts:
-        if host and ctx.server_host.lower() == host:
-            return ctx.name
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    from aksaudit_tui.cli.kubeconfig import contexts as kube_contexts
     from aksaudit_tui.cloud.credentials import SOURCE_TITLES
     from aksaudit_tui.cloud.identity import whoami
+    from aksaudit_tui.nodes.kubeconfig import context_for
+    from aksaudit_tui.nodes.kubeconfig import contexts as kube_contexts
 
     settings = checks.signed_in(checks.cloud_settings(args))
     seen = asyncio.run(whoami(settings))
     contexts = kube_contexts(settings.kubeconfig)
-    rows = [(c, context_for(c, contexts)) for c in seen.clusters]
+    rows = [(c, context_for(c.name, c.fqdn, contexts)) for c in seen.clusters]
     if args.json:
         out = {
             "principal": seen.principal.to_json(),

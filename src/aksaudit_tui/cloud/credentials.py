@@ -213,6 +213,10 @@ def sign_in_summary(
     if accounts:
         a = accounts[0]
         return f"{a.user or 'az login'} (az login, tenant {a.tenant_id or '?'}) · {where}"
+    if sources and sources[0] in ("environment", "workload-identity"):
+        app = environ.get("AZURE_CLIENT_ID", "?")
+        how = "service principal" if sources[0] == "environment" else "workload identity"
+        return f"{how} {app} (tenant {environ.get('AZURE_TENANT_ID', '?')}) · {where}"
     if sources:
         return f"{SOURCE_TITLES[sources[0]]} · {where}"
     return ""

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from aksaudit_tui.nodes.kubeconfig import KubeContext, context_for, contexts
 from aksaudit_tui.tui.messages import (
     CleanUp,
     Discover,
@@ -63,15 +64,20 @@ class StartScreen(WizardScreen):
         Binding("s", "sign_in", "Retry sign-in", id="start.sign_in", show=False),
     ]
 
+    _contexts: tuple[KubeContext, ...] = ()  # the kubeconfig's, read on mount
+
     def compose_body(self) -> ComposeResult:
         with Vertical(id="start-body"):
             yield Static("", id="identity", markup=False)
             yield Static("", id="subscriptions", markup=False)
+            yield Static("", id="kube-contexts", markup=False)
             yield Static("", id="leftovers", markup=False)
             yield Static("What do you want to do?", classes="section-title")
             yield OptionList(id="start-actions")
 
     def on_mount(self) -> None:
+        # The kubeconfig's contexts, read once (a small YAML file; no kubernetes client).
+        self._contexts = tuple(contexts(self.aks.engine.settings.kubeconfig))
         self.post_message(Discover())  # once: the App started it unless it failed to
         self.data_changed("all", None)
         self.query_one("#start-actions", OptionList).focus()
@@ -121,6 +127,7 @@ class StartScreen(WizardScreen):
                 f"Subscriptions: {names} · {len(st.clusters)} cluster(s), "
                 f"{len(st.workspaces)} workspace(s)"
             )
+        self._show_contexts()
         left = app.job("leftovers").result or []
         lo = self.query_one("#leftovers", Static)
         if left:
@@ -133,6 +140,24 @@ class StartScreen(WizardScreen):
         else:
             lo.display = False
         self._fill_actions()
+
+    def _show_contexts(self) -> None:
+        """Which discovered clusters have a kube context (the nodes are reached through it)."""
+        clusters = self.aks.state.clusters
+        box = self.query_one("#kube-contexts", Static)
+        box.display = bool(clusters)
+        missing = [c for c in clusters if not context_for(c.name, c.fqdn or "", self._contexts)]
+        found = len(clusters) - len(missing)
+        text = f"Kube contexts: found for {found} of {len(clusters)} cluster(s)"
+        if len(missing) == 1:
+            c = missing[0]
+            text += (
+                f"; none for {c.name} (az aks get-credentials -g {c.resource_group} -n {c.name})"
+            )
+        elif missing:
+            names = ", ".join(c.name for c in missing)
+            text += f"; none for {names} (az aks get-credentials -g RG -n NAME)"
+        box.update(text)
 
     def _fill_actions(self) -> None:
         ol = self.query_one("#start-actions", OptionList)

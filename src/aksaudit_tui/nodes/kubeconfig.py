@@ -1,9 +1,12 @@
-"""The kubeconfig's contexts, read as plain YAML (no kubernetes client: completion and
-``whoami`` must stay fast and offline)."""
+"""The kubeconfig's contexts, read as plain YAML: no kubernetes client, so completion,
+``whoami`` and the start screen stay fast and offline. :func:`context_for` is how a discovered
+cluster finds its context: by name (as ``az aks get-credentials`` writes it), else by the API
+server's host name."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,3 +49,15 @@ def contexts(kubeconfig: str | None = None) -> list[KubeContext]:
             server = servers.get(body.get("cluster"), "") if isinstance(body, dict) else ""
             found.append(KubeContext(ctx["name"], urlsplit(server).hostname or ""))
     return found
+
+
+def context_for(name: str, fqdn: str, contexts: Sequence[KubeContext]) -> str | None:
+    """The context named ``name``, else one whose server is ``fqdn``; None when neither."""
+    for ctx in contexts:
+        if ctx.name == name:
+            return ctx.name
+    host = fqdn.lower()
+    for ctx in contexts:
+        if host and ctx.server_host.lower() == host:
+            return ctx.name
+    return None
