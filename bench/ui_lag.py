@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from aksaudit_tui.cloud.settings import CloudSettings
 from common import SUBSCRIPTION, WORKSPACE_CUSTOMER_ID, Report, percentile
 
 GOAL_P99_MS = 50.0
@@ -47,6 +49,9 @@ class _Journal:
 
 class BenchEngine:
     """The part of the Engine facade the app touches, with a scripted N-node apply."""
+
+    # The start screen reads the kubeconfig's contexts: an empty file, nothing else.
+    settings = CloudSettings(kubeconfig=os.devnull)
 
     def __init__(self, nodes: int, seconds: float) -> None:
         self.nodes = nodes

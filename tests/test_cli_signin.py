@@ -257,7 +257,7 @@ def test_chain_order_cli_then_environment_then_workload_and_no_managed_identity(
     ]
     asyn = async_credential(settings, env, some_az)
     assert _types(asyn) == _types(sync)
-    assert type(asyn).__module__.startswith("azure.identity.aio")
+    assert all(type(c).__module__.startswith("azure.identity.aio") for c in asyn.credentials)
     for cred in (sync, asyn):
         assert not any("ManagedIdentity" in t for t in _types(cred))
     asyncio.run(asyn.close())  # type: ignore[attr-defined]
@@ -377,3 +377,50 @@ def test_whoami_names_a_missing_context(emulator: Any, tmp_path: Path) -> None:
     assert "aks-dev-neu  no kube context (az aks get-credentials -g rg-aks-dev -n aks-dev-neu)" in (
         p.stdout
     )
+
+
+class CountingChain:
+    """Stands in for the chain inside the cache: counts asks, never contacts anything."""
+
+    credentials = ()
+
+    def __init__(self, lifetime_s: int = 3600) -> None:
+        self.asks = 0
+        self.lifetime_s = lifetime_s
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        self.asks += 1
+        await asyncio.sleep(0.01)  # like a subprocess: concurrent asks overlap
+        return AccessTokenInfo(f"t{self.asks}", int(time.time()) + self.lifetime_s)
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return await self.get_token_info(*scopes)
+
+    async def close(self) -> None:
+        return None
+
+
+def test_the_chain_is_asked_once_per_scope_until_the_token_nears_expiry() -> None:
+    from aksaudit_tui.cloud.credentials import AsyncCachedChain
+    from aksaudit_tui.cloud.settings import ARM_SCOPE
+
+    async def run() -> None:
+        inner = CountingChain()
+        cached = AsyncCachedChain(inner)
+        infos = await asyncio.gather(*(cached.get_token_info(ARM_SCOPE) for _ in range(20)))
+        assert inner.asks == 1 and {i.token for i in infos} == {"t1"}
+        assert (await cached.get_token(ARM_SCOPE)).token == "t2"  # its own key, asked once
+        assert (await cached.get_token(ARM_SCOPE)).token == "t2"
+        await cached.get_token_info("https://api.loganalytics.io/.default")
+        assert inner.asks == 3
+        await cached.get_token_info(ARM_SCOPE, options={"claims": "challenge"})
+        assert inner.asks == 4  # a claims challenge always asks afresh
+        short = CountingChain(lifetime_s=60)  # inside the refresh margin: never reused
+        cached = AsyncCachedChain(short)
+        await cached.get_token_info(ARM_SCOPE)
+        await cached.get_token_info(ARM_SCOPE)
+        assert short.asks == 2
+
+    asyncio.run(run())

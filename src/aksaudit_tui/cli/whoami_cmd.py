@@ -52,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(out, indent=2))
     else:
-        print(f"signed in {seen.principal.describe()}")
+        if seen.principal.kind == "static-token" and "static-token" not in seen.sources:
+            print("signed in with a token that names nobody (not a JWT)")
+        else:
+            print(f"signed in {seen.principal.describe()}")
         print(f"through: {', '.join(SOURCE_TITLES[s] for s in seen.sources)}")
         print(f"subscriptions readable: {len(seen.subscriptions)}")
         for s in seen.subscriptions:

@@ -8,20 +8,25 @@ on PATH and an account in its profile), then the environment (a service principa
 identity only when asked (``--managed-identity`` / ``AKSAUDIT_MANAGED_IDENTITY=1``): off Azure
 its endpoint costs a timeout, and it is traffic the user did not ask for. When no source is
 configured, building a credential raises :class:`NotSignedInError` (exit 1, one line) before
-anything touches the network. azure-identity is imported only when a chain is built; tests
+anything touches the network. The chain is wrapped in a token cache (:class:`AsyncCachedChain`):
+every SDK client asks for its own token, and the Azure CLI credential runs ``az`` (a second or
+more) on each ask; 9 runs of ``az`` for one discovery of 2 subscriptions became 1.
+azure-identity is imported only when a chain is built; tests
 never build one that can reach a real endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from aksaudit_tui.cloud.settings import ENV_ACCESS_TOKEN, ENV_MANAGED_IDENTITY, CloudSettings
 from aksaudit_tui.errors import UserError
@@ -107,6 +112,129 @@ class AsyncStaticTokenCredential:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+# A token is reused until this many seconds before it expires (azure-core refreshes 5 min early).
+_REFRESH_MARGIN_S = 300
+
+
+def _fresh(info: Any) -> bool:
+    return bool(info is not None and info.expires_on - _REFRESH_MARGIN_S > time.time())
+
+
+class CachedChain:
+    """A sync chain that asks its credentials once per scope set and reuses the token until
+    shortly before it expires: the Azure CLI credential runs ``az`` (about a second) on every
+    call, and every SDK client would ask on its own. A claims challenge always asks afresh."""
+
+    def __init__(self, chain: Any) -> None:
+        self._chain = chain
+        self._tokens: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def credentials(self) -> tuple[Any, ...]:
+        """The chain's credentials, in order (what tests assert on)."""
+        return tuple(self._chain.credentials)
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        if claims:
+            return cast(
+                "AccessToken",
+                self._chain.get_token(
+                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                ),
+            )
+        key = ("token", scopes, tenant_id, enable_cae)
+        with self._lock:
+            if not _fresh(self._tokens.get(key)):
+                self._tokens[key] = self._chain.get_token(
+                    *scopes, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                )
+            return cast("AccessToken", self._tokens[key])
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        opts = dict(options or {})
+        if opts.get("claims"):
+            return cast("AccessTokenInfo", self._chain.get_token_info(*scopes, options=options))
+        key = ("info", scopes, opts.get("tenant_id"), bool(opts.get("enable_cae")))
+        with self._lock:
+            if not _fresh(self._tokens.get(key)):
+                self._tokens[key] = self._chain.get_token_info(*scopes, options=options)
+            return cast("AccessTokenInfo", self._tokens[key])
+
+    def close(self) -> None:
+        self._chain.close()
+
+    def __enter__(self) -> CachedChain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncCachedChain:
+    """Async twin of :class:`CachedChain`; concurrent first requests wait for one answer."""
+
+    def __init__(self, chain: Any) -> None:
+        self._chain = chain
+        self._tokens: dict[tuple[Any, ...], Any] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def credentials(self) -> tuple[Any, ...]:
+        return tuple(self._chain.credentials)
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        if claims:
+            return cast(
+                "AccessToken",
+                await self._chain.get_token(
+                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                ),
+            )
+        key = ("token", scopes, tenant_id, enable_cae)
+        async with self._lock:
+            if not _fresh(self._tokens.get(key)):
+                self._tokens[key] = await self._chain.get_token(
+                    *scopes, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                )
+            return cast("AccessToken", self._tokens[key])
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        opts = dict(options or {})
+        if opts.get("claims"):
+            return cast(
+                "AccessTokenInfo", await self._chain.get_token_info(*scopes, options=options)
+            )
+        key = ("info", scopes, opts.get("tenant_id"), bool(opts.get("enable_cae")))
+        async with self._lock:
+            if not _fresh(self._tokens.get(key)):
+                self._tokens[key] = await self._chain.get_token_info(*scopes, options=options)
+            return cast("AccessTokenInfo", self._tokens[key])
+
+    async def close(self) -> None:
+        await self._chain.close()
+
+    async def __aenter__(self) -> AsyncCachedChain:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 NOT_SIGNED_IN = f"not signed in to Azure: run az login (or set {ENV_ACCESS_TOKEN})"
@@ -245,7 +373,10 @@ def sync_credential(
     sources = require_sign_in(settings, env, which)
     from azure import identity  # lazy: slow import, and only when no token is given
 
-    return identity.ChainedTokenCredential(*_chain(identity, sources, env))
+    return cast(
+        "TokenCredential",
+        CachedChain(identity.ChainedTokenCredential(*_chain(identity, sources, env))),
+    )
 
 
 def async_credential(
@@ -259,7 +390,8 @@ def async_credential(
     sources = require_sign_in(settings, env, which)
     from azure.identity import aio
 
-    return aio.ChainedTokenCredential(*_chain(aio, sources, env))
+    chain = aio.ChainedTokenCredential(*_chain(aio, sources, env))
+    return cast("AsyncTokenCredential", AsyncCachedChain(chain))
 
 
 def _chain(module: Any, sources: tuple[Source, ...], env: Mapping[str, str] | None) -> list[Any]:
