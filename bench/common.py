@@ -183,6 +183,7 @@ def settings_for(info: Any, **kw: Any) -> Any:
         ca_bundle=str(info.ca_bundle),
         access_token=info.token,
         kubeconfig=str(info.kubeconfig),
+        registry_endpoint=info.registry_endpoint,
         profile="fast",
         **kw,
     )
@@ -195,6 +196,7 @@ def emulator_env(info: Any) -> dict[str, str]:
         AKSAUDIT_ARM_ENDPOINT=info.arm_endpoint,
         AKSAUDIT_LOGS_ENDPOINT=info.logs_endpoint,
         AKSAUDIT_CA_BUNDLE=str(info.ca_bundle),
+        AKSAUDIT_REGISTRY_ENDPOINT=info.registry_endpoint,
         AKSAUDIT_ACCESS_TOKEN=info.token,
         KUBECONFIG=str(info.kubeconfig),
         AKSAUDIT_PROFILE="fast",

@@ -34,6 +34,7 @@ def settings_for(emu: Any) -> CloudSettings:
         ca_bundle=i.ca_bundle,
         access_token=i.token,
         kubeconfig=i.kubeconfig,
+        registry_endpoint=i.registry_endpoint,
         profile="fast",
     )
 
@@ -65,6 +66,7 @@ def cli_env(emu: Any, state_dir: Path) -> dict[str, str]:
         AKSAUDIT_ARM_ENDPOINT=i.arm_endpoint,
         AKSAUDIT_LOGS_ENDPOINT=i.logs_endpoint,
         AKSAUDIT_CA_BUNDLE=i.ca_bundle,
+        AKSAUDIT_REGISTRY_ENDPOINT=i.registry_endpoint,
         AKSAUDIT_ACCESS_TOKEN=i.token,
         AKSAUDIT_STATE_DIR=str(state_dir),
         KUBECONFIG=i.kubeconfig,

@@ -162,6 +162,11 @@ def _dcr_facilities(emu: Any) -> set[str]:
             ("  location: westeurope\n", "  location: westeurope\n    kube_context: aks-dev-neu\n"),
             "kube context 'aks-dev-neu' points at a cluster whose nodes are in RG",
         ),
+        (
+            # a plan edited back to a tag: what runs as root could change under it
+            ("/azurelinux/busybox@sha256:", "/azurelinux/busybox:1.36 # was "),
+            "image mcr.microsoft.com/azurelinux/busybox:1.36 has no digest",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_changes(

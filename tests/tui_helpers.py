@@ -20,6 +20,7 @@ def engine_for(emu: Any, state_dir: Path) -> Engine:
         ca_bundle=str(info.ca_bundle),
         access_token=info.token,
         kubeconfig=str(info.kubeconfig),
+        registry_endpoint=info.registry_endpoint,
         profile="fast",
     )
     return Engine(settings, state_dir, verify_deadline_s=30.0, verify_poll_s=0.2)

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aksaudit_emulator import ingestion, logs, lro
+from aksaudit_emulator import ingestion, logs, lro, registry
 from aksaudit_emulator.arm import router
 from aksaudit_emulator.scenario import load_scenario
 from aksaudit_emulator.state import EmulatorState
@@ -44,6 +44,8 @@ class EmulatorInfo:
     token: str = field(repr=False)  # the emulator's bearer token: never printed
     workspaces: list[dict[str, str]]
     port: int = 0
+    # the loopback OCI registry (any image's registry host maps here: AKSAUDIT_REGISTRY_ENDPOINT)
+    registry_endpoint: str = ""
 
     def public(self) -> dict[str, Any]:
         """The JSON line ``aksaudit emulator`` prints (no token)."""
@@ -52,11 +54,14 @@ class EmulatorInfo:
             "logs_endpoint": self.logs_endpoint,
             "kubeconfig": self.kubeconfig,
             "ca_bundle": self.ca_bundle,
+            "registry_endpoint": self.registry_endpoint,
             "workspaces": self.workspaces,
         }
 
 
 def _area(path: str) -> str:
+    if registry.is_registry_path(path):
+        return "registry"
     if path.startswith("/k8s/"):
         return "kube"
     if path.startswith("/logs/") or path.startswith("/v1/"):
@@ -103,7 +108,8 @@ def make_app(state: EmulatorState) -> web.Application:
         delay = state.latency_ms.get(area, 0.0)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
-        if area != "kube":  # the kube side answers with a Kubernetes Status itself
+        # the kube side answers with a Kubernetes Status itself; the registry has its own tokens
+        if area not in ("kube", "registry"):
             auth = request.headers.get("Authorization", "")
             if not auth:
                 return _unauthorized(
@@ -118,6 +124,7 @@ def make_app(state: EmulatorState) -> web.Application:
     app[STATE_KEY] = state
     _register_kube(app, state)
     logs.register(app, state)
+    registry.register(app, state.registry)
 
     async def arm(request: web.Request) -> web.StreamResponse:
         return await router.handle(request, state)
@@ -259,6 +266,7 @@ class Emulator:
             token=self.state.token,
             workspaces=ingestion.workspace_list(self.state),
             port=port,
+            registry_endpoint=base,
         )
         self._tasks.append(asyncio.create_task(self._sweeper()))
         self._tasks.append(asyncio.create_task(ingestion.run(self.state)))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aksaudit_emulator.registry import Registry
+
 DEFAULT_TOKEN = "aksaudit-emulator-dev-token"  # the emulator's own fake token
 
 
@@ -109,6 +111,7 @@ class EmulatorState:
     faults: list[dict[str, Any]] = field(default_factory=list)  # scripted by the scenario/tests
     lock: threading.RLock = field(default_factory=threading.RLock)
     token: str = DEFAULT_TOKEN
+    registry: Registry = field(default_factory=Registry)  # the loopback OCI registry
     tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     page_size: int = 100
     latency_ms: dict[str, float] = field(default_factory=dict)  # arm | logs | kube -> ms

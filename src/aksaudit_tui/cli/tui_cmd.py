@@ -88,6 +88,7 @@ def emulator_settings(info: EmulatorInfo) -> CloudSettings:
         ca_bundle=str(info.ca_bundle),
         access_token=info.token,
         kubeconfig=str(info.kubeconfig),
+        registry_endpoint=info.registry_endpoint,
         profile="fast",
     )
 

@@ -27,6 +27,9 @@ ENV_CA_BUNDLE = "AKSAUDIT_CA_BUNDLE"
 ENV_ACCESS_TOKEN = "AKSAUDIT_ACCESS_TOKEN"
 ENV_KUBECONFIG = "KUBECONFIG"
 ENV_PROFILE = "AKSAUDIT_PROFILE"
+# Base URL answering for the pod image's registry (a mirror or a loopback registry); the image's
+# own host when unset. Trusted with the CA bundle.
+ENV_REGISTRY_ENDPOINT = "AKSAUDIT_REGISTRY_ENDPOINT"
 
 # "azure": Azure's pace. "fast": an emulator's (no LRO poll wait, short retry back-off, short
 # engine deadlines); set by `aksaudit demo`, the tests and the benchmarks, never guessed.
@@ -60,6 +63,8 @@ class CloudSettings:
     profile: Profile = "azure"
     # Add Azure managed identity to the credential chain (--managed-identity or the env var).
     managed_identity: bool = False
+    # Where `aksaudit plan` resolves the image tag to a digest; None = the image's registry.
+    registry_endpoint: str | None = None
 
     def __str__(self) -> str:
         return repr(self)
@@ -113,9 +118,14 @@ class CloudSettings:
         kube = pick("kubeconfig", ENV_KUBECONFIG)
         token = environ.get(ENV_ACCESS_TOKEN) or None
         profile = environ.get(ENV_PROFILE) or "azure"
+        registry = environ.get(ENV_REGISTRY_ENDPOINT) or None
         if profile not in PROFILES:
             raise UsageError(f"{ENV_PROFILE} must be one of {', '.join(PROFILES)}, got {profile!r}")
-        for name, url in (("--arm-endpoint", arm), ("--logs-endpoint", logs)):
+        for name, url in (
+            ("--arm-endpoint", arm),
+            ("--logs-endpoint", logs),
+            (ENV_REGISTRY_ENDPOINT, registry),
+        ):
             if url is not None:
                 _check_url(name, url)
         if ca is not None:
@@ -136,6 +146,7 @@ class CloudSettings:
             kubeconfig=kube,
             profile=profile,  # type: ignore[arg-type]  # checked against PROFILES above
             managed_identity=managed,
+            registry_endpoint=registry.rstrip("/") if registry else None,
         )
 
 

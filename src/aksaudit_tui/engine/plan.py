@@ -73,6 +73,8 @@ class Plan:
     concurrency: int = DEFAULT_CONCURRENCY
     version: int = PLAN_VERSION
     source: str | None = field(default=None, compare=False)  # file it was loaded from
+    # The tag `aksaudit plan` resolved ``image`` from (written as a comment, not a key).
+    image_from: str | None = field(default=None, compare=False)
 
     def cluster(self, name: str) -> ClusterTarget:
         for c in self.clusters:

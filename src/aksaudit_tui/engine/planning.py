@@ -7,6 +7,7 @@ A plan made from names is validated exactly as a plan file would be (``plan_io``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from aksaudit_tui.cloud import discovery
@@ -32,6 +33,7 @@ from aksaudit_tui.engine.plan import (
     WorkspaceRef,
 )
 from aksaudit_tui.errors import UsageError
+from aksaudit_tui.nodes.image import parse_image, resolve_digest
 
 
 async def discover_events(
@@ -144,7 +146,7 @@ async def plan_from_names(
     # Validate exactly as a file would be (facility, presets, custom rules, ...).
     text = plan_io.dumps(plan)
     try:
-        return plan_io.loads(text, name="plan")
+        checked = plan_io.loads(text, name="plan")
     except UsageError as exc:
         # "plan:12: unknown facility ..." -> drop the synthetic line number for flags
         msg = str(exc)
@@ -152,3 +154,19 @@ async def plan_from_names(
         raise UsageError(
             parts[1] if len(parts) == 2 and parts[0].startswith("plan:") else msg
         ) from None
+    return await pin_image(settings, checked)
+
+
+async def pin_image(settings: CloudSettings, plan: Plan) -> Plan:
+    """The plan with its image tag resolved to the registry's digest (``REPO@sha256:...``,
+    the tag kept in ``image_from``); a plan already pinned comes back as it is, with no
+    registry call (air-gapped users give the digest)."""
+    ref = parse_image(plan.image)
+    if ref.pinned:
+        return plan
+    # the CA bundle is for the emulator/mirror endpoints: a real registry uses the system's CAs
+    endpoint = settings.registry_endpoint
+    digest = await resolve_digest(
+        ref, endpoint=endpoint, ca_bundle=settings.ca_bundle if endpoint else None
+    )
+    return replace(plan, image=ref.with_digest(digest), image_from=str(ref))

@@ -31,12 +31,14 @@ from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import APPLY_STEPS, apply_steps
 from aksaudit_tui.engine.verify import verify_contexts
 from aksaudit_tui.errors import UsageError, UserError
+from aksaudit_tui.nodes.image import require_digest
 
 
 async def apply(
     config: EngineConfig, plan: Plan, on_event: Callable[[Event], None], cancel: asyncio.Event
 ) -> RunResult:
     """A new apply run of ``plan`` under the clusters' locks (see ``Engine.apply``)."""
+    require_digest(plan.image)  # what runs as root must not change under the plan
     rules_text, script = rules.prepare(plan)
     run_id = new_run_id()
     with config.journal.locked([c.id for c in plan.clusters], run_id):

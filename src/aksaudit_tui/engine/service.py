@@ -184,6 +184,13 @@ class Engine:
             kube_contexts=kube_contexts,
         )
 
+    async def pin_image(self, plan: Plan) -> Plan:
+        """The plan with its image tag resolved to a digest through the registry (no call when
+        it already has one); apply refuses an image without a digest."""
+        from aksaudit_tui.engine import planning  # Azure SDK clients: first use (startup)
+
+        return await planning.pin_image(self.settings, plan)
+
     # --- plan -> changes ----------------------------------------------------------------------
 
     async def review(self, plan: Plan, *, probe_nodes: bool = False) -> list[PlannedChange]:

@@ -17,9 +17,11 @@ import json
 import re
 from typing import Any, Literal
 
+from aksaudit_tui.nodes.image import pull_policy
+
 DEFAULT_NAMESPACE = "aksaudit-system"
-# Azure Linux 3 busybox (has sh, sha256sum, cp, tee, nsenter). Exact tag, overridable by the plan
-# (e.g. a private registry mirror or a digest reference).
+# Azure Linux 3 busybox (has sh, sha256sum, cp, tee, nsenter). The tag `aksaudit plan` resolves
+# to a digest (nodes.image); overridable by the plan (a mirror, or a digest given directly).
 DEFAULT_IMAGE = "mcr.microsoft.com/azurelinux/busybox:1.36"
 SCRIPT_CONFIGMAP = "aksaudit-node-script"
 KEEPER_NAME = "aksaudit-keeper"
@@ -235,7 +237,7 @@ def _container(image: str, launcher: str, env: dict[str, str], readiness: bool) 
     c: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": pull_policy(image),
         "command": ["/bin/sh", "-c", launcher],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "securityContext": {"privileged": True},

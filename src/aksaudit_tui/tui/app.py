@@ -477,7 +477,12 @@ class AksauditApp(App[int]):
             plan.log_path,
             plan.delivery,
         )
-        self._begin_run("apply", lambda on_ev, cancel: self.engine.apply(plan, on_ev, cancel))
+
+        async def pinned_apply(on_ev: Any, cancel: asyncio.Event) -> Any:
+            # the wizard's plan names a tag: resolve it to the digest apply requires
+            return await self.engine.apply(await self.engine.pin_image(plan), on_ev, cancel)
+
+        self._begin_run("apply", pinned_apply)
 
     def start_resume(self, run_id: str | None) -> None:
         try:

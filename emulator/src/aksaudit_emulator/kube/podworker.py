@@ -304,9 +304,11 @@ class PodWorker:
         )
 
     async def image_pull_blocked(self) -> bool:
-        """An image-pull fault: ErrImagePull, then ImagePullBackOff, and a nap. True = blocked."""
+        """An image-pull fault or a digest the registry does not know: ErrImagePull, then
+        ImagePullBackOff, and a nap. True = blocked."""
         image = str(self.ctr.get("image", ""))
-        if not self.image_fault(image):
+        # a digest the registry does not serve cannot be pulled (a swapped or made-up image)
+        if not self.image_fault(image) and self.rt.state.registry.knows(image):
             return False
         self.pull_started = self.pull_started or time.monotonic()
         in_backoff = time.monotonic() - self.pull_started > 1.0 * self.opts.time_scale
