@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import ssl
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from aksaudit_emulator import load_scenario
-from aksaudit_emulator.state import DEFAULT_TOKEN
 from aksaudit_tui.errors import EXIT_ERROR
+from fixtures.emulator import make_emulator  # noqa: F401  (pytest fixture)
 
 
 def test_cli_prints_endpoints_serves_and_stops(tmp_path: Path) -> None:
@@ -39,14 +41,30 @@ def test_cli_prints_endpoints_serves_and_stops(tmp_path: Path) -> None:
             "logs_endpoint",
             "kubeconfig",
             "ca_bundle",
+            "registry_endpoint",
+            "env_file",
             "workspaces",
         }
-        assert DEFAULT_TOKEN not in line  # the token is never printed
+        # the token: random per start, only in DIR/env (0600) and the kubeconfig, never printed
+        env_file = Path(info["env_file"])
+        assert env_file == state_dir.resolve() / "env"
+        assert oct(os.stat(env_file).st_mode & 0o777) == "0o600"
+        env = dict(
+            shlex.split(ln.removeprefix("export "))[0].split("=", 1)
+            for ln in env_file.read_text().splitlines()
+        )
+        token = env["AKSAUDIT_ACCESS_TOKEN"]
+        assert len(token) >= 32 and token != "aksaudit-emulator-dev-token"
+        assert token not in line
+        assert env["AKSAUDIT_ARM_ENDPOINT"] == info["arm_endpoint"]
+        assert env["AKSAUDIT_REGISTRY_ENDPOINT"] == info["registry_endpoint"]
+        assert env["KUBECONFIG"] == info["kubeconfig"]
         for key in ("kubeconfig", "ca_bundle"):
             assert Path(info[key]).is_absolute() and Path(info[key]).is_file()
         assert info["logs_endpoint"] == info["arm_endpoint"].rstrip("/") + "/logs/v1"
         assert {w["name"] for w in info["workspaces"]} == {"law-prod-weu", "law-dev-neu"}
         kubeconfig = yaml.safe_load(Path(info["kubeconfig"]).read_text())
+        assert {u["user"]["token"] for u in kubeconfig["users"]} == {token}
         assert {c["name"] for c in kubeconfig["contexts"]} == {
             "aks-prod-weu",
             "aks-payments-weu",
@@ -57,7 +75,7 @@ def test_cli_prints_endpoints_serves_and_stops(tmp_path: Path) -> None:
         assert oct(os.stat(info["kubeconfig"]).st_mode & 0o777) == "0o600"
         req = urllib.request.Request(
             info["arm_endpoint"] + "subscriptions?api-version=2022-12-01",
-            headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         ctx = ssl.create_default_context(cafile=info["ca_bundle"])
         with urllib.request.urlopen(req, context=ctx) as resp:
@@ -187,3 +205,11 @@ def test_cli_bad_kube_option_is_one_line_usage_error(tmp_path: Path) -> None:
     assert res.returncode == 2 and res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "kube.time_scale must be positive" in lines[0]
+
+
+def test_each_start_has_its_own_random_token(make_emulator: Any) -> None:  # noqa: F811
+    a, b = make_emulator(None), make_emulator(None)
+    assert a.info.token != b.info.token and len(a.info.token) >= 32
+    assert "token" not in load_scenario(None)  # no fixed token shipped in the scenario
+    # a scenario may still pin one (tests that look for a recognisable secret)
+    assert make_emulator(None, token="pinned-for-a-test").info.token == "pinned-for-a-test"

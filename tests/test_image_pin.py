@@ -90,8 +90,8 @@ def test_resolve_digest_through_the_token_flow(emulator: Any) -> None:  # noqa: 
 
 
 def test_plan_pins_the_image_by_digest_with_the_tag_in_a_comment(
-    emulator: Any,
-    tmp_path: Path,  # noqa: F811
+    emulator: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     eng = engine_for(emulator, tmp_path / "state")
     plan = run(eng.plan_from_names(clusters=["aks-prod-weu"], workspace="law-prod-weu"))

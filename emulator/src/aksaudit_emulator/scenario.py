@@ -2,7 +2,8 @@
 
 Format (YAML; every key but ``subscriptions`` optional)::
 
-    token: aksaudit-emulator-dev-token     # bearer token ARM, logs and kube accept
+    token: <text>                          # bearer token ARM, logs and kube accept; absent =
+                                           # random per start (in DIR/env and the kubeconfig)
     tenant_id: <guid>
     page_size: 100                         # list pages (nextLink) hold at most this many items
     latency_ms: 0                          # or {arm: 20, logs: 50, kube: 5}, slept per call

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shlex
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
@@ -46,6 +48,8 @@ class EmulatorInfo:
     port: int = 0
     # the loopback OCI registry (any image's registry host maps here: AKSAUDIT_REGISTRY_ENDPOINT)
     registry_endpoint: str = ""
+    # `. env_file` points the aksaudit CLI at this emulator (mode 0600: it holds the token)
+    env_file: str = ""
 
     def public(self) -> dict[str, Any]:
         """The JSON line ``aksaudit emulator`` prints (no token)."""
@@ -55,6 +59,7 @@ class EmulatorInfo:
             "kubeconfig": self.kubeconfig,
             "ca_bundle": self.ca_bundle,
             "registry_endpoint": self.registry_endpoint,
+            "env_file": self.env_file,
             "workspaces": self.workspaces,
         }
 
@@ -158,6 +163,18 @@ def _register_kube(app: web.Application, state: EmulatorState) -> None:
     register(app, state, opts)
 
 
+def write_env_file(path: Path, values: dict[str, str]) -> Path:
+    """``export NAME=VALUE`` lines (shell-quoted) for ``. path``; created 0600 before any byte
+    of the token is written (never world-readable, not even briefly)."""
+    text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a stale file from an earlier start may have other modes
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
 class Emulator:
     """The emulated estate (ARM, Log Analytics, one Kubernetes API per cluster) served over HTTPS
     on 127.0.0.1, in a background thread with its own event loop.
@@ -258,6 +275,18 @@ class Emulator:
             ca_pem=tls.ca_pem,
         )
         base = f"https://127.0.0.1:{port}"
+        env_file = write_env_file(
+            self.state_dir / "env",
+            {
+                "AKSAUDIT_ARM_ENDPOINT": f"{base}/",
+                "AKSAUDIT_LOGS_ENDPOINT": f"{base}/logs/v1",
+                "AKSAUDIT_CA_BUNDLE": str(ca_path),
+                "AKSAUDIT_REGISTRY_ENDPOINT": base,
+                "AKSAUDIT_ACCESS_TOKEN": self.state.token,
+                "KUBECONFIG": str(kubeconfig),
+                "AKSAUDIT_PROFILE": "fast",
+            },
+        )
         self._info = EmulatorInfo(
             arm_endpoint=f"{base}/",
             logs_endpoint=f"{base}/logs/v1",
@@ -267,6 +296,7 @@ class Emulator:
             workspaces=ingestion.workspace_list(self.state),
             port=port,
             registry_endpoint=base,
+            env_file=str(env_file),
         )
         self._tasks.append(asyncio.create_task(self._sweeper()))
         self._tasks.append(asyncio.create_task(ingestion.run(self.state)))

@@ -7,6 +7,7 @@ collection, resources of a type per subscription) so lists stay cheap at 500 nod
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import Counter
@@ -17,7 +18,10 @@ from typing import Any
 
 from aksaudit_emulator.registry import Registry
 
-DEFAULT_TOKEN = "aksaudit-emulator-dev-token"  # the emulator's own fake token
+
+def new_token() -> str:
+    """The emulator's bearer token: random per start, so a leaked one dies with the process."""
+    return secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -110,7 +114,7 @@ class EmulatorState:
     kube: dict[str, Any] = field(default_factory=dict)  # cluster name -> kube-side store
     faults: list[dict[str, Any]] = field(default_factory=list)  # scripted by the scenario/tests
     lock: threading.RLock = field(default_factory=threading.RLock)
-    token: str = DEFAULT_TOKEN
+    token: str = field(default_factory=new_token, repr=False)
     registry: Registry = field(default_factory=Registry)  # the loopback OCI registry
     tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     page_size: int = 100

@@ -11,7 +11,7 @@ from typing import Any
 from aksaudit_emulator.arm import bodies
 from aksaudit_emulator.errors import ScenarioError
 from aksaudit_emulator.scenario import node_ip
-from aksaudit_emulator.state import DEFAULT_TOKEN, EmulatorState, SimCluster, SimNode
+from aksaudit_emulator.state import EmulatorState, SimCluster, SimNode, new_token
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def build_state(scenario: dict[str, Any], state_dir: Path) -> EmulatorState:
     """Build the whole emulated estate from a scenario made by ``load_scenario``."""
     state = EmulatorState(state_dir=state_dir)
     state.scenario = scenario
-    state.token = str(scenario.get("token") or DEFAULT_TOKEN)
+    state.token = str(scenario.get("token") or new_token())  # random unless the scenario pins one
     state.tenant_id = str(scenario.get("tenant_id") or state.tenant_id)
     state.page_size = int(scenario["page_size"])
     state.latency_ms = dict(scenario["latency_ms"])
