@@ -104,6 +104,12 @@ class DeliveryStats:
     drops: int = 0
     seconds: float = 0.0
     calls: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. no admission fence (< 1.30)
+
+
+def _fence(stats: DeliveryStats, warning: str | None) -> None:
+    if warning and warning not in stats.warnings:
+        stats.warnings.append(warning)
 
 
 def _result(
@@ -355,6 +361,7 @@ async def _oneshot(
     outcome: Literal["done", "cancelled", "deadline"] = "done"
     try:
         ns_created = await kube.ensure_namespace(ns)
+        _fence(stats, await kube.ensure_fence(ns, spec.image))
         await kube.check_admission(ns, spec.image)
         await kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text))
         watch = kube.watch_pods(ns, selector)
@@ -516,6 +523,7 @@ async def _keeper(
 
     ns = spec.namespace
     await kube.ensure_namespace(ns)
+    _fence(stats, await kube.ensure_fence(ns, spec.image))
     await kube.check_admission(ns, spec.image)
     _, configmap, ds = keeper_objects(spec, script_text, rules_text)
     await kube.ensure_configmap(configmap)

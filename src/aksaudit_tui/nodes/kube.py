@@ -345,6 +345,63 @@ class KubeClient:
             ) from None
         return None
 
+    # -- the fence (ValidatingAdmissionPolicy + binding, cluster-scoped) --
+
+    async def server_version(self) -> str:
+        """The API server's gitVersion (``v1.32.6``)."""
+        data = await self._json("get_version", client.VersionApi(self.api).get_code)
+        return str(data.get("gitVersion") or "")
+
+    async def ensure_fence(self, namespace: str, image: str) -> str | None:
+        """Create or update the admission policy and binding that admit only our pod shape in
+        ``namespace`` (before any pod of ours is created there). Returns a warning instead on
+        clusters older than 1.30 (no admissionregistration v1 policies)."""
+        version = await self.server_version()
+        if not m.fence_supported(version):
+            return m.fence_warning(namespace, version)
+        adm: Any = client.AdmissionregistrationV1Api(self.api)
+        policy = m.admission_policy_manifest(namespace, image)
+        binding = m.admission_binding_manifest(namespace)
+        for what, body in (("policy", policy), ("binding", binding)):
+            suffix = "" if what == "policy" else "_binding"
+            name = body["metadata"]["name"]
+            read = getattr(adm, f"read_validating_admission_policy{suffix}")
+            cur = await self._read(f"read_vap{suffix}", read, name)
+            if cur is None:
+                create = getattr(adm, f"create_validating_admission_policy{suffix}")
+                await self._json(f"create_vap{suffix}", create, body)
+                continue
+            self._require_ours(cur, body["kind"], "(cluster)")
+            if cur.get("spec") == body["spec"]:
+                continue
+            new = json.loads(json.dumps(body))
+            new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
+            replace = getattr(adm, f"replace_validating_admission_policy{suffix}")
+            await self._json(f"replace_vap{suffix}", replace, name, new)
+        return None
+
+    async def delete_fence(self, namespace: str) -> None:
+        """Delete the fence of ``namespace`` (binding first); gone or not ours is fine."""
+        adm: Any = client.AdmissionregistrationV1Api(self.api)
+        name = m.fence_name(namespace)
+        for suffix in ("_binding", ""):
+            read = getattr(adm, f"read_validating_admission_policy{suffix}")
+            try:
+                cur = await self._read(f"read_vap{suffix}", read, name)
+            except ApiException as e:
+                if e.status in (403, 404, 405):  # no such API (old cluster) or no right to it
+                    return
+                raise
+            labels = ((cur or {}).get("metadata") or {}).get("labels") or {}
+            if cur is None or labels.get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+                continue
+            delete = getattr(adm, f"delete_validating_admission_policy{suffix}")
+            try:
+                await self._json(f"delete_vap{suffix}", delete, name)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+
     # -- namespace, ConfigMap, DaemonSet --
 
     async def _read(self, name: str, fn: Callable[..., Any], *args: Any) -> Obj | None:
@@ -649,6 +706,8 @@ class KubeClient:
             if e.status != 404:
                 raise
             return False
+        if kind == "namespace":
+            await self.delete_fence(name)  # the namespace's fence goes with it
         return True
 
     async def list_leftovers(self) -> Leftovers:

@@ -401,7 +401,7 @@ def admission_probe_pod(namespace: str, image: str) -> dict[str, Any]:
     """The pod a server-side dry run creates to ask admission whether our pods may run."""
     spec = _pod_spec(
         image=image,
-        launcher="true",
+        launcher=ONESHOT_LAUNCHER,  # never runs (dry run), but must pass our own fence
         env={"AKSAUDIT_SCRIPT_SHA256": "0" * 64, "AKSAUDIT_MODE": "check"},
         configmap=SCRIPT_CONFIGMAP,
         readiness=False,
@@ -416,4 +416,156 @@ def admission_probe_pod(namespace: str, image: str) -> dict[str, Any]:
             "labels": {LABEL_MANAGED_BY: MANAGED_BY_VALUE, LABEL_ROLE: "oneshot"},
         },
         "spec": spec,
+    }
+
+
+# --- the fence: a ValidatingAdmissionPolicy on our namespace ---------------------------------
+# Pod Security `privileged` lets anyone who may create pods (or edit the DaemonSet) in our
+# namespace run anything as root on every node. The fence admits there only pods and DaemonSet
+# templates of exactly our shape. It is cluster-scoped, so namespace editors cannot change it.
+ADMISSION_API = "admissionregistration.k8s.io/v1"
+FENCE_MIN_MINOR = 30  # ValidatingAdmissionPolicy is GA (admissionregistration v1) from 1.30
+FENCE_ENV = ("AKSAUDIT_SCRIPT_SHA256", "AKSAUDIT_MODE", "AKSAUDIT_KEEPER_INTERVAL")
+FENCE_ROLES = ("keeper", "oneshot")
+VOLUME_NAME = "node-script"
+
+
+def fence_name(namespace: str) -> str:
+    """The policy's (and its binding's) name: one fence per namespace of ours."""
+    return _dns_label(f"aksaudit-fence-{namespace}")
+
+
+def fence_supported(kube_version: str) -> bool:
+    """Whether a cluster's version (``v1.32.6``, ``1.29``) serves admissionregistration v1
+    ValidatingAdmissionPolicy; an unreadable version counts as supported (the create says)."""
+    m_ = re.match(r"v?(\d+)\.(\d+)", kube_version.strip())
+    if m_ is None:
+        return True
+    return (int(m_.group(1)), int(m_.group(2))) >= (1, FENCE_MIN_MINOR)
+
+
+def fence_warning(namespace: str, kube_version: str) -> str:
+    return (
+        f"Kubernetes {kube_version} has no ValidatingAdmissionPolicy (needs >= 1.{FENCE_MIN_MINOR})"
+        f": namespace {namespace} is not fenced, so anyone who may create pods there gets root "
+        "on every node"
+    )
+
+
+def _cel(text: str) -> str:
+    """A CEL double-quoted string literal of ``text``."""
+    out = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+def _cel_list(items: list[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join(_cel(i) for i in items) + "]"
+
+
+def launcher_commands() -> tuple[list[str], ...]:
+    """Every container command our pods run (one-shot, keeper, the admission probe)."""
+    return tuple(["/bin/sh", "-c", text] for text in (ONESHOT_LAUNCHER, KEEPER_LAUNCHER))
+
+
+def admission_policy_manifest(namespace: str, image: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy admitting in ``namespace`` only our pod shape: exactly one
+    container, the pinned ``image``, one of our launcher commands, no args, only our env names,
+    only the node-script ConfigMap volume, our labels."""
+    where = f"aksaudit fence on namespace {namespace}"
+    cmds = " || ".join(f"c.command == {_cel_list(cmd)}" for cmd in launcher_commands())
+    validations = [
+        (
+            "size(variables.spec.containers) == 1"
+            " && (!has(variables.spec.initContainers) || size(variables.spec.initContainers) == 0)"
+            " && (!has(variables.spec.ephemeralContainers)"
+            " || size(variables.spec.ephemeralContainers) == 0)",
+            f"{where}: only the single aksaudit container may run here",
+        ),
+        (
+            f"variables.spec.containers.all(c, c.image == {_cel(image)})",
+            f"{where}: the image must be {image}",
+        ),
+        (
+            f"variables.spec.containers.all(c, has(c.command) && ({cmds})"
+            " && (!has(c.args) || size(c.args) == 0))",
+            f"{where}: the command must be the aksaudit launcher",
+        ),
+        (
+            "variables.spec.containers.all(c, !has(c.envFrom)"
+            f" && (!has(c.env) || c.env.all(e, e.name in {_cel_list(FENCE_ENV)})))",
+            f"{where}: only the aksaudit environment variables are allowed",
+        ),
+        (
+            "has(variables.spec.volumes) && size(variables.spec.volumes) == 1"
+            f" && variables.spec.volumes.all(v, v.name == {_cel(VOLUME_NAME)}"
+            f" && has(v.configMap) && v.configMap.name.startsWith({_cel(SCRIPT_CONFIGMAP)}))",
+            f"{where}: the only volume must be the node-script ConfigMap",
+        ),
+        (
+            "has(variables.meta.labels)"
+            f" && {_cel(LABEL_MANAGED_BY)} in variables.meta.labels"
+            f" && variables.meta.labels[{_cel(LABEL_MANAGED_BY)}] == {_cel(MANAGED_BY_VALUE)}"
+            f" && {_cel(LABEL_ROLE)} in variables.meta.labels"
+            f" && variables.meta.labels[{_cel(LABEL_ROLE)}] in {_cel_list(FENCE_ROLES)}",
+            f"{where}: the pod must carry the aksaudit labels",
+        ),
+    ]
+    return {
+        "apiVersion": ADMISSION_API,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {
+            "name": fence_name(namespace),
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY_VALUE},
+        },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["pods"],
+                    },
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["daemonsets"],
+                    },
+                ]
+            },
+            "variables": [
+                {
+                    "name": "spec",
+                    "expression": "object.kind == 'Pod' ? object.spec : object.spec.template.spec",
+                },
+                {
+                    "name": "meta",
+                    "expression": (
+                        "object.kind == 'Pod' ? object.metadata : object.spec.template.metadata"
+                    ),
+                },
+            ],
+            "validations": [{"expression": e, "message": msg} for e, msg in validations],
+        },
+    }
+
+
+def admission_binding_manifest(namespace: str) -> dict[str, Any]:
+    """Binds the fence to ``namespace`` only (by its immutable name label), denying."""
+    name = fence_name(namespace)
+    return {
+        "apiVersion": ADMISSION_API,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY_VALUE}},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": namespace},
+                }
+            },
+        },
     }

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import gc, objects
+from . import gc, objects, vap
 from .runtime import KubeRuntime, wait_event
 from .store import (
     KINDS,
@@ -39,6 +39,7 @@ _GROUPS: dict[str, list[str]] = {
     "api/v1": ["nodes", "namespaces", "pods", "configmaps"],
     "apis/apps/v1": ["daemonsets"],
     "apis/authorization.k8s.io/v1": ["selfsubjectaccessreviews"],
+    "apis/admissionregistration.k8s.io/v1": [vap.POLICIES, vap.BINDINGS],
 }
 
 VERSION = {
@@ -53,6 +54,7 @@ VERSION = {
     "platform": "linux/amd64",
 }
 
+_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 _RESOURCE_META: dict[str, tuple[bool, list[str], str]] = {
     # name -> namespaced, verbs, kind
     "nodes": (False, ["get", "list", "watch"], "Node"),
@@ -77,6 +79,8 @@ _RESOURCE_META: dict[str, tuple[bool, list[str], str]] = {
         "DaemonSet",
     ),
     "selfsubjectaccessreviews": (False, ["create"], "SelfSubjectAccessReview"),
+    vap.POLICIES: (False, _VERBS, "ValidatingAdmissionPolicy"),
+    vap.BINDINGS: (False, _VERBS, "ValidatingAdmissionPolicyBinding"),
 }
 
 
@@ -290,7 +294,7 @@ class KubeApi:
             )
         if segs == ["apis"]:
             groups = []
-            for g in ("apps", "authorization.k8s.io"):
+            for g in ("apps", "authorization.k8s.io", "admissionregistration.k8s.io"):
                 ver = {"groupVersion": f"{g}/v1", "version": "v1"}
                 groups.append({"name": g, "versions": [ver], "preferredVersion": ver})
             return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -597,6 +601,9 @@ class KubeApi:
         elif resource == "daemonsets":
             objects.require_namespace(store, ns, creating=True)
             obj = objects.prepare_daemonset(body, ns)
+            vap.admit(store, resource, "CREATE", obj)
+        elif resource in (vap.POLICIES, vap.BINDINGS):
+            obj = vap.prepare(resource, body)
         else:
             obj = objects.prepare_pod(store, body, ns)
         key = (resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
@@ -663,6 +670,10 @@ class KubeApi:
             elif resource == "daemonsets":
                 new["spec"] = body.get("spec")
                 new = objects.prepare_daemonset(new, ns, current)
+                vap.admit(store, resource, "UPDATE", new, current)
+            elif resource in (vap.POLICIES, vap.BINDINGS):
+                new["spec"] = body.get("spec")
+                new = vap.prepare(resource, new)
             elif resource == "pods":
                 # most of a pod's spec is immutable; images and activeDeadlineSeconds are not
                 spec = body.get("spec") or {}
@@ -671,6 +682,7 @@ class KubeApi:
                         new["spec"]["containers"][i]["image"] = c["image"]
                 if "activeDeadlineSeconds" in spec:
                     new["spec"]["activeDeadlineSeconds"] = spec["activeDeadlineSeconds"]
+                vap.admit(store, resource, "UPDATE", new, current)
             elif resource == "namespaces":
                 new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
             elif resource == "nodes":

@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Any
 
-from . import psa
+from . import psa, vap
 from .store import (
     DNS1123_LABEL,
     DNS1123_SUBDOMAIN,
@@ -233,6 +233,7 @@ def prepare_pod(store: KubeStore, obj: Obj, namespace: str) -> Obj:
     require_namespace(store, namespace, creating=True)
     ns = store.get("namespaces", "", namespace) or {}
     psa.check_pod(obj, ns.get("metadata", {}).get("labels") or {})
+    vap.admit(store, "pods", "CREATE", obj)
     _default_pod_spec(obj["spec"])
     _priority(obj)
     obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj["spec"])}

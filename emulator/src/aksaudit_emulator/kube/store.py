@@ -31,6 +31,16 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "pods": ("v1", "Pod", True),
     "configmaps": ("v1", "ConfigMap", True),
     "daemonsets": ("apps/v1", "DaemonSet", True),
+    "validatingadmissionpolicies": (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        False,
+    ),
+    "validatingadmissionpolicybindings": (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        False,
+    ),
 }
 
 

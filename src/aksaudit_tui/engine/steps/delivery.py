@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from aksaudit_tui.engine.events import RunWarning
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.rules import node_script
 from aksaudit_tui.engine.steps import kubeops
@@ -123,6 +124,9 @@ class DeliveryStep:
                 + ", ".join(n.name for n in not_ready[:5])
             )
         ns = ctx.plan.namespace
+        version = await k.server_version()
+        if not m.fence_supported(version):
+            warnings.append(m.fence_warning(ns, version))
         if ctx.plan.delivery == "keeper":
             ds = await k.get_daemonset(ns)
             want = m.keeper_daemonset_manifest(
@@ -136,7 +140,8 @@ class DeliveryStep:
             want_sha = want["metadata"]["annotations"][m.ANNOTATION_SPEC_SHA]
             if ds is None:
                 changes.append(
-                    f"create namespace {ns} (privileged), ConfigMap with the node script, keeper "
+                    f"create namespace {ns} (privileged, fenced by admission policy "
+                    f"{m.fence_name(ns)}), ConfigMap with the node script, keeper "
                     f"DaemonSet for {len(eligible)} Linux node(s)"
                 )
             elif (ds.get("metadata", {}).get("annotations") or {}).get(
@@ -212,7 +217,7 @@ class DeliveryStep:
                     + (" ..." if len(todo) > 5 else "")
                 )
             # no check result (the pod did not start): say so; the node stays in the todo
-            warnings = [f"{r.node}: unknown: {r.message}" for r in unknown]
+            warnings += [f"{r.node}: unknown: {r.message}" for r in unknown]
         changes += await _record_changes(ctx)
         return Probe(changes=changes, warnings=warnings, data={"skipped": _skip_notes(nodes)})
 
@@ -247,6 +252,8 @@ class DeliveryStep:
             stats=stats,
         )
         ctx.shared.delivery_stats = stats
+        for warning in stats.warnings:  # e.g. the namespace could not be fenced (< 1.30)
+            ctx.emit(RunWarning(ctx.run_id, warning, ctx.cluster.name))
         ctx.check_cancel()
         failed = [r for r in results if r.phase in ("failed", "unknown")]
         if failed:

@@ -1,0 +1,199 @@
+"""Point 2 of the trust issue: the namespace is fenced by a ValidatingAdmissionPolicy that
+admits only our pod shape. The product creates it (KubeClient.ensure_fence, from the manifests
+apply uses); the emulator enforces it with a real CEL evaluator; one-shot delivery deletes the
+namespace and the fence when done; clusters older than 1.30 get a warning instead."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.kube import KubeClient, load_api
+from aksaudit_tui.nodes.script import render_node_script
+from engine_helpers import engine_for, run, scenario
+from fixtures.emulator import emulator, make_emulator  # noqa: F401  (pytest fixtures)
+
+CLUSTER = "aks-prod-weu"
+NS = m.DEFAULT_NAMESPACE
+IMAGE = "mcr.microsoft.com/azurelinux/busybox@sha256:" + "d" * 64
+SCRIPT = render_node_script("-w /etc/passwd -p wa -k identity\n", "authpriv", "info")
+POLICY = m.fence_name(NS)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+async def kube(emulator: Any) -> AsyncIterator[KubeClient]:  # noqa: F811
+    k = KubeClient(
+        load_api(emulator.info.kubeconfig, CLUSTER, emulator.info.ca_bundle), context=CLUSTER
+    )
+    yield k
+    k.close()
+
+
+def _apis(emu: Any) -> tuple[Any, Any, Any]:
+    api = config.new_client_from_config(emu.info.kubeconfig, context=CLUSTER)
+    return client.CoreV1Api(api), client.AppsV1Api(api), client.AdmissionregistrationV1Api(api)
+
+
+def _denied(call: Any) -> str:
+    with pytest.raises(ApiException) as info:
+        call()
+    assert info.value.status == 403, info.value.body
+    body = str(info.value.body)
+    assert f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denied request" in body
+    return body
+
+
+async def test_the_fence_admits_only_our_pod_shape(emulator: Any, kube: KubeClient) -> None:  # noqa: F811
+    await kube.ensure_namespace(NS)
+    assert await kube.ensure_fence(NS, IMAGE) is None
+    assert await kube.ensure_fence(NS, IMAGE) is None  # idempotent
+    v1, apps, adm = _apis(emulator)
+    policy = adm.read_validating_admission_policy(POLICY)
+    served = adm.api_client.sanitize_for_serialization(policy)
+    assert served["spec"] == m.admission_policy_manifest(NS, IMAGE)["spec"]
+    binding = adm.read_validating_admission_policy_binding(POLICY)
+    assert binding.spec.match_resources.namespace_selector.match_labels == {
+        "kubernetes.io/metadata.name": NS
+    }
+    node = v1.list_node(label_selector="kubernetes.azure.com/agentpool=apps").items[0]
+    ours = m.oneshot_pod_manifest(
+        namespace=NS, node=node.metadata.name, mode="check", image=IMAGE,
+        script_text=SCRIPT, run_id="r1", configmap=m.oneshot_configmap_name("r1"),
+    )  # fmt: skip
+    v1.create_namespaced_pod(NS, ours, dry_run="All")  # admitted
+    assert await kube.check_admission(NS, IMAGE) is None  # our own probe passes the fence
+
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "evil", "namespace": NS},
+        "spec": {
+            "hostPID": True,
+            "containers": [
+                {
+                    "name": "x",
+                    "image": "docker.io/library/busybox:latest",
+                    "command": ["sh", "-c", "nsenter -t 1 -a sh"],
+                    "securityContext": {"privileged": True},
+                }
+            ],
+        },
+    }
+    body = _denied(lambda: v1.create_namespaced_pod(NS, foreign))
+    assert f"the image must be {IMAGE}" in body
+    # our exact pod with one more container, or another volume, or without our labels
+    extra = copy.deepcopy(ours)
+    extra["spec"]["containers"].append({**extra["spec"]["containers"][0], "name": "sidecar"})
+    assert "only the single aksaudit container" in _denied(
+        lambda: v1.create_namespaced_pod(NS, extra)
+    )
+    hostpath = copy.deepcopy(ours)
+    hostpath["spec"]["volumes"].append({"name": "root", "hostPath": {"path": "/"}})
+    assert "the only volume must be the node-script ConfigMap" in _denied(
+        lambda: v1.create_namespaced_pod(NS, hostpath)
+    )
+    unlabelled = copy.deepcopy(ours)
+    unlabelled["metadata"]["labels"] = {}
+    assert "must carry the aksaudit labels" in _denied(
+        lambda: v1.create_namespaced_pod(NS, unlabelled)
+    )
+
+    keeper = m.keeper_daemonset_manifest(namespace=NS, image=IMAGE, script_text=SCRIPT, run_id="r1")
+    other = copy.deepcopy(keeper)
+    other["spec"]["template"]["spec"]["containers"][0]["command"] = ["/bin/sh", "-c", "id"]
+    assert "the command must be the aksaudit launcher" in _denied(
+        lambda: apps.create_namespaced_daemon_set(NS, other)
+    )
+    apps.create_namespaced_daemon_set(NS, keeper)  # ours is admitted
+    # editing the admitted DaemonSet to run something else is denied too
+    patched = {"spec": {"template": {"spec": {"containers": [
+        {**keeper["spec"]["template"]["spec"]["containers"][0], "command": ["sh", "-c", "id"]}
+    ]}}}}  # fmt: skip
+    _denied(lambda: apps.patch_namespaced_daemon_set(m.KEEPER_NAME, NS, patched))
+    # another namespace is not fenced
+    v1.create_namespace({"metadata": {"name": "elsewhere"}})
+    v1.create_namespaced_pod("elsewhere", {**foreign, "metadata": {"name": "fine"}})
+
+
+async def test_policy_with_a_broken_expression_is_refused(emulator: Any) -> None:  # noqa: F811
+    _, _, adm = _apis(emulator)
+    bad = m.admission_policy_manifest(NS, IMAGE)
+    bad["spec"]["validations"][0]["expression"] = "object.spec.containers.all(c, "
+    with pytest.raises(ApiException) as info:
+        adm.create_validating_admission_policy(bad)
+    assert info.value.status == 422 and "compilation failed" in str(info.value.body)
+
+
+def test_one_shot_apply_leaves_no_namespace_and_no_fence(
+    make_emulator: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, tmp_path / "state")
+    plan = run(
+        eng.plan_from_names(
+            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+        )
+    )
+    result = run(eng.apply(plan))
+    assert result.outcome == "ok", result
+    store = emu.state.kube["aks-dev-neu"]
+    assert store.get("namespaces", "", NS) is None or _terminating(store)
+    for resource in ("validatingadmissionpolicies", "validatingadmissionpolicybindings"):
+        # fenced while the pods ran (created before them), deleted with the namespace after
+        events = store.events_since(0, resource, None)
+        history = [(e.type, e.obj["metadata"]["name"]) for e in events]
+        # once per pod batch (the pre-apply check pods, then the apply pods)
+        assert history and history == [("ADDED", POLICY), ("DELETED", POLICY)] * (
+            len(history) // 2
+        ), history
+        assert store.list(resource, None) == []
+
+
+def _terminating(store: Any) -> bool:
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        ns = store.get("namespaces", "", NS)
+        if ns is None or (ns.get("status") or {}).get("phase") == "Terminating":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_clusters_older_than_1_30_get_a_warning_not_a_fence(
+    make_emulator: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    def old(data: dict[str, Any]) -> None:
+        for sub in data["subscriptions"]:
+            for rg in sub["resource_groups"]:
+                for cl in rg.get("clusters", []):
+                    if cl["name"] == "aks-dev-neu":
+                        cl["kubernetes_version"] = "1.29.9"
+
+    emu = make_emulator(scenario(old))
+    eng = engine_for(emu, tmp_path / "state")
+    plan = run(
+        eng.plan_from_names(
+            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
+        )
+    )
+    changes = run(eng.review(plan))
+    warned = [c.warning for c in changes if c.warning and "ValidatingAdmissionPolicy" in c.warning]
+    assert warned and "1.29.9" in warned[0] and "not fenced" in warned[0]
+    events: list[Any] = []
+    result = run(eng.apply(plan, events.append))
+    assert result.outcome == "ok", result
+    run_warnings = [e.message for e in events if type(e).__name__ == "RunWarning"]
+    assert any("not fenced" in w for w in run_warnings), run_warnings
+    assert emu.state.kube["aks-dev-neu"].list("validatingadmissionpolicies", None) == []
