@@ -15,6 +15,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from aksaudit_tui.engine import plan_io
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.kube import KubeClient, load_api
 from aksaudit_tui.nodes.script import render_node_script
@@ -188,6 +189,9 @@ def test_clusters_older_than_1_30_get_a_warning_not_a_fence(
             clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
         )
     )
+    # the plan says so (a comment above the clusters), the review too
+    assert plan.notes and "1.29.9" in plan.notes[0] and "not fenced" in plan.notes[0]
+    assert f"# WARNING: {plan.notes[0]}" in plan_io.dumps(plan)
     changes = run(eng.review(plan))
     warned = [c.warning for c in changes if c.warning and "ValidatingAdmissionPolicy" in c.warning]
     assert warned and "1.29.9" in warned[0] and "not fenced" in warned[0]
@@ -197,3 +201,26 @@ def test_clusters_older_than_1_30_get_a_warning_not_a_fence(
     run_warnings = [e.message for e in events if type(e).__name__ == "RunWarning"]
     assert any("not fenced" in w for w in run_warnings), run_warnings
     assert emu.state.kube["aks-dev-neu"].list("validatingadmissionpolicies", None) == []
+
+
+def test_status_says_when_a_keeper_namespace_lost_its_fence(
+    make_emulator: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, tmp_path / "state")
+    plan = run(
+        eng.plan_from_names(
+            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
+        )
+    )
+    assert plan.notes == ()  # 1.3x: fenced, nothing to warn about
+    assert run(eng.apply(plan)).outcome == "ok"
+    assert not [w for w in run(eng.status()).warnings if "fence" in w]
+    api = config.new_client_from_config(emu.info.kubeconfig, context="aks-dev-neu")
+    client.AdmissionregistrationV1Api(api).delete_validating_admission_policy_binding(POLICY)
+    warnings = run(eng.status()).warnings
+    assert any(
+        f"namespace {NS} is not fenced: admission policy binding {POLICY} is missing" in w
+        for w in warnings
+    ), warnings

@@ -322,6 +322,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             kube_contexts=contexts,
         )
     )
+    for note in plan.notes:  # also a comment in the plan itself
+        print(f"aksaudit: warning: {note}", file=sys.stderr)
     if args.out:
         plan_io.dump(plan, args.out)
         print(f"aksaudit: wrote {args.out}", file=sys.stderr)

@@ -75,6 +75,9 @@ class Plan:
     source: str | None = field(default=None, compare=False)  # file it was loaded from
     # The tag `aksaudit plan` resolved ``image`` from (written as a comment, not a key).
     image_from: str | None = field(default=None, compare=False)
+    # What `aksaudit plan` found the reviewer must know (e.g. a cluster too old for the
+    # admission fence); written as comments above the clusters, never read back.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def cluster(self, name: str) -> ClusterTarget:
         for c in self.clusters:

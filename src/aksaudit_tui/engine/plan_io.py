@@ -359,6 +359,8 @@ def dumps(plan: Plan, doc: Any = None) -> str:
         doc = CommentedMap()
         doc.yaml_set_start_comment(HEADER)
     _merge(doc, data)
+    for note in plan.notes:
+        doc.yaml_set_comment_before_after_key("clusters", before=f"WARNING: {note}")
     if plan.image_from:
         doc.yaml_add_eol_comment(f"resolved at plan time from {plan.image_from}", "image")
     buf = io.StringIO()

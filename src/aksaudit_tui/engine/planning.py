@@ -34,6 +34,7 @@ from aksaudit_tui.engine.plan import (
 )
 from aksaudit_tui.errors import UsageError
 from aksaudit_tui.nodes.image import parse_image, resolve_digest
+from aksaudit_tui.nodes.manifests import fence_supported, fence_warning
 
 
 async def discover_events(
@@ -110,6 +111,7 @@ async def plan_from_names(
     """Discover, resolve names to ids, validate like a plan file."""
     inv = await discovery.discover_all(settings, subscription)
     targets: list[ClusterTarget] = []
+    notes: list[str] = []
     for name in clusters:
         hits = [c for c in inv.clusters if c.name == name] or [
             c for c in inv.clusters if c.name.lower() == name.lower()
@@ -122,6 +124,10 @@ async def plan_from_names(
                 f"--cluster {name}: {len(hits)} clusters have that name; add --subscription ID"
             )
         targets.append(target_from_cluster(hits[0], (kube_contexts or {}).get(name)))
+        version = hits[0].kubernetes_version or ""
+        if version and not fence_supported(version):
+            ns = namespace or DEFAULT_NAMESPACE
+            notes.append(f"{hits[0].name}: {fence_warning(ns, version)}")
     wss = [w for w in inv.workspaces if w.name == workspace or w.customer_id == workspace] or [
         w for w in inv.workspaces if w.name.lower() == workspace.lower()
     ]
@@ -154,7 +160,7 @@ async def plan_from_names(
         raise UsageError(
             parts[1] if len(parts) == 2 and parts[0].startswith("plan:") else msg
         ) from None
-    return await pin_image(settings, checked)
+    return await pin_image(settings, replace(checked, notes=tuple(notes)))
 
 
 async def pin_image(settings: CloudSettings, plan: Plan) -> Plan:

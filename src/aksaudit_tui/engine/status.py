@@ -125,6 +125,7 @@ async def status(config: EngineConfig, cluster_name: str | None) -> StatusReport
                     if a is not None and a.records:
                         seen[(i, n)] = a
             warnings.extend(c.shared.warning for c in ctxs if c.shared.warning is not None)
+            warnings.extend(w for w in await asyncio.gather(*map(_fence, ctxs)) if w)
             for c in ctxs:
                 warnings.extend(c.shared.unknown)
             clusters: list[ClusterCoverage] = []
@@ -156,6 +157,17 @@ async def status(config: EngineConfig, cluster_name: str | None) -> StatusReport
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         warnings=tuple(warnings),
     )
+
+
+async def _fence(ctx: StepContext) -> str | None:
+    """A keeper's namespace must stay fenced (one-shot deletes its namespace and fence)."""
+    if ctx.plan.delivery != "keeper":
+        return None
+    try:
+        problem = await (await kubeops.kube(ctx)).fence_problem(ctx.plan.namespace, ctx.plan.image)
+    except Exception as exc:  # the cluster's other errors are reported with its rows
+        return f"{ctx.cluster.name}: cannot check the admission fence: {describe_exc(exc)}"
+    return f"{ctx.cluster.name}: {problem}" if problem else None
 
 
 async def _cluster_rows(ctx: StepContext) -> tuple[list[NodeRow], str | None, bool]:

@@ -380,6 +380,34 @@ class KubeClient:
             await self._json(f"replace_vap{suffix}", replace, name, new)
         return None
 
+    async def fence_problem(self, namespace: str, image: str) -> str | None:
+        """Why ``namespace`` is not fenced for ``image`` (too old a cluster, the policy or its
+        binding missing or changed), or None when the fence is in place."""
+        version = await self.server_version()
+        if not m.fence_supported(version):
+            return m.fence_warning(namespace, version)
+        adm: Any = client.AdmissionregistrationV1Api(self.api)
+        name = m.fence_name(namespace)
+        want = {
+            "": m.admission_policy_manifest(namespace, image),
+            "_binding": m.admission_binding_manifest(namespace),
+        }
+        for suffix, body in want.items():
+            read = getattr(adm, f"read_validating_admission_policy{suffix}")
+            cur = await self._read(f"read_vap{suffix}", read, name)
+            what = "admission policy" if not suffix else "admission policy binding"
+            if cur is None:
+                return (
+                    f"namespace {namespace} is not fenced: {what} {name} is missing "
+                    "(run `aksaudit apply` again)"
+                )
+            if cur.get("spec") != body["spec"]:
+                return (
+                    f"namespace {namespace}: {what} {name} was changed outside aksaudit "
+                    "(run `aksaudit apply` again)"
+                )
+        return None
+
     async def delete_fence(self, namespace: str) -> None:
         """Delete the fence of ``namespace`` (binding first); gone or not ours is fine."""
         adm: Any = client.AdmissionregistrationV1Api(self.api)
