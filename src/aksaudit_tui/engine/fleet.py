@@ -37,6 +37,7 @@ class _ClusterRead:
     cluster: Cluster
     view: ClusterView | None = None
     error: str | None = None  # why the cluster's Kubernetes side is unknown
+    fence: str | None = None  # why a keeper's namespace is not fenced (admission policy)
 
 
 @dataclass
@@ -75,14 +76,21 @@ async def _read_cluster(
         except UsageError as exc:
             return _ClusterRead(cluster, error=str(exc))
         try:
-            view = await observe_cluster(kube, cluster.node_resource_group)
-        except Exception as exc:  # the cluster is reported unknown with this reason
-            return _ClusterRead(cluster, error=_kube_error(exc))
+            try:
+                view = await observe_cluster(kube, cluster.node_resource_group)
+            except Exception as exc:  # the cluster is reported unknown with this reason
+                return _ClusterRead(cluster, error=_kube_error(exc))
+            fence = None
+            try:
+                if view.record is not None and view.record.delivery == "keeper":
+                    fence = await kube.fence_problem(view.record.namespace, None)
+            except Exception as exc:  # e.g. no right to read admission policies: said
+                fence = f"cannot check the admission fence: {_kube_error(exc)}"
         finally:
             for k, v in kube.calls.items():
                 stats.kube_calls[k] = stats.kube_calls.get(k, 0) + v
             kube.close()
-    return _ClusterRead(cluster, view=view)
+    return _ClusterRead(cluster, view=view, fence=fence)
 
 
 def _nodes_from_azure(cluster: Cluster) -> list[NodeInfo]:
@@ -268,6 +276,7 @@ async def fleet_status(
     finally:
         for t in reads.values():
             t.cancel()
+    warnings.extend(f"{r.cluster.name}: {r.fence}" for r in done if r.fence)
     # the clusters' records name their workspaces: one query each
     ws_ids = sorted({r.view.record.workspace_id.lower() for r in done if r.view and r.view.record})
     activity: dict[str, WorkspaceActivity] = {}

@@ -380,16 +380,17 @@ class KubeClient:
             await self._json(f"replace_vap{suffix}", replace, name, new)
         return None
 
-    async def fence_problem(self, namespace: str, image: str) -> str | None:
+    async def fence_problem(self, namespace: str, image: str | None) -> str | None:
         """Why ``namespace`` is not fenced for ``image`` (too old a cluster, the policy or its
-        binding missing or changed), or None when the fence is in place."""
+        binding missing or changed), or None when the fence is in place. Without ``image``
+        (not known to the caller) the policy's rules are not compared, only its presence."""
         version = await self.server_version()
         if not m.fence_supported(version):
             return m.fence_warning(namespace, version)
         adm: Any = client.AdmissionregistrationV1Api(self.api)
         name = m.fence_name(namespace)
-        want = {
-            "": m.admission_policy_manifest(namespace, image),
+        want: dict[str, Any] = {
+            "": m.admission_policy_manifest(namespace, image) if image else None,
             "_binding": m.admission_binding_manifest(namespace),
         }
         for suffix, body in want.items():
@@ -401,7 +402,7 @@ class KubeClient:
                     f"namespace {namespace} is not fenced: {what} {name} is missing "
                     "(run `aksaudit apply` again)"
                 )
-            if cur.get("spec") != body["spec"]:
+            if body is not None and cur.get("spec") != body["spec"]:
                 return (
                     f"namespace {namespace}: {what} {name} was changed outside aksaudit "
                     "(run `aksaudit apply` again)"
