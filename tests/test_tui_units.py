@@ -379,6 +379,38 @@ async def test_status_fleet_filters_sorts_and_drills_into_nodes() -> None:
         assert nodes.row_count == 4
 
 
+class ProbeCountingEngine(FakeEngine):
+    def __init__(self) -> None:
+        super().__init__(runs=fixed_runs())
+        self.probes: list[bool] = []
+
+    async def status(self, cluster_name: str | None = None, **kw: Any) -> Any:
+        self.probes.append(bool(kw.get("probe_nodes")))
+        return await super().status(cluster_name)
+
+
+async def test_status_live_probe_only_after_a_yes() -> None:
+    """The wizard reads status read-only; `p` asks before the live probe (check pods)."""
+    from aksaudit_tui.tui.screens.modals import ConfirmScreen
+
+    engine = ProbeCountingEngine()
+    app = fake_app(engine, start="status")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert engine.probes and not any(engine.probes)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # no: nothing is probed
+        await settle(pilot)
+        assert not any(engine.probes)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.probes[-1] is True
+
+
 def test_every_binding_id_is_in_the_keymap_list() -> None:
     from textual.binding import Binding
 

@@ -240,7 +240,7 @@ class AksauditApp(App[int]):
         self.start_review(message.plan)
 
     def on_read_status(self, message: ReadStatus) -> None:
-        self.start_status(message.cluster)
+        self.start_status(message.cluster, message.probe_nodes)
 
     def on_start_verify(self, _message: StartVerify) -> None:
         self.start_verify()
@@ -457,8 +457,11 @@ class AksauditApp(App[int]):
     def start_review(self, plan: Plan) -> None:
         self.start_job("review", lambda: self.engine.review(plan))
 
-    def start_status(self, cluster: str | None = None) -> None:
-        self.start_job("status", lambda: self.engine.status(cluster))
+    def start_status(self, cluster: str | None = None, probe_nodes: bool = False) -> None:
+        if probe_nodes:  # only after the user confirmed it on the Status screen
+            self.start_job("status", lambda: self.engine.status(cluster, probe_nodes=True))
+        else:
+            self.start_job("status", lambda: self.engine.status(cluster))
 
     def refresh_runs(self) -> None:
         self.start_job("runs", self._list_runs)

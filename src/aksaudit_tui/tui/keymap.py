@@ -34,6 +34,7 @@ BINDING_IDS: dict[str, tuple[str, str]] = {
     "status.export_csv": ("c", "Status: export CSV"),
     "status.filter": ("f", "Status: filter clusters (name, subscription or state)"),
     "status.sort": ("s", "Status: sort by name, coverage, drift or heartbeat"),
+    "status.probe": ("p", "Status: probe the nodes live (asks first; starts check pods)"),
     "rules.custom": ("f4", "Rules: custom rules editor"),
     "rules.preview": ("f5", "Rules: preview of the rules file"),
     "confirm.yes": ("y", "Confirm dialogs: yes"),

@@ -72,11 +72,13 @@ class ReviewPlan(Message):
 
 
 class ReadStatus(Message):
-    """Read coverage of one cluster, or of every cluster (job ``status``)."""
+    """Read coverage of one cluster, or of every cluster (job ``status``); ``probe_nodes``: the
+    live probe the user confirmed (check pods on the nodes)."""
 
-    def __init__(self, cluster: str | None = None) -> None:
+    def __init__(self, cluster: str | None = None, probe_nodes: bool = False) -> None:
         super().__init__()
         self.cluster = cluster
+        self.probe_nodes = probe_nodes
 
 
 class StartVerify(Message):

@@ -18,7 +18,7 @@ from aksaudit_tui.tui.messages import Navigate, ReadStatus
 from aksaudit_tui.tui.models.fleet import FleetModel, FleetRow, report_csv
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
-from aksaudit_tui.tui.screens.modals import PromptScreen
+from aksaudit_tui.tui.screens.modals import ConfirmScreen, PromptScreen
 
 FLEET_COLUMNS = (
     ("cluster", "Cluster"),
@@ -105,6 +105,7 @@ class StatusScreen(WizardScreen):
         Binding("c", "export_csv", "Export CSV", id="status.export_csv"),
         Binding("f", "filter", "Filter", id="status.filter"),
         Binding("s", "sort", "Sort", id="status.sort"),
+        Binding("p", "probe", "Probe nodes", id="status.probe"),
     ]
 
     cluster: str | None = None  # None: every cluster (the engine reads the whole fleet)
@@ -113,6 +114,7 @@ class StatusScreen(WizardScreen):
         super().__init__()
         self.model: FleetModel | None = None
         self.selected: str | None = None  # fleet row key whose nodes are shown
+        self._own_dialog = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="coverage", markup=False)
@@ -132,10 +134,17 @@ class StatusScreen(WizardScreen):
         fleet.focus()
 
     def on_screen_resume(self, _event: Any) -> None:
-        # Status is live: read it again every time the screen is shown.
-        if not self.aks.job("status").running:
+        # Status is live: read it again every time the screen is shown (not when one of its own
+        # dialogs closes: a fleet read is not free, and the probe dialog asks for its own).
+        if self._own_dialog:
+            self._own_dialog = False
+        elif not self.aks.job("status").running:
             self.post_message(ReadStatus(self.cluster))
         self._paint()
+
+    def _dialog(self, screen: Any, callback: Any) -> None:
+        self._own_dialog = True
+        self.app.push_screen(screen, callback)
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         if topic == "status":
@@ -225,6 +234,25 @@ class StatusScreen(WizardScreen):
         if event.data_table.id == "fleet-table":  # enter: drill into the nodes
             self.query_one("#status-table", DataTable).focus()
 
+    def action_probe(self) -> None:
+        """The live node probe, only after a yes: it starts privileged pods on the nodes."""
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.say("Probing the nodes of the clusters applied from here…")
+                self.post_message(ReadStatus(self.cluster, probe_nodes=True))
+                self._paint()
+
+        self._dialog(
+            ConfirmScreen(
+                "Probe the nodes live? This starts a read-only check pod (privileged, hostPID) "
+                "on every Linux node of the clusters applied from this machine, and deletes it "
+                "after. Status without it reads only what the clusters and workspaces report.",
+                yes="Probe",
+            ),
+            answer,
+        )
+
     def action_sort(self) -> None:
         if self.model is not None:
             self.say(f"Sorted by {self.model.next_sort()}.")
@@ -252,7 +280,7 @@ class StatusScreen(WizardScreen):
             self.model.filter = text.strip()
             self._paint()
 
-        self.app.push_screen(
+        self._dialog(
             PromptScreen("Filter clusters (name, subscription or state):", self.model.filter),
             done,
         )
@@ -278,7 +306,7 @@ class StatusScreen(WizardScreen):
                 return
             self.say(f"Status written to {path}.")
 
-        self.app.push_screen(PromptScreen(f"Write {kind.upper()} to:", f"status.{kind}"), write)
+        self._dialog(PromptScreen(f"Write {kind.upper()} to:", f"status.{kind}"), write)
 
     def action_export_json(self) -> None:
         self._export("json")
