@@ -159,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         and enabled == len(names[::2])
         and nodes == args.clusters * args.nodes
     )
-    print("passed" if ok else "failed")
+    print(
+        f"{'passed' if ok else 'failed'} status_vs_discovery: {ratio:.2f} <= {GOAL_RATIO:g}, "
+        f"{stats.kql_queries} KQL query for 1 recorded workspace, {len(report.clusters)} "
+        f"clusters ({enabled} enabled), {nodes} nodes"
+    )
     return 0 if ok else 1
 
 

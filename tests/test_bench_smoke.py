@@ -120,8 +120,20 @@ def test_memory_tiny() -> None:
         run_bench("memory.py", "--status-nodes", "30", "--apply-nodes", "2", "--seconds", "0.2"),
         ["memory.status_view_peak_mb", "memory.apply_peak_mb"],
     )
-    assert f["memory.status_rows_shown"] == "30" and f["memory.apply_exit_code"] == "0"
+    # the fleet view: one row per cluster (30 nodes: one cluster), every node held
+    assert f["memory.status_nodes_held"] == "30" and f["memory.status_fleet_rows"] == "1"
+    assert f["memory.apply_exit_code"] == "0"
     assert float(f["memory.apply_peak_mb"]) > 10  # the child's own high-water mark, not 0
+
+
+def test_status_tiny() -> None:
+    f = check_format(
+        run_bench("status.py", "--clusters", "2", "--nodes", "2", "--latency-ms", "20",
+                  "--kube-latency-ms", "5"),
+        ["status_s", "discovery_s", "ratio", "kql_queries"],
+    )  # fmt: skip
+    assert f["clusters"] == "2" and f["clusters_enabled"] == "1" and f["nodes"] == "4"
+    assert f["kql_queries"] == "1"  # one recorded workspace: one query
 
 
 def test_first_row_tiny() -> None:
