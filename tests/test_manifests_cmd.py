@@ -52,7 +52,14 @@ def _missing(sent: Any, stored: Any, path: str = "") -> list[str]:
 def _stored(api: client.ApiClient, obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj["metadata"]
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    adm = client.AdmissionregistrationV1Api(api)
     read = {
+        "ValidatingAdmissionPolicy": lambda: adm.read_validating_admission_policy(
+            meta["name"], _preload_content=False
+        ),
+        "ValidatingAdmissionPolicyBinding": lambda: adm.read_validating_admission_policy_binding(
+            meta["name"], _preload_content=False
+        ),
         "Namespace": lambda: core.read_namespace(meta["name"], _preload_content=False),
         "ConfigMap": lambda: core.read_namespaced_config_map(
             meta["name"], meta["namespace"], _preload_content=False
@@ -79,7 +86,10 @@ def test_manifests_are_what_apply_sent(make_emulator: Any, tmp_path: Path) -> No
     printed = _sh(env, "manifests", str(plan), "--run-id", run_id, cwd=tmp_path)
     assert printed.returncode == EXIT_OK, printed.stderr
     objs = _docs(printed.stdout)
-    assert [o["kind"] for o in objs] == ["Namespace", "ConfigMap", "DaemonSet"]
+    assert [o["kind"] for o in objs] == [
+        "Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+        "ConfigMap", "DaemonSet",
+    ]  # fmt: skip
 
     api = config.new_client_from_config(config_file=emu.info.kubeconfig, context=CLUSTER)
     try:
@@ -89,9 +99,9 @@ def test_manifests_are_what_apply_sent(make_emulator: Any, tmp_path: Path) -> No
     finally:
         api.close()
     # the script in the ConfigMap is the one the pods verify (sha256 in the DaemonSet's env)
-    ds_env = objs[2]["spec"]["template"]["spec"]["containers"][0]["env"]
+    ds_env = objs[4]["spec"]["template"]["spec"]["containers"][0]["env"]
     sha = {e["name"]: e["value"] for e in ds_env}["AKSAUDIT_SCRIPT_SHA256"]
-    assert objs[1]["metadata"]["annotations"]["aksaudit.io/script-sha256"] == sha
+    assert objs[3]["metadata"]["annotations"]["aksaudit.io/script-sha256"] == sha
 
     # --out: the same objects, one file each, listed by kustomization.yaml
     out = tmp_path / "bundle"
@@ -135,8 +145,14 @@ def test_one_shot_plans_show_the_pod_each_node_gets(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
     p = _sh(env, "manifests", str(plan), cwd=tmp_path)
     assert p.returncode == EXIT_OK, p.stderr
-    ns, cm, template = _docs(p.stdout)
+    ns, policy, binding, cm, template = _docs(p.stdout)
     assert (ns["kind"], cm["kind"], template["kind"]) == ("Namespace", "ConfigMap", "PodTemplate")
+    assert (policy["kind"], binding["kind"]) == (
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    )  # fmt: skip
+    # the fence admits exactly the image the pods run
+    image = template["template"]["spec"]["containers"][0]["image"]
+    assert any(image in v["expression"] for v in policy["spec"]["validations"])
     assert cm["metadata"]["name"] == "aksaudit-node-script-manifests"  # the run's own ConfigMap
     pod = template["template"]
     assert "nodeName" not in pod["spec"] and pod["spec"]["restartPolicy"] == "Never"

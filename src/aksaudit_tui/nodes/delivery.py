@@ -889,11 +889,17 @@ ONESHOT_TEMPLATE_NAME = "aksaudit-apply"
 def delivery_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> list[Obj]:
     """Every object an apply with ``spec`` sends, in the order it sends them.
 
-    Keeper: namespace, ConfigMap, DaemonSet. One-shot: namespace, the run's ConfigMap and a
-    ``PodTemplate`` holding the pod it creates on each node: its ``metadata.name`` is then
+    Keeper: namespace, the fence (admission policy and binding, on Kubernetes >= 1.30),
+    ConfigMap, DaemonSet. One-shot: namespace, fence, the run's ConfigMap and a ``PodTemplate``
+    holding the pod it creates on each node: its ``metadata.name`` is then
     ``aksaudit-apply-<node>`` and ``spec.nodeName`` the node (both left out of the template)."""
+    fence = [
+        m.admission_policy_manifest(spec.namespace, spec.image),
+        m.admission_binding_manifest(spec.namespace),
+    ]
     if spec.mode == "keeper":
-        return list(keeper_objects(spec, script_text, rules_text))
+        ns, cm, ds = keeper_objects(spec, script_text, rules_text)
+        return [ns, *fence, cm, ds]
     pod = oneshot_pod(spec, script_text, "apply", "NODE")
     meta = {k: v for k, v in pod["metadata"].items() if k not in ("name", "namespace")}
     meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != "aksaudit.io/node"}
@@ -910,6 +916,7 @@ def delivery_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> l
     }
     return [
         m.namespace_manifest(spec.namespace),
+        *fence,
         oneshot_configmap(spec, script_text, rules_text),
         template,
     ]
