@@ -250,8 +250,13 @@ async def test_delivery_sets_a_kube_context_per_cluster() -> None:
         app.state.selected = [app.state.clusters[0].id]
         app.goto("delivery")
         await settle(pilot)
-        ctx = app.screen.query_one("#ctx-0")
-        assert ctx.value == "aks-prod"  # type: ignore[attr-defined]
+        from textual.widgets import Input
+
+        from aksaudit_tui.tui.widgets.keyed import KeyedColumn
+
+        column = app.screen.query_one("#context-inputs", KeyedColumn)
+        ctx = column.group("aks-prod").query_one(Input)
+        assert ctx.value == "aks-prod"
         ctx.focus()
         await pilot.press("ctrl+u", *"prod-admin")  # Input: clear, then type
         await pilot.press("ctrl+n")

@@ -45,8 +45,11 @@ async def screen_is(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
     assert app.screen is app.get_screen(name), f"on {type(app.screen).__name__}, not {name}"
 
 
-async def pick_cluster(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
-    """On the discover screen: move the tree cursor to ``name`` with keys and press space."""
+async def pick_cluster(
+    pilot: Pilot[Any], app: AksauditApp, name: str, *, unpick: bool = False
+) -> None:
+    """On the discover screen: move the tree cursor to ``name`` with keys and press space
+    (``unpick``: it was picked and is not any more)."""
     from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
 
     screen = app.get_screen("discover")
@@ -61,9 +64,10 @@ async def pick_cluster(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
         await pilot.press("down")
     else:
         raise AssertionError(f"cluster {name} not reachable in the tree")
+    assert (cluster.id in app.state.selected) == unpick
     await pilot.press("space")
     await pilot.pause()
-    assert cluster.id in app.state.selected
+    assert (cluster.id in app.state.selected) != unpick
 
 
 async def pick_workspace(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:

@@ -28,8 +28,9 @@ class WizardScreen(Screen[None]):
     Up: the screen posts messages (``tui/messages.py``) and never calls the App's methods.
     Down: it reads the App's state, models and jobs (``self.aks``) and re-renders in
     ``data_changed(topic, changes)``, which the App calls when something it may show changed.
-    A screen that rebuilds children with ids awaits the removal before mounting the new ones
-    (see ``DeliveryScreen``): mounting first raises ``DuplicateIds``.
+    Children that come and go with the data (one input per picked cluster) live in a
+    ``KeyedColumn`` (``widgets/keyed.py``), never mounted/removed by hand: mounting new children
+    before the old ones are gone raised ``DuplicateIds`` (issue 12).
     """
 
     NEXT_LABEL: ClassVar[str] = "Next ▸"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widget import Widget
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
+from aksaudit_tui.tui.widgets.keyed import KeyedColumn
 
 DELIVERY_HELP = {
     "keeper": (
@@ -27,10 +29,6 @@ DELIVERY_HELP = {
 
 class DeliveryScreen(WizardScreen):
     """Keeper or one-shot delivery, namespace, image, concurrency, a kube context per cluster."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._context_names: list[str] = []
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="delivery-main"):
@@ -52,7 +50,7 @@ class DeliveryScreen(WizardScreen):
                     id="contexts",
                     markup=False,
                 )
-                yield Vertical(id="context-inputs")
+                yield KeyedColumn(id="context-inputs")
 
     def on_mount(self) -> None:
         self.data_changed("all", None)
@@ -73,16 +71,15 @@ class DeliveryScreen(WizardScreen):
     def _paint(self) -> None:
         st = self.aks.state
         self.query_one("#delivery-help", Static).update(DELIVERY_HELP[st.delivery])
-        names = [c.name for c in st.chosen_clusters]
-        if names != self._context_names:
-            self._context_names = names
-            box = self.query_one("#context-inputs", Vertical)
-            box.remove_children()
-            widgets: list[Widget] = []
-            for i, name in enumerate(names):
-                widgets.append(Label(Text(name), classes="context-label"))
-                widgets.append(Input(st.contexts.get(name) or name, id=f"ctx-{i}", compact=True))
-            box.mount_all(widgets)
+        # One label + input per picked cluster, kept while the cluster stays picked (the
+        # clusters change when the user goes back to Discover).
+        self.query_one("#context-inputs", KeyedColumn).sync(
+            (c.name for c in st.chosen_clusters),
+            lambda name: (
+                Label(Text(name), classes="context-label"),
+                Input(st.contexts.get(name) or name, compact=True),
+            ),
+        )
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         mode = (event.pressed.id or "").removeprefix("mode-")
@@ -92,13 +89,13 @@ class DeliveryScreen(WizardScreen):
 
     def before_next(self) -> None:
         st = self.aks.state
-        for i, name in enumerate(self._context_names):
-            for inp in self.query(f"#ctx-{i}").results(Input):
-                value = inp.value.strip()
-                if value and value != name:
-                    st.contexts[name] = value
-                else:
-                    st.contexts.pop(name, None)
+        column = self.query_one("#context-inputs", KeyedColumn)
+        for name in column.keys:
+            value = column.group(name).query_one(Input).value.strip()
+            if value and value != name:
+                st.contexts[name] = value
+            else:
+                st.contexts.pop(name, None)
         st.namespace = self.query_one("#namespace", Input).value.strip()
         st.image = self.query_one("#image", Input).value.strip()
         raw = self.query_one("#concurrency", Input).value.strip()
@@ -106,8 +103,6 @@ class DeliveryScreen(WizardScreen):
 
     def check_next(self) -> str | None:
         st = self.aks.state
-        import re
-
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", st.namespace):
             return "Namespace: lower-case letters, digits and '-', at most 63 characters."
         if not st.image or " " in st.image:
