@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Debian packages the tests need (installed only when run as root).
 DEB_PACKAGES := auditd shellcheck dash busybox
 
-.PHONY: setup system-deps test lint unit kernel-tests demo screenshots bench bench-quick clean
+.PHONY: setup system-deps test lint unit kernel-tests demo screenshots bench bench-quick clean fuzz-tui
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ demo: setup
 
 screenshots: setup
 	$(PY) scripts/screenshots.py
+
+# Long random walks through the wizard (tests/tui_walk.py); prints the seed of any failure.
+# AKSAUDIT_FUZZ_STEPS (default 10000) and AKSAUDIT_FUZZ_SEED (default 1) set the length and seeds.
+fuzz-tui: setup
+	$(PY) tests/tui_walk.py
 
 bench: setup
 	$(PY) bench/run.py

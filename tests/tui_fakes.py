@@ -49,6 +49,7 @@ from aksaudit_tui.engine.events import (
 from aksaudit_tui.engine.journal import RunSummary
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
+from aksaudit_tui.errors import UsageError
 
 SUB1 = "11111111-1111-1111-1111-111111111111"
 SUB2 = "22222222-2222-2222-2222-222222222222"
@@ -158,7 +159,7 @@ class FakeJournal:
         return list(self.runs)
 
     def load(self, run_id: str) -> Any:
-        raise KeyError(run_id)
+        raise UsageError(f'no run "{run_id}" in the fake journal')  # as Journal.load says it
 
 
 class FakeEngine:

@@ -391,7 +391,8 @@ class AksauditApp(App[int]):
             try:
                 result = await make()
             except asyncio.CancelledError:
-                st.running = False
+                if gen == st.generation:  # not when a newer start of this job replaced it
+                    st.running = False
                 raise
             except Exception as exc:
                 log.exception("%s failed", name)
