@@ -106,6 +106,28 @@ async def test_after_a_finished_run_a_new_enablement_with_two_clusters() -> None
         assert [c.name for c in plan.clusters] == [DEV, PROD]
 
 
+async def test_delivery_values_typed_then_left_by_the_palette_reach_review() -> None:
+    """Found while writing the random walks: Delivery stored its inputs only on Back/Next, so
+    leaving by the palette's "Review plan" (or F2) reviewed the old namespace."""
+    app = fake_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("n")
+        await settle(pilot, app)
+        await pick_cluster(pilot, app, PROD)
+        await forward_to_delivery(pilot, app)
+        app.screen.query_one("#namespace", Input).focus()
+        await pilot.press("ctrl+u", *"audit-ns")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"review plan")
+        await pilot.pause(0.3)  # the palette searches in a worker
+        await pilot.press("enter")
+        await settle(pilot, app)
+        await screen_is(pilot, app, "review")
+        assert app.screen.plan.namespace == "audit-ns"  # type: ignore[attr-defined]
+
+
 def test_screens_rebuild_dynamic_children_only_through_keyed_columns() -> None:
     """The class of bug: mounting children while their predecessors are still being removed.
     Screens and widgets mount/remove children only through ``KeyedColumn.sync`` (which reuses

@@ -24,7 +24,8 @@ class WizardScreen(Screen[None]):
 
     Its name, Back and Next come from its row in ``tui/registry.py`` (never written here).
     Subclasses implement ``compose_body``; ``before_next`` stores the screen's choices,
-    ``check_next`` says why Next is not possible yet, ``go_next`` overrides where Next goes.
+    (also whenever the screen is left), ``check_next`` says why Next is not possible yet,
+    ``go_next`` overrides where Next goes.
     Up: the screen posts messages (``tui/messages.py``) and never calls the App's methods.
     Down: it reads the App's state, models and jobs (``self.aks``) and re-renders in
     ``data_changed(topic, changes)``, which the App calls when something it may show changed.
@@ -131,3 +132,8 @@ class WizardScreen(Screen[None]):
 
     def on_screen_resume(self, _event: Any) -> None:
         self.data_changed("resume", None)
+
+    def on_screen_suspend(self, _event: Any) -> None:
+        # However the screen is left (F2, F3, the palette, a modal on top), what the user typed
+        # counts: otherwise Review showed the old namespace after the palette's "Review plan".
+        self.before_next()
