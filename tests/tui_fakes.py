@@ -193,6 +193,9 @@ class FakeEngine:
         yield WorkspaceFound(WORKSPACE)
         yield DiscoveryDone(2, len(CLUSTERS), 1, 0)
 
+    async def pin_image(self, plan: Plan) -> Plan:
+        return plan  # no registry here: the image counts as pinned (Engine.pin_image resolves)
+
     async def review(self, plan: Plan) -> list[PlannedChange]:
         out = []
         for c in plan.clusters:
