@@ -267,9 +267,12 @@ class RunScreen(WizardScreen):
             self._show_log()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        # Only a user moving the cursor picks a node's log (rows appearing must not).
-        if event.row_key.value and event.data_table.has_focus:
-            self.log_key = f"node:{event.row_key.value}"
+        # Only a user moving the cursor picks a node's log (rows appearing must not). The key is
+        # None when the row went between the highlight and this message (a new run's rows):
+        # seen by make fuzz-tui (seed 50) as an AttributeError that ended the app.
+        key = event.row_key.value if event.row_key is not None else None
+        if key and event.data_table.has_focus:
+            self.log_key = f"node:{key}"
             self._show_log()
 
     # --- actions ---------------------------------------------------------------------------------
