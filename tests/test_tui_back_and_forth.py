@@ -150,3 +150,21 @@ def test_screens_rebuild_dynamic_children_only_through_keyed_columns() -> None:
             ):
                 found.append(f"{path.name}:{node.lineno} {node.func.attr}()")
     assert not found, found
+
+
+async def test_run_screen_ignores_a_highlight_of_a_row_already_gone() -> None:
+    """make fuzz-tui (walk seed 50, emulator) ended the app: a RowHighlighted for a row that
+    went before the message arrived has no key."""
+    from textual.widgets import DataTable
+
+    app = fake_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        app.state.selected = [CLUSTERS[0].id]
+        app.start_apply(app.state.to_plan())
+        await settle(pilot, app)
+        table = app.screen.query_one("#nodes", DataTable)
+        table.focus()
+        table.post_message(DataTable.RowHighlighted(table, 0, None))  # type: ignore[arg-type]
+        await pilot.pause()
+        assert app.is_running and app.screen is app.get_screen("run")
