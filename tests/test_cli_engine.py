@@ -4,6 +4,7 @@ SIGTERM, cleanup, and no secret in anything the tool writes or prints."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -293,3 +294,56 @@ def test_sigterm_cancels_cleans_up_and_exits_4(emu: Any, tmp_path: Path) -> None
     assert oneshot_pods(emu, "aks-dev-neu") == []
     (journal,) = list((state / "runs").glob("*.json"))
     assert json.loads(journal.read_text())["state"] == "cancelled"
+
+
+def _full_pipe() -> tuple[int, int]:
+    """A pipe already holding as much as the kernel buffers: the next write to it blocks."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    for chunk in (4096, 1):
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(w, b"x" * chunk)
+    os.set_blocking(w, True)
+    return r, w
+
+
+def test_the_announced_run_id_is_in_the_journal_before_it_is_printed(
+    emu: Any, tmp_path: Path
+) -> None:
+    """Issue 12: `apply --json` printed the run id before the journal held it; killed in that
+    window, `resume RUN_ID` answered `no run`. The child's stdout is a full pipe, so it stops
+    inside the very write that announces the run: the journal must already be there."""
+    state = tmp_path / "state"
+    env = cli_env(emu, state)
+    plan = tmp_path / "p.yaml"
+    made = sh(env, "plan", "--cluster", "aks-dev-neu", "--workspace", "law-dev-neu",
+              "--log-path", "ama", "--delivery", "one-shot", "--out", str(plan))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    r, w = _full_pipe()
+    proc = subprocess.Popen(
+        [*aksaudit_cmd(), "apply", str(plan), "--yes", "--json"], env=env,
+        stdout=w, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(w)
+    try:
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        _wait_for(lambda: "pipe_write" in wchan.read_text(), 120, "the run id announcement")
+        runs = list((state / "runs").glob("*.json"))
+        assert len(runs) == 1, "the run id is being printed but no journal holds it"
+        journalled = json.loads(runs[0].read_text())["run_id"]
+        got = b""
+        while got.count(b"\n") < 1 or len(got) <= 65536:
+            got += os.read(r, 65536)
+        announced = json.loads(got.lstrip(b"x").split(b"\n")[0])
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(r)
+    assert announced["kind"] == "RunStarted" and announced["run_id"] == journalled
+    assert sh(env, "cleanup").returncode == 0
+    p = sh(env, "resume", journalled, "--yes", "--json")
+    assert "no run" not in p.stderr and p.returncode == 0, p.stderr[-2000:]
+    assert json_lines(p.stdout)[-1]["run_id"] == journalled

@@ -143,10 +143,9 @@ async def _run(
             finally:
                 for ctx in ctxs:
                     ctx.emit = emit
-            emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
-            for ev in held:
-                emit(ev)
             timings["preflight_s"] = time.monotonic() - t0
+            # the journal first, then the run id: a process killed right after announcing it
+            # must leave a run that `aksaudit resume RUN_ID` finds
             if record is None:
                 record = config.journal.create(
                     plan,
@@ -155,6 +154,9 @@ async def _run(
                     run_id=run_id,
                     options={"verify": config.verify_after_apply},
                 )
+            emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
+            for ev in held:
+                emit(ev)
             for ctx in ctxs:
                 ctx.record = record
             warning = logpaths.describe(plan.log_path).warning
