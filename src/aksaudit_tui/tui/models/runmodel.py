@@ -145,6 +145,8 @@ class RunModel:
     message: str = ""
     error: str | None = None  # the engine raised: shown in the screen, never a traceback
     warnings: list[str] = field(default_factory=list)
+    # the step that started last: the log pane follows it until the user picks another
+    current: str | None = None
 
     @property
     def running(self) -> bool:
@@ -191,6 +193,7 @@ class RunModel:
             row.title = ev.title or ev.step
             row.state = "running"
             row.changes = ev.changes
+            self.current = row.key
             for line in ev.changes:
                 self._log(row.key, f"will change: {line}", ch)
             ch.steps.add(row.key)

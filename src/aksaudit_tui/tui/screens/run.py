@@ -79,6 +79,8 @@ class RunScreen(WizardScreen):
         self._last_draw = 0.0
         self._timer: Timer | None = None
         self._log_shown: tuple[str | None, int] = (None, 0)  # (log key, its lines written)
+        # the log follows the step that started last until the user picks a step or a node
+        self._follow = True
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="run-main"):
@@ -137,6 +139,9 @@ class RunScreen(WizardScreen):
         self._pending = Changes()
         self._last_draw = time.monotonic()
         model = self.aks.run_model
+        self._follow_current()
+        if self.log_key is None and model.steps:
+            self.log_key = next(iter(model.steps))
         self._rebuild_steps()
         table = self.query_one("#nodes", NodeTable)
         keys = list(model.nodes)
@@ -164,10 +169,33 @@ class RunScreen(WizardScreen):
         ol = self.query_one("#steps", OptionList)
         keep = ol.highlighted
         opts = self._step_options()
-        ol.clear_options()
-        ol.add_options(opts)
+        ids = [o.id for o in opts]
+        with ol.prevent(OptionList.OptionHighlighted):  # only a user's move picks a log
+            ol.clear_options()
+            ol.add_options(opts)
+        if self.log_key in ids:
+            keep = ids.index(self.log_key)  # by key: a warnings row above shifts the rows
         if opts:
-            ol.highlighted = keep if keep is not None and keep < len(opts) else 0
+            self._highlight(ol, keep if keep is not None and keep < len(opts) else 0)
+
+    def _highlight(self, ol: OptionList, index: int) -> None:
+        """Move the step cursor without it counting as the user's pick."""
+        with ol.prevent(OptionList.OptionHighlighted):
+            ol.highlighted = index
+
+    def _follow_current(self) -> bool:
+        """Point the log at the step that started last (unless the user picked one): True when
+        the log's key changed."""
+        model = self.aks.run_model
+        key = model.current if self._follow else None
+        if key is None or key == self.log_key:
+            return False
+        self.log_key = key
+        ol = self.query_one("#steps", OptionList)
+        ids = [ol.get_option_at_index(i).id for i in range(ol.option_count)]
+        if key in ids:
+            self._highlight(ol, ids.index(key))
+        return True
 
     def _apply(self, ch: Changes) -> None:
         model = self.aks.run_model
@@ -193,7 +221,7 @@ class RunScreen(WizardScreen):
                     table.add_row(*node_cells(n), key=key)
         if self.log_key is None and model.steps:
             self.log_key = next(iter(model.steps))
-        if ch.started:
+        if self._follow_current() or ch.started:
             self._show_log()
         elif self.log_key in ch.logs:
             self._append_log()
@@ -263,6 +291,7 @@ class RunScreen(WizardScreen):
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id:
+            self._follow = False
             self.log_key = event.option.id
             self._show_log()
 
@@ -272,6 +301,7 @@ class RunScreen(WizardScreen):
         # seen by make fuzz-tui (seed 50) as an AttributeError that ended the app.
         key = event.row_key.value if event.row_key is not None else None
         if key and event.data_table.has_focus:
+            self._follow = False
             self.log_key = f"node:{key}"
             self._show_log()
 
