@@ -420,7 +420,7 @@ def test_every_binding_id_is_in_the_keymap_list() -> None:
     from textual.binding import Binding
 
     from aksaudit_tui.tui.registry import NAMES, screen_class
-    from aksaudit_tui.tui.screens.modals import ConfirmScreen, TextViewScreen
+    from aksaudit_tui.tui.screens.modals import ConfirmScreen, KeysScreen, TextViewScreen
     from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
 
     ids: set[str] = set()
@@ -428,6 +428,7 @@ def test_every_binding_id_is_in_the_keymap_list() -> None:
         AksauditApp,
         ConfirmScreen,
         TextViewScreen,
+        KeysScreen,
         ClusterTree,
         *(screen_class(n) for n in NAMES),
     ]

@@ -42,7 +42,7 @@ from aksaudit_tui.engine.results import RunResult
 from aksaudit_tui.errors import UserError
 from aksaudit_tui.tui import registry
 from aksaudit_tui.tui.jobs import JobState
-from aksaudit_tui.tui.keymap import load_keymap
+from aksaudit_tui.tui.keymap import BINDING_IDS, load_keymap
 from aksaudit_tui.tui.messages import (
     CancelRun,
     CleanUp,
@@ -106,6 +106,9 @@ class AksauditApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "status", "Status", id="app.status"),
         Binding("f3", "show_run", "Run", id="app.run", show=False),
+        Binding("question_mark", "keys", "Keys", id="app.keys", show=False),
+        # replaces Textual's ctrl+c (a hint to press ctrl+q): during a run it cancels safely
+        Binding("ctrl+c", "interrupt", "Cancel run", id="app.interrupt", show=False),
     ]
 
     def __init__(
@@ -279,6 +282,52 @@ class AksauditApp(App[int]):
     def _rediscover(self) -> None:
         self.start_discovery()
         self.goto("discover")
+
+    def action_keys(self) -> None:
+        from aksaudit_tui.tui.screens.modals import KeysScreen
+
+        screen = self.screen
+        if isinstance(screen, KeysScreen):
+            return
+        keys: dict[tuple[str, str], list[str]] = {}
+        # The whole chain (focused widget, screen, app), not ``active_bindings``: that keeps one
+        # binding per key, hiding e.g. the app's ctrl+c (cancel the run) behind the screen's
+        # ctrl+c (copy the selected text, skipped when nothing is selected).
+        for namespace, bindings in screen._modal_binding_chain:
+            for key, b in bindings:
+                if self._check_action_state(b.action, namespace) is False:
+                    continue  # a disabled action: not a key of this screen now
+                what = BINDING_IDS[b.id][1] if b.id in BINDING_IDS else b.description or b.action
+                shown = keys.setdefault((b.action, what), [])
+                display = self.get_key_display(b) or key
+                if display not in shown:
+                    shown.append(display)
+        rows = [(", ".join(shown), what) for (_action, what), shown in keys.items()]
+        self.push_screen(KeysScreen(f"Keys: {screen.title or type(screen).__name__}", rows))
+
+    def action_interrupt(self) -> None:
+        from aksaudit_tui.tui.screens.modals import ConfirmScreen
+
+        if not (self.run_model.running or self.job("run").running):
+            self.action_help_quit()
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return  # already asking
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.cancel_run()
+                self.notify("Cancelling: finishing in-flight calls, deleting one-shot pods…")
+
+        self.push_screen(
+            ConfirmScreen(
+                "Cancel the run? It stops starting work, records in-flight steps as "
+                "interrupted (resume later) and deletes one-shot pods.",
+                yes="Cancel the run",
+                no="Keep running",
+            ),
+            answer,
+        )
 
     async def action_quit(self) -> None:
         if self.run_model.running or self.job("run").running:

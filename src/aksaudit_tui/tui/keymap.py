@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 BINDING_IDS: dict[str, tuple[str, str]] = {
     "app.status": ("f2", "Status (coverage) from any screen"),
     "app.run": ("f3", "Back to the running/last run"),
+    "app.keys": ("question_mark", "This screen's keys"),
+    "app.interrupt": ("ctrl+c", "Cancel the run in progress (asks first), like ctrl+x"),
     "wizard.next": ("ctrl+n", "Next wizard step"),
     "wizard.back": ("escape", "Previous wizard step"),
     "start.new": ("n", "Start screen: new enablement"),

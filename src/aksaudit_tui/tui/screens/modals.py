@@ -1,4 +1,4 @@
-"""Small modal screens: confirm, prompt for a path, view a long text."""
+"""Small modal screens: confirm, prompt for a path, view a long text, the keys of a screen."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, DataTable, Input, Label, Static, TextArea
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -102,6 +102,32 @@ class TextViewScreen(ModalScreen[None]):
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.text)
         self.notify("Copied to the clipboard (OSC 52).")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class KeysScreen(ModalScreen[None]):
+    """``?``: every key of the screen underneath (its bindings, the focused widget's and the
+    app's, as remapped by the user's keymap) with what each does."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Close", id="view.close"),
+    ]
+
+    def __init__(self, title: str, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal modal-wide"):
+            yield Label(self.title_text, markup=False, classes="modal-title")
+            table: DataTable[str] = DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            table.add_columns("Key", "What it does")
+            table.add_rows(self.rows)
+            yield table
+            yield Static("escape: close", classes="modal-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
