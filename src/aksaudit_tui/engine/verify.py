@@ -50,6 +50,13 @@ def _since(started_at: datetime) -> timedelta:
     return timedelta(seconds=max(1, math.floor((datetime.now(UTC) - started_at).total_seconds())))
 
 
+def _since_start(arr: Any, started_at: datetime | None) -> bool:
+    """A record counts for this run only if its newest line is from after the run started: the
+    look-back is whole seconds (at least one), so a short run's window can reach before it."""
+    last = getattr(arr, "last_seen", None)
+    return started_at is None or last is None or last >= started_at
+
+
 async def verify_contexts(
     config: EngineConfig,
     plan: Plan,
@@ -104,7 +111,7 @@ async def verify_contexts(
             errors.append(f"arrival query on workspace {plan.workspace.name}: {describe_exc(exc)}")
             break
         for comp, arr in got.items():
-            if comp in want and getattr(arr, "records", 0) > 0:
+            if comp in want and getattr(arr, "records", 0) > 0 and _since_start(arr, started_at):
                 seen[comp] = arr
         for comp in computers:
             arrived = comp in seen
