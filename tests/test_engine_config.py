@@ -67,6 +67,7 @@ def test_demo_settings_ask_for_the_fast_profile(tmp_path: Path) -> None:
         ca_bundle = tmp_path / "ca.pem"
         token = "tok-0123456789"
         kubeconfig = tmp_path / "kubeconfig"
+        registry_endpoint = "https://127.0.0.1:1"
 
     s = emulator_settings(Info())  # type: ignore[arg-type]
     assert s.profile == "fast"
