@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from aksaudit_tui.errors import UsageError
-from aksaudit_tui.nodes.delivery import pod_reason, result_from_status
+from aksaudit_tui.nodes.delivery import result_from_status
 from aksaudit_tui.nodes.kube import admission_hint, load_api, node_info, parse_provider_id
+from aksaudit_tui.nodes.pods import pod_reason
 from aksaudit_tui.nodes.status import parse_node_status
 
 VMSS_ID = (

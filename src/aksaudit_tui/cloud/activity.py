@@ -19,11 +19,11 @@ from typing import Any
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.logs import (
     AUDIT_PROCESSES,
-    _as_datetime,
-    _query_error,
-    _rows,
+    as_datetime,
     kql_string,
     kql_timespan,
+    query_error,
+    table_rows,
 )
 
 HEARTBEAT_KEY = "aksaudit-heartbeat"
@@ -96,7 +96,7 @@ def _as_bool(value: Any) -> bool:
 
 def parse_activity(customer_id: str, since: timedelta, tables: Sequence[Any]) -> WorkspaceActivity:
     out = WorkspaceActivity(customer_id, since)
-    for row in _rows(tables):
+    for row in table_rows(tables):
         computer = str(row.get("Computer") or "").lower()
         if not computer:
             continue
@@ -104,9 +104,9 @@ def parse_activity(customer_id: str, since: timedelta, tables: Sequence[Any]) ->
         act = out.by_computer.setdefault((computer, facility), ComputerActivity())
         act.add(
             int(row.get("records") or 0),
-            _as_datetime(row.get("last_seen")),
+            as_datetime(row.get("last_seen")),
             _as_bool(row.get("Heartbeat")),
-            _as_datetime(row.get("Hour")),
+            as_datetime(row.get("Hour")),
         )
     return out
 
@@ -123,7 +123,7 @@ async def workspace_activity(
             customer_id, activity_query(since), timespan=since + timedelta(minutes=5)
         )
     except Exception as exc:
-        raise _query_error(exc, customer_id) from None
+        raise query_error(exc, customer_id) from None
     if isinstance(response, LogsQueryPartialResult):
         out = parse_activity(customer_id, since, response.partial_data)
         err = response.partial_error

@@ -69,7 +69,8 @@ def arrival_query(computers: Sequence[str], facility: str, since: timedelta) -> 
     )
 
 
-def _as_datetime(value: Any) -> datetime | None:
+def as_datetime(value: Any) -> datetime | None:
+    """A query answer's datetime cell as an aware UTC datetime (None: empty or unreadable)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -82,7 +83,8 @@ def _as_datetime(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _rows(tables: Sequence[Any]) -> list[dict[str, Any]]:
+def table_rows(tables: Sequence[Any]) -> list[dict[str, Any]]:
+    """The rows of a query answer's tables as column -> value dicts."""
     out: list[dict[str, Any]] = []
     for table in tables:
         cols = [getattr(c, "name", c) for c in table.columns]
@@ -121,7 +123,7 @@ async def syslog_arrival(
             timespan=since + timedelta(minutes=5),  # the service also clips to timespan
         )
     except Exception as exc:
-        raise _query_error(exc, workspace_customer_id) from None
+        raise query_error(exc, workspace_customer_id) from None
     finally:
         if own:
             await cl.close()
@@ -134,20 +136,21 @@ async def syslog_arrival(
     else:
         tables = response.tables
     by_lower = {c.lower(): c for c in computers}
-    for row in _rows(tables):
+    for row in table_rows(tables):
         name = by_lower.get(str(row.get("Computer") or "").lower())
         if name is None:
             continue
         prev = result[name]
         records = prev.records + int(row.get("records") or 0)
-        seen = _as_datetime(row.get("last_seen"))
+        seen = as_datetime(row.get("last_seen"))
         if prev.last_seen and (seen is None or prev.last_seen > seen):
             seen = prev.last_seen
         result[name] = Arrival(records, seen)
     return result
 
 
-def _query_error(exc: BaseException, workspace: str) -> UserError:
+def query_error(exc: BaseException, workspace: str) -> UserError:
+    """A failed workspace query as one line that says what to fix (rejected, no access, ...)."""
     info = describe(exc)
     if info.status == 400 or info.code in ("BadArgumentError", "SemanticError", "SyntaxError"):
         return UserError(f"the log query was rejected by workspace {workspace}: {info.message}")

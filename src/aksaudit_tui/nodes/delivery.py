@@ -23,6 +23,14 @@ from kubernetes.client.exceptions import ApiException
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.kube import KubeClient, NodeInfo, Obj, PodEvent, PodWatch, api_message
+from aksaudit_tui.nodes.pods import (
+    container_started,
+    container_status,
+    pod_node,
+    pod_ready,
+    pod_reason,
+    waiting_reason,
+)
 from aksaudit_tui.nodes.status import NodeStatus, parse_node_status
 
 DeliveryMode = Literal["keeper", "one-shot"]
@@ -158,67 +166,6 @@ def _tail(log: str, lines: int = 1) -> str:
     return " | ".join(rows[-lines:])
 
 
-# --- pod state -------------------------------------------------------------------------------
-
-
-def _container_status(pod: Obj) -> Obj:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        return dict(cs)
-    return {}
-
-
-def _waiting(pod: Obj) -> tuple[str, str]:
-    w = (_container_status(pod).get("state") or {}).get("waiting") or {}
-    return str(w.get("reason") or ""), str(w.get("message") or "")
-
-
-def _started(pod: Obj) -> bool:
-    cs = _container_status(pod)
-    state = cs.get("state") or {}
-    return bool(state.get("running") or state.get("terminated") or cs.get("lastState"))
-
-
-def _ready(pod: Obj) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (pod.get("status") or {}).get("conditions") or []
-    )
-
-
-def pod_reason(pod: Obj) -> str:
-    """A short human reason for where a pod is stuck or why it ended."""
-    st = pod.get("status") or {}
-    phase = st.get("phase") or "Pending"
-    parts = [str(phase)]
-    if st.get("reason"):
-        parts.append(str(st["reason"]))
-    reason, msg = _waiting(pod)
-    if reason:
-        parts.append(reason)
-    term = (_container_status(pod).get("state") or {}).get("terminated") or {}
-    if term:
-        parts.append(
-            f"exit {term.get('exitCode')}" + (f" {term['reason']}" if term.get("reason") else "")
-        )
-    for c in st.get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") == "False":
-            parts.append(str(c.get("reason") or "Unschedulable"))
-            msg = msg or str(c.get("message") or "")
-    text = ": ".join([" ".join(parts)] + ([msg] if msg else []))
-    if st.get("message") and str(st["message"]) not in text:
-        text += f" ({st['message']})"
-    return text
-
-
-def _pod_node(pod: Obj) -> str:
-    spec = pod.get("spec") or {}
-    node = spec.get("nodeName") or ""
-    if not node:
-        ann = (pod.get("metadata") or {}).get("annotations") or {}
-        node = ann.get("aksaudit.io/node", "")
-    return str(node)
-
-
 def _name(pod: Obj) -> str:
     return str((pod.get("metadata") or {}).get("name", ""))
 
@@ -293,13 +240,17 @@ async def _oneshot(
         n = a.node
         try:
             log = ""
-            if pod is not None and _started(pod):
+            if pod is not None and container_started(pod):
                 log = await kube.pod_log(ns, name)
             st = parse_node_status(log)
             detail = _tail(log)
             if st is not None:  # the script's own verdict (and errors) wins
                 r = result_from_status(n, st, script_mode, log)
-            elif reason is not None and script_mode == "check" and not (pod and _started(pod)):
+            elif (
+                reason is not None
+                and script_mode == "check"
+                and not (pod and container_started(pod))
+            ):
                 # a check pod that never ran tells nothing about the node: unknown, not failed
                 r = _result(n, "unknown", f"pod did not start ({reason})")
             elif reason is not None:
@@ -335,7 +286,7 @@ async def _oneshot(
             reason = None if phase == "Succeeded" else pod_reason(pod)
             start_finish(name, pod, reason)
             return
-        wreason, _ = _waiting(pod)
+        wreason, _ = waiting_reason(pod)
         if wreason in HARD_WAITING:
             start_finish(name, pod, pod_reason(pod))
             return
@@ -547,7 +498,11 @@ async def _keeper(
             if failed_reason and "CrashLoopBackOff" in failed_reason:
                 log = await _failed_run_log(kube, ns, _name(pod))
             else:
-                log = await kube.pod_log(ns, _name(pod), tail_lines=400) if _started(pod) else ""
+                log = (
+                    await kube.pod_log(ns, _name(pod), tail_lines=400)
+                    if container_started(pod)
+                    else ""
+                )
         except ApiException as e:
             log = f"(log unavailable: {api_message(e)})"
         st = parse_node_status(log)
@@ -576,7 +531,7 @@ async def _keeper(
         reading[node] = asyncio.ensure_future(conclude(node, pod, failed_reason))
 
     def consider(pod: Obj) -> None:
-        node = _pod_node(pod)
+        node = pod_node(pod)
         if node not in waiting:
             return
         meta = pod.get("metadata") or {}
@@ -585,9 +540,9 @@ async def _keeper(
         if (meta.get("annotations") or {}).get(m.ANNOTATION_SPEC_SHA) != want_sha:
             return  # an older generation, about to be replaced by the DaemonSet controller
         latest[node] = pod
-        wreason, _ = _waiting(pod)
-        term = (_container_status(pod).get("state") or {}).get("terminated") or {}
-        if _ready(pod):
+        wreason, _ = waiting_reason(pod)
+        term = (container_status(pod).get("state") or {}).get("terminated") or {}
+        if pod_ready(pod):
             schedule(node, pod, None)
         elif wreason in HARD_WAITING or term.get("exitCode", 0) != 0:
             # A failed apply exits (the launcher's contract): report it now, with the script's
@@ -623,7 +578,7 @@ async def _keeper(
                 elif e.pod is not None and e.type != "DELETED":
                     consider(e.pod)
                 elif e.pod is not None:
-                    latest.pop(_pod_node(e.pod), None)
+                    latest.pop(pod_node(e.pod), None)
         pending_reads = [t for t in reading.values() if not t.done()]
         if pending_reads:
             await asyncio.gather(*pending_reads, return_exceptions=True)
@@ -665,7 +620,7 @@ async def _explain_stragglers(
             r = _result(n, "failed", msg)
         else:
             log = ""
-            if _started(pod):
+            if container_started(pod):
                 async with sem:
                     with contextlib.suppress(ApiException):
                         log = await kube.pod_log(spec.namespace, _name(pod), tail_lines=400)
@@ -772,7 +727,7 @@ async def _keeper_status(
     by_node: dict[str, Obj] = {}
     for p in pods:
         if not (p.get("metadata") or {}).get("deletionTimestamp"):
-            by_node[_pod_node(p)] = p
+            by_node[pod_node(p)] = p
     sem = asyncio.Semaphore(max(1, spec.concurrency))
 
     async def one(n: NodeInfo) -> NodeResult:
@@ -788,7 +743,7 @@ async def _keeper_status(
         sha = ((pod.get("metadata") or {}).get("annotations") or {}).get(m.ANNOTATION_SCRIPT_SHA)
         if r.phase == "compliant" and sha != want:
             r = _result(n, "failed", "keeper runs a different script than the plan's (drift)", st)
-        elif r.phase == "compliant" and not _ready(pod):
+        elif r.phase == "compliant" and not pod_ready(pod):
             r = _result(n, "failed", f"keeper pod not Ready: {pod_reason(pod)}", st)
         return r
 

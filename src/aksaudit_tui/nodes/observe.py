@@ -15,8 +15,8 @@ from typing import Any
 from kubernetes.client import ApiException
 
 from aksaudit_tui.nodes import manifests as m
-from aksaudit_tui.nodes.delivery import _pod_node, _ready, pod_reason
 from aksaudit_tui.nodes.kube import KubeClient, NodeInfo
+from aksaudit_tui.nodes.pods import pod_node, pod_ready, pod_reason
 from aksaudit_tui.nodes.record import RECORD_SELECTOR, AppliedRecord, parse_record
 from aksaudit_tui.nodes.status import NodeStatus, parse_node_status
 
@@ -107,9 +107,9 @@ async def observe_cluster(
         async with sem:
             st = await _pod_status(kube, ns, pod)
         ann = (pod.get("metadata") or {}).get("annotations") or {}
-        return _pod_node(pod), KeeperPod(
+        return pod_node(pod), KeeperPod(
             name=str(pod["metadata"]["name"]),
-            ready=_ready(pod),
+            ready=pod_ready(pod),
             reason=pod_reason(pod),
             script_sha256=str(ann.get(m.ANNOTATION_SCRIPT_SHA) or ""),
             status=st,
