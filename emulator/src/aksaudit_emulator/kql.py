@@ -22,6 +22,12 @@ Expressions: literals ('str', "str", @"verbatim", numbers, true/false, timespans
 functions ago(ts), now(), datetime(x), extract("re", group, col), tolower(x), toupper(x),
 isempty(x), isnotempty(x), strlen(x), tostring(x), bin(x, size) (alias floor).
 
+Dynamic values (Resource Graph's ``properties``, ``tags``): member access ``a.b.c`` and
+``a['key']`` / ``a[0]``, ``tobool(x)``, ``toint(x)``, ``split(s, delim)``, ``bag_pack(k, v, ...)``
+(alias pack), and the ``make_list(expr)`` aggregate. ``run_rows`` runs a query over tables of
+any schema (``schemas``; table names case-insensitive, as Resource Graph's) and hands back raw
+values; ``run`` is the Log Analytics form (``Syslog`` only, cells serialised as the API does).
+
 Anything else raises ``KqlError`` which the query API turns into the service's 400 body
 (``BadArgumentError`` with a ``SyntaxError``/``SemanticError`` inner error).
 """
@@ -165,7 +171,39 @@ def _str(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return format_datetime(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def _member(value: Any, key: Any) -> Any:
+    """Kusto's dynamic member access: null for a missing key, an index out of range or a
+    non-object (property bags are matched case-sensitively, as Kusto does)."""
+    if isinstance(value, dict):
+        return value.get(_str(key))
+    if isinstance(value, list) and isinstance(key, int) and not isinstance(key, bool):
+        return value[key] if -len(value) <= key < len(value) else None
+    return None
+
+
+def _tobool(value: Any) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    text = _str(value).strip().lower()
+    return True if text == "true" else False if text == "false" else None
+
+
+def _toint(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        return int(float(_str(value)))
+    except ValueError:
+        return None
 
 
 def format_datetime(dt: datetime) -> str:
@@ -384,7 +422,7 @@ class Parser:
         if tok.kind == "op" and tok.value == "(":
             inner = self.expr()
             self.expect(")")
-            return inner
+            return self.members(inner)
         if tok.kind == "op" and tok.value == "-":
             operand = self.primary()
             return lambda r: -operand(r)
@@ -393,12 +431,27 @@ class Parser:
                 b = tok.value == "true"
                 return lambda r: b
             if self.peek().value == "(":
-                return self.call(tok)
+                return self.members(self.call(tok))
             name = tok.value
             self.refs.append(tok)
-            return lambda r: r.get(name)
+            return self.members(lambda r: r.get(name))
         self.fail(tok)
         raise AssertionError  # unreachable
+
+    def members(self, base: Expr) -> Expr:
+        """``base.name``, ``base['key']``, ``base[0]`` on dynamic values (null when absent)."""
+        while True:
+            tok = self.peek()
+            if tok.kind == "op" and tok.value == "." and self.peek(1).kind == "ident":
+                self.next()
+                key: Expr = (lambda k: lambda r: k)(self.next().value)
+            elif tok.kind == "op" and tok.value == "[":
+                self.next()
+                key = self.additive()
+                self.expect("]")
+            else:
+                return base
+            base = (lambda b, k: lambda r: _member(b(r), k(r)))(base, key)
 
     def call(self, tok: Tok) -> Expr:
         name = tok.value
@@ -466,6 +519,16 @@ class Parser:
             return lambda r: fn(a(r))
         if name in ("bin", "floor") and len(args) == 2:
             return _bin(args[0], args[1])
+        if name in ("tobool", "toboolean", "toint", "tolong") and len(args) == 1:
+            conv = _tobool if name.startswith("tobool") else _toint
+            a = args[0]
+            return lambda r: conv(a(r))
+        if name == "split" and len(args) == 2:
+            text, delim = args
+            return lambda r: None if text(r) is None else _str(text(r)).split(_str(delim(r)))
+        if name in ("bag_pack", "pack") and len(args) % 2 == 0:
+            pairs = list(zip(args[0::2], args[1::2], strict=True))
+            return lambda r: {_str(k(r)): v(r) for k, v in pairs}
         if name == "not" and len(args) == 1:
             a = args[0]
             return lambda r: not bool(a(r))
@@ -589,21 +652,41 @@ def _expr_type(expr: Expr, sample: list[Row], default: str = "string") -> str:
 
 
 def run(query: str, tables: dict[str, list[Row]], now: datetime | None = None) -> Result:
-    """Run ``query`` over ``tables`` (table name -> rows as dicts). Raises KqlError."""
+    """Run ``query`` over ``tables`` (table name -> rows as dicts) as the Log Analytics query
+    API does (``Syslog`` only; cells serialised). Raises KqlError."""
+    columns, rows = run_rows(query, tables, TABLES, now)
+    names = [c for c, _ in columns]
+    return Result(columns=columns, rows=[[_out(r.get(n)) for n in names] for r in rows])
+
+
+def run_rows(
+    query: str,
+    tables: dict[str, list[Row]],
+    schemas: dict[str, list[tuple[str, str]]],
+    now: datetime | None = None,
+    *,
+    fold_table_case: bool = False,
+) -> tuple[list[tuple[str, str]], list[Row]]:
+    """Run ``query`` over ``tables`` whose columns ``schemas`` names; the result's columns and
+    rows with raw values (dynamic ones stay dicts/lists). ``fold_table_case``: table names match
+    case-insensitively (Resource Graph's ``Resources`` = ``resources``). Raises KqlError."""
     now = now or datetime.now(UTC)
     p = Parser(query, now)
     tok = p.next()
     if tok.kind != "ident":
         p.fail(tok, "a query starts with a table name")
-    if tok.value not in TABLES:
+    table = tok.value
+    if fold_table_case:
+        table = next((t for t in schemas if t.lower() == table.lower()), table)
+    if table not in schemas:
         raise KqlError(
             f"'{tok.value}': Failed to resolve table or column expression named '{tok.value}'",
             kind="SemanticError",
             token=tok.value,
             pos=tok.pos,
         )
-    columns: list[tuple[str, str]] = list(TABLES[tok.value])
-    rows: list[Row] = list(tables.get(tok.value, []))
+    columns: list[tuple[str, str]] = list(schemas[table])
+    rows: list[Row] = list(tables.get(table, []))
     while p.peek().kind != "end":
         p.expect("|")
         op_tok = p.next()
@@ -685,8 +768,7 @@ def run(query: str, tables: dict[str, list[Row]], now: datetime | None = None) -
                 token=op,
                 pos=op_tok.pos,
             )
-    names = [c for c, _ in columns]
-    return Result(columns=columns, rows=[[_out(r.get(n)) for n in names] for r in rows])
+    return columns, rows
 
 
 def _unknown_column(name: str, p: Parser) -> None:
@@ -731,6 +813,11 @@ def _named_expr(
     return name, (lambda r, n=name: r.get(n)), types[name]
 
 
+_AGGREGATES = (
+    "count", "countif", "max", "min", "dcount", "make_set", "make_list", "any", "arg_max"
+)  # fmt: skip
+
+
 def _summarize(
     p: Parser, columns: list[tuple[str, str]], rows: list[Row]
 ) -> tuple[list[tuple[str, str]], list[Row]]:
@@ -743,10 +830,7 @@ def _summarize(
             p.expect("=")
         fn_tok = p.next()
         fn = fn_tok.value
-        if (
-            fn not in ("count", "countif", "max", "min", "dcount", "make_set", "any", "arg_max")
-            or p.peek().value != "("
-        ):
+        if fn not in _AGGREGATES or p.peek().value != "(":
             raise KqlError(
                 f"'{fn}': aggregation not supported by the emulator's KQL subset",
                 kind="SemanticError",
@@ -765,7 +849,7 @@ def _summarize(
                 if arg_name not in types:
                     _unknown_column(arg_name, p)
             arg = p.expr()
-            if fn == "make_set" and p.accept(","):
+            if fn in ("make_set", "make_list") and p.accept(","):
                 n = p.next()
                 limit = int(float(n.value))
             p.expect(")")
@@ -776,6 +860,7 @@ def _summarize(
             "min": f"min_{arg_name}",
             "dcount": f"dcount_{arg_name}",
             "make_set": f"set_{arg_name}",
+            "make_list": f"list_{arg_name}",
             "any": f"any_{arg_name}",
             "arg_max": f"max_{arg_name}",
         }[fn]
@@ -788,7 +873,7 @@ def _summarize(
             )
         if fn in ("count", "countif", "dcount"):
             typ = "long"
-        elif fn == "make_set":
+        elif fn in ("make_set", "make_list"):
             typ = "dynamic"
         else:
             typ = types.get(arg_name) or (_expr_type(arg, rows) if arg else "string")
@@ -828,6 +913,8 @@ def _aggregate(fn: str, arg: Expr | None, rows: Iterable[Row], limit: int) -> An
     if fn == "countif":
         return sum(1 for v in values if v)
     present = [v for v in values if v is not None and v != ""]
+    if fn == "make_list":
+        return [v for v in values if v is not None][:limit]
     if fn == "dcount":
         return len({_str(v) for v in present})
     if fn == "make_set":

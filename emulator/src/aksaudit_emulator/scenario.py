@@ -13,6 +13,10 @@ Format (YAML; every key but ``subscriptions`` optional)::
     rate_limit: {reads_burst: 250, reads_per_s: 25, writes_burst: 200, writes_per_s: 10}
                                            # ARM token buckets per subscription (absent = off)
     kube: {sync_interval: 0.2}             # knobs for the kube side (see emulator/kube)
+    node_roots: true                       # false: nodes' roots stay empty directories
+    resource_graph:                        # POST /providers/Microsoft.ResourceGraph/resources
+      throttle: {calls: 15, window_s: 5}   # 429 once N calls fell in the window (the default)
+      forbidden: false                     # true: every query is refused (403)
     subscriptions:
       - id: <guid>
         name: Contoso Production
@@ -249,6 +253,22 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
             )
         faults.append(dict(f))
     out["faults"] = faults
+    graph = data.get("resource_graph") or {}
+    if not isinstance(graph, dict):
+        raise ScenarioError(f"{where}: 'resource_graph' must be a mapping")
+    throttle = graph.get("throttle") or {}
+    if not isinstance(throttle, dict):
+        raise ScenarioError(f"{where}: resource_graph.throttle must be {{calls: N, window_s: S}}")
+    try:
+        calls, window = int(throttle.get("calls", 15)), float(throttle.get("window_s", 5))
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{where}: resource_graph.throttle needs numbers") from None
+    if calls < 1 or window <= 0:
+        raise ScenarioError(f"{where}: resource_graph.throttle: calls >= 1 and window_s > 0")
+    out["resource_graph"] = {
+        "throttle": {"calls": calls, "window_s": window},
+        "forbidden": bool(graph.get("forbidden", False)),
+    }
     lro = data.get("lro") or {}
     out["lro"] = {"polls": int(lro.get("polls", 1)), "seconds": float(lro.get("seconds", 0))}
     ing = data.get("ingestion") or {}

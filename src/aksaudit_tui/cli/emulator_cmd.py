@@ -58,8 +58,16 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
-    p.add_argument(
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
         "--scenario", type=Path, default=None, help="scenario YAML (default: the built-in one)"
+    )
+    what.add_argument(
+        "--fleet",
+        metavar="SxCxN",
+        default=None,
+        help="a generated fleet instead: S subscriptions x C clusters each x N nodes each "
+        "(e.g. 200x5x10)",
     )
     p.add_argument(
         "--state-dir",
@@ -76,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     require_emulator()
     # Imported here: the emulator is an optional distribution (and aiohttp/trustme are slow).
     from aksaudit_emulator import Emulator, load_scenario
+    from aksaudit_emulator.fleet import fleet_scenario, parse_fleet
 
     state_dir = args.state_dir
     if state_dir is not None:
         state_dir = Path(state_dir).expanduser()
     with scenario_errors():
-        emu = Emulator(load_scenario(args.scenario), state_dir=state_dir, port=args.port)
+        source = fleet_scenario(*parse_fleet(args.fleet)) if args.fleet else args.scenario
+        emu = Emulator(load_scenario(source), state_dir=state_dir, port=args.port)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -20,6 +20,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "emulator": (
         "aksaudit emulator                          # any free port; endpoints as JSON",
         "aksaudit emulator --port 8443 --state-dir /tmp/emu",
+        "aksaudit emulator --fleet 200x5x10         # 200 subscriptions x 5 clusters x 10 nodes",
     ),
     "whoami": (
         "aksaudit whoami                            # tenant, user, subscriptions, contexts",

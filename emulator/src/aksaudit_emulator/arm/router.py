@@ -28,6 +28,7 @@ Routes (``{rg}`` = ``/subscriptions/{s}/resourceGroups/{rg}``):
     GET|PUT|DELETE {resourceUri}/providers/Microsoft.Insights/dataCollectionRuleAssociations/{name}
     GET  /subscriptions/{s}/providers/{ns}/locations/{loc}/operations/{id}          (LRO status)
     GET  /subscriptions/{s}/providers/{ns}/locations/{loc}/operationresults/{id}    (LRO result)
+    POST /providers/Microsoft.ResourceGraph/resources       (KQL over the state: resourcegraph.py)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from aksaudit_emulator.arm import (
     containerservice,
     insights,
     operationalinsights,
+    resourcegraph,
     resources,
 )
 from aksaudit_emulator.arm.common import ArmError, Ctx, Route, error_response, json_response
@@ -58,6 +60,7 @@ ROUTES: list[Route] = [
     *compute.ROUTES,
     *operationalinsights.ROUTES,
     *insights.ROUTES,
+    *resourcegraph.ROUTES,
 ]
 _POLLING = (resources.lro_status, resources.lro_result)
 
