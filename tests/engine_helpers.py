@@ -13,6 +13,7 @@ from typing import Any
 
 from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.service import Engine
 
 # Per log path: a cluster of the default scenario that path can serve, and its workspace.
@@ -53,7 +54,9 @@ async def dev_ama_oneshot(
     emu = make_emulator(scenario())
     eng = engine_for(emu, state_dir, node_deadline_s)
     plan = await eng.plan_from_names(
-        clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+        PlanRequest(
+            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+        )
     )
     return emu, eng, plan
 

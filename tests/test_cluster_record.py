@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aksaudit_tui import __version__
+from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.rules import prepare, rules_sha256
 from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.nodes.record import AppliedRecord, parse_record
@@ -27,9 +28,11 @@ async def test_keeper_apply_records_what_was_applied_and_remove_deletes_it(
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     plan = await eng.plan_from_names(
-        clusters=["aks-prod-weu"],
-        workspace="law-prod-weu",
-        presets=["identity-and-config", "kernel-and-privilege"],
+        PlanRequest(
+            clusters=["aks-prod-weu"],
+            workspace="law-prod-weu",
+            presets=["identity-and-config", "kernel-and-privilege"],
+        )
     )
     changes = await eng.review(plan)
     want = "record what was applied in ConfigMap aksaudit-system/aksaudit-applied"
@@ -72,10 +75,12 @@ async def test_oneshot_record_stays_in_kube_system_while_our_namespace_goes(
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     plan = await eng.plan_from_names(
-        clusters=["aks-dev-neu"],
-        workspace="law-dev-neu",
-        log_path="ama",
-        delivery="one-shot",
+        PlanRequest(
+            clusters=["aks-dev-neu"],
+            workspace="law-dev-neu",
+            log_path="ama",
+            delivery="one-shot",
+        )
     )
     result = await eng.apply(plan)
     assert result.outcome == "ok", result.message

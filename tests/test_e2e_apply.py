@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
+from aksaudit_tui.engine.plan import PlanRequest
 from engine_helpers import (
     TARGETS,
     dev_ama_oneshot,
@@ -33,7 +34,7 @@ async def test_apply_verify_status_then_nothing_to_change(
     eng = engine_for(emu, tmp_path / "state")
     cluster, workspace = TARGETS[log_path]
     plan = await eng.plan_from_names(
-        clusters=[cluster], workspace=workspace, log_path=log_path, delivery=delivery
+        PlanRequest(clusters=[cluster], workspace=workspace, log_path=log_path, delivery=delivery)
     )
     events: list[Event] = []
     result = await eng.apply(plan, events.append)
@@ -85,7 +86,7 @@ async def test_whole_default_scenario_in_one_plan(make_emulator: Any, tmp_path: 
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     names = ["aks-prod-weu", "aks-payments-weu", "aks-dev-neu"]
-    plan = await eng.plan_from_names(clusters=names, workspace="law-prod-weu")
+    plan = await eng.plan_from_names(PlanRequest(clusters=names, workspace="law-prod-weu"))
     result = await eng.apply(plan, lambda e: None)
     assert result.outcome == "ok", result.message
     assert result.summary["verified"] is True
@@ -103,7 +104,7 @@ async def test_verify_names_the_dcr_lacking_the_facility(
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     plan = await eng.plan_from_names(
-        clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot"
+        PlanRequest(clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot")
     )
     assert (await eng.apply(plan)).outcome == "ok"
     # someone puts the MSCI rule back to a facility list without authpriv (through ARM)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
+from aksaudit_tui.engine.plan import PlanRequest
 from engine_helpers import (
     add_fault,
     clear_faults,
@@ -26,7 +27,7 @@ async def test_throttling_and_server_errors_are_retried(make_emulator: Any, tmp_
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "s")
     plan = await eng.plan_from_names(
-        clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot"
+        PlanRequest(clusters=["aks-prod-weu"], workspace="law-prod-weu", delivery="one-shot")
     )
     add_fault(
         emu, {"kind": "throttle", "path": "dataCollectionRules", "count": 2, "retry_after": 0}
@@ -48,9 +49,11 @@ async def test_403_on_one_subscription_then_resume(make_emulator: Any, tmp_path:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "s")
     plan = await eng.plan_from_names(
-        clusters=["aks-prod-weu", "aks-dev-neu"],
-        workspace="law-prod-weu",
-        delivery="one-shot",
+        PlanRequest(
+            clusters=["aks-prod-weu", "aks-dev-neu"],
+            workspace="law-prod-weu",
+            delivery="one-shot",
+        )
     )
     add_fault(emu, {"kind": "forbidden_subscription", "subscription": DEV_SUB})
     first = await eng.apply(plan)

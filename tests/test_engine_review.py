@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.service import Engine
 from engine_helpers import add_fault, engine_for, linux_nodes, oneshot_pods, scenario
 
@@ -26,7 +27,9 @@ async def _setup(make_emulator: Any, tmp_path: Path) -> tuple[Any, Engine, Any]:
     eng = engine_for(emu, tmp_path / "s", node_deadline_s=600)
     eng.review_deadline_s = 3
     plan = await eng.plan_from_names(
-        clusters=[CLUSTER], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+        PlanRequest(
+            clusters=[CLUSTER], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+        )
     )
     return emu, eng, plan
 

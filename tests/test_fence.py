@@ -16,6 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from aksaudit_tui.engine import plan_io
+from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.kube import KubeClient, load_api
 from aksaudit_tui.nodes.script import render_node_script
@@ -143,7 +144,12 @@ def test_one_shot_apply_leaves_no_namespace_and_no_fence(
     eng = engine_for(emu, tmp_path / "state")
     plan = run(
         eng.plan_from_names(
-            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+            PlanRequest(
+                clusters=["aks-dev-neu"],
+                workspace="law-dev-neu",
+                log_path="ama",
+                delivery="one-shot",
+            )
         )
     )
     result = run(eng.apply(plan))
@@ -186,7 +192,9 @@ def test_clusters_older_than_1_30_get_a_warning_not_a_fence(
     eng = engine_for(emu, tmp_path / "state")
     plan = run(
         eng.plan_from_names(
-            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
+            PlanRequest(
+                clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
+            )
         )
     )
     # the plan says so (a comment above the clusters), the review too
@@ -211,7 +219,9 @@ def test_status_says_when_a_keeper_namespace_lost_its_fence(
     eng = engine_for(emu, tmp_path / "state")
     plan = run(
         eng.plan_from_names(
-            clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
+            PlanRequest(
+                clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama", delivery="keeper"
+            )
         )
     )
     assert plan.notes == ()  # 1.3x: fenced, nothing to warn about

@@ -18,6 +18,7 @@ import pytest
 from kubernetes import client, config
 
 from aksaudit_tui.engine import plan_io
+from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests
 from aksaudit_tui.nodes.image import parse_image, pull_policy, resolve_digest
@@ -94,7 +95,9 @@ def test_plan_pins_the_image_by_digest_with_the_tag_in_a_comment(
     tmp_path: Path,
 ) -> None:
     eng = engine_for(emulator, tmp_path / "state")
-    plan = run(eng.plan_from_names(clusters=["aks-prod-weu"], workspace="law-prod-weu"))
+    plan = run(
+        eng.plan_from_names(PlanRequest(clusters=["aks-prod-weu"], workspace="law-prod-weu"))
+    )
     digest = emulator.state.registry.digest(REPO, "1.36")
     assert DIGEST_RE.match(plan.image) and plan.image.endswith(digest)
     assert plan.image_from == manifests.DEFAULT_IMAGE
@@ -115,12 +118,14 @@ def test_an_air_gapped_digest_needs_no_registry(emulator: Any, tmp_path: Path) -
     d = "sha256:" + "b" * 64
     image = f"mirror.example.com/busybox@{d}"
     plan = run(
-        eng.plan_from_names(clusters=["aks-prod-weu"], workspace="law-prod-weu", image=image)
+        eng.plan_from_names(
+            PlanRequest(clusters=["aks-prod-weu"], workspace="law-prod-weu", image=image)
+        )
     )
     assert plan.image == image and plan.image_from is None
     # while a tag against that registry cannot be resolved: one line, no plan
     with pytest.raises(UserError, match="cannot resolve image"):
-        run(eng.plan_from_names(clusters=["aks-prod-weu"], workspace="law-prod-weu"))
+        run(eng.plan_from_names(PlanRequest(clusters=["aks-prod-weu"], workspace="law-prod-weu")))
 
 
 def _no_registry(settings: Any) -> Any:
@@ -129,7 +134,9 @@ def _no_registry(settings: Any) -> Any:
 
 def test_apply_refuses_an_image_without_a_digest(emulator: Any, tmp_path: Path) -> None:  # noqa: F811
     eng = engine_for(emulator, tmp_path / "state")
-    plan = run(eng.plan_from_names(clusters=["aks-prod-weu"], workspace="law-prod-weu"))
+    plan = run(
+        eng.plan_from_names(PlanRequest(clusters=["aks-prod-weu"], workspace="law-prod-weu"))
+    )
     tagged = plan.with_changes(image=manifests.DEFAULT_IMAGE)
     with pytest.raises(UsageError, match="has no digest"):
         run(eng.apply(tagged))

@@ -18,6 +18,7 @@ from typing import Any
 
 from aksaudit_emulator.noderoot import build_node_root, standin_env, standins_dir
 from aksaudit_tui.engine.coverage import ClusterCoverage, StatusReport
+from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.service import Engine
 from engine_helpers import (
     add_fault,
@@ -40,7 +41,7 @@ async def _apply_elsewhere(emu: Any, tmp: Path, cluster: str = PROD, **kw: Any) 
     for k, v in kw.pop("engine", {}).items():
         setattr(other, k, v)
     ws = {"aks-prod-weu": "law-prod-weu", "aks-dev-neu": "law-dev-neu"}[cluster]
-    plan = await other.plan_from_names(clusters=[cluster], workspace=ws, **kw)
+    plan = await other.plan_from_names(PlanRequest(clusters=[cluster], workspace=ws, **kw))
     result = await other.apply(plan)
     assert result.outcome == "ok", result.message
     return other
@@ -249,7 +250,9 @@ async def test_verify_after_apply_counts_only_records_since_the_run_started(
     lines the first run's nodes sent before it started."""
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
-    plan = await eng.plan_from_names(clusters=[DEV], workspace="law-dev-neu", log_path="ama")
+    plan = await eng.plan_from_names(
+        PlanRequest(clusters=[DEV], workspace="law-dev-neu", log_path="ama")
+    )
     first = await eng.apply(plan)
     assert first.outcome == "ok" and first.summary["verified"] is True, first.message
     add_fault(emu, {"kind": "ingestion_delay", "seconds": 600})
@@ -274,9 +277,9 @@ async def test_plan_review_status_and_verify_create_no_pod(
     counted by the emulated API server; a live probe is the explicit --probe-nodes."""
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
-    keeper = await eng.plan_from_names(clusters=[PROD], workspace="law-prod-weu")
+    keeper = await eng.plan_from_names(PlanRequest(clusters=[PROD], workspace="law-prod-weu"))
     oneshot = await eng.plan_from_names(
-        clusters=[DEV], workspace="law-dev-neu", log_path="ama", delivery="one-shot"
+        PlanRequest(clusters=[DEV], workspace="law-dev-neu", log_path="ama", delivery="one-shot")
     )
     before = _pods_created(emu)
     for plan in (keeper, oneshot):

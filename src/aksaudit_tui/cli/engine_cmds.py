@@ -298,6 +298,7 @@ def _print_review(changes: list[Any]) -> None:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from aksaudit_tui.engine import plan_io
+    from aksaudit_tui.engine.plan import PlanRequest
 
     checks.plan_flags(args)
     if args.out and Path(args.out).is_dir():
@@ -307,19 +308,21 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     engine = _engine(args)
     plan = asyncio.run(
         engine.plan_from_names(
-            clusters=args.cluster,
-            workspace=args.workspace,
-            subscription=args.subscription,
-            log_path=args.log_path,
-            presets=presets,
-            custom_rules_file=args.custom_rules,
-            facility=args.facility,
-            severity=args.severity,
-            delivery=args.delivery,
-            namespace=args.namespace,
-            image=args.image,
-            concurrency=args.concurrency,
-            kube_contexts=contexts,
+            PlanRequest(
+                clusters=args.cluster,
+                workspace=args.workspace,
+                subscription=args.subscription,
+                log_path=args.log_path,
+                presets=presets,
+                custom_rules_file=args.custom_rules,
+                facility=args.facility,
+                severity=args.severity,
+                delivery=args.delivery,
+                namespace=args.namespace,
+                image=args.image,
+                concurrency=args.concurrency,
+                kube_contexts=contexts,
+            )
         )
     )
     for note in plan.notes:  # also a comment in the plan itself

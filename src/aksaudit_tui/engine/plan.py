@@ -6,6 +6,7 @@ so that an apply or a resume needs no discovery. ``plan_io`` reads and writes it
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -28,6 +29,27 @@ DEFAULT_IMAGE = _manifests.DEFAULT_IMAGE
 DEFAULT_NAMESPACE = _manifests.DEFAULT_NAMESPACE
 DEFAULT_CONCURRENCY = 10
 DEFAULT_PRESETS: tuple[str, ...] = ("identity-and-config",)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """A plan asked for by names (``aksaudit plan``'s flags): the one declaration of those
+    choices, taken as is by the facade (``Engine.plan_from_names``) and by planning, which
+    resolves the names through discovery and validates the result like a plan file."""
+
+    clusters: Sequence[str]
+    workspace: str
+    subscription: str | None = None  # limit discovery to it
+    log_path: str = DEFAULT_LOG_PATH
+    presets: Sequence[str] | None = None  # None: DEFAULT_PRESETS
+    custom_rules_file: str | None = None
+    facility: str = "authpriv"
+    severity: str = "info"
+    delivery: str = "keeper"
+    namespace: str | None = None  # None: DEFAULT_NAMESPACE
+    image: str | None = None  # None: DEFAULT_IMAGE (resolved to a digest)
+    concurrency: int | None = None  # None: DEFAULT_CONCURRENCY
+    kube_contexts: Mapping[str, str] = field(default_factory=dict)  # cluster name -> context
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ A plan made from names is validated exactly as a plan file would be (``plan_io``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,11 +25,11 @@ from aksaudit_tui.engine.events import (
 from aksaudit_tui.engine.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IMAGE,
-    DEFAULT_LOG_PATH,
     DEFAULT_NAMESPACE,
     DEFAULT_PRESETS,
     ClusterTarget,
     Plan,
+    PlanRequest,
     WorkspaceRef,
 )
 from aksaudit_tui.errors import UsageError
@@ -91,28 +91,12 @@ def _abspath(path: str | None) -> str | None:
     return str(Path(path).absolute()) if path else None
 
 
-async def plan_from_names(
-    settings: CloudSettings,
-    *,
-    clusters: Sequence[str],
-    workspace: str,
-    subscription: str | None = None,
-    log_path: str = DEFAULT_LOG_PATH,
-    presets: Sequence[str] | None = None,
-    custom_rules_file: str | None = None,
-    facility: str = "authpriv",
-    severity: str = "info",
-    delivery: str = "keeper",
-    namespace: str | None = None,
-    image: str | None = None,
-    concurrency: int | None = None,
-    kube_contexts: dict[str, str] | None = None,
-) -> Plan:
+async def plan_from_names(settings: CloudSettings, req: PlanRequest) -> Plan:
     """Discover, resolve names to ids, validate like a plan file."""
-    inv = await discovery.discover_all(settings, subscription)
+    inv = await discovery.discover_all(settings, req.subscription)
     targets: list[ClusterTarget] = []
     notes: list[str] = []
-    for name in clusters:
+    for name in req.clusters:
         hits = [c for c in inv.clusters if c.name == name] or [
             c for c in inv.clusters if c.name.lower() == name.lower()
         ]
@@ -123,11 +107,12 @@ async def plan_from_names(
             raise UsageError(
                 f"--cluster {name}: {len(hits)} clusters have that name; add --subscription ID"
             )
-        targets.append(target_from_cluster(hits[0], (kube_contexts or {}).get(name)))
+        targets.append(target_from_cluster(hits[0], req.kube_contexts.get(name)))
         version = hits[0].kubernetes_version or ""
         if version and not fence_supported(version):
-            ns = namespace or DEFAULT_NAMESPACE
+            ns = req.namespace or DEFAULT_NAMESPACE
             notes.append(f"{hits[0].name}: {fence_warning(ns, version)}")
+    workspace = req.workspace
     wss = [w for w in inv.workspaces if w.name == workspace or w.customer_id == workspace] or [
         w for w in inv.workspaces if w.name.lower() == workspace.lower()
     ]
@@ -139,15 +124,15 @@ async def plan_from_names(
     plan = Plan(
         clusters=tuple(targets),
         workspace=workspace_ref(wss[0]),
-        log_path=log_path,
-        presets=tuple(presets) if presets is not None else DEFAULT_PRESETS,
-        custom_rules_file=_abspath(custom_rules_file),
-        facility=facility,
-        severity=severity,
-        delivery=delivery,  # type: ignore[arg-type]
-        namespace=namespace or DEFAULT_NAMESPACE,
-        image=image or DEFAULT_IMAGE,
-        concurrency=concurrency or DEFAULT_CONCURRENCY,
+        log_path=req.log_path,
+        presets=tuple(req.presets) if req.presets is not None else DEFAULT_PRESETS,
+        custom_rules_file=_abspath(req.custom_rules_file),
+        facility=req.facility,
+        severity=req.severity,
+        delivery=req.delivery,  # type: ignore[arg-type]
+        namespace=req.namespace or DEFAULT_NAMESPACE,
+        image=req.image or DEFAULT_IMAGE,
+        concurrency=req.concurrency or DEFAULT_CONCURRENCY,
     )
     # Validate exactly as a file would be (facility, presets, custom rules, ...).
     text = plan_io.dumps(plan)

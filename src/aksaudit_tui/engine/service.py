@@ -14,7 +14,7 @@ first frame must not wait for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from aksaudit_tui.engine.config import EngineConfig, Timing
 from aksaudit_tui.engine.coverage import StatusReport, VerifyReport
 from aksaudit_tui.engine.events import Event
 from aksaudit_tui.engine.journal import Journal
-from aksaudit_tui.engine.plan import DEFAULT_LOG_PATH, Plan
+from aksaudit_tui.engine.plan import Plan, PlanRequest
 from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 
 if TYPE_CHECKING:
@@ -146,43 +146,12 @@ class Engine:
         async for ev in planning.discover_events(self.settings, subscription):
             yield ev
 
-    async def plan_from_names(
-        self,
-        *,
-        clusters: Sequence[str],
-        workspace: str,
-        subscription: str | None = None,
-        log_path: str = DEFAULT_LOG_PATH,
-        presets: Sequence[str] | None = None,
-        custom_rules_file: str | None = None,
-        facility: str = "authpriv",
-        severity: str = "info",
-        delivery: str = "keeper",
-        namespace: str | None = None,
-        image: str | None = None,
-        concurrency: int | None = None,
-        kube_contexts: dict[str, str] | None = None,
-    ) -> Plan:
+    async def plan_from_names(self, request: PlanRequest) -> Plan:
         """Discover, resolve cluster and workspace names to ids, and return the plan validated
         exactly as a plan file would be (UsageError with one line saying what to fix)."""
         from aksaudit_tui.engine import planning  # startup: operations load on first use
 
-        return await planning.plan_from_names(
-            self.settings,
-            clusters=clusters,
-            workspace=workspace,
-            subscription=subscription,
-            log_path=log_path,
-            presets=presets,
-            custom_rules_file=custom_rules_file,
-            facility=facility,
-            severity=severity,
-            delivery=delivery,
-            namespace=namespace,
-            image=image,
-            concurrency=concurrency,
-            kube_contexts=kube_contexts,
-        )
+        return await planning.plan_from_names(self.settings, request)
 
     async def pin_image(self, plan: Plan) -> Plan:
         """The plan with its image tag resolved to a digest through the registry (no call when
