@@ -25,10 +25,12 @@ import hashlib
 import re
 import ssl
 from dataclasses import dataclass
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from aksaudit_tui.errors import UsageError, UserError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MANIFEST_TYPES: tuple[str, ...] = (
     "application/vnd.oci.image.index.v1+json",
@@ -159,6 +161,9 @@ async def resolve_digest(
     """The ``sha256:...`` digest the registry serves for ``ref``'s tag (see module doc)."""
     if ref.digest is not None:
         return ref.digest
+    # startup time: aiohttp costs ~0.2 s and the plan module (on the wizard's start path) imports us
+    import aiohttp
+
     base = (endpoint or f"https://{_API_HOSTS.get(ref.registry, ref.registry)}").rstrip("/")
     url = f"{base}/v2/{ref.repository}/manifests/{ref.tag}"
     headers = {"Accept": ", ".join(MANIFEST_TYPES)}

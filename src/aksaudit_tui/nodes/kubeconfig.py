@@ -29,10 +29,13 @@ def kubeconfig_paths(kubeconfig: str | None = None) -> list[Path]:
 def contexts(kubeconfig: str | None = None) -> list[KubeContext]:
     import yaml
 
+    # libyaml when installed: a kubeconfig of a hundred clusters (certificates inline) takes the
+    # pure-Python parser a noticeable moment on the UI loop
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     found: list[KubeContext] = []
     for path in kubeconfig_paths(kubeconfig):
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # a safe loader
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # unreadable files are skipped, as kubectl merges what it can read
         if not isinstance(doc, dict):

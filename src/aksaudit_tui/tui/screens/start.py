@@ -64,7 +64,9 @@ class StartScreen(WizardScreen):
         Binding("s", "sign_in", "Retry sign-in", id="start.sign_in", show=False),
     ]
 
-    _contexts: tuple[KubeContext, ...] = ()  # the kubeconfig's, read on mount
+    # The kubeconfig's contexts, read once the first cluster is there to match them against:
+    # not on the first frame (a YAML parse of a big kubeconfig; bench/startup.py).
+    _contexts: tuple[KubeContext, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="start-body"):
@@ -76,8 +78,6 @@ class StartScreen(WizardScreen):
             yield OptionList(id="start-actions")
 
     def on_mount(self) -> None:
-        # The kubeconfig's contexts, read once (a small YAML file; no kubernetes client).
-        self._contexts = tuple(contexts(self.aks.engine.settings.kubeconfig))
         self.post_message(Discover())  # once: the App started it unless it failed to
         self.data_changed("all", None)
         self.query_one("#start-actions", OptionList).focus()
@@ -146,7 +146,12 @@ class StartScreen(WizardScreen):
         clusters = self.aks.state.clusters
         box = self.query_one("#kube-contexts", Static)
         box.display = bool(clusters)
-        missing = [c for c in clusters if not context_for(c.name, c.fqdn or "", self._contexts)]
+        if not clusters:
+            return
+        if self._contexts is None:  # once (a YAML file; no kubernetes client)
+            self._contexts = tuple(contexts(self.aks.engine.settings.kubeconfig))
+        known = self._contexts
+        missing = [c for c in clusters if not context_for(c.name, c.fqdn or "", known)]
         found = len(clusters) - len(missing)
         text = f"Kube contexts: found for {found} of {len(clusters)} cluster(s)"
         if len(missing) == 1:
