@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aksaudit_tui import __version__
-from aksaudit_tui.cli import examples, logfile
+from aksaudit_tui.cli import examples, logfile, tui_cmd
 from aksaudit_tui.errors import EXIT_CANCELLED, EXIT_ERROR, EXIT_USAGE, UsageError, UserError
 
 _LOG = logging.getLogger("aksaudit_tui.cli")
@@ -86,12 +86,19 @@ def _finish(parser: argparse.ArgumentParser) -> None:
         completion_cmd.attach_completers(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; with ``commands=False`` the root only (the bare ``aksaudit``, which
+    starts the wizard: importing and building every subcommand cost its startup ~35 ms)."""
     parser = _Parser(
         prog="aksaudit",
         description="Turn on auditd on every AKS worker node, ship it to Log Analytics, prove it.",
     )
     parser.add_argument("--version", action="version", version=f"aksaudit {__version__}")
+    if not commands:
+        tui_cmd.register_root(parser)  # the root's options are the wizard's
+        parser.set_defaults(command=None)
+        _finish(parser)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         try:
@@ -108,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(commands=bool(args_in) or "_ARGCOMPLETE" in os.environ)
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
         from aksaudit_tui.cli import completion_cmd
 
         completion_cmd.complete(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
