@@ -110,7 +110,12 @@ def test_ui_lag_tiny() -> None:
 def test_startup_tiny() -> None:
     f = check_format(
         run_bench("startup.py", "--repeats", "1"),
-        ["startup.bare_median_s", "startup.aksaudit_median_s", "startup.cpu_ratio", "startup.ratio"],
+        [
+            "startup.bare_median_s",
+            "startup.aksaudit_median_s",
+            "startup.cpu_ratio",
+            "startup.ratio",
+        ],
     )
     assert f["startup.first_screen"] == "StartScreen"
 
