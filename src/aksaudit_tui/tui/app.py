@@ -289,6 +289,7 @@ class AksauditApp(App[int]):
         screen = self.screen
         if isinstance(screen, KeysScreen):
             return
+        # one row per binding id (the screens' ``?`` and the App's are one key), else action
         keys: dict[tuple[str, str], list[str]] = {}
         # The whole chain (focused widget, screen, app), not ``active_bindings``: that keeps one
         # binding per key, hiding e.g. the app's ctrl+c (cancel the run) behind the screen's
@@ -298,7 +299,7 @@ class AksauditApp(App[int]):
                 if self._check_action_state(b.action, namespace) is False:
                     continue  # a disabled action: not a key of this screen now
                 what = BINDING_IDS[b.id][1] if b.id in BINDING_IDS else b.description or b.action
-                shown = keys.setdefault((b.action, what), [])
+                shown = keys.setdefault((b.id or b.action, what), [])
                 display = self.get_key_display(b) or key
                 if display not in shown:
                     shown.append(display)

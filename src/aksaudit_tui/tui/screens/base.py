@@ -36,6 +36,9 @@ class WizardScreen(Screen[None]):
 
     NEXT_LABEL: ClassVar[str] = "Next ▸"
     BINDINGS: ClassVar[list[BindingType]] = [
+        # the App's ``?`` (hidden there), shown first in every screen's footer: the key that
+        # lists the others must not be the one a narrow footer cuts off
+        Binding("question_mark", "app.keys", "Keys", id="app.keys"),
         Binding("escape", "back", "Back", id="wizard.back"),
         Binding("ctrl+n", "next", "Next", id="wizard.next", priority=True),
     ]
@@ -70,7 +73,7 @@ class WizardScreen(Screen[None]):
             "◂ Back" if self.back_to else None,
             self.NEXT_LABEL if self.next_to is not None else None,
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

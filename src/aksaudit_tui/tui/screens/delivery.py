@@ -11,6 +11,7 @@ from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
+from aksaudit_tui.tui.widgets.choices import Choice
 from aksaudit_tui.tui.widgets.keyed import KeyedColumn
 
 DELIVERY_HELP = {
@@ -34,8 +35,8 @@ class DeliveryScreen(WizardScreen):
         with Horizontal(id="delivery-main"):
             with Vertical(id="delivery-form"):
                 with RadioSet(id="delivery"):
-                    yield RadioButton("Keeper DaemonSet (default)", id="mode-keeper")
-                    yield RadioButton("One-shot pods", id="mode-one-shot")
+                    yield Choice("Keeper DaemonSet (default)", id="mode-keeper")
+                    yield Choice("One-shot pods", id="mode-one-shot")
                 yield Label("Namespace")
                 yield Input(id="namespace", compact=True)
                 yield Label("Image (pinned; mirror it for private registries)")

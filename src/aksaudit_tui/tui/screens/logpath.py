@@ -12,6 +12,7 @@ from aksaudit_tui.cloud.models import Cluster
 from aksaudit_tui.engine.plan import LogPath
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
+from aksaudit_tui.tui.widgets.choices import Choice
 
 
 def explanation(path: str) -> str:
@@ -34,7 +35,7 @@ class LogPathScreen(WizardScreen):
         with Horizontal(id="logpath-main"):
             with RadioSet(id="logpath"):
                 for p in logpaths.ADAPTERS:
-                    yield RadioButton(p.title, id=f"path-{p.name}")
+                    yield Choice(p.title, id=f"path-{p.name}")
             with VerticalScroll(id="logpath-side"):
                 yield Static("", id="logpath-explain", markup=False)
                 yield Static("", id="logpath-changes", markup=False)

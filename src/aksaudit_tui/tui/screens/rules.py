@@ -16,6 +16,7 @@ from textual.widgets.selection_list import Selection
 from aksaudit_tui.tui.models import presets_view
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
+from aksaudit_tui.tui.widgets.choices import CheckList
 
 CUSTOM_HINT = "# Custom rules, one auditctl rule per line, e.g.\n# -w /etc/hosts -p wa -k hosts\n"
 VALIDATE_DELAY_S = 0.25
@@ -36,7 +37,7 @@ class RulesScreen(WizardScreen):
         self.custom_errors = []
         with Horizontal(id="rules-main"):
             with Vertical(id="rules-left"):
-                yield SelectionList[str](id="presets")
+                yield CheckList(id="presets")
                 yield Static("", id="volume", markup=False)
             with TabbedContent(id="rules-right", initial="tab-preview"):
                 with TabPane("Preview", id="tab-preview"), VerticalScroll(id="rules-preview"):
