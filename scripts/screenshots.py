@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ CLUSTER = "aks-dev-neu"
 
 
 async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
-    from aksaudit_tui.cli.tui_cmd import emulator_settings
     from aksaudit_emulator import Emulator, load_scenario
+    from aksaudit_tui.cli.emulated import enable_elsewhere
+    from aksaudit_tui.cli.tui_cmd import emulator_settings
     from aksaudit_tui.engine.service import Engine
     from aksaudit_tui.tui.app import AksauditApp
     from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
@@ -33,7 +35,11 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
         emu = Emulator(load_scenario(scenario), state_dir=Path(tmp) / "emulator")
         emu.start()
         try:
-            settings = emulator_settings(emu.info)
+            await enable_elsewhere(emu)  # as `aksaudit demo`: a colleague's cluster
+            # signed in by name (as after `az login`): "enabled by" shows no host name here
+            settings = replace(
+                emulator_settings(emu.info), access_token=emu.token_for("alex.chen@contoso.com")
+            )
             engine = Engine(settings, Path(tmp) / "state")
             app = AksauditApp(
                 engine,

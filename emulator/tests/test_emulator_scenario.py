@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import ssl
+import urllib.error
+import urllib.request
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,6 +74,48 @@ FAULTS = resources.files("aksaudit_emulator").joinpath("scenarios/faults.yaml")
             },
             "workspace 'nope'",
         ),
+        (
+            {
+                "subscriptions": [
+                    {
+                        "resource_groups": [
+                            {
+                                "name": "r",
+                                "clusters": [
+                                    {
+                                        "name": "c",
+                                        "enabled_elsewhere": {"by": "someone"},
+                                        "pools": [{"name": "p"}],
+                                    }
+                                ],
+                            }
+                        ]
+                    }
+                ]
+            },
+            "'enabled_elsewhere' needs 'by' (who enabled it) and 'workspace'",
+        ),
+        (
+            {
+                "subscriptions": [
+                    {
+                        "resource_groups": [
+                            {
+                                "name": "r",
+                                "clusters": [
+                                    {
+                                        "name": "c",
+                                        "enabled_elsewhere": {"by": "x", "workspace": "nope"},
+                                        "pools": [{"name": "p"}],
+                                    }
+                                ],
+                            }
+                        ]
+                    }
+                ]
+            },
+            "workspace 'nope'",
+        ),
     ],
 )
 def test_scenario_errors(scenario: dict[str, Any], message: str, tmp_path: Path) -> None:
@@ -97,6 +144,49 @@ def test_default_scenario_shape() -> None:
         "CriticalAddonsOnly=true:NoSchedule" in p["taints"] for p in pools if p["mode"] == "System"
     )
     assert load_scenario(s) == s  # loading is idempotent
+    # one cluster was enabled by someone else (the product applies it at start)
+    elsewhere = {c["name"]: c["enabled_elsewhere"] for c in clusters if c["enabled_elsewhere"]}
+    assert elsewhere == {
+        "aks-payments-weu": {
+            "by": "maria.garcia@contoso.com",
+            "workspace": "law-prod-weu",
+            "log_path": "container-insights",
+        }
+    }
+
+
+def test_tokens_for_other_people_are_signed_with_the_emulators_token(emulator: Any) -> None:
+    """``token_for`` names another person in a JWT the emulator signs: ARM accepts it like the
+    emulator's own token; a forged or unsigned one is refused (401)."""
+    info = emulator.info
+    ctx = ssl.create_default_context(cafile=info.ca_bundle)
+
+    def status(token: str) -> int:
+        req = urllib.request.Request(
+            info.arm_endpoint + "subscriptions?api-version=2022-12-01",
+            headers={"Authorization": "Bearer " + token},
+        )
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    token = emulator.token_for("maria.garcia@contoso.com")
+    header, claims, sig = token.split(".")
+    assert json.loads(base64.urlsafe_b64decode(claims + "=="))["upn"] == "maria.garcia@contoso.com"
+    assert emulator.enabled_elsewhere() == [
+        {
+            "cluster": "aks-payments-weu",
+            "by": "maria.garcia@contoso.com",
+            "workspace": "law-prod-weu",
+            "log_path": "container-insights",
+        }
+    ]
+    assert status(token) == 200 and status(info.token) == 200
+    forged = base64.urlsafe_b64encode(b'{"upn":"mallory@x"}').decode().rstrip("=")
+    assert status(f"{header}.{forged}.{sig}") == 401  # claims changed: signature no longer fits
+    assert status(f"{header}.{claims}.") == 401 and status(f"{header}.{claims}") == 401
 
 
 def test_node_names_labels_provider_ids(emulator: Any) -> None:

@@ -38,6 +38,11 @@ Format (YAML; every key but ``subscriptions`` optional)::
                   syslog: true                   # MSCI DCR with a syslog source
                   syslog_facilities: [auth, cron, daemon]
                   syslog_levels: [Info, Notice, Warning, Error, Critical, Alert, Emergency]
+                enabled_elsewhere:               # enabled with aksaudit by someone else
+                  by: maria.garcia@contoso.com   # who (a signed-in name; see below)
+                  workspace: law-prod            # where its records go
+                  log_path: container-insights   # optional, as `aksaudit plan` takes them
+                  presets: [base]                # optional
                 pools:
                   - name: system
                     mode: System                 # System | User
@@ -66,6 +71,12 @@ Format (YAML; every key but ``subscriptions`` optional)::
       - {kind: partial_results, workspace: law-prod}
       # kube side (keys in emulator/kube/__init__.py): node-not-ready, pod-pending,
       # image-pull, drop-watch, kube-down, forbidden (RBAC 403 in one cluster)
+
+``enabled_elsewhere`` is carried out by the product, not by the emulator (which knows nothing
+of aksaudit's node script or record): ``aksaudit emulator`` and ``aksaudit demo`` run a real
+apply of that cluster right after the start, signed in as ``by`` with a token the emulator signs
+(``Emulator.token_for``), from a throw-away state directory, so the cluster holds the record, the
+keeper and heartbeats of "another machine" and this one has no journal of it.
 
 Bad input raises ``ScenarioError`` with one line saying what to fix.
 """
@@ -149,6 +160,24 @@ def _guid(seed: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def _elsewhere(value: Any, where: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value.get("by") or not value.get("workspace"):
+        raise ScenarioError(
+            f"{where}: 'enabled_elsewhere' needs 'by' (who enabled it) and 'workspace'"
+        )
+    out: dict[str, Any] = {"by": str(value["by"]), "workspace": str(value["workspace"])}
+    if value.get("log_path"):
+        out["log_path"] = str(value["log_path"])
+    presets = value.get("presets")
+    if presets is not None:
+        if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+            raise ScenarioError(f"{where}: 'enabled_elsewhere.presets' must be a list of names")
+        out["presets"] = list(presets)
+    return out
+
+
 def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = dict(data)
     subs = _list(data, "subscriptions", where)
@@ -212,6 +241,7 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
                 if mon is not None and not isinstance(mon, dict):
                     raise ScenarioError(f"{wc}: 'monitoring' must be a mapping")
                 c["monitoring"] = mon
+                c["enabled_elsewhere"] = _elsewhere(cl.get("enabled_elsewhere"), wc)
                 pools = []
                 for p_i, pool in enumerate(_list(cl, "pools", wc)):
                     wp = f"{wc}.pools[{p_i}]"

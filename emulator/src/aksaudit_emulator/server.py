@@ -24,7 +24,7 @@ from aiohttp import web
 from aksaudit_emulator import ingestion, logs, lro, registry
 from aksaudit_emulator.arm import router
 from aksaudit_emulator.scenario import load_scenario
-from aksaudit_emulator.state import EmulatorState
+from aksaudit_emulator.state import EmulatorState, identity_token, token_accepted
 from aksaudit_emulator.tls import Tls, write_kubeconfig
 from aksaudit_emulator.world import build_state
 
@@ -121,7 +121,7 @@ def make_app(state: EmulatorState) -> web.Application:
                     area, "Authentication failed. The 'Authorization' header is missing."
                 )
             scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "bearer" or token.strip() != state.token:
+            if scheme.lower() != "bearer" or not token_accepted(state.token, token.strip()):
                 return _unauthorized(area, "Authentication failed. The access token is invalid.")
         return await handler(request)
 
@@ -216,6 +216,23 @@ class Emulator:
         if self._info is None:
             raise RuntimeError("the emulator is not started")
         return self._info
+
+    def token_for(self, name: str) -> str:
+        """A bearer token for another person named ``name`` (a JWT whose ``upn`` claim says
+        it, signed with this start's token): accepted by ARM and the query API like the
+        emulator's own, so "someone else" can act (``enabled_elsewhere`` in a scenario)."""
+        return identity_token(self.state.token, name)
+
+    def enabled_elsewhere(self) -> list[dict[str, Any]]:
+        """The scenario's clusters enabled by someone else: ``{"cluster", "by", "workspace"}``
+        plus ``log_path`` / ``presets`` when the scenario gives them (see scenario.py)."""
+        out: list[dict[str, Any]] = []
+        for sub in self.state.scenario["subscriptions"]:
+            for rg in sub["resource_groups"]:
+                for cl in rg["clusters"]:
+                    if cl.get("enabled_elsewhere"):
+                        out.append({"cluster": cl["name"], **cl["enabled_elsewhere"]})
+        return out
 
     def start(self) -> EmulatorInfo:
         """Listen (a free port unless one was given) and serve; idempotent. Raises ``OSError``

@@ -7,6 +7,10 @@ collection, resources of a type per subscription) so lists stay cheap at 500 nod
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
 import threading
 import time
@@ -22,6 +26,32 @@ from aksaudit_emulator.registry import Registry
 def new_token() -> str:
     """The emulator's bearer token: random per start, so a leaked one dies with the process."""
     return secrets.token_urlsafe(32)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def identity_token(secret: str, name: str) -> str:
+    """A JWT-shaped bearer token for another signed-in person (claim ``upn``), signed with the
+    emulator's token (HS256): the emulator accepts it like its own, and a client reads the
+    name from its claims as from an Entra token. Lets a scenario have "someone else" act."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = _b64(json.dumps({"upn": name, "name": name, "iss": "aksaudit-emulator"}).encode())
+    signed = f"{header}.{claims}"
+    sig = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{_b64(sig)}"
+
+
+def token_accepted(secret: str, presented: str) -> bool:
+    """The emulator's own token, or one ``identity_token`` signed with it."""
+    if secrets.compare_digest(presented.encode(), secret.encode()):
+        return True
+    signed, _, sig = presented.rpartition(".")
+    if signed.count(".") != 1:
+        return False
+    want = _b64(hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest())
+    return secrets.compare_digest(sig.encode(), want.encode())
 
 
 @dataclass

@@ -195,6 +195,8 @@ def _build_cluster(
     location = cl["location"]
     mon = cl.get("monitoring") or None
     mon_ws = resolve_ws(mon.get("workspace")) if mon else None
+    if cl.get("enabled_elsewhere"):
+        resolve_ws(cl["enabled_elsewhere"]["workspace"])  # a clear error for an unknown name
     profiles = [bodies.agent_pool_profile(p, cl["kubernetes_version"]) for p in cl["pools"]]
     body = bodies.managed_cluster(
         sub_id=sid,

@@ -1,7 +1,8 @@
 """``aksaudit emulator``: serve the emulated Azure + Kubernetes estate on 127.0.0.1 over HTTPS.
 
 Prints one JSON line first on stdout (endpoints, kubeconfig, CA bundle, workspaces; no token),
-then serves until SIGINT or SIGTERM and stops cleanly.
+then serves until SIGINT or SIGTERM and stops cleanly. Before that line, the scenario's clusters
+marked ``enabled_elsewhere`` are enabled by a real apply as that person (``cli/emulated.py``).
 
 The emulator is a separate distribution (``aksaudit-emulator``, the ``demo`` extra). It is imported
 lazily, after ``require_emulator()`` has turned its absence into one line with the install command;
@@ -107,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"cannot listen on 127.0.0.1:{args.port}: {why.lower()} (pick another --port)"
             ) from None
+        # the scenario's clusters enabled "from another machine" (a real apply as that person)
+        from aksaudit_tui.cli.emulated import enable_elsewhere_sync
+
+        for line in enable_elsewhere_sync(emu):
+            print(f"aksaudit emulator: {line}", file=sys.stderr)
         sys.stdout.write(json.dumps(info.public()) + "\n")
         sys.stdout.flush()
         print(

@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aksaudit_tui.cli.emulated import emulator_settings
+
 if TYPE_CHECKING:
-    from aksaudit_emulator import EmulatorInfo
     from aksaudit_tui.cloud.settings import CloudSettings
 
 
@@ -77,22 +78,6 @@ def run_wizard(args: argparse.Namespace) -> int:
     return _run_app(settings, identity, not args.no_mouse, None, signed_in=bool(identity))
 
 
-def emulator_settings(info: EmulatorInfo) -> CloudSettings:
-    """Settings that point every client at a running emulator (demo, screenshots), at the
-    emulator's explicit fast pace (no LRO poll wait, short back-off and deadlines)."""
-    from aksaudit_tui.cloud.settings import CloudSettings
-
-    return CloudSettings(
-        arm_endpoint=info.arm_endpoint,
-        logs_endpoint=info.logs_endpoint,
-        ca_bundle=str(info.ca_bundle),
-        access_token=info.token,
-        kubeconfig=str(info.kubeconfig),
-        registry_endpoint=info.registry_endpoint,
-        profile="fast",
-    )
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from aksaudit_tui.cli.emulator_cmd import require_emulator
 
@@ -103,6 +88,11 @@ def run_demo(args: argparse.Namespace) -> int:
         emu = Emulator(load_scenario(None), state_dir=Path(tmp) / "emulator")
         emu.start()
         try:
+            from aksaudit_tui.cli.emulated import enable_elsewhere_sync
+
+            print("aksaudit demo: preparing the emulated estate (a colleague's cluster) ...")
+            for line in enable_elsewhere_sync(emu):
+                print(f"aksaudit demo: {line}")
             info = emu.info
             settings = emulator_settings(info)
             identity = f"the built-in emulator at {info.arm_endpoint} (demo token; no Azure)"

@@ -219,7 +219,8 @@ class StatusScreen(WizardScreen):
         for n in c.nodes:
             table.add_row(*status_cells(n), key=f"{c.name}/{n.node}")
         total = sum(c.hourly)
-        label.update(f"{c.name}: {total:,} audit records / {len(c.hourly)} h ")
+        who = f", enabled by {c.enabled_by}" if c.enabled_by else ""
+        label.update(f"{c.name}{who}: {total:,} audit records / {len(c.hourly)} h ")
         spark.data = list(c.hourly) or [0]
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
