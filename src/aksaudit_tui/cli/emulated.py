@@ -49,7 +49,7 @@ async def enable_elsewhere(emu: Emulator) -> list[str]:
     """Apply each ``enabled_elsewhere`` cluster of the running emulator's scenario as its
     ``by`` person; returns one line per cluster ("aks-x: enabled by NAME"). ``UserError`` when
     an apply does not end ok (the scenario asks for something the tool refuses)."""
-    from aksaudit_tui.engine.plan import DEFAULT_LOG_PATH
+    from aksaudit_tui.engine.plan import DEFAULT_LOG_PATH, PlanRequest
     from aksaudit_tui.engine.service import Engine
 
     done: list[str] = []
@@ -59,10 +59,12 @@ async def enable_elsewhere(emu: Emulator) -> list[str]:
             other = Engine(settings, Path(tmp))
             other.verify_after_apply = False  # status proves it; the demo need not wait
             plan = await other.plan_from_names(
-                clusters=[item["cluster"]],
-                workspace=item["workspace"],
-                log_path=item.get("log_path") or DEFAULT_LOG_PATH,
-                presets=item.get("presets"),  # None: the default presets
+                PlanRequest(
+                    clusters=[item["cluster"]],
+                    workspace=item["workspace"],
+                    log_path=item.get("log_path") or DEFAULT_LOG_PATH,
+                    presets=item.get("presets"),  # None: the default presets
+                )
             )
             plan = await other.pin_image(plan)
             result = await other.apply(plan)
