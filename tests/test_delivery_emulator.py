@@ -112,7 +112,7 @@ async def test_admission_rejection_is_surfaced_with_the_fix(
         {"metadata": {"name": "locked", "labels": {m.PSA_ENFORCE: "baseline"}}},
     )
     with pytest.raises(UserError) as ei:
-        await kube.check_admission("locked", m.DEFAULT_IMAGE)
+        await kube.check_admission("locked", m.DEFAULT_IMAGE, m.script_sha256(SCRIPT))
     msg = str(ei.value)
     assert "\n" not in msg
     assert "PodSecurity" in msg and "hostPID" in msg
@@ -126,7 +126,7 @@ async def test_admission_rejection_is_surfaced_with_the_fix(
     assert ns is not None and ns["metadata"]["labels"][m.PSA_ENFORCE] == "baseline"
     # Our own namespace passes.
     assert await kube.ensure_namespace("aksaudit-system") is True
-    assert await kube.check_admission("aksaudit-system", m.DEFAULT_IMAGE) is None
+    assert await kube.check_admission("aksaudit-system", m.DEFAULT_IMAGE, None) is None
     assert await kube.ensure_namespace("aksaudit-system") is False  # idempotent
 
 

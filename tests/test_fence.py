@@ -5,6 +5,7 @@ namespace and the fence when done; clusters older than 1.30 get a warning instea
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from kubernetes.client.rest import ApiException
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.delivery import DeliverySpec, check_nodes, rollout
 from aksaudit_tui.nodes.kube import KubeClient, load_api
 from aksaudit_tui.nodes.script import render_node_script
 from engine_helpers import engine_for, run, scenario
@@ -28,6 +30,11 @@ NS = m.DEFAULT_NAMESPACE
 IMAGE = "mcr.microsoft.com/azurelinux/busybox@sha256:" + "d" * 64
 SCRIPT = render_node_script("-w /etc/passwd -p wa -k identity\n", "authpriv", "info")
 POLICY = m.fence_name(NS)
+SHA = m.script_sha256(SCRIPT)
+# someone else's script, as someone who may create ConfigMaps and pods in the namespace writes it
+EVIL = SCRIPT.replace("set -u", 'set -u\necho pwned > "$AKSAUDIT_ROOT/pwned"', 1)
+EVIL_SHA = m.script_sha256(EVIL)
+PINNED = f"{m.SHA_ENV} must be the sha256 of a node script aksaudit rendered"
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,12 +64,12 @@ def _denied(call: Any) -> str:
 
 async def test_the_fence_admits_only_our_pod_shape(emulator: Any, kube: KubeClient) -> None:  # noqa: F811
     await kube.ensure_namespace(NS)
-    assert await kube.ensure_fence(NS, IMAGE) is None
-    assert await kube.ensure_fence(NS, IMAGE) is None  # idempotent
+    assert await kube.ensure_fence(NS, IMAGE, (SHA,)) is None
+    assert await kube.ensure_fence(NS, IMAGE, (SHA,)) is None  # idempotent
     v1, apps, adm = _apis(emulator)
     policy = adm.read_validating_admission_policy(POLICY)
     served = adm.api_client.sanitize_for_serialization(policy)
-    assert served["spec"] == m.admission_policy_manifest(NS, IMAGE)["spec"]
+    assert served["spec"] == m.admission_policy_manifest(NS, IMAGE, (SHA,))["spec"]
     binding = adm.read_validating_admission_policy_binding(POLICY)
     assert binding.spec.match_resources.namespace_selector.match_labels == {
         "kubernetes.io/metadata.name": NS
@@ -73,7 +80,7 @@ async def test_the_fence_admits_only_our_pod_shape(emulator: Any, kube: KubeClie
         script_text=SCRIPT, run_id="r1", configmap=m.oneshot_configmap_name("r1"),
     )  # fmt: skip
     v1.create_namespaced_pod(NS, ours, dry_run="All")  # admitted
-    assert await kube.check_admission(NS, IMAGE) is None  # our own probe passes the fence
+    assert await kube.check_admission(NS, IMAGE, SHA) is None  # our own probe passes the fence
 
     foreign = {
         "apiVersion": "v1",
@@ -127,9 +134,96 @@ async def test_the_fence_admits_only_our_pod_shape(emulator: Any, kube: KubeClie
     v1.create_namespaced_pod("elsewhere", {**foreign, "metadata": {"name": "fine"}})
 
 
+async def _wait_pod(v1: Any, name: str) -> Any:
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        pod = v1.read_namespaced_pod(name, NS)
+        if pod.status.phase in ("Succeeded", "Failed"):
+            return pod
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"pod {name} did not finish")
+
+
+async def test_the_fence_admits_only_scripts_aksaudit_rendered(
+    emulator: Any,  # noqa: F811
+    kube: KubeClient,
+) -> None:
+    v1, _, adm = _apis(emulator)
+    nodes = [n for n in await kube.list_nodes() if n.eligible][:2]
+    spec = DeliverySpec(mode="keeper", run_id="k1", keeper_interval_s=30, pod_deadline_s=200)
+    results = await rollout(kube, spec, nodes, SCRIPT, "")
+    assert {r.phase for r in results} == {"compliant"}, results
+    policy = adm.read_validating_admission_policy(POLICY)
+    assert policy.metadata.annotations[m.ANNOTATION_FENCE_SHAS] == SHA
+
+    # ConfigMaps are not fenced: their script goes into one named like ours
+    cm_name = m.oneshot_configmap_name("evil")
+    v1.create_namespaced_config_map(NS, m.configmap_manifest(NS, EVIL, "", "evil", name=cm_name))
+    node = nodes[0].name
+
+    def pod(script: str) -> dict[str, Any]:
+        return m.oneshot_pod_manifest(
+            namespace=NS, node=node, mode="apply", image=spec.image, script_text=script,
+            run_id="evil", configmap=cm_name,
+        )  # fmt: skip
+
+    # our exact shape, pointed at their script with its own sha256: denied by the fence
+    body = _denied(lambda: v1.create_namespaced_pod(NS, pod(EVIL)))
+    assert f"{PINNED} ({SHA})" in body
+    # our sha256 first and theirs again after it (the container gets the last one): denied
+    doubled = pod(SCRIPT)
+    doubled["spec"]["containers"][0]["env"].append({"name": m.SHA_ENV, "value": EVIL_SHA})
+    assert PINNED in _denied(lambda: v1.create_namespaced_pod(NS, doubled))
+    # the sha256 read from a ConfigMap they control: denied
+    indirect = pod(SCRIPT)
+    indirect["spec"]["containers"][0]["env"][0] = {
+        "name": m.SHA_ENV,
+        "valueFrom": {"configMapKeyRef": {"name": cm_name, "key": "sha"}},
+    }
+    assert "only the aksaudit environment variables" in _denied(
+        lambda: v1.create_namespaced_pod(NS, indirect)
+    )
+    # with our sha256 the pod is admitted, and the launcher refuses their script: it runs only a
+    # script whose sha256 is the pinned one
+    ours = pod(SCRIPT)
+    v1.create_namespaced_pod(NS, ours)
+    done = await _wait_pod(v1, ours["metadata"]["name"])
+    log = v1.read_namespaced_pod_log(ours["metadata"]["name"], NS)
+    assert done.status.phase == "Failed" and "refusing to run node.sh" in log, log
+    assert not (emulator.state.clusters[CLUSTER].nodes[node].root / "pwned").exists()
+
+
+async def test_a_run_beside_the_keeper_widens_the_fence_only_while_it_runs(
+    emulator: Any,  # noqa: F811
+    kube: KubeClient,
+) -> None:
+    nodes = [n for n in await kube.list_nodes() if n.eligible][:2]
+    keeper = DeliverySpec(mode="keeper", run_id="k1", keeper_interval_s=30, pod_deadline_s=200)
+    assert {r.phase for r in await rollout(kube, keeper, nodes, SCRIPT, "")} == {"compliant"}
+    other = render_node_script("-w /etc/shadow -p wa -k identity\n", "authpriv", "info")
+    other_sha = m.script_sha256(other)
+    check = DeliverySpec(mode="one-shot", run_id="c1", pod_deadline_s=200)
+    await check_nodes(kube, check, nodes, other, "")
+    # the keeper re-applied with the new script: its old script is no longer admitted
+    k2 = DeliverySpec(mode="keeper", run_id="k2", keeper_interval_s=30, pod_deadline_s=200)
+    assert {r.phase for r in await rollout(kube, k2, nodes, other, "")} == {"compliant"}
+    store = emulator.state.kube[CLUSTER]
+    admitted = [
+        e.obj["metadata"]["annotations"][m.ANNOTATION_FENCE_SHAS]
+        for e in store.events_since(0, "validatingadmissionpolicies", None)
+    ]
+    assert admitted == [
+        SHA,  # the first keeper
+        f"{other_sha},{SHA}",  # the one-shot check, the keeper's pods still admitted
+        SHA,  # back to the keeper's only
+        f"{other_sha},{SHA}",  # the new keeper while its DaemonSet rolls
+        other_sha,  # the new keeper only
+    ], admitted
+
+
 async def test_policy_with_a_broken_expression_is_refused(emulator: Any) -> None:  # noqa: F811
     _, _, adm = _apis(emulator)
-    bad = m.admission_policy_manifest(NS, IMAGE)
+    bad = m.admission_policy_manifest(NS, IMAGE, (SHA,))
     bad["spec"]["validations"][0]["expression"] = "object.spec.containers.all(c, "
     with pytest.raises(ApiException) as info:
         adm.create_validating_admission_policy(bad)

@@ -181,7 +181,7 @@ def test_no_secret_anywhere() -> None:
             _oneshot(),
             _keeper(),
             m.namespace_manifest(),
-            m.admission_probe_pod("ns", m.DEFAULT_IMAGE),
+            m.admission_probe_pod("ns", m.DEFAULT_IMAGE, "a" * 64),
         )
     ]
     for blob in blobs:
@@ -191,7 +191,7 @@ def test_no_secret_anywhere() -> None:
 
 
 def test_admission_probe_pod_has_the_same_privileges() -> None:
-    pod = m.admission_probe_pod("ns", "img:1")
+    pod = m.admission_probe_pod("ns", "img:1", "a" * 64)
     spec = pod["spec"]
     assert spec["hostPID"] is True
     assert spec["containers"][0]["securityContext"] == {"privileged": True}

@@ -120,6 +120,36 @@ def _fence(stats: DeliveryStats, warning: str | None) -> None:
         stats.warnings.append(warning)
 
 
+async def _keeper_sha(kube: KubeClient, ns: str) -> str | None:
+    """The script sha256 the keeper DaemonSet in ``ns`` runs, when the DaemonSet is ours and
+    our fence already admitted that script (or nothing was pinned yet): its pods must stay
+    admitted while a run's pods run beside them. A sha the fence never admitted is not ours."""
+    ds = await kube.get_daemonset(ns)
+    meta = (ds or {}).get("metadata") or {}
+    if ds is None or (meta.get("labels") or {}).get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+        return None
+    containers = ((ds.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
+    env = [e for c in containers or [] for e in c.get("env") or [] if e.get("name") == m.SHA_ENV]
+    sha = str(env[-1].get("value") or "") if env else ""
+    if not m.is_sha256(sha):
+        return None
+    admitted = await kube.admitted_shas(ns)
+    return sha if admitted is None or sha in admitted else None
+
+
+async def _make_fence(
+    kube: KubeClient, spec: DeliverySpec, run_sha: str, stats: DeliveryStats
+) -> str | None:
+    """Fence ``spec.namespace`` for this run before its first pod: the run's script and the
+    running keeper's (returned, when there is one) are the only ones admitted; then ask
+    admission, with the run's sha, whether our pods may run."""
+    keeper = await _keeper_sha(kube, spec.namespace)
+    shas = m.fence_shas(run_sha, keeper)
+    _fence(stats, await kube.ensure_fence(spec.namespace, spec.image, shas))
+    await kube.check_admission(spec.namespace, spec.image, run_sha)
+    return keeper
+
+
 def _result(
     n: NodeInfo, phase: NodePhase, message: str = "", st: NodeStatus | None = None
 ) -> NodeResult:
@@ -234,6 +264,8 @@ async def _oneshot(
     watch: PodWatch | None = None
     end = t0 + deadline_s if deadline_s else None
     ns_created = False
+    run_sha = m.script_sha256(script_text)
+    keeper_sha: str | None = None
 
     async def finish(name: str, a: _Active, pod: Obj | None, reason: str | None) -> None:
         """Read the pod's log once, record the node's result, delete the pod."""
@@ -312,8 +344,7 @@ async def _oneshot(
     outcome: Literal["done", "cancelled", "deadline"] = "done"
     try:
         ns_created = await kube.ensure_namespace(ns)
-        _fence(stats, await kube.ensure_fence(ns, spec.image))
-        await kube.check_admission(ns, spec.image)
+        keeper_sha = await _make_fence(kube, spec, run_sha, stats)
         await kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text))
         watch = kube.watch_pods(ns, selector)
         leftovers = await watch.start()
@@ -357,6 +388,9 @@ async def _oneshot(
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await t
         await _cleanup_oneshot(kube, spec, selector, cm_name, ns_created)
+        if keeper_sha is not None and keeper_sha != run_sha:
+            # the keeper stays: its fence goes back to admitting its script only
+            _fence(stats, await kube.ensure_fence(ns, spec.image, (keeper_sha,)))
 
     tail_msg = {"cancelled": "cancelled", "deadline": "rollout deadline reached", "done": ""}[
         outcome
@@ -474,11 +508,14 @@ async def _keeper(
 
     ns = spec.namespace
     await kube.ensure_namespace(ns)
-    _fence(stats, await kube.ensure_fence(ns, spec.image))
-    await kube.check_admission(ns, spec.image)
+    run_sha = m.script_sha256(script_text)
+    previous = await _make_fence(kube, spec, run_sha, stats)
     _, configmap, ds = keeper_objects(spec, script_text, rules_text)
     await kube.ensure_configmap(configmap)
     await kube.ensure_daemonset(ds)
+    if previous is not None and previous != run_sha:
+        # the DaemonSet now runs this script: the previous one is no longer admitted
+        _fence(stats, await kube.ensure_fence(ns, spec.image, (run_sha,)))
     want_sha = ds["metadata"]["annotations"][m.ANNOTATION_SPEC_SHA]
     if not waiting:
         return [results[n.name] for n in nodes]
@@ -849,7 +886,7 @@ def delivery_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> l
     holding the pod it creates on each node: its ``metadata.name`` is then
     ``aksaudit-apply-<node>`` and ``spec.nodeName`` the node (both left out of the template)."""
     fence = [
-        m.admission_policy_manifest(spec.namespace, spec.image),
+        m.admission_policy_manifest(spec.namespace, spec.image, (m.script_sha256(script_text),)),
         m.admission_binding_manifest(spec.namespace),
     ]
     if spec.mode == "keeper":

@@ -214,6 +214,10 @@ class Leftovers:
         return len(self.pods)
 
 
+def _annotations(obj: Obj) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
 def admission_hint(namespace: str, message: str) -> str:
     """What to fix, from an admission rejection message."""
     low = message.lower()
@@ -325,12 +329,17 @@ class KubeClient:
 
     # -- admission --
 
-    async def check_admission(self, namespace: str, image: str) -> str | None:
+    async def check_admission(
+        self, namespace: str, image: str, script_sha: str | None
+    ) -> str | None:
         """Server-side dry run of our privileged hostPID pod in ``namespace``.
 
-        Returns None when admission accepts it, or a note when the namespace does not exist yet
-        (nothing to ask). Raises UserError with the API's exact reason and what to fix."""
-        body = m.admission_probe_pod(namespace, image)
+        ``script_sha`` is the run's script sha256 once our fence admits it; None before this run
+        made its fence (a denial by our own fence is then no problem: the run re-makes it before
+        its first pod). Returns None when admission accepts it, or a note when the namespace
+        does not exist yet (nothing to ask). Raises UserError with the API's exact reason and
+        what to fix."""
+        body = m.admission_probe_pod(namespace, image, script_sha or "0" * 64)
         try:
             await self._json(
                 "dryrun_pod", self.core.create_namespaced_pod, namespace, body, dry_run="All"
@@ -339,6 +348,9 @@ class KubeClient:
             msg = api_message(e)
             if e.status == 404 and "namespace" in msg.lower():
                 return f"namespace {namespace} does not exist yet; it will be created privileged"
+            ours = f"ValidatingAdmissionPolicy '{m.fence_name(namespace)}'"
+            if script_sha is None and ours in msg:
+                return f"namespace {namespace}: aksaudit's fence is updated for this run"
             raise UserError(
                 f"admission rejects the privileged hostPID pod in namespace {namespace}: "
                 f"{msg} -- fix: {admission_hint(namespace, msg)}"
@@ -352,15 +364,38 @@ class KubeClient:
         data = await self._json("get_version", client.VersionApi(self.api).get_code)
         return str(data.get("gitVersion") or "")
 
-    async def ensure_fence(self, namespace: str, image: str) -> str | None:
-        """Create or update the admission policy and binding that admit only our pod shape in
-        ``namespace`` (before any pod of ours is created there). Returns a warning instead on
-        clusters older than 1.30 (no admissionregistration v1 policies)."""
+    async def admitted_shas(self, namespace: str) -> tuple[str, ...] | None:
+        """The script sha256 values the fence of ``namespace`` admits now, from the policy's
+        annotation (cluster-scoped: namespace editors cannot change it); None when there is no
+        fence of ours, or one from before it pinned scripts (nothing was pinned then)."""
+        adm: Any = client.AdmissionregistrationV1Api(self.api)
+        try:
+            cur = await self._read(
+                "read_vap", adm.read_validating_admission_policy, m.fence_name(namespace)
+            )
+        except ApiException as e:
+            if e.status in (403, 404, 405):  # no such API (old cluster) or no right to it
+                return None
+            raise
+        meta = (cur or {}).get("metadata") or {}
+        if (meta.get("labels") or {}).get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
+            return None
+        text = (meta.get("annotations") or {}).get(m.ANNOTATION_FENCE_SHAS)
+        # only well-formed values: anything else makes the policy differ from ours (status says)
+        return None if text is None else tuple(t for t in text.split(",") if m.is_sha256(t))
+
+    async def ensure_fence(
+        self, namespace: str, image: str, script_shas: tuple[str, ...]
+    ) -> str | None:
+        """Create or update the admission policy and binding that admit only our pod shape,
+        running only a script whose sha256 is one of ``script_shas``, in ``namespace`` (before
+        any pod of ours is created there). Returns a warning instead on clusters older than
+        1.30 (no admissionregistration v1 policies)."""
         version = await self.server_version()
         if not m.fence_supported(version):
             return m.fence_warning(namespace, version)
         adm: Any = client.AdmissionregistrationV1Api(self.api)
-        policy = m.admission_policy_manifest(namespace, image)
+        policy = m.admission_policy_manifest(namespace, image, script_shas)
         binding = m.admission_binding_manifest(namespace)
         for what, body in (("policy", policy), ("binding", binding)):
             suffix = "" if what == "policy" else "_binding"
@@ -372,7 +407,7 @@ class KubeClient:
                 await self._json(f"create_vap{suffix}", create, body)
                 continue
             self._require_ours(cur, body["kind"], "(cluster)")
-            if cur.get("spec") == body["spec"]:
+            if cur.get("spec") == body["spec"] and _annotations(cur) == _annotations(body):
                 continue
             new = json.loads(json.dumps(body))
             new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
@@ -383,14 +418,16 @@ class KubeClient:
     async def fence_problem(self, namespace: str, image: str | None) -> str | None:
         """Why ``namespace`` is not fenced for ``image`` (too old a cluster, the policy or its
         binding missing or changed), or None when the fence is in place. Without ``image``
-        (not known to the caller) the policy's rules are not compared, only its presence."""
+        (not known to the caller) the policy's rules are not compared, only its presence; with
+        it, against the rules for the script sha256 values the policy says it admits."""
         version = await self.server_version()
         if not m.fence_supported(version):
             return m.fence_warning(namespace, version)
         adm: Any = client.AdmissionregistrationV1Api(self.api)
         name = m.fence_name(namespace)
+        shas = await self.admitted_shas(namespace) if image else None
         want: dict[str, Any] = {
-            "": m.admission_policy_manifest(namespace, image) if image else None,
+            "": m.admission_policy_manifest(namespace, image, shas) if image and shas else None,
             "_binding": m.admission_binding_manifest(namespace),
         }
         for suffix, body in want.items():
@@ -401,6 +438,11 @@ class KubeClient:
                 return (
                     f"namespace {namespace} is not fenced: {what} {name} is missing "
                     "(run `aksaudit apply` again)"
+                )
+            if not suffix and image and not shas:
+                return (
+                    f"namespace {namespace}: admission policy {name} does not pin the node "
+                    "script's sha256 (run `aksaudit apply` again)"
                 )
             if body is not None and cur.get("spec") != body["spec"]:
                 return (

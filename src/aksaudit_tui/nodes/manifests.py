@@ -397,12 +397,13 @@ def keeper_daemonset_manifest(
     return ds
 
 
-def admission_probe_pod(namespace: str, image: str) -> dict[str, Any]:
-    """The pod a server-side dry run creates to ask admission whether our pods may run."""
+def admission_probe_pod(namespace: str, image: str, script_sha: str) -> dict[str, Any]:
+    """The pod a server-side dry run creates to ask admission whether our pods may run; it
+    carries the run's script sha256 so it passes our own fence exactly as the run's pods must."""
     spec = _pod_spec(
         image=image,
         launcher=ONESHOT_LAUNCHER,  # never runs (dry run), but must pass our own fence
-        env={"AKSAUDIT_SCRIPT_SHA256": "0" * 64, "AKSAUDIT_MODE": "check"},
+        env={"AKSAUDIT_SCRIPT_SHA256": script_sha, "AKSAUDIT_MODE": "check"},
         configmap=SCRIPT_CONFIGMAP,
         readiness=False,
     )
@@ -428,6 +429,30 @@ FENCE_MIN_MINOR = 30  # ValidatingAdmissionPolicy is GA (admissionregistration v
 FENCE_ENV = ("AKSAUDIT_SCRIPT_SHA256", "AKSAUDIT_MODE", "AKSAUDIT_KEEPER_INTERVAL")
 FENCE_ROLES = ("keeper", "oneshot")
 VOLUME_NAME = "node-script"
+SHA_ENV = "AKSAUDIT_SCRIPT_SHA256"
+# On the policy (cluster-scoped, so namespace editors cannot change it): the script sha256 values
+# it admits, comma-separated, so the next run knows which keeper script was ours.
+ANNOTATION_FENCE_SHAS = "aksaudit.io/admitted-script-sha256"
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(text: str) -> bool:
+    return _SHA_RE.fullmatch(text) is not None
+
+
+def fence_shas(*shas: str | None) -> tuple[str, ...]:
+    """The script sha256 values a fence admits: the given ones in order, each once, empty ones
+    left out. Raises ValueError for anything but 64 lower-case hex digits (it goes into CEL)."""
+    out: list[str] = []
+    for sha in shas:
+        if not sha or sha in out:
+            continue
+        if not is_sha256(sha):
+            raise ValueError(f"not a sha256 hex digest: {sha!r}")
+        out.append(sha)
+    if not out:
+        raise ValueError("a fence needs at least one script sha256")
+    return tuple(out)
 
 
 def fence_name(namespace: str) -> str:
@@ -467,10 +492,15 @@ def launcher_commands() -> tuple[list[str], ...]:
     return tuple(["/bin/sh", "-c", text] for text in (ONESHOT_LAUNCHER, KEEPER_LAUNCHER))
 
 
-def admission_policy_manifest(namespace: str, image: str) -> dict[str, Any]:
+def admission_policy_manifest(
+    namespace: str, image: str, script_shas: tuple[str, ...]
+) -> dict[str, Any]:
     """The ValidatingAdmissionPolicy admitting in ``namespace`` only our pod shape: exactly one
-    container, the pinned ``image``, one of our launcher commands, no args, only our env names,
-    only the node-script ConfigMap volume, our labels."""
+    container, the pinned ``image``, one of our launcher commands, no args, only our env names
+    (literal values, no ``valueFrom``), exactly one ``AKSAUDIT_SCRIPT_SHA256`` whose value is one
+    of ``script_shas`` (the launcher runs only a script with that hash, so a ConfigMap of someone
+    else's script never runs), only the node-script ConfigMap volume, our labels."""
+    shas = fence_shas(*script_shas)
     where = f"aksaudit fence on namespace {namespace}"
     cmds = " || ".join(f"c.command == {_cel_list(cmd)}" for cmd in launcher_commands())
     validations = [
@@ -492,8 +522,17 @@ def admission_policy_manifest(namespace: str, image: str) -> dict[str, Any]:
         ),
         (
             "variables.spec.containers.all(c, !has(c.envFrom)"
-            f" && (!has(c.env) || c.env.all(e, e.name in {_cel_list(FENCE_ENV)})))",
+            f" && (!has(c.env) || c.env.all(e, e.name in {_cel_list(FENCE_ENV)}"
+            " && !has(e.valueFrom))))",
             f"{where}: only the aksaudit environment variables are allowed",
+        ),
+        (
+            # exactly one: with two entries of one name the container gets the last one
+            f"variables.spec.containers.all(c, has(c.env) && c.env.exists_one(e, e.name == "
+            f"{_cel(SHA_ENV)}) && c.env.all(e, e.name != {_cel(SHA_ENV)}"
+            f" || (has(e.value) && e.value in {_cel_list(shas)})))",
+            f"{where}: {SHA_ENV} must be the sha256 of a node script aksaudit rendered"
+            f" ({', '.join(shas)})",
         ),
         (
             "has(variables.spec.volumes) && size(variables.spec.volumes) == 1"
@@ -516,6 +555,7 @@ def admission_policy_manifest(namespace: str, image: str) -> dict[str, Any]:
         "metadata": {
             "name": fence_name(namespace),
             "labels": {LABEL_MANAGED_BY: MANAGED_BY_VALUE},
+            "annotations": {ANNOTATION_FENCE_SHAS: ",".join(shas)},
         },
         "spec": {
             "failurePolicy": "Fail",

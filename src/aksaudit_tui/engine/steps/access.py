@@ -57,7 +57,8 @@ async def access_probe(ctx: StepContext, for_remove: bool = False) -> Probe:
         else:
             ctx.node_update(n.name, n.pool, n.os_sku or n.os, "pending")
     if not for_remove:
-        note = await k.check_admission(ctx.plan.namespace, ctx.plan.image)
+        # before this run's fence: a denial by our own fence is fine (re-made before any pod)
+        note = await k.check_admission(ctx.plan.namespace, ctx.plan.image, None)
         if note:
             ctx.log("access", note)
         path = logpaths.describe(ctx.plan.log_path)
