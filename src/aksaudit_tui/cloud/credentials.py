@@ -18,18 +18,26 @@ never build one that can reach a real endpoint.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import ipaddress
 import json
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import urlsplit
 
-from aksaudit_tui.cloud.settings import ENV_ACCESS_TOKEN, ENV_MANAGED_IDENTITY, CloudSettings
-from aksaudit_tui.errors import UserError
+from aksaudit_tui.cloud.settings import (
+    AZURE_CLOUD_HOSTS,
+    ENV_ACCESS_TOKEN,
+    ENV_MANAGED_IDENTITY,
+    CloudSettings,
+)
+from aksaudit_tui.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
@@ -122,6 +130,21 @@ def _fresh(info: Any) -> bool:
     return bool(info is not None and info.expires_on - _REFRESH_MARGIN_S > time.time())
 
 
+def _token_key(
+    scopes: tuple[str, ...], claims: str | None, tenant_id: str | None, enable_cae: bool
+) -> tuple[Any, ...] | None:
+    """The cache key of a ``get_token`` call; None for a claims challenge (always asked)."""
+    return None if claims else ("token", scopes, tenant_id, enable_cae)
+
+
+def _info_key(scopes: tuple[str, ...], options: Any) -> tuple[Any, ...] | None:
+    """The cache key of a ``get_token_info`` call; None for a claims challenge."""
+    opts = dict(options or {})
+    if opts.get("claims"):
+        return None
+    return ("info", scopes, opts.get("tenant_id"), bool(opts.get("enable_cae")))
+
+
 class CachedChain:
     """A sync chain that asks its credentials once per scope set and reuses the token until
     shortly before it expires: the Azure CLI credential runs ``az`` (about a second) on every
@@ -137,6 +160,14 @@ class CachedChain:
         """The chain's credentials, in order (what tests assert on)."""
         return tuple(self._chain.credentials)
 
+    def _ask(self, key: tuple[Any, ...] | None, ask: Callable[[], Any]) -> Any:
+        if key is None:
+            return ask()
+        with self._lock:
+            if not _fresh(self._tokens.get(key)):
+                self._tokens[key] = ask()
+            return self._tokens[key]
+
     def get_token(
         self,
         *scopes: str,
@@ -145,30 +176,26 @@ class CachedChain:
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        if claims:
-            return cast(
-                "AccessToken",
-                self._chain.get_token(
-                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+        key = _token_key(scopes, claims, tenant_id, enable_cae)
+        kw = {"claims": claims} if claims else {}
+        return cast(
+            "AccessToken",
+            self._ask(
+                key,
+                lambda: self._chain.get_token(
+                    *scopes, tenant_id=tenant_id, enable_cae=enable_cae, **kw, **kwargs
                 ),
-            )
-        key = ("token", scopes, tenant_id, enable_cae)
-        with self._lock:
-            if not _fresh(self._tokens.get(key)):
-                self._tokens[key] = self._chain.get_token(
-                    *scopes, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-                )
-            return cast("AccessToken", self._tokens[key])
+            ),
+        )
 
     def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        opts = dict(options or {})
-        if opts.get("claims"):
-            return cast("AccessTokenInfo", self._chain.get_token_info(*scopes, options=options))
-        key = ("info", scopes, opts.get("tenant_id"), bool(opts.get("enable_cae")))
-        with self._lock:
-            if not _fresh(self._tokens.get(key)):
-                self._tokens[key] = self._chain.get_token_info(*scopes, options=options)
-            return cast("AccessTokenInfo", self._tokens[key])
+        return cast(
+            "AccessTokenInfo",
+            self._ask(
+                _info_key(scopes, options),
+                lambda: self._chain.get_token_info(*scopes, options=options),
+            ),
+        )
 
     def close(self) -> None:
         self._chain.close()
@@ -192,6 +219,14 @@ class AsyncCachedChain:
     def credentials(self) -> tuple[Any, ...]:
         return tuple(self._chain.credentials)
 
+    async def _ask(self, key: tuple[Any, ...] | None, ask: Callable[[], Awaitable[Any]]) -> Any:
+        if key is None:
+            return await ask()
+        async with self._lock:
+            if not _fresh(self._tokens.get(key)):
+                self._tokens[key] = await ask()
+            return self._tokens[key]
+
     async def get_token(
         self,
         *scopes: str,
@@ -200,32 +235,26 @@ class AsyncCachedChain:
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        if claims:
-            return cast(
-                "AccessToken",
-                await self._chain.get_token(
-                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+        key = _token_key(scopes, claims, tenant_id, enable_cae)
+        kw = {"claims": claims} if claims else {}
+        return cast(
+            "AccessToken",
+            await self._ask(
+                key,
+                lambda: self._chain.get_token(
+                    *scopes, tenant_id=tenant_id, enable_cae=enable_cae, **kw, **kwargs
                 ),
-            )
-        key = ("token", scopes, tenant_id, enable_cae)
-        async with self._lock:
-            if not _fresh(self._tokens.get(key)):
-                self._tokens[key] = await self._chain.get_token(
-                    *scopes, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
-                )
-            return cast("AccessToken", self._tokens[key])
+            ),
+        )
 
     async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        opts = dict(options or {})
-        if opts.get("claims"):
-            return cast(
-                "AccessTokenInfo", await self._chain.get_token_info(*scopes, options=options)
-            )
-        key = ("info", scopes, opts.get("tenant_id"), bool(opts.get("enable_cae")))
-        async with self._lock:
-            if not _fresh(self._tokens.get(key)):
-                self._tokens[key] = await self._chain.get_token_info(*scopes, options=options)
-            return cast("AccessTokenInfo", self._tokens[key])
+        return cast(
+            "AccessTokenInfo",
+            await self._ask(
+                _info_key(scopes, options),
+                lambda: self._chain.get_token_info(*scopes, options=options),
+            ),
+        )
 
     async def close(self) -> None:
         await self._chain.close()
@@ -362,6 +391,34 @@ def require_sign_in(
     return sources
 
 
+def _host_allowed(url: str, hosts: frozenset[str]) -> bool:
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host == "localhost" or host in hosts:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_foreign_endpoints(settings: CloudSettings) -> None:
+    """:class:`UsageError` when a token from the credential chain would go to an ARM or Logs
+    endpoint that is neither a known Azure cloud's (public, US Government, China) nor loopback:
+    az login's token opens the user's whole tenant, so it is sent nowhere else. A static
+    ``AKSAUDIT_ACCESS_TOKEN`` goes where the user points it."""
+    for flag, url, kind in (
+        ("--arm-endpoint", settings.arm_endpoint, 0),
+        ("--logs-endpoint", settings.logs_endpoint, 1),
+    ):
+        hosts = frozenset().union(*(cloud[kind] for cloud in AZURE_CLOUD_HOSTS.values()))
+        if url and not _host_allowed(url, hosts):
+            raise UsageError(
+                f"{flag} {url} is not an endpoint of a known Azure cloud "
+                f"({', '.join(AZURE_CLOUD_HOSTS)}) nor loopback, so no token from the Azure "
+                f"sign-in is sent there: set {ENV_ACCESS_TOKEN} to a token meant for it"
+            )
+
+
 def sync_credential(
     settings: CloudSettings,
     env: Mapping[str, str] | None = None,
@@ -370,13 +427,8 @@ def sync_credential(
     """The credential for sync SDK clients; :class:`NotSignedInError` when nothing can sign in."""
     if settings.access_token:
         return StaticTokenCredential(settings.access_token)
-    sources = require_sign_in(settings, env, which)
-    from azure import identity  # lazy: slow import, and only when no token is given
-
-    return cast(
-        "TokenCredential",
-        CachedChain(identity.ChainedTokenCredential(*_chain(identity, sources, env))),
-    )
+    chain = _chain_credential("azure.identity", settings, env, which)
+    return cast("TokenCredential", CachedChain(chain))
 
 
 def async_credential(
@@ -387,11 +439,23 @@ def async_credential(
     """The credential for ``.aio`` SDK clients (close it when done)."""
     if settings.access_token:
         return AsyncStaticTokenCredential(settings.access_token)
-    sources = require_sign_in(settings, env, which)
-    from azure.identity import aio
-
-    chain = aio.ChainedTokenCredential(*_chain(aio, sources, env))
+    chain = _chain_credential("azure.identity.aio", settings, env, which)
     return cast("AsyncTokenCredential", AsyncCachedChain(chain))
+
+
+def _chain_credential(
+    module_name: Literal["azure.identity", "azure.identity.aio"],
+    settings: CloudSettings,
+    env: Mapping[str, str] | None,
+    which: Callable[[str], str | None],
+) -> Any:
+    """The configured sources as one ``ChainedTokenCredential`` of ``module_name`` (sync and
+    async have the same class names), after refusing foreign endpoints and a missing sign-in:
+    nothing is imported or sent before those checks."""
+    refuse_foreign_endpoints(settings)
+    sources = require_sign_in(settings, env, which)
+    module = importlib.import_module(module_name)  # lazy: slow import, only without a token
+    return module.ChainedTokenCredential(*_chain(module, sources, env))
 
 
 def _chain(module: Any, sources: tuple[Source, ...], env: Mapping[str, str] | None) -> list[Any]:

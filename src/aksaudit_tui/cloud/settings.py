@@ -39,6 +39,24 @@ PROFILES: tuple[str, ...] = get_args(Profile)
 # Managed identity joins the credential chain only when asked (off Azure it costs a timeout).
 ENV_MANAGED_IDENTITY = "AKSAUDIT_MANAGED_IDENTITY"
 
+# The ARM and Logs query hosts of the known Azure clouds (public, US Government, China). A token
+# from the credential chain (az login, a service principal, ...) is sent only to these or to
+# loopback (an emulator): any other endpoint needs AKSAUDIT_ACCESS_TOKEN, a token the user chose
+# to give it (see credentials.refuse_foreign_endpoints).
+AZURE_CLOUD_HOSTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "public": (
+        frozenset({"management.azure.com"}),
+        frozenset({"api.loganalytics.io", "api.loganalytics.azure.com"}),
+    ),
+    "US Government": (
+        frozenset({"management.usgovcloudapi.net"}),
+        frozenset({"api.loganalytics.us"}),
+    ),
+    "China": (
+        frozenset({"management.chinacloudapi.cn"}),
+        frozenset({"api.loganalytics.azure.cn"}),
+    ),
+}
 AZURE_ARM_ENDPOINT = "https://management.azure.com"
 AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
 ARM_SCOPE = "https://management.azure.com/.default"
