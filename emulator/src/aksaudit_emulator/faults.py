@@ -77,7 +77,11 @@ def _server_error(fault: dict[str, Any]) -> Answer:
     status = int(fault.get("status", 500))
     code = SERVER_CODES.get(status, "InternalServerError")
     headers = {"Retry-After": str(int(fault["retry_after"]))} if "retry_after" in fault else {}
-    message = "The server encountered an internal error. Please retry the request."
+    # a scenario may script the message (an error text echoing a request's fields)
+    message = str(
+        fault.get("message")
+        or "The server encountered an internal error. Please retry the request."
+    )
     return status, {"error": {"code": code, "message": message}}, headers
 
 

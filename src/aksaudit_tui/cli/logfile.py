@@ -20,6 +20,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from aksaudit_tui import redaction
+
 ENV_LOG_FILE = "AKSAUDIT_LOG_FILE"
 LOG_NAME = "aksaudit.log"
 # Loggers whose records are only worth reading in the file (or on stderr with --verbose).
@@ -73,6 +75,7 @@ class LogSession:
         root = logging.getLogger()
         self._old_level = root.level
         for handler in self._handlers:
+            handler.addFilter(redaction.RedactingFilter())  # no workspace key or token in logs
             root.addHandler(handler)
         # INFO, even with --verbose: below it msal and the HTTP clients log request details
         # that may carry secrets.

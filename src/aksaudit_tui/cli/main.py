@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from aksaudit_tui import __version__
+from aksaudit_tui import __version__, redaction
 from aksaudit_tui.cli import examples, logfile, tui_cmd
 from aksaudit_tui.errors import EXIT_CANCELLED, EXIT_ERROR, EXIT_USAGE, UsageError, UserError
 
@@ -149,11 +149,12 @@ def _run(func: Any, args: argparse.Namespace, session: logfile.LogSession) -> in
     try:
         return int(func(args))
     except UsageError as exc:
-        print(f"aksaudit: error: {one_line(exc)}", file=sys.stderr)
+        print(f"aksaudit: error: {redaction.scrub(one_line(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except UserError as exc:
         complete = isinstance(exc, NotSignedInError)  # the line says all there is
-        print(more(f"aksaudit: error: {one_line(exc)}", complete), file=sys.stderr)
+        line = redaction.scrub(one_line(exc))
+        print(more(f"aksaudit: error: {line}", complete), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("aksaudit: cancelled", file=sys.stderr)
@@ -163,10 +164,8 @@ def _run(func: Any, args: argparse.Namespace, session: logfile.LogSession) -> in
     except Exception as exc:
         # A bug, not the user's fault: the traceback goes to the log file, one line to stderr.
         _LOG.exception("unexpected error")
-        first = " ".join(str(exc).split())[:200]
-        token = os.environ.get("AKSAUDIT_ACCESS_TOKEN")
-        if token:
-            first = first.replace(token, "<redacted>")
+        redaction.register(os.environ.get("AKSAUDIT_ACCESS_TOKEN"))
+        first = redaction.scrub(" ".join(str(exc).split()))[:200]
         line = f"aksaudit: error: unexpected {type(exc).__name__}" + (f": {first}" if first else "")
         print(f"{line} (details: {session.path})", file=sys.stderr)
         return EXIT_ERROR

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aksaudit_tui import redaction
 from aksaudit_tui.errors import UserError
 
 _ACTION_RE = re.compile(r"action '([^']+)'")
@@ -157,10 +158,11 @@ def user_error(
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` without ``secrets`` nor any secret registered with the redactor."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "<redacted>")
-    return text
+    return redaction.scrub(text)
 
 
 def _sign_in_reason(text: str) -> str:

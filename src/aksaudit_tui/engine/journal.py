@@ -22,26 +22,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aksaudit_tui import redaction
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.errors import UsageError, UserError
 
 JOURNAL_VERSION = 1
 TERMINAL_STATES = ("ok", "partial", "failed", "cancelled")
-# Registered secrets (workspace keys, tokens): never written, whatever a caller passes in.
-_SECRETS: set[str] = set()
 
 
 def redact(secret: str | None) -> None:
-    """Register a secret so no journal write can contain it."""
-    if secret and len(secret) >= 8:
-        _SECRETS.add(secret)
+    """Register a secret so no journal write (nor log record, nor error line) can contain it."""
+    redaction.register(secret)
 
 
 def scrub(text: str) -> str:
-    for s in _SECRETS:
-        if s in text:
-            text = text.replace(s, "***")
-    return text
+    """``text`` without any registered secret (workspace keys, tokens)."""
+    return redaction.scrub(text, "***")
 
 
 def now_iso() -> str:

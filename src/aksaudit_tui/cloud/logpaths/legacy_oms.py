@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from shlex import quote
 from typing import Any
 
+from aksaudit_tui import redaction
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest
 from aksaudit_tui.cloud.errors import is_not_found, user_error
 from aksaudit_tui.cloud.logpaths.base import (
@@ -228,6 +229,11 @@ class LegacyOmsPath(AdapterBase):
         if failure is not None:
             raise failure  # raised outside the except block: no chained SDK exception
         key = str(keys.get("primarySharedKey") or "")
+        # registered the moment it is in hand: every journal, log record and error line of
+        # this process is scrubbed of it from here on, whichever call fails later
+        redaction.register(key)
+        redaction.register(str(keys.get("secondarySharedKey") or ""))
+        del keys
         if not key:
             raise UserError(f"workspace {workspace.name} returned no shared key")
         compute = self.clients.compute(cluster.subscription_id)
