@@ -29,8 +29,13 @@ def test_every_row_names_a_wizard_screen_whose_class_finds_its_row() -> None:
 
 
 def test_back_and_next_follow_the_table() -> None:
-    order = [registry.next_of(n) for n in registry.NAMES]
-    assert order == [*registry.NAMES[1:], None]
+    order = {n: registry.next_of(n) for n in registry.NAMES}
+    wizard = registry.NAMES[: registry.NAMES.index("status")]
+    assert [order[n] for n in wizard] == [*wizard[1:], "status"]
+    assert order["status"] is None  # nothing follows the fleet view
+    assert order["remove"] == "remove-review" and order["remove-review"] == "run"
+    assert registry.back_of("remove") == "start"
+    assert registry.back_of("remove-review") == "remove"
     assert registry.back_of("start") is None
     assert registry.back_of("discover") == "start"
     assert registry.back_of("review") == "delivery"

@@ -11,14 +11,16 @@ import pytest
 from textual.pilot import Pilot
 
 from aksaudit_tui.tui.app import AksauditApp
-from tui_fakes import CLUSTERS, FIXED_NOW, FakeEngine, fixed_runs
+from aksaudit_tui.tui.messages import PickRemoval
+from tui_fakes import APPLIED_ID, CLUSTERS, FIXED_NOW, FakeEngine, fixed_plans, fixed_runs
 
 SIZES = [(80, 24), (120, 40)]
 WIZARD = ("start", "discover", "logpath", "rules", "facility", "delivery", "review")
 
 
 def make_app(**engine_kw: Any) -> AksauditApp:
-    engine = FakeEngine(runs=fixed_runs(), leftovers=2, **engine_kw)
+    engine_kw.setdefault("runs", fixed_runs())
+    engine = FakeEngine(leftovers=2, **engine_kw)
     return AksauditApp(
         engine,  # type: ignore[arg-type]
         identity="the built-in emulator at https://127.0.0.1:8443 (demo token; no Azure)",
@@ -69,3 +71,24 @@ def test_verify_missing_node(snap_compare: Any) -> None:
     assert snap_compare(
         make_app(verify_ok=False), run_before=goto("verify"), terminal_size=(120, 40)
     )
+
+
+def remove_flow(review: bool) -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app: AksauditApp = pilot.app  # type: ignore[assignment]
+        await settle(pilot)
+        app.goto("remove")
+        await settle(pilot)
+        if review:
+            app.post_message(PickRemoval(APPLIED_ID, (CLUSTERS[0].name,), True))
+            await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("review", [False, True], ids=["remove", "remove-review"])
+def test_remove_screens(snap_compare: Any, review: bool) -> None:
+    from tui_fakes import applied_runs
+
+    app = make_app(runs=applied_runs(), plans=fixed_plans())
+    assert snap_compare(app, run_before=remove_flow(review), terminal_size=(80, 24))

@@ -47,7 +47,7 @@ from aksaudit_tui.engine.events import (
     WorkspaceFound,
 )
 from aksaudit_tui.engine.journal import RunSummary
-from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.plan import ClusterTarget, Plan, WorkspaceRef
 from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 from aksaudit_tui.errors import UsageError
 
@@ -151,14 +151,24 @@ def node_names(cluster: Cluster) -> list[tuple[str, str, str]]:
     ]
 
 
+class FakeRecord:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+
 class FakeJournal:
-    def __init__(self, runs: list[RunSummary] | None = None) -> None:
+    def __init__(
+        self, runs: list[RunSummary] | None = None, plans: dict[str, Plan] | None = None
+    ) -> None:
         self.runs = runs or []
+        self.plans = plans or {}
 
     def list_runs(self) -> list[RunSummary]:
         return list(self.runs)
 
     def load(self, run_id: str) -> Any:
+        if run_id in self.plans:
+            return FakeRecord(self.plans[run_id])
         raise UsageError(f'no run "{run_id}" in the fake journal')  # as Journal.load says it
 
 
@@ -178,8 +188,10 @@ class FakeEngine:
         leftovers: int = 0,
         verify_ok: bool = True,
         hold_run: bool = False,
+        plans: dict[str, Plan] | None = None,
     ) -> None:
-        self.journal = FakeJournal(runs)
+        self.journal = FakeJournal(runs, plans)
+        self.removed: list[tuple[Plan, bool]] = []  # remove runs started: (plan, log path too)
         self._leftovers = leftovers
         self.verify_ok = verify_ok
         self.hold_run = hold_run
@@ -257,6 +269,51 @@ class FakeEngine:
             await self.release.wait()
         on_event(evs[-1])
         return RunResult(RUN_ID, "ok", "all nodes compliant")
+
+    async def review_remove(
+        self, plan: Plan, *, include_log_path: bool = False
+    ) -> list[PlannedChange]:
+        out = []
+        for c in plan.clusters:
+            out += [
+                PlannedChange(
+                    c.name, "access", f"kube context {c.context} matches", "already done"
+                ),
+                PlannedChange(
+                    c.name,
+                    "delivery",
+                    f"run the node script (remove) on every Linux node; delete the keeper "
+                    f"DaemonSet, ConfigMap and namespace {plan.namespace}",
+                    "will change",
+                ),
+            ]
+            if include_log_path:
+                out.append(PlannedChange(c.name, "log-path", "undo: dcr-facility", "will change"))
+        return out
+
+    async def remove(
+        self,
+        plan: Plan,
+        on_event: Callable[[Event], None],
+        include_log_path: bool = False,
+        cancel: asyncio.Event | None = None,
+    ) -> RunResult:
+        self.removed.append((plan, include_log_path))
+        steps = ("access", "delivery", "log-path")
+        on_event(RunStarted(RUN_ID, tuple(c.name for c in plan.clusters), steps))
+        for ct in plan.clusters:
+            cluster = next(c for c in CLUSTERS if c.name == ct.name)
+            for step in steps:
+                on_event(StepStarted(RUN_ID, ct.name, step, step))
+                if step == "delivery":
+                    for node, pool, os in node_names(cluster):
+                        win = os.startswith("Windows")
+                        phase = "skipped" if win else "removed"
+                        on_event(NodeUpdate(RUN_ID, ct.name, node, pool, os, phase, None, phase))
+                done = step != "log-path" or include_log_path
+                on_event(StepFinished(RUN_ID, ct.name, step, "done" if done else "skipped"))
+        on_event(RunFinished(RUN_ID, "ok", "every node restored"))
+        return RunResult(RUN_ID, "ok", "every node restored")
 
     async def resume(
         self, run_id: str | None, on_event: Callable[[Event], None], cancel: asyncio.Event
@@ -368,3 +425,46 @@ def fixed_runs() -> list[RunSummary]:
     return [
         RunSummary(RUN_ID, ("aks-prod",), "delivery", "2026-11-27T07:00:00Z", "interrupted"),
     ]
+
+
+APPLIED_ID = "20261126T070000Z-def456"
+
+
+def fixed_plan(*names: str) -> Plan:
+    """A plan for the named fixed clusters (what an apply run's journal holds)."""
+    return Plan(
+        clusters=tuple(
+            ClusterTarget(
+                name=c.name,
+                id=c.id,
+                subscription_id=c.subscription_id,
+                resource_group=c.resource_group,
+                node_resource_group=c.node_resource_group,
+                location=c.location,
+            )
+            for c in CLUSTERS
+            if c.name in names
+        ),
+        workspace=WorkspaceRef(
+            name=WORKSPACE.name,
+            id=WORKSPACE.id,
+            customer_id=WORKSPACE.customer_id,
+            resource_group=WORKSPACE.resource_group,
+            subscription_id=WORKSPACE.subscription_id,
+            location=WORKSPACE.location,
+        ),
+    )
+
+
+def applied_runs() -> list[RunSummary]:
+    """``fixed_runs`` and a finished apply of both clusters (what the remove flow offers)."""
+    return [
+        *fixed_runs(),
+        RunSummary(
+            APPLIED_ID, tuple(c.name for c in CLUSTERS), "verify", "2026-11-26T07:00:00Z", "ok"
+        ),
+    ]
+
+
+def fixed_plans() -> dict[str, Plan]:
+    return {RUN_ID: fixed_plan("aks-prod"), APPLIED_ID: fixed_plan(*(c.name for c in CLUSTERS))}

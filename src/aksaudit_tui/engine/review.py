@@ -1,19 +1,20 @@
-"""Review: probe every step of every cluster and list what an apply would change; nothing is
-changed. A probe that cannot run is a row with the reason ("cannot check: ..."), not an error."""
+"""Review: probe every step of every cluster and list what an apply (or a remove) would change;
+nothing is changed. A probe that cannot run is a row with the reason ("cannot check: ..."), not
+an error."""
 
 from __future__ import annotations
 
 import asyncio
 
 from aksaudit_tui.cloud.clients import AsyncClients
-from aksaudit_tui.engine import rules
+from aksaudit_tui.engine import removal, rules
 from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import PlannedChange
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.steps import kubeops
-from aksaudit_tui.engine.steps.base import StepContext
-from aksaudit_tui.engine.steps.catalog import apply_steps
+from aksaudit_tui.engine.steps.base import Step, StepContext
+from aksaudit_tui.engine.steps.catalog import apply_steps, remove_steps
 
 
 async def review(
@@ -34,7 +35,7 @@ async def review(
             probe_nodes=probe_nodes,
         )
         try:
-            for rows in await asyncio.gather(*(_cluster(ctx) for ctx in ctxs)):
+            for rows in await asyncio.gather(*(_apply_rows(ctx) for ctx in ctxs)):
                 out.extend(rows)
         finally:
             for ctx in ctxs:
@@ -42,9 +43,67 @@ async def review(
     return out
 
 
-async def _cluster(ctx: StepContext) -> list[PlannedChange]:
+async def review_remove(
+    config: EngineConfig, plan: Plan, *, include_log_path: bool
+) -> list[PlannedChange]:
+    """What a remove of ``plan`` would do per cluster and step, probing exactly the steps
+    ``removal.remove`` runs (with ``include_log_path``: the log-path undo our applies recorded);
+    nothing is changed and no pod starts."""
+    rules_text, script = rules.prepare(plan)
+    out: list[PlannedChange] = []
+    async with AsyncClients(config.settings) as clients:
+        ctxs = StepContext.for_plan(
+            config,
+            plan,
+            run_id="review",
+            clients=clients,
+            rules_text=rules_text,
+            script_text=script,
+            mode="review",
+            include_log_path=include_log_path,
+        )
+
+        async def one(ctx: StepContext) -> list[PlannedChange]:
+            undo = (
+                removal.undo_tokens(config.journal, plan, ctx.cluster) if include_log_path else None
+            )
+            rows = await _rows(ctx, remove_steps(undo))
+            if include_log_path and not undo:
+                rows.append(
+                    PlannedChange(
+                        ctx.cluster.name,
+                        "log-path",
+                        "log path: nothing recorded by an apply from this machine to undo",
+                        "already done",
+                    )
+                )
+            return rows
+
+        try:
+            for rows in await asyncio.gather(*(one(ctx) for ctx in ctxs)):
+                out.extend(rows)
+        finally:
+            for ctx in ctxs:
+                kubeops.close_kube(ctx)
+    return out
+
+
+async def _apply_rows(ctx: StepContext) -> list[PlannedChange]:
+    rows = await _rows(ctx, apply_steps(ctx.plan))
+    rows.append(
+        PlannedChange(
+            ctx.cluster.name,
+            "verify",
+            "check audit lines arrive from every Linux node (one query)",
+            "will change",
+        )
+    )
+    return rows
+
+
+async def _rows(ctx: StepContext, steps: list[Step]) -> list[PlannedChange]:
     rows: list[PlannedChange] = []
-    for step in apply_steps(ctx.plan):
+    for step in steps:
         try:
             probe = await step.probe(ctx)
         except Exception as exc:
@@ -67,12 +126,4 @@ async def _cluster(ctx: StepContext) -> list[PlannedChange]:
             rows.append(PlannedChange(ctx.cluster.name, step.id, ch, "will change", warn))
         if probe.blocking and step.id == "access":
             break
-    rows.append(
-        PlannedChange(
-            ctx.cluster.name,
-            "verify",
-            "check audit lines arrive from every Linux node (one query)",
-            "will change",
-        )
-    )
     return rows

@@ -169,6 +169,15 @@ class Engine:
 
         return await review.review(self.config, plan, probe_nodes=probe_nodes)
 
+    async def review_remove(
+        self, plan: Plan, *, include_log_path: bool = False
+    ) -> list[PlannedChange]:
+        """What ``remove`` would do per cluster and step (the same steps, probed); nothing is
+        changed and no pod starts."""
+        from aksaudit_tui.engine import review  # startup: operations load on first use
+
+        return await review.review_remove(self.config, plan, include_log_path=include_log_path)
+
     async def apply(
         self,
         plan: Plan,

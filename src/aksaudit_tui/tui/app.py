@@ -48,6 +48,7 @@ from aksaudit_tui.tui.messages import (
     CleanUp,
     Discover,
     Navigate,
+    PickRemoval,
     ReadStatus,
     RefreshRuns,
     RetrySignIn,
@@ -56,6 +57,7 @@ from aksaudit_tui.tui.messages import (
     StartRun,
     StartVerify,
 )
+from aksaudit_tui.tui.models.runlist import Removal, narrowed
 from aksaudit_tui.tui.models.runmodel import Changes, RunModel
 from aksaudit_tui.tui.models.state import WizardState
 
@@ -131,6 +133,7 @@ class AksauditApp(App[int]):
         self.run_model = RunModel()
         self.verify_model = RunModel(kind="verify")
         self.plan: Plan | None = None  # the plan of the current/last run
+        self.removal: Removal | None = None  # what the remove flow picked (its review's plan)
         self.jobs: dict[str, JobState] = {}
         self.verify_deadline_s = verify_deadline_s
         self._inbox: deque[tuple[object, Event]] = deque()
@@ -213,6 +216,9 @@ class AksauditApp(App[int]):
     def on_start_run(self, message: StartRun) -> None:
         if message.kind == "resume":
             self.start_resume(message.run_id)
+        elif message.kind == "remove":
+            if message.plan is not None:
+                self.start_remove(message.plan, message.include_log_path)
         else:
             self.start_apply(message.plan)
 
@@ -238,6 +244,26 @@ class AksauditApp(App[int]):
 
     def on_refresh_runs(self, _message: RefreshRuns) -> None:
         self.refresh_runs()
+
+    def on_pick_removal(self, message: PickRemoval) -> None:
+        """Load the picked run's plan, narrow it to the picked clusters, review the removal."""
+        try:
+            plan = self.engine.journal.load(message.run_id).plan
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        plan = narrowed(plan, message.clusters)
+        if not plan.clusters:
+            self.notify("None of the picked clusters is in that run's plan.", severity="error")
+            return
+        removal = self.removal = Removal(message.run_id, plan, message.include_log_path)
+        self.start_job(
+            "remove_review",
+            lambda: self.engine.review_remove(
+                removal.plan, include_log_path=removal.include_log_path
+            ),
+        )
+        self.goto("remove-review")
 
     def on_review_plan(self, message: ReviewPlan) -> None:
         self.start_review(message.plan)
@@ -270,6 +296,9 @@ class AksauditApp(App[int]):
         yield SystemCommand("Run", "The current or last run's live panes", self.action_show_run)
         yield SystemCommand("Verify", "Check log arrival per node", lambda: self.goto("verify"))
         yield SystemCommand(
+            "Remove", "Undo an enablement on its clusters, after a review", self._remove
+        )
+        yield SystemCommand(
             "Clean up leftover pods", "Delete privileged pods aksaudit left", self.start_cleanup
         )
         yield SystemCommand(
@@ -278,6 +307,9 @@ class AksauditApp(App[int]):
 
     def _review(self) -> None:
         self.goto("review")
+
+    def _remove(self) -> None:
+        self.goto("remove")
 
     def _rediscover(self) -> None:
         self.start_discovery()
@@ -548,6 +580,17 @@ class AksauditApp(App[int]):
             self.plan = rec.plan
             self.state.load_plan(rec.plan)
         self._begin_run("resume", lambda on_ev, cancel: self.engine.resume(run_id, on_ev, cancel))
+
+    def start_remove(self, plan: Plan, include_log_path: bool) -> None:
+        log.info(
+            "remove: %s (log path %s)",
+            ", ".join(c.name for c in plan.clusters),
+            "undone" if include_log_path else "kept",
+        )
+        self._begin_run(
+            "remove",
+            lambda on_ev, cancel: self.engine.remove(plan, on_ev, include_log_path, cancel),
+        )
 
     def _begin_run(
         self,

@@ -21,6 +21,7 @@ BINDING_IDS: dict[str, tuple[str, str]] = {
     "wizard.back": ("escape", "Previous wizard step"),
     "start.new": ("n", "Start screen: new enablement"),
     "start.resume": ("r", "Start screen: resume the selected unfinished run"),
+    "start.remove": ("x", "Start screen: remove (undo an enablement, after a review)"),
     "start.cleanup": ("c", "Start screen: clean up leftover privileged pods"),
     "start.sign_in": ("s", "Start screen: look for a sign-in again (after az login elsewhere)"),
     "discover.toggle": ("space", "Discover: pick / unpick the cluster under the cursor"),

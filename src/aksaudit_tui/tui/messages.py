@@ -23,16 +23,33 @@ class Navigate(Message):
 
 
 class StartRun(Message):
-    """Start a run: ``apply`` the reviewed ``plan`` (None: the wizard's current choices), or
-    ``resume`` ``run_id``."""
+    """Start a run: ``apply`` the reviewed ``plan`` (None: the wizard's current choices),
+    ``resume`` ``run_id``, or ``remove`` ``plan`` (``include_log_path``: undo the log path too)."""
 
     def __init__(
-        self, kind: Literal["apply", "resume"], run_id: str | None = None, plan: Plan | None = None
+        self,
+        kind: Literal["apply", "resume", "remove"],
+        run_id: str | None = None,
+        plan: Plan | None = None,
+        include_log_path: bool = False,
     ) -> None:
         super().__init__()
         self.kind = kind
         self.run_id = run_id
         self.plan = plan
+        self.include_log_path = include_log_path
+
+
+class PickRemoval(Message):
+    """Remove what run ``run_id`` applied on ``clusters`` (a subset of its plan's), with the log
+    path's changes too when ``include_log_path``: the App loads the run's plan, probes what
+    remove would do (job ``remove_review``) and shows the remove review."""
+
+    def __init__(self, run_id: str, clusters: tuple[str, ...], include_log_path: bool) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.clusters = clusters
+        self.include_log_path = include_log_path
 
 
 class CancelRun(Message):

@@ -4,7 +4,8 @@ Everything that knows the wizard's order reads it from here: the App (which name
 show), ``WizardScreen`` (Back and Next), the step bar (the breadcrumb) and the tests. The table
 order is the Next order: each screen's Next is the following row, its Back the row before,
 unless the row names another Back (the run screen goes back to the start screen: the run goes
-on in the background; status goes back where it was opened from, ``start`` by default).
+on in the background; status goes back where it was opened from, ``start`` by default) or
+another Next (status has none; the remove flow's review goes on to the run screen).
 
 A screen's module is imported when it is first shown, so startup pays only for the first
 screen (startup time is a tracked figure: bench/startup.py). This module imports no Textual at
@@ -25,12 +26,14 @@ if TYPE_CHECKING:
 
 SCREENS_PACKAGE = "aksaudit_tui.tui.screens"
 PREVIOUS = "<previous>"  # ``back`` default: the row before
+FOLLOWING = "<following>"  # ``next`` default: the row after
 
 
 @dataclass(frozen=True)
 class ScreenEntry:
     """One screen: its name (what ``Navigate`` takes), where its class lives, its title, whether
-    it is a wizard step (shown in the step bar), and where Back goes when not the row before."""
+    it is a wizard step (shown in the step bar), where Back goes when not the row before, and
+    where Next goes when not the row after."""
 
     name: str
     module: str  # in ``aksaudit_tui.tui.screens``
@@ -38,6 +41,7 @@ class ScreenEntry:
     title: str
     in_wizard: bool
     back: str | None = PREVIOUS
+    next: str | None = FOLLOWING
 
 
 SCREENS: tuple[ScreenEntry, ...] = (
@@ -50,7 +54,19 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("review", "review", "ReviewScreen", "Review", in_wizard=True),
     ScreenEntry("run", "run", "RunScreen", "Run", in_wizard=True, back="start"),
     ScreenEntry("verify", "verify", "VerifyScreen", "Verify", in_wizard=True),
-    ScreenEntry("status", "status", "StatusScreen", "Status", in_wizard=False, back="start"),
+    ScreenEntry(
+        "status", "status", "StatusScreen", "Status", in_wizard=False, back="start", next=None
+    ),
+    # remove: pick an applied run and its clusters, review what remove does, confirm, run
+    ScreenEntry("remove", "remove", "RemoveScreen", "Remove", in_wizard=False, back="start"),
+    ScreenEntry(
+        "remove-review",
+        "remove_review",
+        "RemoveReviewScreen",
+        "Remove: review",
+        in_wizard=False,
+        next="run",
+    ),
 )
 NAMES: tuple[str, ...] = tuple(e.name for e in SCREENS)
 WIZARD_STEPS: tuple[ScreenEntry, ...] = tuple(e for e in SCREENS if e.in_wizard)
@@ -81,7 +97,11 @@ def back_of(name: str) -> str | None:
 
 
 def next_of(name: str) -> str | None:
-    """Where Next goes from ``name``: the row after (None for the last row)."""
+    """Where Next goes from ``name``: the row's own ``next``, else the row after (None for the
+    last row)."""
+    e = _BY_NAME[name]
+    if e.next != FOLLOWING:
+        return e.next
     i = NAMES.index(name)
     return NAMES[i + 1] if i + 1 < len(NAMES) else None
 

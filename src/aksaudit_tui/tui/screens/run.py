@@ -41,6 +41,10 @@ OUTCOME_TEXT = {
     "failed": "Run failed (see the log). Fix and resume from the start screen.",
     "cancelled": "Run cancelled safely; resume it from the start screen.",
 }
+REMOVE_OUTCOME_TEXT = {
+    "ok": "Removal finished: every node restored. F2: the clusters' status.",
+    "partial": "Removal partly failed (see the failed steps/nodes); remove again to finish.",
+}
 COLUMNS = (
     ("node", "Node"),
     ("pool", "Pool"),
@@ -279,7 +283,9 @@ class RunScreen(WizardScreen):
         if job.error:
             self.say(f"The run stopped with an error: {job.error}", error=True)
         elif model.outcome:
-            self.say(OUTCOME_TEXT.get(model.outcome, model.outcome), model.outcome != "ok")
+            texts = REMOVE_OUTCOME_TEXT if model.kind == "remove" else {}
+            text = texts.get(model.outcome) or OUTCOME_TEXT.get(model.outcome, model.outcome)
+            self.say(text, model.outcome != "ok")
         elif model.verifying():
             self.say("Checking that audit lines arrive · ctrl+n: watch it on the verify screen")
         elif model.run_id:
@@ -313,6 +319,8 @@ class RunScreen(WizardScreen):
             return None  # watch the arrival check live
         if model.running or self.aks.job("run").running:
             return "The run is still going; verify when it has finished."
+        if model.kind == "remove":
+            return "A removal has nothing to verify; F2 shows the clusters' status."
         if model.outcome in ("ok", "partial"):
             return None
         return "Nothing to verify: the run did not finish."

@@ -21,6 +21,7 @@ from aksaudit_tui.tui.messages import (
     ScanLeftovers,
     StartRun,
 )
+from aksaudit_tui.tui.models import runlist
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 
@@ -39,20 +40,6 @@ AUTH_CODES = (
 )
 
 
-def age(started: str, now: datetime) -> str:
-    """``5m``, ``3h``, ``2d`` from an ISO timestamp; ``?`` when unreadable."""
-    try:
-        then = datetime.fromisoformat(started.replace("Z", "+00:00"))
-    except ValueError:
-        return "?"
-    secs = max(0, int((now - then).total_seconds()))
-    if secs < 3600:
-        return f"{secs // 60}m"
-    if secs < 86400:
-        return f"{secs // 3600}h"
-    return f"{secs // 86400}d"
-
-
 class StartScreen(WizardScreen):
     """Who is signed in, what to do: new enablement, resume a run, status, clean up."""
 
@@ -60,6 +47,7 @@ class StartScreen(WizardScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="start.new"),
         Binding("r", "resume", "Resume", id="start.resume"),
+        Binding("x", "remove", "Remove", id="start.remove"),
         Binding("c", "cleanup", "Clean up pods", id="start.cleanup"),
         Binding("s", "sign_in", "Retry sign-in", id="start.sign_in", show=False),
     ]
@@ -88,8 +76,8 @@ class StartScreen(WizardScreen):
         return self.aks.clock()
 
     def unfinished(self) -> list[Any]:
-        runs = self.aks.job("runs").result or []
-        return [r for r in runs if r.state != "ok" and r.kind in ("apply", "resume")]
+        """Interrupted (killed: its process is gone), failed, cancelled or partly failed runs."""
+        return runlist.resumable(self.aks.job("runs").result or [])
 
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         app = self.aks
@@ -178,14 +166,12 @@ class StartScreen(WizardScreen):
         ]
         now = self.now()
         for r in self.unfinished():
-            clusters = ", ".join(r.clusters) or "?"
             options.append(
-                Option(
-                    f"Resume {r.run_id}: {clusters}, reached {r.step or 'start'}, "
-                    f"{r.state}, {age(r.started, now)} ago (r)",
-                    id=f"resume:{r.run_id}",
-                )
+                Option(f"Resume {runlist.describe(r, now)} (r)", id=f"resume:{r.run_id}")
             )
+        options.append(
+            Option("Remove: undo an enablement on its clusters, after a review (x)", id="remove")
+        )
         if self.aks.job("leftovers").result:
             options.append(Option("Clean up leftover privileged pods (c)", id="cleanup"))
         ol.clear_options()
@@ -205,6 +191,8 @@ class StartScreen(WizardScreen):
             self.post_message(Navigate("status"))
         elif oid.startswith("resume:"):
             self.post_message(StartRun("resume", oid.split(":", 1)[1]))
+        elif oid == "remove":
+            self.action_remove()
         elif oid == "cleanup":
             self.action_cleanup()
         elif oid == "sign_in":
@@ -229,6 +217,9 @@ class StartScreen(WizardScreen):
             if oid.startswith("resume:"):
                 chosen = oid.split(":", 1)[1]
         self.post_message(StartRun("resume", chosen))
+
+    def action_remove(self) -> None:
+        self.post_message(Navigate("remove"))
 
     def action_cleanup(self) -> None:
         if not self.aks.job("leftovers").result:

@@ -1,0 +1,71 @@
+"""Which of the journal's runs the wizard offers: to resume (the start screen) and to undo (the
+remove flow), and what the remove flow picked.
+
+A run's journal says its state; one whose process died (``kill -9``) reads as ``interrupted``
+(``engine.journal``: the recorded pid is gone). A run still ``running`` belongs to another live
+process: it is neither resumed nor removed from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: the start screen imports this before its first frame
+    from aksaudit_tui.engine.journal import RunSummary
+    from aksaudit_tui.engine.plan import Plan
+
+RESUMABLE = ("interrupted", "failed", "cancelled", "partial")
+RUN_KINDS = ("apply", "remove")
+
+
+def resumable(runs: Iterable[RunSummary]) -> list[RunSummary]:
+    """Unfinished runs a resume can continue (applies and removes), in the journal's order
+    (newest first)."""
+    return [r for r in runs if r.state in RESUMABLE and r.kind in RUN_KINDS]
+
+
+def removable(runs: Iterable[RunSummary]) -> list[RunSummary]:
+    """Applies whose changes a remove can undo: finished or not, but not running elsewhere."""
+    return [r for r in runs if r.kind == "apply" and r.state != "running"]
+
+
+def age(started: str, now: datetime) -> str:
+    """``5m``, ``3h``, ``2d`` from an ISO timestamp; ``?`` when unreadable."""
+    try:
+        then = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    secs = max(0, int((now - then).total_seconds()))
+    if secs < 3600:
+        return f"{secs // 60}m"
+    if secs < 86400:
+        return f"{secs // 3600}h"
+    return f"{secs // 86400}d"
+
+
+def describe(r: RunSummary, now: datetime) -> str:
+    """One line per run: id, clusters, step reached, state, age (what the lists show)."""
+    what = "removal " if r.kind == "remove" else ""
+    clusters = ", ".join(r.clusters) or "?"
+    return (
+        f"{what}{r.run_id}: {clusters} · reached {r.step or 'start'} · {r.state} · "
+        f"{age(r.started, now)} ago"
+    )
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What the remove flow picked: the run whose plan it undoes, narrowed to the picked
+    clusters, and whether the log path's recorded changes are undone too."""
+
+    run_id: str
+    plan: Plan
+    include_log_path: bool
+
+
+def narrowed(plan: Plan, clusters: Sequence[str]) -> Plan:
+    """``plan`` with only ``clusters`` (in the plan's order)."""
+    return replace(plan, clusters=tuple(c for c in plan.clusters if c.name in clusters))
