@@ -50,11 +50,12 @@ screenshots: setup
 fuzz-tui: setup
 	$(PY) tests/tui_walk.py
 
+# Both write bench/results/latest.json and regenerate the README's performance table from it.
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py --readme
 
 bench-quick: setup
-	$(PY) bench/run.py --quick
+	$(PY) bench/run.py --quick --readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

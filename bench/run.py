@@ -2,11 +2,16 @@
 
 Each bench runs in its own interpreter (its memory and event loop are its own; one crashing does
 not take the others with it). Output: one ``name: value`` line per figure, then ``passed ...`` or
-``failed ...`` per goal; exit 1 when any goal failed (or a bench crashed).
+``failed ...`` per goal; exit 1 when any goal failed (or a bench crashed). A run of every bench
+also writes its record to ``bench/results/latest.json`` (``results.py``); ``--readme`` then
+regenerates the README's performance table from it.
+
+A new bench is one script that prints ``common.Report``'s format, plus one ``Bench`` entry in
+``BENCHES`` below: its figures and goals reach the output, the record and the README by that.
 
     .venv/bin/python bench/run.py            # the full set (issue 6 sizes), about 10 minutes
-    .venv/bin/python bench/run.py --quick    # reduced sizes, under 3 minutes
-    .venv/bin/python bench/run.py --only rollout,ui --quick
+    .venv/bin/python bench/run.py --quick --readme   # reduced sizes, about 3 minutes
+    .venv/bin/python bench/run.py --only rollout,ui --quick   # no record written
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import results
 from common import BENCH, PYTHON, Report, parse_report, run_child
 
 
@@ -64,22 +71,27 @@ BENCHES: tuple[Bench, ...] = (
 
 
 def run_bench(b: Bench, quick: bool, extra: tuple[str, ...] = ()) -> Report:
+    return run_one(b, quick, extra).report
+
+
+def run_one(b: Bench, quick: bool, extra: tuple[str, ...] = ()) -> results.BenchRun:
     script = BENCH / b.script
     if not script.exists():
         rep = Report()
         rep.goal(False, f"{b.name}: {b.script} is missing")
-        return rep
+        return results.BenchRun(b.name, b.script, 0.0, -1, rep)
     argv = [PYTHON, str(script), *(b.quick if quick else b.full), *extra]
     t0 = time.monotonic()
     r = run_child(argv, cwd=BENCH.parent, timeout=b.timeout)
+    seconds = time.monotonic() - t0
     rep = parse_report(r.stdout, b.prefix)
-    rep.figures.append((f"bench.{b.name}_s", f"{time.monotonic() - t0:.1f}"))
+    rep.figures.append((f"bench.{b.name}_s", f"{seconds:.1f}"))
     if r.returncode != 0 and not any(not ok for ok, _ in rep.goals):
         last = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]
         rep.goal(False, f"{b.name}: bench exited {r.returncode}: {last[:300]}")
     if not rep.goals:
         rep.goal(False, f"{b.name}: bench printed no goal")
-    return rep
+    return results.BenchRun(b.name, b.script, seconds, r.returncode, rep)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated bench names: " + ", ".join(
         b.name for b in BENCHES))  # fmt: skip
     ap.add_argument("--list", action="store_true", help="list the benches and exit")
+    ap.add_argument("--json", type=Path, default=None, help="where to write the run's record "
+                    "(default: bench/results/latest.json for a run of every bench)")  # fmt: skip
+    ap.add_argument(
+        "--readme", action="store_true", help="regenerate the README's table from the record"
+    )
     args = ap.parse_args(argv)
     if args.list:
         for b in BENCHES:
@@ -97,17 +114,40 @@ def main(argv: list[str] | None = None) -> int:
     unknown = only - {b.name for b in BENCHES}
     if unknown:
         ap.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
-    total = Report()
-    # Context for the timings: other work on this shared machine (ratios absorb most of it).
-    total.figure("machine.cpus", os.cpu_count() or 0)
-    total.figure("machine.load_1m_start", os.getloadavg()[0], ".1f")
+    # A partial run does not replace the record of a whole one (unless asked to).
+    json_path = args.json or (None if only else results.LATEST)
+    if args.readme and json_path is None:
+        ap.error("--readme needs the record of a run of every bench (drop --only, or --json)")
+    started = datetime.now(UTC)
+    load_start = os.getloadavg()[0]
+    runs: list[results.BenchRun] = []
     for b in BENCHES:
         if only and b.name not in only:
             continue
         print(f"# {b.name} ...", file=sys.stderr, flush=True)
-        total.extend(run_bench(b, args.quick))
-    load = total.figures.pop(1)
-    total.figures[1:1] = [load, ("machine.load_1m_end", f"{os.getloadavg()[0]:.1f}")]
+        runs.append(run_one(b, args.quick))
+    # Context for the timings: other work on this shared machine (ratios absorb most of it).
+    machine = {
+        "cpus": os.cpu_count() or 0,
+        "load_1m_start": round(load_start, 1),
+        "load_1m_end": round(os.getloadavg()[0], 1),
+    }
+    total = Report()
+    total.figure("machine.cpus", machine["cpus"])
+    total.figure("machine.load_1m_start", machine["load_1m_start"], ".1f")
+    total.figure("machine.load_1m_end", machine["load_1m_end"], ".1f")
+    for r in runs:
+        total.extend(r.report)
+    if json_path is not None:
+        command = "bench/run.py" + (" --quick" if args.quick else "")
+        command += f" --only {','.join(sorted(only))}" if only else ""
+        mode = "quick" if args.quick else "full"
+        data = results.record(runs, command=command, mode=mode, started=started, machine=machine)
+        results.write(data, json_path)
+        print(f"# record: {json_path}", file=sys.stderr)
+        if args.readme:
+            results.regenerate(json_path)
+            print(f"# README table regenerated from {json_path}", file=sys.stderr)
     return total.print()
 
 

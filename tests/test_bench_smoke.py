@@ -4,6 +4,7 @@ asserted here (this machine is shared); ``make bench`` judges them."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -184,3 +185,64 @@ def test_run_py_lists_every_bench_script() -> None:
     for ln in lines:
         name, script = ln.split(": ", 1)
         assert (REPO / script).exists(), f"{name}: {script} missing"
+
+
+def test_run_py_writes_the_record_and_the_readme_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run writes every bench's figures and goals to the JSON record, and the README's
+    generated region is rebuilt from that record alone (no figure typed by hand)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import results
+        import run as runner
+    finally:
+        sys.path.remove(str(BENCH))
+    tiny = runner.Bench("verify", "verify_queries.py", (), ("--nodes", "2", "--polls", "1"))
+    missing = runner.Bench("nope", "nope.py", (), ())
+    monkeypatch.setattr(runner, "BENCHES", (tiny, missing))
+    record = tmp_path / "latest.json"
+    rc = runner.main(["--quick", "--json", str(record)])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1  # the missing bench failed
+    data = json.loads(record.read_text())
+    assert data["mode"] == "quick" and data["command"] == "bench/run.py --quick"
+    assert [b["name"] for b in data["benches"]] == ["verify", "nope"]
+    verify = data["benches"][0]
+    assert verify["figures"]["verify.nodes"] == "2"
+    assert [g["name"] for g in verify["goals"]] == ["verify.queries_per_workspace_per_poll"]
+    assert data["benches"][1]["goals"] == [
+        {"name": "nope", "passed": False, "text": "nope: nope.py is missing"}
+    ]
+    assert data["passed"] is False
+    # every goal printed is in the record, with the same verdict
+    printed = [ln for ln in out if ln.startswith(("passed ", "failed "))]
+    recorded = [
+        f"{'passed' if g['passed'] else 'failed'} {g['text']}"
+        for b in data["benches"]
+        for g in b["goals"]
+    ]
+    assert printed == recorded
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{results.BEGIN}\nold table\n{results.END}\nafter\n")
+    assert results.regenerate(record, readme)
+    text = readme.read_text()
+    region = text.split(results.BEGIN)[1].split(results.END)[0]
+    assert "old table" not in region and text.endswith("after\n")
+    assert "`bench/run.py --quick` (quick sizes)" in region
+    assert "| nope | nope | nope.py is missing | **failed** |" in region
+    assert "| verify | verify.queries_per_workspace_per_poll |" in region
+    assert "1 of 2 goals passed." in region or "0 of 2 goals passed." in region
+    assert not results.regenerate(record, readme)  # idempotent
+    assert results.main(["--json", str(record), "--readme", str(readme), "--check"]) == 0
+
+
+def test_readme_table_is_the_records() -> None:
+    """The committed README shows the committed record (regenerated, not edited by hand)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import results
+    finally:
+        sys.path.remove(str(BENCH))
+    assert results.main(["--check"]) == 0
