@@ -22,6 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# An installed aksaudit runs from compiled bytecode (pip compiles the wheel), as its libraries
+# here do. Agents' shells set PYTHONDONTWRITEBYTECODE: every bench process (and child) then
+# compiled the product's sources again, on the event loop being measured. Write them instead.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 PYTHON = sys.executable
@@ -171,6 +177,46 @@ def emulator(scenario: dict[str, Any], state_dir: Path) -> Iterator[Any]:
         yield emu
     finally:
         emu.stop()
+
+
+BENCH_TOKEN = "aksaudit-bench-token"
+
+
+@contextmanager
+def emulator_process(scenario: dict[str, Any], state_dir: Path) -> Iterator[Any]:
+    """The emulator in its own process (``aksaudit emulator``), as Azure and the clusters are
+    remote: in-process it would share the GIL with the app measured, and its CPU would be
+    billed to the app. Yields its info (the JSON line's fields, plus ``token``) as attributes."""
+    import json
+    import signal
+    import types
+
+    import yaml
+
+    data = dict(scenario)
+    data["token"] = BENCH_TOKEN
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    cmd = [PYTHON, "-m", "aksaudit_tui", "emulator", "--scenario", str(path),
+           "--state-dir", str(state_dir / "emu")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit("the emulator did not start (no JSON line)")
+        info = json.loads(line)
+        info["token"] = BENCH_TOKEN
+        info["pid"] = proc.pid
+        yield types.SimpleNamespace(**info)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def settings_for(info: Any, **kw: Any) -> Any:

@@ -1,14 +1,19 @@
-"""UI benchmark: event-loop lag of the TUI while the run screen shows an N-node rollout.
+"""UI benchmark: event-loop lag of the TUI during a real N-node run, from start to verify.
 
-The real ``AksauditApp`` runs under Pilot (headless) on the run screen. A bench engine feeds it
-the events a real N-node delivery produces (RunStarted, StepStarted, per node NodeUpdate
-pending -> scheduled -> running -> compliant with a log line, StepProgress, StepFinished,
-RunFinished), in watch-sized bursts over ``--seconds``, from the app's own loop as the real engine
-does. A probe inside the app's event loop sleeps 10 ms at a time and records how late it wakes.
+The real ``AksauditApp`` with the real engine runs under Pilot (headless) against the emulator in
+its own process (one cluster of N Linux nodes, default 500). The plan is made by the real
+``aksaudit plan``; the run is the wizard's own ``start_apply`` (image pin, access, log path,
+keeper DaemonSet on every node, then the verify step polling the workspace). The node script is
+the bench stand-in (S seconds, then a compliant status line), so the verify step finds no audit
+line and polls until its deadline (``--verify-s``): that is the verify work a user watches too.
+A probe inside the app's event loop sleeps 10 ms at a time and records how late it wakes; it
+runs from before the run starts until after the verify step has ended.
 
-Goal: p99 lag < 50 ms.
+Goals: p99 lag < 50 ms and max lag < 150 ms, every node compliant, the run screen shown.
 
-    .venv/bin/python bench/ui_lag.py [--nodes 500] [--seconds 6]
+``BenchEngine`` (a scripted stand-in for the facade) stays here for ``memory.py``'s fleet view.
+
+    .venv/bin/python bench/ui_lag.py [--nodes 500] [--seconds 2] [--verify-s 10]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,9 +31,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aksaudit_tui.cloud.settings import CloudSettings
-from common import SUBSCRIPTION, WORKSPACE_CUSTOMER_ID, Report, percentile
+from common import (
+    SUBSCRIPTION,
+    WORKSPACE_CUSTOMER_ID,
+    Report,
+    emulator_process,
+    fleet_scenario,
+    make_plan,
+    percentile,
+    settings_for,
+    sleepy_node_script,
+)
 
 GOAL_P99_MS = 50.0
+GOAL_MAX_MS = 150.0
 PROBE_S = 0.01
 RUN_ID = "20261127T080000Z-bench0"
 CLUSTER = "aks-bench-0"
@@ -154,17 +171,58 @@ def bench_plan() -> Any:
     )
 
 
-async def measure(nodes: int, seconds: float) -> dict[str, Any]:
+class _StallWatch:
+    """``--stacks``: a thread that prints the event loop's stack (to stderr) whenever the probe
+    has not woken for 100 ms, to find what blocks the loop."""
+
+    def __init__(self, lags: list[float]) -> None:
+        import threading
+
+        self._lags = lags
+        self._main = threading.get_ident()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import traceback
+
+        seen, since, shown = len(self._lags), time.perf_counter(), False
+        while not self._done.wait(0.02):
+            if len(self._lags) != seen:
+                seen, since, shown = len(self._lags), time.perf_counter(), False
+            elif not shown and time.perf_counter() - since > 0.1:
+                frame = sys._current_frames().get(self._main)
+                if frame is not None:
+                    frames = traceback.format_stack(frame)
+                    ours = [f for f in frames if "aksaudit_tui" in f][-4:]
+                    stack = "".join([*ours, "  ...\n", *frames[-6:]])
+                    print(f"--- loop blocked > 100 ms:\n{stack}", file=sys.stderr, flush=True)
+                shown = True
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+async def measure(
+    info: Any, plan_path: Path, state: Path, verify_s: float, stacks: bool = False
+) -> dict[str, Any]:
+    from aksaudit_tui.engine import plan_io
+    from aksaudit_tui.engine.service import Engine
     from aksaudit_tui.tui.app import AksauditApp
 
-    engine = BenchEngine(nodes, seconds)
-    app = AksauditApp(engine, identity="bench", keymap={}, animations=False)  # type: ignore[arg-type]
+    plan = plan_io.load(plan_path)
+    engine = Engine(settings_for(info), state, verify_deadline_s=verify_s)
+    app = AksauditApp(engine, identity="bench", keymap={}, animations=False)
     lags: list[float] = []
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
-        # A rollout starts minutes into a session: the one-off import of the adapters (a thread
-        # the app starts after its first paint) is over by then.
+        # A rollout starts minutes into a session: the start screen's jobs (discovery, the scan
+        # for leftover pods) and the one-off import of the adapters are over by then.
         await app.warm_adapters()
+        while any(j.running for j in app.jobs.values()):  # noqa: ASYNC110 (plain flags)
+            await asyncio.sleep(0.05)
         await pilot.pause()
         stop = asyncio.Event()
 
@@ -175,49 +233,87 @@ async def measure(nodes: int, seconds: float) -> dict[str, Any]:
                 await asyncio.sleep(PROBE_S)
                 lags.append(max(0.0, time.perf_counter() - t - PROBE_S))
 
-        app.start_apply(bench_plan())
-        app.goto("run")
-        await pilot.pause()
         task = asyncio.create_task(probe())
+        watch = _StallWatch(lags) if stacks else None
+        await asyncio.sleep(0.2)  # the probe runs before the run starts
         t0 = time.monotonic()
-        while app.run_model.running or app.jobs.get("run") is None:
+        app.start_apply(plan)
+        await pilot.pause()
+        while app.job("run").running:
             await asyncio.sleep(0.05)
-            if time.monotonic() - t0 > seconds * 10 + 60:
+            if time.monotonic() - t0 > 1800:
                 break
+        wall = time.monotonic() - t0
         await asyncio.sleep(0.5)  # the last flushes and repaint
         stop.set()
         await task
+        if watch is not None:
+            watch.stop()
         screen = type(app.screen).__name__
-        wall = time.monotonic() - t0
-    return {"lags": lags, "events": engine.events, "screen": screen, "wall": wall}
+        model = app.run_model
+        compliant = sum(1 for n in model.nodes.values() if n.phase == "compliant")
+        verify = model.steps.get(f"{plan.clusters[0].name}/verify")
+        out = {
+            "lags": lags,
+            "screen": screen,
+            "wall": wall,
+            "nodes": len(model.nodes),
+            "compliant": compliant,
+            "outcome": model.outcome or model.error or "?",
+            "verify": verify.state if verify else "none",
+            "error": app.job("run").error,
+        }
+    return out
 
 
-def run(nodes: int, seconds: float) -> Report:
-    got = asyncio.run(measure(nodes, seconds))
+def run(nodes: int, seconds: float, verify_s: float, stacks: bool = False) -> Report:
+    import aksaudit_tui.engine.rules as rules
+
+    orig = rules.prepare
+
+    def prepare(p: Any) -> tuple[str, str]:
+        text, _script = orig(p)
+        return text, sleepy_node_script(seconds)
+
+    rules.prepare = prepare  # the stand-in node script (see the module doc)
+    with (
+        tempfile.TemporaryDirectory(prefix="aksaudit-bench-ui-") as tmp,
+        emulator_process(fleet_scenario(nodes), Path(tmp) / "emu") as info,
+    ):
+        plan_path = make_plan(info, Path(tmp), delivery="keeper")
+        got = asyncio.run(measure(info, plan_path, Path(tmp) / "state", verify_s, stacks))
     lags_ms = [x * 1000 for x in got["lags"]]
     p99 = percentile(lags_ms, 99)
+    worst = max(lags_ms, default=0.0)
     rep = Report("ui.")
     rep.figure("nodes", nodes)
-    rep.figure("events", got["events"])
+    rep.figure("nodes_shown", got["nodes"])
+    rep.figure("compliant", got["compliant"])
+    rep.figure("run_outcome", got["outcome"])
+    rep.figure("verify_step", got["verify"])
     rep.figure("screen", got["screen"])
     rep.figure("run_s", got["wall"], ".1f")
     rep.figure("lag_samples", len(lags_ms))
     rep.figure("lag_p50_ms", percentile(lags_ms, 50), ".1f")
     rep.figure("lag_p99_ms", p99, ".1f")
-    rep.figure("lag_max_ms", max(lags_ms, default=0.0), ".1f")
-    rep.goal(
-        p99 < GOAL_P99_MS and got["screen"] == "RunScreen" and len(lags_ms) > 10,
-        f"lag_p99: {p99:.1f} ms < {GOAL_P99_MS:g} ms on the run screen ({nodes} nodes)",
-    )
+    rep.figure("lag_max_ms", worst, ".1f")
+    ran = got["screen"] == "RunScreen" and got["compliant"] == nodes and len(lags_ms) > 10
+    how = f"{got['compliant']}/{nodes} nodes compliant, verify {got['verify']}"
+    if got["error"]:
+        how += f"; run error: {got['error'][:200]}"
+    rep.goal(ran and p99 < GOAL_P99_MS, f"lag_p99: {p99:.1f} ms < {GOAL_P99_MS:g} ms ({how})")
+    rep.goal(ran and worst < GOAL_MAX_MS, f"lag_max: {worst:.1f} ms < {GOAL_MAX_MS:g} ms")
     return rep
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=500)
-    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--seconds", type=float, default=2.0, help="the stand-in script's time")
+    ap.add_argument("--verify-s", type=float, default=10.0, help="the verify step's deadline")
+    ap.add_argument("--stacks", action="store_true", help="print the loop's stack when blocked")
     args = ap.parse_args(argv)
-    return run(args.nodes, args.seconds).print()
+    return run(args.nodes, args.seconds, args.verify_s, args.stacks).print()
 
 
 if __name__ == "__main__":
