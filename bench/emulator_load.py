@@ -3,8 +3,11 @@
 Starts ``aksaudit emulator`` in its own process (as scripts and the demo use it) with a fleet of
 500 Linux nodes, then drives it from this process with a bounded number of concurrent aiohttp
 requests over loopback TLS: the ARM reads discovery and status make (clusters, scale sets, their
-instances and extensions, workspaces, rules) plus Log Analytics queries. Prints figures in the
-bench format and one goal line (goal: >= 1,000 requests/s).
+instances and extensions, workspaces, rules) plus Log Analytics queries. Judged on what a user of
+the emulator sees: requests answered per second of wall time (goal >= 500/s, no errors), with the
+emulator's GET answer cache off, so every answer is computed (``--cache`` turns it on, as the
+demo has it). The emulator's CPU seconds are printed beside it, to tell a slow emulator from a
+busy machine.
 
     .venv/bin/python bench/emulator_load.py [--nodes 500] [--concurrency 32] [--seconds 5]
 """
@@ -29,7 +32,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PYTHON, REPO, SUBSCRIPTION, WORKSPACE_CUSTOMER_ID, Report, fleet_scenario
 
-GOAL_RPS = 1000.0
+GOAL_RPS = 500.0
 TOKEN = "aksaudit-bench-token"
 
 
@@ -162,14 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument(
-        "--no-cache", action="store_true", help="turn off the emulator's GET answer cache"
-    )
+    ap.add_argument("--cache", action="store_true", help="turn on the emulator's GET cache")
     args = ap.parse_args(argv)
 
     scenario = fleet_scenario(args.nodes, clusters=1, pool_size=100)
     scenario["token"] = TOKEN
-    scenario["response_cache"] = not args.no_cache
+    scenario["response_cache"] = args.cache
     report = Report(prefix="emulator.")
     with tempfile.TemporaryDirectory(prefix="aksaudit-bench-emu-") as tmp:
         t0 = time.monotonic()
@@ -186,25 +187,23 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     rps = ok / elapsed if elapsed > 0 else 0.0
-    # The machine is shared: wall-clock req/s depends on what else runs (this client included).
-    # Requests per CPU-second of the emulator process is what one core of it can serve; the
-    # goal is judged on that (background loops of the emulator are counted in it too).
     capacity = ok / cpu if cpu > 0 else 0.0
-    load1 = os.getloadavg()[0]
     report.figure("nodes", args.nodes)
-    report.figure("response_cache", int(not args.no_cache))
+    report.figure("response_cache", int(args.cache))
+    report.figure("concurrency", args.concurrency)
     report.figure("startup_s", startup, ".2f")
     report.figure("requests", ok)
     report.figure("errors", errors)
+    report.figure("wall_s", elapsed, ".2f")
     report.figure("requests_per_s", rps, ".0f")
     report.figure("server_cpu_s", cpu, ".2f")
     report.figure("requests_per_server_cpu_s", capacity, ".0f")
-    report.figure("load_average_1m", load1, ".1f")
-    report.figure("ratio_to_goal", capacity / GOAL_RPS, ".2f")
+    report.figure("load_average_1m", os.getloadavg()[0], ".1f")
     report.goal(
-        capacity >= GOAL_RPS and errors == 0,
-        f"requests_per_server_cpu_s: {capacity:.0f} >= {GOAL_RPS:.0f} "
-        f"(wall {rps:.0f}/s, errors {errors})",
+        rps >= GOAL_RPS and errors == 0,
+        f"requests_per_s: {rps:.0f} requests per wall second >= {GOAL_RPS:.0f}, {errors} errors "
+        f"({args.concurrency} clients, {args.nodes} nodes, cache "
+        f"{'on' if args.cache else 'off'}; emulator {capacity:.0f} per CPU-second)",
     )
     return report.print()
 

@@ -8,7 +8,9 @@ node script takes S s" holds exactly; the real script is covered by the tests).
 Goals (every figure measured in this run):
 - one-shot, concurrency C: wall <= 1.3 x ceil(N / C) x S;
 - keeper: wall <= 1.3 x (DaemonSet start + slowest node), where DaemonSet start is the time until
-  the keeper pod of every node runs, and the slowest node is the script's S seconds;
+  the keeper pod of every node ran, taken from the emulator's own pod start times (each pod's
+  first container start, ``startedAt``, second precision: +0.5 s), not from what the tool
+  observed; the slowest node is the script's S seconds;
 - API calls per node O(1): calls/node <= 4, one pod watch per run (the stream may be resumed
   from its resourceVersion, never one watch or poll loop per node).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import sys
 import tempfile
@@ -35,6 +38,35 @@ SLACK = 1.3
 CALLS_PER_NODE_GOAL = 4.0
 
 
+def _pods_started_at(info: Any, namespace: str) -> list[float]:
+    """Epoch seconds at which the emulator started each pod's first container (its own record:
+    ``state.running.startedAt``, or ``lastState.terminated.startedAt`` after a restart)."""
+    from datetime import datetime
+
+    from kubernetes import client
+
+    from aksaudit_tui.nodes.kube import load_api
+
+    api = client.CoreV1Api(load_api(str(info.kubeconfig), "aks-bench-0", str(info.ca_bundle)))
+    try:
+        pods = api.list_namespaced_pod(namespace, _preload_content=False)
+        items = json.loads(pods.data)["items"]
+    finally:
+        api.api_client.close()
+    out = []
+    for pod in items:
+        stamps = []
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            for st in (cs.get("state") or {}, cs.get("lastState") or {}):
+                for v in st.values():
+                    if isinstance(v, dict) and v.get("startedAt"):
+                        stamps.append(v["startedAt"])
+        if stamps:
+            t = datetime.fromisoformat(min(stamps).replace("Z", "+00:00")).timestamp()
+            out.append(t + 0.5)  # second precision: the middle of that second
+    return out
+
+
 async def _rollout(info: Any, mode: str, seconds: float, concurrency: int, rep: Report) -> None:
     from aksaudit_tui.nodes.delivery import DeliverySpec, DeliveryStats, NodeResult, rollout
     from aksaudit_tui.nodes.kube import KubeClient, load_api
@@ -47,6 +79,7 @@ async def _rollout(info: Any, mode: str, seconds: float, concurrency: int, rep: 
         stats = DeliveryStats()
         running_at: dict[str, float] = {}
         t0 = time.monotonic()
+        epoch0 = time.time()
 
         def on_node(r: NodeResult) -> None:
             if r.phase == "running" or (r.final and r.node not in running_at):
@@ -89,14 +122,18 @@ async def _rollout(info: Any, mode: str, seconds: float, concurrency: int, rep: 
             f"= {bound:.1f} s ({ok}/{n} compliant)",
         )
     else:
-        ds_start = max(running_at.values(), default=wall)
+        started = await asyncio.to_thread(_pods_started_at, info, spec.namespace)
+        ds_start = max(started, default=epoch0 + wall) - epoch0
         bound = SLACK * (ds_start + seconds)
+        rep.figure(f"{key}.pods_started", len(started))
         rep.figure(f"{key}.daemonset_start_s", ds_start, ".1f")
+        rep.figure(f"{key}.tool_saw_all_running_s", max(running_at.values(), default=wall), ".1f")
         rep.figure(f"{key}.wall_over_ideal", wall / (ds_start + seconds), ".3f")
         rep.goal(
-            wall <= bound and ok == n,
-            f"{key}.wall: {wall:.1f} s <= 1.3 x (DaemonSet start {ds_start:.1f} s + slowest "
-            f"node {seconds:g} s) = {bound:.1f} s ({ok}/{n} compliant)",
+            wall <= bound and ok == n and len(started) == n,
+            f"{key}.wall: {wall:.1f} s <= 1.3 x (DaemonSet start {ds_start:.1f} s, from the "
+            f"emulator's pod start times, + slowest node {seconds:g} s) = {bound:.1f} s "
+            f"({ok}/{n} compliant)",
         )
     rep.goal(
         per_node <= CALLS_PER_NODE_GOAL,

@@ -53,7 +53,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("emulator", "emulator_load.py", (), ("--seconds", "3")),
     Bench("rollout", "rollout.py", ("--nodes", "500"), ("--nodes", "100")),
     Bench("verify", "verify_queries.py", ("--nodes", "500"), ("--nodes", "100", "--polls", "2")),
-    Bench("ui", "ui_lag.py", ("--nodes", "500"), ("--nodes", "500", "--seconds", "4")),
+    Bench("ui", "ui_lag.py", ("--nodes", "500"), ("--nodes", "100", "--verify-s", "5")),
     Bench(
         "status",
         "status.py",
@@ -67,6 +67,7 @@ BENCHES: tuple[Bench, ...] = (
         ("--status-nodes", "10000", "--apply-nodes", "500"),
         ("--status-nodes", "10000", "--apply-nodes", "100"),
     ),
+    Bench("fleet_tui", "fleet_tui.py", (), ()),
 )
 
 
