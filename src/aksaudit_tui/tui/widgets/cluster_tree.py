@@ -74,6 +74,10 @@ class ClusterTree(Tree[NodeData]):
         self._clusters: dict[str, TreeNode[NodeData]] = {}
         self._shown: dict[str, Cluster] = {}  # what each cluster row's children show
         self._sub_names: dict[str, str] = {}
+        # What each row's label was made from: a label is set again only when that changes
+        # (every set_label rebuilds the tree's lines; with 1,000 clusters, setting them all on
+        # each batch or pick stalled the loop ~130 ms: bench/fleet_tui.py).
+        self._label_keys: dict[str, object] = {}
 
     def _sub_label(self, sub_id: str, loading: bool, error: str | None, count: int) -> Text:
         text = Text(self._sub_names.get(sub_id, sub_id))
@@ -121,10 +125,19 @@ class ClusterTree(Tree[NodeData]):
             self._drop_missing(subs, clusters)
         per_sub = Counter(c.subscription_id for c in clusters)
         errors = {s.id: s.error for s in subs if s.error}
+        keys = self._label_keys
         for sid, node in self._subs.items():
-            node.set_label(self._sub_label(sid, loading, errors.get(sid), per_sub.get(sid, 0)))
+            key = (self._sub_names.get(sid), loading, errors.get(sid), per_sub.get(sid, 0))
+            if keys.get(sid) != key:
+                keys[sid] = key
+                node.set_label(self._sub_label(sid, loading, errors.get(sid), per_sub.get(sid, 0)))
+        picked = set(selected)
         for c in clusters:
-            self._clusters[c.id].set_label(self._cluster_label(c, c.id in selected))
+            was = keys.get(c.id)
+            now = (c, c.id in picked)
+            if not (isinstance(was, tuple) and was[0] is c and was[1] == now[1]):
+                keys[c.id] = now
+                self._clusters[c.id].set_label(self._cluster_label(c, now[1]))
         if self.cursor_line < 0 and clusters:
             # Start on the first cluster so space picks it straight away.
             self.call_after_refresh(self.move_cursor, self._clusters[clusters[0].id])
@@ -150,9 +163,11 @@ class ClusterTree(Tree[NodeData]):
         for cid in [i for i in self._clusters if i not in keep]:
             self._clusters.pop(cid).remove()
             self._shown.pop(cid, None)
+            self._label_keys.pop(cid, None)
         keep_subs = {s.id for s in subs} | {c.subscription_id for c in clusters}
         for sid in [i for i in self._subs if i not in keep_subs]:
             self._subs.pop(sid).remove()
+            self._label_keys.pop(sid, None)
 
     @staticmethod
     def _cluster_label(c: Cluster, picked: bool) -> Text:
