@@ -115,12 +115,6 @@ def try_path(monkeypatch: pytest.MonkeyPatch) -> type[logpaths.AdapterBase]:
     return _TryPath
 
 
-# Consumers that still judge a path by its name. engine/truth.py (status: why a node is silent,
-# from discovery) arrived while the registry was built; its per-path checks belong in the
-# adapters next (issue 9 §2).
-NOT_YET = ("engine/truth.py",)
-
-
 def test_no_log_path_words_outside_the_registry() -> None:
     """Names (quoted), titles, summaries, explanations and warnings live in cloud/logpaths only."""
     root = Path(aksaudit_tui.__file__).parent
@@ -132,7 +126,7 @@ def test_no_log_path_words_outside_the_registry() -> None:
     found = [
         (str(path.relative_to(root)), w)
         for path in sorted(root.rglob("*.py"))
-        if own not in path.parents and str(path.relative_to(root)) not in NOT_YET
+        if own not in path.parents
         for w in words
         if w in path.read_text()
     ]

@@ -6,15 +6,31 @@ Real SDK and kubernetes clients against the emulator; the reading machine has no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from engine_helpers import aksaudit_cmd
+from aksaudit_tui.cloud.activity import ComputerActivity
+from aksaudit_tui.cloud.arm import ArmId, rest
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.engine.plan import PlanRequest
+from aksaudit_tui.engine.rules import rules_sha256
+from aksaudit_tui.engine.service import Engine
+from aksaudit_tui.engine.truth import NodeFacts, classify
+from aksaudit_tui.nodes.kube import NodeInfo
+from aksaudit_tui.nodes.observe import ClusterView, KeeperPod
+from aksaudit_tui.nodes.record import AppliedRecord
+from aksaudit_tui.nodes.script import render_node_script, script_sha256
+from aksaudit_tui.nodes.status import parse_node_status
+from engine_helpers import aksaudit_cmd, engine_for, scenario, settings_for
 
 PAYMENTS = "aks-payments-weu"
 COLLEAGUE = "maria.garcia@contoso.com"
@@ -97,3 +113,175 @@ def test_default_emulator_has_a_cluster_enabled_elsewhere_and_status_shows_it(
     assert proc.stderr is not None
     err = proc.stderr.read()
     assert f"{PAYMENTS}: enabled by {COLLEAGUE}" in err, err
+
+
+# --- drift the keeper reports ---------------------------------------------------------------
+
+RULES = "-w /etc/passwd -p wa -k identity\n"
+
+
+def _record(**kw: Any) -> AppliedRecord:
+    base = dict(
+        plan_hash="p" * 64,
+        presets=("identity",),
+        rules_sha256=rules_sha256(RULES),
+        facility="authpriv",
+        severity="info",
+        log_path="container-insights",
+        workspace_id="ws",
+        workspace_name="law",
+        workspace_resource_id="",
+        script_sha256=script_sha256(render_node_script(RULES, "authpriv", "info")),
+        delivery="keeper",
+        keeper_interval_s=300,
+        tool_version="test",
+        applied_at="2026-01-01T00:00:00+00:00",
+        applied_by="maria.garcia@contoso.com",
+        run_id="r1",
+    )
+    base.update(kw)
+    return AppliedRecord(**base)  # type: ignore[arg-type]
+
+
+def _verdict(run_output: str, rec: AppliedRecord, *, ready: bool = True, restarts: int = 0) -> Any:
+    """classify() on what a keeper pod's log ends with (the node script's real status line)."""
+    st = parse_node_status(run_output)
+    assert st is not None
+    node = NodeInfo("aks-n-1", "apps", "Ubuntu2404", "linux", "amd64", True, False, (), "", None)
+    pod = KeeperPod("aksaudit-keeper-x", ready, "Running", rec.script_sha256, st, restarts)
+    view = ClusterView(nodes=[node], record=rec, keeper=True, pods={node.name: pod})
+    now = datetime.now(UTC)
+    beat = ComputerActivity(records=5, last_seen=now, heartbeats=5, last_heartbeat=now)
+    return classify(NodeFacts(node, rec, view, beat, (), None, None, now))
+
+
+def test_drift_the_keeper_reported_is_named_and_says_the_keeper_will_repair_it(
+    node_root: Callable[..., Any],
+) -> None:
+    """The real node script on a simulated node: applied as the record says (covered); someone
+    changes the rules file: the keeper's check line reports other rules than the record ->
+    drift, "keeper will repair at next interval"; after its re-apply -> covered again. A
+    keeper whose configuration is not the recorded one (other rules, other facility) is drift
+    no pass repairs."""
+    node = node_root("Ubuntu2404")
+    rec = _record()
+    applied = node.run(render_node_script(RULES, "authpriv", "info"))
+    assert _verdict(applied.stdout, rec).state == "covered"
+
+    rules_file = node.path / "etc/audit/rules.d/50-aksaudit.rules"
+    rules_file.write_text("-w /etc/shadow -p wa -k someone-else\n")
+    check = node.run(render_node_script(RULES, "authpriv", "info", "check"))
+    v = _verdict(check.stdout, rec)
+    assert v.state == "drift", v
+    assert "the keeper will repair at next interval (every 300 s)" in v.reason, v
+    assert f"rules {rules_sha256(rules_file.read_text())[:12]}" in v.reason, v
+    assert f"the record says {rec.rules_sha256[:12]}" in v.reason, v
+    # the keeper crash-looping on it: said, with the apply command
+    stuck = _verdict(check.stdout, rec, ready=False, restarts=3)
+    assert stuck.state == "drift" and "has not repaired it" in stuck.reason, stuck
+
+    repaired = node.run(render_node_script(RULES, "authpriv", "info"))
+    assert _verdict(repaired.stdout, rec).state == "covered"
+
+    # the record names other rules / another facility than the keeper runs: not repairable
+    other = _verdict(repaired.stdout, _record(rules_sha256="9" * 64))
+    assert other.state == "drift" and "another configuration" in other.reason, other
+    assert "rules " in other.reason and "the record says 999999999999" in other.reason
+    assert "aksaudit apply" in other.fix
+    fac = _verdict(repaired.stdout, _record(facility="local3"))
+    assert fac.state == "drift" and "facility authpriv (the record says local3)" in fac.reason
+
+
+# --- why AMA and legacy-agent nodes are silent (the log path's adapter names the link) --------
+
+DEV = "aks-dev-neu"
+
+
+async def _enabled_elsewhere(emu: Any, tmp: Path, log_path: str) -> Engine:
+    """aks-dev-neu enabled from "another machine" on this log path, keeper every 8 s (so a
+    heartbeat older than 16 s counts as missing)."""
+    other = engine_for(emu, tmp / "someone-else")
+    other.keeper_interval_s = 8
+    plan = await other.plan_from_names(
+        PlanRequest(clusters=[DEV], workspace="law-dev-neu", log_path=log_path)
+    )
+    result = await other.apply(plan)
+    assert result.outcome == "ok", result.message
+    return engine_for(emu, tmp / "fresh")
+
+
+async def _status_until(me: Engine, want: Callable[[Any], bool], wait_s: float = 60) -> Any:
+    end = time.monotonic() + wait_s
+    while True:
+        c = next(c for c in (await me.status(cluster_name=DEV)).clusters if c.name == DEV)
+        if want(c) or time.monotonic() > end:
+            return c
+        await asyncio.sleep(1.0)
+
+
+def _vmss_of(emu: Any, pool: str) -> tuple[str, str]:
+    """(name, ARM id) of the pool's scale set."""
+    c = emu.state.clusters[DEV]
+    name = next(n.vmss_name for n in c.nodes.values() if n.pool == pool)
+    return name, (
+        f"/subscriptions/{c.subscription_id}/resourceGroups/{c.node_resource_group}"
+        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
+    )
+
+
+async def test_ama_scale_set_without_its_rule_association_is_silent_with_that_reason(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    emu = make_emulator(scenario())
+    me = await _enabled_elsewhere(emu, tmp_path, "ama")
+    await _status_until(me, lambda c: c.coverage == 1.0)
+    vmss, vmss_id = _vmss_of(emu, "nodepool1")
+    async with AsyncClients(settings_for(emu)) as clients:  # as a person in the portal would
+        monitor = clients.monitor(ArmId.parse(vmss_id).subscription)
+        await monitor.data_collection_rule_associations.delete(vmss_id, "aksaudit-syslog")
+    pool1 = set(n.name for n in emu.state.clusters[DEV].nodes.values() if n.pool == "nodepool1")
+    c = await _status_until(
+        me, lambda c: {n.state for n in c.nodes if n.node in pool1} == {"silent"}
+    )
+    rows = {n.node: n for n in c.nodes}
+    for name in pool1:
+        assert rows[name].state == "silent", rows[name]
+        assert f"scale set {vmss} is associated with no data collection rule" in (
+            rows[name].reason
+        ), rows[name]
+        assert "aksaudit apply" in rows[name].fix and "aksaudit-syslog-law-dev-neu" in (
+            rows[name].fix
+        )
+    others = {n.state for n in c.nodes if n.node not in pool1 and n.state != "skipped"}
+    assert others == {"covered"}  # the other pool's scale set keeps its association
+
+
+async def test_legacy_agent_without_the_workspace_facility_is_silent_with_that_reason(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    emu = make_emulator(scenario())
+    me = await _enabled_elsewhere(emu, tmp_path, "legacy-oms")
+    await _status_until(me, lambda c: c.coverage == 1.0)
+    ws_id = next(
+        w["id"] for w in emu.info.workspaces if w["name"] == "law-dev-neu"
+    )  # the workspace's ARM id
+    rid = ArmId.parse(ws_id)
+    async with AsyncClients(settings_for(emu)) as clients:  # the portal's Agents > Syslog
+        la = clients.loganalytics(rid.subscription)
+        sources = [
+            rest(d)
+            async for d in la.data_sources.list_by_workspace(
+                rid.resource_group, rid.name, filter="kind='LinuxSyslog'"
+            )
+        ]
+        for d in sources:
+            if d["properties"]["syslogName"] == "authpriv":
+                await la.data_sources.delete(rid.resource_group, rid.name, d["name"])
+    c = await _status_until(
+        me, lambda c: {n.state for n in c.nodes if n.state != "skipped"} == {"silent"}
+    )
+    linux = [n for n in c.nodes if n.state != "skipped"]
+    assert linux and {n.state for n in linux} == {"silent"}, [(n.node, n.state) for n in linux]
+    for n in linux:
+        assert "workspace law-dev-neu collects no authpriv syslog" in n.reason, n
+        assert "aksaudit apply" in n.fix

@@ -1,7 +1,8 @@
 """Status of every cluster the user can read, from the sources of truth, read-only.
 
 1. Azure discovery streams clusters; each complete cluster's Kubernetes read starts at once
-   (get/list only: nodes, the record, the keeper DaemonSet and pods, their last status line).
+   (get/list only: nodes, the record, the keeper DaemonSet and pods, their last status line),
+   a few at a time while discovery runs, wider once it is done.
 2. Once every cluster is read, one KQL query per recorded workspace (``cloud.activity``).
 3. Each node gets its state from ``engine.truth``; each cluster its coverage, who enabled it,
    last heartbeat, drift count and records per hour.
@@ -13,23 +14,26 @@ caller may pass notes from it, e.g. "a run of yours is unfinished here").
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aksaudit_tui.cloud import logpaths
 from aksaudit_tui.cloud.activity import HOUR, WorkspaceActivity, workspace_activity
 from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.cloud.logpaths.base import Destination, PathGap
 from aksaudit_tui.cloud.models import Cluster, Subscription, Workspace
 from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.engine.coverage import ClusterCoverage, NodeRow, StatusReport
-from aksaudit_tui.engine.truth import NodeFacts, Verdict, classify, log_path_gap
-from aksaudit_tui.errors import UsageError
+from aksaudit_tui.engine.truth import NodeFacts, Verdict, classify, path_verdict
+from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes.kube import NodeInfo, parse_provider_id
 from aksaudit_tui.nodes.observe import ClusterView
 
 DEFAULT_WINDOW = timedelta(hours=24)
 LOGS_CONCURRENCY = 5  # Log Analytics: 5 concurrent queries per user
+KUBE_READS_DURING_DISCOVERY = 4  # clusters read at once while discovery runs (bench/status.py)
 
 
 @dataclass
@@ -134,6 +138,7 @@ def _coverage(
     workspaces: Mapping[str, Workspace],
     activity: Mapping[str, WorkspaceActivity],
     activity_errors: Mapping[str, str],
+    gaps: Sequence[PathGap],
     now: datetime,
     window: timedelta,
     notes: tuple[str, ...],
@@ -161,11 +166,9 @@ def _coverage(
         )
         return ClusterCoverage(nodes=rows, error=read.error, enabled=None, **base)
     view, rec = read.view, read.view.record
-    ws = None
     act: WorkspaceActivity | None = None
     act_error: str | None = None
     if rec is not None:
-        ws = workspaces.get(rec.workspace_id.lower())
         act = activity.get(rec.workspace_id.lower())
         act_error = activity_errors.get(rec.workspace_id.lower())
     rows_out: list[NodeRow] = []
@@ -179,7 +182,7 @@ def _coverage(
             if rec and f != rec.facility
         )
         ref = parse_provider_id(n.provider_id)
-        gap = log_path_gap(c, rec, ws, ref.vm_set if ref else "") if rec is not None else None
+        gap = path_verdict(gaps, ref.vm_set if ref else "") if rec is not None else None
         v: Verdict = classify(NodeFacts(n, rec, view, a, others, act_error, gap, now))
         pod = view.pods.get(n.name)
         st = pod.status if pod else None
@@ -239,7 +242,11 @@ async def fleet_status(
 
     stats = stats if stats is not None else FleetStats()
     t0 = asyncio.get_running_loop().time()
-    sem = asyncio.Semaphore(max(1, max_clusters))
+    # Kubernetes reads run on threads that share the interpreter with discovery's event loop:
+    # while discovery still lists Azure, only a few clusters are read at once (they would
+    # otherwise slow every ARM call down); the rest of the permits come when it is done.
+    during = max(1, min(max_clusters, KUBE_READS_DURING_DISCOVERY))
+    sem = asyncio.Semaphore(during)
     subs: dict[str, Subscription] = {}
     workspaces: dict[str, Workspace] = {}
     found: dict[str, Cluster] = {}
@@ -270,6 +277,8 @@ async def fleet_status(
             else:
                 warnings.append(f"{item.scope}: {item.code}: {item.message}")
         stats.discovery_s = asyncio.get_running_loop().time() - t0
+        for _ in range(max(1, max_clusters) - during):
+            sem.release()  # discovery is done: the full width for the remaining reads
         if cluster is not None and not found:
             raise UsageError(f"--cluster {cluster}: no such cluster among those you can read")
         done = await asyncio.gather(*reads.values())
@@ -281,6 +290,7 @@ async def fleet_status(
     ws_ids = sorted({r.view.record.workspace_id.lower() for r in done if r.view and r.view.record})
     activity: dict[str, WorkspaceActivity] = {}
     errors: dict[str, str] = {}
+    gaps: dict[str, list[PathGap]] = {}  # cluster id -> the log path's broken links
     qsem = asyncio.Semaphore(LOGS_CONCURRENCY)
     async with AsyncClients(settings) as clients:
 
@@ -294,7 +304,25 @@ async def fleet_status(
                     errors[ws] = f"workspace {name} could not be queried: {exc}"
                     warnings.append(errors[ws])
 
-        await asyncio.gather(*(query(ws) for ws in ws_ids))
+        async def judge(r: _ClusterRead) -> None:
+            rec = r.view.record if r.view else None
+            if rec is None or not r.cluster.complete:
+                return
+            dest = Destination(
+                resource_id=rec.workspace_resource_id,
+                customer_id=rec.workspace_id,
+                name=rec.workspace_name,
+                workspace=workspaces.get(rec.workspace_id.lower()),
+            )
+            try:
+                path = logpaths.get_log_path(rec.log_path, clients)
+                gaps[r.cluster.id] = await path.diagnose(
+                    r.cluster, dest, rec.facility, rec.severity
+                )
+            except UserError as exc:  # the nodes' other checks still stand; said once
+                warnings.append(f"{r.cluster.name}: cannot judge log path {rec.log_path}: {exc}")
+
+        await asyncio.gather(*(query(ws) for ws in ws_ids), *(judge(r) for r in done))
     for ws, act in activity.items():
         if act.partial:
             warnings.append(f"workspace {ws}: partial answer ({act.partial})")
@@ -306,6 +334,7 @@ async def fleet_status(
             workspaces,
             activity,
             errors,
+            gaps.get(r.cluster.id, []),
             now,
             window,
             tuple((notes or {}).get(r.cluster.name, ())),

@@ -1,10 +1,11 @@
 """Node audit states from the sources of truth, decided without touching anything.
 
 Inputs: what the cluster says (``nodes.observe.ClusterView``: nodes, the record of what was
-applied, the keeper pods and their last status line), what Azure says (the discovered cluster:
-Container Insights DCR facilities and levels, scale-set extensions, the workspace's data
-sources) and what the workspace says (``cloud.activity``: last heartbeat and last audit record
-per computer). Output per node: a state, its reason (for ``silent`` the broken link) and a fix.
+applied, the keeper pods and their last status line), what Azure says (the log path's own
+adapter judges it: ``cloud.logpaths`` ``diagnose`` names the broken link, e.g. a DCR without
+the facility, a scale set with no associated rule, an agent missing) and what the workspace
+says (``cloud.activity``: last heartbeat and last audit record per computer). Output per node:
+a state, its reason (for ``silent`` the broken link) and a fix.
 
 - ``covered``: configured as the record says and a heartbeat within 2 keeper intervals
   (one-shot delivery has no periodic heartbeat: an audit record within 2 intervals);
@@ -19,27 +20,19 @@ per computer). Output per node: a state, its reason (for ``silent`` the broken l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aksaudit_tui.cloud.activity import ComputerActivity
-from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
+from aksaudit_tui.cloud.logpaths.base import PathGap
 from aksaudit_tui.engine.coverage import NodeState
 from aksaudit_tui.nodes.kube import NodeInfo
 from aksaudit_tui.nodes.observe import ClusterView, KeeperPod
 from aksaudit_tui.nodes.record import AppliedRecord
+from aksaudit_tui.nodes.status import NodeStatus
 
 NOT_LINUX = ("Windows", "virtual", "immutable")
-DCR_LEVEL = {
-    "emerg": "Emergency",
-    "alert": "Alert",
-    "crit": "Critical",
-    "err": "Error",
-    "warning": "Warning",
-    "notice": "Notice",
-    "info": "Info",
-    "debug": "Debug",
-}
 APPLY_AGAIN = "run `aksaudit plan` for this cluster and `aksaudit apply plan.yaml` again"
 
 
@@ -71,108 +64,19 @@ def ago(when: datetime | None, now: datetime) -> str:
     return f"{s // 3600} h ago"
 
 
-# --- the log path, from what discovery read ---------------------------------------------------
+# --- the log path, as its adapter judged it (cloud/logpaths: ``diagnose``) ----------------------
 
 
-def _scale_set(cluster: Cluster, vm_set: str) -> ScaleSet | None:
-    for s in cluster.scale_sets:
-        if s.name.lower() == vm_set.lower():
-            return s
-    return None
-
-
-def log_path_gap(
-    cluster: Cluster | None,
-    record: AppliedRecord,
-    workspace: Workspace | None,
-    vm_set: str,
-) -> Verdict | None:
-    """Why the recorded log path does not carry this node's facility to the recorded workspace,
-    judged from discovery (None: nothing wrong seen, or not enough known to say)."""
-    if cluster is None or not cluster.complete:
+def path_verdict(gaps: Sequence[PathGap], vm_set: str) -> Verdict | None:
+    """The broken link that concerns a node of scale set ``vm_set`` (one for every node first),
+    as a ``silent`` verdict; None when the log path showed none."""
+    mine = [g for g in gaps if g.scale_set is None] + [
+        g for g in gaps if g.scale_set is not None and g.scale_set.lower() == vm_set.lower()
+    ]
+    if not mine:
         return None
-    fac, level = record.facility.lower(), DCR_LEVEL.get(record.severity.lower(), "Info")
-    if record.log_path == "container-insights":
-        mon = cluster.monitoring
-        if not mon.addon_enabled:
-            return Verdict(
-                "silent",
-                "Container Insights is off on the cluster (monitoring add-on disabled)",
-                APPLY_AGAIN + " (its log-path step enables it)",
-            )
-        if not mon.dcr_id or not mon.syslog_enabled:
-            return Verdict(
-                "silent",
-                "Container Insights collects no syslog (no MSCI data collection rule with "
-                "Microsoft-Syslog)",
-                APPLY_AGAIN,
-            )
-        dcr = mon.dcr_id.rsplit("/", 1)[-1]
-        facs = {f.lower() for s in mon.syslog for f in s.facilities}
-        if fac not in facs and "*" not in facs:
-            return Verdict(
-                "silent",
-                f"data collection rule {dcr} lacks the {fac} facility",
-                APPLY_AGAIN + f" (adds {fac} to the rule)",
-            )
-        levels = {lv for s in mon.syslog if fac in s.facilities or "*" in s.facilities
-                  for lv in s.levels}  # fmt: skip
-        if level not in levels and "*" not in levels:
-            return Verdict(
-                "silent",
-                f"data collection rule {dcr} does not collect {fac} at level {level}",
-                APPLY_AGAIN,
-            )
-        wanted = record.workspace_resource_id.lower()
-        sends = {w.lower() for w in mon.dcr_workspace_ids}
-        if wanted and sends and wanted not in sends:
-            return Verdict(
-                "silent",
-                f"data collection rule {dcr} sends to another workspace than "
-                f"{record.workspace_name}",
-                APPLY_AGAIN,
-            )
-        if not mon.dcr_associated:
-            return Verdict(
-                "silent", f"data collection rule {dcr} is not associated with the cluster",
-                APPLY_AGAIN,
-            )  # fmt: skip
-        return None
-    ss = _scale_set(cluster, vm_set)
-    if ss is None:
-        return None
-    if record.log_path == "legacy-oms":
-        ext = next((e for e in ss.extensions if e.type == "OmsAgentForLinux"), None)
-        if ext is None:
-            return Verdict(
-                "silent",
-                f"the OmsAgentForLinux agent is missing on scale set {ss.name} (an AKS upgrade "
-                "removes it)",
-                APPLY_AGAIN,
-            )
-        ws = str(ext.settings.get("workspaceId") or "").lower()
-        if ws and ws != record.workspace_id.lower():
-            return Verdict(
-                "silent",
-                f"the OmsAgentForLinux agent on {ss.name} sends to another workspace",
-                APPLY_AGAIN,
-            )
-        if workspace is not None:
-            names = {f.lower() for s in workspace.syslog_sources for f in s.facilities}
-            if fac not in names:
-                return Verdict(
-                    "silent",
-                    f"workspace {workspace.name} has no LinuxSyslog data source for {fac}",
-                    APPLY_AGAIN,
-                )
-        return None
-    if record.log_path == "ama" and not any(
-        e.type == "AzureMonitorLinuxAgent" for e in ss.extensions
-    ):
-        return Verdict(
-            "silent", f"the AzureMonitorLinuxAgent is missing on scale set {ss.name}", APPLY_AGAIN
-        )
-    return None
+    gap = mine[0]
+    return Verdict("silent", gap.reason, APPLY_AGAIN + (f" ({gap.fix})" if gap.fix else ""))
 
 
 # --- one node -----------------------------------------------------------------------------------
@@ -260,21 +164,61 @@ def classify(f: NodeFacts) -> Verdict:
             f"the keeper cannot configure this node: {err}",
             f"`kubectl -n {rec.namespace} logs {pod.name}`; fix the cause, the keeper retries",
         )
+    reported = _reported_difference(st, rec)
+    if reported is not None or not st.compliant:
+        return _drift(reported, st, rec, pod)
+    return _pipeline(f, fresh, pod)
+
+
+def _reported_difference(st: NodeStatus, rec: AppliedRecord) -> str | None:
+    """What the keeper's last status line says the node runs that the record does not: the
+    rules (by hash) and the syslog plugin (facility, severity). None: the same, or not known.
+
+    The rules hash is compared only when no watch was dropped on the node (the node script
+    hashes the rules it wrote, which lack a watch whose directory the node does not have)."""
+    diffs: list[str] = []
+    if (
+        st.rules_sha256
+        and rec.rules_sha256
+        and not st.skipped_watches
+        and st.rules_sha256 != rec.rules_sha256
+    ):
+        diffs.append(f"rules {st.rules_sha256[:12]} (the record says {rec.rules_sha256[:12]})")
     if st.facility and st.facility != rec.facility:
-        return Verdict(
-            "drift",
-            f"the syslog plugin uses facility {st.facility}, the record says {rec.facility}",
-            APPLY_AGAIN,
-        )
+        diffs.append(f"syslog plugin facility {st.facility} (the record says {rec.facility})")
+    if st.severity and rec.severity and st.severity != rec.severity:
+        diffs.append(f"syslog plugin severity {st.severity} (the record says {rec.severity})")
+    return "; ".join(diffs) or None
+
+
+def _drift(reported: str | None, st: NodeStatus, rec: AppliedRecord, pod: KeeperPod) -> Verdict:
+    """Drift the keeper reported. It repairs what its own check finds (its configuration is the
+    recorded one: same script), at the latest at its next interval; what differs from the
+    record in the configuration it runs, no keeper pass will change."""
+    logs = f"`kubectl -n {rec.namespace} logs {pod.name}`"
+    every = f"every {rec.keeper_interval_s} s"
     if not st.compliant:
         what = ", ".join(st.changed) or "configuration"
+        found = f"rules or plugin differ from what was applied (apply would change: {what})"
+        if reported:
+            found += f"; the node reports {reported}"
+        if pod.ready or pod.restarts == 0:
+            return Verdict(
+                "drift",
+                f"{found}: the keeper will repair at next interval ({every})",
+                f"wait for the keeper's next pass; if it stays, {logs}",
+            )
         return Verdict(
             "drift",
-            f"rules or plugin differ from what was applied (apply would change: {what}) and "
-            "the keeper has not repaired it",
-            f"`kubectl -n {rec.namespace} logs {pod.name}`; {APPLY_AGAIN}",
+            f"{found} and the keeper has not repaired it ({pod.reason})",
+            f"{logs}; {APPLY_AGAIN}",
         )
-    return _pipeline(f, fresh, pod)
+    return Verdict(
+        "drift",
+        f"the keeper reports {reported}: it runs another configuration than the cluster's "
+        "record, so its passes will not bring the recorded one back",
+        APPLY_AGAIN,
+    )
 
 
 def _pipeline(f: NodeFacts, fresh: timedelta, pod: KeeperPod | None) -> Verdict:

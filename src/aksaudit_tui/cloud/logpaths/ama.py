@@ -21,7 +21,9 @@ from aksaudit_tui.cloud.errors import is_not_found, user_error
 from aksaudit_tui.cloud.logpaths.base import (
     AdapterBase,
     Change,
+    Destination,
     LogPathState,
+    PathGap,
     find_extension,
     lockdown_reason,
     stale_instances,
@@ -44,7 +46,12 @@ PROBE_WARNING = (
 
 
 def dcr_name(workspace: Workspace) -> str:
-    return f"aksaudit-syslog-{workspace.name}"[:64]
+    return dcr_name_of(workspace.name)
+
+
+def dcr_name_of(workspace_name: str) -> str:
+    """The data collection rule apply writes for a workspace of this name."""
+    return f"aksaudit-syslog-{workspace_name}"[:64]
 
 
 class AmaPath(AdapterBase):
@@ -136,6 +143,87 @@ class AmaPath(AdapterBase):
             for f in p.get("dataFlows") or []
         )
         return covers(sources, facility, levels) and flows
+
+    async def _associated_rules(self, cluster: Cluster, s: ScaleSet) -> list[str]:
+        """The data collection rules associated with a scale set (any name, not only ours)."""
+        monitor = self.clients.monitor(cluster.subscription_id)
+        try:
+            assocs = await self.b.collect(
+                monitor.data_collection_rule_associations.list_by_resource(s.id)
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return []
+            raise user_error(exc, doing=f"reading associations of {s.name}") from None
+        return [rid for a in assocs if (rid := str(props(a).get("dataCollectionRuleId") or ""))]
+
+    async def diagnose(
+        self, cluster: Cluster, dest: Destination, facility: str, severity: str
+    ) -> list[PathGap]:
+        """Per Linux pool scale set: the agent (from discovery), then its DCR associations and
+        those rules (read): one must collect the facility at the level and send it to the
+        workspace."""
+        fac, level = check_facility(facility), dcr_levels_from(severity)[0]
+        linux = [s for s in cluster.scale_sets if s.os.lower() != "windows"]
+        rules: dict[str, dict[str, Any] | None] = {}
+
+        async def rule(rid: str) -> dict[str, Any] | None:
+            if rid.lower() not in rules:
+                rules[rid.lower()] = await self._read_dcr(rid)
+            return rules[rid.lower()]
+
+        async def one(s: ScaleSet) -> PathGap | None:
+            if find_extension(s, PUBLISHER, EXT_TYPE) is None:
+                return PathGap(f"the {EXT_NAME} is missing on scale set {s.name}", scale_set=s.name)
+            rids = await self._associated_rules(cluster, s)
+            if not rids:
+                return PathGap(
+                    f"scale set {s.name} is associated with no data collection rule: the agent "
+                    "there collects nothing",
+                    f"associates {dcr_name_of(dest.name)} with it",
+                    scale_set=s.name,
+                )
+            bodies = [(ArmId.parse(r).name, await rule(r)) for r in rids]
+            found = [(n, b) for n, b in bodies if b is not None]
+            names = ", ".join(n for n, _ in bodies)
+            collecting = [
+                (n, b)
+                for n, b in found
+                if covers((props(b).get("dataSources") or {}).get("syslog") or [], fac, [level])
+            ]
+            if not collecting:
+                return PathGap(
+                    f"the data collection rule(s) associated with scale set {s.name} ({names}) "
+                    f"do not collect {fac} at level {level}",
+                    f"adds {fac} to {dcr_name_of(dest.name)}",
+                    scale_set=s.name,
+                )
+            if dest.resource_id and not any(
+                self._sends_to(b, dest.resource_id) for _, b in collecting
+            ):
+                return PathGap(
+                    f"the rule(s) associated with scale set {s.name} that collect {fac} "
+                    f"({', '.join(n for n, _ in collecting)}) send to another workspace than "
+                    f"{dest.name}",
+                    scale_set=s.name,
+                )
+            return None
+
+        gaps = await asyncio.gather(*(one(s) for s in linux))
+        return [g for g in gaps if g is not None]
+
+    @staticmethod
+    def _sends_to(dcr: dict[str, Any], workspace_id: str) -> bool:
+        p = props(dcr)
+        dests = (p.get("destinations") or {}).get("logAnalytics") or []
+        to_ws = [
+            d.get("name") for d in dests if same_id(str(d.get("workspaceResourceId")), workspace_id)
+        ]
+        return any(
+            SYSLOG_STREAM in (f.get("streams") or [])
+            and any(n in (f.get("destinations") or []) for n in to_ws)
+            for f in p.get("dataFlows") or []
+        )
 
     async def probe(
         self, cluster: Cluster, workspace: Workspace, facility: str, severity: str

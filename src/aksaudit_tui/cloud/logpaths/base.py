@@ -55,6 +55,26 @@ class LogPathState:
         }
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a cluster's record says its audit lines go: the workspace's ARM id, customer id
+    and name, and what discovery read of it (None: not discovered, e.g. not readable)."""
+
+    resource_id: str
+    customer_id: str
+    name: str
+    workspace: Workspace | None = None
+
+
+@dataclass(frozen=True)
+class PathGap:
+    """A broken link of a log path, for status: why configured nodes are silent."""
+
+    reason: str  # the link, named: "data collection rule X lacks the authpriv facility"
+    fix: str = ""  # a hint beyond applying again ("adds authpriv to the rule"); "" = none
+    scale_set: str | None = None  # the scale set whose nodes it concerns; None: every node
+
+
 class LogPath(Protocol):
     """How syslog lines get from the nodes into the workspace, as the engine drives it.
 
@@ -89,6 +109,13 @@ class LogPath(Protocol):
     ) -> list[str]:
         """Undo only what the tool added, given the journaled ``undo`` tokens, newest first;
         what is already gone counts as done. Returns one human line per thing undone."""
+        ...
+
+    async def diagnose(
+        self, cluster: Cluster, dest: Destination, facility: str, severity: str
+    ) -> list[PathGap]:
+        """Read only, for status: the broken links between the nodes and ``dest`` (see
+        :meth:`AdapterBase.diagnose`)."""
         ...
 
 
@@ -158,6 +185,16 @@ class AdapterBase(abc.ABC):
         self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
     ) -> list[str]:
         """See :meth:`LogPath.remove`: undoes only what the tool added."""
+
+    async def diagnose(
+        self, cluster: Cluster, dest: Destination, facility: str, severity: str
+    ) -> list[PathGap]:
+        """Read only, for status: the broken links between ``cluster``'s nodes and ``dest``
+        for ``facility`` at ``severity`` (lines are sent at that severity), judged from
+        discovery where it holds enough and read where it does not; empty when none is seen.
+        A path that cannot judge says nothing (this default). Raises ``UserError`` when a
+        read fails."""
+        return []
 
     # --- undo helpers shared by the adapters' remove(); a thing already gone counts as done.
 

@@ -20,7 +20,13 @@ from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
 from aksaudit_tui.cloud.errors import is_not_found, user_error
-from aksaudit_tui.cloud.logpaths.base import AdapterBase, Change, LogPathState
+from aksaudit_tui.cloud.logpaths.base import (
+    AdapterBase,
+    Change,
+    Destination,
+    LogPathState,
+    PathGap,
+)
 from aksaudit_tui.cloud.logpaths.dcr import covers, writable_dcr
 from aksaudit_tui.cloud.models import Cluster, Workspace
 from aksaudit_tui.cloud.parse import CI_ASSOCIATION, SYSLOG_STREAM, msci_name, parse_monitoring
@@ -227,6 +233,48 @@ class ContainerInsightsPath(AdapterBase):
             else ("on, key auth" if mon.addon_enabled else "off")
         )
         return plan
+
+    async def diagnose(
+        self, cluster: Cluster, dest: Destination, facility: str, severity: str
+    ) -> list[PathGap]:
+        """From discovery alone (the add-on, its MSCI rule and association): no read."""
+        fac, level = check_facility(facility), dcr_levels_from(severity)[0]
+        mon = cluster.monitoring
+        if not mon.addon_enabled:
+            return [
+                PathGap(
+                    "Container Insights is off on the cluster (monitoring add-on disabled)",
+                    "its log-path step enables it",
+                )
+            ]
+        if not mon.dcr_id or not mon.syslog_enabled:
+            return [
+                PathGap(
+                    "Container Insights collects no syslog (no MSCI data collection rule with "
+                    "Microsoft-Syslog)"
+                )
+            ]
+        dcr = ArmId.parse(mon.dcr_id).name
+        facs = {f.lower() for src in mon.syslog for f in src.facilities}
+        if fac not in facs and "*" not in facs:
+            return [PathGap(f"data collection rule {dcr} lacks the {fac} facility",
+                            f"adds {fac} to the rule")]  # fmt: skip
+        levels = {
+            lv
+            for src in mon.syslog
+            if fac in src.facilities or "*" in src.facilities
+            for lv in src.levels
+        }
+        if level not in levels and "*" not in levels:
+            return [PathGap(f"data collection rule {dcr} does not collect {fac} at level {level}")]
+        sends = {w.lower() for w in mon.dcr_workspace_ids}
+        if dest.resource_id and sends and dest.resource_id.lower() not in sends:
+            return [
+                PathGap(f"data collection rule {dcr} sends to another workspace than {dest.name}")
+            ]
+        if not mon.dcr_associated:
+            return [PathGap(f"data collection rule {dcr} is not associated with the cluster")]
+        return []
 
     async def probe(
         self, cluster: Cluster, workspace: Workspace, facility: str, severity: str

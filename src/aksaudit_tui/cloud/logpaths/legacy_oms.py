@@ -19,7 +19,9 @@ from aksaudit_tui.cloud.errors import is_not_found, user_error
 from aksaudit_tui.cloud.logpaths.base import (
     AdapterBase,
     Change,
+    Destination,
     LogPathState,
+    PathGap,
     find_extension,
     lockdown_reason,
     stale_instances,
@@ -140,6 +142,60 @@ class LegacyOmsPath(AdapterBase):
         if ext.provisioning_state not in (None, "Succeeded"):
             return "failed"
         return "ok"
+
+    async def diagnose(
+        self, cluster: Cluster, dest: Destination, facility: str, severity: str
+    ) -> list[PathGap]:
+        """From discovery alone: the agent on each Linux pool scale set and where it sends,
+        and the workspace's LinuxSyslog data sources (what the agent collects)."""
+        fac, sev = check_facility(facility), severities_from(severity)[-1]
+        gaps: list[PathGap] = []
+        ws = dest.workspace
+        if ws is not None:
+            levels = {
+                lv.lower()
+                for src in ws.syslog_sources
+                if fac in src.facilities
+                for lv in src.levels
+            }
+            if not levels:
+                gaps.append(
+                    PathGap(
+                        f"workspace {ws.name} collects no {fac} syslog (no LinuxSyslog data "
+                        f"source for it): the agent drops those lines",
+                        f"adds the {fac} data source",
+                    )
+                )
+            elif sev not in levels:
+                gaps.append(
+                    PathGap(
+                        f"workspace {ws.name} collects {fac} only at {', '.join(sorted(levels))}, "
+                        f"not at {sev}"
+                    )
+                )
+        for s in cluster.scale_sets:
+            if s.os.lower() == "windows":
+                continue
+            ext = find_extension(s, PUBLISHER, EXT_TYPE)
+            if ext is None:
+                gaps.append(
+                    PathGap(
+                        f"the {EXT_NAME} agent is missing on scale set {s.name} (an AKS upgrade "
+                        "removes it)",
+                        scale_set=s.name,
+                    )
+                )
+                continue
+            sends = str(ext.settings.get("workspaceId") or "").lower()
+            if sends and dest.customer_id and sends != dest.customer_id.lower():
+                gaps.append(
+                    PathGap(
+                        f"the {EXT_NAME} agent on {s.name} sends to another workspace than "
+                        f"{dest.name}",
+                        scale_set=s.name,
+                    )
+                )
+        return gaps
 
     async def probe(
         self, cluster: Cluster, workspace: Workspace, facility: str, severity: str
