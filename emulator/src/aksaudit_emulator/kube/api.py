@@ -11,13 +11,14 @@ import copy
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from . import gc, objects, vap
+from . import events, gc, objects, table, vap
 from .runtime import KubeRuntime, wait_event
 from .store import (
     KINDS,
@@ -34,10 +35,13 @@ from .store import (
     parse_label_selector,
 )
 
+_EVENTS_V1 = "apis/events.k8s.io/v1"
 _GROUPS: dict[str, list[str]] = {
     # group/version path -> resource names served there
-    "api/v1": ["nodes", "namespaces", "pods", "configmaps"],
+    "api/v1": ["nodes", "namespaces", "pods", "configmaps", "events"],
     "apis/apps/v1": ["daemonsets"],
+    # the events.k8s.io/v1 view of the same Events (read-only here)
+    _EVENTS_V1: ["events"],
     "apis/authorization.k8s.io/v1": ["selfsubjectaccessreviews"],
     "apis/admissionregistration.k8s.io/v1": [vap.POLICIES, vap.BINDINGS],
 }
@@ -78,6 +82,7 @@ _RESOURCE_META: dict[str, tuple[bool, list[str], str]] = {
         ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
         "DaemonSet",
     ),
+    "events": (True, _VERBS, "Event"),
     "selfsubjectaccessreviews": (False, ["create"], "SelfSubjectAccessReview"),
     vap.POLICIES: (False, _VERBS, "ValidatingAdmissionPolicy"),
     vap.BINDINGS: (False, _VERBS, "ValidatingAdmissionPolicyBinding"),
@@ -100,6 +105,7 @@ _SHORT_NAMES = {
     "pods": ["po"],
     "configmaps": ["cm"],
     "daemonsets": ["ds"],
+    "events": ["ev"],
 }
 _CATEGORIES = {"pods": ["all"], "daemonsets": ["all"]}
 
@@ -294,7 +300,12 @@ class KubeApi:
             )
         if segs == ["apis"]:
             groups = []
-            for g in ("apps", "authorization.k8s.io", "admissionregistration.k8s.io"):
+            for g in (
+                "apps",
+                "events.k8s.io",
+                "authorization.k8s.io",
+                "admissionregistration.k8s.io",
+            ):
                 ver = {"groupVersion": f"{g}/v1", "version": "v1"}
                 groups.append({"name": g, "versions": [ver], "preferredVersion": ver})
             return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -333,12 +344,16 @@ class KubeApi:
                     "the server does not allow this method on the requested resource",
                 )
             return await self._ssar(request, cluster)
+        if gv == _EVENTS_V1:
+            return await self._events_v1(request, store, cluster, ns, name)
         return await self._resource(request, store, cluster, resource, ns, name, sub)
 
     def _resource_list(self, gv: str, served: list[str]) -> Obj:
         res = []
         for r in served:
             namespaced, verbs, kind = _RESOURCE_META[r]
+            if gv == _EVENTS_V1:
+                verbs = ["get", "list", "watch"]
             entry: Obj = {
                 "name": r,
                 "singularName": kind.lower(),
@@ -484,13 +499,24 @@ class KubeApi:
                 self._authorize(cluster, verb, resource, ns, None)
                 if verb == "watch":
                     return await self._watch(request, store, cluster, resource, ns)
-                return self._list(store, resource, ns, q)
+                meta, items = self._page(store, resource, ns, q)
+                as_table = table.table_version(request.headers.get("Accept", ""))
+                if as_table:
+                    return _json(
+                        table.render(resource, items, as_table, q.get("includeObject"), meta)
+                    )
+                api_version, kind, _ = KINDS[resource]
+                return _list_body(f"{kind}List", api_version, meta, items)
             self._authorize(cluster, "get", resource, ns, name)
             obj = store.get(resource, ns or "", name)
             if obj is None:
                 raise not_found(resource, name)
             if sub == "log":
                 return await self._log(request, store, obj)
+            as_table = table.table_version(request.headers.get("Accept", ""))
+            if as_table and sub is None:
+                meta = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+                return _json(table.render(resource, [obj], as_table, q.get("includeObject"), meta))
             return web.Response(body=_encoded(obj, False), content_type="application/json")
         if method == "POST" and name is None:
             self._authorize(cluster, "create", resource, ns, None)
@@ -559,17 +585,35 @@ class KubeApi:
             "the server does not allow this method on the requested resource",
         )
 
-    def _select(self, store: KubeStore, resource: str, ns: str | None, q: Any) -> list[Obj]:
+    def _select(
+        self,
+        store: KubeStore,
+        resource: str,
+        ns: str | None,
+        q: Any,
+        view: Callable[[Obj], Obj] | None = None,
+    ) -> list[Obj]:
+        """The objects the label and field selectors pick (fields of the ``view`` when given:
+        another group's shape of the same objects)."""
         lsel = parse_label_selector(q.get("labelSelector"))
         fsel = parse_field_selector(q.get("fieldSelector"))
         return [
             o
             for o in store.list(resource, ns)
-            if labels_match(lsel, o["metadata"].get("labels") or {}) and fields_match(fsel, o)
+            if labels_match(lsel, o["metadata"].get("labels") or {})
+            and fields_match(fsel, view(o) if view and fsel else o)
         ]
 
-    def _list(self, store: KubeStore, resource: str, ns: str | None, q: Any) -> web.Response:
-        items = self._select(store, resource, ns, q)
+    def _page(
+        self,
+        store: KubeStore,
+        resource: str,
+        ns: str | None,
+        q: Any,
+        view: Callable[[Obj], Obj] | None = None,
+    ) -> tuple[Obj, list[Obj]]:
+        """One page of a list: its ListMeta (resourceVersion, continue) and its items."""
+        items = self._select(store, resource, ns, q, view)
         meta: Obj = {"resourceVersion": str(store.rv)}
         start = 0
         if q.get("continue"):
@@ -584,8 +628,7 @@ class KubeApi:
             meta["continue"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
             meta["remainingItemCount"] = len(items) - limit
             items = items[:limit]
-        api_version, kind, _ = KINDS[resource]
-        return _list_body(f"{kind}List", api_version, meta, items)
+        return meta, items
 
     def _create(
         self, store: KubeStore, resource: str, ns: str, body: Obj, dry: bool
@@ -604,6 +647,9 @@ class KubeApi:
             vap.admit(store, resource, "CREATE", obj)
         elif resource in (vap.POLICIES, vap.BINDINGS):
             obj = vap.prepare(resource, body)
+        elif resource == "events":
+            objects.require_namespace(store, ns, creating=True)
+            obj = events.prepare(body, ns)
         else:
             obj = objects.prepare_pod(store, body, ns)
         key = (resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
@@ -685,6 +731,8 @@ class KubeApi:
                 vap.admit(store, resource, "UPDATE", new, current)
             elif resource == "namespaces":
                 new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+            elif resource == "events":
+                new = events.prepare({**body, "metadata": new["metadata"]}, ns)
             elif resource == "nodes":
                 raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
         if dry:
@@ -749,6 +797,8 @@ class KubeApi:
             # Not deleted yet (finalizers): the object, 202 when dependents go first.
             return _json(last, 202 if policy == "Foreground" else 200)
         store.remove(resource, ns, name)
+        if resource == "events":
+            events.forget(store, ns, name)
         return _json(success)
 
     def _delete_collection(
@@ -780,6 +830,42 @@ class KubeApi:
                 "apiVersion": api_version,
                 "metadata": {"resourceVersion": str(store.rv)},
                 "items": [_list_item(o) for o in items],
+            }
+        )
+
+    async def _events_v1(
+        self, request: web.Request, store: KubeStore, cluster: str, ns: str | None, name: str | None
+    ) -> web.StreamResponse:
+        """events.k8s.io/v1: the stored core Events in that group's shape (get, list, watch)."""
+        q = request.query
+        if request.method != "GET":
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        if name is not None:
+            self._authorize(cluster, "get", "events", ns, name)
+            obj = store.get("events", ns or "", name)
+            if obj is None:
+                raise ApiError(
+                    404,
+                    "NotFound",
+                    f'events.events.k8s.io "{name}" not found',
+                    {"name": name, "group": "events.k8s.io", "kind": "events"},
+                )
+            return _json(events.to_events_v1(obj))
+        if _bool(q.get("watch")):
+            self._authorize(cluster, "watch", "events", ns, None)
+            return await self._watch(request, store, cluster, "events", ns, events.to_events_v1)
+        self._authorize(cluster, "list", "events", ns, None)
+        meta, items = self._page(store, "events", ns, q, events.to_events_v1)
+        return _json(
+            {
+                "kind": "EventList",
+                "apiVersion": "events.k8s.io/v1",
+                "metadata": meta,
+                "items": [_list_item(events.to_events_v1(o)) for o in items],
             }
         )
 
@@ -865,8 +951,15 @@ class KubeApi:
 
     # ------------------------------------------------------------ watch
     async def _watch(
-        self, request: web.Request, store: KubeStore, cluster: str, resource: str, ns: str | None
+        self,
+        request: web.Request,
+        store: KubeStore,
+        cluster: str,
+        resource: str,
+        ns: str | None,
+        view: Callable[[Obj], Obj] | None = None,
     ) -> web.StreamResponse:
+        """A watch stream; ``view`` renders each object in another group's shape."""
         q = request.query
         lsel = parse_label_selector(q.get("labelSelector"))
         fsel = parse_field_selector(q.get("fieldSelector"))
@@ -879,13 +972,14 @@ class KubeApi:
             return (
                 o is not None
                 and labels_match(lsel, o["metadata"].get("labels") or {})
-                and (fields_match(fsel, o))
+                and fields_match(fsel, view(o) if view and fsel else o)
             )
 
         watcher = store.subscribe(resource, ns)
         initial: list[tuple[str, Obj]] = []
+        stream_list = _watch_list(q, bookmarks)
         try:
-            if rv_param in ("", "0"):
+            if rv_param in ("", "0") or stream_list:
                 initial = [("ADDED", o) for o in store.list(resource, ns) if matches(o)]
             else:
                 try:
@@ -917,10 +1011,16 @@ class KubeApi:
             for typ, obj in initial:
                 if drop_after is not None and sent >= drop_after:
                     return await self._end(resp, drop=True)
-                await resp.write(_line(typ, obj))
+                if view is not None and typ != "ERROR":
+                    await resp.write(_line(typ, view(obj), fresh=True))
+                else:
+                    await resp.write(_line(typ, obj))
                 sent += 1
                 if typ == "ERROR":
                     return await self._end(resp)
+            if stream_list:
+                # the end of the initial state (a watch-list client waits for it)
+                await resp.write(_bookmark(kind, last_rv, initial_end=True))
             next_bookmark = time.monotonic() + self.rt.options.bookmark_interval
             while True:
                 if drop_after is not None and sent >= drop_after:
@@ -950,7 +1050,10 @@ class KubeApi:
                 last_rv = ev.rv
                 t = self._translate(ev, matches)
                 if t is not None:
-                    await resp.write(_line(*t))
+                    if view is not None:
+                        await resp.write(_line(t[0], view(t[1]), fresh=True))
+                    else:
+                        await resp.write(_line(*t))
                     sent += 1
         except (ConnectionResetError, asyncio.CancelledError):
             return resp
@@ -991,15 +1094,46 @@ class KubeApi:
         return resp
 
 
-def _line(typ: str, obj: Obj) -> bytes:
-    return b'{"type":"' + typ.encode() + b'","object":' + _encoded(obj, False) + b"}\n"
+def _line(typ: str, obj: Obj, fresh: bool = False) -> bytes:
+    """One watch event; ``fresh``: an object made for this line (not cached)."""
+    body = _dumps(obj) if fresh else _encoded(obj, False)
+    return b'{"type":"' + typ.encode() + b'","object":' + body + b"}\n"
 
 
-def _bookmark(kind: tuple[str, str, bool], rv: int) -> bytes:
-    return _line(
-        "BOOKMARK",
-        {"kind": kind[1], "apiVersion": kind[0], "metadata": {"resourceVersion": str(rv)}},
-    )
+def _dumps(obj: Obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _bookmark(kind: tuple[str, str, bool], rv: int, initial_end: bool = False) -> bytes:
+    meta: Obj = {"resourceVersion": str(rv)}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return _line("BOOKMARK", {"kind": kind[1], "apiVersion": kind[0], "metadata": meta}, True)
+
+
+def _watch_list(q: Any, bookmarks: bool) -> bool:
+    """A streaming list (`sendInitialEvents=true`, client-go's WatchListClient, on by default
+    in kubectl >= 1.35): the current objects as ADDED, then a BOOKMARK annotated
+    ``k8s.io/initial-events-end``. The API server's rules for the parameters apply (422)."""
+    if "sendInitialEvents" not in q:
+        return False
+    send = _bool(q.get("sendInitialEvents"))
+    causes = []
+    if q.get("resourceVersionMatch") != "NotOlderThan":
+        causes.append(
+            "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+            "resourceVersionMatch to NotOlderThan"
+        )
+    if send and not bookmarks:
+        causes.append(
+            "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting "
+            "allowWatchBookmarks to true"
+        )
+    if causes:
+        raise ApiError(
+            422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: {", ".join(causes)}'
+        )
+    return send
 
 
 def _ts_epoch(ts: str) -> float:

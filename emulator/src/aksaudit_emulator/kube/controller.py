@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..state import SimNode
+from . import events
 from .gc import collect
 from .objects import prepare_pod, template_hash
 from .runtime import wait_event
@@ -304,6 +305,10 @@ def schedule(store: KubeStore) -> None:
             conds.append(
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}
             )
+            scheduled = (
+                f"Successfully assigned {pod['metadata']['namespace']}/"
+                f"{pod['metadata']['name']} to {new['spec']['nodeName']}"
+            )
         else:
             detail = ", ".join(f"{n} node(s) {r}" for r, n in sorted(reasons.items()))
             msg = (
@@ -326,8 +331,13 @@ def schedule(store: KubeStore) -> None:
                     "lastTransitionTime": now_iso(),
                 }
             )
+            scheduled = None
         new["status"]["conditions"] = conds
-        store.update("pods", new)
+        stored = store.update("pods", new)
+        if scheduled is not None:
+            events.record(store, stored, "Normal", "Scheduled", scheduled, _SCHEDULER)
+        else:
+            events.record(store, stored, "Warning", "FailedScheduling", msg, _SCHEDULER)
 
 
 # ---------------------------------------------------------------- DaemonSets
@@ -340,6 +350,22 @@ _DS_TOLERATIONS = [
     ("node.kubernetes.io/pid-pressure", "NoSchedule"),
     ("node.kubernetes.io/unschedulable", "NoSchedule"),
 ]
+
+
+_SCHEDULER: events.Source = ("default-scheduler", "")
+_DS_CONTROLLER: events.Source = ("daemonset-controller", "")
+
+
+def _delete_ds_pod(rt: Any, store: KubeStore, ds: Obj, pod: Obj, grace: bool) -> None:
+    rt.delete_pod(store, pod, grace=grace)
+    events.record(
+        store,
+        ds,
+        "Normal",
+        "SuccessfulDelete",
+        f"Deleted pod: {pod['metadata']['name']}",
+        _DS_CONTROLLER,
+    )
 
 
 def _owned(store: KubeStore, ds: Obj) -> list[Obj]:
@@ -428,7 +454,7 @@ def reconcile_daemonset(rt: Any, store: KubeStore, ds: Obj) -> None:
         delay = min(backoff.get(bkey, (0.0, 0.5))[1] * 2, 300.0)
         backoff[bkey] = (now + delay * rt.options.time_scale, delay)
         rt.ds_backoff_pending.add(bkey)
-        rt.delete_pod(store, p, grace=False)
+        _delete_ds_pod(rt, store, ds, p, grace=False)
         pods.remove(p)
     by_node: dict[str, list[Obj]] = {}
     for p in pods:
@@ -442,17 +468,26 @@ def reconcile_daemonset(rt: Any, store: KubeStore, ds: Obj) -> None:
             continue
         pod = _ds_pod(ds, name, h)
         try:
-            store.create("pods", prepare_pod(store, pod, ns))
+            made = store.create("pods", prepare_pod(store, pod, ns))
         except ApiError as e:  # e.g. Pod Security: recorded like the controller's event
             failed_create = f"Error creating: {e.message}"
+            events.record(store, ds, "Warning", "FailedCreate", failed_create, _DS_CONTROLLER)
             break
+        events.record(
+            store,
+            ds,
+            "Normal",
+            "SuccessfulCreate",
+            f"Created pod: {made['metadata']['name']}",
+            _DS_CONTROLLER,
+        )
     for node_name, plist in by_node.items():
         if node_name not in want:
             for p in plist:
-                rt.delete_pod(store, p, grace=True)
+                _delete_ds_pod(rt, store, ds, p, grace=True)
         elif len(plist) > 1:
             for p in plist[1:]:
-                rt.delete_pod(store, p, grace=True)
+                _delete_ds_pod(rt, store, ds, p, grace=True)
     strategy = ds["spec"].get("updateStrategy") or {}
     if strategy.get("type", "RollingUpdate") == "RollingUpdate":
         desired = max(len(want), 1)
@@ -467,14 +502,14 @@ def reconcile_daemonset(rt: Any, store: KubeStore, ds: Obj) -> None:
             if p["metadata"].get("labels", {}).get("controller-revision-hash") != h and _pod_ready(
                 p
             ):
-                rt.delete_pod(store, p, grace=True)
+                _delete_ds_pod(rt, store, ds, p, grace=True)
                 budget -= 1
         # Outdated pods that are not ready anyway are replaced at once.
         for p in pods:
             if p["metadata"].get("labels", {}).get(
                 "controller-revision-hash"
             ) != h and not _pod_ready(p):
-                rt.delete_pod(store, p, grace=True)
+                _delete_ds_pod(rt, store, ds, p, grace=True)
     current = [p for p in _owned(store, ds) if not p["metadata"].get("deletionTimestamp")]
     on_wanted = [p for p in current if _pod_target(p) in want]
     status = {
@@ -531,7 +566,7 @@ def finish_namespaces(rt: Any, store: KubeStore) -> None:
             continue
         name = ns["metadata"]["name"]
         left = False
-        for resource in ("pods", "configmaps", "daemonsets"):
+        for resource in ("pods", "configmaps", "daemonsets", "events"):
             for o in store.list(resource, name):
                 left = True
                 if resource == "pods":
@@ -550,9 +585,9 @@ def reconcile(rt: Any, store: KubeStore, nodes: bool = True) -> None:
     now = time.monotonic()
     due = {k for k in rt.ds_backoff_pending if rt.ds_backoff[k][0] <= now}
     backoff_due = bool(due)
-    if store.rv == rt.reconciled_rv.get(store.cluster) and not backoff_due:
+    if store.work_rv == rt.reconciled_rv.get(store.cluster) and not backoff_due:
         return
-    start_rv = store.rv  # a pass that writes gets a follow-up pass; a quiet one ends the chain
+    start_rv = store.work_rv  # a pass that writes gets a follow-up pass; a quiet one ends the chain
     collect(rt, store)
     for ds in store.list("daemonsets"):
         reconcile_daemonset(rt, store, ds)

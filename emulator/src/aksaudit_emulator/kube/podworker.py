@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..state import SimNode
+from . import events
 from .controller import node_ip
 from .runtime import wait_event
 from .store import KubeStore, Obj, PodLog, now_iso
@@ -187,6 +188,7 @@ class PodWorker:
         self.podlog: PodLog
         self.policy = "Always"
         self.probe: Obj | None = None
+        self.pull_seen = ""  # the image pull's last recorded state: "", error, backoff, pulled
 
     async def live(self) -> None:
         """The whole life, until the pod has ended or is gone."""
@@ -309,9 +311,11 @@ class PodWorker:
         image = str(self.ctr.get("image", ""))
         # a digest the registry does not serve cannot be pulled (a swapped or made-up image)
         if not self.image_fault(image) and self.rt.state.registry.knows(image):
+            self.pulled(image)
             return False
         self.pull_started = self.pull_started or time.monotonic()
         in_backoff = time.monotonic() - self.pull_started > 1.0 * self.opts.time_scale
+        self.pull_failed(image, in_backoff)
         waiting = (
             {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
             if in_backoff
@@ -330,6 +334,49 @@ class PodWorker:
         )
         await self.nap(min(self.opts.sync_interval, 0.5 * self.opts.time_scale))
         return True
+
+    def pulled(self, image: str) -> None:
+        """The kubelet's image events once the image is there (once per container start)."""
+        if self.pull_seen == "pulled":
+            return
+        self.pull_seen = "pulled"
+        if self.ctr.get("imagePullPolicy") == "Always":
+            self.event("Normal", "Pulling", f'Pulling image "{image}"')
+            self.event(
+                "Normal",
+                "Pulled",
+                f'Successfully pulled image "{image}" in 512ms (512ms including waiting)',
+            )
+        else:
+            self.event("Normal", "Pulled", f'Container image "{image}" already present on machine')
+
+    def pull_failed(self, image: str, in_backoff: bool) -> None:
+        """ErrImagePull (Pulling, Failed), then ImagePullBackOff (BackOff, Failed): recorded on
+        each change, as the kubelet's sync loop does."""
+        state = "backoff" if in_backoff else "error"
+        if self.pull_seen == state:
+            return
+        self.pull_seen = state
+        if in_backoff:
+            self.event("Normal", "BackOff", f'Back-off pulling image "{image}"')
+            self.event("Warning", "Failed", "Error: ImagePullBackOff")
+        else:
+            self.event("Normal", "Pulling", f'Pulling image "{image}"')
+            self.event(
+                "Warning",
+                "Failed",
+                f'Failed to pull image "{image}": failed to pull and unpack image "{image}": '
+                f'failed to resolve reference "{image}": not found',
+            )
+            self.event("Warning", "Failed", "Error: ErrImagePull")
+
+    def event(self, type_: str, reason: str, message: str, container: bool = True) -> None:
+        """An Event about this pod (its first container) from this node's kubelet."""
+        pod = self.current()
+        if pod is None:
+            return
+        path = events.container_path(str(self.ctr.get("name", ""))) if container else ""
+        events.record(self.store, pod, type_, reason, message, ("kubelet", self.node_name), path)
 
     async def mount_volumes(self, node: SimNode) -> bool:
         """Materialize the volumes; a missing ConfigMap keeps the pod ContainerCreating."""
@@ -419,6 +466,7 @@ class PodWorker:
                     "containerID": self.cid,
                 }
             }
+            self.event("Warning", "Failed", f"Error: exec: {e}")
             self.fail(
                 "StartError",
                 str(e),
@@ -426,6 +474,8 @@ class PodWorker:
             )
             return None
         self.kubelet.started_total += 1
+        self.event("Normal", "Created", f"Created container: {self.ctr['name']}")
+        self.event("Normal", "Started", f"Started container {self.ctr['name']}")
         self.run.proc = proc
         self.podlog.begin_instance()
         if self.policy == "Always":  # a keeper frees its start slot at once
@@ -461,6 +511,8 @@ class PodWorker:
             if prober is not None:
                 prober.cancel()
                 await asyncio.wait({prober}, timeout=2.0)
+            if outcome in ("deleted", "deadline"):
+                self.event("Normal", "Killing", f"Stopping container {self.ctr['name']}")
             if outcome != "exited":
                 await self.terminate(proc, waiter, self.pod, outcome)
             await asyncio.wait({pump}, timeout=2.0)
@@ -545,6 +597,13 @@ class PodWorker:
                 ],
             }
         )
+        self.event(
+            "Warning",
+            "BackOff",
+            f"Back-off restarting failed container {self.ctr['name']} in pod "
+            f"{self.name}_{self.ns}({self.run.uid})",
+        )
+        self.pull_seen = ""  # the next start checks the image again
         until = time.monotonic() + backoff
         while time.monotonic() < until:
             pod = self.current()

@@ -121,6 +121,8 @@ class KubeRuntime:
         return st
 
     def _on_event(self, cluster: str, ev: WatchEvent) -> None:
+        if ev.resource == "events":
+            return  # recorded by the loops themselves: no resync for them
         self.wake.set()
         if self.kubelet is not None and ev.resource == "pods":
             self.kubelet.poke(cluster, ev)

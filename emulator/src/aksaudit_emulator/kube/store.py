@@ -31,6 +31,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "pods": ("v1", "Pod", True),
     "configmaps": ("v1", "ConfigMap", True),
     "daemonsets": ("apps/v1", "DaemonSet", True),
+    "events": ("v1", "Event", True),
     "validatingadmissionpolicies": (
         "admissionregistration.k8s.io/v1",
         "ValidatingAdmissionPolicy",
@@ -332,6 +333,9 @@ class KubeStore:
         self.logs: dict[tuple[str, str], PodLog] = {}
         self.log_lines = log_lines
         self.created = time.monotonic()
+        # newest resourceVersion of a write that is not an Event: what the controller resyncs on
+        self.work_rv = self.rv
+        self.recorder: object | None = None  # events.Recorder, created on the first Event
 
     # -- reads
     def get(self, resource: str, namespace: str, name: str) -> Obj | None:
@@ -349,6 +353,8 @@ class KubeStore:
         return self.rv
 
     def _emit(self, ev: WatchEvent) -> None:
+        if ev.resource != "events":
+            self.work_rv = ev.rv
         hist = self.history.get(ev.resource)
         if hist is None:
             hist = self.history[ev.resource] = deque(maxlen=self.history_size)
