@@ -101,6 +101,7 @@ def register_kube_routes(
 
         for cluster in rt.clusters():
             rt.store(cluster)
+        rt.warm_schemas()
         Kubelet(rt).start()
         rt.controller_task = asyncio.get_running_loop().create_task(run_controller(rt))
 

@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import events, gc, objects, table, vap
+from . import events, gc, objects, openapi, smp, table, vap
 from .runtime import KubeRuntime, wait_event
+from .schema import Schemas
 from .store import (
     KINDS,
     ApiError,
@@ -128,7 +129,7 @@ def _bool(v: str | None) -> bool:
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch (strategic merge is approximated by it)."""
+    """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
@@ -228,6 +229,9 @@ class KubeApi:
 
     def __init__(self, rt: KubeRuntime) -> None:
         self.rt = rt
+        # cluster version -> group path -> (document, its JSON); and the v2 JSON
+        self._openapi: dict[str, dict[str, tuple[Obj, bytes]]] = {}
+        self._openapi_v2: dict[str, bytes] = {}
 
     # ------------------------------------------------------------ entry
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -280,8 +284,13 @@ class KubeApi:
     ) -> web.StreamResponse:
         if not segs:
             return _json(
-                {"paths": ["/api", "/api/v1", "/apis", "/version"] + [f"/{g}" for g in _GROUPS]}
+                {
+                    "paths": ["/api", "/api/v1", "/apis", "/openapi/v2", "/openapi/v3", "/version"]
+                    + [f"/{g}" for g in _GROUPS]
+                }
             )
+        if segs[0] == "openapi":
+            return await self._openapi_doc(request, cluster, segs[1:])
         if segs == ["version"]:
             git_version = self.rt.kube_version(cluster)
             parts = git_version.lstrip("v").split(".")
@@ -347,6 +356,42 @@ class KubeApi:
         if gv == _EVENTS_V1:
             return await self._events_v1(request, store, cluster, ns, name)
         return await self._resource(request, store, cluster, resource, ns, name, sub)
+
+    async def _openapi_doc(
+        self, request: web.Request, cluster: str, segs: list[str]
+    ) -> web.Response:
+        version = self.rt.kube_version(cluster)
+        docs = self._openapi.get(version)
+        if docs is None:
+            schemas = await self.rt.schemas()
+            built = {gp: openapi.v3_document(schemas, gp, version) for gp in openapi.GROUP_PATHS}
+            docs = self._openapi[version] = {gp: (d, _dumps(d)) for gp, d in built.items()}
+        if segs == ["v3"]:
+            return _json(openapi.v3_index({gp: d for gp, (d, _) in docs.items()}))
+        if segs[:1] == ["v3"] and "/".join(segs[1:]) in docs:
+            return web.Response(
+                body=docs["/".join(segs[1:])][1],
+                content_type="application/json",
+                headers={"Cache-Control": "public, immutable"}
+                if request.query.get("hash")
+                else {"Cache-Control": "no-cache, private"},
+            )
+        if segs == ["v2"]:
+            accept = request.headers.get("Accept", "")
+            if accept and not any(
+                t.split(";")[0].strip() in ("application/json", "*/*", "application/*")
+                for t in accept.split(",")
+            ):
+                raise ApiError(
+                    406,
+                    "NotAcceptable",
+                    "only the following media types are accepted: application/json",
+                )
+            if version not in self._openapi_v2:
+                v2 = openapi.v2_document({gp: d for gp, (d, _) in docs.items()}, version)
+                self._openapi_v2[version] = _dumps(v2)
+            return web.Response(body=self._openapi_v2[version], content_type="application/json")
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _resource_list(self, gv: str, served: list[str]) -> Obj:
         res = []
@@ -522,6 +567,7 @@ class KubeApi:
             self._authorize(cluster, "create", resource, ns, None)
             body = await self._body(request)
             objects.check_body_kind(resource, body)
+            body, warnings = _fields(await self.rt.schemas(), resource, body, body, q)
             body_ns = (body.get("metadata") or {}).get("namespace")
             if namespaced and body_ns and body_ns != ns:
                 raise ApiError(
@@ -530,7 +576,7 @@ class KubeApi:
                     "the namespace of the provided object does not "
                     "match the namespace sent on the request",
                 )
-            return self._create(store, resource, ns or "", body, dry)
+            return _warn(self._create(store, resource, ns or "", body, dry), warnings)
         if method in ("PUT", "PATCH") and name is not None:
             verb = "update" if method == "PUT" else "patch"
             self._authorize(cluster, verb, resource, ns, name)
@@ -545,15 +591,28 @@ class KubeApi:
             current = store.get(resource, ns or "", name)
             if current is None:
                 raise not_found(resource, name)
+            schemas = await self.rt.schemas()
             if method == "PATCH":
                 if request.content_type == "application/json-patch+json":
                     if not isinstance(body, list):
                         raise ApiError(400, "BadRequest", "json patch must be a list")
                     body = _json_patch(current, body)
+                    body, warnings = _fields(schemas, resource, body, body, q)
                 else:
-                    body = _merge_patch(current, body)
+                    if not isinstance(body, dict):
+                        raise ApiError(
+                            400, "BadRequest", "the body of the request was in an unknown format"
+                        )
+                    _, warnings = _fields(schemas, resource, _without_directives(body), body, q)
+                    definition = schemas.by_resource[resource]
+                    if request.content_type == "application/strategic-merge-patch+json":
+                        body = smp.apply(schemas, definition, current, body)
+                    else:
+                        body = _merge_patch(current, body)
+                    body = schemas.prune(definition, body)
             else:
                 objects.check_body_kind(resource, body)
+                body, warnings = _fields(schemas, resource, body, body, q)
                 rv = (body.get("metadata") or {}).get("resourceVersion")
                 if rv and rv != current["metadata"]["resourceVersion"]:
                     raise ApiError(
@@ -564,7 +623,9 @@ class KubeApi:
                         "version and try again",
                         {"name": name, "kind": resource},
                     )
-            return self._update(store, resource, ns or "", name, current, body, sub, dry)
+            return _warn(
+                self._update(store, resource, ns or "", name, current, body, sub, dry), warnings
+            )
         if method == "DELETE":
             body = await self._body(request) if request.can_read_body else None
             opts = dict(body) if isinstance(body, dict) else {}
@@ -1138,3 +1199,53 @@ def _watch_list(q: Any, bookmarks: bool) -> bool:
 
 def _ts_epoch(ts: str) -> float:
     return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+_FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+
+
+def _fields(
+    schemas: Schemas, resource: str, checked: Any, body: Any, q: Any
+) -> tuple[Any, list[str]]:
+    """Field validation as the API server does it (``fieldValidation``: Strict refuses unknown
+    fields with 400, Warn, the default, answers with a Warning header per field, Ignore says
+    nothing) on ``checked``; returns ``body`` without the unknown fields (the server never
+    stores them) and the warnings."""
+    mode = q.get("fieldValidation") or "Warn"
+    if mode not in _FIELD_VALIDATION:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
+            '"Strict", "Warn"',
+        )
+    name = schemas.by_resource.get(resource)
+    if name is None or not isinstance(body, dict):
+        return body, []
+    unknown = [] if mode == "Ignore" else schemas.unknown_fields(name, checked)
+    kind = KINDS[resource][1]
+    if unknown and mode == "Strict":
+        text = ", ".join(f'unknown field "{f}"' for f in unknown)
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{kind} in version "{KINDS[resource][0].split("/")[-1]}" cannot be handled as a '
+            f"{kind}: strict decoding error: {text}",
+        )
+    return schemas.prune(name, body), [f'unknown field "{f}"' for f in unknown]
+
+
+def _without_directives(patch: Any) -> Any:
+    """A strategic merge patch without its ``$``-keys (``$setElementOrder/...``, ``$patch``),
+    which are instructions, not fields."""
+    if isinstance(patch, dict):
+        return {k: _without_directives(v) for k, v in patch.items() if not k.startswith("$")}
+    if isinstance(patch, list):
+        return [_without_directives(v) for v in patch]
+    return patch
+
+
+def _warn(resp: web.Response, warnings: list[str]) -> web.Response:
+    for w in warnings:
+        resp.headers.add("Warning", f"299 - {json.dumps(w)}")
+    return resp

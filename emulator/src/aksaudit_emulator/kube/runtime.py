@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ScenarioError
 from ..state import EmulatorState, SimNode
+from . import schema
 from .objects import SYSTEM_NAMESPACES, prepare_namespace
 from .store import KubeStore, WatchEvent
 
@@ -92,6 +93,18 @@ class KubeRuntime:
         self.ds_backoff_pending: set[tuple[str, str]] = set()  # back-offs not yet expired
         self.reconciled_rv: dict[str, int] = {}  # cluster -> store.rv after the last pass
         self.closing = False  # set on app shutdown: open watches and log follows end at once
+        self._schemas: asyncio.Future[schema.Schemas] | None = None
+
+    def warm_schemas(self) -> None:
+        """Start building the kinds' schemas in a thread (the loop keeps serving meanwhile)."""
+        if self._schemas is None:
+            self._schemas = asyncio.get_running_loop().run_in_executor(None, schema.load)
+
+    async def schemas(self) -> schema.Schemas:
+        """The kinds' schemas (field validation, OpenAPI, apply), once built."""
+        self.warm_schemas()
+        assert self._schemas is not None
+        return await self._schemas
 
     # -- stores
     def clusters(self) -> list[str]:
