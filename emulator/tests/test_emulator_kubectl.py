@@ -249,3 +249,80 @@ def test_delete_ds_cascade_foreground_waits_for_the_pods(
     assert not apps.list_namespaced_daemon_set("default", field_selector="metadata.name=fg").items
     assert not v1.list_namespaced_pod("default", label_selector="app=fg").items
     assert took >= 1.0  # the grace period (30 s x 0.05, capped at 2 s) was waited for
+
+
+MANIFEST = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: applied-script
+  namespace: default
+data:
+  node.sh: "echo hi"
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: applied
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: applied}
+  template:
+    metadata:
+      labels: {app: applied}
+    spec:
+      containers:
+      - name: main
+        image: IMAGE
+        command: ["sh", "-c", "sleep 600"]
+        env:
+        - {name: A, value: "1"}
+        volumeMounts:
+        - {name: script, mountPath: /aksaudit}
+      volumes:
+      - name: script
+        configMap: {name: applied-script}
+"""
+
+
+def test_apply_with_client_side_validation_creates_then_patches(
+    kubectl: Kubectl, api: client.ApiClient
+) -> None:
+    apps = client.AppsV1Api(api)
+    first = kubectl.run("apply", "-f", "-", stdin=MANIFEST.replace("IMAGE", "busybox"))
+    assert first.stdout.split("\n")[:2] == [
+        "configmap/applied-script created",
+        "daemonset.apps/applied created",
+    ]
+    again = kubectl.run("apply", "-f", "-", stdin=MANIFEST.replace("IMAGE", "busybox:1.36"))
+    assert "daemonset.apps/applied configured" in again.stdout
+    assert "configmap/applied-script unchanged" in again.stdout
+    ds = apps.read_namespaced_daemon_set("applied", "default")
+    main = ds.spec.template.spec.containers[0]
+    # a strategic merge patch by container name: only the image changed
+    assert main.image == "busybox:1.36" and main.command == ["sh", "-c", "sleep 600"]
+    assert [(e.name, e.value) for e in main.env] == [("A", "1")]
+    assert ds.metadata.generation == 2
+    # a typo is refused by the server (kubectl asks for fieldValidation=Strict)
+    typo = MANIFEST.replace("IMAGE", "busybox").replace("volumeMounts", "volumeMount")
+    res = kubectl.run("apply", "-f", "-", stdin=typo, check=False)
+    assert res.returncode == 1
+    assert (
+        'strict decoding error: unknown field "spec.template.spec.containers[0].volumeMount"'
+        in (res.stderr)
+    )
+    kubectl.run("delete", "-f", "-", "--wait=false", stdin=MANIFEST.replace("IMAGE", "busybox"))
+
+
+def test_explain_pod_reads_the_openapi_v3_schema(kubectl: Kubectl) -> None:
+    out = kubectl.run("explain", "pod").stdout
+    assert out.startswith("KIND:       Pod\nVERSION:    v1\n")
+    assert "spec\t<PodSpec>" in out and "status\t<PodStatus>" in out
+    ports = kubectl.run("explain", "pod.spec.containers.ports").stdout
+    assert "FIELD: ports <[]ContainerPort>" in ports
+    assert "containerPort\t<integer> -required-" in ports
+    ds = kubectl.run("explain", "ds.spec.updateStrategy").stdout
+    assert "GROUP:      apps" in ds and "rollingUpdate\t<RollingUpdateDaemonSet>" in ds
+    missing = kubectl.run("explain", "pod.spec.nosuch", check=False)
+    assert missing.returncode != 0 and 'field "nosuch" does not exist' in missing.stderr
