@@ -223,3 +223,122 @@ def test_strategic_merge_patch_merges_lists_by_key(kube: Harness) -> None:
     status, body, _ = _req(kube, "PATCH", path, merge, "application/merge-patch+json")
     assert body["spec"]["template"]["spec"]["containers"][0].get("command") is None
     apps.delete_namespaced_daemon_set("smp", "default", propagation_policy="Background")
+
+
+# ------------------------------------------------------------------ server-side apply
+
+APPLY = "application/apply-patch+yaml"
+
+
+def _apply(kube: Harness, name: str, body: dict[str, Any], query: str) -> tuple[int, Any, Any]:
+    return _req(
+        kube,
+        "PATCH",
+        f"/api/v1/namespaces/default/configmaps/{name}?{query}",
+        json.dumps(body).encode(),
+        APPLY,
+    )
+
+
+def _owners(obj: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {(e["manager"], e["operation"]): e["fieldsV1"] for e in obj["metadata"]["managedFields"]}
+
+
+def test_server_side_apply_creates_updates_and_owns_fields(kube: Harness) -> None:
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ssa"},
+        "data": {"a": "1", "b": "2"},
+    }
+    status, body, _ = _apply(kube, "ssa", cm, "")
+    assert status == 422 and "fieldManager: Required value" in body["message"]
+    status, body, _ = _apply(kube, "ssa", cm, "fieldManager=alice")
+    assert status == 201, body
+    assert _owners(body) == {("alice", "Apply"): {"f:data": {".": {}, "f:a": {}, "f:b": {}}}}
+    # alice applies again without b: b goes (nobody else owns it); c comes
+    status, body, _ = _apply(
+        kube, "ssa", {**cm, "data": {"a": "1", "c": "3"}}, "fieldManager=alice"
+    )
+    assert status == 200 and body["data"] == {"a": "1", "c": "3"}
+    # bob sets a to the same value: co-owned, no conflict; then to another value: conflict
+    status, body, _ = _apply(kube, "ssa", {**cm, "data": {"a": "1"}}, "fieldManager=bob")
+    assert status == 200 and ("bob", "Apply") in _owners(body)
+    status, body, _ = _apply(kube, "ssa", {**cm, "data": {"a": "9"}}, "fieldManager=bob")
+    assert status == 409 and body["reason"] == "Conflict"
+    assert (
+        body["message"] == 'Apply failed with 1 conflict: conflict with "alice" using v1: .data.a'
+    )
+    assert body["details"]["causes"][0]["field"] == ".data.a"
+    status, body, _ = _apply(kube, "ssa", {**cm, "data": {"a": "9"}}, "fieldManager=bob&force=true")
+    assert status == 200 and body["data"]["a"] == "9"
+    owners = _owners(body)
+    assert "f:a" not in owners[("alice", "Apply")]["f:data"]  # taken over by force
+    assert "f:a" in owners[("bob", "Apply")]["f:data"]
+    status, body, _ = _req(
+        kube,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/ssa?force=true",
+        {"data": {"x": "1"}},
+        "application/merge-patch+json",
+    )
+    assert status == 422 and "force: Forbidden" in body["message"]
+    client.CoreV1Api(kube.api()).delete_namespaced_config_map("ssa", "default")
+
+
+def test_other_writes_record_update_ownership_that_apply_conflicts_with(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    made = v1.create_namespaced_config_map(
+        "default", {"metadata": {"name": "owned"}, "data": {"k": "v"}}, field_manager="tool"
+    )
+    assert [(e.manager, e.operation) for e in made.metadata.managed_fields] == [("tool", "Update")]
+    made.data["k"] = "w"
+    replaced = v1.replace_namespaced_config_map("owned", "default", made, field_manager="editor")
+    owners = {(e.manager, e.operation): e.fields_v1 for e in replaced.metadata.managed_fields}
+    assert owners[("editor", "Update")] == {"f:data": {"f:k": {}}}
+    assert ("tool", "Update") not in owners or "f:k" not in owners[("tool", "Update")]["f:data"]
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "owned"},
+        "data": {"k": "x"},
+    }
+    status, body, _ = _apply(kube, "owned", cm, "fieldManager=applier")
+    assert status == 409 and 'conflict with "editor" using v1: .data.k' in body["message"]
+    # without a fieldManager the User-Agent names the manager (the client's is OpenAPI-Generator)
+    patched = v1.patch_namespaced_config_map("owned", "default", {"data": {"n": "1"}})
+    assert "OpenAPI-Generator" in {e.manager for e in patched.metadata.managed_fields}
+    v1.delete_namespaced_config_map("owned", "default")
+
+
+def test_apply_merges_containers_by_name(kube: Harness) -> None:
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", **_ds("ssads")}
+    path = "/apis/apps/v1/namespaces/default/daemonsets/ssads?fieldManager=deployer"
+    status, body, _ = _req(kube, "PATCH", path, json.dumps(ds).encode(), APPLY)
+    assert status == 201, body
+    # another manager applies only the sidecar's image: the main container stays
+    side = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "ssads"},
+        "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "busybox:1.36"}]}}},
+    }
+    status, body, _ = _req(
+        kube, "PATCH", path.replace("deployer", "patcher"), json.dumps(side).encode(), APPLY
+    )
+    assert status == 409 and '.spec.template.spec.containers[name="side"].image' in body["message"]
+    status, body, _ = _req(
+        kube,
+        "PATCH",
+        path.replace("deployer", "patcher") + "&force=true",
+        json.dumps(side).encode(),
+        APPLY,
+    )
+    assert status == 200, body
+    ctrs = {c["name"]: c for c in body["spec"]["template"]["spec"]["containers"]}
+    assert ctrs["side"]["image"] == "busybox:1.36" and ctrs["main"]["image"] == "busybox"
+    assert ctrs["main"]["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert body["metadata"]["generation"] == 2
+    client.AppsV1Api(kube.api()).delete_namespaced_daemon_set(
+        "ssads", "default", propagation_policy="Background"
+    )

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from aksaudit_emulator.kube import KubeOptions
+from aksaudit_emulator.kube import KubeOptions, KubeStore, events
+from aksaudit_emulator.kube.controller import finish_namespaces
+from aksaudit_emulator.kube.objects import prepare_namespace
 from test_emulator_kube import CLUSTER, TOKEN, Harness, wait_for
 from test_emulator_kube_semantics import _raw
 
@@ -325,3 +327,44 @@ def test_send_initial_events_streams_the_state_then_an_initial_events_end_bookma
     assert lines.index(marks[0]) == len(names)  # after every initial object
     status, body = _raw(kube, "GET", f"/api/v1/namespaces?{q}", b"", "")
     assert status == 422 and "resourceVersionMatch" in body["message"]
+
+
+def test_a_namespace_with_events_still_finishes_terminating(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    v1.create_namespace({"metadata": {"name": "eventful"}})
+    v1.create_namespaced_pod("eventful", _pod("p", "exec sleep 600"))
+    wait_for(
+        lambda: "Started" in {e.reason for e in v1.list_namespaced_event("eventful").items},
+        what="events in the namespace",
+        timeout=30,
+    )
+    v1.delete_namespace("eventful")
+    wait_for(
+        lambda: "eventful" not in {n.metadata.name for n in v1.list_namespace().items},
+        what="the namespace gone",
+        timeout=30,
+    )
+    assert v1.list_namespaced_event("eventful").items == []
+
+
+def test_one_controller_pass_ends_a_terminating_namespace_holding_only_events() -> None:
+    """Events never hold a namespace up: removing them is no reason for another pass (the
+    controller resyncs on other writes only), so the same pass must finish the namespace."""
+    store = KubeStore("c")
+    ns = store.create("namespaces", prepare_namespace({"metadata": {"name": "gone"}}))
+    pod = {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"name": "p", "namespace": "gone", "uid": "u"},
+    }
+    assert events.record(store, pod, "Normal", "Started", "Started container c", ("kubelet", "n"))
+    terminating = {**ns, "status": {"phase": "Terminating"}}
+    store.update("namespaces", terminating)
+    # no event may be recorded into a terminating namespace
+    assert (
+        events.record(store, pod, "Normal", "Killing", "Stopping container c", ("kubelet", "n"))
+        is None
+    )
+    finish_namespaces(None, store)
+    assert store.get("namespaces", "", "gone") is None
+    assert store.list("events", "gone") == []

@@ -326,3 +326,27 @@ def test_explain_pod_reads_the_openapi_v3_schema(kubectl: Kubectl) -> None:
     assert "GROUP:      apps" in ds and "rollingUpdate\t<RollingUpdateDaemonSet>" in ds
     missing = kubectl.run("explain", "pod.spec.nosuch", check=False)
     assert missing.returncode != 0 and 'field "nosuch" does not exist' in missing.stderr
+
+
+def test_apply_server_side_owns_fields_and_reports_conflicts(
+    kubectl: Kubectl, api: client.ApiClient
+) -> None:
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: default\ndata:\n"
+    res = kubectl.run("apply", "--server-side", "-f", "-", stdin=cm + "  a: '1'\n  b: '2'\n")
+    assert res.stdout.strip() == "configmap/ssa serverside-applied"
+    got = client.CoreV1Api(api).read_namespaced_config_map("ssa", "default")
+    assert [(e.manager, e.operation) for e in got.metadata.managed_fields] == [("kubectl", "Apply")]
+    # the same manager dropping b removes it
+    kubectl.run("apply", "--server-side", "-f", "-", stdin=cm + "  a: '1'\n")
+    assert client.CoreV1Api(api).read_namespaced_config_map("ssa", "default").data == {"a": "1"}
+    other = ["apply", "--server-side", "--field-manager", "other", "-f", "-"]
+    res = kubectl.run(*other, stdin=cm + "  a: '2'\n", check=False)
+    assert res.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl" using v1: .data.a' in res.stderr
+    kubectl.run(*other, "--force-conflicts", stdin=cm + "  a: '2'\n")
+    got = client.CoreV1Api(api).read_namespaced_config_map("ssa", "default")
+    assert got.data == {"a": "2"}
+    owned = {e.manager: e.fields_v1 for e in got.metadata.managed_fields}
+    assert "f:a" in owned["other"]["f:data"]
+    assert "f:a" not in owned.get("kubectl", {}).get("f:data", {})  # taken over
+    kubectl.run("delete", "cm", "ssa")

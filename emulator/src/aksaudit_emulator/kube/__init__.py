@@ -51,7 +51,12 @@ API semantics kept as a real API server has them: deletion with finalizers and t
 collector (gc.py: foreground keeps the owner until its dependents are gone, background,
 orphan); uid, creationTimestamp, resourceVersion and generation set by the server on create; one
 log per container instance (`previous=true` is the one before the last restart, 400 when there
-was none); JSON or YAML bodies only (protobuf: 415); discovery with short names.
+was none); JSON or YAML bodies only (protobuf: 415); discovery with short names; OpenAPI v2/v3
+(openapi.py, from schema.py: the `kubernetes` client's models), field validation and pruning of
+unknown fields; strategic merge patch (smp.py); server-side apply and managedFields (ssa.py);
+Events from the scheduler, kubelet and DaemonSet controller (events.py; also as
+events.k8s.io/v1); Table output (table.py); streaming lists (`sendInitialEvents=true`, what
+kubectl >= 1.35 watches with).
 
 Kubelet guarantees: see kubelet.py's docstring. In short: a pod bound to a Linux node with a
 root runs its first container's command for real (`sh`), with the node root as AKSAUDIT_ROOT

@@ -12,13 +12,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from . import events, gc, objects, openapi, smp, table, vap
+from . import events, gc, objects, openapi, smp, ssa, table, vap
 from .runtime import KubeRuntime, wait_event
 from .schema import Schemas
 from .store import (
@@ -222,6 +223,24 @@ def _list_item(obj: Obj) -> Obj:
     out.pop("kind", None)
     out.pop("apiVersion", None)
     return out
+
+
+@dataclass
+class _Writer:
+    """Who writes (the field manager) and the schemas its fields are tracked by; ``managed``:
+    the managedFields a server-side apply computed (else the write's own Update entry)."""
+
+    schemas: Schemas
+    manager: str
+    managed: list[Obj] | None = None
+
+    def fields(self, resource: str, old: Obj | None, new: Obj) -> list[Obj]:
+        if self.managed is not None:
+            return self.managed
+        definition = self.schemas.by_resource.get(resource)
+        if definition is None:
+            return list((new.get("metadata") or {}).get("managedFields") or [])
+        return ssa.updated(self.schemas, definition, old, new, self.manager, KINDS[resource][0])
 
 
 class KubeApi:
@@ -567,7 +586,9 @@ class KubeApi:
             self._authorize(cluster, "create", resource, ns, None)
             body = await self._body(request)
             objects.check_body_kind(resource, body)
-            body, warnings = _fields(await self.rt.schemas(), resource, body, body, q)
+            schemas = await self.rt.schemas()
+            body, warnings = _fields(schemas, resource, body, body, q)
+            writer = _Writer(schemas, _manager(request))
             body_ns = (body.get("metadata") or {}).get("namespace")
             if namespaced and body_ns and body_ns != ns:
                 raise ApiError(
@@ -576,7 +597,7 @@ class KubeApi:
                     "the namespace of the provided object does not "
                     "match the namespace sent on the request",
                 )
-            return _warn(self._create(store, resource, ns or "", body, dry), warnings)
+            return _warn(self._create(store, resource, ns or "", body, dry, writer), warnings)
         if method in ("PUT", "PATCH") and name is not None:
             verb = "update" if method == "PUT" else "patch"
             self._authorize(cluster, verb, resource, ns, name)
@@ -589,9 +610,19 @@ class KubeApi:
                 )
             body = await self._body(request, _PATCH_TYPES if method == "PATCH" else _BODY_TYPES)
             current = store.get(resource, ns or "", name)
+            schemas = await self.rt.schemas()
+            writer = _Writer(schemas, _manager(request))
+            if "force" in q and request.content_type != "application/apply-patch+yaml":
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be '
+                    "specified for non-apply patch",
+                )
+            if method == "PATCH" and request.content_type == "application/apply-patch+yaml":
+                return await self._apply(store, resource, ns, name, current, body, writer, dry, q)
             if current is None:
                 raise not_found(resource, name)
-            schemas = await self.rt.schemas()
             if method == "PATCH":
                 if request.content_type == "application/json-patch+json":
                     if not isinstance(body, list):
@@ -624,7 +655,8 @@ class KubeApi:
                         {"name": name, "kind": resource},
                     )
             return _warn(
-                self._update(store, resource, ns or "", name, current, body, sub, dry), warnings
+                self._update(store, resource, ns or "", name, current, body, sub, dry, writer),
+                warnings,
             )
         if method == "DELETE":
             body = await self._body(request) if request.can_read_body else None
@@ -691,12 +723,64 @@ class KubeApi:
             items = items[:limit]
         return meta, items
 
+    async def _apply(
+        self,
+        store: KubeStore,
+        resource: str,
+        ns: str | None,
+        name: str,
+        current: Obj | None,
+        body: Any,
+        writer: _Writer,
+        dry: bool,
+        q: Any,
+    ) -> web.Response:
+        """Server-side apply (ssa.py): create or merge, field ownership, conflicts."""
+        manager = ssa.require_manager(q.get("fieldManager"))
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
+        api_version, kind, _ = KINDS[resource]
+        if body.get("apiVersion") != api_version or body.get("kind") != kind:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the API version in the data ({body.get('apiVersion')}) and kind "
+                f"({body.get('kind')}) do not match the expected {api_version}, {kind}",
+            )
+        meta = body.get("metadata") or {}
+        if meta.get("name", name) != name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        body, warnings = _fields(writer.schemas, resource, body, body, q)
+        body.setdefault("metadata", {})["name"] = name
+        definition = writer.schemas.by_resource[resource]
+        applier = _Writer(writer.schemas, manager)
+        merged = ssa.apply(
+            writer.schemas,
+            definition,
+            current,
+            body,
+            manager,
+            _bool(q.get("force")),
+            api_version,
+        )
+        applier.managed = merged["metadata"].pop("managedFields")
+        if current is None:
+            merged["metadata"].pop("resourceVersion", None)
+            return _warn(self._create(store, resource, ns or "", merged, dry, applier), warnings)
+        return _warn(
+            self._update(store, resource, ns or "", name, current, merged, None, dry, applier),
+            warnings,
+        )
+
     def _create(
-        self, store: KubeStore, resource: str, ns: str, body: Obj, dry: bool
+        self, store: KubeStore, resource: str, ns: str, body: Obj, dry: bool, writer: _Writer
     ) -> web.Response:
         if resource == "nodes":
             raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
         objects.reset_system_fields(body)
+        sent = copy.deepcopy(body)
         if resource == "namespaces":
             obj = objects.prepare_namespace(body)
         elif resource == "configmaps":
@@ -713,6 +797,7 @@ class KubeApi:
             obj = events.prepare(body, ns)
         else:
             obj = objects.prepare_pod(store, body, ns)
+        obj["metadata"]["managedFields"] = writer.fields(resource, None, sent)
         key = (resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         if dry:
             if key in store.objects:
@@ -736,6 +821,7 @@ class KubeApi:
         body: Obj,
         sub: str | None,
         dry: bool,
+        writer: _Writer,
     ) -> web.Response:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
@@ -796,6 +882,15 @@ class KubeApi:
                 new = events.prepare({**body, "metadata": new["metadata"]}, ns)
             elif resource == "nodes":
                 raise ApiError(405, "MethodNotAllowed", "nodes are simulated: change the scenario")
+        if sub != "status":
+            # ownership sent with the object is the base the write's own changes go onto, as
+            # the API server's field manager takes it (kubectl rewrites it so when it moves a
+            # client-side apply to server-side)
+            base = current
+            if isinstance(meta.get("managedFields"), list):
+                base = copy.deepcopy(current)
+                base["metadata"]["managedFields"] = meta["managedFields"]
+            new["metadata"]["managedFields"] = writer.fields(resource, base, new)
         if dry:
             return _json(new)
         if new == current:
@@ -1249,3 +1344,10 @@ def _warn(resp: web.Response, warnings: list[str]) -> web.Response:
     for w in warnings:
         resp.headers.add("Warning", f"299 - {json.dumps(w)}")
     return resp
+
+
+def _manager(request: web.Request) -> str:
+    """The field manager of a write: ``fieldManager``, else the User-Agent's first part."""
+    return ssa.manager_from(
+        request.query.get("fieldManager"), request.headers.get("User-Agent", "")
+    )

@@ -565,8 +565,10 @@ def finish_namespaces(rt: Any, store: KubeStore) -> None:
         if ns.get("status", {}).get("phase") != "Terminating":
             continue
         name = ns["metadata"]["name"]
+        for o in store.list("events", name):  # gone at once: they hold nothing up
+            store.remove("events", name, o["metadata"]["name"])
         left = False
-        for resource in ("pods", "configmaps", "daemonsets", "events"):
+        for resource in ("pods", "configmaps", "daemonsets"):
             for o in store.list(resource, name):
                 left = True
                 if resource == "pods":
