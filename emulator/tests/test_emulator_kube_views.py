@@ -88,6 +88,9 @@ def test_a_crashing_pod_records_scheduled_pulled_started_and_back_off(kube: Harn
     back_off = by_reason["BackOff"]
     assert back_off.type == "Warning"
     assert back_off.message.startswith("Back-off restarting failed container c in pod crashy_")
+    # each restart looks at the image again
+    assert by_reason["Pulled"].message == 'Container image "busybox" already present on machine'
+    assert by_reason["Pulled"].count >= 2
     # repeats are one Event counted up, as the event correlator aggregates them
     assert len([e for e in _events_of(v1, "crashy") if e.reason == "BackOff"]) == 1
     assert back_off.count >= 2 and back_off.last_timestamp >= back_off.first_timestamp

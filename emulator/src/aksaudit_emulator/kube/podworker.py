@@ -442,6 +442,7 @@ class PodWorker:
 
     async def start_process(self) -> asyncio.subprocess.Process | None:
         """Exec the command in its own session; a start error fails the pod (None)."""
+        self.pulled(str(self.ctr.get("image", "")))  # each restart looks at the image again
         try:
             proc = await asyncio.create_subprocess_exec(
                 *PDEATHSIG,
