@@ -150,19 +150,22 @@ def fleet_scenario(
 
 
 def sleepy_node_script(seconds: float) -> str:
-    """A stand-in node script: takes ``seconds`` (sleep, no CPU), then prints the node script's
-    JSON status line for a compliant node. Benches use it so "each node script takes N s" holds
-    exactly; the real script's correctness is covered by the tests."""
+    """A stand-in node script: in apply mode it takes ``seconds`` (sleep, no CPU), then prints
+    the node script's JSON status line for a compliant node; in check mode (apply's probe, status)
+    it answers at once that the node is not configured yet, as a fresh node would, so apply
+    really rolls out. Benches use it so "each node script takes N s" holds exactly; the real
+    script's correctness is covered by the tests."""
     return f"""#!/bin/sh
 # aksaudit bench stand-in for the node script: {seconds:g} s on every node, then a status line
 mode="${{1:-apply}}"
-sleep {seconds:g}
+compliant=true
+if [ "$mode" = check ]; then compliant=false; else sleep {seconds:g}; fi
 printf '{{"aksaudit": 1, "mode": "%s", "node": "%s", "os": "ubuntu", "os_version": "22.04", \
 "supported": true, "skip_reason": null, "audit_version": "3.0.7", "installed": true, \
 "running": true, "plugin_active": true, "plugin_path": "/etc/audit/plugins.d/syslog.conf", \
 "facility": "authpriv", "severity": "info", "rules_sha256": "0", "rules_loaded": 1, \
-"skipped_watches": [], "changed": [], "errors": [], "compliant": true, "ok": true}}\\n' \
-"$mode" "${{HOSTNAME:-node}}"
+"skipped_watches": [], "changed": [], "errors": [], "compliant": %s, "ok": true}}\\n' \
+"$mode" "${{HOSTNAME:-node}}" "$compliant"
 """
 
 
@@ -359,18 +362,18 @@ def make_plan(
     out_dir: Path,
     *,
     delivery: str = "one-shot",
-    cluster: str = "aks-bench-0",
+    cluster: str | Sequence[str] = "aks-bench-0",
     concurrency: int | None = None,
 ) -> Path:
     """``aksaudit plan`` against the emulator (the real command, in a child) -> plan.yaml."""
     out = out_dir / f"plan-{delivery}.yaml"
+    names = [cluster] if isinstance(cluster, str) else list(cluster)
     argv = [
         PYTHON,
         "-m",
         "aksaudit_tui.cli.main",
         "plan",
-        "--cluster",
-        cluster,
+        *(a for n in names for a in ("--cluster", n)),
         "--workspace",
         "law-bench",
         "--delivery",

@@ -67,7 +67,8 @@ BENCHES: tuple[Bench, ...] = (
         ("--status-nodes", "10000", "--apply-nodes", "500"),
         ("--status-nodes", "10000", "--apply-nodes", "100"),
     ),
-    Bench("fleet_tui", "fleet_tui.py", (), ()),
+    Bench("fleet_tui", "fleet_tui.py", (), ("--clusters", "300", "--nodes", "3000")),
+    Bench("fleet_rollout", "fleet_rollout.py", (), ("--clusters", "4", "--nodes", "25")),
 )
 
 

@@ -120,6 +120,16 @@ def test_fleet_tui_tiny() -> None:
     assert float(f["fleet_tui.peak_rss_mb"]) > 10  # the child's own high-water mark
 
 
+def test_fleet_rollout_tiny() -> None:
+    f = check_format(
+        run_bench("fleet_rollout.py", "--clusters", "2", "--nodes", "3", "--seconds", "0.2"),
+        ["fleet_rollout.rollout_s", "fleet_rollout.ideal_s", "fleet_rollout.calls_per_node"],
+    )
+    # the engine rolled out to every node of both clusters, one pod watch per cluster
+    assert f["fleet_rollout.compliant"] == "6" and f["fleet_rollout.outcome"] == "ok"
+    assert f["fleet_rollout.watch_requests"] == "2" and int(f["fleet_rollout.api_calls"]) > 0
+
+
 def test_emulator_load_tiny() -> None:
     f = check_format(
         run_bench("emulator_load.py", "--nodes", "3", "--seconds", "0.5", "--concurrency", "2"),

@@ -190,6 +190,7 @@ async def _run(
                 if stats is not None:
                     timings[f"{r.name}.delivery_pods"] = float(stats.pods_created)
                     timings[f"{r.name}.delivery_watch_requests"] = float(stats.watch_requests)
+                    timings[f"{r.name}.delivery_calls"] = float(sum(stats.calls.values()))
         finally:
             for ctx in ctxs:
                 kubeops.close_kube(ctx)
