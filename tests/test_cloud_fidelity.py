@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from aksaudit_tui.cloud.arm import rest
-from aksaudit_tui.cloud.logs import _rows
+from aksaudit_tui.cloud.logs import table_rows
 from aksaudit_tui.cloud.parse import (
     dcr_workspaces,
     parse_dcr_syslog,
@@ -159,5 +159,5 @@ def test_query_response_rows() -> None:
 
     raw = json.loads((EXAMPLES / "operationalinsights-dataplane/oms-post-example.json").read_text())
     tables = [LogsTable._from_generated(t) for t in raw["responses"]["200"]["body"]["tables"]]
-    rows = _rows(tables)
+    rows = table_rows(tables)
     assert rows and all(isinstance(r, dict) for r in rows)
