@@ -12,6 +12,7 @@ characters, the command palette (then a few keys), or a terminal resize between 
 - on Review, the plan shown equals the choices the walk saw on the choice screens (the picked
   clusters' ``[x]`` in the tree, the pressed radio buttons, the selected presets, the selects
   and inputs), read from the widgets, not from the wizard state;
+- on the remove review, the removal shown is the run and clusters picked on the remove screen;
 - with the emulator: once no job runs, no one-shot (privileged) pod of ours is left.
 
 A failure raises ``WalkFailure`` naming the seed and step, and the steps so far: replay with
@@ -47,7 +48,7 @@ from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen
 from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree
 from aksaudit_tui.tui.widgets.keyed import KeyedColumn
-from tui_fakes import FIXED_NOW, RUN_ID, FakeEngine, fixed_runs
+from tui_fakes import FIXED_NOW, RUN_ID, FakeEngine, applied_runs, fixed_plans
 
 SIZES = ((80, 24), (100, 30), (120, 40), (160, 50))
 PLAIN_KEYS = (
@@ -91,6 +92,11 @@ class WalkEngine(FakeEngine):
         on_event(evs[-1])
         return RunResult(RUN_ID, "ok", "all nodes compliant")
 
+    async def resume(
+        self, run_id: str | None, on_event: Callable[[Event], None], cancel: asyncio.Event
+    ) -> RunResult:
+        return await self.apply(self.journal.load(run_id or RUN_ID).plan, on_event, cancel)
+
 
 @dataclass
 class Seen:
@@ -105,6 +111,7 @@ class Seen:
     namespace: str | None = None
     image: str | None = None
     contexts: dict[str, str] = field(default_factory=dict)
+    removal: tuple[str, set[str]] | None = None  # the remove screen's run and clusters
 
 
 @dataclass
@@ -164,17 +171,23 @@ class Walk:
             return "key", self.rng.choice(bound)
         return "key", self.rng.choice(PLAIN_KEYS)
 
-    async def run(self, steps: int) -> None:
-        """Up to ``steps`` steps (fewer when the walk quits the app), then ``finish``."""
+    async def run(self, steps: int, opening: tuple[str, ...] = ()) -> None:
+        """Up to ``steps`` steps (fewer when the walk quits the app), then ``finish``. The first
+        steps press the ``opening`` keys (each checked like any step), each after the discovery
+        and review it waits on: a way into the wizard a short random walk rarely finds."""
         for i in range(steps):
             self.steps = i + 1
-            if not await self.step(i):
+            forced = ("key", opening[i]) if i < len(opening) else None
+            if forced is not None:
+                while any(self.app.job(j).running for j in ("discovery", "review")):
+                    await self.pilot.pause(0.05)
+            if not await self.step(i, forced):
                 break
         await finish(self, self.steps)
 
-    async def step(self, i: int) -> bool:
+    async def step(self, i: int, forced: tuple[str, Any] | None = None) -> bool:
         """One step; False when the app has exited cleanly (a quit the walk asked for)."""
-        kind, arg = self.choose()
+        kind, arg = forced or self.choose()
         self.trail.append(f"{kind}:{arg}" if arg is not None else kind)
         async with asyncio.timeout(STEP_TIMEOUT_S):
             if kind == "resize":
@@ -225,6 +238,8 @@ class Walk:
                     raise self.fail(i, f"{screen.screen_name}: no visible way back")
             if screen.screen_name == "review":
                 self.check_review(i, screen)
+            if screen.screen_name == "remove-review":
+                self.check_removal(i, screen)
         elif isinstance(screen, ModalScreen) and "escape" not in screen.active_bindings:
             raise self.fail(i, f"{type(screen).__name__}: escape does not close it")
         if app.run_model.kind == "resume" and app.run_model.run_id:
@@ -262,6 +277,10 @@ class Walk:
             sev = screen.query_one("#severity", Select).value
             seen.facility = fac if isinstance(fac, str) else seen.facility
             seen.severity = sev if isinstance(sev, str) else seen.severity
+        elif name == "remove":
+            run_id: str | None = getattr(screen, "_run_id", None)
+            picked = {str(v) for v in screen.query_one("#remove-clusters", SelectionList).selected}
+            seen.removal = (run_id, picked) if run_id and picked else None
         elif name == "delivery":
             pressed = screen.query_one("#delivery", RadioSet).pressed_button
             if pressed is not None and pressed.id:
@@ -300,6 +319,20 @@ class Walk:
         for c in plan.clusters:
             if c.name not in summary:
                 raise self.fail(i, f"review summary does not name {c.name}: {summary!r}")
+        self.reviews_checked += 1
+
+    def check_removal(self, i: int, screen: WizardScreen) -> None:
+        removal = self.app.removal
+        want = self.seen.removal
+        if removal is None or want is None or self.app.job("remove_review").running:
+            return
+        got = (removal.run_id, {c.name for c in removal.plan.clusters})
+        if got != want:
+            raise self.fail(i, f"remove review shows {got}, the walk picked {want}")
+        summary = str(screen.query_one("#remove-summary", Static).content)
+        for name in got[1]:
+            if name not in summary:
+                raise self.fail(i, f"remove review summary does not name {name}: {summary!r}")
         self.reviews_checked += 1
 
 
@@ -361,7 +394,7 @@ async def finish(walk: Walk, i: int) -> None:
 
 def fake_app() -> AksauditApp:
     return AksauditApp(
-        WalkEngine(runs=fixed_runs(), leftovers=1),  # type: ignore[arg-type]
+        WalkEngine(runs=applied_runs(), plans=fixed_plans(), leftovers=1),  # type: ignore[arg-type]
         identity="walk", keymap={}, animations=False, clock=lambda: FIXED_NOW,
     )  # fmt: skip
 
@@ -389,15 +422,26 @@ def oneshot_pods(emu: Any) -> list[str]:
     return out
 
 
-async def walk_real(emu: Any, state_dir: Path, seed: int, steps: int) -> Walk:
-    """One walk on the real engine against ``emu``."""
+# Start -> Discover, pick the first cluster (the tree's cursor starts where discovery left it:
+# home first), Next to Delivery, one-shot pods, Review (probed),
+# confirm: a run with privileged one-shot pods, whatever the random steps after it do.
+INTO_A_RUN: tuple[str, ...] = (
+    "n", "home", "down", "space", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "down", "enter",
+    "ctrl+n", "ctrl+n", "y",
+)  # fmt: skip
+
+
+async def walk_real(
+    emu: Any, state_dir: Path, seed: int, steps: int, opening: tuple[str, ...] = ()
+) -> Walk:
+    """One walk on the real engine against ``emu`` (``opening``: its first keys)."""
     from tui_helpers import app_for, engine_for
 
     engine = engine_for(emu, state_dir)
     engine.review_deadline_s = 20.0
     app = app_for(engine, clock=lambda: FIXED_NOW)
     async with walking(app, seed, pods=lambda: oneshot_pods(emu)) as walk:
-        await walk.run(steps)
+        await walk.run(steps, opening)
     return walk
 
 

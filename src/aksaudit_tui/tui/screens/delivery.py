@@ -77,7 +77,7 @@ class DeliveryScreen(WizardScreen):
         self.query_one("#context-inputs", KeyedColumn).sync(
             (c.name for c in st.chosen_clusters),
             lambda name: (
-                Label(Text(name), classes="context-label"),
+                Label(Text(f"{name}: kube context"), classes="context-label"),
                 Input(st.contexts.get(name) or name, compact=True),
             ),
         )
