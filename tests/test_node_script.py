@@ -187,12 +187,14 @@ def test_check_detects_plugin_drift(node_root: MakeRoot) -> None:
     assert node.run(SCRIPT, "apply").returncode == 0
     plugin = node.path / PLUGIN3
     plugin.write_text(plugin.read_text().replace("active = yes", "active = no"))
+    assert read_node_audit_state(node.path).ships_to_syslog  # auditd has not re-read it yet
+    node.systemctl("restart")  # a reboot or an admin: now the edit counts
+    assert not read_node_audit_state(node.path).plugin_active
     before = node.tree_hash()
     result = node.run(SCRIPT, "check")
     assert result.returncode == 3
     assert set(result.status["changed"]) == {"plugin", "restart"}  # type: ignore[arg-type]
     assert node.tree_hash() == before
-    assert not read_node_audit_state(node.path).plugin_active
     # apply repairs it with one restart and no reload (the rules did not change).
     node.clear_calls()
     fixed = node.run(SCRIPT, "apply")

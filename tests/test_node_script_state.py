@@ -26,9 +26,11 @@ GOOD3 = (
 
 @pytest.fixture
 def configured(node_root: MakeRoot) -> NodeRoot:
-    """An Ubuntu 24.04 root with auditd installed and running (synthetic 3.1.2 package)."""
+    """An Ubuntu 24.04 root with auditd installed and running (synthetic 3.1.2 package), its
+    plugin file written and auditd restarted to read it."""
     node = node_root("Ubuntu2404", auditd_installed=True)
     (node.path / PLUGIN3).write_text(GOOD3)
+    node.systemctl("restart")
     return node
 
 
@@ -75,6 +77,7 @@ def test_correct_3x_plugin_is_active(configured: NodeRoot) -> None:
 )
 def test_wrong_3x_plugin_is_not_active(configured: NodeRoot, text: str, problem: str) -> None:
     (configured.path / PLUGIN3).write_text(text)
+    configured.systemctl("restart")
     state = read_node_audit_state(configured.path)
     assert not state.plugin_active and not state.ships_to_syslog
     assert any(problem in p for p in state.problems), state.problems
@@ -89,19 +92,41 @@ def test_2x_style_file_on_3x_node_is_ignored(configured: NodeRoot) -> None:
         "active = yes\ndirection = out\npath = builtin_syslog\ntype = builtin\n"
         "args = LOG_INFO LOG_AUTHPRIV\nformat = string\n"
     )
+    configured.systemctl("restart")
     assert not read_node_audit_state(configured.path).plugin_active
 
 
 def test_world_writable_plugin_is_skipped(configured: NodeRoot) -> None:
     (configured.path / PLUGIN3).chmod(0o666)
+    configured.systemctl("restart")
     state = read_node_audit_state(configured.path)
     assert not state.plugin_active and any("world writable" in p for p in state.problems)
 
 
 def test_default_facility_is_user(configured: NodeRoot) -> None:
     (configured.path / PLUGIN3).write_text(GOOD3.replace(" LOG_AUTHPRIV", ""))
+    configured.systemctl("reload")  # SIGHUP: auditd re-reads its plugin files
     state = read_node_audit_state(configured.path)
     assert state.plugin_active and state.plugin_facility == "user"
+
+
+def test_a_plugin_edit_counts_only_after_auditd_restarts_or_reloads(configured: NodeRoot) -> None:
+    """auditd reads plugins.d at start and on SIGHUP (reload): an edit alone changes nothing
+    for the running daemon; a stopped daemon will read the files as they are now."""
+    conf = configured.path / PLUGIN3
+    conf.write_text(GOOD3.replace("active = yes", "active = no"))
+    assert read_node_audit_state(configured.path).ships_to_syslog  # still the old file
+    configured.systemctl("reload")
+    assert not read_node_audit_state(configured.path).plugin_active
+    conf.write_text(GOOD3.replace("LOG_AUTHPRIV", "LOG_LOCAL3"))
+    assert not read_node_audit_state(configured.path).plugin_active  # not re-read yet
+    configured.systemctl("restart")
+    state = read_node_audit_state(configured.path)
+    assert state.ships_to_syslog and state.plugin_facility == "local3"
+    configured.systemctl("stop")
+    conf.write_text(GOOD3)
+    state = read_node_audit_state(configured.path)
+    assert not state.running and state.plugin_facility == "authpriv"  # what a start would read
 
 
 def test_stopped_service_does_not_ship(configured: NodeRoot) -> None:
@@ -115,6 +140,7 @@ def test_2x_builtin_plugin_on_2x_node(node_root: MakeRoot) -> None:
     conf = node.path / "etc/audisp/plugins.d/syslog.conf"
     assert not read_node_audit_state(node.path).plugin_active
     conf.write_text(conf.read_text().replace("active = no", "active = yes"))
+    node.systemctl("restart")
     state = read_node_audit_state(node.path)
     assert state.audit_version == "2.8.2" and state.ships_to_syslog
     assert (state.plugin_facility, state.plugin_priority) == ("user", "info")

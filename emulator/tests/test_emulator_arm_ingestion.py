@@ -7,6 +7,7 @@ Node roots are laid out by the node-root builder and read back with the real
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from aksaudit_emulator import ingestion
+from aksaudit_emulator.noderoot import build_node_root, standin_env, standins_dir
 from fixtures.emulator import StaticTokenCredential
 from test_emulator_arm import DEV, PROD, PROD_NODE_RG, PROD_RG, WS_PROD, sdk
 
@@ -29,8 +31,6 @@ def configure_node(
     emulator: Any, node_name: str, *, plugin: str = PLUGIN, running: bool = True
 ) -> Path:
     """Make a node root look like the node script has run on it (auditd 3.x, plugin, rules)."""
-    from aksaudit_emulator.noderoot import build_node_root
-
     node = emulator.state.node(node_name)
     root = Path(node.root)
     shutil.rmtree(root)
@@ -38,11 +38,27 @@ def configure_node(
     conf = root / "etc/audit/plugins.d/syslog.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(plugin)
+    rules = root / "etc/audit/rules.d/50-aksaudit.rules"  # what a restart loads again
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(RULES)
     sim = root / "var/lib/aksaudit-sim"
     (sim / "services").mkdir(parents=True, exist_ok=True)
-    (sim / "services/auditd").write_text("active\n" if running else "inactive\n")
+    if running:
+        systemctl(root, "restart")  # as the node script does: auditd reads plugins at start
+    else:
+        (sim / "services/auditd").write_text("inactive\n")
     (sim / "loaded.rules").write_text(RULES)
     return root
+
+
+def systemctl(root: Path, verb: str) -> None:
+    """The systemctl stand-in on a node root (``restart``, ``reload``, ``stop`` auditd)."""
+    subprocess.run(
+        [str(standins_dir() / "systemctl"), verb, "auditd"],
+        env=standin_env(root),
+        check=True,
+        capture_output=True,
+    )
 
 
 def set_running(root: Path, running: bool) -> None:
@@ -321,3 +337,25 @@ def test_ingestion_delay(make_emulator: Any) -> None:
     time.sleep(0.5)
     assert emu.state.syslog_rows(cid(emu, WS_PROD))  # ingested...
     assert query_rows(emu, cid(emu, WS_PROD), node) == []  # ...but not visible yet
+
+
+def test_a_plugin_edit_arrives_only_after_auditd_restarts(emulator: Any) -> None:
+    """auditd reads its plugin files when it starts (or reloads): switching the facility in the
+    file changes nothing until then, as on a node."""
+    node = node_of(emulator, "aks-prod-weu", "apps", 2)
+    ws = cid(emulator, WS_PROD)
+    # user: collected by the MSCI rule; authpriv: not (the default scenario's rule lacks it).
+    root = configure_node(emulator, node, plugin=PLUGIN.replace("LOG_AUTHPRIV", "LOG_USER"))
+    assert wait_rows(emulator, ws, node)
+    conf = root / "etc/audit/plugins.d/syslog.conf"
+    conf.write_text(PLUGIN)  # authpriv now, but the running daemon still has user
+    with emulator.state.lock:
+        emulator.state.syslog[ws] = []
+    rows = wait_rows(emulator, ws, node)
+    assert rows and {r["Facility"] for r in rows} == {"user"}
+    systemctl(root, "restart")  # now it reads authpriv, which this rule does not collect
+    assert_no_new_rows(emulator, ws, node)
+    conf.write_text(PLUGIN.replace("LOG_AUTHPRIV", "LOG_USER"))
+    assert_no_new_rows(emulator, ws, node)  # edited, not yet re-read
+    systemctl(root, "reload")  # SIGHUP: auditd re-reads its plugins
+    assert wait_rows(emulator, ws, node)

@@ -4,7 +4,8 @@ Strict on purpose, like real audit: on audit 3.x/4.x only ``/etc/audit/plugins.d
 a 2.x-style ``builtin_syslog`` plugin is not active, every line must be ``key = value`` with
 spaces around ``=``, the plugin binary must exist, ``args`` takes at most a priority and a
 facility, and a world-writable plugin file is ignored. On 2.x only the builtin syslog plugin in
-``/etc/audisp/plugins.d`` works.
+``/etc/audisp/plugins.d`` works. Like auditd, the plugin configuration is the one read when the
+daemon last started or reloaded: an edit without a restart changes nothing until then.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SIM_DIR = "var/lib/aksaudit-sim"
+# The plugin files auditd read at its last start or reload (written by the stand-ins).
+RUNNING_PLUGINS = f"{SIM_DIR}/auditd-running"
 # audisp-syslog's accepted facility and priority names (audit 3.x audisp-syslog.c).
 _FACILITIES = {
     "LOG_AUTH": "auth",
@@ -122,16 +125,23 @@ def parse_plugin_conf(text: str) -> tuple[dict[str, str], list[str]]:
     return settings, errors
 
 
-def _plugin_state(root: Path, major: int) -> tuple[bool, str | None, str | None, list[str]]:
+def _plugin_state(
+    root: Path, major: int, running: bool
+) -> tuple[bool, str | None, str | None, list[str]]:
     problems: list[str] = []
+    # A running auditd uses the plugin files it read when it started (or reloaded): the
+    # stand-ins keep a copy of them. A stopped one will read the files as they are now; so does
+    # a running one whose start no stand-in recorded (a root laid out by hand).
+    snapshot = root / RUNNING_PLUGINS
+    conf_root = snapshot if running and snapshot.is_dir() else root
     if major >= 3:
-        conf = root / "etc/audit/plugins.d/syslog.conf"
+        conf = conf_root / "etc/audit/plugins.d/syslog.conf"
     else:
-        conf = root / "etc/audisp/plugins.d/syslog.conf"
+        conf = conf_root / "etc/audisp/plugins.d/syslog.conf"
     candidates = [conf]
     if major >= 3:
         # Any plugin file in plugins.d may run audisp-syslog; syslog.conf is the usual one.
-        plugdir = root / "etc/audit/plugins.d"
+        plugdir = conf_root / "etc/audit/plugins.d"
         if plugdir.is_dir():
             candidates += [p for p in sorted(plugdir.glob("*.conf")) if p != conf]
     for path in candidates:
@@ -192,7 +202,7 @@ def _plugin_state(root: Path, major: int) -> tuple[bool, str | None, str | None,
             facility = _FACILITIES[args[1]]
         return True, facility, priority, problems
     if not any(p.is_file() for p in candidates):
-        problems.append(f"{conf.relative_to(root)} is missing")
+        problems.append(f"{conf.relative_to(conf_root)} is missing")
     return False, None, None, problems
 
 
@@ -233,7 +243,7 @@ def read_node_audit_state(root: Path | str) -> NodeAuditState:
         major = int(version.split(".")[0])
     except ValueError:
         major = 3
-    active, facility, priority, problems = _plugin_state(root, major)
+    active, facility, priority, problems = _plugin_state(root, major, running)
     return NodeAuditState(
         installed=installed,
         running=running,

@@ -277,7 +277,23 @@ start_unit() {
 	fi
 	set_service "$1" active
 	case "$1" in
+	auditd) snapshot_plugins ;;
+	esac
+	case "$1" in
 	auditd | audit-rules) "$HERE/augenrules" --load >/dev/null 2>&1 || true ;;
 	esac
 	return 0
+}
+
+# auditd reads its plugin configuration when it starts (and on reload): keep what it read, so
+# an edit without a restart does not change what the running daemon sends.
+snapshot_plugins() {
+	rm -rf "$SIM/auditd-running"
+	mkdir -p "$SIM/auditd-running"
+	for d in etc/audit/plugins.d etc/audisp/plugins.d; do
+		if [ -d "$R/$d" ]; then
+			mkdir -p "$SIM/auditd-running/$d"
+			cp -p "$R/$d"/* "$SIM/auditd-running/$d/" 2>/dev/null || true
+		fi
+	done
 }
