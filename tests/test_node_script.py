@@ -501,3 +501,33 @@ def test_check_on_fresh_node_writes_no_heartbeat(node_root: MakeRoot) -> None:
     node = node_root("AzureLinux3")
     assert node.run(script, "check").returncode == 3
     assert not (node.path / "var/lib/aksaudit").exists()
+
+
+@pytest.mark.parametrize("sku", ["Ubuntu2404", "AzureLinux3", "Ubuntu1804"])
+def test_plugin_written_but_auditd_not_restarted_is_restarted(
+    node_root: MakeRoot, sku: str
+) -> None:
+    """An apply stopped between writing the plugin file and restarting auditd (its pod deleted)
+    leaves the right file that the running daemon never read: auditd reads plugins.d only at
+    start. The next check must call it drift and the next apply restart auditd, though the file
+    itself needs no change (the daemon's pid file, written at its start, is older than it)."""
+    done = node_root(sku, auditd_installed=True)
+    assert done.run(SCRIPT, "apply").returncode == 0
+    plugin = PLUGIN2 if sku == "Ubuntu1804" else PLUGIN3
+    node = node_root(sku, auditd_installed=True)
+    (node.path / plugin).write_text(done.read(plugin))  # what the stopped apply wrote
+    assert not read_node_audit_state(node.path).plugin_active  # the daemon has the old file
+
+    check = node.run(SCRIPT, "check")
+    assert check.returncode == 3 and check.status["plugin_active"] is False
+    assert "restart" in check.status["changed"]  # type: ignore[operator]
+    assert "plugin" not in check.status["changed"]  # type: ignore[operator]
+    node.clear_calls()
+    fixed = node.run(SCRIPT, "apply")
+    assert fixed.returncode == 0 and "restart" in fixed.status["changed"]  # type: ignore[operator]
+    assert len(_restarts(node.calls())) == 1
+    assert read_node_audit_state(node.path).ships_to_syslog
+    node.clear_calls()
+    again = node.run(SCRIPT, "apply")  # read now: no further restart
+    assert again.status["changed"] == [] and _restarts(node.calls()) == []
+    assert node.run(SCRIPT, "check").status["compliant"] is True

@@ -830,6 +830,20 @@ load_needed=0
 if [ "$rules_changed" = 1 ] || [ -n "$(comm -23 "$WORK/want" "$WORK/have")" ]; then load_needed=1; fi
 
 if service_active; then RUNNING=true; fi
+# auditd reads plugins.d only when it starts. A plugin file newer than the daemon's pid file
+# (written at its start) was never read: an apply stopped between writing the file and the
+# restart, or an edit by hand. (After an admin's reload this restarts once more than needed.)
+plugin_unread=0
+if [ "$plugin_changed" = 0 ] && [ "$RUNNING" = true ]; then
+	for _pid in "$ROOT/run/auditd.pid" "$ROOT/var/run/auditd.pid"; do
+		[ -f "$_pid" ] || continue
+		if [ -n "$(find "$ROOT$PLUGIN_PATH" -newer "$_pid" 2>/dev/null)" ]; then
+			plugin_unread=1
+			say "auditd started before $PLUGIN_PATH was last written: it has not read it"
+		fi
+		break
+	done
+fi
 # Are our rules in the kernel? (auditctl -D, or auditd restarted without loading.) Compared by
 # key: `auditctl -l` prints rules in its own normal form.
 if [ "$RUNNING" = true ] && [ "$load_needed" = 0 ] && have auditctl; then
@@ -847,8 +861,9 @@ if [ "$MODE" = check ]; then
 	[ "$load_needed" = 1 ] && add_changed load
 	[ "$RUNNING" != true ] && add_changed start
 	[ "$plugin_changed" = 1 ] && [ "$RUNNING" = true ] && add_changed restart
+	[ "$plugin_unread" = 1 ] && add_changed restart
 	[ -n "$CHANGED" ] && COMPLIANT=false
-	if [ "$plugin_changed" = 0 ]; then PLUGIN_ACTIVE=true; fi
+	if [ "$plugin_changed" = 0 ] && [ "$plugin_unread" = 0 ]; then PLUGIN_ACTIVE=true; fi
 	if [ -f "$ROOT$RULES_REL" ]; then RULES_SHA=$(sha_of "$ROOT$RULES_REL"); else RULES_SHA=""; fi
 	RULES_LOADED=$(count_loaded)
 	[ "$COMPLIANT" = true ] && touch_heartbeat
@@ -882,13 +897,13 @@ if [ "$rules_changed" = 1 ]; then
 	fi
 fi
 
-# Restart auditd when its plugin configuration changed or it is not running (plugins are read
-# at start); auditd.service then also loads the rules.
+# Restart auditd when its plugin configuration changed, was never read, or it is not running
+# (plugins are read at start); auditd.service then also loads the rules.
 if [ "$RUNNING" != true ]; then
 	if service_do start >"$WORK/svc.log" 2>&1; then add_changed start; else
 		add_error "starting auditd failed: $(tail -n 1 "$WORK/svc.log")"
 	fi
-elif [ "$plugin_changed" = 1 ]; then
+elif [ "$plugin_changed" = 1 ] || [ "$plugin_unread" = 1 ]; then
 	if service_do restart >"$WORK/svc.log" 2>&1; then add_changed restart; else
 		add_error "systemctl restart auditd failed: $(tail -n 1 "$WORK/svc.log")"
 	fi

@@ -277,11 +277,25 @@ start_unit() {
 	fi
 	set_service "$1" active
 	case "$1" in
-	auditd) snapshot_plugins ;;
+	auditd)
+		snapshot_plugins
+		# auditd writes its pid file when it starts (the node script compares its age with
+		# the plugin file's); a new file, so its mtime is the start time.
+		mkdir -p "$R/run"
+		rm -f "$R/run/auditd.pid"
+		echo 812 >"$R/run/auditd.pid"
+		;;
 	esac
 	case "$1" in
 	auditd | audit-rules) "$HERE/augenrules" --load >/dev/null 2>&1 || true ;;
 	esac
+	return 0
+}
+
+# A unit stops; auditd removes its pid file on exit.
+stop_unit() {
+	set_service "$1" inactive
+	[ "$1" = auditd ] && rm -f "$R/run/auditd.pid"
 	return 0
 }
 
