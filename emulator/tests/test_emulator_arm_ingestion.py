@@ -28,13 +28,18 @@ RULES = "-a always,exit -F arch=b64 -S execve -k aksaudit_exec\n-w /etc/passwd -
 
 
 def configure_node(
-    emulator: Any, node_name: str, *, plugin: str = PLUGIN, running: bool = True
+    emulator: Any,
+    node_name: str,
+    *,
+    plugin: str = PLUGIN,
+    running: bool = True,
+    rsyslog: bool | None = None,
 ) -> Path:
     """Make a node root look like the node script has run on it (auditd 3.x, plugin, rules)."""
     node = emulator.state.node(node_name)
     root = Path(node.root)
     shutil.rmtree(root)
-    build_node_root(root, node.os_sku, node.name, auditd_installed=True)
+    build_node_root(root, node.os_sku, node.name, auditd_installed=True, rsyslog=rsyslog)
     conf = root / "etc/audit/plugins.d/syslog.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(plugin)
@@ -51,10 +56,10 @@ def configure_node(
     return root
 
 
-def systemctl(root: Path, verb: str) -> None:
-    """The systemctl stand-in on a node root (``restart``, ``reload``, ``stop`` auditd)."""
+def systemctl(root: Path, verb: str, unit: str = "auditd") -> None:
+    """The systemctl stand-in on a node root (``restart``, ``reload``, ``stop`` a unit)."""
     subprocess.run(
-        [str(standins_dir() / "systemctl"), verb, "auditd"],
+        [str(standins_dir() / "systemctl"), verb, unit],
         env=standin_env(root),
         check=True,
         capture_output=True,
@@ -359,3 +364,33 @@ def test_a_plugin_edit_arrives_only_after_auditd_restarts(emulator: Any) -> None
     assert_no_new_rows(emulator, ws, node)  # edited, not yet re-read
     systemctl(root, "reload")  # SIGHUP: auditd re-reads its plugins
     assert wait_rows(emulator, ws, node)
+
+
+def test_nothing_arrives_from_a_node_whose_rsyslog_does_not_run(emulator: Any) -> None:
+    """audisp-syslog -> journald -> rsyslog -> agent: Container Insights' node watcher forwards
+    through rsyslog, so a configured node whose rsyslog stops sends nothing (silently, as on a
+    node), and the emulator says why; it arrives again once rsyslog runs."""
+    node = node_of(emulator, "aks-prod-weu", "apps", 1)
+    ws = cid(emulator, WS_PROD)
+    # user: collected by the default scenario's MSCI rule
+    root = configure_node(emulator, node, plugin=PLUGIN.replace("LOG_AUTHPRIV", "LOG_USER"))
+    assert wait_rows(emulator, ws, node)
+    systemctl(root, "stop", "rsyslog")
+    assert any("rsyslog not running" in why for why in ingestion.explain(emulator.state, node))
+    assert_no_new_rows(emulator, ws, node)
+    systemctl(root, "start", "rsyslog")
+    assert ingestion.explain(emulator.state, node) == []
+    assert wait_rows(emulator, ws, node)
+
+
+def test_nothing_arrives_from_a_node_image_without_rsyslog(emulator: Any) -> None:
+    node = node_of(emulator, "aks-prod-weu", "apps", 2)
+    ws = cid(emulator, WS_PROD)
+    root = configure_node(
+        emulator, node, plugin=PLUGIN.replace("LOG_AUTHPRIV", "LOG_USER"), rsyslog=False
+    )
+    assert not (root / "usr/sbin/rsyslogd").exists() and not (root / "etc/rsyslog.d").exists()
+    assert ingestion.explain(emulator.state, node) == [
+        "rsyslog not running on the node: no agent receives its syslog"
+    ]
+    assert_no_new_rows(emulator, ws, node)

@@ -16,6 +16,7 @@ import pytest
 
 from aksaudit_emulator import Emulator, load_scenario
 from aksaudit_emulator.errors import ScenarioError
+from aksaudit_emulator.nodestate import read_node_audit_state
 from aksaudit_emulator.world import build_state
 from test_emulator_arm import sdk
 
@@ -224,7 +225,7 @@ def test_fault_scenario(make_emulator: Any) -> None:
     assert [w.name for w in az.la.workspaces.list()] == ["law-shared-eus"]  # after one 503
     node_rg = az.aks.managed_clusters.get("rg-shared", "aks-shared-eus").node_resource_group
     vmss = list(az.compute.virtual_machine_scale_sets.list(node_rg))
-    assert len(vmss) == 4  # two pages of two
+    assert len(vmss) == 5  # three pages of at most two
     with pytest.raises(HttpResponseError) as err:
         list(sdk(emu.info, restricted).aks.managed_clusters.list())
     assert err.value.error.code == "AuthorizationFailed"
@@ -241,6 +242,15 @@ def test_fault_scenario(make_emulator: Any) -> None:
         ).result()
     not_ready = [n.name for n in emu.state.all_nodes() if not n.ready]
     assert len(not_ready) == 1 and not_ready[0].endswith("vmss000002")
+    # the custom image without rsyslog; every other Ubuntu / Azure Linux node runs it
+    rsyslog = {
+        n.pool: read_node_audit_state(n.root).rsyslog_running
+        for n in emu.state.all_nodes()
+        if n.root is not None
+    }
+    assert rsyslog == {
+        "system": True, "work": True, "old": True, "flat": False, "norsys": False
+    }  # fmt: skip
 
 
 def test_bad_kube_option_raises_scenario_error_from_start(tmp_path: Path) -> None:
@@ -252,3 +262,18 @@ def test_bad_kube_option_raises_scenario_error_from_start(tmp_path: Path) -> Non
             emu.start()
     finally:
         emu.stop()
+
+
+@pytest.mark.parametrize(
+    ("os_sku", "value", "message"),
+    [
+        ("Flatcar", True, "Flatcar has no rsyslog"),
+        ("Ubuntu2204", "no", "rsyslog must be true or false"),
+    ],
+)
+def test_pool_rsyslog_is_checked(os_sku: str, value: Any, message: str) -> None:
+    data = load_scenario(None)
+    pool = data["subscriptions"][0]["resource_groups"][0]["clusters"][0]["pools"][0]
+    pool.update(os_sku=os_sku, rsyslog=value)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(data)

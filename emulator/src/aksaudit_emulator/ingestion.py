@@ -2,8 +2,10 @@
 holds for that node, after the scenario's ingestion delay.
 
 A Linux node's rows go to workspace W when the node is Ready, its root shows auditd installed
-and running with the syslog plugin active on facility F at priority P and rules loaded, and at
-least one log path carries F/P to W:
+and running with the syslog plugin active on facility F at priority P and rules loaded, rsyslog
+runs on it (audisp-syslog -> journald -> rsyslog; every agent below reads syslog from rsyslog:
+Container Insights' node watcher drops a forwarding file into /etc/rsyslog.d and restarts it,
+so without rsyslog nothing arrives, silently), and at least one log path carries F/P to W:
 
 (a) Container Insights: the cluster's ``omsagent`` add-on is enabled and a data collection rule
     associated with the cluster has a syslog source listing F and P (``Microsoft-Syslog`` flowing
@@ -285,6 +287,11 @@ def audit_state(state: EmulatorState, node: SimNode) -> Any:
         return None
 
 
+def _rsyslog_running(st: Any) -> bool:
+    # A reader that predates the rsyslog state (``state.audit_reader``) says nothing about it.
+    return bool(getattr(st, "rsyslog_running", True))
+
+
 def explain(state: EmulatorState, node_name: str) -> list[str]:
     """Why this node's audit lines do (not) arrive; empty list = they arrive."""
     node = state.node(node_name)
@@ -306,6 +313,8 @@ def explain(state: EmulatorState, node_name: str) -> list[str]:
         why.append("syslog plugin not active")
     if not st.rule_keys and not st.rule_count:
         why.append("no audit rules loaded")
+    if not _rsyslog_running(st):
+        why.append("rsyslog not running on the node: no agent receives its syslog")
     if why:
         return why
     found = routes(
@@ -472,6 +481,7 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
             st is None
             or not (st.installed and st.running and st.plugin_active)
             or not (st.rule_keys or st.rule_count)
+            or not _rsyslog_running(st)
         ):
             continue
         facility = norm_facility(str(st.plugin_facility or "user"))
@@ -540,6 +550,8 @@ def ingest_feed(state: EmulatorState, node: SimNode, lines: list[str]) -> int:
     if not node.ready:
         return 0
     st = audit_state(state, node)
+    if st is not None and not _rsyslog_running(st):
+        return 0  # audisp-syslog wrote them; nothing took them off the node
     added = 0
     for line in lines:
         facility, severity, process, pid, msg = parse_syslog_line(line)

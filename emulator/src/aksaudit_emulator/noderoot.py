@@ -3,7 +3,8 @@
 The node script and the host-command stand-ins (``standins_dir()``) act on such a directory
 through ``AKSAUDIT_ROOT``. Like the real images, no root has auditd installed unless asked
 (``auditd_installed=True`` installs it with the stand-in package manager, exactly as the
-node script would).
+node script would). Ubuntu and Azure Linux run rsyslog (it carries journald's lines to the
+monitoring agents), Flatcar does not; ``rsyslog=False`` builds an image without it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class _Image:
     package_manager: str  # apt | rpm | none
     candidate: str  # the audit package version the image's repository offers
     libaudit: str  # the audit library package already on the image
+    rsyslog: bool = True  # rsyslog installed and running (Flatcar / Azure Container Linux: no)
 
 
 _IMAGES: dict[str, _Image] = {
@@ -89,6 +91,7 @@ _IMAGES: dict[str, _Image] = {
         "none",
         "",
         "",
+        rsyslog=False,
     ),
 }
 
@@ -165,6 +168,39 @@ def standin_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str
     return env
 
 
+RSYSLOG_SERVICE = "services/rsyslog"  # under SIM_DIR: active | inactive, as systemctl keeps it
+
+
+def rsyslog_present(root: Path) -> bool:
+    """rsyslogd is on the node (running or not)."""
+    return any((root / d / "rsyslogd").is_file() for d in ("usr/sbin", "sbin"))
+
+
+def _install_rsyslog(root: Path, image: _Image) -> None:
+    """rsyslog as both images ship it: the daemon, its config, the drop-in directory the
+    monitoring agents write their forwarding files to, and the unit, enabled and running."""
+    _write(root, "usr/sbin/rsyslogd", "#!/bin/sh\n# simulated rsyslogd\nexit 0\n", 0o755)
+    # Ubuntu reads /dev/log (imuxsock); Azure Linux reads the journal (imjournal).
+    module = "imjournal" if image.package_manager == "rpm" else "imuxsock"
+    _write(
+        root,
+        "etc/rsyslog.conf",
+        f'module(load="{module}")\n$IncludeConfig /etc/rsyslog.d/*.conf\n',
+    )
+    (root / "etc/rsyslog.d").mkdir(parents=True, exist_ok=True)
+    unit_dir = "lib/systemd/system" if image.package_manager == "apt" else "usr/lib/systemd/system"
+    if image.usrmerged and unit_dir.startswith("lib/"):
+        unit_dir = "usr/" + unit_dir
+    _write(
+        root,
+        f"{unit_dir}/rsyslog.service",
+        "[Unit]\nDescription=System Logging Service\n[Service]\nType=notify\n"
+        "ExecStart=/usr/sbin/rsyslogd -n -iNONE\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    _write(root / SIM_DIR, RSYSLOG_SERVICE, "active\n")
+    _write(root / SIM_DIR, RSYSLOG_SERVICE + ".enabled", "enabled\n")
+
+
 def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +216,7 @@ def build_node_root(
     auditd_installed: bool = False,
     no_egress: bool = False,
     auditd_deb: Path | str | None = None,
+    rsyslog: bool | None = None,
 ) -> Path:
     """Lay out a node root for ``os_sku`` at ``path`` (created; must be empty or absent).
 
@@ -187,11 +224,15 @@ def build_node_root(
     node, or one configured before); ``no_egress`` makes package installs fail as they do on a
     cluster with locked-down egress. ``auditd_deb`` names a real auditd .deb to unpack instead
     of the synthetic file set (Ubuntu roots only; also passed to later installs through
-    ``AKSAUDIT_SIM_AUDITD_DEB`` by whoever runs the node script).
+    ``AKSAUDIT_SIM_AUDITD_DEB`` by whoever runs the node script). ``rsyslog`` None gives the
+    image's own (running on Ubuntu and Azure Linux, absent on Flatcar); False leaves it out (a
+    custom image), True on an image without it is an error.
     """
     image = _IMAGES.get(os_sku)
     if image is None:
         raise ValueError(f"unknown os_sku {os_sku!r}; use one of {', '.join(OS_SKUS)}")
+    if rsyslog and not image.rsyslog:
+        raise ValueError(f"{os_sku} has no rsyslog")
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):
@@ -211,6 +252,8 @@ def build_node_root(
         _write(root, rel, text, 0o640 if rel == "etc/shadow" else 0o644)
     sim = root / SIM_DIR
     (sim / "services").mkdir(parents=True)
+    if image.rsyslog if rsyslog is None else rsyslog:
+        _install_rsyslog(root, image)
     if image.package_manager == "apt":
         libaudit = (
             "Package: libaudit-common\nStatus: install ok installed\nArchitecture: all\n"

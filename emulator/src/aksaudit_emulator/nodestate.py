@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aksaudit_emulator.noderoot import RSYSLOG_SERVICE, rsyslog_present
+
 SIM_DIR = "var/lib/aksaudit-sim"
 # The plugin files auditd read at its last start or reload (written by the stand-ins).
 RUNNING_PLUGINS = f"{SIM_DIR}/auditd-running"
@@ -53,6 +55,9 @@ class NodeAuditState:
     rule_keys: frozenset[str] = field(default_factory=frozenset)
     rule_count: int = 0
     problems: tuple[str, ...] = ()  # why the plugin is not active, for diagnostics
+    # rsyslog runs: every log path's agent reads syslog through it (Container Insights'
+    # forwarding file, the Azure Monitor Agent, the legacy agent); without it nothing leaves.
+    rsyslog_running: bool = False
 
     @property
     def ships_to_syslog(self) -> bool:
@@ -213,9 +218,19 @@ def _loaded_rules(root: Path) -> list[str]:
     return [ln.strip() for ln in loaded.read_text("utf-8").splitlines() if ln.strip()]
 
 
+def _rsyslog_running(root: Path) -> bool:
+    service = root / SIM_DIR / RSYSLOG_SERVICE
+    return (
+        rsyslog_present(root)
+        and service.is_file()
+        and service.read_text("utf-8").strip() == "active"
+    )
+
+
 def read_node_audit_state(root: Path | str) -> NodeAuditState:
     """Read ``root`` (a simulated node's /) and say whether audit lines would reach syslog."""
     root = Path(root)
+    rsyslog = _rsyslog_running(root)
     raw_version = _dpkg_version(root, "auditd") or _rpm_version(root, "audit")
     # Files alone are not enough: an interrupted install leaves them with no package record.
     has_daemon = any((root / d / "auditd").is_file() for d in ("sbin", "usr/sbin"))
@@ -238,6 +253,7 @@ def read_node_audit_state(root: Path | str) -> NodeAuditState:
             rule_keys=keys,
             rule_count=len(rules),
             problems=("auditd is not installed",) if not installed else (),
+            rsyslog_running=rsyslog,
         )
     try:
         major = int(version.split(".")[0])
@@ -254,4 +270,5 @@ def read_node_audit_state(root: Path | str) -> NodeAuditState:
         rule_keys=keys,
         rule_count=len(rules),
         problems=tuple(problems),
+        rsyslog_running=rsyslog,
     )

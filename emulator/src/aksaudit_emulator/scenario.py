@@ -52,6 +52,8 @@ Format (YAML; every key but ``subscriptions`` optional)::
                     arch: amd64
                     vm_size: Standard_D4ds_v5
                     upgrade_policy: Manual
+                    rsyslog: false               # its image lacks rsyslog (absent: the OS's
+                                                 #    own; Ubuntu and Azure Linux run it)
                     taints: [CriticalAddonsOnly=true:NoSchedule]
                     extensions:                  # existing scale-set extensions
                       - {name: OmsAgentForLinux, workspace: law-prod}   # or full properties
@@ -264,6 +266,11 @@ def _normalise(data: dict[str, Any], where: str) -> dict[str, Any]:
                     p["upgrade_policy"] = str(pool.get("upgrade_policy", "Manual"))
                     p["taints"] = [str(t) for t in _list(pool, "taints", wp)]
                     p["extensions"] = _list(pool, "extensions", wp)
+                    p["rsyslog"] = pool.get("rsyslog")
+                    if p["rsyslog"] is not None and not isinstance(p["rsyslog"], bool):
+                        raise ScenarioError(f"{wp}: rsyslog must be true or false")
+                    if p["rsyslog"] and p["os_sku"] in ("Flatcar", "Windows2022"):
+                        raise ScenarioError(f"{wp}: {p['os_sku']} has no rsyslog")
                     pools.append(p)
                 if not pools:
                     raise ScenarioError(f"{wc}: a cluster needs at least one pool")

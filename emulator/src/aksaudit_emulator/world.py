@@ -311,7 +311,7 @@ def _build_cluster(
                 root = state.state_dir / "nodes" / name / computer
                 root.mkdir(parents=True, exist_ok=True)
                 if builder is not None:
-                    builder(root, pool["os_sku"], computer)
+                    builder(root, pool["os_sku"], computer, rsyslog=pool.get("rsyslog"))
             node = SimNode(
                 name=computer,
                 cluster=name,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from aksaudit_tui.cloud.activity import ComputerActivity
 from aksaudit_tui.cloud.logpaths.base import PathGap
 from aksaudit_tui.engine.coverage import NodeState
+from aksaudit_tui.engine.rsyslog import RSYSLOG_FIX, rsyslog_gap
 from aksaudit_tui.nodes.kube import NodeInfo
 from aksaudit_tui.nodes.observe import ClusterView, KeeperPod
 from aksaudit_tui.nodes.record import AppliedRecord
@@ -233,6 +234,8 @@ def _pipeline(f: NodeFacts, fresh: timedelta, pod: KeeperPod | None) -> Verdict:
         return Verdict("silent", "auditd stopped", "the keeper restarts it at its next check")
     if st is not None and not st.plugin_active:
         return Verdict("silent", "syslog plugin off (audisp-syslog not active)", APPLY_AGAIN)
+    if f.record is not None and (gap := rsyslog_gap(st, f.record.log_path)) is not None:
+        return Verdict("silent", gap, RSYSLOG_FIX)
     if f.path_gap is not None:
         return f.path_gap
     if f.activity_error:

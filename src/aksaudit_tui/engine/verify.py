@@ -16,6 +16,7 @@ from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.coverage import NodeVerdict, VerifyReport
 from aksaudit_tui.engine.events import Event, NodeArrival, VerifyWaiting
 from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.rsyslog import rsyslog_gap
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import StepContext
@@ -232,8 +233,13 @@ def node_reason(ctx: StepContext, st: Any) -> str | None:
         return "syslog plugin off (audisp-syslog not active)"
     if st.facility and st.facility != ctx.plan.facility:
         return f"syslog plugin uses facility {st.facility}, plan says {ctx.plan.facility}"
-    if not st.rules_sha256 or "rules" in st.changed or "load" in st.changed or st.rules_loaded == 0:
+    # "changed" is what check would change, but what apply did change (the keeper's first
+    # pass is an apply: its rules were written and loaded, not missing)
+    differs = st.mode != "apply" and ("rules" in st.changed or "load" in st.changed)
+    if not st.rules_sha256 or differs or st.rules_loaded == 0:
         return "rules not loaded (or differ from the plan)"
+    if (gap := rsyslog_gap(st, ctx.plan.log_path)) is not None:
+        return gap
     if st.errors:
         return f"node script error: {st.errors[0]}"
     return None

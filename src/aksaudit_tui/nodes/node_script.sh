@@ -55,6 +55,7 @@ INSTALLED=false
 RUNNING=false
 PLUGIN_ACTIVE=false
 PLUGIN_PATH=""
+RSYSLOG=""
 RULES_SHA=""
 RULES_LOADED=0
 SKIPPED_WATCHES=""
@@ -113,6 +114,7 @@ finish() {
 		"$RUNNING" "$PLUGIN_ACTIVE" "$(json_str "$PLUGIN_PATH")" "$(json_str "$FACILITY")"
 	printf '"severity": %s, "rules_sha256": %s, "rules_loaded": %s, "skipped_watches": %s, ' \
 		"$(json_str "$SEVERITY")" "$(json_str "$RULES_SHA")" "$RULES_LOADED" "$(json_list "$SKIPPED_WATCHES")"
+	printf '"rsyslog": %s, ' "$(json_str "$RSYSLOG")"
 	printf '"changed": %s, "errors": %s, "compliant": %s, "ok": %s}\n' \
 		"$(json_list "$CHANGED")" "$(json_list "$ERRORS")" "$COMPLIANT" "$ok"
 	[ -n "${WORK:-}" ] && rm -rf "$WORK"
@@ -232,6 +234,25 @@ if [ "$SUPPORTED" != true ]; then
 	say "skipped: $SKIP_REASON"
 	finish
 fi
+
+# ---------------------------------------------------------------- rsyslog
+# audisp-syslog -> journald -> rsyslog: every log path's agent takes syslog from rsyslog
+# (Container Insights' node watcher drops a forwarding file into /etc/rsyslog.d and restarts
+# it). Without it nothing leaves the node, silently. Not ours to install: reported only.
+# RSYSLOG: active | inactive | missing (empty: cannot tell).
+detect_rsyslog() {
+	if [ ! -x "$ROOT/usr/sbin/rsyslogd" ] && [ ! -x "$ROOT/sbin/rsyslogd" ]; then
+		RSYSLOG=missing
+	elif have systemctl; then
+		if systemctl is-active --quiet rsyslog 2>/dev/null; then RSYSLOG=active; else RSYSLOG=inactive; fi
+	elif have service; then
+		if service rsyslog status >/dev/null 2>&1; then RSYSLOG=active; else RSYSLOG=inactive; fi
+	fi
+	case "$RSYSLOG" in
+	missing) say "rsyslog is not installed: no monitoring agent can take syslog off this node (Container Insights cannot forward it)" ;;
+	inactive) say "rsyslog is not running: no monitoring agent can take syslog off this node until it runs" ;;
+	esac
+}
 
 # ---------------------------------------------------------------- audit package state
 auditd_bin() {
@@ -734,6 +755,7 @@ if [ "$MODE" = remove ]; then
 fi
 
 # ---------------------------------------------------------------- apply / check
+detect_rsyslog
 # Our own rules first: a line that would lock (a hand-edited ConfigMap) stops everything.
 embedded_rules | lock_lines >"$WORK/locks"
 if [ -s "$WORK/locks" ]; then

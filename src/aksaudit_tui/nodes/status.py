@@ -31,6 +31,7 @@ class NodeStatus:
     errors: list[str] = field(default_factory=list)
     compliant: bool = True
     ok: bool = False
+    rsyslog: str | None = None  # active | inactive | missing; None: not said (skipped, older)
 
     @property
     def skipped(self) -> bool:
@@ -73,6 +74,7 @@ def _status_from(data: dict[str, Any]) -> NodeStatus:
         errors=_str_list(data, "errors"),
         compliant=data.get("compliant", True) is True,
         ok=data.get("ok") is True,
+        rsyslog=_opt_str(data, "rsyslog"),
     )
 
 

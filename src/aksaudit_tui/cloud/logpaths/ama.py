@@ -56,6 +56,7 @@ def dcr_name_of(workspace_name: str) -> str:
 
 class AmaPath(AdapterBase):
     name = "ama"
+    forwarder = "the Azure Monitor Agent"
     title = "Azure Monitor Agent on the scale sets"
     summary = "Azure Monitor Agent + data collection rule + associations"
     explanation = (

@@ -140,6 +140,9 @@ class AdapterBase(abc.ABC):
     """Said before it is chosen and at the start of every run that uses it; ``None``: none."""
     chosen_note: ClassVar[str | None] = None
     """A short line for the status bar when a user picks it (a caution); ``None``: nothing."""
+    forwarder: ClassVar[str] = "the monitoring agent"
+    """What takes syslog off the node through rsyslog, as a sentence's subject (status and
+    verify: "rsyslog missing: <forwarder> cannot forward syslog from this node")."""
     touches_scale_sets: ClassVar[bool] = False
     """Whether it changes the node-pool scale sets (so node resource group lockdown denies it
     and AKS upgrades may undo it)."""

@@ -60,6 +60,7 @@ class _Plan:
 
 class ContainerInsightsPath(AdapterBase):
     name = "container-insights"
+    forwarder = "Container Insights"
     title = "Container Insights syslog (AKS-supported, default)"
     summary = "Container Insights syslog (DCR facility and level)"
     explanation = (

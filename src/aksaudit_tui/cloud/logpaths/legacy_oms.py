@@ -44,6 +44,7 @@ PROBE_WARNING = (
 
 class LegacyOmsPath(AdapterBase):
     name = "legacy-oms"
+    forwarder = "the Log Analytics agent"
     title = "Legacy Log Analytics agent (the original guide)"
     summary = "legacy Log Analytics agent (OmsAgentForLinux) + LinuxSyslog"
     explanation = (
