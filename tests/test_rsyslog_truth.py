@@ -11,6 +11,7 @@ from typing import Any
 
 from aksaudit_emulator.nodestate import read_node_audit_state
 from aksaudit_tui.engine.coverage import ClusterCoverage
+from aksaudit_tui.engine.plan import PlanRequest
 from engine_helpers import engine_for, linux_nodes, node_root, scenario
 
 PROD = "aks-prod-weu"
@@ -42,7 +43,7 @@ async def test_node_without_rsyslog_is_silent_with_that_reason(
 
     eng = engine_for(emu, tmp_path / "state")
     eng.verify_deadline_s = 8
-    plan = await eng.plan_from_names(clusters=[PROD], workspace="law-prod-weu")
+    plan = await eng.plan_from_names(PlanRequest(clusters=[PROD], workspace="law-prod-weu"))
     result = await eng.apply(plan)
     # the nodes themselves are configured: auditd ships to syslog on every one of them
     for n in linux:

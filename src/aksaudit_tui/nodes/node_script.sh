@@ -755,7 +755,6 @@ if [ "$MODE" = remove ]; then
 fi
 
 # ---------------------------------------------------------------- apply / check
-detect_rsyslog
 # Our own rules first: a line that would lock (a hand-edited ConfigMap) stops everything.
 embedded_rules | lock_lines >"$WORK/locks"
 if [ -s "$WORK/locks" ]; then
@@ -764,6 +763,7 @@ if [ -s "$WORK/locks" ]; then
 	done <"$WORK/locks"
 	finish
 fi
+detect_rsyslog
 if audit_installed; then INSTALLED=true; fi
 if [ "$INSTALLED" != true ]; then
 	if [ "$MODE" = check ]; then
