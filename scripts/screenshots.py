@@ -93,6 +93,15 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
                 await pilot.press("f2")
                 await settle()
                 save(10, "status")
+                # the remove flow from the start screen: the run just applied, its review
+                app.goto("start")
+                await settle()
+                await pilot.press("x")
+                await settle()
+                save(11, "remove")
+                await pilot.press("ctrl+n")
+                await settle()
+                save(12, "remove-review")
         finally:
             emu.stop()
     return written
