@@ -371,3 +371,25 @@ def test_one_controller_pass_ends_a_terminating_namespace_holding_only_events() 
     finish_namespaces(None, store)
     assert store.get("namespaces", "", "gone") is None
     assert store.list("events", "gone") == []
+
+
+def test_a_watch_asked_as_table_sends_one_row_tables(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "wt"}, "data": {"a": "1"}})
+    ctx = ssl.create_default_context(cafile=str(kube.ca_path))
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{kube.port}/k8s/{CLUSTER}/api/v1/namespaces/default/configmaps"
+        "?watch=true&timeoutSeconds=10&fieldSelector=metadata.name%3Dwt",
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": TABLE},
+    )
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        first = json.loads(resp.readline())
+        v1.patch_namespaced_config_map("wt", "default", {"data": {"b": "2"}})
+        second = json.loads(resp.readline())
+    assert first["type"] == "ADDED" and first["object"]["kind"] == "Table"
+    assert [c["name"] for c in first["object"]["columnDefinitions"]] == ["Name", "Data", "Age"]
+    assert first["object"]["rows"][0]["cells"][:2] == ["wt", 1]
+    assert second["type"] == "MODIFIED" and second["object"]["columnDefinitions"] == []
+    assert second["object"]["rows"][0]["cells"][:2] == ["wt", 2]
+    assert second["object"]["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    v1.delete_namespaced_config_map("wt", "default")

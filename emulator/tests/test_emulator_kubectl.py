@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +351,30 @@ def test_apply_server_side_owns_fields_and_reports_conflicts(
     assert "f:a" in owned["other"]["f:data"]
     assert "f:a" not in owned.get("kubectl", {}).get("f:data", {})  # taken over
     kubectl.run("delete", "cm", "ssa")
+
+
+def test_get_watch_prints_rows_as_objects_change(kubectl: Kubectl, api: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(api)
+    v1.create_namespaced_config_map(
+        "default", {"metadata": {"name": "watched"}, "data": {"a": "1"}}
+    )
+    proc = subprocess.Popen(
+        [kubectl.binary, "--cache-dir", str(kubectl.cache), "get", "cm", "watched", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kubectl.env,
+    )
+    watchdog = threading.Timer(30, proc.kill)  # a missing line fails the test, not hangs it
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split() == ["NAME", "DATA", "AGE"]
+        assert proc.stdout.readline().split()[:2] == ["watched", "1"]
+        v1.patch_namespaced_config_map("watched", "default", {"data": {"b": "2"}})
+        assert proc.stdout.readline().split()[:2] == ["watched", "2"]
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        proc.communicate(timeout=10)
+    v1.delete_namespaced_config_map("watched", "default")

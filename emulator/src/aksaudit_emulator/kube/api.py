@@ -562,7 +562,11 @@ class KubeApi:
                 verb = "watch" if _bool(q.get("watch")) else "list"
                 self._authorize(cluster, verb, resource, ns, None)
                 if verb == "watch":
-                    return await self._watch(request, store, cluster, resource, ns)
+                    as_table = table.table_version(request.headers.get("Accept", ""))
+                    view = None
+                    if as_table:
+                        view = table.watch_view(resource, as_table, q.get("includeObject"))
+                    return await self._watch(request, store, cluster, resource, ns, view)
                 meta, items = self._page(store, resource, ns, q)
                 as_table = table.table_version(request.headers.get("Accept", ""))
                 if as_table:
@@ -1013,7 +1017,9 @@ class KubeApi:
             return _json(events.to_events_v1(obj))
         if _bool(q.get("watch")):
             self._authorize(cluster, "watch", "events", ns, None)
-            return await self._watch(request, store, cluster, "events", ns, events.to_events_v1)
+            return await self._watch(
+                request, store, cluster, "events", ns, events.to_events_v1, events.to_events_v1
+            )
         self._authorize(cluster, "list", "events", ns, None)
         meta, items = self._page(store, "events", ns, q, events.to_events_v1)
         return _json(
@@ -1114,8 +1120,10 @@ class KubeApi:
         resource: str,
         ns: str | None,
         view: Callable[[Obj], Obj] | None = None,
+        shape: Callable[[Obj], Obj] | None = None,
     ) -> web.StreamResponse:
-        """A watch stream; ``view`` renders each object in another group's shape."""
+        """A watch stream; ``view`` renders each object sent (another group's shape, a Table),
+        ``shape`` is the form field selectors look at (another group's)."""
         q = request.query
         lsel = parse_label_selector(q.get("labelSelector"))
         fsel = parse_field_selector(q.get("fieldSelector"))
@@ -1128,7 +1136,7 @@ class KubeApi:
             return (
                 o is not None
                 and labels_match(lsel, o["metadata"].get("labels") or {})
-                and fields_match(fsel, view(o) if view and fsel else o)
+                and fields_match(fsel, shape(o) if shape and fsel else o)
             )
 
         watcher = store.subscribe(resource, ns)

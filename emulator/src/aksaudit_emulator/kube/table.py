@@ -363,3 +363,25 @@ def render(
         ],
         "rows": rows,
     }
+
+
+def watch_view(resource: str, version: str, include: str | None) -> Callable[[Obj], Obj]:
+    """How a watch asked as Table renders each object: a Table of one row; only the first
+    event carries the column definitions, as the API server sends them."""
+    first = [True]
+
+    def view(obj: Obj) -> Obj:
+        out = render(
+            resource,
+            [obj],
+            version,
+            include,
+            {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+        )
+        if not first[0]:
+            out["columnDefinitions"] = []
+        first[0] = False
+        return out
+
+    render(resource, [], version, include, {})  # a bad includeObject fails before the stream
+    return view
