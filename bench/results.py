@@ -48,7 +48,7 @@ class BenchRun:
     report: Report
 
 
-def _commit() -> str:
+def current_commit() -> str:
     """The commit measured, ``+dirty`` when the tree had changes (figures of unrecorded code)."""
     try:
         rev = subprocess.run(
@@ -77,8 +77,9 @@ def record(
     mode: str,
     started: datetime,
     machine: dict[str, Any],
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready record of a run."""
+    """The JSON-ready record of a run (``commit``: the one measured, taken when it started)."""
     benches = []
     for r in runs:
         benches.append(
@@ -100,7 +101,7 @@ def record(
         "mode": mode,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": commit or current_commit(),
         "machine": machine,
         "passed": all(g["passed"] for b in benches for g in b["goals"]),
         "benches": benches,

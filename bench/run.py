@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme and json_path is None:
         ap.error("--readme needs the record of a run of every bench (drop --only, or --json)")
     started = datetime.now(UTC)
+    commit = results.current_commit()  # what is measured: the tree as the run starts
     load_start = os.getloadavg()[0]
     runs: list[results.BenchRun] = []
     for b in BENCHES:
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         command = "bench/run.py" + (" --quick" if args.quick else "")
         command += f" --only {','.join(sorted(only))}" if only else ""
         mode = "quick" if args.quick else "full"
-        data = results.record(runs, command=command, mode=mode, started=started, machine=machine)
+        data = results.record(
+            runs, command=command, mode=mode, started=started, machine=machine, commit=commit
+        )
         results.write(data, json_path)
         print(f"# record: {json_path}", file=sys.stderr)
         if args.readme:
