@@ -82,20 +82,30 @@ async def test_apply_verify_status_then_nothing_to_change(
 
 async def test_whole_default_scenario_in_one_plan(make_emulator: Any, tmp_path: Path) -> None:
     """Three clusters in two subscriptions at once (one with node RG lockdown, one Windows pool,
-    the MSCI rule lacking authpriv); measures where the time goes."""
+    the MSCI rule lacking authpriv), each sending to its default workspace (two workspaces:
+    verify looks for each node in its own); measures where the time goes."""
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
     names = ["aks-prod-weu", "aks-payments-weu", "aks-dev-neu"]
-    plan = await eng.plan_from_names(PlanRequest(clusters=names, workspace="law-prod-weu"))
+    plan = await eng.plan_from_names(PlanRequest(clusters=names))
+    sends = {c.name: plan.workspace_for(c).name for c in plan.clusters}
+    assert sends == {
+        "aks-prod-weu": "law-prod-weu",
+        "aks-payments-weu": "law-prod-weu",
+        "aks-dev-neu": "law-dev-neu",
+    }
     result = await eng.apply(plan, lambda e: None)
     assert result.outcome == "ok", result.message
     assert result.summary["verified"] is True
+    arrived = {n["node"] for n in result.summary["verify"]["nodes"] if n["arrived"]}
+    assert arrived == {n for name in names for n in linux_nodes(emu, name)}
     timings = result.summary["timings"]
     print("default scenario apply (keeper, container-insights):", timings)
     for name in names:
         print(name, result.summary["clusters"][name]["seconds"])
     report = await eng.status()
     assert {c.name: c.coverage for c in report.clusters} == dict.fromkeys(names, 1.0)
+    assert {c.name: c.workspace for c in report.clusters} == sends  # each cluster's record
 
 
 async def test_verify_names_the_dcr_lacking_the_facility(

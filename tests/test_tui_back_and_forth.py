@@ -16,7 +16,7 @@ from textual.widgets import Input
 from aksaudit_tui.tui.app import AksauditApp
 from aksaudit_tui.tui.widgets.keyed import KeyedColumn
 from tui_fakes import CLUSTERS, FIXED_NOW, FakeEngine, fixed_runs
-from tui_helpers import confirm_run, next_screen, pick_cluster, screen_is, settle
+from tui_helpers import confirm_run, next_screen, pick_cluster, pick_workspace, screen_is, settle
 
 PROD, DEV = CLUSTERS[0].name, CLUSTERS[1].name
 
@@ -61,6 +61,7 @@ async def test_back_to_discover_change_the_clusters_then_delivery() -> None:
         await settle(pilot, app)
         await escape_to(pilot, app, "discover")
         await pick_cluster(pilot, app, DEV)  # now both
+        await pick_workspace(pilot, app, DEV, "law-security")  # it has no default workspace
         await forward_to_delivery(pilot, app)
         await pilot.pause()
         assert context_inputs(app) == {PROD: PROD, DEV: DEV}
@@ -96,6 +97,7 @@ async def test_after_a_finished_run_a_new_enablement_with_two_clusters() -> None
         await screen_is(pilot, app, "discover")
         await pick_cluster(pilot, app, PROD, unpick=True)
         await pick_cluster(pilot, app, DEV)
+        await pick_workspace(pilot, app, DEV, "law-security")  # it has no default workspace
         await pick_cluster(pilot, app, PROD)
         await forward_to_delivery(pilot, app)
         await pilot.pause()

@@ -150,7 +150,7 @@ def test_equivalent_commands_never_hold_a_secret() -> None:
 
     st = WizardState(clusters=list(CLUSTERS), workspaces=[WORKSPACE])
     st.selected = [c.id for c in CLUSTERS]
-    st.workspace_id = WORKSPACE.id
+    st.pick_workspace(CLUSTERS[1].id, WORKSPACE.id)  # aks-[dev] has no default
     for path in ("container-insights", "legacy-oms", "ama"):
         st.log_path = path  # type: ignore[assignment]
         text = equivalent_commands(st.to_plan())
@@ -197,7 +197,8 @@ async def test_review_exports_plan_yaml_and_status_exports(tmp_path: Path) -> No
         await pilot.pause()
         plan = plan_io.load(target)
         assert [c.name for c in plan.clusters] == ["aks-prod"]
-        assert plan.workspace.name == "law-security" and plan.facility == "authpriv"
+        assert plan.workspace_for(plan.clusters[0]).name == "law-security"
+        assert plan.facility == "authpriv"
         await pilot.press("f2")
         await settle(pilot)
         for key, name in (("j", "status.json"), ("c", "status.csv")):
@@ -557,7 +558,7 @@ async def test_cluster_row_appears_as_listed_then_updates_in_place() -> None:
         assert row(prod.id) is node  # the same row, updated in place
         text = tree_text(node)
         assert "reading" not in " ".join(text)
-        assert text[0] == "[x] aks-prod  westeurope, 3/4 Linux nodes"
+        assert text[0] == "[x] aks-prod  westeurope, 3/4 Linux nodes  → law-security"
         assert "aks-agentpool-12345678-vmss: 3 node(s), Ubuntu2204" in text
         assert "aks-agentpool-12345678-vmss000002" in text
         assert any(t.startswith("in place: Container Insights: on") for t in text)
@@ -575,7 +576,7 @@ async def test_cluster_row_appears_as_listed_then_updates_in_place() -> None:
         assert engine.calls == 2
         assert row(prod.id) is node and node.is_expanded
         text = tree_text(node)
-        assert text[0] == "[x] aks-prod  westeurope, 4/5 Linux nodes"
+        assert text[0] == "[x] aks-prod  westeurope, 4/5 Linux nodes  → law-security"
         assert "aks-agentpool-12345678-vmss: 4 node(s), Ubuntu2204" in text
         assert "aks-new-node" in text
         assert row(dev.id) is None

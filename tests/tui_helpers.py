@@ -70,16 +70,31 @@ async def pick_cluster(
     assert (cluster.id in app.state.selected) != unpick
 
 
-async def pick_workspace(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
-    from textual.widgets import Select
+async def pick_workspace(pilot: Pilot[Any], app: AksauditApp, cluster: str, name: str) -> None:
+    """On the discover screen, with the tree cursor on ``cluster`` (``pick_cluster`` leaves it
+    there): w, then the workspace ``name`` in the list, with keys."""
+    from textual.widgets import OptionList
+
+    from aksaudit_tui.tui.screens.workspace_pick import WorkspacePickScreen
 
     ws = next(w for w in app.state.workspaces if w.name == name)
+    c = next(c for c in app.state.clusters if c.name == cluster)
     await pilot.press("w")
-    select = app.get_screen("discover").query_one("#workspace", Select)
-    assert select.has_focus
-    select.value = ws.id
     await pilot.pause()
-    assert app.state.workspace_id == ws.id
+    assert isinstance(app.screen, WorkspacePickScreen), app.screen
+    options = app.screen.query_one(OptionList)
+    assert options.has_focus
+    want = options.get_option_index(ws.id)
+    await pilot.press("home")  # (the first option, the default, is disabled when there is none)
+    for _ in range(options.option_count):
+        if options.highlighted == want:
+            break
+        await pilot.press("down")
+    assert options.highlighted == want
+    await pilot.press("enter")
+    await pilot.pause()
+    choice = app.state.workspace_choice(c)
+    assert choice.workspace is not None and choice.workspace.id == ws.id
 
 
 async def next_screen(pilot: Pilot[Any], app: AksauditApp, name: str) -> None:
@@ -107,7 +122,7 @@ async def walk_to_review(
     assert app.state.discovery_done
     await pick_cluster(pilot, app, cluster)
     if workspace:
-        await pick_workspace(pilot, app, workspace)
+        await pick_workspace(pilot, app, cluster, workspace)
     await next_screen(pilot, app, "logpath")
     for _ in range(path_index):
         await pilot.press("down")

@@ -10,8 +10,9 @@ characters, the command palette (then a few keys), or a terminal resize between 
 - the screen has a visible way back (a Back button, or Escape on a modal; the start screen is
   the root);
 - on Review, the plan shown equals the choices the walk saw on the choice screens (the picked
-  clusters' ``[x]`` in the tree, the pressed radio buttons, the selected presets, the selects
-  and inputs), read from the widgets, not from the wizard state;
+  clusters' ``[x]`` in the tree and each one's workspace after its name, the pressed radio
+  buttons, the selected presets, the selects and inputs), read from the widgets, not from the
+  wizard state; the summary names each cluster's workspace;
 - on the remove review, the removal shown is the run and clusters picked on the remove screen;
 - with the emulator: once no job runs, no one-shot (privileged) pod of ours is left.
 
@@ -112,6 +113,7 @@ class Seen:
     image: str | None = None
     contexts: dict[str, str] = field(default_factory=dict)
     removal: tuple[str, set[str]] | None = None  # the remove screen's run and clusters
+    workspaces: dict[str, str] = field(default_factory=dict)  # picked cluster -> its workspace
 
 
 @dataclass
@@ -254,6 +256,7 @@ class Walk:
         name, seen = screen.screen_name, self.seen
         if name == "discover":
             picked: set[str] = set()
+            seen.workspaces = {}
             tree = screen.query_one(ClusterTree)
             todo = list(tree.root.children)
             while todo:
@@ -261,7 +264,12 @@ class Walk:
                 if node.data is not None and node.data[0] == "cluster":
                     label = str(node.label)
                     if label.startswith("[x] "):
-                        picked.add(label[4:].split("  ")[0])
+                        name = label[4:].split("  ")[0]
+                        picked.add(name)
+                        # "... → law-x"; "→ pick a workspace (w)" blocks Next
+                        _, arrow, ws = label.rpartition("  → ")
+                        if arrow and " " not in ws:
+                            seen.workspaces[name] = ws
                 elif node.data is not None and node.data[0] == "sub":
                     todo.extend(node.children)
             seen.clusters = picked
@@ -319,6 +327,12 @@ class Walk:
         for c in plan.clusters:
             if c.name not in summary:
                 raise self.fail(i, f"review summary does not name {c.name}: {summary!r}")
+            ws = plan.workspace_for(c).name
+            want_ws = seen.workspaces.get(c.name)
+            if want_ws is not None and want_ws != ws:
+                raise self.fail(i, f"review: workspace of {c.name} {ws!r}, chose {want_ws!r}")
+            if f"{c.name} → workspace {ws} (" not in summary:
+                raise self.fail(i, f"review summary does not show {c.name}'s workspace {ws}")
         self.reviews_checked += 1
 
     def check_removal(self, i: int, screen: WizardScreen) -> None:

@@ -60,6 +60,31 @@ def kube_contexts(items: list[str]) -> dict[str, str]:
     return contexts
 
 
+def workspace_flags(items: list[str]) -> tuple[str | None, dict[str, str]]:
+    """``--workspace WS`` (every cluster; at most once) and ``--workspace CLUSTER=WS`` (one
+    cluster's) apart. A name, workspace ID or ARM id never holds "=", so the form is plain."""
+    overall: str | None = None
+    per_cluster: dict[str, str] = {}
+    for item in items:
+        name, sep, ws = item.partition("=")
+        if not sep:
+            if overall is not None and overall != item:
+                raise UsageError(
+                    f"--workspace given twice ({overall}, {item}); "
+                    "for one cluster use --workspace CLUSTER=WORKSPACE"
+                )
+            if not item.strip():
+                raise UsageError("--workspace must not be empty")
+            overall = item
+            continue
+        if not name or not ws:
+            raise UsageError(f'--workspace "{item}": use WORKSPACE or CLUSTER=WORKSPACE')
+        if per_cluster.get(name, ws) != ws:
+            raise UsageError(f"--workspace {name}=...: given twice ({per_cluster[name]}, {ws})")
+        per_cluster[name] = ws
+    return overall, per_cluster
+
+
 def preset_list(text: str | None) -> list[str] | None:
     return [p.strip() for p in text.split(",") if p.strip()] if text else None
 
@@ -78,6 +103,7 @@ def plan_flags(args: argparse.Namespace) -> None:
     )
 
     kube_contexts(args.kube_context)
+    workspace_flags(args.workspace)
     if args.concurrency is not None and not 1 <= args.concurrency <= 1000:
         raise UsageError(f"--concurrency must be a whole number 1..1000, got {args.concurrency}")
     for flag, value in (("--namespace", args.namespace), ("--image", args.image)):
@@ -98,7 +124,7 @@ def plan_flags(args: argparse.Namespace) -> None:
             for name in dict.fromkeys(args.cluster)  # a repeated --cluster is harmless
         ),
         workspace=WorkspaceRef(
-            name=args.workspace,
+            name="ws",
             id=f"{rg}/Microsoft.OperationalInsights/workspaces/ws",
             customer_id=_NO_SUB,
         ),

@@ -61,7 +61,15 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("plan", help="write a plan (plan.yaml) from flags, resolving names")
     p.add_argument("--cluster", action="append", required=True, metavar="NAME", help="repeatable")
-    p.add_argument("--workspace", required=True, metavar="NAME")
+    p.add_argument(
+        "--workspace",
+        action="append",
+        default=[],
+        metavar="[CLUSTER=]WORKSPACE",
+        help="name, workspace ID or ARM id; CLUSTER=WORKSPACE for one cluster (repeatable); "
+        "without it each cluster takes the workspace its monitoring add-on uses, else the one "
+        "in its subscription and region",
+    )
     p.add_argument("--subscription", metavar="ID", default=None, help="limit discovery")
     p.add_argument("--log-path", choices=LOG_PATHS, default=DEFAULT_LOG_PATH)
     p.add_argument("--presets", metavar="A,B", default=None)
@@ -304,13 +312,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).is_dir():
         raise UsageError(f"--out {args.out}: is a directory; name the plan file")
     contexts = checks.kube_contexts(args.kube_context)
+    workspace, workspaces = checks.workspace_flags(args.workspace)
     presets = checks.preset_list(args.presets)
     engine = _engine(args)
     plan = asyncio.run(
         engine.plan_from_names(
             PlanRequest(
                 clusters=args.cluster,
-                workspace=args.workspace,
+                workspace=workspace,
+                workspaces=workspaces,
                 subscription=args.subscription,
                 log_path=args.log_path,
                 presets=presets,

@@ -31,7 +31,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "aksaudit discover --subscription my-sub --json > inventory.json",
     ),
     "plan": (
-        "aksaudit plan --cluster aks-prod --workspace law-prod --out plan.yaml",
+        "aksaudit plan --cluster aks-prod --out plan.yaml    # workspace: the add-on's, else "
+        "the one in its subscription and region",
+        "aksaudit plan --cluster aks-a --cluster aks-b --workspace aks-b=law-b --out plan.yaml",
         "aksaudit plan --cluster aks-a --cluster aks-b --workspace law-prod \\\n"
         "    --presets identity-and-config,kernel-and-privilege --facility local6 --out plan.yaml",
         "aksaudit plan --cluster aks-dev --workspace law-dev --log-path ama "

@@ -11,7 +11,7 @@ import shlex
 
 from aksaudit_tui.cloud import logpaths
 from aksaudit_tui.cloud.models import Cluster, Workspace
-from aksaudit_tui.engine.plan import ClusterTarget, Plan
+from aksaudit_tui.engine.plan import ClusterTarget, Plan, WorkspaceRef
 
 
 def _q(value: str) -> str:
@@ -29,12 +29,8 @@ def _cluster(c: ClusterTarget) -> Cluster:
     )
 
 
-def equivalent_commands(plan: Plan) -> str:
-    """The commands for ``plan``, one per line, ``#`` comments where a step has no one-liner:
-    the log path's own (from the registry), then the kubectl ones that deliver the script."""
-    ws = plan.workspace
-    path = logpaths.describe(plan.log_path)
-    workspace = Workspace(
+def _workspace(ws: WorkspaceRef) -> Workspace:
+    return Workspace(
         id=ws.id,
         name=ws.name,
         customer_id=ws.customer_id,
@@ -42,6 +38,12 @@ def equivalent_commands(plan: Plan) -> str:
         resource_group=ws.resource_group,
         subscription_id=ws.subscription_id,
     )
+
+
+def equivalent_commands(plan: Plan) -> str:
+    """The commands for ``plan``, one per line, ``#`` comments where a step has no one-liner:
+    the log path's own (from the registry), then the kubectl ones that deliver the script."""
+    path = logpaths.describe(plan.log_path)
     out: list[str] = [
         "# Equivalent commands for this plan (aksaudit does the same through the Azure SDK).",
         f"aksaudit node-script --presets {_q(','.join(plan.presets))} "
@@ -51,6 +53,7 @@ def equivalent_commands(plan: Plan) -> str:
     for c in plan.clusters:
         sub = _q(c.subscription_id)
         out.append(f"# --- cluster {c.name} ---")
+        workspace = _workspace(plan.workspace_for(c))
         out.extend(path.az_commands(_cluster(c), workspace, plan.facility, plan.severity))
         out.append(
             f"az aks get-credentials --subscription {sub} -g {_q(c.resource_group)} -n {_q(c.name)}"
@@ -76,5 +79,6 @@ def equivalent_commands(plan: Plan) -> str:
                 f"{plan.concurrency} at a time, deleted when done"
             )
         out.append("")
-    out.extend(path.az_workspace_commands(workspace, plan.facility, plan.severity))
+    for ws in plan.workspaces:
+        out.extend(path.az_workspace_commands(_workspace(ws), plan.facility, plan.severity))
     return "\n".join(out) + "\n"

@@ -31,6 +31,29 @@ DEFAULT_CONCURRENCY = 10
 DEFAULT_PRESETS: tuple[str, ...] = ("identity-and-config",)
 
 
+# Why a cluster sends to its workspace (engine/workspace_choice.py has the rule). Shown on
+# Discover and Review and written as a comment beside the cluster's workspace in the plan.
+WorkspaceWhy = Literal["add-on", "agent", "region", "picked"]
+WHY_TEXT: dict[str, str] = {
+    "add-on": "add-on's workspace",
+    "agent": "legacy agent's workspace",
+    "region": "same subscription and region",
+    "picked": "picked by you",
+}
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    """A Log Analytics workspace as the plan names it (never its key)."""
+
+    name: str
+    id: str  # ARM id
+    customer_id: str  # the workspace ID (query API, agents)
+    resource_group: str = ""
+    subscription_id: str = ""
+    location: str = ""
+
+
 @dataclass(frozen=True)
 class PlanRequest:
     """A plan asked for by names (``aksaudit plan``'s flags): the one declaration of those
@@ -38,7 +61,10 @@ class PlanRequest:
     resolves the names through discovery and validates the result like a plan file."""
 
     clusters: Sequence[str]
-    workspace: str
+    # every cluster's workspace (name, workspace ID or ARM id); None: the default rule
+    workspace: str | None = None
+    # per cluster name, over ``workspace`` and the default rule
+    workspaces: Mapping[str, str] = field(default_factory=dict)
     subscription: str | None = None  # limit discovery to it
     log_path: str = DEFAULT_LOG_PATH
     presets: Sequence[str] | None = None  # None: DEFAULT_PRESETS
@@ -63,6 +89,10 @@ class ClusterTarget:
     node_resource_group: str
     location: str = ""
     kube_context: str | None = None  # None: the context named after the cluster
+    # This cluster's own workspace (None: the plan's ``workspace``) and why it was chosen
+    # (a comment in the file, not read back: a hand edit must not keep a stale reason).
+    workspace: WorkspaceRef | None = None
+    workspace_why: WorkspaceWhy | None = field(default=None, compare=False)
 
     @property
     def context(self) -> str:
@@ -70,19 +100,10 @@ class ClusterTarget:
 
 
 @dataclass(frozen=True)
-class WorkspaceRef:
-    name: str
-    id: str  # ARM id
-    customer_id: str  # the workspace ID (query API, agents)
-    resource_group: str = ""
-    subscription_id: str = ""
-    location: str = ""
-
-
-@dataclass(frozen=True)
 class Plan:
     clusters: tuple[ClusterTarget, ...]
-    workspace: WorkspaceRef
+    # every cluster's workspace unless the cluster names its own (plan_io: one of the two)
+    workspace: WorkspaceRef | None = None
     log_path: LogPath = DEFAULT_LOG_PATH
     presets: tuple[str, ...] = DEFAULT_PRESETS
     custom_rules_file: str | None = None  # path, read when the rules are rendered
@@ -107,6 +128,28 @@ class Plan:
                 return c
         raise KeyError(name)
 
+    def workspace_for(self, cluster: ClusterTarget) -> WorkspaceRef:
+        """Where this cluster's audit lines go: its own workspace, else the plan's."""
+        ws = cluster.workspace or self.workspace
+        if ws is None:  # plan_io and planning never make such a plan
+            raise ValueError(f"cluster {cluster.name} has no workspace")
+        return ws
+
+    def why_for(self, cluster: ClusterTarget) -> str:
+        """Why the cluster sends there, for people ("add-on's workspace", ...)."""
+        if cluster.workspace is not None and cluster.workspace_why:
+            return WHY_TEXT[cluster.workspace_why]
+        return "given in the plan"
+
+    @property
+    def workspaces(self) -> tuple[WorkspaceRef, ...]:
+        """Every workspace the plan sends to, once each, in cluster order."""
+        out: dict[str, WorkspaceRef] = {}
+        for c in self.clusters:
+            ws = self.workspace_for(c)
+            out.setdefault(ws.id.lower(), ws)
+        return tuple(out.values())
+
     def with_changes(self, **kw: Any) -> Plan:
         return replace(self, **kw)
 
@@ -125,26 +168,17 @@ class Plan:
                         ("node_resource_group", c.node_resource_group),
                         ("location", c.location),
                         ("kube_context", c.kube_context),
+                        ("workspace", _ws_dict(c.workspace) if c.workspace else None),
                     )
                     if v is not None and v != ""
                 }
                 for c in self.clusters
             ],
-            "workspace": {
-                k: v
-                for k, v in (
-                    ("name", self.workspace.name),
-                    ("id", self.workspace.id),
-                    ("customer_id", self.workspace.customer_id),
-                    ("resource_group", self.workspace.resource_group),
-                    ("subscription", self.workspace.subscription_id),
-                    ("location", self.workspace.location),
-                )
-                if v
-            },
-            "log_path": self.log_path,
-            "presets": list(self.presets),
         }
+        if self.workspace is not None:
+            d["workspace"] = _ws_dict(self.workspace)
+        d["log_path"] = self.log_path
+        d["presets"] = list(self.presets)
         if self.custom_rules_file or self.custom_rules:
             cr: dict[str, str] = {}
             if self.custom_rules_file:
@@ -168,7 +202,7 @@ class Plan:
     def from_dict(d: dict[str, Any]) -> Plan:
         """Inverse of ``to_dict`` for data already validated (journal). Files go via plan_io."""
         cr = d.get("custom_rules") or {}
-        ws = d["workspace"]
+        ws = d.get("workspace")
         return Plan(
             clusters=tuple(
                 ClusterTarget(
@@ -179,17 +213,11 @@ class Plan:
                     node_resource_group=c.get("node_resource_group", ""),
                     location=c.get("location", ""),
                     kube_context=c.get("kube_context"),
+                    workspace=_ws_ref(c["workspace"]) if c.get("workspace") else None,
                 )
                 for c in d["clusters"]
             ),
-            workspace=WorkspaceRef(
-                name=ws.get("name", ""),
-                id=ws.get("id", ""),
-                customer_id=ws.get("customer_id", ""),
-                resource_group=ws.get("resource_group", ""),
-                subscription_id=ws.get("subscription", ""),
-                location=ws.get("location", ""),
-            ),
+            workspace=_ws_ref(ws) if ws else None,
             log_path=d.get("log_path", DEFAULT_LOG_PATH),
             presets=tuple(d.get("presets") or ()),
             custom_rules_file=cr.get("file"),
@@ -202,3 +230,29 @@ class Plan:
             concurrency=int(d.get("concurrency", DEFAULT_CONCURRENCY)),
             version=int(d.get("version", PLAN_VERSION)),
         )
+
+
+def _ws_dict(ws: WorkspaceRef) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in (
+            ("name", ws.name),
+            ("id", ws.id),
+            ("customer_id", ws.customer_id),
+            ("resource_group", ws.resource_group),
+            ("subscription", ws.subscription_id),
+            ("location", ws.location),
+        )
+        if v
+    }
+
+
+def _ws_ref(d: dict[str, Any]) -> WorkspaceRef:
+    return WorkspaceRef(
+        name=d.get("name", ""),
+        id=d.get("id", ""),
+        customer_id=d.get("customer_id", ""),
+        resource_group=d.get("resource_group", ""),
+        subscription_id=d.get("subscription", ""),
+        location=d.get("location", ""),
+    )

@@ -21,6 +21,7 @@ from aksaudit_tui.engine.plan import (
     DELIVERIES,
     LOG_PATHS,
     PLAN_VERSION,
+    WHY_TEXT,
     ClusterTarget,
     Plan,
     WorkspaceRef,
@@ -52,6 +53,7 @@ CLUSTER_KEYS = (
     "node_resource_group",
     "location",
     "kube_context",
+    "workspace",  # this cluster's own workspace (a mapping of WORKSPACE_KEYS)
 )
 WORKSPACE_KEYS = ("name", "id", "customer_id", "resource_group", "subscription", "location")
 CUSTOM_KEYS = ("file", "inline")
@@ -129,6 +131,36 @@ def _str(w: _Where, node: Any, key: str, required: bool = True) -> str | None:
     if not isinstance(v, str):
         raise w.fail(w.value(node, key), f'"{key}" must be text, got {v!r}')
     return str(v)
+
+
+def _workspace(w: _Where, parent: Any, what: str) -> WorkspaceRef:
+    """The "workspace" mapping under ``parent`` (the plan, or a cluster: ``what`` names it)."""
+    ws = parent.get("workspace")
+    if not hasattr(ws, "items"):
+        raise w.fail(
+            w.value(parent, "workspace"), f'{what}"workspace" must be a mapping (name, id, ...)'
+        )
+    for k in ws:
+        if k not in WORKSPACE_KEYS:
+            hint = " (keys are fetched at apply time, never stored)" if "key" in str(k) else ""
+            raise w.fail(
+                w.key(ws, k),
+                f'{what}unknown workspace key "{k}"{hint}; use one of {_one_of(WORKSPACE_KEYS)}',
+            )
+    wsid = _str(w, ws, "id") or ""
+    if "/workspaces/" not in wsid.lower():
+        raise w.fail(w.value(ws, "id"), f"{what}workspace id must be the workspace's ARM id")
+    customer = _str(w, ws, "customer_id") or ""
+    if not re.fullmatch(r"[0-9a-fA-F-]{36}", customer):
+        raise w.fail(w.value(ws, "customer_id"), f"{what}workspace customer_id must be a GUID")
+    return WorkspaceRef(
+        name=_str(w, ws, "name", required=False) or wsid.rsplit("/", 1)[-1],
+        id=wsid,
+        customer_id=customer,
+        resource_group=_str(w, ws, "resource_group", required=False) or wsid.split("/")[4],
+        subscription_id=_str(w, ws, "subscription", required=False) or wsid.split("/")[2],
+        location=_str(w, ws, "location", required=False) or "",
+    )
 
 
 def loads(text: str, name: str = "plan.yaml", base_dir: Path | None = None) -> Plan:
@@ -222,36 +254,21 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
                 node_resource_group=_str(w, c, "node_resource_group") or "",
                 location=_str(w, c, "location", required=False) or "",
                 kube_context=_str(w, c, "kube_context", required=False),
+                workspace=_workspace(w, c, f'cluster "{cname}": ') if "workspace" in c else None,
             )
         )
 
-    # workspace
-    ws = doc.get("workspace")
-    if ws is None:
-        raise w.fail(w.node(doc), 'missing "workspace" (name, id, customer_id)')
-    if not hasattr(ws, "items"):
-        raise w.fail(w.value(doc, "workspace"), '"workspace" must be a mapping (name, id, ...)')
-    for k in ws:
-        if k not in WORKSPACE_KEYS:
-            hint = " (keys are fetched at apply time, never stored)" if "key" in str(k) else ""
+    # workspace: the plan's (every cluster without its own), or one per cluster
+    workspace = _workspace(w, doc, "") if doc.get("workspace") is not None else None
+    if workspace is None:
+        bare = [(i, c) for i, c in enumerate(clusters) if c.workspace is None]
+        if bare:
+            i, c = bare[0]
             raise w.fail(
-                w.key(ws, k),
-                f'unknown workspace key "{k}"{hint}; use one of {_one_of(WORKSPACE_KEYS)}',
+                w.item(seq, i),
+                f'cluster "{c.name}" has no workspace: give it "workspace" (name, id, '
+                'customer_id) or add one "workspace" for every cluster',
             )
-    wsid = _str(w, ws, "id") or ""
-    if "/workspaces/" not in wsid.lower():
-        raise w.fail(w.value(ws, "id"), "workspace id must be the workspace's ARM id")
-    customer = _str(w, ws, "customer_id") or ""
-    if not re.fullmatch(r"[0-9a-fA-F-]{36}", customer):
-        raise w.fail(w.value(ws, "customer_id"), "workspace customer_id must be a GUID")
-    workspace = WorkspaceRef(
-        name=_str(w, ws, "name", required=False) or wsid.rsplit("/", 1)[-1],
-        id=wsid,
-        customer_id=customer,
-        resource_group=_str(w, ws, "resource_group", required=False) or wsid.split("/")[4],
-        subscription_id=_str(w, ws, "subscription", required=False) or wsid.split("/")[2],
-        location=_str(w, ws, "location", required=False) or "",
-    )
 
     def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
         if key not in doc or doc[key] is None:
@@ -361,6 +378,9 @@ def dumps(plan: Plan, doc: Any = None) -> str:
     _merge(doc, data)
     for note in plan.notes:
         doc.yaml_set_comment_before_after_key("clusters", before=f"WARNING: {note}")
+    for item, c in zip(doc["clusters"], plan.clusters, strict=True):
+        if c.workspace is not None and c.workspace_why:
+            item.yaml_add_eol_comment(WHY_TEXT[c.workspace_why], "workspace")
     if plan.image_from:
         doc.yaml_add_eol_comment(f"resolved at plan time from {plan.image_from}", "image")
     buf = io.StringIO()

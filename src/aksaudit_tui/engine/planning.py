@@ -6,7 +6,7 @@ A plan made from names is validated exactly as a plan file would be (``plan_io``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +30,12 @@ from aksaudit_tui.engine.plan import (
     ClusterTarget,
     Plan,
     PlanRequest,
-    WorkspaceRef,
+)
+from aksaudit_tui.engine.workspace_choice import (
+    default_workspace,
+    find_workspaces,
+    picked,
+    workspace_ref,
 )
 from aksaudit_tui.errors import UsageError
 from aksaudit_tui.nodes.image import parse_image, resolve_digest
@@ -74,27 +79,16 @@ def target_from_cluster(c: Cluster, kube_context: str | None = None) -> ClusterT
     )
 
 
-def workspace_ref(w: Workspace) -> WorkspaceRef:
-    """The plan's reference to a discovered workspace (no key: the plan holds no secret)."""
-    return WorkspaceRef(
-        name=w.name,
-        id=w.id,
-        customer_id=w.customer_id,
-        resource_group=w.resource_group,
-        subscription_id=w.subscription_id,
-        location=w.location,
-    )
-
-
 def _abspath(path: str | None) -> str | None:
     # the plan may be written elsewhere than the cwd: keep the rules file findable
     return str(Path(path).absolute()) if path else None
 
 
 async def plan_from_names(settings: CloudSettings, req: PlanRequest) -> Plan:
-    """Discover, resolve names to ids, validate like a plan file."""
+    """Discover, resolve names to ids, choose each cluster's workspace (``--workspace
+    CLUSTER=WS``, else ``--workspace WS``, else the default rule), validate like a plan file."""
     inv = await discovery.discover_all(settings, req.subscription)
-    targets: list[ClusterTarget] = []
+    found: list[Cluster] = []
     notes: list[str] = []
     for name in req.clusters:
         hits = [c for c in inv.clusters if c.name == name] or [
@@ -107,23 +101,44 @@ async def plan_from_names(settings: CloudSettings, req: PlanRequest) -> Plan:
             raise UsageError(
                 f"--cluster {name}: {len(hits)} clusters have that name; add --subscription ID"
             )
-        targets.append(target_from_cluster(hits[0], req.kube_contexts.get(name)))
+        found.append(hits[0])
         version = hits[0].kubernetes_version or ""
         if version and not fence_supported(version):
             ns = req.namespace or DEFAULT_NAMESPACE
             notes.append(f"{hits[0].name}: {fence_warning(ns, version)}")
-    workspace = req.workspace
-    wss = [w for w in inv.workspaces if w.name == workspace or w.customer_id == workspace] or [
-        w for w in inv.workspaces if w.name.lower() == workspace.lower()
-    ]
-    if not wss:
-        known = ", ".join(sorted({w.name for w in inv.workspaces})) or "none"
-        raise UsageError(f"--workspace {workspace}: no such workspace; found: {known}")
-    if len(wss) > 1:
-        raise UsageError(f"--workspace {workspace}: ambiguous; pass its customer id (workspace ID)")
+    for name in req.workspaces:
+        if not any(c.name.lower() == name.lower() for c in found):
+            picked_names = ", ".join(c.name for c in found)
+            raise UsageError(
+                f"--workspace {name}=...: {name} is not one of the --cluster names ({picked_names})"
+            )
+    overall = _one_workspace(inv.workspaces, req.workspace, "") if req.workspace else None
+    targets: list[ClusterTarget] = []
+    for c in found:
+        own = next((v for k, v in req.workspaces.items() if k.lower() == c.name.lower()), None)
+        target = target_from_cluster(c, req.kube_contexts.get(c.name))
+        if own is not None:
+            choice = picked(c, _one_workspace(inv.workspaces, own, f"{c.name}="))
+        elif overall is not None:
+            targets.append(target)  # the plan's own workspace (as plans always had)
+            continue
+        else:
+            choice = default_workspace(c, inv.workspaces)
+        if choice.workspace is None:
+            raise UsageError(
+                f"{c.name}: no default workspace ({choice.ask}); "
+                f"pass --workspace {c.name}=WORKSPACE"
+            )
+        targets.append(
+            replace(
+                target,
+                workspace=workspace_ref(choice.workspace),
+                workspace_why=choice.why,
+            )
+        )
     plan = Plan(
         clusters=tuple(targets),
-        workspace=workspace_ref(wss[0]),
+        workspace=workspace_ref(overall) if overall is not None else None,
         log_path=req.log_path,
         presets=tuple(req.presets) if req.presets is not None else DEFAULT_PRESETS,
         custom_rules_file=_abspath(req.custom_rules_file),
@@ -145,7 +160,25 @@ async def plan_from_names(settings: CloudSettings, req: PlanRequest) -> Plan:
         raise UsageError(
             parts[1] if len(parts) == 2 and parts[0].startswith("plan:") else msg
         ) from None
-    return await pin_image(settings, replace(checked, notes=tuple(notes)))
+    # the file form does not carry why a workspace was chosen (a comment): keep ours
+    whys = tuple(
+        replace(ct, workspace_why=t.workspace_why)
+        for ct, t in zip(checked.clusters, targets, strict=True)
+    )
+    return await pin_image(settings, replace(checked, clusters=whys, notes=tuple(notes)))
+
+
+def _one_workspace(workspaces: Sequence[Workspace], text: str, prefix: str) -> Workspace:
+    """The one discovered workspace ``text`` names (``prefix``: the flag's cluster part)."""
+    wss = find_workspaces(workspaces, text)
+    if not wss:
+        known = ", ".join(sorted({w.name for w in workspaces})) or "none"
+        raise UsageError(f"--workspace {prefix}{text}: no such workspace; found: {known}")
+    if len(wss) > 1:
+        raise UsageError(
+            f"--workspace {prefix}{text}: ambiguous; pass its workspace ID (customer id)"
+        )
+    return wss[0]
 
 
 async def pin_image(settings: CloudSettings, plan: Plan) -> Plan:

@@ -104,7 +104,8 @@ async def status(config: EngineConfig, cluster_name: str | None) -> StatusReport
             for i, (rows, _err, _lp) in enumerate(parts):
                 for r in rows:
                     if r.skipped_reason is None or r.skipped_reason == "node NotReady":
-                        by_ws.setdefault(ctxs[i].plan.workspace.customer_id, []).append((i, r.node))
+                        ws = ctxs[i].plan.workspace_for(ctxs[i].cluster).customer_id
+                        by_ws.setdefault(ws, []).append((i, r.node))
             seen: dict[tuple[int, str], Any] = {}
             for ws, items in by_ws.items():
                 ctx0 = ctxs[items[0][0]]

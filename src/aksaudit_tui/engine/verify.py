@@ -15,7 +15,7 @@ from aksaudit_tui.engine.azure import arrivals
 from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.coverage import NodeVerdict, VerifyReport
 from aksaudit_tui.engine.events import Event, NodeArrival, VerifyWaiting
-from aksaudit_tui.engine.plan import Plan
+from aksaudit_tui.engine.plan import Plan, WorkspaceRef
 from aksaudit_tui.engine.rsyslog import rsyslog_gap
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.steps import kubeops
@@ -98,22 +98,39 @@ async def verify_contexts(
     last_state: dict[str, bool] = {}
     queries = 0
     computers = sorted(want)
+    # each cluster's nodes are looked for in its own workspace: one query per workspace per poll
+    by_ws: dict[str, tuple[WorkspaceRef, list[str]]] = {}
+    for comp in computers:
+        ws = plan.workspace_for(want[comp][0].cluster)
+        by_ws.setdefault(ws.customer_id.lower(), (ws, []))[1].append(comp)
     while computers and not cancel.is_set():
-        try:
-            got = await arrivals(
-                config.settings,
-                plan.workspace.customer_id,
-                computers,
-                plan.facility,
-                since if started_at is None else _since(started_at),
-            )
-            queries += 1
-        except Exception as exc:
-            errors.append(f"arrival query on workspace {plan.workspace.name}: {describe_exc(exc)}")
+        failed = False
+        for ws, comps in by_ws.values():
+            todo = [c for c in comps if c not in seen]
+            if not todo:
+                continue
+            try:
+                got = await arrivals(
+                    config.settings,
+                    ws.customer_id,
+                    todo,
+                    plan.facility,
+                    since if started_at is None else _since(started_at),
+                )
+                queries += 1
+            except Exception as exc:
+                errors.append(f"arrival query on workspace {ws.name}: {describe_exc(exc)}")
+                failed = True
+                break
+            for comp, arr in got.items():
+                if (
+                    comp in todo
+                    and getattr(arr, "records", 0) > 0
+                    and _since_start(arr, started_at)
+                ):
+                    seen[comp] = arr
+        if failed:
             break
-        for comp, arr in got.items():
-            if comp in want and getattr(arr, "records", 0) > 0 and _since_start(arr, started_at):
-                seen[comp] = arr
         for comp in computers:
             arrived = comp in seen
             if last_state.get(comp) != arrived and arrived:

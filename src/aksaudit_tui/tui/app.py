@@ -430,9 +430,6 @@ class AksauditApp(App[int]):
             st.found_cluster(ev.cluster)
         elif isinstance(ev, WorkspaceFound):
             st.workspaces.append(ev.workspace)
-            if st.workspace_id is None:
-                default = st.default_workspace()
-                st.workspace_id = default.id if default else None
         elif isinstance(ev, DiscoveryFailed):
             st.errors.append(ev.error)
         elif isinstance(ev, DiscoveryDone):

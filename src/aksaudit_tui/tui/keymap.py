@@ -26,7 +26,7 @@ BINDING_IDS: dict[str, tuple[str, str]] = {
     "start.sign_in": ("s", "Start screen: look for a sign-in again (after az login elsewhere)"),
     "discover.toggle": ("space", "Discover: pick / unpick the cluster under the cursor"),
     "discover.refresh": ("ctrl+r", "Discover: discover again"),
-    "discover.workspace": ("w", "Discover: jump to the workspace list"),
+    "discover.workspace": ("w", "Discover: the workspace of the cluster under the cursor"),
     "review.export": ("e", "Review: export plan.yaml"),
     "review.commands": ("y", "Review: show the equivalent az/kubectl commands"),
     "review.script": ("v", "Review: view the node script"),

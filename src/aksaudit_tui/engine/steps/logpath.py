@@ -12,7 +12,8 @@ from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
 
 
 def workspace_model(ctx: StepContext) -> Any:
-    w = ctx.plan.workspace
+    """The cluster's workspace (its own, else the plan's) as the log-path adapters take it."""
+    w = ctx.plan.workspace_for(ctx.cluster)
     return Workspace(
         id=w.id,
         name=w.name,

@@ -35,6 +35,7 @@ def plan_hash(plan: Plan) -> str:
 
 def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None) -> AppliedRecord:
     plan = ctx.plan
+    ws = plan.workspace_for(ctx.cluster)
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return AppliedRecord(
         plan_hash=plan_hash(plan),
@@ -43,9 +44,9 @@ def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None)
         facility=plan.facility,
         severity=plan.severity,
         log_path=plan.log_path,
-        workspace_id=plan.workspace.customer_id,
-        workspace_name=plan.workspace.name,
-        workspace_resource_id=plan.workspace.id,
+        workspace_id=ws.customer_id,
+        workspace_name=ws.name,
+        workspace_resource_id=ws.id,
         script_sha256=script_sha256(ctx.script_text),
         delivery=plan.delivery,
         keeper_interval_s=int(ctx.keeper_interval_s),

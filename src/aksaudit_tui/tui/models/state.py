@@ -1,7 +1,8 @@
 """What the wizard has gathered so far: discovery results and the user's choices.
 
 Plain Python (no Textual) so it can be tested on its own; screens read and write it, and
-``to_plan()`` turns it into the engine's ``Plan``.
+``to_plan()`` turns it into the engine's ``Plan``. Each cluster's workspace comes from the
+engine's rule (``engine/workspace_choice.py``) unless the user picked one for that cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from aksaudit_tui.engine.plan import (
     Delivery,
     LogPath,
     Plan,
-    WorkspaceRef,
+)
+from aksaudit_tui.engine.workspace_choice import (
+    WorkspaceChoice,
+    default_workspace,
+    picked,
+    workspace_ref,
 )
 
 
@@ -32,7 +38,8 @@ class WizardState:
     errors: list[DiscoveryError] = field(default_factory=list)
     discovery_done: bool = False
     selected: list[str] = field(default_factory=list)  # cluster ARM ids, in selection order
-    workspace_id: str | None = None
+    # cluster ARM id (lower case) -> the workspace ARM id the user picked for it
+    picked_workspaces: dict[str, str] = field(default_factory=dict)
     log_path: LogPath = DEFAULT_LOG_PATH
     presets: list[str] = field(default_factory=lambda: ["identity-and-config"])
     custom_rules: str = ""
@@ -81,13 +88,6 @@ class WizardState:
         found = (self.cluster_by_id(i) for i in self.selected)
         return [c for c in found if c is not None]
 
-    @property
-    def workspace(self) -> Workspace | None:
-        for w in self.workspaces:
-            if w.id == self.workspace_id:
-                return w
-        return None
-
     def toggle(self, cluster_id: str) -> bool:
         """Select or unselect a cluster; returns whether it is now selected."""
         if cluster_id in self.selected:
@@ -96,22 +96,22 @@ class WizardState:
         self.selected.append(cluster_id)
         return True
 
-    def default_workspace(self) -> Workspace | None:
-        """The workspace the first chosen cluster already sends to (Container Insights, else its
-        agent extension), else the first one found."""
-        for c in self.chosen_clusters:
-            wid = (c.monitoring.workspace_id or "").lower()
-            for w in self.workspaces:
-                if w.id.lower() == wid:
-                    return w
-            # a legacy estate: the workspace its agent extension reports to
-            for ss in c.scale_sets:
-                for ext in ss.extensions:
-                    cid = str(ext.settings.get("workspaceId", "")).lower()
-                    for w in self.workspaces:
-                        if cid and w.customer_id.lower() == cid:
-                            return w
-        return self.workspaces[0] if self.workspaces else None
+    def workspace_choice(self, cluster: Cluster) -> WorkspaceChoice:
+        """The cluster's workspace and why: the user's pick, else the engine's default rule
+        (a pick that is the default keeps the default's reason: it is still true)."""
+        rule = default_workspace(cluster, self.workspaces)
+        wid = self.picked_workspaces.get(cluster.id.lower())
+        ws = next((w for w in self.workspaces if w.id.lower() == (wid or "").lower()), None)
+        if ws is None or (rule.workspace is not None and rule.workspace.id == ws.id):
+            return rule
+        return picked(cluster, ws)
+
+    def pick_workspace(self, cluster_id: str, workspace_id: str | None) -> None:
+        """The user's workspace for one cluster; None: back to the default rule."""
+        if workspace_id is None:
+            self.picked_workspaces.pop(cluster_id.lower(), None)
+        else:
+            self.picked_workspaces[cluster_id.lower()] = workspace_id
 
     # --- the plan ------------------------------------------------------------------------------
 
@@ -122,38 +122,35 @@ class WizardState:
         reading = [c.name for c in self.chosen_clusters if not c.complete]
         if reading:
             return f"Still reading {', '.join(reading)}: a moment, discovery is finishing."
-        if self.workspace is None:
-            return "Pick the Log Analytics workspace."
+        for c in self.chosen_clusters:
+            choice = self.workspace_choice(c)
+            if choice.workspace is None:
+                return f"Pick a workspace for {c.name} (w on it in the tree): {choice.ask}."
         if not self.presets and not self.custom_rules.strip():
             return "Pick at least one rule preset or write custom rules."
         return None
 
     def to_plan(self) -> Plan:
-        ws = self.workspace
-        if ws is None:
-            raise ValueError("no workspace chosen")
-        targets = tuple(
-            ClusterTarget(
-                name=c.name,
-                id=c.id,
-                subscription_id=c.subscription_id,
-                resource_group=c.resource_group,
-                node_resource_group=c.node_resource_group,
-                location=c.location,
-                kube_context=self.contexts.get(c.name) or None,
+        targets = []
+        for c in self.chosen_clusters:
+            choice = self.workspace_choice(c)
+            if choice.workspace is None:
+                raise ValueError(f"no workspace chosen for {c.name}")
+            targets.append(
+                ClusterTarget(
+                    name=c.name,
+                    id=c.id,
+                    subscription_id=c.subscription_id,
+                    resource_group=c.resource_group,
+                    node_resource_group=c.node_resource_group,
+                    location=c.location,
+                    kube_context=self.contexts.get(c.name) or None,
+                    workspace=workspace_ref(choice.workspace),
+                    workspace_why=choice.why,
+                )
             )
-            for c in self.chosen_clusters
-        )
         return Plan(
-            clusters=targets,
-            workspace=WorkspaceRef(
-                name=ws.name,
-                id=ws.id,
-                customer_id=ws.customer_id,
-                resource_group=ws.resource_group,
-                subscription_id=ws.subscription_id,
-                location=ws.location,
-            ),
+            clusters=tuple(targets),
             log_path=self.log_path,
             presets=tuple(self.presets),
             custom_rules=self.custom_rules.strip() or None,
@@ -168,7 +165,7 @@ class WizardState:
     def load_plan(self, plan: Plan) -> None:
         """Take the choices of an existing plan (resume, plan file)."""
         self.selected = [c.id for c in plan.clusters]
-        self.workspace_id = plan.workspace.id
+        self.picked_workspaces = {c.id.lower(): plan.workspace_for(c).id for c in plan.clusters}
         self.log_path = plan.log_path
         self.presets = list(plan.presets)
         self.custom_rules = plan.custom_rules or ""

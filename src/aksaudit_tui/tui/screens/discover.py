@@ -1,4 +1,9 @@
-"""Discover: the tree streams in; pick target clusters and the workspace."""
+"""Discover: the tree streams in; pick target clusters, see (and change) each one's workspace.
+
+Each picked cluster shows its workspace and why in the tree ("add-on's workspace", "same
+subscription and region", "picked by you"; the engine's rule decides the default), and the
+line under the tree says it for the cluster under the cursor; ``w`` changes it.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Select, Static, Tree
+from textual.widgets import Static, Tree
 
+from aksaudit_tui.cloud.models import Cluster
+from aksaudit_tui.engine.workspace_choice import WorkspaceChoice, default_workspace
 from aksaudit_tui.tui.messages import Discover
 from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
+from aksaudit_tui.tui.screens.workspace_pick import WorkspacePickScreen
 from aksaudit_tui.tui.widgets.cluster_tree import ClusterTree, NodeData, in_place
 
 
 class DiscoverScreen(WizardScreen):
-    """The discovered tree; pick clusters (space) and the workspace (w)."""
+    """The discovered tree; pick clusters (space), change a cluster's workspace (w)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rediscover", "Discover again", id="discover.refresh"),
@@ -29,12 +37,7 @@ class DiscoverScreen(WizardScreen):
             yield ClusterTree(id="clusters")
             with Vertical(id="discover-side"):
                 yield Static("", id="discover-detail", markup=False)
-        with Horizontal(id="workspace-row"):
-            yield Label("Workspace:")
-            yield Select[str]([], id="workspace", prompt="(discovering…)", compact=True)
-
-    _ws_count = 0
-    _workspace_touched = False
+        yield Static("", id="workspace-row", markup=False)
 
     def on_mount(self) -> None:
         self.post_message(Discover())
@@ -48,20 +51,10 @@ class DiscoverScreen(WizardScreen):
         st = app.state
         job = app.job("discovery")
         loading = job.running and not st.discovery_done
-        self.query_one(ClusterTree).sync(st.subscriptions, st.clusters, st.selected, loading)
-        sel = self.query_one("#workspace", Select)
-        options = [
-            (Text(f"{w.name}  ({w.resource_group}, {w.location})"), w.id) for w in st.workspaces
-        ]
-        if len(options) != self._ws_count:
-            self._ws_count = len(options)
-            sel.set_options(options)
-        # After "Discover again" the chosen workspace may not be listed yet: Select rejects it.
-        known = any(w.id == st.workspace_id for w in st.workspaces)
-        if st.workspace_id and known and sel.value != st.workspace_id:
-            sel.value = st.workspace_id
-        if not loading and not st.workspaces:
-            sel.prompt = "(no workspace found)"
+        tree = self.query_one(ClusterTree)
+        # the tree is narrow: the workspace's name there, the why beside it (detail, row)
+        picked = {c.id: short_label(st.workspace_choice(c)) for c in st.chosen_clusters}
+        tree.sync(st.subscriptions, st.clusters, st.selected, loading, picked)
         self._status_line(loading, job.error)
         self._detail()
 
@@ -77,26 +70,40 @@ class DiscoverScreen(WizardScreen):
             parts.append(f"{len(st.errors)} error(s): " + st.errors[0].message[:60])
         self.say(" · ".join(parts), error=bool(st.errors))
 
-    def _detail(self) -> None:
-        tree = self.query_one(ClusterTree)
-        node = tree.cursor_node
-        detail = self.query_one("#discover-detail", Static)
+    def _cursor_cluster(self) -> Cluster | None:
+        node = self.query_one(ClusterTree).cursor_node
         while node is not None and node.data is not None and node.data[0] == "info":
             node = node.parent
-        cluster = None
         if node is not None and node.data is not None and node.data[0] == "cluster":
-            cluster = self.aks.state.cluster_by_id(node.data[1])
+            return self.aks.state.cluster_by_id(node.data[1])
+        return None
+
+    def _detail(self) -> None:
+        detail = self.query_one("#discover-detail", Static)
+        row = self.query_one("#workspace-row", Static)
+        cluster = self._cursor_cluster()
         if cluster is None:
             detail.update(
-                "Space picks the cluster under the cursor; pick one or more, then the workspace "
-                "(w) where audit lines should go, then Next (ctrl+n)."
+                "Space picks the cluster under the cursor; pick one or more, then Next "
+                "(ctrl+n). Each cluster sends to the workspace its monitoring add-on uses, "
+                "else the one in its subscription and region; w changes it."
             )
+            row.update("Workspace: per cluster (move to a cluster; w changes it)")
             return
+        st = self.aks.state
+        choice = st.workspace_choice(cluster)
+        ws = choice.workspace
+        row.update(
+            f"Workspace for {cluster.name}: "
+            + (f"{ws.name}, {ws.location} — {choice.why_text}" if ws else choice.why_text)
+            + " · w: change"
+        )
         text = Text()
         text.append(f"{cluster.name}\n", style="bold")
         text.append(f"resource group {cluster.resource_group}\n")
         text.append(f"node RG {cluster.node_resource_group}\n")
-        text.append(f"Kubernetes {cluster.kubernetes_version or '?'}\n\n")
+        text.append(f"Kubernetes {cluster.kubernetes_version or '?'}\n")
+        text.append(f"Workspace: {choice_label(choice)}\n\n")
         text.append("Already in place:\n", style="bold")
         for line in in_place(cluster):
             text.append(f"• {line}\n")
@@ -106,31 +113,61 @@ class DiscoverScreen(WizardScreen):
         self._detail()
 
     def on_cluster_tree_cluster_toggled(self, event: ClusterTree.ClusterToggled) -> None:
-        st = self.aks.state
-        picked = st.toggle(event.cluster_id)
-        if picked and (st.workspace_id is None or not self._workspace_touched):
-            # follow the cluster's current workspace until the user picks one
-            ws = st.default_workspace()
-            st.workspace_id = ws.id if ws else None
+        self.aks.state.toggle(event.cluster_id)
         self.data_changed("discovery", None)
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "workspace" and isinstance(event.value, str):
-            if event.value != self.aks.state.workspace_id:
-                self._workspace_touched = True
-            self.aks.state.workspace_id = event.value
 
     def action_rediscover(self) -> None:
         self.post_message(Discover(again=True))
         self.data_changed("discovery", None)
 
     def action_workspace(self) -> None:
-        self.query_one("#workspace", Select).focus()
+        """w: pick the workspace of the cluster under the cursor (it is picked too)."""
+        st = self.aks.state
+        cluster = self._cursor_cluster()
+        if cluster is None:
+            self.say("Move to a cluster first: w picks that cluster's workspace.", error=True)
+            return
+        if not st.workspaces:
+            self.say("No workspace found yet.", error=True)
+            return
+        cid = cluster.id
+
+        def done(answer: str | None) -> None:
+            if answer is None:
+                return
+            st.pick_workspace(cid, answer or None)
+            if cid not in st.selected:
+                st.toggle(cid)
+            self.data_changed("discovery", None)
+
+        self.app.push_screen(
+            WorkspacePickScreen(
+                cluster,
+                default_workspace(cluster, st.workspaces),
+                st.workspace_choice(cluster),
+                st.workspaces,
+            ),
+            done,
+        )
 
     def check_next(self) -> str | None:
         st = self.aks.state
         if not st.chosen_clusters:
             return "Pick at least one cluster (space on a cluster)."
-        if st.workspace is None:
-            return "Pick the Log Analytics workspace (w)."
+        for c in st.chosen_clusters:
+            choice = st.workspace_choice(c)
+            if choice.workspace is None:
+                return f"Pick a workspace for {c.name} (w on it): {choice.ask}."
         return None
+
+
+def choice_label(choice: WorkspaceChoice) -> str:
+    """A cluster's workspace and why, short: "law-x (add-on's workspace)"."""
+    if choice.workspace is None:
+        return f"none yet ({choice.ask}); w picks one"
+    return f"{choice.workspace.name} ({choice.why_text})"
+
+
+def short_label(choice: WorkspaceChoice) -> str:
+    """A picked cluster's workspace in the tree: its name, or that one must be picked."""
+    return choice.workspace.name if choice.workspace else "pick a workspace (w)"

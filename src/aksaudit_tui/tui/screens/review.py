@@ -33,6 +33,7 @@ class ReviewScreen(WizardScreen):
     # The review job generation that answers this screen's latest request (the request is a
     # message: until the App starts it, the job still holds the previous review's answer).
     _asked_gen = 0
+    _head = ""  # the summary above the table: the choices, one line per cluster
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="review-summary", markup=False)
@@ -65,13 +66,19 @@ class ReviewScreen(WizardScreen):
             return
         self.plan = st.to_plan()
         p = self.plan
-        summary.update(
-            f"{len(p.clusters)} cluster(s): {', '.join(c.name for c in p.clusters)} → "
-            f"workspace {p.workspace.name} · path {p.log_path} · presets "
-            f"{', '.join(p.presets) or '-'}{' + custom' if p.custom_rules else ''} · "
-            f"{p.facility}.{p.severity} · {p.delivery} in {p.namespace}\n"
-            "Probing the clusters (nothing is changed)…"
+        # one line per cluster: where its audit lines go, and why that workspace
+        sends = [
+            f"{c.name} → workspace {p.workspace_for(c).name} ({p.why_for(c)})" for c in p.clusters
+        ]
+        self._head = "\n".join(
+            [
+                f"{len(p.clusters)} cluster(s) · path {p.log_path} · presets "
+                f"{', '.join(p.presets) or '-'}{' + custom' if p.custom_rules else ''} · "
+                f"{p.facility}.{p.severity} · {p.delivery} in {p.namespace}",
+                *sends,
+            ]
         )
+        summary.update(self._head + "\nProbing the clusters (nothing is changed)…")
         self.say("Reviewing…")
         self._asked_gen = self.aks.job("review").generation + 1
         self.post_message(ReviewPlan(p))
@@ -83,7 +90,7 @@ class ReviewScreen(WizardScreen):
         table = self.query_one("#changes", DataTable)
         table.clear()
         summary = self.query_one("#review-summary", Static)
-        text = str(summary.content).split("\n")[0]
+        text = self._head
         if job.error:
             summary.update(text + "\nReview failed.")
             self.say(f"Review failed: {job.error}", error=True)

@@ -96,10 +96,12 @@ class ClusterTree(Tree[NodeData]):
         clusters: list[Cluster],
         selected: list[str],
         loading: bool,
+        workspaces: dict[str, str] | None = None,
     ) -> None:
         """Add what is new, refill rows whose cluster changed (listed -> complete, or a new
         discovery), drop rows a finished discovery no longer lists; never rebuilds the tree
-        (keeps cursor and expansion)."""
+        (keeps cursor and expansion). ``workspaces``: a picked cluster's workspace, shown after
+        its name (cluster id -> text)."""
         for s in subs:
             self._sub_names[s.id] = s.name
             if s.id not in self._subs:
@@ -134,10 +136,14 @@ class ClusterTree(Tree[NodeData]):
         picked = set(selected)
         for c in clusters:
             was = keys.get(c.id)
-            now = (c, c.id in picked)
-            if not (isinstance(was, tuple) and was[0] is c and was[1] == now[1]):
+            ws = (workspaces or {}).get(c.id) if c.id in picked else None
+            now = (c, c.id in picked, ws)
+            if not (isinstance(was, tuple) and was[0] is c and was[1:] == now[1:]):
                 keys[c.id] = now
-                self._clusters[c.id].set_label(self._cluster_label(c, now[1]))
+                label = self._cluster_label(c, now[1])
+                if ws:
+                    label.append(f"  → {ws}", style="cyan")
+                self._clusters[c.id].set_label(label)
         if self.cursor_line < 0 and clusters:
             # Start on the first cluster so space picks it straight away.
             self.call_after_refresh(self.move_cursor, self._clusters[clusters[0].id])
