@@ -106,14 +106,13 @@ async def verify_contexts(
     while computers and not cancel.is_set():
         failed = False
         for ws, comps in by_ws.values():
-            todo = [c for c in comps if c not in seen]
-            if not todo:
-                continue
+            if all(c in seen for c in comps):
+                continue  # this workspace's nodes have all arrived
             try:
                 got = await arrivals(
                     config.settings,
                     ws.customer_id,
-                    todo,
+                    comps,
                     plan.facility,
                     since if started_at is None else _since(started_at),
                 )
@@ -124,7 +123,7 @@ async def verify_contexts(
                 break
             for comp, arr in got.items():
                 if (
-                    comp in todo
+                    comp in comps
                     and getattr(arr, "records", 0) > 0
                     and _since_start(arr, started_at)
                 ):
