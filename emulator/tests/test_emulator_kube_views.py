@@ -46,6 +46,8 @@ def _pod(name: str, command: str, image: str = "busybox", **spec: Any) -> dict[s
         "metadata": {"name": name},
         "spec": {
             "containers": [{"name": "c", "image": image, "command": ["sh", "-c", command]}],
+            # a Linux node with a root (the harness also has a Windows node without a taint)
+            "nodeSelector": {"kubernetes.io/os": "linux"},
             **spec,
         },
     }
@@ -393,3 +395,35 @@ def test_a_watch_asked_as_table_sends_one_row_tables(kube: Harness) -> None:
     assert second["object"]["rows"][0]["cells"][:2] == ["wt", 2]
     assert second["object"]["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
     v1.delete_namespaced_config_map("wt", "default")
+
+
+def test_missing_configmap_failing_probe_and_deadline_are_recorded(kube: Harness) -> None:
+    v1 = client.CoreV1Api(kube.api())
+    nocm = _pod("nocm", "sleep 60")
+    nocm["spec"]["volumes"] = [{"name": "script", "configMap": {"name": "absent"}}]
+    nocm["spec"]["containers"][0]["volumeMounts"] = [{"name": "script", "mountPath": "/x"}]
+    v1.create_namespaced_pod("default", nocm)
+    unready = _pod("unready", "exec sleep 600")
+    unready["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["false"]},
+        "periodSeconds": 1,
+    }
+    v1.create_namespaced_pod("default", unready)
+    v1.create_namespaced_pod("default", _pod("late", "exec sleep 600", activeDeadlineSeconds=2))
+    wait_for(lambda: "FailedMount" in _reasons(v1, "nocm"), what="FailedMount", timeout=30)
+    mount = next(e for e in _events_of(v1, "nocm") if e.reason == "FailedMount")
+    assert mount.type == "Warning" and mount.message == (
+        'MountVolume.SetUp failed for volume "script" : configmap "absent" not found'
+    )
+    assert mount.count == 1  # once per cause, not once per retry
+    wait_for(
+        lambda: any(e.reason == "Unhealthy" and e.count >= 2 for e in _events_of(v1, "unready")),
+        what="Unhealthy, counted",
+        timeout=30,
+    )
+    unhealthy = next(e for e in _events_of(v1, "unready") if e.reason == "Unhealthy")
+    assert unhealthy.message.startswith("Readiness probe failed:")
+    assert unhealthy.involved_object.field_path == "spec.containers{c}"
+    wait_for(lambda: "DeadlineExceeded" in _reasons(v1, "late"), what="deadline", timeout=30)
+    for name in ("nocm", "unready", "late"):
+        v1.delete_namespaced_pod(name, "default", grace_period_seconds=0)

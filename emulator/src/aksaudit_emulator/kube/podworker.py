@@ -189,6 +189,7 @@ class PodWorker:
         self.policy = "Always"
         self.probe: Obj | None = None
         self.pull_seen = ""  # the image pull's last recorded state: "", error, backoff, pulled
+        self.mount_seen = ""  # the last FailedMount message recorded
 
     async def live(self) -> None:
         """The whole life, until the pod has ended or is gone."""
@@ -384,6 +385,9 @@ class PodWorker:
             assert node.root is not None
             self.mounts = materialize(self.store, self.pod, self.sandbox, node.root)
         except MountError as e:
+            if str(e) != self.mount_seen:  # the kubelet retries with back-off; once per cause
+                self.mount_seen = str(e)
+                self.event("Warning", "FailedMount", str(e), container=False)
             self.set_status(
                 {
                     "containerStatuses": [
@@ -644,6 +648,8 @@ class PodWorker:
         self.store.update("pods", new)
 
     def fail(self, reason: str, message: str, cstatus: list[Obj] | None = None) -> None:
+        if reason == "DeadlineExceeded":
+            self.event("Normal", reason, message, container=False)
         st: Obj = {
             "phase": "Failed",
             "reason": reason,
@@ -729,6 +735,8 @@ class PodWorker:
         while True:
             ok = await self.exec_probe(probe, self.env, self.sandbox, timeout)
             oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
+            if not ok:
+                self.event("Warning", "Unhealthy", "Readiness probe failed: ")
             flip = (not ready and oks >= need_ok) or (ready and fails >= need_fail)
             if flip:
                 ready = not ready
