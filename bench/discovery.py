@@ -152,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio: {ratio:.3f}")
     print(f"goal_ratio: {GOAL}")
     ok = ratio <= GOAL and n_clusters == expected
-    print("passed" if ok else "failed")
+    print(
+        f"{'passed' if ok else 'failed'} ratio: concurrent {concurrent:.2f} s / sequential "
+        f"{sequential:.2f} s = {ratio:.3f} <= {GOAL} ({n_clusters} of {expected} clusters, "
+        f"{args.latency_ms:g} ms per ARM call)"
+    )
     return 0 if ok else 1
 
 

@@ -68,7 +68,7 @@ def test_report_format_round_trips() -> None:
     assert not rep.ok
     back = parse_report("\n".join(["noise", *rep.lines()]))
     assert back.figures == rep.figures and back.goals == rep.goals
-    # a bench with a bare verdict (bench/discovery.py) gets a goal named after its prefix
+    # a bench with a bare verdict gets a goal named after its prefix
     bare = parse_report("ratio: 0.05\npassed\n", "discovery.")
     assert bare.figures == [("discovery.ratio", "0.05")]
     assert bare.goals == [(True, "discovery")]

@@ -82,6 +82,16 @@ WARM_MODULES: tuple[str, ...] = (
     "azure.mgmt.resource.subscriptions.aio",
     "azure.mgmt.containerservice.aio",
     "azure.mgmt.resource.resources.aio",
+    # what a run loads on first use (the kubernetes client behind node delivery, the run and
+    # verify screens): imported on the loop during a run, they stalled it up to a second
+    # (bench/ui_lag.py --stacks)
+    "aksaudit_tui.nodes.delivery",
+    "aksaudit_tui.engine.steps.delivery",
+    "aksaudit_tui.engine.verification",
+    "aksaudit_tui.cloud.logs",
+    "aksaudit_tui.tui.screens.run",
+    "aksaudit_tui.tui.screens.verify",
+    "aksaudit_tui.tui.screens.modals",
 )
 VERIFY_SINCE = timedelta(minutes=30)
 
