@@ -49,6 +49,12 @@ BENCHES: tuple[Bench, ...] = (
         ("--subscriptions", "8", "--clusters", "5"),
         prefix="discovery.",
     ),
+    Bench(
+        "fleet_discovery",
+        "fleet_discovery.py",
+        (),
+        ("--subscriptions", "50", "--walk-sample", "10", "--repeats", "2"),
+    ),
     Bench("first_row", "first_row.py", (), ("--subscriptions", "8", "--repeats", "2")),
     Bench("emulator", "emulator_load.py", (), ("--seconds", "3")),
     Bench("rollout", "rollout.py", ("--nodes", "500"), ("--nodes", "100")),

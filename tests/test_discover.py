@@ -128,10 +128,10 @@ def test_workspace_listing_error_announces_the_subscription_again(
             }
         )
     )
+    walk = settings_for(emu, resource_graph=False)  # the ARM walk's workspace listing
 
     async def run() -> list[Any]:
-        s = settings_for(emu)
-        return [i async for i in discover(s, credential=credential_for(emu))]
+        return [i async for i in discover(walk, credential=credential_for(emu))]
 
     items = asyncio.run(run())
     dev = [i for i in items if isinstance(i, Subscription) and i.id == DEFAULT_SUB_DEV]
@@ -142,7 +142,7 @@ def test_workspace_listing_error_announces_the_subscription_again(
     assert isinstance(after, Cluster) and after.name == "aks-dev-neu" and not after.complete
     assert items.index(dev[0]) < items.index(dev[1])
 
-    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    inv = asyncio.run(discover_all(walk, credential=credential_for(emu)))
     subs = {s.id: s for s in inv.subscriptions}
     assert len(inv.subscriptions) == 2 and subs[DEFAULT_SUB_PROD].error is None
     assert subs[DEFAULT_SUB_DEV].error == dev[1].error
@@ -163,7 +163,8 @@ def test_429_with_retry_after_is_retried(make_emulator: Callable[..., Any]) -> N
             }
         )
     )
-    inv = asyncio.run(discover_all(settings_for(emu), credential=credential_for(emu)))
+    walk = settings_for(emu, resource_graph=False)  # the walk lists scale sets per cluster
+    inv = asyncio.run(discover_all(walk, credential=credential_for(emu)))
     assert inv.errors == []
     assert sum(len(c.scale_sets) for c in inv.clusters) == 7
     counted = requests(emu)
@@ -172,15 +173,15 @@ def test_429_with_retry_after_is_retried(make_emulator: Callable[..., Any]) -> N
 
 
 def test_results_stream_before_discovery_finishes(emulator: Any) -> None:
-    """With requests serialised, each cluster arrives as listed first (before any detail call
-    of any subscription: listings go first), then again complete; clusters complete in the order
-    they were found, while later ones are still being read."""
+    """The ARM walk: with requests serialised, each cluster arrives as listed first (before any
+    detail call of any subscription: listings go first), then again complete; clusters complete
+    in the order they were found, while later ones are still being read."""
     listings = {"GET list_subscriptions", "GET list_clusters_sub", "GET list_ws_sub"}
 
     async def run() -> tuple[list[Any], list[set[str]], int]:
         items: list[Any] = []
         seen: list[set[str]] = []  # request kinds made so far, at each item
-        s = settings_for(emulator, concurrency=1)
+        s = settings_for(emulator, concurrency=1, resource_graph=False)
         async for item in discover(s, credential=credential_for(emulator)):
             items.append(item)
             seen.append(set(requests(emulator)))
@@ -288,8 +289,10 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, emu: Any) -> list[str]:
 
 
 def check_shape(doc: dict[str, Any]) -> None:
-    """The `discover --json` contract from issue 3 (extra keys allowed, these required)."""
-    assert set(doc) == {"subscriptions", "clusters", "workspaces", "errors"}
+    """The `discover --json` contract from issue 3 (extra keys allowed, these required), and
+    how discovery read the estate (issue 14)."""
+    assert set(doc) == {"subscriptions", "clusters", "workspaces", "errors", "discovery"}
+    assert doc["discovery"]["method"] in ("resource-graph", "arm")
     for s in doc["subscriptions"]:
         assert {"id", "name"} <= set(s) <= {"id", "name", "error"}
         assert all(isinstance(s[k], str) for k in s)

@@ -171,12 +171,10 @@ class EmulatorState:
     cache_responses: bool = True
     buckets: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # ARM quota
     response_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
-    # Resource Graph: monotonic times of the calls in the quota window; query results per
-    # (state version, query, scope), so later pages slice the same answer
+    # Resource Graph: monotonic times of the calls in the quota window; its tables and query
+    # results per state version (later pages slice the same answer; see arm/resourcegraph.py)
     graph_calls: list[float] = field(default_factory=list)
-    graph_results: dict[tuple[int, str, tuple[str, ...]], list[dict[str, Any]]] = field(
-        default_factory=dict
-    )
+    graph_results: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     # hook: read a node root -> NodeAuditState-like object (injectable for tests)
     audit_reader: Callable[[Path], Any] | None = None
 

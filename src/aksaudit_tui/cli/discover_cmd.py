@@ -1,7 +1,10 @@
-"""``aksaudit discover [--subscription ID] [--json]``: what is there and what is already in place.
+"""``aksaudit discover [--subscription ID] [--json] [--no-resource-graph]``: what is there and
+what is already in place.
 
 Results on stdout (``Inventory.to_json()`` with ``--json``, Rich tables otherwise), errors on
-stderr; exit 0, or 3 when some subscription (or part of one) could not be read.
+stderr; exit 0, or 3 when some subscription (or part of one) could not be read. How discovery
+read the estate (Azure Resource Graph, or the per-subscription ARM walk and why) is one line on
+stderr and ``"discovery"`` in the JSON.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.cli import checks
-from aksaudit_tui.cloud.settings import add_cloud_arguments
+from aksaudit_tui.cloud.settings import add_cloud_arguments, add_discovery_arguments
 from aksaudit_tui.errors import EXIT_OK, EXIT_PARTIAL
 
 if TYPE_CHECKING:
     from aksaudit_tui.cloud.models import Cluster, Inventory, ScaleSet
+    from aksaudit_tui.cloud.settings import CloudSettings
 
 
 def register(subparsers: Any) -> None:
@@ -30,22 +34,35 @@ def register(subparsers: Any) -> None:
     p.add_argument("--subscription", metavar="ID", help="only this subscription (id or name)")
     p.add_argument("--json", action="store_true", help="print the inventory as JSON")
     add_cloud_arguments(p)
+    add_discovery_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aksaudit_tui.cloud.discovery import discover_all
-
     settings = checks.signed_in(checks.cloud_settings(args))
-    inventory = asyncio.run(discover_all(settings, args.subscription))
+    found: list[Inventory] = []
+    asyncio.run(_discover_into(found, settings, args.subscription))
+    inventory = found[0]
     if args.json:
         json.dump(inventory.to_json(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
         render_tables(inventory)
+    print(f"aksaudit: {inventory.discovery.line()}", file=sys.stderr)
     for err in inventory.errors:
         print(f"aksaudit: {err.scope}: {err.code}: {err.message}", file=sys.stderr)
     return EXIT_PARTIAL if inventory.errors else EXIT_OK
+
+
+async def _discover_into(
+    found: list[Inventory], settings: CloudSettings, subscription: str | None
+) -> None:
+    """Discover into ``found`` rather than returning the inventory: on the way out,
+    ``asyncio.run``'s SIGINT check formats its main task's repr, result included (a full
+    dataclass repr of every cluster and node: seconds on a thousand clusters)."""
+    from aksaudit_tui.cloud.discovery import discover_all
+
+    found.append(await discover_all(settings, subscription))
 
 
 def monitoring_text(cluster: Cluster) -> str:

@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 
 def register(subparsers: Any) -> None:
-    from aksaudit_tui.cloud.settings import add_cloud_arguments
+    from aksaudit_tui.cloud.settings import add_cloud_arguments, add_discovery_arguments
 
     def common(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
         add_cloud_arguments(p)
@@ -89,6 +89,7 @@ def register(subparsers: Any) -> None:
         "(the plan still goes to --out)",
     )
     common(p, json_flag=False)
+    add_discovery_arguments(p)
     p.set_defaults(func=_cmd_plan)
 
     p = subparsers.add_parser("apply", help="apply a plan: log path, node delivery, verify")
@@ -123,6 +124,7 @@ def register(subparsers: Any) -> None:
         "from here; without it nothing is started or written",
     )
     common(p)
+    add_discovery_arguments(p)
     p.set_defaults(func=_cmd_status)
 
     p = subparsers.add_parser("verify", help="check audit lines arrive from every Linux node")

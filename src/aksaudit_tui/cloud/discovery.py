@@ -14,6 +14,11 @@ All ARM calls share one limit (``CloudSettings.concurrency``), but a freed slot 
 listings first, then workspace listings, workspace details, and cluster details in the order the
 clusters were found: the first rows show after two round trips (subscriptions, managed
 clusters), and clusters complete one after another rather than all at the very end.
+
+That walk is the fallback: ``discover`` first asks Azure Resource Graph (``graphwalk.py``: a few
+paged queries across every subscription, ARM only for what they lack) and walks ARM only when
+Resource Graph is turned off (``CloudSettings.resource_graph``, ``--no-resource-graph``) or
+cannot answer (403 and the like). ``DiscoveryReport`` says which way was taken, and why.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
@@ -30,9 +36,13 @@ from typing import Any, TypeVar
 from aksaudit_tui.cloud.arm import ArmId, Bounded, iget, props, rest, same_id
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.errors import describe, is_not_found, user_error
+from aksaudit_tui.cloud.graphwalk import graph_discovery
 from aksaudit_tui.cloud.models import (
+    ARM_WALK,
+    RESOURCE_GRAPH,
     Cluster,
     DiscoveryError,
+    DiscoveryReport,
     Extension,
     Instance,
     Inventory,
@@ -57,8 +67,11 @@ from aksaudit_tui.cloud.parse import (
     parse_workspace,
     pool_of,
 )
+from aksaudit_tui.cloud.resourcegraph import GraphUnavailable
 from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 Found = Subscription | Cluster | Workspace | DiscoveryError
 T = TypeVar("T")
@@ -168,6 +181,11 @@ class _Walk:
         return err
 
     async def run(self, subscription: str | None) -> None:
+        await self.walk(await self.list_subscriptions(subscription))
+
+    async def list_subscriptions(self, subscription: str | None) -> list[tuple[str, str]]:
+        """(id, display name) of every subscription the credential sees, or only the one
+        ``subscription`` names (id or name; UsageError when it is not among them)."""
         try:
             subs = await self.b.collect(self.clients.subscriptions().subscriptions.list())
         except Exception as exc:
@@ -187,6 +205,10 @@ class _Walk:
                     f"--subscription {subscription}: not among the {len(subs)} subscription(s) "
                     "this credential can see"
                 )
+        return found
+
+    async def walk(self, found: list[tuple[str, str]]) -> None:
+        """The per-subscription ARM walk over ``found`` (module doc)."""
         await asyncio.gather(*(self.subscription(sid, name) for sid, name in found))
 
     async def subscription(self, sid: str, name: str) -> None:
@@ -240,6 +262,11 @@ class _Walk:
         return await self.b.collect(self.clients.loganalytics(sid).workspaces.list())
 
     async def workspace(self, sid: str, body: dict[str, Any]) -> None:
+        self.emit(await self.read_workspace(sid, body))
+
+    async def read_workspace(self, sid: str, body: dict[str, Any]) -> Workspace:
+        """The workspace with its LinuxSyslog data sources (one ARM call; a failure is reported
+        and the workspace comes without them)."""
         rid = ArmId.parse(str(body.get("id") or ""))
         la = self.clients.loganalytics(rid.subscription or sid)
         sources: tuple[SyslogCollection, ...] = ()
@@ -252,7 +279,7 @@ class _Walk:
             sources = tuple(s for s in map(parse_linux_syslog, ds) if s is not None)
         except Exception as exc:
             self._error(f"workspace/{body.get('id')}", exc, "listing LinuxSyslog data sources")
-        self.emit(parse_workspace(body, sources))
+        return parse_workspace(body, sources)
 
     async def cluster(self, sid: str, body: dict[str, Any], listed: Cluster | None = None) -> None:
         """Read the cluster's subtree and emit it complete; first emit it as listed
@@ -273,7 +300,7 @@ class _Walk:
         scope = f"cluster/{cid}"
         node_rg = p.get("nodeResourceGroup")
         if not node_rg:
-            node_rg = await self._fallback_node_rg(sid, cid, rid.resource_group, name, location)
+            node_rg = await self.fallback_node_rg(sid, cid, rid.resource_group, name, location)
         pools = {str(a.get("name") or "").lower(): a for a in p.get("agentPoolProfiles") or []}
         scale_sets_task = asyncio.ensure_future(self.scale_sets(sid, scope, node_rg, pools))
         monitoring_task = asyncio.ensure_future(self.monitoring(sid, scope, body, name))
@@ -289,7 +316,7 @@ class _Walk:
             )
         )
 
-    async def _fallback_node_rg(
+    async def fallback_node_rg(
         self, sid: str, cid: str, rg: str, name: str, location: str
     ) -> str | None:
         """Cluster body lacks nodeResourceGroup: try the default name, confirm it is this
@@ -369,20 +396,7 @@ class _Walk:
         except Exception as exc:
             if not is_not_found(exc):
                 self._error(scope, exc, "listing data collection rule associations")
-        dcr: dict[str, Any] | None = None
-        if dcr_id:
-            did = ArmId.parse(dcr_id)
-            try:
-                dcr = rest(
-                    await self.b.call(
-                        self.clients.monitor(did.subscription or sid).data_collection_rules.get(
-                            did.resource_group, did.name
-                        )
-                    )
-                )
-            except Exception as exc:
-                if not is_not_found(exc):
-                    self._error(scope, exc, f"reading data collection rule {did.name}")
+        dcr = await self.read_rule(sid, scope, dcr_id) if dcr_id else None
         if dcr is None:
             dcr = await self._find_msci_dcr(sid, scope, ArmId.parse(cid).resource_group, name)
         if dcr is None:
@@ -399,6 +413,22 @@ class _Walk:
             dcr_associated=associated,
             dcr_workspace_ids=dcr_workspaces(dcr),
         )
+
+    async def read_rule(self, sid: str, scope: str, dcr_id: str) -> dict[str, Any] | None:
+        """A data collection rule by id; None when it is gone (other errors reported)."""
+        did = ArmId.parse(dcr_id)
+        try:
+            return rest(
+                await self.b.call(
+                    self.clients.monitor(did.subscription or sid).data_collection_rules.get(
+                        did.resource_group, did.name
+                    )
+                )
+            )
+        except Exception as exc:
+            if not is_not_found(exc):
+                self._error(scope, exc, f"reading data collection rule {did.name}")
+        return None
 
     async def _find_msci_dcr(
         self, sid: str, scope: str, rg: str, name: str
@@ -427,16 +457,39 @@ async def discover(
     subscription: str | None = None,
     *,
     credential: Any = None,
+    report: DiscoveryReport | None = None,
 ) -> AsyncIterator[Found]:
     """Stream what discovery finds (see module doc). Raises ``UserError`` only when nothing can
-    be listed at all (bad credentials, unreachable endpoint, unknown ``subscription``)."""
+    be listed at all (bad credentials, unreachable endpoint, unknown ``subscription``).
+
+    Through Azure Resource Graph (``graphwalk``) unless ``settings.resource_graph`` is off or
+    Resource Graph cannot answer (403 and the like: ``GraphUnavailable``); then by the
+    per-subscription ARM walk. Either way the same items; ``report`` (when given) says which
+    way, and why, and the choice is logged."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     clients = AsyncClients(settings, credential)
     walk = _Walk(clients, Prioritized(PriorityLimit(settings.concurrency)), queue.put_nowait)
+    report = report if report is not None else DiscoveryReport()
 
     async def runner() -> None:
         try:
-            await walk.run(subscription)
+            found = await walk.list_subscriptions(subscription)
+            if settings.resource_graph:
+                try:
+                    stats = await graph_discovery(clients, walk, found)
+                except GraphUnavailable as exc:
+                    report.reason = f"Resource Graph unavailable: {exc.reason}"
+                else:
+                    report.method = RESOURCE_GRAPH
+                    report.graph_queries, report.graph_pages = stats.queries, stats.pages
+                    report.throttled, report.waited_s = stats.throttled, stats.waited_s
+                    log.info("discovery: %s", report.line())
+                    return
+            else:
+                report.reason = "Resource Graph turned off (--no-resource-graph)"
+            report.method = ARM_WALK
+            log.info("discovery: %s", report.line())
+            await walk.walk(found)
         finally:
             queue.put_nowait(_DONE)
 
@@ -500,9 +553,9 @@ def add_found(inventory: Inventory, item: Found) -> None:
 async def discover_all(
     settings: CloudSettings, subscription: str | None = None, *, credential: Any = None
 ) -> Inventory:
-    """Everything at once, sorted for stable output."""
+    """Everything at once, sorted for stable output (``inventory.discovery`` says how)."""
     inv = Inventory()
-    async for item in discover(settings, subscription, credential=credential):
+    async for item in discover(settings, subscription, credential=credential, report=inv.discovery):
         add_found(inv, item)
     inv.subscriptions.sort(key=lambda s: (s.name.lower(), s.id))
     inv.clusters.sort(key=lambda c: (c.subscription_id, c.resource_group.lower(), c.name.lower()))

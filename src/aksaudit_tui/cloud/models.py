@@ -109,6 +109,40 @@ class DiscoveryError:
     message: str
 
 
+RESOURCE_GRAPH = "resource-graph"
+ARM_WALK = "arm"
+
+
+@dataclass
+class DiscoveryReport:
+    """How one discovery read the estate: through Resource Graph, or by walking ARM per
+    subscription (and why). Filled in by ``discovery.discover``; ``discover --json`` shows it as
+    ``"discovery"``, the log and ``discover`` on stderr as ``line()``."""
+
+    method: str = ""  # RESOURCE_GRAPH | ARM_WALK ("" until discovery chose)
+    reason: str | None = None  # why the ARM walk was used
+    graph_queries: int = 0
+    graph_pages: int = 0
+    throttled: int = 0  # Resource Graph 429 answers waited out
+    waited_s: float = 0.0  # time spent waiting for Resource Graph's quota
+
+    def line(self) -> str:
+        if self.method == RESOURCE_GRAPH:
+            text = (
+                f"discovered through Azure Resource Graph ({self.graph_queries} queries, "
+                f"{self.graph_pages} pages"
+            )
+            if self.throttled or self.waited_s:
+                text += f"; throttled, waited {self.waited_s:.1f} s"
+            return text + ")"
+        return "discovered by walking ARM per subscription" + (
+            f" ({self.reason})" if self.reason else ""
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "reason": self.reason}
+
+
 @dataclass
 class Inventory:
     """Everything one discovery found."""
@@ -117,6 +151,7 @@ class Inventory:
     clusters: list[Cluster] = field(default_factory=list)
     workspaces: list[Workspace] = field(default_factory=list)
     errors: list[DiscoveryError] = field(default_factory=list)
+    discovery: DiscoveryReport = field(default_factory=DiscoveryReport)
 
     def to_json(self) -> dict[str, Any]:
         def sub(s: Subscription) -> dict[str, Any]:
@@ -130,6 +165,7 @@ class Inventory:
             "clusters": [_cluster_json(c) for c in self.clusters],
             "workspaces": [asdict(w) for w in self.workspaces],
             "errors": [asdict(e) for e in self.errors],
+            "discovery": self.discovery.to_json(),
         }
 
 

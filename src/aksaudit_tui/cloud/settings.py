@@ -38,6 +38,9 @@ PROFILES: tuple[str, ...] = get_args(Profile)
 
 # Managed identity joins the credential chain only when asked (off Azure it costs a timeout).
 ENV_MANAGED_IDENTITY = "AKSAUDIT_MANAGED_IDENTITY"
+# Discovery walks ARM per subscription instead of asking Azure Resource Graph (also the flag
+# --no-resource-graph on the commands that discover).
+ENV_NO_RESOURCE_GRAPH = "AKSAUDIT_NO_RESOURCE_GRAPH"
 
 # The ARM and Logs query hosts of the known Azure clouds (public, US Government, China). A token
 # from the credential chain (az login, a service principal, ...) is sent only to these or to
@@ -83,6 +86,8 @@ class CloudSettings:
     managed_identity: bool = False
     # Where `aksaudit plan` resolves the image tag to a digest; None = the image's registry.
     registry_endpoint: str | None = None
+    # Discovery asks Azure Resource Graph first (False: the per-subscription ARM walk).
+    resource_graph: bool = True
 
     def __str__(self) -> str:
         return repr(self)
@@ -156,6 +161,9 @@ class CloudSettings:
         managed = bool(getattr(args, "managed_identity", False)) or environ.get(
             ENV_MANAGED_IDENTITY, ""
         ).strip().lower() in ("1", "true", "yes")
+        no_graph = bool(getattr(args, "no_resource_graph", False)) or environ.get(
+            ENV_NO_RESOURCE_GRAPH, ""
+        ).strip().lower() in ("1", "true", "yes")
         return cls(
             arm_endpoint=arm.rstrip("/") if arm else None,
             logs_endpoint=logs.rstrip("/") if logs else None,
@@ -165,6 +173,7 @@ class CloudSettings:
             profile=profile,  # type: ignore[arg-type]  # checked against PROFILES above
             managed_identity=managed,
             registry_endpoint=registry.rstrip("/") if registry else None,
+            resource_graph=not no_graph,
         )
 
 
@@ -200,6 +209,17 @@ def add_cloud_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=False,
         help=f"also sign in with the Azure VM's managed identity (env {ENV_MANAGED_IDENTITY}=1)",
+    )
+
+
+def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flag of the commands that discover (discover, plan, status)."""
+    parser.add_argument(
+        "--no-resource-graph",
+        action="store_true",
+        default=False,
+        help="discover by walking ARM per subscription instead of asking Azure Resource Graph "
+        f"(env {ENV_NO_RESOURCE_GRAPH}=1)",
     )
 
 

@@ -55,3 +55,6 @@ class EngineConfig:
     verify_after_apply: bool = True
     # Cluster-level concurrency (each cluster is additionally bounded by plan.concurrency).
     max_clusters: int = 8
+    # Discovery asks Azure Resource Graph first; False walks ARM per subscription
+    # (--no-resource-graph). The Engine starts from ``settings.resource_graph``.
+    resource_graph: bool = True

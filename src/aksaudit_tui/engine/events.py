@@ -69,6 +69,10 @@ class DiscoveryDone(_Event):
     clusters: int
     workspaces: int
     errors: int
+    # how discovery read the estate: "resource-graph" or "arm" (models.DiscoveryReport), and
+    # its one line ("discovered through Azure Resource Graph (5 queries, 5 pages)")
+    method: str = ""
+    note: str = ""
 
 
 # --- a run (apply, resume, remove) ------------------------------------------------------------

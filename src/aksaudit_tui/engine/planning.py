@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aksaudit_tui.cloud import discovery
-from aksaudit_tui.cloud.models import Cluster, Subscription, Workspace
+from aksaudit_tui.cloud.models import Cluster, DiscoveryReport, Subscription, Workspace
 from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.events import (
@@ -48,7 +48,8 @@ async def discover_events(
     """Discovery as events (see ``Engine.discover``), ending with the counts."""
     counts = {"s": 0, "c": 0, "w": 0, "e": 0}
     subs: set[str] = set()  # a subscription may be announced again (a later listing error)
-    async for item in discovery.discover(settings, subscription):
+    report = DiscoveryReport()
+    async for item in discovery.discover(settings, subscription, report=report):
         if isinstance(item, Subscription):
             subs.add(item.id)
             counts["s"] = len(subs)
@@ -63,7 +64,9 @@ async def discover_events(
         else:
             counts["e"] += 1
             yield DiscoveryFailed(item)
-    yield DiscoveryDone(counts["s"], counts["c"], counts["w"], counts["e"])
+    yield DiscoveryDone(
+        counts["s"], counts["c"], counts["w"], counts["e"], report.method, report.line()
+    )
 
 
 def target_from_cluster(c: Cluster, kube_context: str | None = None) -> ClusterTarget:

@@ -57,7 +57,12 @@ class Engine:
             verify_deadline_s=verify_deadline_s or t.verify_deadline_s,
             verify_poll_s=verify_poll_s or t.verify_poll_s,
         )
-        self.config = EngineConfig(settings=settings, journal=Journal(state_dir), timing=t)
+        self.config = EngineConfig(
+            settings=settings,
+            journal=Journal(state_dir),
+            timing=t,
+            resource_graph=settings.resource_graph,
+        )
 
     # --- what the CLI and tests read or tune (all kept in self.config) ----------------------
 
@@ -79,6 +84,19 @@ class Engine:
     @verify_after_apply.setter
     def verify_after_apply(self, value: bool) -> None:
         self.config.verify_after_apply = value
+
+    @property
+    def resource_graph(self) -> bool:
+        """Whether discovery asks Azure Resource Graph first (else the ARM walk)."""
+        return self.config.resource_graph
+
+    @resource_graph.setter
+    def resource_graph(self, value: bool) -> None:
+        self.config.resource_graph = value
+
+    def _discovery_settings(self) -> CloudSettings:
+        """The settings discovery runs with: the config's Resource Graph choice applied."""
+        return replace(self.settings, resource_graph=self.config.resource_graph)
 
     @property
     def max_clusters(self) -> int:
@@ -143,7 +161,7 @@ class Engine:
         subscriptions and complete clusters."""
         from aksaudit_tui.engine import planning  # startup: operations load on first use
 
-        async for ev in planning.discover_events(self.settings, subscription):
+        async for ev in planning.discover_events(self._discovery_settings(), subscription):
             yield ev
 
     async def plan_from_names(self, request: PlanRequest) -> Plan:
@@ -151,7 +169,7 @@ class Engine:
         exactly as a plan file would be (UsageError with one line saying what to fix)."""
         from aksaudit_tui.engine import planning  # startup: operations load on first use
 
-        return await planning.plan_from_names(self.settings, request)
+        return await planning.plan_from_names(self._discovery_settings(), request)
 
     async def pin_image(self, plan: Plan) -> Plan:
         """The plan with its image tag resolved to a digest through the registry (no call when
@@ -243,7 +261,7 @@ class Engine:
         if probe_nodes:
             return await status.status(self.config, cluster_name)
         return await fleet.fleet_status(
-            self.settings,
+            self._discovery_settings(),
             cluster=cluster_name,
             subscription=subscription,
             window=window,

@@ -40,7 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from aksaudit_emulator import kql
-from aksaudit_emulator.arm.common import ArmError, Ctx, Route, json_response
+from aksaudit_emulator.arm.common import ArmError, Ctx, Route
 from aksaudit_emulator.arm.compute import _vm_view, _vmss_view
 from aksaudit_emulator.state import EmulatorState
 
@@ -205,11 +205,17 @@ def _scope(state: EmulatorState, asked: Any) -> set[str]:
 
 def _result(state: EmulatorState, query: str, scope: set[str]) -> list[dict[str, Any]]:
     """The query's rows over the scoped tables, cached per state version (pages re-use it)."""
+    if not state.cache_responses:  # tests that change bodies in place turn caching off
+        state.graph_results.clear()
     key = (state.version, query, tuple(sorted(scope)))
     hit = state.graph_results.get(key)
     if hit is not None:
-        return hit
-    tables = build_tables(state)
+        return list(hit)
+    tables = state.graph_results.get(("tables", state.version))
+    if tables is None:  # Resource Graph's own index: built once per state version
+        state.graph_results.clear()
+        tables = build_tables(state)
+        state.graph_results[("tables", state.version)] = tables
     scoped = {
         name: [r for r in rows if r["subscriptionId"].lower() in scope]
         for name, rows in tables.items()
@@ -223,7 +229,7 @@ def _result(state: EmulatorState, query: str, scope: set[str]) -> list[dict[str,
             f"Please provide below info when asking for support: query is invalid: {exc} "
             f"({exc.kind} at '{exc.token}')",
         ) from None
-    if len(state.graph_results) > 32:
+    if len(state.graph_results) > 64:
         state.graph_results.clear()
     state.graph_results[key] = rows
     return rows
@@ -262,17 +268,23 @@ async def resources(ctx: Ctx) -> web.Response:
     key = hashlib.sha256(json.dumps([query, sorted(scope)]).encode()).hexdigest()[:16]
     token = options.get("$skipToken")
     start = _offset(str(token), key) if token else int(options.get("$skip") or 0)
-    page = rows[start : start + top]
-    answer: dict[str, Any] = {
-        "totalRecords": len(rows),
-        "count": len(page),
-        "resultTruncated": "false",
-        "data": page,
-        "facets": [],
-    }
-    if start + top < len(rows):
-        answer["$skipToken"] = _token(start + top, key)
-    return json_response(200, answer, quota)
+    page_key = ("page", state.version, key, start, top)
+    encoded = state.graph_results.get(page_key)
+    if encoded is None:  # an answer is served as often as it is asked: encode it once
+        page = rows[start : start + top]
+        answer: dict[str, Any] = {
+            "totalRecords": len(rows),
+            "count": len(page),
+            "resultTruncated": "false",
+            "data": page,
+            "facets": [],
+        }
+        if start + top < len(rows):
+            answer["$skipToken"] = _token(start + top, key)
+        encoded = json.dumps(answer, separators=(",", ":")).encode()
+        if state.cache_responses:
+            state.graph_results[page_key] = encoded
+    return web.Response(status=200, body=encoded, content_type="application/json", headers=quota)
 
 
 ROUTES: list[Route] = [

@@ -1,0 +1,173 @@
+"""Fleet discovery benchmark: 200 subscriptions x 5 clusters x 10 nodes, 150 ms per call.
+
+The real discovery (async SDK clients) against the emulator, run as its own process
+(``aksaudit emulator``: Azure is remote, and in-process its CPU would be billed to the client),
+serving the fleet of ``aksaudit_emulator.fleet.fleet_scenario`` with 150 ms slept on every
+call and Resource Graph's own quota (15 queries per 5 s per user), measured in one run:
+
+- ``graph``: discovery through Azure Resource Graph (the product's default), median of three
+  runs, each started on a fresh quota window (as one user's discovery would be). Goal: the
+  complete inventory (every cluster, scale set and node) in at most 8 round trips of wall time
+  (wall / latency).
+- ``sequential_walk``: the per-subscription ARM walk, one subscription after another (what a
+  script looping ``az`` over the subscriptions does; each subscription walked with the
+  product's own concurrency). Goal: graph <= 0.02 x sequential_walk. Every subscription is
+  walked unless ``--walk-sample K`` (``--quick``): then K of them are walked and the sum scaled
+  by S/K (the fleet's subscriptions are alike); ``sequential_walk_measured`` says which.
+
+    .venv/bin/python bench/fleet_discovery.py [--subscriptions 200] [--clusters 5] [--nodes 10]
+        [--walk-sample K] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aksaudit_emulator.fleet import fleet_scenario
+from aksaudit_tui.cloud.credentials import AsyncStaticTokenCredential
+from aksaudit_tui.cloud.discovery import discover_all
+from aksaudit_tui.cloud.models import Inventory
+from aksaudit_tui.cloud.settings import CloudSettings
+from common import Report
+
+ROUND_TRIPS_GOAL = 8.0
+RATIO_GOAL = 0.02
+TOKEN = "aksaudit-bench-token"
+QUOTA = {"calls": 15, "window_s": 5}  # Resource Graph's default per-user quota
+
+
+def timed(settings: CloudSettings, subscription: str | None = None) -> tuple[float, Inventory]:
+    start = time.perf_counter()
+    inv = asyncio.run(
+        discover_all(settings, subscription, credential=AsyncStaticTokenCredential(TOKEN))
+    )
+    return time.perf_counter() - start, inv
+
+
+def complete(inv: Inventory, subs: int, clusters: int, nodes: int) -> bool:
+    n_nodes = sum(len(s.instances) for c in inv.clusters for s in c.scale_sets)
+    return (
+        not inv.errors
+        and len(inv.subscriptions) == subs
+        and len(inv.clusters) == subs * clusters
+        and all(c.complete and c.scale_sets for c in inv.clusters)
+        and n_nodes == subs * clusters * nodes
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--subscriptions", type=int, default=200)
+    ap.add_argument("--clusters", type=int, default=5)
+    ap.add_argument("--nodes", type=int, default=10)
+    ap.add_argument("--latency-ms", type=float, default=150.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--walk-sample", type=int, default=0, help="walk only K subscriptions")
+    args = ap.parse_args(argv)
+    latency = args.latency_ms / 1000.0
+    rep = Report(prefix="fleet_discovery.")
+
+    with tempfile.TemporaryDirectory(prefix="aksaudit-bench-") as tmp:
+        data = fleet_scenario(
+            args.subscriptions,
+            args.clusters,
+            args.nodes,
+            latency_ms={"arm": args.latency_ms, "logs": 0, "kube": 0},
+        )
+        data["token"] = TOKEN
+        data["resource_graph"] = {"throttle": QUOTA}
+        scen = Path(tmp) / "fleet.yaml"
+        scen.write_text(yaml.safe_dump(data), encoding="utf-8")
+        cmd = [sys.executable, "-m", "aksaudit_tui", "emulator", "--scenario", str(scen),
+               "--state-dir", str(Path(tmp) / "state")]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            info = json.loads(proc.stdout.readline())
+            base = CloudSettings(
+                arm_endpoint=info["arm_endpoint"],
+                logs_endpoint=info["logs_endpoint"],
+                ca_bundle=info["ca_bundle"],
+                access_token=TOKEN,
+                polling_interval=0,
+                profile="fast",
+            )
+            timed(base)  # warm-up: SDK imports, the emulator's Resource Graph index
+            runs: list[tuple[float, Inventory]] = []
+            for _ in range(args.repeats):
+                time.sleep(QUOTA["window_s"] + 0.5)  # each run on a fresh quota window
+                runs.append(timed(base))
+            graph_s = statistics.median(r[0] for r in runs)
+            inv = runs[0][1]
+            walk = replace(base, resource_graph=False)
+            subs = [s.id for s in inv.subscriptions]
+            sample = subs[: args.walk_sample] if 0 < args.walk_sample < len(subs) else subs
+            walk_s = 0.0
+            walk_ok = bool(sample)
+            for sid in sample:
+                seconds, one = timed(walk, sid)
+                walk_s += seconds
+                walk_ok = walk_ok and not one.errors and one.discovery.method == "arm"
+                walk_ok = walk_ok and len(one.clusters) == args.clusters
+            walk_s *= len(subs) / max(1, len(sample))
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    ok_all = all(complete(r[1], args.subscriptions, args.clusters, args.nodes) for r in runs)
+    round_trips = graph_s / latency
+    ratio = graph_s / walk_s if walk_s else float("inf")
+    d = inv.discovery
+    rep.figure("fleet", f"{args.subscriptions}x{args.clusters}x{args.nodes}")
+    rep.figure("latency_ms", f"{args.latency_ms:g}")
+    rep.figure("method", d.method)
+    rep.figure("graph_queries", d.graph_queries)
+    rep.figure("graph_pages", d.graph_pages)
+    rep.figure("graph_throttled", d.throttled)
+    rep.figure("graph_s", graph_s, ".2f")
+    rep.figure("graph_runs_s", ", ".join(f"{r[0]:.2f}" for r in runs))
+    rep.figure("graph_round_trips", round_trips, ".1f")
+    rep.figure("sequential_walk_s", walk_s, ".1f")
+    rep.figure(
+        "sequential_walk_measured",
+        f"{len(sample)} of {len(subs)} subscriptions"
+        + ("" if len(sample) == len(subs) else " (sum scaled to all)"),
+    )
+    rep.figure("ratio", ratio, ".4f")
+    rep.goal(
+        ok_all and d.method == "resource-graph",
+        f"complete inventory through Resource Graph: {len(inv.clusters)} clusters, "
+        f"{sum(len(s.instances) for c in inv.clusters for s in c.scale_sets)} nodes",
+    )
+    rep.goal(walk_ok, f"sequential walk read {len(sample)} subscriptions completely")
+    rep.goal(
+        round_trips <= ROUND_TRIPS_GOAL,
+        f"round trips {round_trips:.1f} <= {ROUND_TRIPS_GOAL:g} (wall / latency)",
+    )
+    rep.goal(
+        ratio <= RATIO_GOAL,
+        f"graph / sequential walk {ratio:.4f} <= {RATIO_GOAL:g} "
+        f"({graph_s:.2f} s vs {walk_s:.1f} s)",
+    )
+    return rep.print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Discovery through Azure Resource Graph: the queries at once, ARM only for what they lack.
+
+``graph_discovery`` runs every query of ``resourcegraph.QUERIES`` at once over the listed
+subscriptions and streams what it finds the way the ARM walk does (``discovery.py``): the
+subscriptions and each cluster as listed as soon as the cluster query answers, then each
+cluster complete and each workspace. ARM is asked only for what Resource Graph does not hold:
+a workspace's LinuxSyslog data sources (one call per workspace, started as soon as the
+workspace rows arrive, on the walk's shared limit), a node resource group a cluster does not
+name, and a data collection rule outside the subscriptions queried.
+
+A subscription ARM lists but Resource Graph does not hold (``ResourceContainers``: no read
+access there, or not indexed yet) is walked through ARM, which finds what is there or reports
+why it cannot (a 403 per subscription, as the walk always did).
+
+Nothing that would be found again is emitted before every query has answered, except the
+subscriptions and the listed clusters (consumers fold those by id), so a ``GraphUnavailable``
+raised by any query leaves the caller free to walk ARM instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aksaudit_tui.cloud.arm import ArmId, props
+from aksaudit_tui.cloud.graphrows import GraphIndex, monitoring, pools_of
+from aksaudit_tui.cloud.models import (
+    Cluster,
+    DiscoveryError,
+    Subscription,
+    Workspace,
+)
+from aksaudit_tui.cloud.parse import parse_listed_cluster
+from aksaudit_tui.cloud.resourcegraph import QUERIES, GraphStats, ResourceGraph, graph_client
+
+if TYPE_CHECKING:
+    from aksaudit_tui.cloud.clients import AsyncClients
+
+Found = Subscription | Cluster | Workspace | DiscoveryError
+
+
+class ArmFill(Protocol):
+    """The ARM calls the graph path borrows from the walk (same limit, same error reports)."""
+
+    emit: Callable[[Found], None]
+
+    async def read_workspace(self, sid: str, body: dict[str, Any]) -> Workspace: ...
+
+    async def fallback_node_rg(
+        self, sid: str, cid: str, rg: str, name: str, location: str
+    ) -> str | None: ...
+
+    async def read_rule(self, sid: str, scope: str, rule_id: str) -> dict[str, Any] | None: ...
+
+    async def walk(self, found: list[tuple[str, str]]) -> None: ...
+
+
+async def graph_discovery(
+    clients: AsyncClients, arm: ArmFill, subscriptions: list[tuple[str, str]]
+) -> GraphStats:
+    """Discover ``subscriptions`` ((id, name) pairs) through Resource Graph (module doc).
+    Raises ``resourcegraph.GraphUnavailable`` when a query cannot be answered."""
+    client = graph_client(clients.settings, clients.credential, clients.transport())
+    graph = ResourceGraph(client, [sid for sid, _ in subscriptions])
+    tasks = {name: asyncio.ensure_future(graph.rows(name, q)) for name, q in QUERIES.items()}
+    fills = asyncio.ensure_future(_workspaces(arm, tasks["workspaces_and_rules"]))
+    try:
+        containers = await tasks["subscriptions"]
+        readable = {str(r.get("subscriptionId") or "").lower() for r in containers}
+        clusters = await tasks["clusters"]
+        for sid, name in subscriptions:
+            if sid.lower() in readable:
+                arm.emit(Subscription(id=sid, name=name))
+        listed = [(body, parse_listed_cluster(_sub_of(body), body)) for body in clusters]
+        for _, cluster in listed:
+            arm.emit(cluster)
+        rows = {name: await task for name, task in tasks.items()}
+        workspaces = await fills
+    finally:
+        for task in [*tasks.values(), fills]:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(Exception):  # closing must not mask the real outcome
+            await client.close()
+    index = GraphIndex.build(rows)
+    for ws in workspaces:
+        arm.emit(ws)
+    unread = [(sid, name) for sid, name in subscriptions if sid.lower() not in readable]
+    await asyncio.gather(
+        *(_complete(arm, index, body, c) for body, c in listed),
+        arm.walk(unread),  # ARM reads them, or says why it cannot (a 403 per subscription)
+    )
+    return graph.stats
+
+
+async def _workspaces(arm: ArmFill, rows: asyncio.Future[list[dict[str, Any]]]) -> list[Workspace]:
+    """Each workspace with its LinuxSyslog data sources (ARM), as soon as the rows are in."""
+    bodies = [r for r in await rows if str(r.get("type") or "").lower().endswith("/workspaces")]
+    return list(await asyncio.gather(*(arm.read_workspace(_sub_of(b), b) for b in bodies)))
+
+
+def _sub_of(body: dict[str, Any]) -> str:
+    return str(body.get("subscriptionId") or ArmId.parse(str(body.get("id") or "")).subscription)
+
+
+async def _complete(arm: ArmFill, index: GraphIndex, body: dict[str, Any], listed: Cluster) -> None:
+    sid = listed.subscription_id
+    node_rg: str | None = props(body).get("nodeResourceGroup")
+    if not node_rg:
+        node_rg = await arm.fallback_node_rg(
+            sid, listed.id, listed.resource_group, listed.name, listed.location
+        )
+    scale_sets = index.scale_sets_of(sid, node_rg, pools_of(body)) if node_rg else ()
+    rule_id = index.association(listed.id)
+    rule = index.rule(rule_id) if rule_id else None
+    if rule_id and rule is None:  # a rule in a subscription not queried: ask ARM
+        rule = await arm.read_rule(sid, f"cluster/{listed.id}", rule_id)
+    if rule is None:
+        rule = index.msci_rule(sid, listed.resource_group, listed.name)
+    arm.emit(
+        replace(
+            listed,
+            node_resource_group=node_rg or "",
+            monitoring=monitoring(body, rule_id, rule),
+            scale_sets=scale_sets,
+            complete=True,
+        )
+    )

@@ -1,0 +1,233 @@
+"""Discovery through Azure Resource Graph (issue 14): the real async SDK clients (resource graph,
+subscriptions, log analytics, monitor) over HTTPS to the emulator, explicit credentials.
+
+The same inventory as the per-subscription ARM walk on the same scenario; pages past 1,000
+rows; the quota and 429s waited out; a refusal (403) or ``--no-resource-graph`` walking ARM and
+saying so (the report, the log line, ``discover --json``, the engine's DiscoveryDone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aksaudit_emulator import load_scenario
+from aksaudit_emulator.fleet import fleet_scenario
+from aksaudit_tui.cli.main import main
+from aksaudit_tui.cloud.discovery import discover, discover_all
+from aksaudit_tui.cloud.models import Cluster, Inventory, Subscription
+from fixtures.cloud import DEFAULT_SUB_DEV, credential_for, requests, settings_for
+
+GRAPH = "POST resources"  # the emulator's name for the Resource Graph route
+# ARM calls the walk makes and Resource Graph replaces
+WALK_ONLY = (
+    "GET list_clusters_sub",
+    "GET list_vmss_rg",
+    "GET list_vms",
+    "GET list_extensions",
+    "GET list_ws_sub",
+)
+
+
+def run(emu: Any, **kw: Any) -> Inventory:
+    return asyncio.run(discover_all(settings_for(emu, **kw), credential=credential_for(emu)))
+
+
+def same(a: Inventory, b: Inventory) -> None:
+    ja, jb = a.to_json(), b.to_json()
+    for key in ("subscriptions", "clusters", "workspaces", "errors"):
+        assert ja[key] == jb[key], key
+
+
+def default_with_extras() -> dict[str, Any]:
+    """The default scenario plus what the walk reads from other places: a legacy agent
+    extension, a LinuxSyslog data source, a rule associated with a scale set."""
+    data = load_scenario(None)
+    rg = data["subscriptions"][0]["resource_groups"][0]
+    rg["workspaces"][0]["linux_syslog"] = [{"facility": "authpriv"}]
+    cluster = rg["clusters"][0]
+    cluster["pools"][0]["extensions"] = [{"name": "OmsAgentForLinux", "workspace": "law-prod-weu"}]
+    rg["dcrs"] = [
+        {
+            "name": "dcr-extra",
+            "workspace": "law-prod-weu",
+            "facilities": ["authpriv"],
+            "associate": [f"{cluster['name']}/{cluster['pools'][0]['name']}"],
+        }
+    ]
+    return data
+
+
+@pytest.mark.parametrize("scenario", ["default", "fleet"])
+def test_same_inventory_as_the_arm_walk(make_emulator: Callable[..., Any], scenario: str) -> None:
+    data = default_with_extras() if scenario == "default" else fleet_scenario(6, 3, 7)
+    emu = make_emulator(data)
+    before = requests(emu)
+    graph = run(emu)
+    graph_calls = requests(emu) - before
+    walk = run(emu, resource_graph=False)
+    assert graph.discovery.method == "resource-graph" and graph.discovery.reason is None
+    assert walk.discovery.method == "arm" and "--no-resource-graph" in str(walk.discovery.reason)
+    same(graph, walk)
+    assert graph.clusters and all(c.scale_sets for c in graph.clusters)
+    assert sum(len(s.instances) for c in graph.clusters for s in c.scale_sets) == sum(
+        len(c.nodes) for c in emu.state.clusters.values()
+    )
+    if scenario == "default":  # what the walk reads apart: extensions, data sources, rules
+        prod = next(c for c in graph.clusters if c.scale_sets[0].extensions)
+        assert any(e.type == "OmsAgentForLinux" for s in prod.scale_sets for e in s.extensions)
+        assert any(w.syslog_sources for w in graph.workspaces)
+        assert any(c.monitoring.dcr_id for c in graph.clusters)
+    # Resource Graph replaced the walk's listings; ARM only filled the data sources
+    assert graph_calls[GRAPH] == graph.discovery.graph_pages >= 6
+    assert all(graph_calls[k] == 0 for k in WALK_ONLY), graph_calls
+    assert graph_calls["GET list_data_sources"] == len(graph.workspaces)
+
+
+def test_pages_past_a_thousand_rows(make_emulator: Callable[..., Any]) -> None:
+    emu = make_emulator(fleet_scenario(3, 400, 1, workspace_every=3))  # 1,200 clusters
+    inv = run(emu)
+    assert inv.errors == [] and inv.discovery.method == "resource-graph"
+    assert len(inv.clusters) == 1200
+    assert all(len(c.scale_sets) == 1 and len(c.scale_sets[0].instances) == 1 for c in inv.clusters)
+    # clusters, scale sets and instance lists: 1,200 rows each, two pages each
+    assert inv.discovery.graph_pages == inv.discovery.graph_queries + 3
+    assert requests(emu)[GRAPH] == inv.discovery.graph_pages
+
+
+def test_quota_and_429_are_waited_out(make_emulator: Callable[..., Any]) -> None:
+    """Three calls a second: the quota runs out mid-discovery and the queries wait for the
+    window; two scripted 429s (Retry-After: 1) are sent again. Nothing fails."""
+    emu = make_emulator(
+        None,
+        resource_graph={"throttle": {"calls": 3, "window_s": 1}},
+        faults=[
+            {
+                "kind": "throttle",
+                "path": "ResourceGraph",
+                "method": "POST",
+                "count": 2,
+                "retry_after": 1,
+            }
+        ],
+    )
+    inv = run(emu)
+    assert inv.errors == [] and inv.discovery.method == "resource-graph"
+    # the two scripted 429s, plus any the emulator's quota gave the first burst (six queries
+    # start at once, before any answer has told the quota); each waited out and sent again
+    own = requests(emu)["POST resourcegraph throttled"]
+    assert inv.discovery.throttled == 2 + own and inv.discovery.waited_s >= 2
+    assert requests(emu)[GRAPH] == inv.discovery.graph_pages + inv.discovery.throttled
+    same(inv, run(emu, resource_graph=False))
+
+
+def test_refused_resource_graph_walks_arm_and_says_so(
+    make_emulator: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = make_emulator(None, resource_graph={"forbidden": True})
+    with caplog.at_level(logging.INFO, logger="aksaudit_tui.cloud.discovery"):
+        inv = run(emu)
+    assert inv.discovery.method == "arm"
+    assert "AuthorizationFailed" in str(inv.discovery.reason)
+    assert "Resource Graph unavailable" in str(inv.discovery.reason)
+    assert any("walking ARM per subscription" in r.getMessage() for r in caplog.records)
+    emu.state.scenario["resource_graph"]["forbidden"] = False
+    same(inv, run(emu))
+    emu.state.scenario["resource_graph"]["forbidden"] = True
+    # the command: the JSON says it, and one stderr line
+    rc = main(["discover", "--json", *cli_args(monkeypatch, emu)])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert rc == 0 and doc["discovery"]["method"] == "arm"
+    assert "AuthorizationFailed" in doc["discovery"]["reason"]
+    assert "aksaudit: discovered by walking ARM per subscription (Resource Graph" in err
+    assert emu.info.token not in out + err
+
+
+def test_no_resource_graph_flag_env_and_engine(
+    make_emulator: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aksaudit_tui.engine.events import DiscoveryDone
+    from aksaudit_tui.engine.service import Engine
+
+    emu = make_emulator(None)
+    rc = main(["discover", "--json", "--no-resource-graph", *cli_args(monkeypatch, emu)])
+    out, err = capsys.readouterr()
+    assert rc == 0 and json.loads(out)["discovery"]["method"] == "arm"
+    assert "--no-resource-graph" in err and requests(emu)[GRAPH] == 0
+    rc = main(["discover", "--json", *cli_args(monkeypatch, emu)])
+    out, err = capsys.readouterr()
+    assert json.loads(out)["discovery"] == {"method": "resource-graph", "reason": None}
+    assert "discovered through Azure Resource Graph (6 queries, 6 pages)" in err
+    monkeypatch.setenv("AKSAUDIT_NO_RESOURCE_GRAPH", "1")
+    rc = main(["discover", "--json", *cli_args(monkeypatch, emu)])
+    assert json.loads(capsys.readouterr().out)["discovery"]["method"] == "arm"
+    monkeypatch.delenv("AKSAUDIT_NO_RESOURCE_GRAPH")
+
+    async def done(engine: Engine) -> DiscoveryDone:
+        events = [ev async for ev in engine.discover()]
+        last = events[-1]
+        assert isinstance(last, DiscoveryDone)
+        return last
+
+    engine = Engine(settings_for(emu))
+    assert engine.config.resource_graph is True
+    graph_done = asyncio.run(done(engine))
+    engine.config.resource_graph = False  # the EngineConfig field, as the CLI flag sets it
+    arm_done = asyncio.run(done(engine))
+    assert (graph_done.method, arm_done.method) == ("resource-graph", "arm")
+    assert graph_done.clusters == arm_done.clusters == 3
+    assert "walking ARM" in arm_done.note
+    assert Engine(settings_for(emu, resource_graph=False)).config.resource_graph is False
+
+
+def test_unreadable_subscription_is_walked_and_reported(make_emulator: Callable[..., Any]) -> None:
+    """A subscription ARM lists but Resource Graph does not answer for is read through ARM,
+    which reports the 403, while Resource Graph serves the rest."""
+    emu = make_emulator(
+        None, faults=[{"kind": "forbidden_subscription", "subscription": DEFAULT_SUB_DEV}]
+    )
+    before = requests(emu)
+    inv = run(emu)
+    calls = requests(emu) - before
+    assert inv.discovery.method == "resource-graph"
+    assert {c.name for c in inv.clusters} == {"aks-prod-weu", "aks-payments-weu"}
+    assert [e.scope for e in inv.errors] == [f"subscription/{DEFAULT_SUB_DEV}"] * len(inv.errors)
+    assert inv.errors and inv.errors[0].code == "AuthorizationFailed"
+    assert calls["GET list_clusters_sub"] == 1  # the walk, for that one subscription only
+    same(inv, run(emu, resource_graph=False))
+
+
+def test_stream_announces_listed_clusters_before_complete(emulator: Any) -> None:
+    async def collect() -> list[Any]:
+        s = settings_for(emulator)
+        return [i async for i in discover(s, credential=credential_for(emulator))]
+
+    items = asyncio.run(collect())
+    clusters = [c for c in items if isinstance(c, Cluster)]
+    listed = [c for c in clusters if not c.complete]
+    done = [c for c in clusters if c.complete]
+    assert len(listed) == len(done) == 3
+    for c in listed:
+        assert items.index(c) < next(items.index(d) for d in done if d.id == c.id)
+        assert c.scale_sets == ()
+    first_cluster = items.index(clusters[0])
+    assert all(isinstance(i, Subscription) for i in items[:first_cluster]) and first_cluster == 2
+
+
+def cli_args(monkeypatch: pytest.MonkeyPatch, emu: Any) -> list[str]:
+    monkeypatch.setenv("AKSAUDIT_ACCESS_TOKEN", emu.info.token)
+    monkeypatch.setenv("AKSAUDIT_PROFILE", "fast")
+    for var in ("AKSAUDIT_ARM_ENDPOINT", "AKSAUDIT_LOGS_ENDPOINT", "AKSAUDIT_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+    return ["--arm-endpoint", emu.info.arm_endpoint, "--ca-bundle", emu.info.ca_bundle]
