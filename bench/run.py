@@ -52,7 +52,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "fleet_discovery",
         "fleet_discovery.py",
-        (),
+        ("--walk-sample", "40"),
         ("--subscriptions", "50", "--walk-sample", "10", "--repeats", "2"),
     ),
     Bench("first_row", "first_row.py", (), ("--subscriptions", "8", "--repeats", "2")),

@@ -23,7 +23,7 @@ from aksaudit_tui.cloud.discovery import discover, discover_all
 from aksaudit_tui.cloud.models import Cluster, Inventory, Subscription
 from fixtures.cloud import DEFAULT_SUB_DEV, credential_for, requests, settings_for
 
-GRAPH = "POST resources"  # the emulator's name for the Resource Graph route
+GRAPH = "POST resourcegraph_query"  # the emulator's name for the Resource Graph route (a read)
 # ARM calls the walk makes and Resource Graph replaces
 WALK_ONLY = (
     "GET list_clusters_sub",

@@ -235,7 +235,7 @@ def _result(state: EmulatorState, query: str, scope: set[str]) -> list[dict[str,
     return rows
 
 
-async def resources(ctx: Ctx) -> web.Response:
+async def resourcegraph_query(ctx: Ctx) -> web.Response:
     state = ctx.state
     if _settings(state).get("forbidden"):
         raise ArmError(
@@ -288,5 +288,5 @@ async def resources(ctx: Ctx) -> web.Response:
 
 
 ROUTES: list[Route] = [
-    (frozenset({"POST"}), re.compile(PATH, re.I), resources),
+    (frozenset({"POST"}), re.compile(PATH, re.I), resourcegraph_query),
 ]
