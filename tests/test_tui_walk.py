@@ -2,8 +2,9 @@
 on the real engine against the emulator, in a fixed budget of steps (about 60 s in all on the
 shared test machine; the invariants are checked after every step however many there are).
 
-The fake seeds were picked for what they reach within the budget: 101 reviews, confirms and
-finishes a run; 104 goes through the remove flow (pick, review) several times. The real walk
+The fake seeds were picked for what they reach within the budget: 101 reviews (step 16),
+confirms and runs (step 26); 104 goes through the remove flow (pick at step 8, its review at
+12) several times. The real walk
 opens with a fixed way in (``INTO_A_RUN``: a cluster picked, one-shot delivery, Review probed
 on the emulator, a run confirmed) and goes on at random, so its privileged pods are checked.
 
@@ -21,9 +22,9 @@ import pytest
 from tui_walk import INTO_A_RUN, walk_fake, walk_real
 
 FAKE_SEEDS = (101, 104)
-FAKE_STEPS = 35
+FAKE_STEPS = 30
 REAL_SEED = 200
-REAL_STEPS = 20  # the opening's 13 keys, then 7 at random while the run goes on
+REAL_STEPS = 16  # the opening's 13 keys, then 3 at random while the run goes on
 
 
 @pytest.mark.parametrize("seed", FAKE_SEEDS)
