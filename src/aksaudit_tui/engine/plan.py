@@ -114,6 +114,9 @@ class Plan:
     namespace: str = DEFAULT_NAMESPACE
     image: str = DEFAULT_IMAGE
     concurrency: int = DEFAULT_CONCURRENCY
+    # Re-point a legacy agent (OmsAgentForLinux) that reports to another workspace: refused
+    # unless the plan says so (remove then restores the workspace it reported to).
+    repoint_agent: bool = False
     version: int = PLAN_VERSION
     source: str | None = field(default=None, compare=False)  # file it was loaded from
     # The tag `aksaudit plan` resolved ``image`` from (written as a comment, not a key).
@@ -196,6 +199,8 @@ class Plan:
                 "concurrency": self.concurrency,
             }
         )
+        if self.repoint_agent:  # written only when chosen: older plans stay byte-identical
+            d["repoint_agent"] = True
         return d
 
     @staticmethod
@@ -226,6 +231,7 @@ class Plan:
             severity=d.get("severity", "info"),
             delivery=d.get("delivery", "keeper"),
             namespace=d.get("namespace", DEFAULT_NAMESPACE),
+            repoint_agent=bool(d.get("repoint_agent", False)),
             image=d.get("image", DEFAULT_IMAGE),
             concurrency=int(d.get("concurrency", DEFAULT_CONCURRENCY)),
             version=int(d.get("version", PLAN_VERSION)),

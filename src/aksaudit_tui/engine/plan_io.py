@@ -43,6 +43,7 @@ TOP_KEYS = (
     "namespace",
     "image",
     "concurrency",
+    "repoint_agent",
 )
 LEGACY_KEYS = ("allow_lock",)  # read from older plans, never written
 CLUSTER_KEYS = (
@@ -302,6 +303,9 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
     conc = doc.get("concurrency", DEFAULT_CONCURRENCY)
     if isinstance(conc, bool) or not isinstance(conc, int) or not 1 <= conc <= 1000:
         raise w.fail(w.value(doc, "concurrency"), "concurrency must be a whole number 1..1000")
+    repoint = doc.get("repoint_agent", False)
+    if not isinstance(repoint, bool):
+        raise w.fail(w.value(doc, "repoint_agent"), "repoint_agent must be true or false")
     # Plans written before -e 2 / -f 2 were refused always carry "allow_lock: false": still
     # read; "true" is refused (no rules file may lock the kernel: remove could not undo it).
     if doc.get("allow_lock", False) is not False:
@@ -352,6 +356,7 @@ def _parse(text: str, name: str, base_dir: Path | None) -> tuple[Plan, Any]:
         namespace=namespace,
         image=image,
         concurrency=conc,
+        repoint_agent=repoint,
     )
     # rules: presets known, custom rules valid (line of the offending key)
     try:

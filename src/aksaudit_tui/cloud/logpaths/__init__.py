@@ -48,7 +48,10 @@ def describe(name: str) -> type[AdapterBase]:
         raise UsageError(f"unknown log path {name!r}; use one of {', '.join(NAMES)}") from None
 
 
-def get_log_path(name: str, clients: AsyncClients, concurrency: int | None = None) -> LogPath:
+def get_log_path(
+    name: str, clients: AsyncClients, concurrency: int | None = None, repoint_agent: bool = False
+) -> LogPath:
     """The adapter for a plan's ``log_path`` value, on these clients (``concurrency`` bounds
-    its ARM calls; default: the settings')."""
-    return describe(name)(clients, concurrency)
+    its ARM calls; default: the settings'; ``repoint_agent``: the plan's choice to re-point an
+    agent that reports to another workspace)."""
+    return describe(name)(clients, concurrency, repoint_agent)

@@ -147,9 +147,13 @@ class AdapterBase(abc.ABC):
     """Whether it changes the node-pool scale sets (so node resource group lockdown denies it
     and AKS upgrades may undo it)."""
 
-    def __init__(self, clients: AsyncClients, concurrency: int | None = None) -> None:
+    def __init__(
+        self, clients: AsyncClients, concurrency: int | None = None, repoint_agent: bool = False
+    ) -> None:
         self.clients = clients
         self.b = Bounded(concurrency or clients.settings.concurrency)
+        # the plan's explicit choice to re-point an agent that reports to another workspace
+        self.repoint_agent = repoint_agent
 
     @classmethod
     @abc.abstractmethod

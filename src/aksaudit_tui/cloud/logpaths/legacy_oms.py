@@ -9,6 +9,7 @@ a log line, a ``Change``, a probe result or an exception (errors are rebuilt and
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from shlex import quote
 from typing import Any
@@ -32,6 +33,8 @@ from aksaudit_tui.errors import UserError
 from aksaudit_tui.syslog import SEVERITIES, check_facility, severities_from
 
 PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring"
+# The plan's choice that lets apply re-point an agent reporting to another workspace.
+REPOINT_CHOICE = "repoint_agent: true"
 EXT_TYPE = "OmsAgentForLinux"
 EXT_NAME = "OmsAgentForLinux"
 TYPE_HANDLER_VERSION = "1.19"
@@ -209,12 +212,28 @@ class LegacyOmsPath(AdapterBase):
         )
         for s in skipped:
             state.details[s.name] = f"skipped ({s.os_sku or s.os})"
+        refused: list[str] = []
         for s in linux:
             ext = self._ext_state(s, workspace)
             stale = stale_instances(s)
             if ext == "missing":
                 state.changes.append(
                     f"install {EXT_NAME} on {s.name} (workspace {workspace.customer_id})"
+                )
+                state.changes.append(f"update {len(s.instances)} instance(s) of {s.name}")
+            elif ext == "other-workspace":
+                other = _workspace_id_of(s)
+                if not self.repoint_agent:
+                    refused.append(
+                        f"{EXT_NAME} on {s.name} reports to workspace {other}: aksaudit "
+                        f"re-points it to {workspace.customer_id} only when the plan says "
+                        f"{REPOINT_CHOICE} (remove then restores {other})"
+                    )
+                    continue
+                state.changes.append(
+                    f"re-point {EXT_NAME} on {s.name} from workspace {other} to "
+                    f"{workspace.customer_id} ({REPOINT_CHOICE} in the plan; remove restores "
+                    f"{other})"
                 )
                 state.changes.append(f"update {len(s.instances)} instance(s) of {s.name}")
             elif ext != "ok":
@@ -245,8 +264,12 @@ class LegacyOmsPath(AdapterBase):
         state.details[f"{workspace.name}/LinuxSyslog"] = (
             "collects " if complete else "lacks "
         ) + f"{fac} ({', '.join(wanted)})"
-        if any(c.startswith(("install", "reconfigure", "update")) for c in state.changes):
+        if any(
+            c.startswith(("install", "reconfigure", "re-point", "update")) for c in state.changes
+        ):
             state.blocking = lockdown_reason(cluster)
+        if refused and state.blocking is None:
+            state.blocking = refused[0] + (f" (and {len(refused) - 1} more)" if refused[1:] else "")
         state.ok = not state.changes and state.blocking is None
         return state
 
@@ -260,14 +283,56 @@ class LegacyOmsPath(AdapterBase):
         )
         done: list[Change] = []
         need_ext = [s for s in linux if self._ext_state(s, workspace) != "ok"]
+        others = [s for s in need_ext if self._ext_state(s, workspace) == "other-workspace"]
+        if others and not self.repoint_agent:
+            raise UserError(
+                f"{EXT_NAME} on {others[0].name} reports to workspace {_workspace_id_of(others[0])}"
+                f"; set {REPOINT_CHOICE} in the plan to re-point it (remove restores it)"
+            )
+        previous = await self._workspace_arm_ids(cluster, workspace, others)
         if need_ext:
-            done.extend(await self._install(cluster, workspace, need_ext))
+            done.extend(await self._install(cluster, workspace, need_ext, previous))
         done.extend(await self.update_stale_instances(cluster, linux))
         done.extend(await self._data_source(workspace, sources, fac, wanted))
         return done
 
-    async def _install(
+    async def _workspace_arm_ids(
         self, cluster: Cluster, workspace: Workspace, scale_sets: list[ScaleSet]
+    ) -> dict[str, str]:
+        """The ARM id of each workspace the agents on ``scale_sets`` report to (by customer id,
+        lower-case), from the cluster's and the plan workspace's subscriptions: remove fetches
+        that workspace's key again to restore the agent, so no key is ever recorded. Raises
+        UserError (nothing changed) for a workspace not found there."""
+        wanted = {_workspace_id_of(s).lower() for s in scale_sets}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        for sid in dict.fromkeys([cluster.subscription_id, workspace.subscription_id]):
+            if not sid:
+                continue
+            try:
+                bodies = await self.b.collect(self.clients.loganalytics(sid).workspaces.list())
+            except Exception as exc:
+                raise user_error(exc, doing=f"listing workspaces of subscription {sid}") from None
+            for body in bodies:
+                cid = str(props(body).get("customerId") or "").lower()
+                if cid in wanted:
+                    found[cid] = str(body.get("id") or "")
+        missing = sorted(wanted - set(found))
+        if missing:
+            raise UserError(
+                f"workspace {missing[0]} (where {EXT_NAME} reports now) is not in subscription "
+                f"{cluster.subscription_id} nor {workspace.subscription_id}, so remove could not "
+                "restore the agent; re-point it by hand, or pick that workspace"
+            )
+        return found
+
+    async def _install(
+        self,
+        cluster: Cluster,
+        workspace: Workspace,
+        scale_sets: list[ScaleSet],
+        previous: dict[str, str],
     ) -> list[Change]:
         rid = ArmId.parse(workspace.id)
         la = self.clients.loganalytics(rid.subscription or workspace.subscription_id)
@@ -331,6 +396,16 @@ class LegacyOmsPath(AdapterBase):
             del body
             if err is not None:
                 raise err
+            if existed is not None and _workspace_id_of(s).lower() in previous:
+                # re-pointed (the plan chose it): remove puts back the settings it had, with
+                # the key of the workspace they name fetched again then (never recorded)
+                other = _workspace_id_of(s)
+                settings = json.dumps(existed.settings, sort_keys=True, separators=(",", ":"))
+                return Change(
+                    f"re-pointed {EXT_NAME} on {s.name} from workspace {other} to "
+                    f"{workspace.customer_id}",
+                    undo=f"vmss-ext-restore|{s.id}|{name}|{previous[other.lower()]}|{settings}",
+                )
             # A Failed extension is most likely our own interrupted install (a failed apply
             # journals nothing): count it as ours, so remove cleans it up.
             if existed is None or existed.provisioning_state == "Failed":
@@ -402,7 +477,17 @@ class LegacyOmsPath(AdapterBase):
         touched: list[ScaleSet] = []
         for token in reversed(list(undo)):
             kind, *args = token.split("|")
-            if kind == "vmss-ext":
+            if kind == "vmss-ext-restore":
+                vmss_id, name, ws_id, settings = token.split("|", 4)[1:]
+                out.append(await self._restore(cluster, vmss_id, name, ws_id, settings))
+                vid = ArmId.parse(vmss_id)
+                touched.append(
+                    ScaleSet(
+                        id=vmss_id, name=vid.name, pool="", os="Linux", os_sku=None,
+                        upgrade_mode="Manual",
+                    )
+                )  # fmt: skip
+            elif kind == "vmss-ext":
                 line, scale_set = await self.delete_vmss_extension(cluster, *args)
                 out.append(line)
                 touched.append(scale_set)
@@ -442,6 +527,56 @@ class LegacyOmsPath(AdapterBase):
         if touched:
             out.extend(c.description for c in await self.update_stale_instances(cluster, touched))
         return out
+
+    async def _restore(
+        self, cluster: Cluster, vmss_id: str, name: str, ws_id: str, settings: str
+    ) -> str:
+        """Put a re-pointed agent back: its recorded public settings, and the key of the
+        workspace they name, fetched now (registered with the redactor, never recorded)."""
+        wid, vid = ArmId.parse(ws_id), ArmId.parse(vmss_id)
+        la = self.clients.loganalytics(wid.subscription or cluster.subscription_id)
+        failure: UserError | None = None
+        key = ""
+        try:
+            keys = rest(
+                await self.b.call(la.shared_keys.get_shared_keys(wid.resource_group, wid.name))
+            )
+            key = str(keys.get("primarySharedKey") or "")
+            redaction.register(key)
+            del keys
+            compute = self.clients.compute(vid.subscription or cluster.subscription_id)
+            body = {
+                "properties": {
+                    "publisher": PUBLISHER,
+                    "type": EXT_TYPE,
+                    "typeHandlerVersion": TYPE_HANDLER_VERSION,
+                    "autoUpgradeMinorVersion": True,
+                    "settings": json.loads(settings),
+                    "protectedSettings": {"workspaceKey": key},
+                }
+            }
+            await self.b.lro(
+                compute.virtual_machine_scale_set_extensions.begin_create_or_update(
+                    vid.resource_group, vid.name, name, json_body(body)
+                )
+            )
+            del body
+        except Exception as exc:
+            failure = user_error(
+                exc,
+                doing=f"restoring {EXT_NAME} on {vid.name} to workspace {wid.name}",
+                scope=vmss_id,
+                secrets=[key],
+            )
+        if failure is not None:
+            raise failure
+        return f"restored {EXT_NAME} on {vid.name} to workspace {wid.name}"
+
+
+def _workspace_id_of(s: ScaleSet) -> str:
+    """The workspace (customer id) the scale set's legacy agent reports to; "" without one."""
+    ext = find_extension(s, PUBLISHER, EXT_TYPE)
+    return str(ext.settings.get("workspaceId") or "") if ext is not None else ""
 
 
 def _sev_order(severity: str) -> int:

@@ -25,7 +25,9 @@ def workspace_model(ctx: StepContext) -> Any:
 
 
 def adapter(ctx: StepContext) -> logpaths.LogPath:
-    return logpaths.get_log_path(ctx.plan.log_path, ctx.clients, ctx.plan.concurrency)
+    return logpaths.get_log_path(
+        ctx.plan.log_path, ctx.clients, ctx.plan.concurrency, ctx.plan.repoint_agent
+    )
 
 
 async def cloud_cluster(ctx: StepContext) -> Any:
