@@ -111,7 +111,7 @@ def test_plan_apply_verify_status_remove_cleanup_and_no_secret_anywhere(
         assert not (root / "etc/audit/rules.d/50-aksaudit.rules").exists(), node
     store = emu.state.kube["aks-dev-neu"]
     assert store.get("namespaces", "", "aksaudit-system") is None
-    run("cleanup")
+    run("cleanup", "--yes")
     assert oneshot_pods(emu, "aks-dev-neu") == [] and oneshot_pods(emu, "aks-prod-weu") == []
 
     # the key really went to Azure (legacy agent protected settings), never to us
@@ -270,7 +270,7 @@ def test_kill_9_mid_run_then_cleanup_and_resume(emu: Any, tmp_path: Path) -> Non
     assert oneshot_pods(emu, "aks-dev-neu")  # the killed run left its privileged pod
     dry = sh(env, "cleanup", "--dry-run", "--json")
     assert any(x["kind"] == "Pod" for x in json.loads(dry.stdout)["leftovers"])
-    assert sh(env, "cleanup").returncode == 0
+    assert sh(env, "cleanup", "--yes").returncode == 0
     _wait_for(lambda: not oneshot_pods(emu, "aks-dev-neu"), 30, "cleanup")
     clear_faults(emu)
     p = sh(env, "resume", "--yes", "--json")
@@ -343,7 +343,7 @@ def test_the_announced_run_id_is_in_the_journal_before_it_is_printed(
             proc.kill()
         os.close(r)
     assert announced["kind"] == "RunStarted" and announced["run_id"] == journalled
-    assert sh(env, "cleanup").returncode == 0
+    assert sh(env, "cleanup", "--yes").returncode == 0
     p = sh(env, "resume", journalled, "--yes", "--json")
     assert "no run" not in p.stderr and p.returncode == 0, p.stderr[-2000:]
     assert json_lines(p.stdout)[-1]["run_id"] == journalled

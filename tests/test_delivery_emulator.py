@@ -543,7 +543,7 @@ async def test_keeper_reports_a_node_that_cannot_install_early(
 async def test_leftovers_are_found_by_label_and_deleted(emulator: Any, kube: KubeClient) -> None:  # noqa: F811
     ns = "aksaudit-system"
     nodes = _linux(await kube.list_nodes())[:1]
-    await kube.ensure_namespace(ns)
+    await kube.ensure_namespace(ns, plan_sha="b" * 64)  # as a run creates it (annotated)
     # A privileged one-shot pod an interrupted run left (kill -9), and its ConfigMap.
     cm = m.configmap_manifest(ns, SCRIPT, RULES, "dead", name=m.oneshot_configmap_name("dead"))
     await kube.ensure_configmap(cm)

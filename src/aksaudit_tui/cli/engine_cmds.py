@@ -153,7 +153,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_remove)
 
     p = subparsers.add_parser("cleanup", help="delete privileged pods the tool left behind")
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    p.add_argument("--yes", action="store_true", help="delete without asking")
     common(p)
     p.set_defaults(func=_cmd_cleanup)
 
@@ -561,7 +562,19 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:
-    engine = _engine(args, azure=False)  # kube only: the kubeconfig's contexts
+    engine = _engine(args, azure=False)  # kube only: the kubeconfig's contexts (flags checked)
+    if not args.dry_run and not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError("refusing to delete anything without --yes (no terminal to confirm on)")
+    if not args.dry_run and not args.yes:
+        # show what would go, then ask; the deleting pass lists again under the cluster locks
+        listed = asyncio.run(engine.cleanup(dry_run=True))
+        if not listed:
+            print("aksaudit: nothing left behind", file=sys.stderr)
+            return EXIT_OK
+        for f in listed:
+            ns = f"{f.namespace}/" if f.namespace else ""
+            print(f"{f.cluster}\t{f.kind}\t{ns}{f.name}\twould delete", file=sys.stderr)
+        _confirm(args, f"delete these {len(listed)} object(s)")
     found = asyncio.run(engine.cleanup(dry_run=args.dry_run))
     if args.json:
         print(json.dumps({"leftovers": [f.to_json() for f in found], "dry_run": args.dry_run}))

@@ -21,6 +21,7 @@ from aksaudit_tui.engine.runner import ClusterRun, emitter, run_cluster
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import REMOVE_STEPS, remove_steps
+from aksaudit_tui.errors import UserError
 
 
 async def remove(
@@ -113,5 +114,26 @@ async def leftovers(config: EngineConfig, plan: Plan | None) -> list[Leftover]:
 
 
 async def cleanup(config: EngineConfig, dry_run: bool) -> list[Leftover]:
-    """Delete what ``leftovers`` finds in every kubeconfig context (only list with dry_run)."""
-    return await kubeops.all_leftovers(config, None, delete=not dry_run)
+    """Delete what ``leftovers`` finds in every kubeconfig context (only list with dry_run),
+    holding the lock of every cluster those contexts reach, so no run of this machine is
+    changing them meanwhile (UserError naming the holder otherwise)."""
+    if dry_run:
+        return await kubeops.all_leftovers(config, None, delete=False)
+    contexts = await kubeops.plan_contexts(config, None)
+    with config.journal.locked(_cluster_ids(config, contexts), new_run_id()):
+        return await kubeops.all_leftovers(config, None, delete=True)
+
+
+def _cluster_ids(config: EngineConfig, contexts: list[str]) -> list[str]:
+    """The ARM ids runs lock (from this machine's journals) of the clusters ``contexts`` reach;
+    a context no journal names is locked by its own name (no run of ours can be using it)."""
+    ids: dict[str, str] = {}  # context -> cluster id
+    for summary in config.journal.list_runs():
+        try:
+            plan = config.journal.load(summary.run_id).plan
+        except UserError:
+            continue  # an unreadable journal names no cluster
+        for c in plan.clusters:
+            if c.context in contexts:
+                ids.setdefault(c.context, c.id)
+    return sorted({ids.get(ctx, f"kube-context/{ctx}") for ctx in contexts})

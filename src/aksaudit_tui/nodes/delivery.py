@@ -69,6 +69,8 @@ class DeliverySpec:
     run_id: str = "manual"
     # One-shot leaves nothing behind: also delete our namespace when no keeper lives in it.
     cleanup_namespace: bool = True
+    # The plan's hash, annotated on the namespace a run creates (cleanup's proof it is ours).
+    plan_sha: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in ("keeper", "one-shot"):
@@ -343,7 +345,7 @@ async def _oneshot(
 
     outcome: Literal["done", "cancelled", "deadline"] = "done"
     try:
-        ns_created = await kube.ensure_namespace(ns)
+        ns_created = await kube.ensure_namespace(ns, plan_sha=spec.plan_sha)
         keeper_sha = await _make_fence(kube, spec, run_sha, stats)
         await kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text))
         watch = kube.watch_pods(ns, selector)
@@ -507,7 +509,7 @@ async def _keeper(
     waiting: dict[str, NodeInfo] = {n.name: n for n in nodes if n.eligible}
 
     ns = spec.namespace
-    await kube.ensure_namespace(ns)
+    await kube.ensure_namespace(ns, plan_sha=spec.plan_sha)
     run_sha = m.script_sha256(script_text)
     previous = await _make_fence(kube, spec, run_sha, stats)
     _, configmap, ds = keeper_objects(spec, script_text, rules_text)
@@ -823,6 +825,7 @@ async def remove_nodes(
         pod_deadline_s=spec.pod_deadline_s,
         run_id=spec.run_id,
         cleanup_namespace=False,
+        plan_sha=spec.plan_sha,
     )
     results = await _oneshot(
         kube, oneshot, nodes, script_text, rules_text, "remove", on_node, cancel, deadline_s,
@@ -842,7 +845,7 @@ def keeper_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> tup
     """Namespace, ConfigMap and DaemonSet of a keeper rollout, exactly as it sends them."""
     ns = spec.namespace
     return (
-        m.namespace_manifest(ns),
+        m.namespace_manifest(ns, spec.plan_sha),
         m.configmap_manifest(ns, script_text, rules_text, spec.run_id),
         m.keeper_daemonset_manifest(
             namespace=ns,
@@ -907,7 +910,7 @@ def delivery_objects(spec: DeliverySpec, script_text: str, rules_text: str) -> l
         "template": {"metadata": meta, "spec": pod_spec},
     }
     return [
-        m.namespace_manifest(spec.namespace),
+        m.namespace_manifest(spec.namespace, spec.plan_sha),
         *fence,
         oneshot_configmap(spec, script_text, rules_text),
         template,

@@ -518,12 +518,12 @@ class KubeClient:
                 return None
             raise
 
-    async def ensure_namespace(self, name: str, wait_s: float = 120.0) -> bool:
+    async def ensure_namespace(self, name: str, wait_s: float = 120.0, plan_sha: str = "") -> bool:
         """Create our namespace (Pod Security privileged) or fix the labels of ours.
 
         A namespace we did not create is left as it is (admission then says what to fix).
         Waits for a namespace still terminating from an earlier cleanup. Returns changed."""
-        want = m.namespace_manifest(name)
+        want = m.namespace_manifest(name, plan_sha)
         end = time.monotonic() + wait_s
         while True:
             cur = await self._read("read_namespace", self.core.read_namespace, name)
@@ -843,11 +843,17 @@ class KubeClient:
             ),
             self._json("list_namespaces", self.core.list_namespace, label_selector=sel),
         )
+        planned = {
+            str(i["metadata"]["name"])
+            for i in nss.get("items") or []
+            if ((i["metadata"].get("annotations") or {}).get(m.ANNOTATION_PLAN_SHA))
+        }
         return Leftovers(
             pods=pairs(pods),
             daemonsets=pairs(dss),
             configmaps=pairs(cms),
-            namespaces=[n for _, n in pairs(nss)],
+            # a namespace counts only with our label and the annotation of the plan that made it
+            namespaces=[n for _, n in pairs(nss) if n in planned],
         )
 
     async def delete_leftovers(self, found: Leftovers) -> None:

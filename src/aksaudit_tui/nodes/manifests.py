@@ -36,6 +36,7 @@ LABEL_RUN = "aksaudit.io/run"
 LABEL_ROLE = "aksaudit.io/role"
 ANNOTATION_SCRIPT_SHA = "aksaudit.io/script-sha256"
 ANNOTATION_SPEC_SHA = "aksaudit.io/spec-sha256"
+ANNOTATION_PLAN_SHA = "aksaudit.io/plan-sha256"  # on our namespace: the plan that created it
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
@@ -196,19 +197,20 @@ def spec_sha256(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def namespace_manifest(name: str = DEFAULT_NAMESPACE) -> dict[str, Any]:
-    """Our namespace: Pod Security `privileged` (the pods need hostPID + privileged)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": name,
-            "labels": {
-                PSA_ENFORCE: "privileged",
-                LABEL_MANAGED_BY: MANAGED_BY_VALUE,
-            },
+def namespace_manifest(name: str = DEFAULT_NAMESPACE, plan_sha: str = "") -> dict[str, Any]:
+    """Our namespace: Pod Security `privileged` (the pods need hostPID + privileged), annotated
+    with the hash of the plan that created it (``aksaudit cleanup`` deletes only namespaces
+    with our label and that annotation: a label alone is easy to copy)."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {
+            PSA_ENFORCE: "privileged",
+            LABEL_MANAGED_BY: MANAGED_BY_VALUE,
         },
     }
+    if plan_sha:
+        meta["annotations"] = {ANNOTATION_PLAN_SHA: plan_sha}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def configmap_manifest(

@@ -12,7 +12,12 @@ from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.rules import node_script
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
-from aksaudit_tui.engine.steps.record import delete_records, record_change, write_record
+from aksaudit_tui.engine.steps.record import (
+    delete_records,
+    plan_hash,
+    record_change,
+    write_record,
+)
 from aksaudit_tui.nodes import manifests as m
 
 
@@ -36,6 +41,7 @@ def plan_spec(
         keeper_interval_s=int(keeper_interval_s),
         pod_deadline_s=int(pod_deadline_s),
         run_id=run_id,
+        plan_sha=plan_hash(plan),
     )
 
 

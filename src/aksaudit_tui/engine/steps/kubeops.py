@@ -99,15 +99,19 @@ def _kube_contexts(kubeconfig: str | None) -> list[str]:
     return [str(c["name"]) for c in contexts or []]
 
 
+async def plan_contexts(config: EngineConfig, plan: Plan | None) -> list[str]:
+    """The plan's kube contexts, or every context of the kubeconfig."""
+    if plan is not None:
+        return [c.context for c in plan.clusters]
+    return await asyncio.to_thread(_kube_contexts, config.settings.kubeconfig)
+
+
 async def all_leftovers(config: EngineConfig, plan: Plan | None, delete: bool) -> list[Leftover]:
     """Leftovers in every context we know: the plan's, or every kubeconfig context.
 
     What counts as left behind: one-shot pods and their ConfigMaps, and a namespace of ours
     that holds no keeper. A keeper DaemonSet is meant to stay (``remove`` takes it away)."""
-    if plan is not None:
-        contexts = [c.context for c in plan.clusters]
-    else:
-        contexts = await asyncio.to_thread(_kube_contexts, config.settings.kubeconfig)
+    contexts = await plan_contexts(config, plan)
 
     async def one(context: str) -> list[Leftover]:
         try:

@@ -1,0 +1,82 @@
+"""`aksaudit cleanup` deletes privileged leftovers, so it must not surprise anyone: without
+--yes and no terminal it refuses (one line, exit 2, nothing deleted); it takes the lock of the
+clusters it touches (a run of this machine in progress stops it); and it deletes only
+namespaces with our label AND the annotation of the plan that created them (a label alone is
+easy to copy onto someone else's namespace). Real CLI subprocesses, real kubernetes client."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from aksaudit_tui.engine import plan_io
+from aksaudit_tui.engine.journal import Journal
+from aksaudit_tui.nodes import manifests as m
+from engine_helpers import aksaudit_cmd, cli_env
+from fixtures.emulator import emulator  # noqa: F401  (pytest fixture)
+
+CLUSTER = "aks-dev-neu"
+pytestmark = pytest.mark.timeout(300)
+
+
+def _phase(v1: Any, name: str) -> str | None:
+    """The namespace's phase, None when it is gone."""
+    found = [n for n in v1.list_namespace().items if n.metadata.name == name]
+    return found[0].status.phase if found else None
+
+
+def test_cleanup_asks_locks_and_deletes_only_namespaces_a_plan_made(
+    emulator: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    env = cli_env(emulator, state)
+
+    def sh(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*aksaudit_cmd(), *args], env=env, cwd=tmp_path, capture_output=True, text=True,
+            timeout=240, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+
+    v1 = client.CoreV1Api(config.new_client_from_config(emulator.info.kubeconfig, context=CLUSTER))
+    ours = m.namespace_manifest("aksaudit-left", "a" * 64)  # as a run creates it
+    impostor = {"metadata": {"name": "team-tools", "labels": {m.LABEL_MANAGED_BY: "aksaudit"}}}
+    v1.create_namespace(ours)
+    v1.create_namespace(impostor)
+
+    # no terminal and no --yes: refused before anything is listed or deleted
+    p = sh("cleanup")
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == (
+        "aksaudit: error: refusing to delete anything without --yes (no terminal to confirm on)"
+    )
+    assert _phase(v1, "aksaudit-left") == "Active"
+
+    # a run of this machine holds the cluster: cleanup waits its turn (nothing deleted)
+    p = sh("plan", "--cluster", CLUSTER, "--workspace", "law-dev-neu", "--log-path", "ama",
+           "--out", "plan.yaml")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    plan = plan_io.load(tmp_path / "plan.yaml")
+    journal = Journal(state)
+    record = journal.create(plan, ("access",))
+    lock = journal.lock_cluster(plan.clusters[0].id, record.run_id)
+    try:
+        p = sh("cleanup", "--yes")
+    finally:
+        lock.release()
+    assert p.returncode == 1, p.stderr
+    assert f'cluster "{CLUSTER}" is being changed by another aksaudit process' in p.stderr
+    assert p.stderr.count("\n") == 1
+    assert _phase(v1, "aksaudit-left") == "Active"
+
+    # the lock is free: ours goes, the look-alike stays
+    p = sh("cleanup", "--yes")
+    assert p.returncode == 0, p.stderr
+    assert "Namespace\taksaudit-left\tdeleted" in p.stdout
+    assert "team-tools" not in p.stdout
+    assert _phase(v1, "aksaudit-left") in (None, "Terminating")
+    assert _phase(v1, "team-tools") == "Active"
