@@ -129,6 +129,20 @@ def rate_limit(state: EmulatorState, method: str, path: str) -> tuple[Answer | N
         return None, int(tokens - 1.0)
 
 
+def concurrent_write(state: EmulatorState, method: str, path: str) -> bool:
+    """Whether someone else writes this resource just before this request lands (scenario
+    fault ``concurrent_write``: its ETag then no longer matches the request's If-Match)."""
+    with state.lock:
+        for fault in state.faults:
+            if (
+                fault.get("kind") == "concurrent_write"
+                and _matches(fault, method, path)
+                and _spend(fault)
+            ):
+                return True
+    return False
+
+
 def lro_should_fail(state: EmulatorState, method: str, path: str) -> bool:
     with state.lock:
         for fault in state.faults:

@@ -100,6 +100,7 @@ OS_SKUS = ("Ubuntu2204", "Ubuntu2404", "AzureLinux3", "Ubuntu1804", "Flatcar", "
 ARM_FAULT_KINDS = (
     "throttle",
     "server_error",
+    "concurrent_write",
     "forbidden_subscription",
     "lro_fail",
     "node_not_ready",

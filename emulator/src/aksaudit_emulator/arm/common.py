@@ -157,6 +157,36 @@ def deny_under_lockdown(ctx: Ctx, sub: str, rg: str) -> None:
             )
 
 
+def check_preconditions(ctx: Ctx, rid: str, etag_key: str) -> dict[str, Any] | None:
+    """ARM's optimistic concurrency on a resource that carries an ETag in its body
+    (``etag_key``: DCRs ``etag``, managed clusters ``eTag``): ``If-Match`` must equal it (or be
+    ``*`` for any existing one), ``If-None-Match: *`` requires that none exists; otherwise 412
+    PreconditionFailed. A ``concurrent_write`` fault makes someone else write the resource
+    (a tag and a new ETag) just before. Returns the resource as it is now."""
+    current = ctx.state.get(rid)
+    if current is not None and faults.concurrent_write(ctx.state, ctx.method, ctx.path):
+        current = json.loads(json.dumps(current))
+        tags = current.get("tags") or {}
+        tags["changed-by"] = f"someone-else-{ctx.state.version}"
+        current["tags"] = tags
+        current[etag_key] = bodies.etag(rid, "someone-else", str(ctx.state.version))
+        ctx.state.put(rid, current)
+    if_match = ctx.request.headers.get("If-Match")
+    if_none = ctx.request.headers.get("If-None-Match")
+    have = None if current is None else str(current.get(etag_key) or "")
+    failed = (if_match is not None and (have is None or if_match not in ("*", have))) or (
+        if_none == "*" and current is not None
+    )
+    if failed:
+        raise ArmError(
+            412,
+            "PreconditionFailed",
+            f"The resource '{rid}' was modified: the If-Match/If-None-Match condition of the "
+            f"request does not hold for its current ETag {have or '(none: it does not exist)'}.",
+        )
+    return current
+
+
 def body_dict(ctx: Ctx) -> dict[str, Any]:
     if not isinstance(ctx.body, dict):
         raise ArmError(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
 from aiohttp import web
 
+from aksaudit_emulator.arm import bodies
 from aksaudit_emulator.arm.common import (
     AKS,
     NAME,
@@ -17,6 +19,7 @@ from aksaudit_emulator.arm.common import (
     Ctx,
     Route,
     body_dict,
+    check_preconditions,
     get_resource,
     json_response,
     page_of,
@@ -45,6 +48,7 @@ async def cluster(ctx: Ctx) -> web.Response:
             200, get_resource(ctx, rid, "Microsoft.ContainerService/managedClusters")
         )
     current = get_resource(ctx, rid, "Microsoft.ContainerService/managedClusters")
+    current = check_preconditions(ctx, rid, "eTag") or current
     req = body_dict(ctx)
     if current["properties"].get("provisioningState") not in ("Succeeded", "Failed", "Canceled"):
         raise ArmError(
@@ -68,6 +72,8 @@ async def cluster(ctx: Ctx) -> web.Response:
                     else props[key]
                 )
     updated["properties"]["provisioningState"] = "Updating"
+    # every write gives the cluster a new ETag (AKS: optimistic concurrency on PUT)
+    updated["eTag"] = bodies.etag(rid, json.dumps(updated["properties"], sort_keys=True))
     ctx.state.put(rid, updated)
 
     def done(op: Lro) -> None:

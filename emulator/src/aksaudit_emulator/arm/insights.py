@@ -20,6 +20,7 @@ from aksaudit_emulator.arm.common import (
     Ctx,
     Route,
     body_dict,
+    check_preconditions,
     deny_under_lockdown,
     get_resource,
     json_response,
@@ -54,6 +55,8 @@ async def dcr(ctx: Ctx) -> web.Response:
         return json_response(200, get_resource(ctx, rid, "Microsoft.Insights/dataCollectionRules"))
     rg = require_rg(ctx)
     existing = ctx.state.get(rid)
+    if ctx.method in ("PUT", "PATCH"):
+        existing = check_preconditions(ctx, rid, "etag")
     if ctx.method == "DELETE":
         if existing is None:
             return json_response(204, None)

@@ -101,21 +101,6 @@ class AmaPath(AdapterBase):
             f"/providers/Microsoft.Insights/dataCollectionRules/{dcr_name(workspace)}"
         )
 
-    async def _read_dcr(self, dcr_id: str) -> dict[str, Any] | None:
-        did = ArmId.parse(dcr_id)
-        try:
-            return rest(
-                await self.b.call(
-                    self.clients.monitor(did.subscription).data_collection_rules.get(
-                        did.resource_group, did.name
-                    )
-                )
-            )
-        except Exception as exc:
-            if is_not_found(exc):
-                return None
-            raise user_error(exc, doing=f"reading data collection rule {did.name}") from None
-
     async def _associated(self, cluster: Cluster, s: ScaleSet, dcr_id: str) -> bool:
         monitor = self.clients.monitor(cluster.subscription_id)
         try:
@@ -170,7 +155,7 @@ class AmaPath(AdapterBase):
 
         async def rule(rid: str) -> dict[str, Any] | None:
             if rid.lower() not in rules:
-                rules[rid.lower()] = await self._read_dcr(rid)
+                rules[rid.lower()] = await self.read_dcr(rid)
             return rules[rid.lower()]
 
         async def one(s: ScaleSet) -> PathGap | None:
@@ -234,7 +219,7 @@ class AmaPath(AdapterBase):
         state = LogPathState(ok=True, warnings=[PROBE_WARNING])
         dcr_id = self._dcr_id(cluster, workspace)
         (linux, skipped), dcr = await asyncio.gather(
-            self.linux_scale_sets(cluster), self._read_dcr(dcr_id)
+            self.linux_scale_sets(cluster), self.read_dcr(dcr_id)
         )
         name = dcr_name(workspace)
         if dcr is None:
@@ -283,32 +268,17 @@ class AmaPath(AdapterBase):
         dcr_id = self._dcr_id(cluster, workspace)
         did = ArmId.parse(dcr_id)
         (linux, _), dcr = await asyncio.gather(
-            self.linux_scale_sets(cluster), self._read_dcr(dcr_id)
+            self.linux_scale_sets(cluster), self.read_dcr(dcr_id)
         )
         done: list[Change] = []
         if dcr is None or not self._dcr_ok(dcr, workspace, fac, levels):
-            body = ama_dcr_body(dcr, workspace, fac, levels)
-            try:
-                await self.b.call(
-                    self.clients.monitor(did.subscription).data_collection_rules.create(
-                        did.resource_group, did.name, json_body(body)
-                    )
-                )
-            except Exception as exc:
-                raise user_error(
-                    exc,
-                    doing=f"writing data collection rule {did.name}",
-                    action="Microsoft.Insights/dataCollectionRules/write",
-                    scope=f"/subscriptions/{did.subscription}/resourceGroups/{did.resource_group}",
-                ) from None
+            await self.write_dcr(dcr_id, dcr, lambda cur: ama_dcr_body(cur, workspace, fac, levels))
             if dcr is None:
                 done.append(
                     Change(f"created data collection rule {did.name}", undo=f"dcr|{dcr_id}")
                 )
             else:
                 done.append(Change(f"added syslog {fac} to data collection rule {did.name}"))
-        compute = self.clients.compute(cluster.subscription_id)
-        rg = cluster.node_resource_group
 
         async def one(s: ScaleSet) -> list[Change]:
             out: list[Change] = []
@@ -325,19 +295,9 @@ class AmaPath(AdapterBase):
                         "settings": {},
                     }
                 }
-                try:
-                    await self.b.lro(
-                        compute.virtual_machine_scale_set_extensions.begin_create_or_update(
-                            rg, s.name, name, json_body(body)
-                        )
-                    )
-                except Exception as exc:
-                    raise user_error(
-                        exc,
-                        doing=f"installing {EXT_NAME} on {s.name}",
-                        action="Microsoft.Compute/virtualMachineScaleSets/extensions/write",
-                        scope=s.id,
-                    ) from None
+                await self.put_vmss_extension(
+                    s.id, name, body, doing=f"installing {EXT_NAME} on {s.name}"
+                )
                 out.append(
                     Change(
                         f"installed {EXT_NAME} on {s.name}",

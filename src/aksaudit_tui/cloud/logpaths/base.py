@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from aksaudit_tui.cloud.arm import ArmId, Bounded, json_body
+from aksaudit_tui.cloud.arm import ArmId, Bounded, json_body, rest
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.errors import is_not_found, user_error
 from aksaudit_tui.cloud.models import Cluster, Extension, ScaleSet, Workspace
 from aksaudit_tui.cloud.parse import parse_extension, parse_instance, parse_scale_set, pool_of
+from aksaudit_tui.errors import UserError
+
+Body = dict[str, Any]
+# Builds the body to write from the resource as read now (None: it does not exist yet).
+Build = Callable[[Body | None], Body]
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,137 @@ class AdapterBase(abc.ABC):
 
     # --- undo helpers shared by the adapters' remove(); a thing already gone counts as done.
 
+    # -- writes: one block each for every adapter (ETag-guarded where ARM offers one) --
+
+    async def guarded_write(
+        self,
+        what: str,
+        current: Body | None,
+        read: Callable[[], Awaitable[Body | None]],
+        write: Callable[[Body, dict[str, str]], Awaitable[Any]],
+        build: Build,
+        *,
+        action: str,
+        scope: str,
+    ) -> None:
+        """Write ``build(current)`` only if the resource is still ``current``: ``If-Match``
+        with its ETag (``If-None-Match: *`` when it did not exist), so a change someone made
+        since it was read is never overwritten. On 412 read it again and build on that once
+        more; a second 412 is a clear error (nothing of theirs was lost)."""
+        for attempt in (1, 2):
+            body = build(current)
+            try:
+                await write(body, preconditions(current))
+                return
+            except Exception as exc:
+                if getattr(exc, "status_code", None) != 412:
+                    raise user_error(
+                        exc, doing=f"writing {what}", action=action, scope=scope
+                    ) from None
+                if attempt == 2:
+                    raise UserError(
+                        f"{what} was changed by someone else while aksaudit wrote it, twice "
+                        "(HTTP 412, ETag mismatch); nothing of theirs was overwritten: run again"
+                    ) from None
+            current = await read()
+
+    async def read_dcr(self, dcr_id: str) -> Body | None:
+        """A data collection rule as ARM has it now (with its ``etag``); None when absent."""
+        did = ArmId.parse(dcr_id)
+        try:
+            return rest(
+                await self.b.call(
+                    self.clients.monitor(did.subscription).data_collection_rules.get(
+                        did.resource_group, did.name
+                    )
+                )
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise user_error(exc, doing=f"reading data collection rule {did.name}") from None
+
+    async def write_dcr(self, dcr_id: str, current: Body | None, build: Build) -> None:
+        """Create or update a data collection rule as ``build`` makes it from the rule read
+        now, guarded by its ETag (:meth:`guarded_write`)."""
+        did = ArmId.parse(dcr_id)
+        rules = self.clients.monitor(did.subscription).data_collection_rules
+
+        async def write(body: Body, headers: dict[str, str]) -> None:
+            await self.b.call(
+                rules.create(did.resource_group, did.name, json_body(body), headers=headers)
+            )
+
+        await self.guarded_write(
+            f"data collection rule {did.name}",
+            current,
+            lambda: self.read_dcr(dcr_id),
+            write,
+            build,
+            action="Microsoft.Insights/dataCollectionRules/write",
+            scope=f"/subscriptions/{did.subscription}/resourceGroups/{did.resource_group}",
+        )
+
+    async def read_cluster(self, cluster: Cluster) -> Body:
+        """The managed cluster as ARM has it now (with its ``eTag``)."""
+        cs = self.clients.containerservice(cluster.subscription_id)
+        try:
+            return rest(
+                await self.b.call(cs.managed_clusters.get(cluster.resource_group, cluster.name))
+            )
+        except Exception as exc:
+            raise user_error(exc, doing=f"reading cluster {cluster.name}") from None
+
+    async def write_cluster(self, cluster: Cluster, current: Body, build: Build) -> None:
+        """Update the managed cluster as ``build`` makes it from the cluster read now, guarded
+        by its ETag (:meth:`guarded_write`)."""
+        cs = self.clients.containerservice(cluster.subscription_id)
+
+        async def write(body: Body, headers: dict[str, str]) -> None:
+            await self.b.lro(
+                cs.managed_clusters.begin_create_or_update(
+                    cluster.resource_group, cluster.name, json_body(body), headers=headers
+                )
+            )
+
+        async def read() -> Body | None:
+            return await self.read_cluster(cluster)
+
+        await self.guarded_write(
+            f"cluster {cluster.name}",
+            current,
+            read,
+            write,
+            build,
+            action="Microsoft.ContainerService/managedClusters/write",
+            scope=cluster.id,
+        )
+
+    async def put_vmss_extension(
+        self, vmss_id: str, name: str, body: Body, doing: str, secrets: Iterable[str] = ()
+    ) -> None:
+        """Create or update extension ``name`` on a scale set (a long-running operation);
+        errors are one line with ``secrets`` (a workspace key) scrubbed."""
+        vid = ArmId.parse(vmss_id)
+        compute = self.clients.compute(vid.subscription)
+        failure: UserError | None = None
+        try:
+            await self.b.lro(
+                compute.virtual_machine_scale_set_extensions.begin_create_or_update(
+                    vid.resource_group, vid.name, name, json_body(body)
+                )
+            )
+        except Exception as exc:
+            failure = user_error(
+                exc,
+                doing=doing,
+                action="Microsoft.Compute/virtualMachineScaleSets/extensions/write",
+                scope=vmss_id,
+                secrets=list(secrets),
+            )
+        if failure is not None:
+            raise failure  # raised outside the except block: no chained SDK exception
+
     async def delete_association(self, cluster: Cluster, uri: str, name: str) -> str:
         """Delete data collection rule association ``name`` on resource ``uri``."""
         monitor = self.clients.monitor(cluster.subscription_id)
@@ -331,6 +467,22 @@ class AdapterBase(abc.ABC):
 
         results = await asyncio.gather(*(one(s) for s in scale_sets))
         return [c for c in results if c is not None]
+
+
+def etag_of(body: Body | None) -> str | None:
+    """The ETag ARM returns in a resource's body (data collection rules: ``etag``, managed
+    clusters: ``eTag``); None when it has none."""
+    tag = (body or {}).get("etag") or (body or {}).get("eTag")
+    return str(tag) if tag else None
+
+
+def preconditions(current: Body | None) -> dict[str, str]:
+    """The headers that make a write apply only to the resource as read: ``If-Match`` its ETag,
+    or ``If-None-Match: *`` when it did not exist (no ETag: no condition)."""
+    if current is None:
+        return {"If-None-Match": "*"}
+    tag = etag_of(current)
+    return {"If-Match": tag} if tag else {}
 
 
 def find_extension(scale_set: ScaleSet, publisher: str, ext_type: str) -> Extension | None:

@@ -22,6 +22,7 @@ from aksaudit_tui.cloud.arm import ArmId, json_body, props, rest, same_id
 from aksaudit_tui.cloud.errors import is_not_found, user_error
 from aksaudit_tui.cloud.logpaths.base import (
     AdapterBase,
+    Build,
     Change,
     Destination,
     LogPathState,
@@ -300,17 +301,21 @@ class ContainerInsightsPath(AdapterBase):
             raise UserError(plan.blocking)
         done: list[Change] = []
         did = ArmId.parse(plan.dcr_id)
-        monitor = self.clients.monitor(did.subscription or cluster.subscription_id)
-        # 1. the rule
+
+        # 1. the rule (built again on the rule as it is then, should someone change it meanwhile)
+        def rule(cur: dict[str, Any] | None) -> dict[str, Any]:
+            if cur is None:
+                return new_dcr_body(workspace, fac, levels)
+            return extend_dcr_body(cur, workspace, fac, levels)[0]
+
         if plan.dcr is None:
-            body = new_dcr_body(workspace, fac, levels)
-            await self._put_dcr(monitor, did, body)
+            await self.write_dcr(plan.dcr_id, None, rule)
             done.append(
                 Change(f"created data collection rule {did.name}", undo=f"dcr|{plan.dcr_id}")
             )
         elif not plan.syslog_ok or not plan.flow_ok:
-            body, changes = extend_dcr_body(plan.dcr, workspace, fac, levels)
-            await self._put_dcr(monitor, did, body)
+            _, changes = extend_dcr_body(plan.dcr, workspace, fac, levels)
+            await self.write_dcr(plan.dcr_id, plan.dcr, rule)
             done.extend(changes)
         # 2. the association the agent reads its configuration through
         if not plan.associated:
@@ -347,20 +352,24 @@ class ContainerInsightsPath(AdapterBase):
             )
         # 3. the add-on (after the rule exists, so the agent starts with syslog configured)
         if not plan.addon_on or not plan.msi:
-            body = copy.deepcopy(plan.cluster_body)
-            p = body.setdefault("properties", {})
-            addons = p.setdefault("addonProfiles", {}) or {}
-            p["addonProfiles"] = addons
-            key = next((k for k in addons if k.lower() == ADDON), ADDON)
-            current = addons.get(key) or {}
-            config = dict(current.get("config") or {})
-            for k in list(config):  # the key has been seen lower-cased in the wild
-                if k.lower() == "loganalyticsworkspaceresourceid":
-                    config.pop(k)
-            config["logAnalyticsWorkspaceResourceID"] = workspace.id
-            config["useAADAuth"] = "true"
-            addons[key] = {"enabled": True, "config": config}
-            await self._put_cluster(cluster, body)
+
+            def enabled(cur: dict[str, Any] | None) -> dict[str, Any]:
+                body = copy.deepcopy(cur or {})
+                p = body.setdefault("properties", {})
+                addons = p.setdefault("addonProfiles", {}) or {}
+                p["addonProfiles"] = addons
+                key = next((k for k in addons if k.lower() == ADDON), ADDON)
+                current = addons.get(key) or {}
+                config = dict(current.get("config") or {})
+                for k in list(config):  # the key has been seen lower-cased in the wild
+                    if k.lower() == "loganalyticsworkspaceresourceid":
+                        config.pop(k)
+                config["logAnalyticsWorkspaceResourceID"] = workspace.id
+                config["useAADAuth"] = "true"
+                addons[key] = {"enabled": True, "config": config}
+                return body
+
+            await self.write_cluster(cluster, plan.cluster_body, enabled)
             if not plan.addon_on:
                 done.append(
                     Change(
@@ -377,35 +386,6 @@ class ContainerInsightsPath(AdapterBase):
                 )
         return done
 
-    async def _put_dcr(self, monitor: Any, did: ArmId, body: dict[str, Any]) -> None:
-        try:
-            await self.b.call(
-                monitor.data_collection_rules.create(did.resource_group, did.name, body)
-            )
-        except Exception as exc:
-            raise user_error(
-                exc,
-                doing=f"writing data collection rule {did.name}",
-                action="Microsoft.Insights/dataCollectionRules/write",
-                scope=f"/subscriptions/{did.subscription}/resourceGroups/{did.resource_group}",
-            ) from None
-
-    async def _put_cluster(self, cluster: Cluster, body: dict[str, Any]) -> None:
-        cs = self.clients.containerservice(cluster.subscription_id)
-        try:
-            await self.b.lro(
-                cs.managed_clusters.begin_create_or_update(
-                    cluster.resource_group, cluster.name, json_body(body)
-                )
-            )
-        except Exception as exc:
-            raise user_error(
-                exc,
-                doing=f"updating cluster {cluster.name}",
-                action="Microsoft.ContainerService/managedClusters/write",
-                scope=cluster.id,
-            ) from None
-
     async def remove(
         self, cluster: Cluster, workspace: Workspace, undo: Sequence[str]
     ) -> list[str]:
@@ -415,23 +395,15 @@ class ContainerInsightsPath(AdapterBase):
         for token in reversed(list(undo)):
             kind, *args = token.split("|")
             if kind == "addon" or kind == "addon-msi":
-                cs = self.clients.containerservice(cluster.subscription_id)
-                body = rest(
-                    await self.b.call(cs.managed_clusters.get(cluster.resource_group, cluster.name))
-                )
-                addons = props(body).get("addonProfiles") or {}
-                key = next((k for k in addons if k.lower() == ADDON), None)
-                if key is None:
+                body = await self.read_cluster(cluster)
+                if _addon_key(body) is None:
                     continue
-                if kind == "addon":
-                    addons[key] = {"enabled": False, "config": addons[key].get("config") or {}}
-                    out.append(f"disabled the monitoring add-on on {cluster.name}")
-                else:
-                    cfg = dict(addons[key].get("config") or {})
-                    cfg["useAADAuth"] = "false"
-                    addons[key] = {"enabled": True, "config": cfg}
-                    out.append(f"switched {cluster.name}'s monitoring add-on back to key auth")
-                await self._put_cluster(cluster, body)
+                await self.write_cluster(cluster, body, _addon_undone(kind))
+                out.append(
+                    f"disabled the monitoring add-on on {cluster.name}"
+                    if kind == "addon"
+                    else f"switched {cluster.name}'s monitoring add-on back to key auth"
+                )
             elif kind == "dcra":
                 out.append(await self.delete_association(cluster, *args))
             elif kind == "dcr":
@@ -444,38 +416,66 @@ class ContainerInsightsPath(AdapterBase):
 
     async def _revert_dcr(self, dcr_id: str, edits: list[list[str]]) -> list[str]:
         did = ArmId.parse(dcr_id)
-        monitor = self.clients.monitor(did.subscription)
-        try:
-            body = rest(
-                await self.b.call(monitor.data_collection_rules.get(did.resource_group, did.name))
-            )
-        except Exception as exc:
-            if is_not_found(exc):
-                return []
-            raise user_error(exc, doing=f"reading rule {did.name}") from None
-        body = writable_dcr(body)
-        p = body["properties"]
-        syslog = (p.get("dataSources") or {}).get("syslog") or []
-        out = []
-        for kind, *args in edits:
-            if kind == "dcr-source":
-                syslog[:] = [s for s in syslog if s.get("name") != args[0]]
-                out.append(f"removed syslog source {args[0]} from {did.name}")
-            elif kind == "dcr-facility":
-                src_name, fac = args
-                for s in syslog:
-                    if s.get("name") == src_name:
-                        s["facilityNames"] = [f for f in s.get("facilityNames") or [] if f != fac]
-                out.append(f"removed {fac} from {did.name}")
-            elif kind == "dcr-flow":
-                p["dataFlows"] = [
-                    f for f in p.get("dataFlows") or [] if f.get("streams") != [SYSLOG_STREAM]
-                ]
-                out.append(f"removed the Microsoft-Syslog flow from {did.name}")
-        if not syslog and "dataSources" in p:
-            p["dataSources"].pop("syslog", None)
-        await self._put_dcr(monitor, did, body)
+        current = await self.read_dcr(dcr_id)
+        if current is None:
+            return []
+        out: list[str] = []
+
+        def reverted(cur: dict[str, Any] | None) -> dict[str, Any]:
+            if cur is None:  # deleted while we wrote: nothing left to revert, never recreate
+                raise UserError(f"data collection rule {did.name} was deleted meanwhile")
+            body = writable_dcr(cur)
+            p = body["properties"]
+            syslog = (p.get("dataSources") or {}).get("syslog") or []
+            out.clear()
+            for kind, *args in edits:
+                if kind == "dcr-source":
+                    syslog[:] = [s for s in syslog if s.get("name") != args[0]]
+                    out.append(f"removed syslog source {args[0]} from {did.name}")
+                elif kind == "dcr-facility":
+                    src_name, fac = args
+                    for s in syslog:
+                        if s.get("name") == src_name:
+                            names = s.get("facilityNames") or []
+                            s["facilityNames"] = [f for f in names if f != fac]
+                    out.append(f"removed {fac} from {did.name}")
+                elif kind == "dcr-flow":
+                    p["dataFlows"] = [
+                        f for f in p.get("dataFlows") or [] if f.get("streams") != [SYSLOG_STREAM]
+                    ]
+                    out.append(f"removed the Microsoft-Syslog flow from {did.name}")
+            if not syslog and "dataSources" in p:
+                p["dataSources"].pop("syslog", None)
+            return body
+
+        await self.write_dcr(dcr_id, current, reverted)
         return out
+
+
+def _addon_key(body: dict[str, Any]) -> str | None:
+    """The monitoring add-on's key in a cluster's ``addonProfiles`` (its case varies)."""
+    addons = props(body).get("addonProfiles") or {}
+    return next((k for k in addons if k.lower() == ADDON), None)
+
+
+def _addon_undone(kind: str) -> Build:
+    """A cluster body builder that undoes ``addon`` (disable) or ``addon-msi`` (key auth)."""
+
+    def build(cur: dict[str, Any] | None) -> dict[str, Any]:
+        body = copy.deepcopy(cur or {})
+        addons = props(body).get("addonProfiles") or {}
+        key = _addon_key(body)
+        if key is None:
+            return body
+        if kind == "addon":
+            addons[key] = {"enabled": False, "config": addons[key].get("config") or {}}
+        else:
+            cfg = dict(addons[key].get("config") or {})
+            cfg["useAADAuth"] = "false"
+            addons[key] = {"enabled": True, "config": cfg}
+        return body
+
+    return build
 
 
 def new_dcr_body(workspace: Workspace, facility: str, levels: Sequence[str]) -> dict[str, Any]:

@@ -358,8 +358,6 @@ class LegacyOmsPath(AdapterBase):
         del keys
         if not key:
             raise UserError(f"workspace {workspace.name} returned no shared key")
-        compute = self.clients.compute(cluster.subscription_id)
-        rg = cluster.node_resource_group
 
         async def one(s: ScaleSet) -> Change:
             existed = find_extension(s, PUBLISHER, EXT_TYPE)
@@ -378,24 +376,12 @@ class LegacyOmsPath(AdapterBase):
                     "protectedSettings": {"workspaceKey": key},
                 }
             }
-            err: UserError | None = None
             try:
-                await self.b.lro(
-                    compute.virtual_machine_scale_set_extensions.begin_create_or_update(
-                        rg, s.name, name, json_body(body)
-                    )
+                await self.put_vmss_extension(
+                    s.id, name, body, doing=f"installing {EXT_NAME} on {s.name}", secrets=[key]
                 )
-            except Exception as exc:
-                err = user_error(
-                    exc,
-                    doing=f"installing {EXT_NAME} on {s.name}",
-                    action="Microsoft.Compute/virtualMachineScaleSets/extensions/write",
-                    scope=s.id,
-                    secrets=[key],
-                )
-            del body
-            if err is not None:
-                raise err
+            finally:
+                del body
             if existed is not None and _workspace_id_of(s).lower() in previous:
                 # re-pointed (the plan chose it): remove puts back the settings it had, with
                 # the key of the workspace they name fetched again then (never recorded)
@@ -544,7 +530,6 @@ class LegacyOmsPath(AdapterBase):
             key = str(keys.get("primarySharedKey") or "")
             redaction.register(key)
             del keys
-            compute = self.clients.compute(vid.subscription or cluster.subscription_id)
             body = {
                 "properties": {
                     "publisher": PUBLISHER,
@@ -555,12 +540,16 @@ class LegacyOmsPath(AdapterBase):
                     "protectedSettings": {"workspaceKey": key},
                 }
             }
-            await self.b.lro(
-                compute.virtual_machine_scale_set_extensions.begin_create_or_update(
-                    vid.resource_group, vid.name, name, json_body(body)
-                )
+            await self.put_vmss_extension(
+                vmss_id,
+                name,
+                body,
+                doing=f"restoring {EXT_NAME} on {vid.name} to workspace {wid.name}",
+                secrets=[key],
             )
             del body
+        except UserError:
+            raise
         except Exception as exc:
             failure = user_error(
                 exc,

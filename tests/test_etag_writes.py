@@ -1,0 +1,87 @@
+"""Writes of data collection rules and of the managed cluster carry the resource's ETag
+(``If-Match``; ``If-None-Match: *`` to create): someone else's change between our read and our
+write makes ARM answer 412, and the adapter reads again, builds its change on top of theirs and
+writes once more; a second 412 is one clear line. The emulator enforces ETags on both resources
+(the ``concurrent_write`` fault writes the resource, a tag and a new ETag, just before our
+request lands). Real SDK clients over HTTPS to the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aksaudit_emulator import load_scenario
+from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.cloud.discovery import discover_all
+from aksaudit_tui.cloud.logpaths import LogPath, get_log_path
+from aksaudit_tui.errors import UserError
+from fixtures.cloud import credential_for, settings_for
+from fixtures.emulator import make_emulator  # noqa: F401  (pytest fixture)
+
+pytestmark = pytest.mark.timeout(300)
+DCR = "/dataCollectionRules/MSCI-northeurope-aks-dev-neu"
+CLUSTER = "/managedClusters/aks-dev-neu$"
+
+
+def _scenario(count: int) -> dict[str, Any]:
+    data = load_scenario(None)
+    data["faults"] = [
+        {"kind": "concurrent_write", "method": "PUT", "path": DCR, "count": count},
+        {"kind": "concurrent_write", "method": "PUT", "path": CLUSTER, "count": count},
+    ]
+    return data
+
+
+def _run(emu: Any, fn: Callable[[LogPath, Any, Any], Any]) -> Any:
+    async def go() -> Any:
+        inv = await discover_all(settings_for(emu), credential=credential_for(emu))
+        dev = next(c for c in inv.clusters if c.name == "aks-dev-neu")
+        law = next(w for w in inv.workspaces if w.name == "law-dev-neu")
+        async with AsyncClients(settings_for(emu), credential_for(emu)) as clients:
+            return await fn(get_log_path("container-insights", clients), dev, law)
+
+    return asyncio.run(go())
+
+
+def _resource(emu: Any, suffix: str) -> dict[str, Any]:
+    with emu.state.lock:
+        return next(b for rid, b in emu.state.arm.items() if rid.endswith(suffix.lower()))
+
+
+def test_a_write_racing_someone_else_is_retried_on_their_version(
+    make_emulator: Any,  # noqa: F811
+) -> None:
+    emu = make_emulator(_scenario(1))
+    # the rule does not exist yet: created with If-None-Match: *, no race possible on it
+    _run(emu, lambda p, c, w: p.apply(c, w, "authpriv", "warning"))
+    cluster = _resource(emu, "/managedclusters/aks-dev-neu")
+    # someone else tagged the cluster just before our write: the 412 made us read again, and
+    # our change went in on top of theirs (their tag kept, the add-on on)
+    assert cluster["tags"]["changed-by"].startswith("someone-else"), cluster["tags"]
+    addon = cluster["properties"]["addonProfiles"]["omsagent"]
+    assert addon["enabled"] is True
+    # now the rule exists: a second facility edits it, racing someone else once
+    _run(emu, lambda p, c, w: p.apply(c, w, "auth", "warning"))
+    rule = _resource(emu, DCR)
+    assert rule["tags"]["changed-by"].startswith("someone-else"), rule.get("tags")
+    names = {f for s in rule["properties"]["dataSources"]["syslog"] for f in s["facilityNames"]}
+    assert {"authpriv", "auth"} <= names
+    with emu.state.lock:
+        puts = [k for k in emu.state.requests if k.startswith("PUT")]
+    assert puts  # the writes went through the real ARM routes
+
+
+def test_a_second_race_is_one_clear_error(make_emulator: Any) -> None:  # noqa: F811
+    emu = make_emulator(_scenario(2))
+    with pytest.raises(UserError) as info:
+        _run(emu, lambda p, c, w: p.apply(c, w, "authpriv", "warning"))
+    msg = str(info.value)
+    assert msg == (
+        "cluster aks-dev-neu was changed by someone else while aksaudit wrote it, twice "
+        "(HTTP 412, ETag mismatch); nothing of theirs was overwritten: run again"
+    )
+    cluster = _resource(emu, "/managedclusters/aks-dev-neu")
+    assert not (cluster["properties"].get("addonProfiles") or {}).get("omsagent", {}).get("enabled")
