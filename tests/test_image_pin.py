@@ -171,3 +171,25 @@ def test_the_node_refuses_a_digest_the_registry_does_not_serve(
         assert st.phase == "Pending"
         time.sleep(0.05)
     assert {"ErrImagePull", "ImagePullBackOff"} <= reasons
+
+
+def test_review_names_the_digest_or_says_when_it_is_resolved(
+    emulator: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    eng = engine_for(emulator, tmp_path / "state")
+    pinned = run(
+        eng.plan_from_names(
+            PlanRequest(clusters=["aks-dev-neu"], workspace="law-dev-neu", log_path="ama")
+        )
+    )
+    assert "@sha256:" in pinned.image
+    delivery = [c.description for c in run(eng.review(pinned)) if c.step == "delivery"]
+    assert any(f"image {pinned.image}" in d for d in delivery), delivery
+    # the wizard's plan names the tag until apply starts: the review says so
+    tagged = replace(pinned, image=manifests.DEFAULT_IMAGE, image_from=None)
+    delivery = [c.description for c in run(eng.review(tagged)) if c.step == "delivery"]
+    assert any(
+        f"image {manifests.DEFAULT_IMAGE} (a tag: its digest is resolved when apply starts" in d
+        for d in delivery
+    ), delivery

@@ -45,6 +45,17 @@ def plan_spec(
     )
 
 
+def image_note(plan: Plan) -> str:
+    """What the review says about the pods' image: the digest they will run, or, for a plan
+    still naming a tag (the wizard pins when apply starts), that the digest comes then."""
+    if "@sha256:" in plan.image:
+        return f"image {plan.image}"
+    return (
+        f"image {plan.image} (a tag: its digest is resolved when apply starts, and the "
+        "fence then admits only that digest)"
+    )
+
+
 def spec(ctx: StepContext, mode: str | None = None, run_id: str | None = None) -> Any:
     return plan_spec(
         ctx.plan,
@@ -148,14 +159,14 @@ class DeliveryStep:
                 changes.append(
                     f"create namespace {ns} (privileged, fenced by admission policy "
                     f"{m.fence_name(ns)}), ConfigMap with the node script, keeper "
-                    f"DaemonSet for {len(eligible)} Linux node(s)"
+                    f"DaemonSet for {len(eligible)} Linux node(s), {image_note(ctx.plan)}"
                 )
             elif (ds.get("metadata", {}).get("annotations") or {}).get(
                 m.ANNOTATION_SPEC_SHA
             ) != want_sha:
                 changes.append(
                     "update the node script and roll the keeper DaemonSet "
-                    f"({len(eligible)} node(s))"
+                    f"({len(eligible)} node(s)), {image_note(ctx.plan)}"
                 )
             else:
                 results = await _check(k, spec(ctx), eligible, ctx.script_text, ctx.rules_text)
@@ -194,7 +205,7 @@ class DeliveryStep:
                 changes.append(
                     f"run the node script (apply) in one-shot pods on the {len(eligible)} Linux "
                     "node(s) that need it (not probed: review starts no pod; the apply probes "
-                    "each node first and changes only what differs)"
+                    f"each node first and changes only what differs), {image_note(ctx.plan)}"
                 )
                 changes += await _record_changes(ctx)
                 return Probe(changes=changes, data={"skipped": _skip_notes(nodes)})
@@ -221,6 +232,7 @@ class DeliveryStep:
                     f"{len(eligible)} Linux node(s): "
                     + ", ".join(n.name for n in todo[:5])
                     + (" ..." if len(todo) > 5 else "")
+                    + f", {image_note(ctx.plan)}"
                 )
             # no check result (the pod did not start): say so; the node stays in the todo
             warnings += [f"{r.node}: unknown: {r.message}" for r in unknown]
