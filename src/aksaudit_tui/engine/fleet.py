@@ -245,7 +245,7 @@ async def fleet_status(
     # Kubernetes reads run on threads that share the interpreter with discovery's event loop:
     # while discovery still lists Azure, only a few clusters are read at once (they would
     # otherwise slow every ARM call down); the rest of the permits come when it is done.
-    during = max(1, min(max_clusters, KUBE_READS_DURING_DISCOVERY))
+    during = max(0, min(max_clusters, KUBE_READS_DURING_DISCOVERY))
     sem = asyncio.Semaphore(during)
     subs: dict[str, Subscription] = {}
     workspaces: dict[str, Workspace] = {}
