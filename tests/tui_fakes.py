@@ -121,6 +121,17 @@ WORKSPACE = Workspace(
     resource_group="rg-logs",
     subscription_id=SUB1,
 )
+# A second workspace, in no cluster's region: never a default, so a walk that sends a cluster
+# there has picked it (tui_walk checks Review shows each cluster's own workspace).
+ARCHIVE = Workspace(
+    id=f"/subscriptions/{SUB1}/resourceGroups/rg-archive/providers/"
+    "Microsoft.OperationalInsights/workspaces/law-archive",
+    name="law-archive",
+    customer_id="1f1e1d1c-1b1a-1918-1716-151413121110",
+    location="northeurope",
+    resource_group="rg-archive",
+    subscription_id=SUB1,
+)
 CLUSTERS = (
     _cluster(
         "aks-prod",
@@ -203,7 +214,8 @@ class FakeEngine:
         for c in CLUSTERS:
             yield ClusterFound(c)
         yield WorkspaceFound(WORKSPACE)
-        yield DiscoveryDone(2, len(CLUSTERS), 1, 0)
+        yield WorkspaceFound(ARCHIVE)
+        yield DiscoveryDone(2, len(CLUSTERS), 2, 0)
 
     async def pin_image(self, plan: Plan) -> Plan:
         return plan  # no registry here: the image counts as pinned (Engine.pin_image resolves)
