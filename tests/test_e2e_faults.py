@@ -117,14 +117,23 @@ async def test_node_not_ready_then_resume_configures_only_that_node(
 async def test_pod_stuck_pending_fails_clearly_leaves_nothing(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "s", node_deadline_s=4)
-    stuck = linux_nodes(emu, "aks-dev-neu")[1]
+    # the deadline is for the stuck pod to run out, not for the healthy ones: at 4 s a busy
+    # machine made healthy nodes miss it too; 15 s still ends the stuck pod's wait quickly
+    emu, eng, plan = await dev_ama_oneshot(make_emulator, tmp_path / "s", node_deadline_s=15)
+    nodes = linux_nodes(emu, "aks-dev-neu")
+    stuck = nodes[1]
     add_fault(emu, {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck,
                     "pod_prefix": "aksaudit-apply"})  # fmt: skip
-    first = await eng.apply(plan)
+    events: list[Event] = []
+    first = await eng.apply(plan, events.append)
     assert first.outcome == "failed"
     assert stuck in first.message, first.message
     assert "Pending" in first.message or "ContainerCreating" in first.message, first.message
+    # only the stuck node failed: every other Linux node was configured
+    phases = {(e.node, e.phase) for e in events if isinstance(e, NodeUpdate)}
+    failed = {n for n, ph in phases if ph == "failed"}
+    assert failed == {stuck}, phases
+    assert {n for n, ph in phases if ph == "compliant"} == set(nodes) - {stuck}, phases
     assert oneshot_pods(emu, "aks-dev-neu") == []
     clear_faults(emu)
     second = await eng.resume(first.run_id)
