@@ -19,6 +19,7 @@ import pytest
 from aksaudit_emulator import load_scenario
 from aksaudit_emulator.fleet import fleet_scenario
 from aksaudit_tui.cli.main import main
+from aksaudit_tui.cloud import resourcegraph
 from aksaudit_tui.cloud.discovery import discover, discover_all
 from aksaudit_tui.cloud.models import Cluster, Inventory, Subscription
 from fixtures.cloud import DEFAULT_SUB_DEV, credential_for, requests, settings_for
@@ -231,3 +232,37 @@ def cli_args(monkeypatch: pytest.MonkeyPatch, emu: Any) -> list[str]:
     for var in ("AKSAUDIT_ARM_ENDPOINT", "AKSAUDIT_LOGS_ENDPOINT", "AKSAUDIT_CA_BUNDLE"):
         monkeypatch.delenv(var, raising=False)
     return ["--arm-endpoint", emu.info.arm_endpoint, "--ca-bundle", emu.info.ca_bundle]
+
+
+def test_every_query_pages_to_the_end(
+    make_emulator: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rows a page: every query is followed to its last page (each projects ``id``, which
+    the service needs to page a result), and the inventory is the walk's."""
+    monkeypatch.setattr(resourcegraph, "PAGE_ROWS", 2)
+    emu = make_emulator(default_with_extras())
+    inv = run(emu)
+    assert inv.discovery.method == "resource-graph" and inv.discovery.reason is None
+    assert inv.discovery.graph_pages > inv.discovery.graph_queries  # it really paged
+    same(inv, run(emu, resource_graph=False))
+
+
+def test_truncated_answer_walks_arm_and_says_why(
+    make_emulator: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result the service cannot page (no ``id`` column) comes back ``resultTruncated``
+    without a ``$skipToken``: discovery must not keep the partial rows but walk ARM instead."""
+    monkeypatch.setattr(resourcegraph, "PAGE_ROWS", 2)
+    unpageable = resourcegraph.INSTANCES.replace("| project id = scaleSet, instances\n", "")
+    unpageable = unpageable.replace("order by id", "order by scaleSet")
+    assert "project id" not in unpageable
+    monkeypatch.setitem(resourcegraph.QUERIES, "instances", unpageable)
+    emu = make_emulator(default_with_extras())
+    inv = run(emu)
+    assert inv.discovery.method == "arm"
+    assert "cut the instances query short (2 of" in str(inv.discovery.reason)
+    assert "resultTruncated" in str(inv.discovery.reason)
+    same(inv, run(emu, resource_graph=False))
+    assert sum(len(s.instances) for c in inv.clusters for s in c.scale_sets) == sum(
+        len(c.nodes) for c in emu.state.clusters.values()
+    )

@@ -101,6 +101,31 @@ def test_paging_skip_token_top_and_skip(make_emulator: Callable[..., Any]) -> No
     assert err.value.status_code == 400
 
 
+def test_result_without_id_is_truncated_not_paged(make_emulator: Callable[..., Any]) -> None:
+    """As the service: a result without an ``id`` column cannot be paged, so past ``$top`` it
+    says ``resultTruncated`` and sends no ``$skipToken`` (a client following tokens alone
+    would stop short)."""
+    emu = make_emulator(fleet_scenario(3, 4, 100))  # 1,200 instances, 12 scale sets
+    client = graph(emu.info)
+    vms = (
+        "ComputeResources | where type =~ "
+        "'microsoft.compute/virtualmachinescalesets/virtualmachines'"
+    )
+    res, _ = ask(client, f"{vms} | project name | order by name asc", top=1000)
+    assert (res.total_records, res.count, res.result_truncated) == (1200, 1000, "true")
+    assert res.skip_token is None
+    skipped, _ = ask(client, f"{vms} | project name | order by name asc", top=1000, skip=1000)
+    assert skipped.count == 1000 and skipped.result_truncated == "true"  # $skip cannot page it
+    # a summarize without id: the same; with an id column it pages again
+    folded = f"{vms} | summarize n = count() by scaleSet = tostring(split(id, '/')[8])"
+    res, _ = ask(client, folded, top=5)
+    assert (res.count, res.result_truncated, res.skip_token) == (5, "true", None)
+    res, _ = ask(client, f"{folded} | project id = scaleSet, n | order by id asc", top=5)
+    assert (res.count, res.result_truncated) == (5, "false") and res.skip_token
+    small, _ = ask(client, f"{folded} | order by scaleSet asc", top=1000)  # all rows: not cut
+    assert (small.count, small.result_truncated, small.skip_token) == (12, "false", None)
+
+
 def test_throttle_then_quota_resets(make_emulator: Callable[..., Any]) -> None:
     emu = make_emulator(None, resource_graph={"throttle": {"calls": 2, "window_s": 1}})
     client = graph(emu.info)

@@ -93,7 +93,7 @@ class GraphIndex:
         for row in rows.get("instances", ()):
             items = row.get("instances")
             if isinstance(items, list):
-                idx.instances[str(row.get("scaleSet") or "").lower()] = [
+                idx.instances[str(row.get("id") or "").lower()] = [
                     i for i in items if isinstance(i, dict)
                 ]
         for row in rows.get("workspaces_and_rules", ()):

@@ -9,7 +9,12 @@ their extension profile), scale-set instances in ``ComputeResources`` (with
 ``properties.latestModelApplied``), associations in ``InsightsResources``. Instances are folded
 to one row per scale set in the query (``make_list``), so ten thousand nodes are a thousand rows.
 
-Paging: 1,000 rows a page (``$top``), following ``$skipToken``. Throttling: Resource Graph
+Paging: 1,000 rows a page (``$top``), following ``$skipToken``. The service pages only a result
+with an ``id`` column (no ``limit``/``take``, not all columns dynamic): otherwise it answers the
+first page with ``resultTruncated: true`` and no ``$skipToken`` (Microsoft's "Guidance for
+pagination"). So every query here projects an ``id`` (a folded one names its key ``id``), and an
+answer truncated without a token is a ``GraphUnavailable`` (discovery walks ARM and says why),
+never a silently partial inventory. Throttling: Resource Graph
 grants each user a quota per window and says what is left on every answer
 (``x-ms-user-quota-remaining``, ``x-ms-user-quota-resets-after`` as hh:mm:ss); a query waits for
 the window when the quota is spent, and a 429 waits for its ``Retry-After`` (or the reset) and
@@ -72,15 +77,17 @@ SCALE_SETS = """Resources
     extensions = properties.virtualMachineProfile.extensionProfile.extensions
 | order by id asc"""
 
-# One row per scale set; an instance is its id's last segment, computer name and model state
-# (its full id is the scale set's plus /virtualMachines/<instance>).
+# One row per scale set, keyed ``id`` (the scale set's id, lower case) so the service can page it;
+# an instance is its id's last segment, computer name and model state (its full id is the scale
+# set's plus /virtualMachines/<instance>).
 INSTANCES = """ComputeResources
 | where type =~ 'microsoft.compute/virtualmachinescalesets/virtualmachines'
 | extend scaleSet = extract('^(.+)/virtualmachines/[^/]+$', 1, tolower(id))
 | summarize instances = make_list(bag_pack('i', tostring(split(id, '/')[-1]),
     'c', properties.osProfile.computerName,
     'l', properties.latestModelApplied)) by scaleSet
-| order by scaleSet asc"""
+| project id = scaleSet, instances
+| order by id asc"""
 
 WORKSPACES_AND_RULES = """Resources
 | where type in~ ('microsoft.operationalinsights/workspaces',
@@ -98,7 +105,8 @@ ASSOCIATIONS = """InsightsResources
 # access, or not indexed yet) is walked through ARM instead, which reports why.
 SUBSCRIPTIONS = """ResourceContainers
 | where type =~ 'microsoft.resources/subscriptions'
-| project subscriptionId"""
+| project id, subscriptionId
+| order by id asc"""
 
 QUERIES: dict[str, str] = {
     "subscriptions": SUBSCRIPTIONS,
@@ -130,6 +138,28 @@ class GraphStats:
     quota_waits: int = 0  # waits because the quota said 0 before a 429
     waited_s: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One answer (``QueryResponse``): its rows, the token to the next page, and whether the
+    service cut it short without one (``resultTruncated``, a string in the REST shape)."""
+
+    rows: list[dict[str, Any]]
+    skip_token: str | None
+    truncated: bool
+    total: int | None
+
+    @classmethod
+    def read(cls, answer: Mapping[str, Any]) -> _Page:
+        data = answer.get("data")
+        total = answer.get("totalRecords")
+        return cls(
+            rows=[r for r in data if isinstance(r, dict)] if isinstance(data, list) else [],
+            skip_token=str(answer.get("$skipToken") or "") or None,
+            truncated=str(answer.get("resultTruncated", "false")).lower() == "true",
+            total=total if isinstance(total, int) else None,
+        )
 
 
 def _seconds(text: str | None) -> float | None:
@@ -212,23 +242,30 @@ class ResourceGraph:
             self._subscriptions[i : i + SUBSCRIPTIONS_PER_REQUEST]
             for i in range(0, len(self._subscriptions), SUBSCRIPTIONS_PER_REQUEST)
         ]
-        parts = await asyncio.gather(*(self._all_pages(query, chunk) for chunk in chunks))
+        parts = await asyncio.gather(*(self._all_pages(name, query, chunk) for chunk in chunks))
         out = [row for part in parts for row in part]
         self.stats.rows[name] = len(out)
         return out
 
-    async def _all_pages(self, query: str, subscriptions: list[str]) -> list[dict[str, Any]]:
+    async def _all_pages(
+        self, name: str, query: str, subscriptions: list[str]
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            data, token = await self._page(query, subscriptions, token)
-            out.extend(data)
+            page = await self._page(query, subscriptions, token)
+            out.extend(page.rows)
+            token = page.skip_token
+            if page.truncated and not token:  # the rest exists, but cannot be asked for
+                raise GraphUnavailable(
+                    f"Resource Graph cut the {name} query short ({len(out)} of "
+                    f"{page.total if page.total is not None else 'more'} rows, "
+                    "resultTruncated without a $skipToken)"
+                )
             if not token:
                 return out
 
-    async def _page(
-        self, query: str, subscriptions: list[str], token: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    async def _page(self, query: str, subscriptions: list[str], token: str | None) -> _Page:
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
         body = query_body(query, subscriptions, token)
@@ -236,7 +273,7 @@ class ResourceGraph:
         while True:
             await self._hold()
             try:
-                data, token, headers = await self._send(body)
+                page, headers = await self._send(body)
             except ClientAuthenticationError as exc:
                 raise user_error(exc, doing="querying Azure Resource Graph") from None
             except HttpResponseError as exc:
@@ -255,11 +292,9 @@ class ResourceGraph:
                 continue
             self._quota.update(headers)
             self.stats.pages += 1
-            return data, token
+            return page
 
-    async def _send(
-        self, body: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], str | None, Mapping[str, str]]:
+    async def _send(self, body: dict[str, Any]) -> tuple[_Page, Mapping[str, str]]:
         """One query through the client's own pipeline (credential, endpoint, trust, retries),
         its answer parsed once. The generated ``resources()`` would decode each body twice and
         then walk every value of ``data`` (typed "object") through its model deserializer:
@@ -281,9 +316,9 @@ class ResourceGraph:
             answer = json.loads(raw)
         except ValueError:
             raise GraphUnavailable("Resource Graph answered with a body that is not JSON") from None
-        data = answer.get("data") if isinstance(answer, dict) else None
-        rows = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
-        return rows, answer.get("$skipToken") or None, response.headers
+        if not isinstance(answer, dict):
+            raise GraphUnavailable("Resource Graph answered with a body that is not an object")
+        return _Page.read(answer), response.headers
 
     async def _hold(self) -> None:
         """Wait while the quota is spent (one waiter at a time keeps the order), then take one."""

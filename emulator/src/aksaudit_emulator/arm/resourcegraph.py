@@ -16,8 +16,11 @@ Rows have Resource Graph's columns (``type`` and ``resourceGroup`` lower case, `
 subscription a ``forbidden_subscription`` fault hides, as Resource Graph answers only for what the
 caller may read. Paging as the service: ``options.$top`` (default 100, at most 1,000),
 ``options.$skip``, and ``$skipToken`` (opaque; an offset into the same result, cached per state
-version and query). Every answer carries ``x-ms-user-quota-remaining`` and
-``x-ms-user-quota-resets-after`` (hh:mm:ss).
+version and query). Like the service, only a result with an ``id`` column can be paged: one
+without it (a ``summarize`` that drops ``id``, a bare ``project name``) answers at most ``$top``
+rows with ``resultTruncated: true`` and no ``$skipToken`` (Microsoft's "Guidance for
+pagination": when ``resultTruncated`` is true the ``$skipToken`` is not set). Every answer
+carries ``x-ms-user-quota-remaining`` and ``x-ms-user-quota-resets-after`` (hh:mm:ss).
 
 Scenario ``resource_graph`` (see ``scenario.py``): ``throttle: {calls: N, window_s: W}`` answers
 429 (Retry-After, quota 0) once N calls fell in the last W seconds (default 15 per 5 s, the
@@ -203,14 +206,15 @@ def _scope(state: EmulatorState, asked: Any) -> set[str]:
     return (wanted & known) - hidden
 
 
-def _result(state: EmulatorState, query: str, scope: set[str]) -> list[dict[str, Any]]:
-    """The query's rows over the scoped tables, cached per state version (pages re-use it)."""
+def _result(state: EmulatorState, query: str, scope: set[str]) -> tuple[bool, list[dict[str, Any]]]:
+    """(pageable, the query's rows) over the scoped tables, cached per state version (pages
+    re-use it). Pageable: the result has an ``id`` column (module doc)."""
     if not state.cache_responses:  # tests that change bodies in place turn caching off
         state.graph_results.clear()
     key = (state.version, query, tuple(sorted(scope)))
     hit = state.graph_results.get(key)
     if hit is not None:
-        return list(hit)
+        return hit[0], list(hit[1])
     tables = state.graph_results.get(("tables", state.version))
     if tables is None:  # Resource Graph's own index: built once per state version
         state.graph_results.clear()
@@ -221,7 +225,7 @@ def _result(state: EmulatorState, query: str, scope: set[str]) -> list[dict[str,
         for name, rows in tables.items()
     }
     try:
-        _cols, rows = kql.run_rows(query, scoped, SCHEMAS, fold_table_case=True)
+        cols, rows = kql.run_rows(query, scoped, SCHEMAS, fold_table_case=True)
     except kql.KqlError as exc:
         raise ArmError(
             400,
@@ -231,8 +235,9 @@ def _result(state: EmulatorState, query: str, scope: set[str]) -> list[dict[str,
         ) from None
     if len(state.graph_results) > 64:
         state.graph_results.clear()
-    state.graph_results[key] = rows
-    return rows
+    pageable = any(name.lower() == "id" for name, _type in cols)
+    state.graph_results[key] = (pageable, rows)
+    return pageable, rows
 
 
 async def resourcegraph_query(ctx: Ctx) -> web.Response:
@@ -263,23 +268,26 @@ async def resourcegraph_query(ctx: Ctx) -> web.Response:
     raw_options = body.get("options")
     options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
     scope = _scope(state, body.get("subscriptions"))
-    rows = _result(state, query, scope)
+    pageable, rows = _result(state, query, scope)
     top = min(MAX_TOP, int(options.get("$top") or DEFAULT_TOP))
     key = hashlib.sha256(json.dumps([query, sorted(scope)]).encode()).hexdigest()[:16]
     token = options.get("$skipToken")
     start = _offset(str(token), key) if token else int(options.get("$skip") or 0)
+    if not pageable:
+        start = 0  # the service cannot page it: the first rows, truncated, and no token
     page_key = ("page", state.version, key, start, top)
     encoded = state.graph_results.get(page_key)
     if encoded is None:  # an answer is served as often as it is asked: encode it once
         page = rows[start : start + top]
+        more = start + top < len(rows)
         answer: dict[str, Any] = {
             "totalRecords": len(rows),
             "count": len(page),
-            "resultTruncated": "false",
+            "resultTruncated": "true" if more and not pageable else "false",
             "data": page,
             "facets": [],
         }
-        if start + top < len(rows):
+        if more and pageable:
             answer["$skipToken"] = _token(start + top, key)
         encoded = json.dumps(answer, separators=(",", ":")).encode()
         if state.cache_responses:
