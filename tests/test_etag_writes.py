@@ -35,13 +35,13 @@ def _scenario(count: int) -> dict[str, Any]:
     return data
 
 
-def _run(emu: Any, fn: Callable[[LogPath, Any, Any], Any]) -> Any:
+def _run(emu: Any, fn: Callable[[LogPath, Any, Any], Any], path: str = "container-insights") -> Any:
     async def go() -> Any:
         inv = await discover_all(settings_for(emu), credential=credential_for(emu))
         dev = next(c for c in inv.clusters if c.name == "aks-dev-neu")
         law = next(w for w in inv.workspaces if w.name == "law-dev-neu")
         async with AsyncClients(settings_for(emu), credential_for(emu)) as clients:
-            return await fn(get_log_path("container-insights", clients), dev, law)
+            return await fn(get_log_path(path, clients), dev, law)
 
     return asyncio.run(go())
 
@@ -69,9 +69,90 @@ def test_a_write_racing_someone_else_is_retried_on_their_version(
     assert rule["tags"]["changed-by"].startswith("someone-else"), rule.get("tags")
     names = {f for s in rule["properties"]["dataSources"]["syslog"] for f in s["facilityNames"]}
     assert {"authpriv", "auth"} <= names
+    # exactly what was written: the rule once on create and twice on the edit (412, retry),
+    # the cluster twice (412, retry), the association once; our source has the levels asked
     with emu.state.lock:
-        puts = [k for k in emu.state.requests if k.startswith("PUT")]
-    assert puts  # the writes went through the real ARM routes
+        puts = {k: n for k, n in emu.state.requests.items() if k.startswith("PUT")}
+    assert puts == {"PUT dcr": 3, "PUT cluster": 2, "PUT association": 1}, puts
+    ours = [s for s in rule["properties"]["dataSources"]["syslog"] if "auth" in s["facilityNames"]]
+    assert ours and set(ours[0]["logLevels"]) >= {"Warning", "Error", "Critical"}, ours
+
+
+def _theirs(workspace_id: str) -> dict[str, Any]:
+    """A rule someone else creates under the same name just before our create lands: perf
+    counters to their destination, no syslog."""
+    return {
+        "location": "northeurope",
+        "kind": "Linux",
+        "tags": {"owner": "someone-else"},
+        "properties": {
+            "dataSources": {
+                "performanceCounters": [
+                    {
+                        "name": "theirs-perf",
+                        "streams": ["Microsoft-Perf"],
+                        "samplingFrequencyInSeconds": 60,
+                        "counterSpecifiers": ["\\Processor(_Total)\\% Processor Time"],
+                    }
+                ]
+            },
+            "destinations": {
+                "logAnalytics": [{"workspaceResourceId": workspace_id, "name": "theirs"}]
+            },
+            "dataFlows": [{"streams": ["Microsoft-Perf"], "destinations": ["theirs"]}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("container-insights", DCR),
+        ("ama", "/dataCollectionRules/aksaudit-syslog-law-dev-neu"),
+    ],
+)
+def test_a_create_that_lost_the_race_never_journals_the_rule_as_ours(
+    make_emulator: Any,  # noqa: F811
+    path: str,
+    rule: str,
+) -> None:
+    """Someone else creates the rule between our read (absent) and our create: If-None-Match
+    fails, we build on their rule, and the journal must not claim the rule: remove later
+    takes back only our syslog part, never their rule."""
+    data = load_scenario(None)
+    law_id = next(
+        f"/subscriptions/{s['id']}/resourceGroups/{rg['name']}"
+        f"/providers/Microsoft.OperationalInsights/workspaces/{w['name']}"
+        for s in data["subscriptions"]
+        for rg in s["resource_groups"]
+        for w in rg.get("workspaces") or []
+        if w["name"] == "law-dev-neu"
+    )
+    data["faults"] = [
+        {
+            "kind": "concurrent_write",
+            "method": "PUT",
+            "path": rule + "$",
+            "count": 1,
+            "body": _theirs(law_id),
+        }
+    ]
+    emu = make_emulator(data)
+    changes = _run(emu, lambda p, c, w: p.apply(c, w, "authpriv", "warning"), path)
+    undo = [c.undo for c in changes if c.undo]
+    assert not any(u.startswith("dcr|") for u in undo), changes
+    assert not any(c.description.startswith("created data collection rule") for c in changes)
+    written = _resource(emu, rule)
+    assert written["tags"]["owner"] == "someone-else"
+    sources = written["properties"]["dataSources"]
+    assert sources["performanceCounters"][0]["name"] == "theirs-perf"
+    assert any("authpriv" in s["facilityNames"] for s in sources["syslog"]), sources
+    _run(emu, lambda p, c, w: p.remove(c, w, undo), path)
+    after = _resource(emu, rule)  # still there: their rule, with their data flow
+    assert after["properties"]["dataSources"]["performanceCounters"][0]["name"] == "theirs-perf"
+    assert {"streams": ["Microsoft-Perf"], "destinations": ["theirs"]} in after["properties"][
+        "dataFlows"
+    ]
 
 
 def test_a_second_race_is_one_clear_error(make_emulator: Any) -> None:  # noqa: F811

@@ -129,18 +129,23 @@ def rate_limit(state: EmulatorState, method: str, path: str) -> tuple[Answer | N
         return None, int(tokens - 1.0)
 
 
-def concurrent_write(state: EmulatorState, method: str, path: str) -> bool:
-    """Whether someone else writes this resource just before this request lands (scenario
-    fault ``concurrent_write``: its ETag then no longer matches the request's If-Match)."""
+def concurrent_write(
+    state: EmulatorState, method: str, path: str, *, creating: bool = False
+) -> dict[str, Any] | None:
+    """The scenario fault ``concurrent_write`` that fires now, if any: someone else writes this
+    resource just before this request lands, so its ETag no longer matches the request's
+    If-Match. When the resource does not exist yet (``creating``) only a fault that carries
+    the ``body`` someone else creates fires: the request's ``If-None-Match: *`` then fails."""
     with state.lock:
         for fault in state.faults:
             if (
                 fault.get("kind") == "concurrent_write"
                 and _matches(fault, method, path)
+                and (not creating or isinstance(fault.get("body"), dict))
                 and _spend(fault)
             ):
-                return True
-    return False
+                return fault
+    return None
 
 
 def lro_should_fail(state: EmulatorState, method: str, path: str) -> bool:

@@ -162,9 +162,13 @@ def check_preconditions(ctx: Ctx, rid: str, etag_key: str) -> dict[str, Any] | N
     (``etag_key``: DCRs ``etag``, managed clusters ``eTag``): ``If-Match`` must equal it (or be
     ``*`` for any existing one), ``If-None-Match: *`` requires that none exists; otherwise 412
     PreconditionFailed. A ``concurrent_write`` fault makes someone else write the resource
-    (a tag and a new ETag) just before. Returns the resource as it is now."""
+    (a tag and a new ETag) just before, or create it from the fault's ``body`` when it does not
+    exist. Returns the resource as it is now."""
     current = ctx.state.get(rid)
-    if current is not None and faults.concurrent_write(ctx.state, ctx.method, ctx.path):
+    fault = faults.concurrent_write(ctx.state, ctx.method, ctx.path, creating=current is None)
+    if fault is not None:
+        if current is None:
+            current = dict(fault["body"], id=rid, name=rid.rsplit("/", 1)[-1])
         current = json.loads(json.dumps(current))
         tags = current.get("tags") or {}
         tags["changed-by"] = f"someone-else-{ctx.state.version}"

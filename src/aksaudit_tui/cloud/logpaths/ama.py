@@ -272,8 +272,11 @@ class AmaPath(AdapterBase):
         )
         done: list[Change] = []
         if dcr is None or not self._dcr_ok(dcr, workspace, fac, levels):
-            await self.write_dcr(dcr_id, dcr, lambda cur: ama_dcr_body(cur, workspace, fac, levels))
-            if dcr is None:
+            over = await self.write_dcr(
+                dcr_id, dcr, lambda cur: ama_dcr_body(cur, workspace, fac, levels)
+            )
+            # a create only if the write itself created it: after a 412 the rule is another's
+            if over is None:
                 done.append(
                     Change(f"created data collection rule {did.name}", undo=f"dcr|{dcr_id}")
                 )

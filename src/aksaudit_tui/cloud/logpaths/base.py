@@ -222,16 +222,20 @@ class AdapterBase(abc.ABC):
         *,
         action: str,
         scope: str,
-    ) -> None:
+    ) -> Body | None:
         """Write ``build(current)`` only if the resource is still ``current``: ``If-Match``
         with its ETag (``If-None-Match: *`` when it did not exist), so a change someone made
         since it was read is never overwritten. On 412 read it again and build on that once
-        more; a second 412 is a clear error (nothing of theirs was lost)."""
+        more; a second 412 is a clear error (nothing of theirs was lost).
+
+        Returns the resource as it was just before the write that succeeded (None: the write
+        created it). Callers judge what they changed, and what they may undo, from that and
+        never from their first read: after a 412 on a create, the resource is someone else's."""
         for attempt in (1, 2):
             body = build(current)
             try:
                 await write(body, preconditions(current))
-                return
+                return current
             except Exception as exc:
                 if getattr(exc, "status_code", None) != 412:
                     raise user_error(
@@ -243,6 +247,7 @@ class AdapterBase(abc.ABC):
                         "(HTTP 412, ETag mismatch); nothing of theirs was overwritten: run again"
                     ) from None
             current = await read()
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def read_dcr(self, dcr_id: str) -> Body | None:
         """A data collection rule as ARM has it now (with its ``etag``); None when absent."""
@@ -260,9 +265,10 @@ class AdapterBase(abc.ABC):
                 return None
             raise user_error(exc, doing=f"reading data collection rule {did.name}") from None
 
-    async def write_dcr(self, dcr_id: str, current: Body | None, build: Build) -> None:
+    async def write_dcr(self, dcr_id: str, current: Body | None, build: Build) -> Body | None:
         """Create or update a data collection rule as ``build`` makes it from the rule read
-        now, guarded by its ETag (:meth:`guarded_write`)."""
+        now, guarded by its ETag (:meth:`guarded_write`); returns the rule it wrote over
+        (None: it created the rule)."""
         did = ArmId.parse(dcr_id)
         rules = self.clients.monitor(did.subscription).data_collection_rules
 
@@ -271,7 +277,7 @@ class AdapterBase(abc.ABC):
                 rules.create(did.resource_group, did.name, json_body(body), headers=headers)
             )
 
-        await self.guarded_write(
+        return await self.guarded_write(
             f"data collection rule {did.name}",
             current,
             lambda: self.read_dcr(dcr_id),

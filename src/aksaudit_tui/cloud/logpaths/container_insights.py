@@ -308,15 +308,16 @@ class ContainerInsightsPath(AdapterBase):
                 return new_dcr_body(workspace, fac, levels)
             return extend_dcr_body(cur, workspace, fac, levels)[0]
 
-        if plan.dcr is None:
-            await self.write_dcr(plan.dcr_id, None, rule)
-            done.append(
-                Change(f"created data collection rule {did.name}", undo=f"dcr|{plan.dcr_id}")
-            )
-        elif not plan.syslog_ok or not plan.flow_ok:
-            _, changes = extend_dcr_body(plan.dcr, workspace, fac, levels)
-            await self.write_dcr(plan.dcr_id, plan.dcr, rule)
-            done.extend(changes)
+        if plan.dcr is None or not plan.syslog_ok or not plan.flow_ok:
+            # What we changed (and may undo) is judged from the rule the write went over, not
+            # from the first read: after a 412 the rule is someone else's, never ours to delete.
+            over = await self.write_dcr(plan.dcr_id, plan.dcr, rule)
+            if over is None:
+                done.append(
+                    Change(f"created data collection rule {did.name}", undo=f"dcr|{plan.dcr_id}")
+                )
+            else:
+                done.extend(extend_dcr_body(over, workspace, fac, levels)[1])
         # 2. the association the agent reads its configuration through
         if not plan.associated:
             try:
