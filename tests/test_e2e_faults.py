@@ -174,3 +174,43 @@ async def test_cancel_stops_deletes_oneshot_pods_and_resume_completes(
     done = await eng.resume(result.run_id)
     assert done.outcome == "ok", done.message
     assert oneshot_pods(emu, "aks-dev-neu") == []
+
+
+async def test_one_unreadable_workspace_does_not_stop_verify_of_the_others(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """Two clusters on two workspaces; the Logs query on one fails (403): that cluster's nodes
+    carry the workspace's error, the other cluster's nodes are still polled and verified."""
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, tmp_path / "s")
+    plan = await eng.plan_from_names(
+        PlanRequest(clusters=["aks-prod-weu", "aks-dev-neu"], delivery="one-shot")
+    )
+    sends = {c.name: plan.workspace_for(c).name for c in plan.clusters}
+    assert sends == {"aks-prod-weu": "law-prod-weu", "aks-dev-neu": "law-dev-neu"}
+    add_fault(emu, {"kind": "query_error", "workspace": "law-dev-neu", "status": 403})
+    events: list[Event] = []
+    result = await eng.apply(plan, events.append)
+    # the changes were made: a verify miss is exit 5, not a failed run
+    assert result.outcome == "ok" and result.exit_code == 5, result.message
+    assert result.summary["verified"] is False
+    assert "law-dev-neu" in result.message and "\n" not in result.message, result.message
+    steps = result.summary["clusters"]
+    assert steps["aks-prod-weu"]["steps"]["verify"] == "done"
+    assert steps["aks-dev-neu"]["steps"]["verify"] == "failed"
+    dev_error = steps["aks-dev-neu"]["errors"]["verify"]
+    assert "law-dev-neu" in dev_error and "read access" in dev_error, dev_error
+    nodes = {n["node"]: n for n in result.summary["verify"]["nodes"]}
+    prod, dev = linux_nodes(emu, "aks-prod-weu"), linux_nodes(emu, "aks-dev-neu")
+    assert set(nodes) == set(prod) | set(dev)
+    assert all(nodes[n]["arrived"] for n in prod), nodes
+    for n in dev:
+        assert not nodes[n]["arrived"]
+        reason = nodes[n]["reason"]
+        assert reason.startswith("arrival query on workspace law-dev-neu:"), reason
+        assert "\n" not in reason and emu.info.token not in reason
+    assert result.summary["verify"]["errors"] == [dev_error]
+    finished = {e.cluster: e.outcome for e in events if isinstance(e, StepFinished)
+                and e.step == "verify"}  # fmt: skip
+    assert finished == {"aks-prod-weu": "done", "aks-dev-neu": "failed"}
+    assert oneshot_pods(emu, "aks-prod-weu") == [] and oneshot_pods(emu, "aks-dev-neu") == []

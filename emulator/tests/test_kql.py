@@ -221,6 +221,24 @@ def test_query_api_partial_result(make_emulator: Any) -> None:
     assert len(res.partial_data[0].rows) == 4
 
 
+def test_query_api_scripted_error_hits_only_its_workspace(make_emulator: Any) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    emu = make_emulator(None, faults=[{"kind": "query_error", "workspace": "law-prod-weu"}])
+    by_name = {w["name"]: w for w in emu.info.workspaces}
+    with pytest.raises(HttpResponseError) as err:
+        _client(emu.info).query_workspace(
+            by_name["law-prod-weu"]["customer_id"], "Syslog | take 1", timespan=timedelta(hours=1)
+        )
+    assert err.value.status_code == 403
+    assert "InsufficientAccessError" in str(err.value)
+    other = next(w for n, w in by_name.items() if n != "law-prod-weu")
+    res = _client(emu.info).query_workspace(
+        other["customer_id"], "Syslog | take 1", timespan=timedelta(hours=1)
+    )
+    assert res.tables[0].name == "PrimaryResult"
+
+
 def test_query_api_raw_shape(emulator: Any) -> None:
     """Same envelope as the service: tables[0] PrimaryResult with typed columns."""
     import ssl

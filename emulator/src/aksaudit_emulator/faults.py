@@ -172,6 +172,34 @@ def partial_results(state: EmulatorState, workspace_name: str, customer_id: str)
     return False
 
 
+QUERY_ERRORS = {
+    403: (
+        "InsufficientAccessError",
+        "The provided credentials have insufficient access to perform the requested operation",
+    ),
+    500: ("InternalServerError", "The server encountered an internal error."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
+}
+
+
+def query_error(state: EmulatorState, workspace_name: str, customer_id: str) -> Answer | None:
+    """A scripted failure of a Logs query on this workspace (fault ``query_error``: status 403
+    by default; ``count`` spends it), or None."""
+    with state.lock:
+        for fault in state.faults:
+            if fault.get("kind") != "query_error":
+                continue
+            ws = str(fault.get("workspace", "")).lower()
+            if ws and ws not in (workspace_name.lower(), customer_id.lower()):
+                continue
+            if not _spend(fault):
+                continue
+            status = int(fault.get("status", 403))
+            code, message = QUERY_ERRORS.get(status, QUERY_ERRORS[500])
+            return status, {"error": {"code": code, "message": message}}, {}
+    return None
+
+
 def _action(method: str, path: str) -> str:
     """The RBAC action a call needs, as ARM names it in AuthorizationFailed messages."""
     parts = [p for p in path.split("/") if p]

@@ -3,7 +3,8 @@
 Served at ``/logs/v1/...`` and at ``/v1/...`` (azure-monitor-query drops the path of an endpoint
 ending in ``/v1`` and puts ``/v1`` back at the root). Body ``{"query", "timespan"}``; answer
 ``{"tables": [{"name": "PrimaryResult", "columns": [...], "rows": [...]}]}``; a partial result
-(scenario fault ``partial_results``) adds a top-level ``error`` alongside the tables.
+(scenario fault ``partial_results``) adds a top-level ``error`` alongside the tables; fault
+``query_error`` fails the query (403 by default).
 """
 
 from __future__ import annotations
@@ -143,6 +144,11 @@ def register(app: web.Application, state: EmulatorState) -> None:
             return _error(
                 404, "WorkspaceNotFoundError", f"The workspace could not be found: {ws_ident}"
             )
+        scripted = faults.query_error(state, ws["name"], ws["properties"]["customerId"])
+        if scripted is not None:
+            status, err_body, _headers = scripted
+            err = err_body["error"]
+            return _error(status, str(err["code"]), str(err["message"]))
         try:
             answer = run_query(
                 state,

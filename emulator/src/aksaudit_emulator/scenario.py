@@ -71,6 +71,7 @@ Format (YAML; every key but ``subscriptions`` optional)::
       - {kind: node_not_ready, node: NAME}      # or cluster: C, pool: P, index: 0
       - {kind: ingestion_delay, seconds: 60}
       - {kind: partial_results, workspace: law-prod}
+      - {kind: query_error, workspace: law-prod, status: 403}   # the Logs query fails
       # kube side (keys in emulator/kube/__init__.py): node-not-ready, pod-pending,
       # image-pull, drop-watch, kube-down, forbidden (RBAC 403 in one cluster)
 
@@ -106,6 +107,7 @@ ARM_FAULT_KINDS = (
     "node_not_ready",
     "ingestion_delay",
     "partial_results",
+    "query_error",
 )
 # Served by the kube side (see emulator/kube/__init__.py for their keys).
 KUBE_FAULT_KINDS = (

@@ -193,6 +193,9 @@ class VerifyReport:
     waited_s: float = 0.0
     queries: int = 0
     errors: tuple[str, ...] = ()
+    # cluster -> the error that kept its nodes from being verified (its nodes unreadable, or
+    # its workspace's arrival query failed); the other clusters were verified regardless
+    cluster_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -91,6 +91,8 @@ def finish(
     if outcome == "ok" and report is not None and not report.ok:
         missing = len(report.missing)
         message = f"{missing} node(s) sent no audit lines yet; see `aksaudit verify`"
+        if report.errors:  # a workspace or cluster could not be read: say which, not "yet"
+            message = f"{missing} node(s) not verified: {report.errors[0]}"
     record.finish(outcome, message, summary)
     emit(RunFinished(record.run_id, outcome, message, summary))  # type: ignore[arg-type]
     return RunResult(record.run_id, outcome, message, summary)  # type: ignore[arg-type]

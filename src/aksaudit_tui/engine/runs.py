@@ -238,8 +238,8 @@ async def _verify_step(
         miss = [n for n in mine if not n.arrived]
         if cancel.is_set():
             outcome, msg = "interrupted", "cancelled"
-        elif report.errors:
-            outcome, msg = "failed", report.errors[0]
+        elif ctx.cluster.name in report.cluster_errors:
+            outcome, msg = "failed", report.cluster_errors[ctx.cluster.name]
         elif miss:
             outcome = "failed"
             msg = f"{len(miss)}/{len(mine)} node(s) missing: " + "; ".join(

@@ -77,6 +77,7 @@ async def verify_contexts(
     ``started_at``: count only records since then (apply's verify: since the run started, so a
     node that sent lines before the run does not pass for one configured by it)."""
     errors: list[str] = []
+    cluster_errors: dict[str, str] = {}  # cluster -> why its nodes could not be verified
     want: dict[str, tuple[StepContext, Any]] = {}  # computer -> (ctx, node)
     skipped: list[NodeVerdict] = []
     for ctx in ctxs:
@@ -84,6 +85,7 @@ async def verify_contexts(
             nodes = await _nodes(ctx)
         except Exception as exc:
             errors.append(f"{ctx.cluster.name}: {describe_exc(exc)}")
+            cluster_errors[ctx.cluster.name] = errors[-1]
             continue
         for n in nodes:
             if expected(n):
@@ -103,9 +105,11 @@ async def verify_contexts(
     for comp in computers:
         ws = plan.workspace_for(want[comp][0].cluster)
         by_ws.setdefault(ws.customer_id.lower(), (ws, []))[1].append(comp)
+    # a workspace whose query failed: its nodes get its error and leave the wait; the other
+    # workspaces' nodes are still polled (one unreadable workspace must not stop them)
+    ws_failed: dict[str, str] = {}  # computer -> the workspace's error
     while computers and not cancel.is_set():
-        failed = False
-        for ws, comps in by_ws.values():
+        for key, (ws, comps) in list(by_ws.items()):
             if all(c in seen for c in comps):
                 continue  # this workspace's nodes have all arrived
             try:
@@ -118,9 +122,14 @@ async def verify_contexts(
                 )
                 queries += 1
             except Exception as exc:
-                errors.append(f"arrival query on workspace {ws.name}: {describe_exc(exc)}")
-                failed = True
-                break
+                # one line: the reason column and the step message hold one line each
+                msg = " ".join(f"arrival query on workspace {ws.name}: {describe_exc(exc)}".split())
+                errors.append(msg)
+                del by_ws[key]
+                for comp in comps:
+                    ws_failed[comp] = msg
+                    cluster_errors.setdefault(want[comp][0].cluster.name, msg)
+                continue
             for comp, arr in got.items():
                 if (
                     comp in comps
@@ -128,9 +137,8 @@ async def verify_contexts(
                     and _since_start(arr, started_at)
                 ):
                     seen[comp] = arr
-        if failed:
-            break
-        for comp in computers:
+        waiting = [c for c in computers if c not in ws_failed]
+        for comp in waiting:
             arrived = comp in seen
             if last_state.get(comp) != arrived and arrived:
                 ctx, _n = want[comp]
@@ -142,15 +150,16 @@ async def verify_contexts(
                 )
             last_state[comp] = arrived
         left = end - time.monotonic()
-        emit(VerifyWaiting(run_id, len(seen), len(computers), max(0.0, left)))
-        if len(seen) == len(computers) or left <= 0:
+        emit(VerifyWaiting(run_id, len(seen), len(waiting), max(0.0, left)))
+        if len(seen) == len(waiting) or left <= 0:
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(cancel.wait(), min(config.timing.verify_poll_s, max(0.05, left)))
-    # reasons for the missing ones, probing each affected cluster once
-    missing = [c for c in computers if c not in seen]
-    reasons: dict[str, str] = {}
-    if missing and not cancel.is_set() and not errors:
+    # reasons for the missing ones, probing each affected cluster once (not the nodes of a
+    # workspace that could not be read: its error is their reason)
+    missing = [c for c in computers if c not in seen and c not in ws_failed]
+    reasons: dict[str, str] = dict(ws_failed)
+    if missing and not cancel.is_set():
         by_ctx: dict[int, list[str]] = {}
         for comp in missing:
             by_ctx.setdefault(id(want[comp][0]), []).append(comp)
@@ -181,6 +190,7 @@ async def verify_contexts(
         waited_s=time.monotonic() - t0,
         queries=queries,
         errors=tuple(errors),
+        cluster_errors=cluster_errors,
     )
 
 
