@@ -9,9 +9,11 @@ saying so (the report, the log line, ``discover --json``, the engine's Discovery
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,10 +21,10 @@ import pytest
 from aksaudit_emulator import load_scenario
 from aksaudit_emulator.fleet import fleet_scenario
 from aksaudit_tui.cli.main import main
-from aksaudit_tui.cloud import resourcegraph
+from aksaudit_tui.cloud import graphwalk, resourcegraph
 from aksaudit_tui.cloud.discovery import discover, discover_all
 from aksaudit_tui.cloud.models import Cluster, Inventory, Subscription
-from fixtures.cloud import DEFAULT_SUB_DEV, credential_for, requests, settings_for
+from fixtures.cloud import DEFAULT_SUB_DEV, DEFAULT_SUB_PROD, credential_for, requests, settings_for
 
 GRAPH = "POST resourcegraph_query"  # the emulator's name for the Resource Graph route (a read)
 # ARM calls the walk makes and Resource Graph replaces
@@ -256,7 +258,8 @@ def test_truncated_answer_walks_arm_and_says_why(
     unpageable = resourcegraph.INSTANCES.replace("| project id = scaleSet, instances\n", "")
     unpageable = unpageable.replace("order by id", "order by scaleSet")
     assert "project id" not in unpageable
-    monkeypatch.setitem(resourcegraph.QUERIES, "instances", unpageable)
+    queries = replace(resourcegraph.QUERIES, instances=unpageable)
+    monkeypatch.setattr(graphwalk, "QUERIES", queries)
     emu = make_emulator(default_with_extras())
     inv = run(emu)
     assert inv.discovery.method == "arm"
@@ -266,3 +269,31 @@ def test_truncated_answer_walks_arm_and_says_why(
     assert sum(len(s.instances) for c in inv.clusters for s in c.scale_sets) == sum(
         len(c.nodes) for c in emu.state.clusters.values()
     )
+
+
+def test_sdk_still_has_send_request(emulator: Any) -> None:
+    """``resourcegraph.send_raw`` rides the SDK's private ``_send_request`` (for speed; its
+    docstring says what to do without it): on the installed SDK it still exists, takes a
+    request and ``stream``, and answers a raw 200 that parses as a ``QueryResponse``."""
+    from azure.core.rest import HttpRequest
+    from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+
+    params = inspect.signature(ResourceGraphClient._send_request).parameters
+    assert "request" in params and "stream" in params
+    assert params["stream"].kind is inspect.Parameter.KEYWORD_ONLY
+
+    async def ask() -> tuple[int, dict[str, Any], str]:
+        client = resourcegraph.graph_client(settings_for(emulator), credential_for(emulator))
+        async with client:
+            version = str(client._config.api_version)  # ResourceGraph reads it there too
+            subs = [DEFAULT_SUB_PROD, DEFAULT_SUB_DEV]
+            body = resourcegraph.query_body(resourcegraph.QUERIES.clusters, subs, None)
+            request = HttpRequest(
+                "POST", resourcegraph.RESOURCES_PATH, params={"api-version": version}, json=body
+            )
+            response = await resourcegraph.send_raw(client, request)
+            return response.status_code, json.loads(await response.read()), version
+
+    status, answer, version = asyncio.run(ask())
+    assert status == 200 and version == resourcegraph.API_VERSION
+    assert sorted(r["name"] for r in answer["data"]) == sorted(emulator.state.clusters)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.cloud.arm import ArmId, props
 from aksaudit_tui.cloud.models import Instance, Monitoring, ScaleSet
@@ -27,6 +27,9 @@ from aksaudit_tui.cloud.parse import (
     parse_scale_set,
     pool_of,
 )
+
+if TYPE_CHECKING:
+    from aksaudit_tui.cloud.resourcegraph import PerQuery
 
 _WORKSPACE = "microsoft.operationalinsights/workspaces"
 _RULE = "microsoft.insights/datacollectionrules"
@@ -83,20 +86,20 @@ class GraphIndex:
     associations: dict[str, str] = field(default_factory=dict)  # cluster id -> rule id
 
     @classmethod
-    def build(cls, rows: Mapping[str, list[dict[str, Any]]]) -> GraphIndex:
-        idx = cls(clusters=list(rows.get("clusters", ())))
-        for row in rows.get("scale_sets", ()):
+    def build(cls, rows: PerQuery[list[dict[str, Any]]]) -> GraphIndex:
+        idx = cls(clusters=list(rows.clusters))
+        for row in rows.scale_sets:
             rid = ArmId.parse(str(row.get("id") or ""))
             extensions = row.get("extensions")
             entry = (scale_set_body(row), extensions if isinstance(extensions, list) else [])
             idx.scale_sets.setdefault(_key(rid.subscription, rid.resource_group), []).append(entry)
-        for row in rows.get("instances", ()):
+        for row in rows.instances:
             items = row.get("instances")
             if isinstance(items, list):
                 idx.instances[str(row.get("id") or "").lower()] = [
                     i for i in items if isinstance(i, dict)
                 ]
-        for row in rows.get("workspaces_and_rules", ()):
+        for row in rows.workspaces_and_rules:
             rtype = str(row.get("type") or "").lower()
             if rtype == _WORKSPACE:
                 idx.workspaces.append(row)
@@ -105,7 +108,7 @@ class GraphIndex:
                 idx.rules[str(row.get("id") or "").lower()] = row
                 group = _key(rid.subscription, rid.resource_group)
                 idx.rules_by_group.setdefault(group, []).append(row)
-        for row in rows.get("associations", ()):
+        for row in rows.associations:
             assoc_id = str(row.get("id") or "")
             cluster_id, sep, _ = assoc_id.lower().partition(
                 "/providers/microsoft.insights/datacollectionruleassociations/"

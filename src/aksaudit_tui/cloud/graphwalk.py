@@ -34,7 +34,14 @@ from aksaudit_tui.cloud.models import (
     Workspace,
 )
 from aksaudit_tui.cloud.parse import parse_listed_cluster
-from aksaudit_tui.cloud.resourcegraph import QUERIES, GraphStats, ResourceGraph, graph_client
+from aksaudit_tui.cloud.resourcegraph import (
+    QUERIES,
+    GraphStats,
+    PerQuery,
+    ResourceGraph,
+    graph_client,
+    settled,
+)
 
 if TYPE_CHECKING:
     from aksaudit_tui.cloud.clients import AsyncClients
@@ -65,22 +72,25 @@ async def graph_discovery(
     Raises ``resourcegraph.GraphUnavailable`` when a query cannot be answered."""
     client = graph_client(clients.settings, clients.credential, clients.transport())
     graph = ResourceGraph(client, [sid for sid, _ in subscriptions])
-    tasks = {name: asyncio.ensure_future(graph.rows(name, q)) for name, q in QUERIES.items()}
-    fills = asyncio.ensure_future(_workspaces(arm, tasks["workspaces_and_rules"]))
+    tasks: PerQuery[asyncio.Future[list[dict[str, Any]]]] = QUERIES.map(
+        lambda name, q: asyncio.ensure_future(graph.rows(name, q))
+    )
+    fills = asyncio.ensure_future(_workspaces(arm, tasks.workspaces_and_rules))
     try:
-        containers = await tasks["subscriptions"]
+        containers = await tasks.subscriptions
         readable = {str(r.get("subscriptionId") or "").lower() for r in containers}
-        clusters = await tasks["clusters"]
+        clusters = await tasks.clusters
         for sid, name in subscriptions:
             if sid.lower() in readable:
                 arm.emit(Subscription(id=sid, name=name))
         listed = [(body, parse_listed_cluster(_sub_of(body), body)) for body in clusters]
         for _, cluster in listed:
             arm.emit(cluster)
-        rows = {name: await task for name, task in tasks.items()}
+        rows = await settled(tasks)
         workspaces = await fills
     finally:
-        for task in [*tasks.values(), fills]:
+        pending: list[asyncio.Future[Any]] = [*tasks.values(), fills]
+        for task in pending:
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
