@@ -19,7 +19,7 @@ from kubernetes.client.rest import ApiException
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.nodes import manifests as m
-from aksaudit_tui.nodes.delivery import DeliverySpec, check_nodes, rollout
+from aksaudit_tui.nodes.delivery import DeliverySpec, DeliveryStats, check_nodes, rollout
 from aksaudit_tui.nodes.kube import KubeClient, load_api
 from aksaudit_tui.nodes.script import render_node_script
 from engine_helpers import engine_for, run, scenario
@@ -219,6 +219,43 @@ async def test_a_run_beside_the_keeper_widens_the_fence_only_while_it_runs(
         f"{other_sha},{SHA}",  # the new keeper while its DaemonSet rolls
         other_sha,  # the new keeper only
     ], admitted
+
+
+async def test_a_fence_that_records_no_sha_never_admits_the_keepers_env_sha(
+    emulator: Any,  # noqa: F811
+    kube: KubeClient,
+) -> None:
+    """A fence from before scripts were pinned records no sha; the keeper DaemonSet's env is
+    then all there is, and anyone who may edit DaemonSets in the namespace writes it. A one-shot
+    run must not admit that sha, during the run or after (it used to narrow the fence to it)."""
+    nodes = [n for n in await kube.list_nodes() if n.eligible][:2]
+    keeper = DeliverySpec(mode="keeper", run_id="k1", keeper_interval_s=30, pod_deadline_s=200)
+    assert {r.phase for r in await rollout(kube, keeper, nodes, SCRIPT, "")} == {"compliant"}
+    _, apps, adm = _apis(emulator)
+    # the fence as made before 0357384: no sha annotation (so no pin to enforce here either)
+    adm.delete_validating_admission_policy_binding(POLICY)
+    adm.delete_validating_admission_policy(POLICY)
+    ds = apps.read_namespaced_daemon_set(m.KEEPER_NAME, NS)
+    for c in ds.spec.template.spec.containers:
+        for e in c.env or []:
+            if e.name == m.SHA_ENV:
+                e.value = EVIL_SHA  # a namespace editor's edit
+    apps.replace_namespaced_daemon_set(m.KEEPER_NAME, NS, ds)
+    store = emulator.state.kube[CLUSTER]
+    seen = len(store.events_since(0, "validatingadmissionpolicies", None))
+    other = render_node_script("-w /etc/shadow -p wa -k identity\n", "authpriv", "info")
+    other_sha = m.script_sha256(other)
+    stats = DeliveryStats()
+    check = DeliverySpec(mode="one-shot", run_id="c1", pod_deadline_s=200)
+    await check_nodes(kube, check, nodes, other, "", stats=stats)
+    admitted = [
+        e.obj["metadata"]["annotations"][m.ANNOTATION_FENCE_SHAS]
+        for e in store.events_since(0, "validatingadmissionpolicies", None)[seen:]
+        if e.type != "DELETED"
+    ]
+    assert admitted and all(EVIL_SHA not in a for a in admitted), admitted
+    assert await kube.admitted_shas(NS) in (None, (other_sha,))
+    assert any("apply the keeper again" in w for w in stats.warnings), stats.warnings
 
 
 async def test_policy_with_a_broken_expression_is_refused(emulator: Any) -> None:  # noqa: F811

@@ -122,10 +122,17 @@ def _fence(stats: DeliveryStats, warning: str | None) -> None:
         stats.warnings.append(warning)
 
 
-async def _keeper_sha(kube: KubeClient, ns: str) -> str | None:
+async def _keeper_sha(
+    kube: KubeClient, ns: str, run_sha: str, stats: DeliveryStats
+) -> str | None:
     """The script sha256 the keeper DaemonSet in ``ns`` runs, when the DaemonSet is ours and
-    our fence already admitted that script (or nothing was pinned yet): its pods must stay
-    admitted while a run's pods run beside them. A sha the fence never admitted is not ours."""
+    its sha comes from a source a namespace editor cannot write: the cluster-scoped fence
+    policy's annotation, or this run's own rendered script. Its pods must stay admitted while
+    a run's pods run beside them.
+
+    The DaemonSet's env alone proves nothing (anyone who may edit DaemonSets in the namespace
+    sets it), so a fence that records no sha (one from before scripts were pinned, or none)
+    admits nothing of the keeper's: the run says the keeper must be applied again instead."""
     ds = await kube.get_daemonset(ns)
     meta = (ds or {}).get("metadata") or {}
     if ds is None or (meta.get("labels") or {}).get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
@@ -135,8 +142,19 @@ async def _keeper_sha(kube: KubeClient, ns: str) -> str | None:
     sha = str(env[-1].get("value") or "") if env else ""
     if not m.is_sha256(sha):
         return None
+    if sha == run_sha:
+        return sha
     admitted = await kube.admitted_shas(ns)
-    return sha if admitted is None or sha in admitted else None
+    if admitted is not None and sha in admitted:
+        return sha
+    if admitted is None and m.fence_supported(await kube.server_version()):
+        _fence(
+            stats,
+            f"the keeper DaemonSet in {ns} runs a script no aksaudit fence records as "
+            "admitted (a fence from before scripts were pinned): this run does not admit it, "
+            "so its pods cannot restart until you apply the keeper again",
+        )
+    return None
 
 
 async def _make_fence(
@@ -145,7 +163,7 @@ async def _make_fence(
     """Fence ``spec.namespace`` for this run before its first pod: the run's script and the
     running keeper's (returned, when there is one) are the only ones admitted; then ask
     admission, with the run's sha, whether our pods may run."""
-    keeper = await _keeper_sha(kube, spec.namespace)
+    keeper = await _keeper_sha(kube, spec.namespace, run_sha, stats)
     shas = m.fence_shas(run_sha, keeper)
     _fence(stats, await kube.ensure_fence(spec.namespace, spec.image, shas))
     await kube.check_admission(spec.namespace, spec.image, run_sha)
