@@ -18,6 +18,7 @@ from kubernetes.client.rest import ApiException
 
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.plan import PlanRequest
+from aksaudit_tui.errors import UserError
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.delivery import DeliverySpec, DeliveryStats, check_nodes, rollout
 from aksaudit_tui.nodes.kube import KubeClient, load_api
@@ -256,6 +257,45 @@ async def test_a_fence_that_records_no_sha_never_admits_the_keepers_env_sha(
     assert admitted and all(EVIL_SHA not in a for a in admitted), admitted
     assert await kube.admitted_shas(NS) in (None, (other_sha,))
     assert any("apply the keeper again" in w for w in stats.warnings), stats.warnings
+
+
+async def test_a_run_that_fails_after_widening_the_fence_narrows_it_again(
+    emulator: Any,  # noqa: F811
+    kube: KubeClient,
+) -> None:
+    """The one-shot run widens the keeper's fence to admit its own script, then admission
+    refuses its pod (here: another team's policy that denies hostPID pods). The error is the
+    one the user sees, and the fence goes back to the keeper's script only."""
+    nodes = [n for n in await kube.list_nodes() if n.eligible][:2]
+    keeper = DeliverySpec(mode="keeper", run_id="k1", keeper_interval_s=30, pod_deadline_s=200)
+    assert {r.phase for r in await rollout(kube, keeper, nodes, SCRIPT, "")} == {"compliant"}
+    _, _, adm = _apis(emulator)
+    theirs = copy.deepcopy(m.admission_policy_manifest(NS, IMAGE, (SHA,)))
+    theirs["metadata"] = {"name": "no-hostpid"}
+    theirs["spec"]["matchConstraints"]["resourceRules"] = theirs["spec"]["matchConstraints"][
+        "resourceRules"
+    ][:1]
+    theirs["spec"].pop("variables")
+    theirs["spec"]["validations"] = [
+        {"expression": "!has(object.spec.hostPID) || !object.spec.hostPID", "message": "no hostPID"}
+    ]
+    adm.create_validating_admission_policy(theirs)
+    binding = copy.deepcopy(m.admission_binding_manifest(NS))
+    binding["metadata"] = {"name": "no-hostpid"}
+    binding["spec"]["policyName"] = "no-hostpid"
+    adm.create_validating_admission_policy_binding(binding)
+    other = render_node_script("-w /etc/shadow -p wa -k identity\n", "authpriv", "info")
+    check = DeliverySpec(mode="one-shot", run_id="c1", pod_deadline_s=200)
+    with pytest.raises(UserError, match="no hostPID"):
+        await check_nodes(kube, check, nodes, other, "")
+    store = emulator.state.kube[CLUSTER]
+    admitted = [
+        e.obj["metadata"]["annotations"][m.ANNOTATION_FENCE_SHAS]
+        for e in store.events_since(0, "validatingadmissionpolicies", None)
+        if e.obj["metadata"]["name"] == POLICY
+    ]
+    assert admitted == [SHA, f"{m.script_sha256(other)},{SHA}", SHA], admitted
+    assert await kube.admitted_shas(NS) == (SHA,)
 
 
 async def test_policy_with_a_broken_expression_is_refused(emulator: Any) -> None:  # noqa: F811

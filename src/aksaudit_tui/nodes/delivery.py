@@ -122,9 +122,7 @@ def _fence(stats: DeliveryStats, warning: str | None) -> None:
         stats.warnings.append(warning)
 
 
-async def _keeper_sha(
-    kube: KubeClient, ns: str, run_sha: str, stats: DeliveryStats
-) -> str | None:
+async def _keeper_sha(kube: KubeClient, ns: str, run_sha: str, stats: DeliveryStats) -> str | None:
     """The script sha256 the keeper DaemonSet in ``ns`` runs, when the DaemonSet is ours and
     its sha comes from a source a namespace editor cannot write: the cluster-scoped fence
     policy's annotation, or this run's own rendered script. Its pods must stay admitted while
@@ -158,16 +156,32 @@ async def _keeper_sha(
 
 
 async def _make_fence(
-    kube: KubeClient, spec: DeliverySpec, run_sha: str, stats: DeliveryStats
-) -> str | None:
+    kube: KubeClient, spec: DeliverySpec, run_sha: str, keeper: str | None, stats: DeliveryStats
+) -> None:
     """Fence ``spec.namespace`` for this run before its first pod: the run's script and the
-    running keeper's (returned, when there is one) are the only ones admitted; then ask
-    admission, with the run's sha, whether our pods may run."""
-    keeper = await _keeper_sha(kube, spec.namespace, run_sha, stats)
+    running keeper's (``keeper``, from :func:`_keeper_sha`) are the only ones admitted; then
+    ask admission, with the run's sha, whether our pods may run. The caller holds ``keeper``
+    before this widens the fence, so every way out of the run can narrow it again."""
     shas = m.fence_shas(run_sha, keeper)
     _fence(stats, await kube.ensure_fence(spec.namespace, spec.image, shas))
     await kube.check_admission(spec.namespace, spec.image, run_sha)
-    return keeper
+
+
+async def _narrow_fence(
+    kube: KubeClient, spec: DeliverySpec, sha: str, stats: DeliveryStats
+) -> None:
+    """Put the fence back to admitting ``sha`` only (the script the keeper DaemonSet runs).
+    A failure is said in ``stats.warnings``, never raised: this runs on the way out of a run,
+    where raising would hide the error that ended it."""
+    try:
+        _fence(stats, await kube.ensure_fence(spec.namespace, spec.image, (sha,)))
+    except (ApiException, UserError) as e:
+        msg = api_message(e) if isinstance(e, ApiException) else str(e)
+        _fence(
+            stats,
+            f"the fence in {spec.namespace} still admits this run's script beside the keeper's: "
+            f"narrowing it failed ({msg}); apply again to put it back",
+        )
 
 
 def _result(
@@ -364,7 +378,8 @@ async def _oneshot(
     outcome: Literal["done", "cancelled", "deadline"] = "done"
     try:
         ns_created = await kube.ensure_namespace(ns, plan_sha=spec.plan_sha)
-        keeper_sha = await _make_fence(kube, spec, run_sha, stats)
+        keeper_sha = await _keeper_sha(kube, ns, run_sha, stats)
+        await _make_fence(kube, spec, run_sha, keeper_sha, stats)
         await kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text))
         watch = kube.watch_pods(ns, selector)
         leftovers = await watch.start()
@@ -407,10 +422,12 @@ async def _oneshot(
             if not t.done():
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await t
-        await _cleanup_oneshot(kube, spec, selector, cm_name, ns_created)
-        if keeper_sha is not None and keeper_sha != run_sha:
-            # the keeper stays: its fence goes back to admitting its script only
-            _fence(stats, await kube.ensure_fence(ns, spec.image, (keeper_sha,)))
+        try:
+            await _cleanup_oneshot(kube, spec, selector, cm_name, ns_created)
+        finally:
+            if keeper_sha is not None and keeper_sha != run_sha:
+                # the keeper stays: its fence goes back to admitting its script only
+                await _narrow_fence(kube, spec, keeper_sha, stats)
 
     tail_msg = {"cancelled": "cancelled", "deadline": "rollout deadline reached", "done": ""}[
         outcome
@@ -529,13 +546,20 @@ async def _keeper(
     ns = spec.namespace
     await kube.ensure_namespace(ns, plan_sha=spec.plan_sha)
     run_sha = m.script_sha256(script_text)
-    previous = await _make_fence(kube, spec, run_sha, stats)
+    previous = await _keeper_sha(kube, ns, run_sha, stats)
     _, configmap, ds = keeper_objects(spec, script_text, rules_text)
-    await kube.ensure_configmap(configmap)
-    await kube.ensure_daemonset(ds)
+    try:
+        await _make_fence(kube, spec, run_sha, previous, stats)
+        await kube.ensure_configmap(configmap)
+        await kube.ensure_daemonset(ds)
+    except BaseException:
+        if previous is not None and previous != run_sha:
+            # the DaemonSet was not moved to this script: admit only the one it runs
+            await _narrow_fence(kube, spec, previous, stats)
+        raise
     if previous is not None and previous != run_sha:
         # the DaemonSet now runs this script: the previous one is no longer admitted
-        _fence(stats, await kube.ensure_fence(ns, spec.image, (run_sha,)))
+        await _narrow_fence(kube, spec, run_sha, stats)
     want_sha = ds["metadata"]["annotations"][m.ANNOTATION_SPEC_SHA]
     if not waiting:
         return [results[n.name] for n in nodes]
