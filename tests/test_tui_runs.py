@@ -6,7 +6,8 @@
   resumes it to ok on the emulator;
 - remove: pick an applied run and its clusters, a review of what remove will do, confirm, the
   run screen shows it; on the fake engine (exact choices reach the engine) and on the real
-  engine against the emulator (every node restored, no privileged pod left).
+  engine against the emulator (every node restored, no privileged pod left); only the apply
+  that configured a cluster last is offered for it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,15 @@ from engine_helpers import (
     node_root,
     oneshot_pods,
 )
-from tui_fakes import APPLIED_ID, CLUSTERS, FIXED_NOW, FakeEngine, applied_runs, fixed_plans
+from tui_fakes import (
+    APPLIED_ID,
+    CLUSTERS,
+    FIXED_NOW,
+    FakeEngine,
+    applied_runs,
+    fixed_plan,
+    fixed_plans,
+)
 from tui_helpers import app_for, engine_for, screen_is, settle
 
 SIZE = (120, 40)
@@ -208,6 +217,43 @@ async def test_remove_flow_picks_reviews_confirms_and_runs_on_the_run_screen() -
         await pilot.press("ctrl+n")  # a removal has nothing to verify
         await pilot.pause()
         await screen_is(pilot, a, "run")
+
+
+async def test_remove_flow_offers_only_the_apply_that_configured_each_cluster_last() -> None:
+    """A later apply on aks-prod supersedes the older one there (and a still older one
+    everywhere): the older run is offered for its other cluster only, and removing through it
+    undoes that cluster with that run's plan."""
+    prod, dev = (c.name for c in CLUSTERS)
+    runs = [
+        RunSummary("r-newer", (prod,), "verify", "2026-11-27T06:00:00Z", "ok"),
+        RunSummary(APPLIED_ID, (prod, dev), "verify", "2026-11-26T07:00:00Z", "ok"),
+        RunSummary("r-oldest", (prod,), "verify", "2026-11-25T07:00:00Z", "ok"),
+        RunSummary("r-removed", (dev,), "verify", "2026-11-24T07:00:00Z", "ok", kind="remove"),
+    ]
+    plans = {**fixed_plans(), "r-newer": fixed_plan(prod), "r-oldest": fixed_plan(prod)}
+    engine = FakeEngine(runs=runs, plans=plans)
+    a = fake_app(engine)
+    async with a.run_test(size=SIZE) as pilot:
+        await settle(pilot, a)
+        await pick_removal(pilot, a, APPLIED_ID)
+        shown = options(a, "#remove-runs")
+        assert [oid for oid, _ in shown] == ["r-newer", APPLIED_ID], shown
+        assert shown[1][1].startswith(f"{APPLIED_ID}: {dev} ·"), shown  # only its own cluster
+        clusters = a.screen.query_one("#remove-clusters", CheckList)
+        assert list(clusters.selected) == [dev]
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await screen_is(pilot, a, "remove-review")
+        await settle(pilot, a)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(a.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        await screen_is(pilot, a, "run")
+        await settle(pilot, a)
+        ((plan, _log_path),) = engine.removed
+        assert [c.name for c in plan.clusters] == [dev]
 
 
 async def test_remove_flow_on_the_emulator_restores_every_node(

@@ -28,8 +28,39 @@ def resumable(runs: Iterable[RunSummary]) -> list[RunSummary]:
 
 
 def removable(runs: Iterable[RunSummary]) -> list[RunSummary]:
-    """Applies whose changes a remove can undo: finished or not, but not running elsewhere."""
-    return [r for r in runs if r.kind == "apply" and r.state != "running"]
+    """The applies a remove can undo, each narrowed to the clusters whose configuration it is
+    (newest first).
+
+    Remove undoes with the picked run's plan (namespace, delivery, log path), so a cluster is
+    offered only under the apply that configured it last: its newest successful (``ok``) apply,
+    or, when it never had one, its newest unfinished apply (a failed first apply leaves changes
+    to undo too). An apply superseded on every cluster by a later one is left out; so is a
+    cluster whose newest run is a completed remove (nothing left to undo) or is still running
+    in another process. Newest means last written (``updated``): a resumed run is as new as its
+    resume."""
+    ordered = sorted(runs, key=lambda r: (r.updated or r.started, r.run_id), reverse=True)
+    owner: dict[str, str | None] = {}  # cluster -> the run id offered for it (None: nothing)
+    unfinished: dict[str, str] = {}  # cluster -> its newest unfinished apply seen so far
+    for r in ordered:
+        for c in r.clusters:
+            if c in owner:
+                continue  # decided by a newer run
+            if r.state == "running":
+                owner[c] = None  # another process is changing it
+            elif r.kind == "remove" and r.state == "ok":
+                owner[c] = unfinished.get(c)  # removed; only a later apply left changes
+            elif r.kind == "apply" and r.state == "ok":
+                owner[c] = r.run_id
+            elif r.kind == "apply":
+                unfinished.setdefault(c, r.run_id)
+    for c, run_id in unfinished.items():
+        owner.setdefault(c, run_id)  # never applied successfully: its newest attempt
+    out: list[RunSummary] = []
+    for r in ordered:
+        mine = tuple(c for c in r.clusters if owner.get(c) == r.run_id)
+        if mine and r.kind == "apply":
+            out.append(replace(r, clusters=mine))
+    return out
 
 
 def age(started: str, now: datetime) -> str:

@@ -1,4 +1,6 @@
 """Remove, step 1: pick an applied run from this machine's journal, and which of its clusters.
+Each cluster is offered only under the apply that configured it last (``runlist.removable``):
+remove undoes with that run's plan, so an older, superseded plan must not be picked for it.
 
 The run's plan says what was applied (log path, delivery, namespace); remove undoes it on the
 picked clusters: every Linux node restored from its backups, the keeper (or one-shot pods),
