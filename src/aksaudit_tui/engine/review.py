@@ -5,6 +5,7 @@ an error."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.engine import removal, rules
@@ -21,6 +22,43 @@ async def review(
     config: EngineConfig, plan: Plan, *, probe_nodes: bool = False
 ) -> list[PlannedChange]:
     """The planned changes per cluster and step, in plan order (see ``Engine.review``)."""
+    return await _each_cluster(config, plan, _apply_rows, probe_nodes=probe_nodes)
+
+
+async def review_remove(
+    config: EngineConfig, plan: Plan, *, include_log_path: bool
+) -> list[PlannedChange]:
+    """What a remove of ``plan`` would do per cluster and step, probing exactly the steps
+    ``removal.remove`` runs (with ``include_log_path``: the log-path undo our applies recorded);
+    nothing is changed and no pod starts."""
+
+    async def one(ctx: StepContext) -> list[PlannedChange]:
+        undo = removal.undo_tokens(config.journal, plan, ctx.cluster) if include_log_path else None
+        rows = await _rows(ctx, remove_steps(undo))
+        if include_log_path and not undo:
+            rows.append(
+                PlannedChange(
+                    ctx.cluster.name,
+                    "log-path",
+                    "log path: nothing recorded by an apply from this machine to undo",
+                    "already done",
+                )
+            )
+        return rows
+
+    return await _each_cluster(config, plan, one, include_log_path=include_log_path)
+
+
+async def _each_cluster(
+    config: EngineConfig,
+    plan: Plan,
+    rows_for: Callable[[StepContext], Awaitable[list[PlannedChange]]],
+    *,
+    probe_nodes: bool = False,
+    include_log_path: bool = False,
+) -> list[PlannedChange]:
+    """``rows_for`` every cluster of ``plan`` at once, in plan order, each on a review context
+    (nothing is changed; no pod starts unless ``probe_nodes``)."""
     rules_text, script = rules.prepare(plan)
     out: list[PlannedChange] = []
     async with AsyncClients(config.settings) as clients:
@@ -33,54 +71,10 @@ async def review(
             script_text=script,
             mode="review",
             probe_nodes=probe_nodes,
-        )
-        try:
-            for rows in await asyncio.gather(*(_apply_rows(ctx) for ctx in ctxs)):
-                out.extend(rows)
-        finally:
-            for ctx in ctxs:
-                kubeops.close_kube(ctx)
-    return out
-
-
-async def review_remove(
-    config: EngineConfig, plan: Plan, *, include_log_path: bool
-) -> list[PlannedChange]:
-    """What a remove of ``plan`` would do per cluster and step, probing exactly the steps
-    ``removal.remove`` runs (with ``include_log_path``: the log-path undo our applies recorded);
-    nothing is changed and no pod starts."""
-    rules_text, script = rules.prepare(plan)
-    out: list[PlannedChange] = []
-    async with AsyncClients(config.settings) as clients:
-        ctxs = StepContext.for_plan(
-            config,
-            plan,
-            run_id="review",
-            clients=clients,
-            rules_text=rules_text,
-            script_text=script,
-            mode="review",
             include_log_path=include_log_path,
         )
-
-        async def one(ctx: StepContext) -> list[PlannedChange]:
-            undo = (
-                removal.undo_tokens(config.journal, plan, ctx.cluster) if include_log_path else None
-            )
-            rows = await _rows(ctx, remove_steps(undo))
-            if include_log_path and not undo:
-                rows.append(
-                    PlannedChange(
-                        ctx.cluster.name,
-                        "log-path",
-                        "log path: nothing recorded by an apply from this machine to undo",
-                        "already done",
-                    )
-                )
-            return rows
-
         try:
-            for rows in await asyncio.gather(*(one(ctx) for ctx in ctxs)):
+            for rows in await asyncio.gather(*(rows_for(ctx) for ctx in ctxs)):
                 out.extend(rows)
         finally:
             for ctx in ctxs:
