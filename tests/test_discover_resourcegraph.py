@@ -9,6 +9,7 @@ saying so (the report, the log line, ``discover --json``, the engine's Discovery
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import logging
@@ -297,3 +298,16 @@ def test_sdk_still_has_send_request(emulator: Any) -> None:
     status, answer, version = asyncio.run(ask())
     assert status == 200 and version == resourcegraph.API_VERSION
     assert sorted(r["name"] for r in answer["data"]) == sorted(emulator.state.clusters)
+
+
+def test_a_failed_query_leaves_no_unretrieved_task(
+    make_emulator: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every query refused at once: the first failure decides (walk ARM), and the other
+    queries' failures are collected, not left for asyncio to report at garbage collection."""
+    emu = make_emulator(None, resource_graph={"forbidden": True})
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        inv = run(emu)
+        gc.collect()
+    assert inv.discovery.method == "arm" and inv.clusters
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

@@ -95,6 +95,10 @@ async def graph_discovery(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            elif not task.cancelled():
+                # the first failure decides (walk ARM); the others are collected here, or
+                # asyncio reports each as "never retrieved" when the task is collected
+                task.exception()
         with contextlib.suppress(Exception):  # closing must not mask the real outcome
             await client.close()
     index = GraphIndex.build(rows)
