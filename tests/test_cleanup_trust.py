@@ -15,8 +15,10 @@ from kubernetes import client, config
 
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.journal import Journal
+from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.nodes import manifests as m
-from engine_helpers import aksaudit_cmd, cli_env
+from aksaudit_tui.nodes.record import AppliedRecord, record_configmap_manifest
+from engine_helpers import aksaudit_cmd, cli_env, engine_for
 from fixtures.emulator import emulator  # noqa: F401  (pytest fixture)
 
 CLUSTER = "aks-dev-neu"
@@ -43,12 +45,21 @@ def test_cleanup_asks_locks_and_deletes_only_namespaces_a_plan_made(
         )  # fmt: skip
 
     v1 = client.CoreV1Api(config.new_client_from_config(emulator.info.kubeconfig, context=CLUSTER))
-    ours = m.namespace_manifest("aksaudit-left", "a" * 64)  # as a run creates it
     impostor = {"metadata": {"name": "team-tools", "labels": {m.LABEL_MANAGED_BY: "aksaudit"}}}
-    v1.create_namespace(ours)
+    # our label and a well-formed annotation, but of no plan that ran: copied, not ours
+    forged = m.namespace_manifest("aksaudit-forged", "a" * 64)
     v1.create_namespace(impostor)
+    v1.create_namespace(forged)
 
     # no terminal and no --yes: refused before anything is listed or deleted
+    p = sh("plan", "--cluster", CLUSTER, "--workspace", "law-dev-neu", "--log-path", "ama",
+           "--out", "plan.yaml")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    plan = plan_io.load(tmp_path / "plan.yaml")
+    journal = Journal(state)
+    record = journal.create(plan, ("access",))
+    # as a run of that journaled plan creates it
+    v1.create_namespace(m.namespace_manifest("aksaudit-left", plan_hash(plan)))
     p = sh("cleanup")
     assert p.returncode == 2, p.stderr
     assert p.stderr.strip() == (
@@ -57,12 +68,6 @@ def test_cleanup_asks_locks_and_deletes_only_namespaces_a_plan_made(
     assert _phase(v1, "aksaudit-left") == "Active"
 
     # a run of this machine holds the cluster: cleanup waits its turn (nothing deleted)
-    p = sh("plan", "--cluster", CLUSTER, "--workspace", "law-dev-neu", "--log-path", "ama",
-           "--out", "plan.yaml")  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    plan = plan_io.load(tmp_path / "plan.yaml")
-    journal = Journal(state)
-    record = journal.create(plan, ("access",))
     lock = journal.lock_cluster(plan.clusters[0].id, record.run_id)
     try:
         p = sh("cleanup", "--yes")
@@ -77,6 +82,42 @@ def test_cleanup_asks_locks_and_deletes_only_namespaces_a_plan_made(
     p = sh("cleanup", "--yes")
     assert p.returncode == 0, p.stderr
     assert "Namespace\taksaudit-left\tdeleted" in p.stdout
-    assert "team-tools" not in p.stdout
+    assert "team-tools" not in p.stdout and "aksaudit-forged" not in p.stdout
     assert _phase(v1, "aksaudit-left") in (None, "Terminating")
     assert _phase(v1, "team-tools") == "Active"
+    assert _phase(v1, "aksaudit-forged") == "Active"
+
+
+async def test_cleanup_deletes_only_what_was_confirmed_of_a_recorded_plan(
+    emulator: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A namespace counts when its annotation names the plan of the cluster's applied record
+    (another machine's run, no journal here). What the user confirmed is what goes: a namespace
+    that appears between the listing and the deleting pass stays."""
+    v1 = client.CoreV1Api(config.new_client_from_config(emulator.info.kubeconfig, context=CLUSTER))
+    applied = AppliedRecord(
+        plan_hash="c" * 64, presets=("identity-and-config",), rules_sha256="d" * 64,
+        facility="authpriv", severity="info", log_path="ama", workspace_id="w",
+        workspace_name="law-dev-neu", workspace_resource_id="/w", script_sha256="e" * 64,
+        delivery="one-shot", keeper_interval_s=0, tool_version="0", applied_at="now",
+        applied_by="maria", run_id="r1",
+    )  # fmt: skip
+    cm = record_configmap_manifest(applied)
+    v1.create_namespaced_config_map(cm["metadata"]["namespace"], cm)
+    v1.create_namespace(m.namespace_manifest("aksaudit-one", "c" * 64))
+    v1.create_namespace(m.namespace_manifest("aksaudit-forged", "f" * 64))
+    eng = engine_for(emulator, tmp_path / "state")
+    listed = await eng.cleanup(dry_run=True)
+    names = {(f.cluster, f.kind, f.name) for f in listed}
+    assert (CLUSTER, "Namespace", "aksaudit-one") in names, names
+    assert not [f for f in listed if f.name == "aksaudit-forged"]
+    # confirmed; then a namespace of that plan appears before the deleting pass
+    v1.create_namespace(m.namespace_manifest("aksaudit-two", "c" * 64))
+    found = await eng.cleanup(dry_run=False, confirmed=listed)
+    assert [(f.kind, f.name, f.deleted) for f in found if f.cluster == CLUSTER] == [
+        ("Namespace", "aksaudit-one", True)
+    ]
+    assert _phase(v1, "aksaudit-one") in (None, "Terminating")
+    assert _phase(v1, "aksaudit-two") == "Active"
+    assert _phase(v1, "aksaudit-forged") == "Active"

@@ -7,7 +7,7 @@ never changes (no clocks, no random run ids), so they use this.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -427,7 +427,9 @@ class FakeEngine:
             for i in range(self._leftovers)
         ]
 
-    async def cleanup(self, dry_run: bool = False) -> list[Leftover]:
+    async def cleanup(
+        self, dry_run: bool = False, confirmed: Sequence[Leftover] | None = None
+    ) -> list[Leftover]:
         found = await self.leftovers()
         self._leftovers = 0
         return found

@@ -565,8 +565,10 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
     engine = _engine(args, azure=False)  # kube only: the kubeconfig's contexts (flags checked)
     if not args.dry_run and not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise UsageError("refusing to delete anything without --yes (no terminal to confirm on)")
+    listed = None
     if not args.dry_run and not args.yes:
         # show what would go, then ask; the deleting pass lists again under the cluster locks
+        # and deletes only what was shown and agreed to (the cluster may change meanwhile)
         listed = asyncio.run(engine.cleanup(dry_run=True))
         if not listed:
             print("aksaudit: nothing left behind", file=sys.stderr)
@@ -575,7 +577,7 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
             ns = f"{f.namespace}/" if f.namespace else ""
             print(f"{f.cluster}\t{f.kind}\t{ns}{f.name}\twould delete", file=sys.stderr)
         _confirm(args, f"delete these {len(listed)} object(s)")
-    found = asyncio.run(engine.cleanup(dry_run=args.dry_run))
+    found = asyncio.run(engine.cleanup(dry_run=args.dry_run, confirmed=listed))
     if args.json:
         print(json.dumps({"leftovers": [f.to_json() for f in found], "dry_run": args.dry_run}))
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.engine import rules
@@ -21,6 +21,7 @@ from aksaudit_tui.engine.runner import ClusterRun, emitter, run_cluster
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import REMOVE_STEPS, remove_steps
+from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.errors import UserError
 
 
@@ -110,18 +111,37 @@ async def run_remove(
 
 async def leftovers(config: EngineConfig, plan: Plan | None) -> list[Leftover]:
     """One-shot pods (and namespaces) earlier runs left, in the plan's or every context."""
-    return await kubeops.all_leftovers(config, plan, delete=False)
+    known = _journaled_plans(config) | ({plan_hash(plan)} if plan is not None else set())
+    return await kubeops.all_leftovers(config, plan, delete=False, known_plans=known)
 
 
-async def cleanup(config: EngineConfig, dry_run: bool) -> list[Leftover]:
+async def cleanup(
+    config: EngineConfig, dry_run: bool, confirmed: Sequence[Leftover] | None = None
+) -> list[Leftover]:
     """Delete what ``leftovers`` finds in every kubeconfig context (only list with dry_run),
     holding the lock of every cluster those contexts reach, so no run of this machine is
-    changing them meanwhile (UserError naming the holder otherwise)."""
+    changing them meanwhile (UserError naming the holder otherwise). ``confirmed``: what the
+    user was shown and agreed to; only those go (the cluster may have changed since)."""
+    known = _journaled_plans(config)
     if dry_run:
-        return await kubeops.all_leftovers(config, None, delete=False)
+        return await kubeops.all_leftovers(config, None, delete=False, known_plans=known)
     contexts = await kubeops.plan_contexts(config, None)
     with config.journal.locked(_cluster_ids(config, contexts), new_run_id()):
-        return await kubeops.all_leftovers(config, None, delete=True)
+        return await kubeops.all_leftovers(
+            config, None, delete=True, known_plans=known, confirmed=confirmed
+        )
+
+
+def _journaled_plans(config: EngineConfig) -> set[str]:
+    """The hashes of the plans this machine's journal ran (the annotation our namespaces
+    carry); an unreadable journal names none."""
+    out: set[str] = set()
+    for summary in config.journal.list_runs():
+        try:
+            out.add(plan_hash(config.journal.load(summary.run_id).plan))
+        except UserError:
+            continue
+    return out
 
 
 def _cluster_ids(config: EngineConfig, contexts: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ first frame must not wait for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -284,12 +284,15 @@ class Engine:
             self.config, plan, on_event, include_log_path, cancel or asyncio.Event()
         )
 
-    async def cleanup(self, dry_run: bool = False) -> list[Leftover]:
+    async def cleanup(
+        self, dry_run: bool = False, confirmed: Sequence[Leftover] | None = None
+    ) -> list[Leftover]:
         """Delete privileged pods (and one-shot namespaces) the tool left, in every known
-        context; with ``dry_run`` only list them."""
+        context; with ``dry_run`` only list them. ``confirmed``: delete only these (what the
+        user was shown and agreed to)."""
         from aksaudit_tui.engine import removal  # startup: operations load on first use
 
-        return await removal.cleanup(self.config, dry_run)
+        return await removal.cleanup(self.config, dry_run, confirmed)
 
     async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:
         """One-shot pods from earlier runs still present (warned about on start)."""

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
@@ -32,6 +32,7 @@ from kubernetes.config import kube_config as _kube_config
 
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.record import parse_record
 from aksaudit_tui.nodes.status import NodeStatus, parse_node_status
 
 Obj = dict[str, Any]
@@ -816,8 +817,12 @@ class KubeClient:
             await self.delete_fence(name)  # the namespace's fence goes with it
         return True
 
-    async def list_leftovers(self) -> Leftovers:
-        """Everything labelled as ours, in every namespace."""
+    async def list_leftovers(self, known_plans: Collection[str] = ()) -> Leftovers:
+        """Everything labelled as ours, in every namespace. A namespace counts only when its
+        plan-sha256 annotation names a plan known to have run: one of ``known_plans`` (this
+        machine's journal) or the plan of an ``aksaudit-applied`` record in the cluster. Our
+        label and some annotation are easy to put on someone else's namespace; a hash of a
+        plan that ran is not."""
         sel = m.MANAGED_SELECTOR
 
         def pairs(data: Obj) -> list[tuple[str, str]]:
@@ -843,10 +848,13 @@ class KubeClient:
             ),
             self._json("list_namespaces", self.core.list_namespace, label_selector=sel),
         )
+        known = set(known_plans) | {
+            r.plan_hash for i in cms.get("items") or [] if (r := parse_record(i)) and r.plan_hash
+        }
         planned = {
             str(i["metadata"]["name"])
             for i in nss.get("items") or []
-            if ((i["metadata"].get("annotations") or {}).get(m.ANNOTATION_PLAN_SHA))
+            if (i["metadata"].get("annotations") or {}).get(m.ANNOTATION_PLAN_SHA) in known
         }
         return Leftovers(
             pods=pairs(pods),

@@ -542,7 +542,10 @@ class AksauditApp(App[int]):
             n = len(_result or [])
             self.notify(f"Cleanup: {n} object(s) deleted." if n else "Cleanup: nothing left.")
 
-        self.start_job("cleanup", lambda: self.engine.cleanup(dry_run=False), done)
+        # delete only what the start screen showed (the cluster may have changed since)
+        shown = self.job("leftovers").result
+        confirmed = list(shown) if isinstance(shown, list) else None
+        self.start_job("cleanup", lambda: self.engine.cleanup(False, confirmed), done)
 
     def start_review(self, plan: Plan) -> None:
         self.start_job("review", lambda: self.engine.review(plan))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.engine.results import Leftover
@@ -106,12 +107,23 @@ async def plan_contexts(config: EngineConfig, plan: Plan | None) -> list[str]:
     return await asyncio.to_thread(_kube_contexts, config.settings.kubeconfig)
 
 
-async def all_leftovers(config: EngineConfig, plan: Plan | None, delete: bool) -> list[Leftover]:
+async def all_leftovers(
+    config: EngineConfig,
+    plan: Plan | None,
+    delete: bool,
+    *,
+    known_plans: Collection[str] = (),
+    confirmed: Collection[Leftover] | None = None,
+) -> list[Leftover]:
     """Leftovers in every context we know: the plan's, or every kubeconfig context.
 
     What counts as left behind: one-shot pods and their ConfigMaps, and a namespace of ours
-    that holds no keeper. A keeper DaemonSet is meant to stay (``remove`` takes it away)."""
+    that holds no keeper and names a plan that ran (``known_plans`` or the cluster's record;
+    see ``KubeClient.list_leftovers``). A keeper DaemonSet is meant to stay (``remove`` takes
+    it away). With ``confirmed`` (what the user was shown and agreed to) only those are
+    deleted: anything that turned up since is left alone."""
     contexts = await plan_contexts(config, plan)
+    agreed = None if confirmed is None else {_key(r) for r in confirmed}
 
     async def one(context: str) -> list[Leftover]:
         try:
@@ -119,7 +131,7 @@ async def all_leftovers(config: EngineConfig, plan: Plan | None, delete: bool) -
         except Exception:
             return []
         try:
-            found = await asyncio.wait_for(k.list_leftovers(), 30)
+            found = await asyncio.wait_for(k.list_leftovers(known_plans), 30)
             rows = leftovers_of(context, found)
             keeper_ns = {r.namespace for r in rows if r.kind == "DaemonSet"}
             stray = [
@@ -128,6 +140,8 @@ async def all_leftovers(config: EngineConfig, plan: Plan | None, delete: bool) -
                 if (r.kind in ("Pod", "ConfigMap") and r.role == "oneshot")
                 or (r.kind == "Namespace" and r.name not in keeper_ns)
             ]
+            if delete and agreed is not None:
+                stray = [r for r in stray if _key(r) in agreed]
             if not delete:
                 return stray
             out: list[Leftover] = []
@@ -160,3 +174,8 @@ async def all_leftovers(config: EngineConfig, plan: Plan | None, delete: bool) -
 
     results = await asyncio.gather(*(one(c) for c in contexts))
     return [r for rows in results for r in rows]
+
+
+def _key(r: Leftover) -> tuple[str, str, str, str]:
+    """What names one leftover across two listings (``deleted`` and ``run_id`` aside)."""
+    return (r.cluster, r.kind, r.namespace or "", r.name)
