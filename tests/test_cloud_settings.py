@@ -137,6 +137,56 @@ def test_clients_get_endpoint_ca_scope_polling(tmp_path: Path) -> None:
     assert asyncio.run(run()) == "https://127.0.0.1:4443/logs"
 
 
+@pytest.mark.parametrize(
+    ("arm", "logs", "scope", "audience", "logs_base"),
+    [
+        (None, None, "https://management.azure.com/.default", "https://api.loganalytics.io", None),
+        (
+            "https://management.usgovcloudapi.net",
+            None,
+            "https://management.usgovcloudapi.net/.default",
+            "https://api.loganalytics.us",
+            "https://api.loganalytics.us",
+        ),
+        (
+            "https://management.chinacloudapi.cn",
+            "https://api.loganalytics.azure.cn/v1",
+            "https://management.chinacloudapi.cn/.default",
+            "https://api.loganalytics.azure.cn",
+            "https://api.loganalytics.azure.cn",
+        ),
+        (  # an emulator on loopback takes public Azure's token shape, as before
+            "https://127.0.0.1:4443",
+            "https://127.0.0.1:4443/logs/v1",
+            "https://management.azure.com/.default",
+            "https://api.loganalytics.io",
+            "https://127.0.0.1:4443/logs",
+        ),
+    ],
+)
+def test_token_scope_and_logs_audience_follow_the_endpoints_cloud(
+    arm: str | None, logs: str | None, scope: str, audience: str, logs_base: str | None
+) -> None:
+    """A sovereign cloud's ARM refuses a token asked for public Azure's scope (and its Logs
+    API one for public Azure's audience): both come from the cloud the endpoint belongs to."""
+    s = CloudSettings.from_env_and_args(
+        parse(
+            [
+                *(["--arm-endpoint", arm] if arm else []),
+                *(["--logs-endpoint", logs] if logs else []),
+            ]
+        ),
+        env={},
+    )
+    assert s.arm_scope == scope
+    client = build_client("compute", s, StaticTokenCredential(TOKEN), "sub-1", aio=False)
+    assert client._config.credential_scopes == [scope]
+    client.close()
+    kw = logs_client_kwargs(s)
+    assert kw["audience"] == audience
+    assert kw.get("endpoint") == logs_base
+
+
 def test_importing_cloud_and_discover_cmd_imports_no_azure_sdk() -> None:
     code = (
         "import sys\n"

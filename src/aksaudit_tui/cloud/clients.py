@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.cloud.credentials import async_credential, sync_credential
-from aksaudit_tui.cloud.settings import ARM_SCOPE, LOGS_AUDIENCE, CloudSettings
+from aksaudit_tui.cloud.settings import CloudSettings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -39,7 +39,7 @@ _KINDS: dict[str, tuple[str, str]] = {
 def client_kwargs(settings: CloudSettings) -> dict[str, Any]:
     """Keyword arguments shared by every management client."""
     kw: dict[str, Any] = {
-        "credential_scopes": [ARM_SCOPE],
+        "credential_scopes": [settings.arm_scope],
         "polling_interval": settings.effective_polling_interval,
         # azure-core retries 408/429/5xx and honours Retry-After; the back-off is the settings'
         # profile (ARM's pace on Azure, brief on the emulator so fault tests stay fast).
@@ -83,12 +83,12 @@ def build_client(
 def logs_client_kwargs(settings: CloudSettings) -> dict[str, Any]:
     """Keyword arguments for LogsQueryClient (endpoint, audience, trust, retries)."""
     kw: dict[str, Any] = {
-        "audience": LOGS_AUDIENCE,
+        "audience": settings.logs_audience,
         "retry_total": 4,
         "retry_backoff_factor": settings.retry_backoff_factor,
     }
-    if settings.logs_endpoint:
-        endpoint = settings.logs_endpoint.rstrip("/")
+    if settings.logs_base_url:
+        endpoint = settings.logs_base_url.rstrip("/")
         # azure-monitor-query 2.x strips the *whole path* of an endpoint ending in "/v1"
         # (https://host/logs/v1 -> https://host), so pass the base and the version apart.
         if endpoint.endswith("/v1"):

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.credentials import Source, require_sign_in
 from aksaudit_tui.cloud.errors import describe, user_error
-from aksaudit_tui.cloud.settings import ARM_SCOPE, CloudSettings
+from aksaudit_tui.cloud.settings import CloudSettings
 
 # Claims that name an identity, most readable first (user tokens, then service principals).
 _NAME_CLAIMS = ("upn", "unique_name", "preferred_username", "email", "app_displayname", "appid")
@@ -74,7 +74,7 @@ async def identity_name(clients: AsyncClients) -> str:
     token = clients.settings.access_token
     if not token:
         try:
-            token = (await clients.credential.get_token(ARM_SCOPE)).token
+            token = (await clients.credential.get_token(clients.settings.arm_scope)).token
         except Exception:  # no token, no name from it: the local name still says who
             token = None
     return token_name(token) or local_name()
@@ -163,7 +163,7 @@ async def whoami(settings: CloudSettings) -> WhoAmI:
     sources = require_sign_in(settings)
     async with AsyncClients(settings) as clients:
         try:
-            token = await clients.credential.get_token(ARM_SCOPE)
+            token = await clients.credential.get_token(clients.settings.arm_scope)
         except Exception as exc:
             raise user_error(exc, doing="signing in") from None
         seen = WhoAmI(principal_from_token(token.token), sources)

@@ -42,28 +42,69 @@ ENV_MANAGED_IDENTITY = "AKSAUDIT_MANAGED_IDENTITY"
 # --no-resource-graph on the commands that discover).
 ENV_NO_RESOURCE_GRAPH = "AKSAUDIT_NO_RESOURCE_GRAPH"
 
-# The ARM and Logs query hosts of the known Azure clouds (public, US Government, China). A token
-# from the credential chain (az login, a service principal, ...) is sent only to these or to
-# loopback (an emulator): any other endpoint needs AKSAUDIT_ACCESS_TOKEN, a token the user chose
-# to give it (see credentials.refuse_foreign_endpoints).
-AZURE_CLOUD_HOSTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "public": (
+
+@dataclass(frozen=True)
+class AzureCloud:
+    """One known Azure cloud: its ARM and Logs query hosts, and what a token for each is asked
+    for (a token for public Azure's ARM scope is refused by US Government's ARM, and so on)."""
+
+    name: str
+    arm_hosts: frozenset[str]
+    logs_hosts: frozenset[str]
+    arm_endpoint: str
+    logs_endpoint: str
+    logs_audience: str
+
+    @property
+    def arm_scope(self) -> str:
+        """The OAuth scope of ARM tokens: the resource manager endpoint + ``/.default``."""
+        return f"{self.arm_endpoint}/.default"
+
+
+# The known Azure clouds (public, US Government, China). A token from the credential chain
+# (az login, a service principal, ...) is sent only to their hosts or to loopback (an emulator):
+# any other endpoint needs AKSAUDIT_ACCESS_TOKEN, a token the user chose to give it (see
+# credentials.refuse_foreign_endpoints). Values: Azure's sovereign-cloud documentation.
+AZURE_CLOUDS: tuple[AzureCloud, ...] = (
+    AzureCloud(
+        "public",
         frozenset({"management.azure.com"}),
         frozenset({"api.loganalytics.io", "api.loganalytics.azure.com"}),
+        "https://management.azure.com",
+        "https://api.loganalytics.io",
+        "https://api.loganalytics.io",
     ),
-    "US Government": (
+    AzureCloud(
+        "US Government",
         frozenset({"management.usgovcloudapi.net"}),
         frozenset({"api.loganalytics.us"}),
+        "https://management.usgovcloudapi.net",
+        "https://api.loganalytics.us",
+        "https://api.loganalytics.us",
     ),
-    "China": (
+    AzureCloud(
+        "China",
         frozenset({"management.chinacloudapi.cn"}),
         frozenset({"api.loganalytics.azure.cn"}),
+        "https://management.chinacloudapi.cn",
+        "https://api.loganalytics.azure.cn",
+        "https://api.loganalytics.azure.cn",
     ),
+)
+PUBLIC_CLOUD = AZURE_CLOUDS[0]
+AZURE_CLOUD_HOSTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    c.name: (c.arm_hosts, c.logs_hosts) for c in AZURE_CLOUDS
 }
-AZURE_ARM_ENDPOINT = "https://management.azure.com"
-AZURE_LOGS_ENDPOINT = "https://api.loganalytics.io"
-ARM_SCOPE = "https://management.azure.com/.default"
-LOGS_AUDIENCE = "https://api.loganalytics.io"
+AZURE_ARM_ENDPOINT = PUBLIC_CLOUD.arm_endpoint
+AZURE_LOGS_ENDPOINT = PUBLIC_CLOUD.logs_endpoint
+ARM_SCOPE = PUBLIC_CLOUD.arm_scope  # public Azure's; a run asks CloudSettings.arm_scope
+LOGS_AUDIENCE = PUBLIC_CLOUD.logs_audience  # public Azure's; see CloudSettings.logs_audience
+
+
+def _cloud_of(url: str | None, logs: bool) -> AzureCloud | None:
+    """The known cloud whose ARM (or Logs) hosts include ``url``'s host; None: none does."""
+    host = (urlsplit(url).hostname or "").lower() if url else ""
+    return next((c for c in AZURE_CLOUDS if host in (c.logs_hosts if logs else c.arm_hosts)), None)
 
 
 @dataclass(frozen=True)
@@ -121,6 +162,31 @@ class CloudSettings:
     @property
     def arm_base_url(self) -> str:
         return (self.arm_endpoint or AZURE_ARM_ENDPOINT).rstrip("/")
+
+    @property
+    def cloud(self) -> AzureCloud:
+        """The Azure cloud the ARM endpoint belongs to: public Azure when it is unset or not a
+        known cloud's (loopback: an emulator, which takes public Azure's token shape)."""
+        return _cloud_of(self.arm_endpoint, logs=False) or PUBLIC_CLOUD
+
+    @property
+    def arm_scope(self) -> str:
+        """What ARM tokens are asked for: the scope of the ARM endpoint's cloud."""
+        return self.cloud.arm_scope
+
+    @property
+    def logs_audience(self) -> str:
+        """What Logs query tokens are asked for: the Logs endpoint's cloud, else the ARM
+        endpoint's (one sign-in reaches one cloud)."""
+        return (_cloud_of(self.logs_endpoint, logs=True) or self.cloud).logs_audience
+
+    @property
+    def logs_base_url(self) -> str | None:
+        """The Logs query endpoint: the one given, else the ARM endpoint's sovereign cloud's;
+        None leaves the SDK's default (public Azure)."""
+        if self.logs_endpoint:
+            return self.logs_endpoint
+        return None if self.cloud is PUBLIC_CLOUD else self.cloud.logs_endpoint
 
     @classmethod
     def from_env_and_args(
