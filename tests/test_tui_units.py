@@ -585,3 +585,24 @@ async def test_cluster_row_appears_as_listed_then_updates_in_place() -> None:
             "dev-subscription",
         ]
         assert "✖" not in str(tree.root.children[1].label)
+
+
+async def test_a_failed_job_never_shows_a_registered_secret() -> None:
+    """An error that is not a UserError (an SDK exception, a bug) can carry a workspace key or
+    token in its text: the line the screen shows is scrubbed like every log record."""
+    from aksaudit_tui import redaction
+
+    secret = "wsKEY-" + "Zq9" * 20
+    redaction.register(secret)
+    app = fake_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+
+        async def boom() -> None:
+            raise RuntimeError(f"HTTP 401 sending protectedSettings {{workspaceKey: {secret}}}")
+
+        app.start_job("status", boom)
+        await settle(pilot)
+        shown = app.job("status").error or ""
+        assert shown.startswith("RuntimeError: HTTP 401"), shown
+        assert secret not in shown and "<redacted>" in shown

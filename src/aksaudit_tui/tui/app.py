@@ -26,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
+from aksaudit_tui import redaction
 from aksaudit_tui.cloud.credentials import sign_in_summary
 from aksaudit_tui.engine.events import (
     ClusterFound,
@@ -103,10 +104,12 @@ def _import_all(modules: Iterable[str]) -> None:
 
 
 def error_text(exc: BaseException) -> str:
-    """One line for the screen; the traceback goes to the log file only."""
+    """One line for the screen, scrubbed of every registered secret (an SDK exception's text
+    can carry a key or token); the traceback goes to the (scrubbed) log file only."""
     if isinstance(exc, UserError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return redaction.scrub(str(exc))
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return redaction.scrub(text)
 
 
 class AksauditApp(App[int]):
