@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aksaudit_tui import redaction
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.plan import PlanRequest
 from engine_helpers import engine_for, run, scenario
@@ -89,3 +90,8 @@ def test_an_agent_of_another_workspace_is_repointed_only_by_choice_and_restored(
     journals = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
     assert dev_key not in journals
     assert json.dumps(after).count(dev_key) == 0  # public settings carry no key
+    # both keys of the workspace remove fetched are scrubbed from here on, as apply's are
+    dev_id = next(k for k in emu.state.shared_keys if k.endswith("/workspaces/law-dev-neu"))
+    for slot in ("primarySharedKey", "secondarySharedKey"):
+        key = emu.state.shared_keys[dev_id][slot]
+        assert redaction.scrub(f"key {key}") == "key <redacted>", slot

@@ -334,48 +334,14 @@ class LegacyOmsPath(AdapterBase):
         scale_sets: list[ScaleSet],
         previous: dict[str, str],
     ) -> list[Change]:
-        rid = ArmId.parse(workspace.id)
-        la = self.clients.loganalytics(rid.subscription or workspace.subscription_id)
-        failure: UserError | None = None
-        try:
-            keys = rest(
-                await self.b.call(la.shared_keys.get_shared_keys(rid.resource_group, rid.name))
-            )
-        except Exception as exc:
-            failure = user_error(
-                exc,
-                doing=f"reading the key of workspace {workspace.name}",
-                action="Microsoft.OperationalInsights/workspaces/sharedKeys/action",
-                scope=workspace.id,
-            )
-        if failure is not None:
-            raise failure  # raised outside the except block: no chained SDK exception
-        key = str(keys.get("primarySharedKey") or "")
-        # registered the moment it is in hand: every journal, log record and error line of
-        # this process is scrubbed of it from here on, whichever call fails later
-        redaction.register(key)
-        redaction.register(str(keys.get("secondarySharedKey") or ""))
-        del keys
-        if not key:
-            raise UserError(f"workspace {workspace.name} returned no shared key")
+        key = await self._workspace_key(workspace.id, workspace.name, workspace.subscription_id)
 
         async def one(s: ScaleSet) -> Change:
             existed = find_extension(s, PUBLISHER, EXT_TYPE)
             name = existed.name if existed is not None else EXT_NAME
-            body = {
-                "properties": {
-                    "publisher": PUBLISHER,
-                    "type": EXT_TYPE,
-                    "typeHandlerVersion": TYPE_HANDLER_VERSION,
-                    # OmsAgentForLinux rejects enableAutomaticUpgrade; minor upgrades only.
-                    "autoUpgradeMinorVersion": True,
-                    "settings": {
-                        "workspaceId": workspace.customer_id,
-                        "skipDockerProviderInstall": True,
-                    },
-                    "protectedSettings": {"workspaceKey": key},
-                }
-            }
+            body = _agent_body(
+                {"workspaceId": workspace.customer_id, "skipDockerProviderInstall": True}, key
+            )
             try:
                 await self.put_vmss_extension(
                     s.id, name, body, doing=f"installing {EXT_NAME} on {s.name}", secrets=[key]
@@ -514,32 +480,51 @@ class LegacyOmsPath(AdapterBase):
             out.extend(c.description for c in await self.update_stale_instances(cluster, touched))
         return out
 
+    async def _workspace_key(self, ws_id: str, ws_name: str, fallback_sub: str) -> str:
+        """The primary shared key of workspace ``ws_id``. Both keys are registered with the
+        redactor the moment they are in hand: every journal, log record and error line of this
+        process is scrubbed of them from here on, whichever call fails later."""
+        rid = ArmId.parse(ws_id)
+        la = self.clients.loganalytics(rid.subscription or fallback_sub)
+        failure: UserError | None = None
+        keys: dict[str, Any] = {}
+        try:
+            keys = rest(
+                await self.b.call(la.shared_keys.get_shared_keys(rid.resource_group, rid.name))
+            )
+        except Exception as exc:
+            failure = user_error(
+                exc,
+                doing=f"reading the key of workspace {ws_name}",
+                action="Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                scope=ws_id,
+            )
+        if failure is not None:
+            raise failure  # raised outside the except block: no chained SDK exception
+        key = str(keys.get("primarySharedKey") or "")
+        redaction.register(key)
+        redaction.register(str(keys.get("secondarySharedKey") or ""))
+        del keys
+        if not key:
+            raise UserError(f"workspace {ws_name} returned no shared key")
+        return key
+
     async def _restore(
         self, cluster: Cluster, vmss_id: str, name: str, ws_id: str, settings: str
     ) -> str:
         """Put a re-pointed agent back: its recorded public settings, and the key of the
         workspace they name, fetched now (registered with the redactor, never recorded)."""
         wid, vid = ArmId.parse(ws_id), ArmId.parse(vmss_id)
-        la = self.clients.loganalytics(wid.subscription or cluster.subscription_id)
-        failure: UserError | None = None
-        key = ""
         try:
-            keys = rest(
-                await self.b.call(la.shared_keys.get_shared_keys(wid.resource_group, wid.name))
-            )
-            key = str(keys.get("primarySharedKey") or "")
-            redaction.register(key)
-            del keys
-            body = {
-                "properties": {
-                    "publisher": PUBLISHER,
-                    "type": EXT_TYPE,
-                    "typeHandlerVersion": TYPE_HANDLER_VERSION,
-                    "autoUpgradeMinorVersion": True,
-                    "settings": json.loads(settings),
-                    "protectedSettings": {"workspaceKey": key},
-                }
-            }
+            public = json.loads(settings)
+        except ValueError:
+            raise UserError(
+                f"the journaled settings of {EXT_NAME} on {vid.name} are unreadable: restore "
+                f"it to workspace {wid.name} by hand"
+            ) from None
+        key = await self._workspace_key(ws_id, wid.name, cluster.subscription_id)
+        body = _agent_body(public, key)
+        try:
             await self.put_vmss_extension(
                 vmss_id,
                 name,
@@ -547,19 +532,25 @@ class LegacyOmsPath(AdapterBase):
                 doing=f"restoring {EXT_NAME} on {vid.name} to workspace {wid.name}",
                 secrets=[key],
             )
+        finally:
             del body
-        except UserError:
-            raise
-        except Exception as exc:
-            failure = user_error(
-                exc,
-                doing=f"restoring {EXT_NAME} on {vid.name} to workspace {wid.name}",
-                scope=vmss_id,
-                secrets=[key],
-            )
-        if failure is not None:
-            raise failure
         return f"restored {EXT_NAME} on {vid.name} to workspace {wid.name}"
+
+
+def _agent_body(settings: dict[str, Any], key: str) -> dict[str, Any]:
+    """The OmsAgentForLinux extension body: public ``settings``, and the workspace key only in
+    ``protectedSettings`` (which ARM never returns)."""
+    return {
+        "properties": {
+            "publisher": PUBLISHER,
+            "type": EXT_TYPE,
+            "typeHandlerVersion": TYPE_HANDLER_VERSION,
+            # OmsAgentForLinux rejects enableAutomaticUpgrade; minor upgrades only.
+            "autoUpgradeMinorVersion": True,
+            "settings": settings,
+            "protectedSettings": {"workspaceKey": key},
+        }
+    }
 
 
 def _workspace_id_of(s: ScaleSet) -> str:
