@@ -139,7 +139,7 @@ def test_a_create_that_lost_the_race_never_journals_the_rule_as_ours(
     ]
     emu = make_emulator(data)
     changes = _run(emu, lambda p, c, w: p.apply(c, w, "authpriv", "warning"), path)
-    undo = [c.undo for c in changes if c.undo]
+    undo = [x.undo for x in changes if x.undo]
     assert not any(u.startswith("dcr|") for u in undo), changes
     assert not any(c.description.startswith("created data collection rule") for c in changes)
     written = _resource(emu, rule)
@@ -166,3 +166,31 @@ def test_a_second_race_is_one_clear_error(make_emulator: Any) -> None:  # noqa: 
     )
     cluster = _resource(emu, "/managedclusters/aks-dev-neu")
     assert not (cluster["properties"].get("addonProfiles") or {}).get("omsagent", {}).get("enabled")
+
+
+def test_an_add_on_someone_else_enabled_during_our_write_is_never_journaled_as_ours(
+    make_emulator: Any,  # noqa: F811
+) -> None:
+    """Someone else enables the monitoring add-on between our read (off) and our write: the
+    412 makes us build on their cluster, and the journal must not say we enabled it, or remove
+    would later turn off their add-on."""
+    data = load_scenario(None)
+    addon = {"enabled": True, "config": {"useAADAuth": "true"}}
+    data["faults"] = [
+        {
+            "kind": "concurrent_write",
+            "method": "PUT",
+            "path": CLUSTER,
+            "count": 1,
+            "patch": {"properties": {"addonProfiles": {"omsagent": addon}}},
+        }
+    ]
+    emu = make_emulator(data)
+    changes = _run(emu, lambda p, c, w: p.apply(c, w, "authpriv", "warning"))
+    assert not [c for c in changes if (c.undo or "").startswith("addon")], changes
+    assert any("enabled meanwhile by someone else" in c.description for c in changes), changes
+    cluster = _resource(emu, "/managedclusters/aks-dev-neu")
+    assert cluster["properties"]["addonProfiles"]["omsagent"]["enabled"] is True
+    _run(emu, lambda p, c, w: p.remove(c, w, [x.undo for x in changes if x.undo]))
+    cluster = _resource(emu, "/managedclusters/aks-dev-neu")
+    assert cluster["properties"]["addonProfiles"]["omsagent"]["enabled"] is True  # still theirs

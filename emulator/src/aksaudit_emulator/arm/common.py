@@ -162,14 +162,16 @@ def check_preconditions(ctx: Ctx, rid: str, etag_key: str) -> dict[str, Any] | N
     (``etag_key``: DCRs ``etag``, managed clusters ``eTag``): ``If-Match`` must equal it (or be
     ``*`` for any existing one), ``If-None-Match: *`` requires that none exists; otherwise 412
     PreconditionFailed. A ``concurrent_write`` fault makes someone else write the resource
-    (a tag and a new ETag) just before, or create it from the fault's ``body`` when it does not
-    exist. Returns the resource as it is now."""
+    (a tag, the fault's ``patch`` merged in, a new ETag) just before, or create it from the
+    fault's ``body`` when it does not exist. Returns the resource as it is now."""
     current = ctx.state.get(rid)
     fault = faults.concurrent_write(ctx.state, ctx.method, ctx.path, creating=current is None)
     if fault is not None:
         if current is None:
             current = dict(fault["body"], id=rid, name=rid.rsplit("/", 1)[-1])
         current = json.loads(json.dumps(current))
+        if isinstance(fault.get("patch"), dict):  # what someone else changes in it
+            _merge(current, json.loads(json.dumps(fault["patch"])))
         tags = current.get("tags") or {}
         tags["changed-by"] = f"someone-else-{ctx.state.version}"
         current["tags"] = tags
@@ -189,6 +191,15 @@ def check_preconditions(ctx: Ctx, rid: str, etag_key: str) -> dict[str, Any] | N
             f"request does not hold for its current ETag {have or '(none: it does not exist)'}.",
         )
     return current
+
+
+def _merge(into: dict[str, Any], patch: dict[str, Any]) -> None:
+    """JSON merge of ``patch`` into ``into`` (nested objects merged, other values replaced)."""
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
 
 
 def body_dict(ctx: Ctx) -> dict[str, Any]:

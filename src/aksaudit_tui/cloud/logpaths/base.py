@@ -297,9 +297,9 @@ class AdapterBase(abc.ABC):
         except Exception as exc:
             raise user_error(exc, doing=f"reading cluster {cluster.name}") from None
 
-    async def write_cluster(self, cluster: Cluster, current: Body, build: Build) -> None:
+    async def write_cluster(self, cluster: Cluster, current: Body, build: Build) -> Body | None:
         """Update the managed cluster as ``build`` makes it from the cluster read now, guarded
-        by its ETag (:meth:`guarded_write`)."""
+        by its ETag (:meth:`guarded_write`); returns the cluster as it was just before."""
         cs = self.clients.containerservice(cluster.subscription_id)
 
         async def write(body: Body, headers: dict[str, str]) -> None:
@@ -312,7 +312,7 @@ class AdapterBase(abc.ABC):
         async def read() -> Body | None:
             return await self.read_cluster(cluster)
 
-        await self.guarded_write(
+        return await self.guarded_write(
             f"cluster {cluster.name}",
             current,
             read,

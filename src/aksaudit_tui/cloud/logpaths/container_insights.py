@@ -370,8 +370,19 @@ class ContainerInsightsPath(AdapterBase):
                 addons[key] = {"enabled": True, "config": config}
                 return body
 
-            await self.write_cluster(cluster, plan.cluster_body, enabled)
-            if not plan.addon_on:
+            # judged from the cluster the write went over, not the first read: after a 412 the
+            # add-on may be someone else's, never ours to disable on remove
+            was = parse_monitoring(
+                await self.write_cluster(cluster, plan.cluster_body, enabled) or {}
+            )
+            if was.addon_enabled and was.msi_auth:
+                done.append(
+                    Change(
+                        f"pointed {cluster.name}'s monitoring add-on (enabled meanwhile by "
+                        f"someone else) at {workspace.name}"
+                    )
+                )
+            elif not was.addon_enabled:
                 done.append(
                     Change(
                         f"enabled the monitoring add-on on {cluster.name} -> {workspace.name}",
