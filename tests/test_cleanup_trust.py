@@ -17,6 +17,7 @@ from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.journal import Journal
 from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.kube import KubeClient, load_api
 from aksaudit_tui.nodes.record import AppliedRecord, record_configmap_manifest
 from engine_helpers import aksaudit_cmd, cli_env, engine_for
 from fixtures.emulator import emulator  # noqa: F401  (pytest fixture)
@@ -121,3 +122,27 @@ async def test_cleanup_deletes_only_what_was_confirmed_of_a_recorded_plan(
     assert _phase(v1, "aksaudit-one") in (None, "Terminating")
     assert _phase(v1, "aksaudit-two") == "Active"
     assert _phase(v1, "aksaudit-forged") == "Active"
+
+
+async def test_an_unannotated_namespace_of_ours_gets_the_plan_on_the_next_apply(
+    emulator: Any,  # noqa: F811
+) -> None:
+    """A namespace a run made before runs annotated their plan is not cleanup's to delete (its
+    label alone proves nothing); the next apply's ensure_namespace annotates it with its plan,
+    without counting that as a change the run made, and never replaces an annotation."""
+    v1 = client.CoreV1Api(config.new_client_from_config(emulator.info.kubeconfig, context=CLUSTER))
+    old = m.namespace_manifest("aksaudit-old")  # no plan_sha: as made before 0357384
+    v1.create_namespace(old)
+    kube = KubeClient(
+        load_api(emulator.info.kubeconfig, CLUSTER, emulator.info.ca_bundle), context=CLUSTER
+    )
+    try:
+        assert await kube.ensure_namespace("aksaudit-old", plan_sha="c" * 64) is False
+        ann = v1.read_namespace("aksaudit-old").metadata.annotations or {}
+        assert ann.get(m.ANNOTATION_PLAN_SHA) == "c" * 64
+        await kube.ensure_namespace("aksaudit-old", plan_sha="d" * 64)
+        ann = v1.read_namespace("aksaudit-old").metadata.annotations or {}
+        assert ann.get(m.ANNOTATION_PLAN_SHA) == "c" * 64  # the plan that made it stays
+        assert "aksaudit-old" in (await kube.list_leftovers(("c" * 64,))).namespaces
+    finally:
+        kube.close()

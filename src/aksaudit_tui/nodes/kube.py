@@ -545,15 +545,19 @@ class KubeClient:
             if lbl.get(m.LABEL_MANAGED_BY) != m.MANAGED_BY_VALUE:
                 return False
             missing = {k: v for k, v in want["metadata"]["labels"].items() if lbl.get(k) != v}
-            if not missing:
+            ann = (cur.get("metadata") or {}).get("annotations") or {}
+            # a namespace of ours made before runs annotated their plan: annotate it now, so
+            # cleanup can tell it from a copy of our label (not a change the caller undoes)
+            annotate = bool(plan_sha) and not ann.get(m.ANNOTATION_PLAN_SHA)
+            if not missing and not annotate:
                 return False
-            await self._json(
-                "patch_namespace",
-                self.core.patch_namespace,
-                name,
-                {"metadata": {"labels": missing}},
-            )
-            return True
+            patch: Obj = {"metadata": {}}
+            if missing:
+                patch["metadata"]["labels"] = missing
+            if annotate:
+                patch["metadata"]["annotations"] = {m.ANNOTATION_PLAN_SHA: plan_sha}
+            await self._json("patch_namespace", self.core.patch_namespace, name, patch)
+            return bool(missing)
 
     async def ensure_configmap(self, manifest: Obj) -> bool:
         """Create or replace (only when the data differs) a ConfigMap of ours."""
