@@ -1,9 +1,12 @@
-"""Discovery benchmark: 20 subscriptions x 5 clusters, 150 ms per ARM call (emulated).
+"""Discovery benchmark: the per-subscription ARM walk, 20 subscriptions x 5 clusters, 150 ms per
+ARM call (emulated).
 
-Runs the real discovery (async SDK clients) against the emulator twice: with the product's
-bounded concurrency, and with every request serialised (concurrency 1, i.e. what a sequential
-walk costs). The emulator runs as its own process (``aksaudit emulator``), as Azure would be
-remote: in-process it would share our GIL and its CPU would be billed to the client.
+Runs the real ARM walk (async SDK clients; the fallback when Resource Graph is refused or turned
+off, so Resource Graph is off here: ``bench/fleet_discovery.py`` measures that path) against the
+emulator twice: with the product's bounded concurrency, and with every request serialised
+(concurrency 1, i.e. what a sequential walk costs). The emulator runs as its own process
+(``aksaudit emulator``), as Azure would be remote: in-process it would share our GIL and its
+CPU would be billed to the client.
 Prints one ``name: value`` per line, then ``passed`` or ``failed`` (goal: concurrent /
 sequential <= 0.15).
 
@@ -29,6 +32,7 @@ import yaml
 from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.credentials import AsyncStaticTokenCredential
 from aksaudit_tui.cloud.discovery import discover_all
+from aksaudit_tui.cloud.models import ARM_WALK
 from aksaudit_tui.cloud.settings import CloudSettings
 
 GOAL = 0.15
@@ -95,6 +99,8 @@ def timed(settings: CloudSettings, token: str) -> tuple[float, int, int, int]:
         arm.Bounded.__init__ = original  # type: ignore[method-assign]
     if inv.errors:
         raise SystemExit(f"discovery reported errors: {inv.errors[:3]}")
+    if inv.discovery.method != ARM_WALK:
+        raise SystemExit(f"discovery did not walk ARM: {inv.discovery.line()}")
     calls = sum(b.requests for b in bounded)
     return elapsed, len(inv.clusters), sum(len(c.scale_sets) for c in inv.clusters), calls
 
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 "access_token": TOKEN,
                 "polling_interval": 0,
                 "profile": "fast",
+                "resource_graph": False,
             }
             conc = CloudSettings(**base, concurrency=args.concurrency)
             timed(conc, TOKEN)  # warm-up: SDK imports, emulator caches
