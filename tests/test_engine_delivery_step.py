@@ -18,7 +18,11 @@ def _ctx(delivery: str) -> Any:
     node = SimpleNamespace(name="aks-np-1", pool="np", eligible=True)
     return SimpleNamespace(
         plan=SimpleNamespace(
-            namespace="aksaudit-system", image="img:1", delivery=delivery, concurrency=2
+            namespace="aksaudit-system",
+            image="img:1",
+            delivery=delivery,
+            concurrency=2,
+            to_dict=lambda: {"delivery": delivery},  # the spec carries the plan's hash
         ),
         shared=SimpleNamespace(
             todo=[node], delete_keeper=False, delivery_stats=None, nodes=[node], node_status={}
@@ -58,3 +62,4 @@ async def test_rollout_gets_no_whole_run_deadline(
     assert seen["recorded"] is True
     assert seen["deadline_s"] is None
     assert seen["spec"].pod_deadline_s == 30 and seen["spec"].mode == delivery
+    assert len(seen["spec"].plan_sha) == 64
