@@ -54,10 +54,8 @@ from aksaudit_tui.cloud.models import (
 )
 from aksaudit_tui.cloud.parse import (
     CI_ASSOCIATION,
-    dcr_workspaces,
     is_msci_name,
     node_resource_group_default,
-    parse_dcr_syslog,
     parse_extension,
     parse_instance,
     parse_linux_syslog,
@@ -66,6 +64,7 @@ from aksaudit_tui.cloud.parse import (
     parse_scale_set,
     parse_workspace,
     pool_of,
+    with_rule,
 )
 from aksaudit_tui.cloud.resourcegraph import GraphUnavailable
 from aksaudit_tui.cloud.settings import CloudSettings
@@ -401,18 +400,7 @@ class _Walk:
             dcr = await self._find_msci_dcr(sid, scope, ArmId.parse(cid).resource_group, name)
         if dcr is None:
             return base
-        syslog, flows = parse_dcr_syslog(dcr)
-        return Monitoring(
-            addon_enabled=base.addon_enabled,
-            workspace_id=base.workspace_id,
-            msi_auth=base.msi_auth,
-            syslog_enabled=flows,
-            syslog_port=base.syslog_port,
-            dcr_id=str(dcr.get("id") or dcr_id or ""),
-            syslog=syslog,
-            dcr_associated=associated,
-            dcr_workspace_ids=dcr_workspaces(dcr),
-        )
+        return with_rule(base, dcr, dcr_id, associated)
 
     async def read_rule(self, sid: str, scope: str, dcr_id: str) -> dict[str, Any] | None:
         """A data collection rule by id; None when it is gone (other errors reported)."""

@@ -18,14 +18,13 @@ from aksaudit_tui.cloud.arm import ArmId, props
 from aksaudit_tui.cloud.models import Instance, Monitoring, ScaleSet
 from aksaudit_tui.cloud.parse import (
     POOL_TAG,
-    dcr_workspaces,
     is_msci_name,
-    parse_dcr_syslog,
     parse_extension,
     parse_instance,
     parse_monitoring,
     parse_scale_set,
     pool_of,
+    with_rule,
 )
 
 if TYPE_CHECKING:
@@ -167,18 +166,7 @@ def monitoring(
     base = parse_monitoring(cluster_body)
     if rule is None:
         return base
-    syslog, flows = parse_dcr_syslog(rule)
-    return Monitoring(
-        addon_enabled=base.addon_enabled,
-        workspace_id=base.workspace_id,
-        msi_auth=base.msi_auth,
-        syslog_enabled=flows,
-        syslog_port=base.syslog_port,
-        dcr_id=str(rule.get("id") or rule_id or ""),
-        syslog=syslog,
-        dcr_associated=bool(rule_id),
-        dcr_workspace_ids=dcr_workspaces(rule),
-    )
+    return with_rule(base, rule, rule_id, associated=bool(rule_id))
 
 
 def pools_of(cluster_body: Mapping[str, Any]) -> dict[str, Any]:

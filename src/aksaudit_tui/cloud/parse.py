@@ -70,6 +70,25 @@ def parse_dcr_syslog(dcr_body: Mapping[str, Any]) -> tuple[tuple[SyslogCollectio
     return tuple(sources), bool(sources) and flows
 
 
+def with_rule(
+    base: Monitoring, rule: Mapping[str, Any], rule_id: str | None, associated: bool
+) -> Monitoring:
+    """``base`` (from the cluster's body) with what its data collection rule collects: the
+    one place both discovery paths (ARM walk, Resource Graph) build it."""
+    syslog, flows = parse_dcr_syslog(rule)
+    return Monitoring(
+        addon_enabled=base.addon_enabled,
+        workspace_id=base.workspace_id,
+        msi_auth=base.msi_auth,
+        syslog_enabled=flows,
+        syslog_port=base.syslog_port,
+        dcr_id=str(rule.get("id") or rule_id or ""),
+        syslog=syslog,
+        dcr_associated=associated,
+        dcr_workspace_ids=dcr_workspaces(rule),
+    )
+
+
 def dcr_workspaces(dcr_body: Mapping[str, Any]) -> tuple[str, ...]:
     dest = (props(dcr_body).get("destinations") or {}).get("logAnalytics") or []
     return tuple(str(d.get("workspaceResourceId")) for d in dest if d.get("workspaceResourceId"))
