@@ -142,8 +142,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_verify)
 
     p = subparsers.add_parser("remove", help="undo a plan on the nodes (and optionally log path)")
-    p.add_argument("plan", metavar="PLAN")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument(
+        "plan",
+        metavar="PLAN",
+        help="the plan file that was applied: its clusters are restored as it configured them",
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="remove without asking (needed when there is no terminal to confirm on)",
+    )
     p.add_argument(
         "--log-path",
         action="store_true",

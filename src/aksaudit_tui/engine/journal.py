@@ -301,8 +301,9 @@ class Journal:
             raise UserError(f"{p}: unsupported journal version {doc.get('version')!r}")
         return RunRecord(p, doc)
 
-    def list_runs(self) -> list[RunSummary]:
-        """All runs, newest first; unreadable files are skipped."""
+    def list_runs(self, unreadable: list[str] | None = None) -> list[RunSummary]:
+        """All runs, newest first; unreadable files are skipped (one line each, naming the
+        file and why, appended to ``unreadable`` when given)."""
         out: list[RunSummary] = []
         if not self.runs_dir.is_dir():
             return out
@@ -310,8 +311,12 @@ class Journal:
             try:
                 doc = json.loads(p.read_text(encoding="utf-8"))
                 out.append(_summary(doc))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+            except OSError as exc:
+                if unreadable is not None:
+                    unreadable.append(f"{p} ({exc.strerror or type(exc).__name__})")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                if unreadable is not None:
+                    unreadable.append(f"{p} (not a journal: {type(exc).__name__})")
         out.sort(key=lambda r: (r.started, r.run_id), reverse=True)
         return out
 

@@ -5,14 +5,15 @@ pods earlier runs left behind."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.engine import rules
 from aksaudit_tui.engine.config import EngineConfig
-from aksaudit_tui.engine.events import Event, RunStarted
+from aksaudit_tui.engine.events import Event, RunStarted, RunWarning
 from aksaudit_tui.engine.journal import Journal, RunRecord, new_run_id
 from aksaudit_tui.engine.plan import ClusterTarget, Plan
 from aksaudit_tui.engine.results import Leftover, RunResult
@@ -48,20 +49,55 @@ async def remove(
         )
 
 
-def undo_tokens(journal: Journal, plan: Plan, cluster: ClusterTarget) -> list[str]:
-    """The log-path undo tokens every apply of this log path recorded for the cluster."""
+@dataclass(frozen=True)
+class LogPathUndo:
+    """What a remove undoes on one cluster's log path: the undo tokens (oldest first) and one
+    line per thing the user must know about them (a journal that could not be read, a token
+    not recorded in the cluster)."""
+
+    tokens: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def undo_tokens(journal: Journal, plan: Plan, cluster: ClusterTarget) -> LogPathUndo:
+    """The log-path undo tokens every apply of this log path recorded for the cluster in this
+    machine's journal. A journal that cannot be read holds no token we could trust: it is
+    skipped, and a note says which one and why (its changes stay unless undone by hand)."""
     tokens: list[str] = []
-    for r in journal.list_runs():
+    unreadable: list[str] = []
+    runs = journal.list_runs(unreadable)
+    notes = [_unreadable(f"journal {where}") for where in unreadable]
+    for r in runs:
         if r.kind != "apply":
             continue
-        # an unreadable old journal holds no tokens we could trust: skip it
-        with contextlib.suppress(Exception):
+        try:
             rec = journal.load(r.run_id)
-            if rec.plan.log_path != plan.log_path:
-                continue
-            c = rec.doc.get("clusters", {}).get(cluster.name, {})
-            tokens.extend(c.get("steps", {}).get("log-path", {}).get("undo", []) or [])
-    return list(dict.fromkeys(tokens))
+            log_path = rec.plan.log_path
+        except UserError as exc:  # gone since listed, bad JSON, another journal version
+            notes.append(_unreadable(f"journal of run {r.run_id} ({exc})"))
+            continue
+        except OSError as exc:  # unreadable file (permissions, I/O)
+            notes.append(_unreadable(f"journal of run {r.run_id} ({exc.strerror or exc})"))
+            continue
+        except (KeyError, TypeError, ValueError) as exc:  # a plan the journal mangled
+            notes.append(_unreadable(f"journal of run {r.run_id} (malformed plan: {exc!r})"))
+            continue
+        if log_path == plan.log_path:
+            tokens.extend(_journaled_undo(rec, cluster.name))
+    return LogPathUndo(tuple(dict.fromkeys(tokens)), tuple(notes))
+
+
+def _unreadable(journal: str) -> str:
+    """One line: which journal could not be read and why, and what that means for the remove."""
+    return f"{journal} could not be read: the log path changes it recorded (if any) stay"
+
+
+def _journaled_undo(rec: RunRecord, cluster: str) -> list[str]:
+    """The undo tokens one apply journaled for ``cluster`` (shapes checked, not trusted)."""
+    undo: Any = rec.doc.get("clusters")
+    for key in (cluster, "steps", "log-path", "undo"):  # read only: never add what is missing
+        undo = undo.get(key) if isinstance(undo, dict) else None
+    return [t for t in undo if isinstance(t, str)] if isinstance(undo, list) else []
 
 
 async def run_remove(
@@ -96,8 +132,12 @@ async def run_remove(
         runs: list[ClusterRun] = []
 
         async def one(ctx: StepContext) -> ClusterRun:
-            undo = undo_tokens(config.journal, plan, ctx.cluster) if include_log_path else None
-            return await run_cluster(remove_steps(undo), ctx)
+            if not include_log_path:
+                return await run_cluster(remove_steps(None), ctx)
+            undo = undo_tokens(config.journal, plan, ctx.cluster)
+            for note in undo.notes:
+                emit(RunWarning(record.run_id, note, ctx.cluster.name))
+            return await run_cluster(remove_steps(list(undo.tokens)), ctx)
 
         try:
             runs = list(await asyncio.gather(*(one(c) for c in ctxs)))

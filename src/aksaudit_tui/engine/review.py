@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.engine import removal, rules
@@ -33,9 +34,11 @@ async def review_remove(
     nothing is changed and no pod starts."""
 
     async def one(ctx: StepContext) -> list[PlannedChange]:
-        undo = removal.undo_tokens(config.journal, plan, ctx.cluster) if include_log_path else None
-        rows = await _rows(ctx, remove_steps(undo))
-        if include_log_path and not undo:
+        if not include_log_path:
+            return await _rows(ctx, remove_steps(None))
+        undo = removal.undo_tokens(config.journal, plan, ctx.cluster)
+        rows = await _rows(ctx, remove_steps(list(undo.tokens)))
+        if not undo.tokens:
             rows.append(
                 PlannedChange(
                     ctx.cluster.name,
@@ -44,9 +47,15 @@ async def review_remove(
                     "already done",
                 )
             )
+        if undo.notes:  # said on each log-path row: what will not be undone, and why
+            rows = [_warned(r, "; ".join(undo.notes)) if r.step == "log-path" else r for r in rows]
         return rows
 
     return await _each_cluster(config, plan, one, include_log_path=include_log_path)
+
+
+def _warned(row: PlannedChange, note: str) -> PlannedChange:
+    return replace(row, warning=f"{row.warning}; {note}" if row.warning else note)
 
 
 async def _each_cluster(
