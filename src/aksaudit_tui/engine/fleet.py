@@ -23,7 +23,7 @@ from aksaudit_tui.cloud import logpaths
 from aksaudit_tui.cloud.activity import HOUR, WorkspaceActivity, workspace_activity
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.logpaths.base import Destination, PathGap
-from aksaudit_tui.cloud.models import Cluster, Subscription, Workspace
+from aksaudit_tui.cloud.models import Cluster, DiscoveryReport, Subscription, Workspace
 from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.engine.coverage import ClusterCoverage, NodeRow, StatusReport
 from aksaudit_tui.engine.truth import NodeFacts, Verdict, classify, path_verdict
@@ -53,6 +53,7 @@ class FleetStats:
     kube_calls: dict[str, int] = field(default_factory=dict)
     discovery_s: float = 0.0
     total_s: float = 0.0
+    discovery: DiscoveryReport = field(default_factory=DiscoveryReport)  # how, throttled
 
 
 def _kube_error(exc: BaseException) -> str:
@@ -257,7 +258,7 @@ async def fleet_status(
         return cluster is None or c.name == cluster or c.name.lower() == cluster.lower()
 
     try:
-        async for item in discovery.discover(settings, subscription):
+        async for item in discovery.discover(settings, subscription, report=stats.discovery):
             if isinstance(item, Subscription):
                 subs[item.id] = item
                 if item.error:
