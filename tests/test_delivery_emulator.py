@@ -4,6 +4,8 @@ the real node script run by the simulated kubelet on simulated node roots."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -263,6 +265,49 @@ async def test_task_cancellation_still_deletes_pods(emulator: Any, kube: KubeCli
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert not await _our_pods(kube)
+
+
+async def test_cancel_waits_for_creates_in_flight_and_deletes_their_pods(
+    emulator: Any,  # noqa: F811
+    kube: KubeClient,
+) -> None:
+    # A cancel cannot stop a create already on its thread. Here the later creates are held
+    # until the cancel has arrived, then land; the namespace is kept (as beside a keeper), so
+    # nothing but the run's own cleanup can remove what they made. Before the fix the run
+    # returned first and those privileged pods stayed (the race behind the ~1 in 30 failures
+    # of test_task_cancellation_still_deletes_pods).
+    real_create = kube.core.create_namespaced_pod
+    creates = itertools.count()
+    cancelled = threading.Event()
+    landed: list[str] = []
+
+    def create(namespace: str, body: Any, **kw: Any) -> Any:
+        # the first create goes through at once: its pod starts the cancel
+        if not kw.get("dry_run") and next(creates) > 0:
+            assert cancelled.wait(30)
+            time.sleep(0.5)  # lands after the cancelled run would have looked
+        resp = real_create(namespace, body, **kw)
+        if not kw.get("dry_run"):
+            landed.append(body["metadata"]["name"])
+        return resp
+
+    kube.core.create_namespaced_pod = create
+    nodes = await kube.list_nodes()
+    started = asyncio.Event()
+
+    def on_node(r: NodeResult) -> None:
+        if r.phase == "scheduled":
+            started.set()
+
+    spec = _spec(cleanup_namespace=False)
+    task = asyncio.ensure_future(rollout(kube, spec, nodes, SCRIPT, RULES, on_node=on_node))
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    cancelled.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(landed) == 3  # concurrency 3: all three creates reached the API
     assert not await _our_pods(kube)
 
 

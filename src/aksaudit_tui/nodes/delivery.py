@@ -295,6 +295,7 @@ async def _oneshot(
     cm_name = m.oneshot_configmap_name(spec.run_id)
     active: dict[str, _Active] = {}
     finishing: set[asyncio.Task[None]] = set()
+    creating: set[asyncio.Future[Obj]] = set()
     watch: PodWatch | None = None
     end = t0 + deadline_s if deadline_s else None
     ns_created = False
@@ -364,8 +365,14 @@ async def _oneshot(
         body = oneshot_pod(spec, script_text, script_mode, n.name)
         name = body["metadata"]["name"]
         active[name] = _Active(n, time.monotonic())
+        # Shielded and kept: a cancel cannot stop the create's thread, so the cleanup below
+        # waits for it to land and then deletes its pod (else a privileged pod can land after
+        # the run's last look and stay).
+        call = asyncio.ensure_future(kube.create_pod(body))
+        creating.add(call)
+        call.add_done_callback(creating.discard)
         try:
-            await kube.create_pod(body)
+            await asyncio.shield(call)
         except (ApiException, UserError) as e:
             active.pop(name, None)
             msg = api_message(e) if isinstance(e, ApiException) else str(e)
@@ -422,6 +429,8 @@ async def _oneshot(
             if not t.done():
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await t
+        if creating:
+            await asyncio.gather(*list(creating), return_exceptions=True)
         try:
             await _cleanup_oneshot(kube, spec, selector, cm_name, ns_created)
         finally:
