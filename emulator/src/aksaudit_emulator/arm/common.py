@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from aksaudit_emulator import faults, lro
+from aksaudit_emulator import faults, lro, wire
 from aksaudit_emulator.arm import bodies
 from aksaudit_emulator.state import EmulatorState, Lro
 
@@ -61,8 +61,9 @@ class Ctx:
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
-        body=json.dumps(body).encode() if body is not None else b"",
+        body=wire.dumps(body) if body is not None else b"",
         content_type="application/json",
+        charset="utf-8",  # as ARM labels its answers (and wire.dumps writes UTF-8)
         headers=headers,
     )
 

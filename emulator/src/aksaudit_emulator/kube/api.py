@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from .. import wire
 from . import events, gc, objects, openapi, smp, ssa, table, vap
 from .runtime import KubeRuntime, wait_event
 from .schema import Schemas
@@ -114,7 +115,7 @@ _CATEGORIES = {"pods": ["all"], "daemonsets": ["all"]}
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=wire.dumps(body),
         status=status,
         content_type="application/json",
         headers=headers,
@@ -203,9 +204,9 @@ def _encoded(obj: Obj, item: bool) -> bytes:
         hit = (obj, None, None)
     full, as_item = hit[1], hit[2]
     if item and as_item is None:
-        as_item = json.dumps(_list_item(obj), separators=(",", ":")).encode()
+        as_item = wire.dumps(_list_item(obj))
     if not item and full is None:
-        full = json.dumps(obj, separators=(",", ":")).encode()
+        full = wire.dumps(obj)
     if len(_cache) >= _CACHE_MAX:
         _cache.pop(next(iter(_cache)))
     _cache[id(obj)] = (obj, full, as_item)
@@ -213,8 +214,8 @@ def _encoded(obj: Obj, item: bool) -> bytes:
 
 
 def _list_body(kind: str, api_version: str, meta: Obj, items: list[Obj]) -> web.Response:
-    head = json.dumps({"kind": kind, "apiVersion": api_version, "metadata": meta})[:-1]
-    body = head.encode() + b',"items":[' + b",".join(_encoded(o, True) for o in items) + b"]}"
+    head = wire.dumps({"kind": kind, "apiVersion": api_version, "metadata": meta})[:-1]
+    body = head + b',"items":[' + b",".join(_encoded(o, True) for o in items) + b"]}"
     return web.Response(body=body, status=200, content_type="application/json")
 
 
@@ -1265,7 +1266,7 @@ def _line(typ: str, obj: Obj, fresh: bool = False) -> bytes:
 
 
 def _dumps(obj: Obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return wire.dumps(obj)
 
 
 def _bookmark(kind: tuple[str, str, bool], rv: int, initial_end: bool = False) -> bytes:
