@@ -197,11 +197,16 @@ def _scope(state: EmulatorState, asked: Any) -> set[str]:
         for f in state.faults
         if f.get("kind") == "forbidden_subscription"
     }
-    known = {
-        str(b.get("subscriptionId") or "").lower()
-        for k, b in list(state.arm.items())
-        if k.count("/") == 2
-    }
+    # every ARM body is looked at: on a fleet (30,000 of them) that cost more than answering a
+    # cached page, so it is done once per state version, like the tables
+    known = state.graph_results.get(("subscriptions", state.version))
+    if known is None or not state.cache_responses:
+        known = {
+            str(b.get("subscriptionId") or "").lower()
+            for k, b in list(state.arm.items())
+            if k.count("/") == 2
+        }
+        state.graph_results[("subscriptions", state.version)] = known
     wanted = {str(s).lower() for s in asked} if isinstance(asked, list) else known
     return (wanted & known) - hidden
 
