@@ -172,13 +172,18 @@ def bench_plan() -> Any:
     )
 
 
-class _StallWatch:
-    """``--stacks``: a thread that prints the event loop's stack (to stderr) whenever the probe
-    has not woken for 100 ms, to find what blocks the loop."""
+# a thread's top line when it waits (holds no GIL): left out of ``--stacks``
+_IDLE = ("work_queue.get", "waiter.acquire", "self._sock.recv", "select(", "sleep(", ".wait(")
 
-    def __init__(self, lags: list[float]) -> None:
+
+class _StallWatch:
+    """``--stacks MS``: a thread that prints the event loop's stack (to stderr) whenever the
+    probe has not woken for MS ms, to find what blocks the loop."""
+
+    def __init__(self, lags: list[float], threshold_s: float = 0.1) -> None:
         import threading
 
+        self.threshold_s = threshold_s
         self._lags = lags
         self._main = threading.get_ident()
         self._done = threading.Event()
@@ -186,19 +191,29 @@ class _StallWatch:
         self._thread.start()
 
     def _run(self) -> None:
+        import threading
         import traceback
 
         seen, since, shown = len(self._lags), time.perf_counter(), False
         while not self._done.wait(0.02):
             if len(self._lags) != seen:
                 seen, since, shown = len(self._lags), time.perf_counter(), False
-            elif not shown and time.perf_counter() - since > 0.1:
-                frame = sys._current_frames().get(self._main)
+            elif not shown and time.perf_counter() - since > self.threshold_s:
+                frames_by_thread = sys._current_frames()
+                frame = frames_by_thread.get(self._main)
                 if frame is not None:
                     frames = traceback.format_stack(frame)
                     ours = [f for f in frames if "aksaudit_tui" in f][-4:]
                     stack = "".join([*ours, "  ...\n", *frames[-6:]])
-                    print(f"--- loop blocked > 100 ms:\n{stack}", file=sys.stderr, flush=True)
+                    # the loop may be waiting for the GIL a thread holds: show the others' tops
+                    for ident, other in frames_by_thread.items():
+                        if ident in (self._main, threading.get_ident()):
+                            continue
+                        top = traceback.format_stack(other)[-3:]
+                        if not any(w in top[-1] for w in _IDLE):
+                            stack += f"  [thread {ident}]\n" + "".join(top)
+                    ms = self.threshold_s * 1000
+                    print(f"--- loop blocked > {ms:g} ms:\n{stack}", file=sys.stderr, flush=True)
                 shown = True
 
     def stop(self) -> None:
@@ -207,7 +222,7 @@ class _StallWatch:
 
 
 async def measure(
-    info: Any, plan_path: Path, state: Path, verify_s: float, stacks: bool = False
+    info: Any, plan_path: Path, state: Path, verify_s: float, stacks_ms: float = 0.0
 ) -> dict[str, Any]:
     from aksaudit_tui.engine import plan_io
     from aksaudit_tui.engine.config import Timing
@@ -225,7 +240,7 @@ async def measure(
         await pilot.pause()
         # A rollout starts minutes into a session: the start screen's jobs (discovery, the scan
         # for leftover pods) and the one-off import of the adapters are over by then.
-        await app.warm_adapters()
+        await app.warm_run()
         while any(j.running for j in app.jobs.values()):  # noqa: ASYNC110 (plain flags)
             await asyncio.sleep(0.05)
         await pilot.pause()
@@ -239,7 +254,7 @@ async def measure(
                 lags.append(max(0.0, time.perf_counter() - t - PROBE_S))
 
         task = asyncio.create_task(probe())
-        watch = _StallWatch(lags) if stacks else None
+        watch = _StallWatch(lags, stacks_ms / 1000) if stacks_ms else None
         await asyncio.sleep(0.2)  # the probe runs before the run starts
         t0 = time.monotonic()
         app.start_apply(plan)
@@ -271,7 +286,7 @@ async def measure(
     return out
 
 
-def run(nodes: int, seconds: float, verify_s: float, stacks: bool = False) -> Report:
+def run(nodes: int, seconds: float, verify_s: float, stacks_ms: float = 0.0) -> Report:
     import aksaudit_tui.engine.rules as rules
 
     orig = rules.prepare
@@ -286,7 +301,7 @@ def run(nodes: int, seconds: float, verify_s: float, stacks: bool = False) -> Re
         emulator_process(fleet_scenario(nodes), Path(tmp) / "emu") as info,
     ):
         plan_path = make_plan(info, Path(tmp), delivery="keeper")
-        got = asyncio.run(measure(info, plan_path, Path(tmp) / "state", verify_s, stacks))
+        got = asyncio.run(measure(info, plan_path, Path(tmp) / "state", verify_s, stacks_ms))
     lags_ms = [x * 1000 for x in got["lags"]]
     p99 = percentile(lags_ms, 99)
     worst = max(lags_ms, default=0.0)
@@ -316,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=2.0, help="the stand-in script's time")
     ap.add_argument("--verify-s", type=float, default=10.0, help="the verify step's deadline")
-    ap.add_argument("--stacks", action="store_true", help="print the loop's stack when blocked")
+    ap.add_argument(
+        "--stacks", type=float, default=0.0, metavar="MS", help="print the loop's stack if blocked"
+    )
     args = ap.parse_args(argv)
     return run(args.nodes, args.seconds, args.verify_s, args.stacks).print()
 

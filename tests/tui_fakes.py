@@ -7,6 +7,7 @@ never changes (no clocks, no random run ids), so they use this.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,7 +207,8 @@ class FakeEngine:
         self._leftovers = leftovers
         self.verify_ok = verify_ok
         self.hold_run = hold_run
-        self.release = asyncio.Event()
+        # The App awaits runs on its engine thread's loop: a thread-safe event the test sets.
+        self.release = threading.Event()
 
     async def discover(self, subscription: str | None = None) -> AsyncIterator[Event]:
         yield SubscriptionFound(Subscription(SUB1, "prod-subscription"))
@@ -278,7 +280,7 @@ class FakeEngine:
         for ev in evs[:-1]:
             on_event(ev)
         if self.hold_run:
-            await self.release.wait()
+            await asyncio.to_thread(self.release.wait)
         on_event(evs[-1])
         return RunResult(RUN_ID, "ok", "all nodes compliant")
 

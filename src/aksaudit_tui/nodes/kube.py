@@ -964,6 +964,12 @@ class PodWatch:
         self.rv = str((data.get("metadata") or {}).get("resourceVersion") or "")
         self._post(PodEvent("RELISTED", pods=tuple(data.get("items") or [])))
 
+    def _list_pods(self, *args: Any, **kw: Any) -> Any:
+        # No annotation or docstring on purpose: the watch finds no return type to build, so
+        # each event stays the JSON dict we read (``raw_object``) instead of also becoming a
+        # V1Pod model (pure Python on this thread, holding the GIL the UI loop waits for).
+        return self.kube.core.list_namespaced_pod(*args, **kw)
+
     def _run(self) -> None:
         backoff = 0.1
         while not self._stop.is_set():
@@ -981,7 +987,7 @@ class PodWatch:
                 }
                 if self.rv:
                     kw["resource_version"] = self.rv
-                for ev in self._w.stream(self.kube.core.list_namespaced_pod, self.ns, **kw):
+                for ev in self._w.stream(self._list_pods, self.ns, **kw):
                     raw = ev.get("raw_object") or ev.get("object")
                     typ = str(ev.get("type"))
                     if isinstance(raw, dict):

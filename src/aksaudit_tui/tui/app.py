@@ -42,6 +42,7 @@ from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import RunResult
 from aksaudit_tui.errors import UserError
 from aksaudit_tui.tui import registry
+from aksaudit_tui.tui.engine_thread import EngineThread
 from aksaudit_tui.tui.jobs import JobState
 from aksaudit_tui.tui.keymap import BINDING_IDS, load_keymap
 from aksaudit_tui.tui.messages import (
@@ -73,23 +74,38 @@ FLUSH_S = 0.1
 # takes keys meanwhile instead of waiting for them (bench/startup.py).
 WARM_DELAY_S = 0.25
 LEFTOVERS_WAIT_S = 60.0  # at most this long behind a running discovery
+# What discovery needs: it waits for these (and only these) before it starts.
 WARM_MODULES: tuple[str, ...] = (
     "aksaudit_tui.engine.planning",
     "aksaudit_tui.engine.review",
-    "aksaudit_tui.engine.runs",
     "aksaudit_tui.cloud.discovery",
     "azure.core.pipeline.transport",
     "aiohttp",
     "azure.mgmt.resource.subscriptions.aio",
+    "azure.mgmt.resourcegraph.aio",
     "azure.mgmt.containerservice.aio",
     "azure.mgmt.resource.resources.aio",
-    # what a run loads on first use (the kubernetes client behind node delivery, the run and
-    # verify screens): imported on the loop during a run, they stalled it up to a second
-    # (bench/ui_lag.py --stacks)
+)
+# What a run loads on first use (the kubernetes client behind node delivery, the SDK clients its
+# steps build, the run and verify screens): imported on the loop during a run, they stalled it
+# up to a second (bench/ui_lag.py --stacks; azure.mgmt.compute alone ~0.5 s). Imported on the
+# same thread after WARM_MODULES, while the user is still picking; a run waits for them.
+RUN_MODULES: tuple[str, ...] = (
+    "aksaudit_tui.engine.runs",
     "aksaudit_tui.nodes.delivery",
     "aksaudit_tui.engine.steps.delivery",
+    # the kubernetes client loads each API class (and its pydantic models) on first attribute
+    # access: the admission fence's alone blocked the loop ~0.2 s in a run's first seconds
+    "kubernetes.client.api.core_v1_api",
+    "kubernetes.client.api.apps_v1_api",
+    "kubernetes.client.api.admissionregistration_v1_api",
+    "kubernetes.client.api.version_api",
     "aksaudit_tui.engine.verification",
     "aksaudit_tui.cloud.logs",
+    "azure.mgmt.compute.aio",
+    "azure.mgmt.monitor.aio",
+    "azure.mgmt.loganalytics.aio",
+    "azure.monitor.query.aio",
     "aksaudit_tui.tui.screens.run",
     "aksaudit_tui.tui.screens.verify",
     "aksaudit_tui.tui.screens.modals",
@@ -154,6 +170,9 @@ class AksauditApp(App[int]):
         self._verify_cancel: asyncio.Event | None = None
         self._painted = asyncio.Event()
         self._warm: asyncio.Task[None] | None = None
+        self._warm_run: asyncio.Task[None] | None = None
+        # Runs and verifies do their work (SDK parsing, journal fsyncs) on a loop of their own.
+        self._engine_loop = EngineThread()
         self._start = start
         # Injectable so run ages on the start screen are deterministic in snapshots.
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
@@ -168,23 +187,43 @@ class AksauditApp(App[int]):
         self._painted.set()  # the first frame is on screen
 
     async def warm_adapters(self) -> None:
-        """Wait (once) until the first frame is painted and the heavy adapters are imported."""
-        if self._warm is None:
-
-            async def warm() -> None:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2.0):
-                        await self._painted.wait()
-                # a moment for the first keys to be handled before the import thread competes
-                await asyncio.sleep(WARM_DELAY_S)
-                await asyncio.to_thread(_import_all, WARM_MODULES)
-                # Everything alive now (modules, classes of the SDKs just imported) lives as long
-                # as the app: keep it out of the cyclic GC, whose full passes over it stalled
-                # the event loop 40-180 ms at a time during a run (bench/ui_lag.py).
-                gc.freeze()
-
-            self._warm = asyncio.create_task(warm())
+        """Wait until the first frame is painted and discovery's adapters are imported (the
+        imports start once, the run's modules after them: ``warm_run``)."""
+        self._start_warm()
+        assert self._warm is not None
         await asyncio.shield(self._warm)
+
+    async def warm_run(self) -> None:
+        """Wait until everything a run imports on first use is imported (``RUN_MODULES``)."""
+        self._start_warm()
+        assert self._warm_run is not None
+        await asyncio.shield(self._warm_run)
+
+    def _start_warm(self) -> None:
+        if self._warm is not None:
+            return
+
+        async def warm() -> None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await self._painted.wait()
+            # a moment for the first keys to be handled before the import thread competes
+            await asyncio.sleep(WARM_DELAY_S)
+            await asyncio.to_thread(_import_all, WARM_MODULES)
+
+        async def warm_run() -> None:
+            await asyncio.shield(warm_task)
+            await asyncio.to_thread(_import_all, RUN_MODULES)
+            # Everything alive now (modules, classes of the SDKs just imported) lives as long
+            # as the app: keep it out of the cyclic GC, whose full passes over it stalled
+            # the event loop 40-180 ms at a time during a run (bench/ui_lag.py).
+            gc.freeze()
+
+        warm_task = self._warm = asyncio.create_task(warm())
+        self._warm_run = asyncio.create_task(warm_run())
+
+    def on_unmount(self) -> None:
+        self._engine_loop.stop()
 
     def on_mount(self) -> None:
         if self._keymap:
@@ -622,7 +661,8 @@ class AksauditApp(App[int]):
 
         async def run() -> Any:
             try:
-                return await call(on_event, cancel)
+                await self.warm_run()  # long done in a session; else the run starts after it
+                return await self._engine_loop.call(lambda inner: call(on_event, inner), cancel)
             except Exception as exc:
                 # The run is over (it failed): say so, and let a new run or quit go ahead.
                 self.flush_events()
@@ -654,7 +694,12 @@ class AksauditApp(App[int]):
 
         async def verify() -> Any:
             try:
-                return await self.engine.verify(target, VERIFY_SINCE, on_event, deadline, cancel)
+                return await self._engine_loop.call(
+                    lambda inner: self.engine.verify(
+                        target, VERIFY_SINCE, on_event, deadline, inner
+                    ),
+                    cancel,
+                )
             finally:
                 self.flush_events()
 
