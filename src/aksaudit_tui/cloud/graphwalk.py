@@ -14,7 +14,8 @@ why it cannot (a 403 per subscription, as the walk always did).
 
 Nothing that would be found again is emitted before every query has answered, except the
 subscriptions and the listed clusters (consumers fold those by id), so a ``GraphUnavailable``
-raised by any query leaves the caller free to walk ARM instead.
+raised by any query leaves the caller free to walk ARM instead. Each cluster is emitted
+complete as soon as every query has answered, while the workspaces' ARM reads still run.
 """
 
 from __future__ import annotations
@@ -87,7 +88,12 @@ async def graph_discovery(
         for _, cluster in listed:
             arm.emit(cluster)
         rows = await settled(tasks)
-        workspaces = await fills
+        index = GraphIndex.build(rows)
+        # Each cluster is complete with the queries' rows (ARM only for a missing node resource
+        # group or a rule elsewhere): emitted now, not one round trip later after the
+        # workspaces' data sources (the first filled row in the TUI: bench/first_row.py).
+        completes = asyncio.gather(*(_complete(arm, index, body, c) for body, c in listed))
+        workspaces = (await asyncio.gather(fills, completes))[0]
     finally:
         pending: list[asyncio.Future[Any]] = [*tasks.values(), fills]
         for task in pending:
@@ -101,14 +107,10 @@ async def graph_discovery(
                 task.exception()
         with contextlib.suppress(Exception):  # closing must not mask the real outcome
             await client.close()
-    index = GraphIndex.build(rows)
     for ws in workspaces:
         arm.emit(ws)
     unread = [(sid, name) for sid, name in subscriptions if sid.lower() not in readable]
-    await asyncio.gather(
-        *(_complete(arm, index, body, c) for body, c in listed),
-        arm.walk(unread),  # ARM reads them, or says why it cannot (a 403 per subscription)
-    )
+    await arm.walk(unread)  # ARM reads them, or says why it cannot (a 403 per subscription)
     return graph.stats
 
 

@@ -554,14 +554,16 @@ class AksauditApp(App[int]):
 
         async def discover() -> None:
             await self.warm_adapters()
-            shown = False
+            listed = filled = False
             async for ev in engine.discover():
                 on_event(ev)
-                if not shown and isinstance(ev, ClusterFound):
-                    # The first row is what the user waits for: show it now, not at the next
-                    # batch (up to FLUSH_S later); the rest is batched as usual.
-                    shown = True
-                    self.flush_events()
+                if isinstance(ev, ClusterFound) and not filled:
+                    # The first row, and then the first filled row (node resource group, scale
+                    # sets), are what the user waits for: shown now, not at the next batch (up
+                    # to FLUSH_S later); the rest is batched as usual.
+                    if ev.cluster.complete or not listed:
+                        listed, filled = True, ev.cluster.complete
+                        self.flush_events()
 
         self.start_job("discovery", discover)
 
