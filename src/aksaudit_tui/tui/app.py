@@ -557,13 +557,13 @@ class AksauditApp(App[int]):
             listed = filled = False
             async for ev in engine.discover():
                 on_event(ev)
-                if isinstance(ev, ClusterFound) and not filled:
-                    # The first row, and then the first filled row (node resource group, scale
-                    # sets), are what the user waits for: shown now, not at the next batch (up
-                    # to FLUSH_S later); the rest is batched as usual.
-                    if ev.cluster.complete or not listed:
-                        listed, filled = True, ev.cluster.complete
-                        self.flush_events()
+                # The first row, and then the first filled row (node resource group, scale
+                # sets), are what the user waits for: shown now, not at the next batch (up to
+                # FLUSH_S later); the rest is batched as usual.
+                complete = isinstance(ev, ClusterFound) and ev.cluster.complete
+                if isinstance(ev, ClusterFound) and not filled and (complete or not listed):
+                    listed, filled = True, complete
+                    self.flush_events()
 
         self.start_job("discovery", discover)
 
