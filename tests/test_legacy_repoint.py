@@ -15,6 +15,7 @@ import pytest
 from aksaudit_tui import redaction
 from aksaudit_tui.engine import plan_io
 from aksaudit_tui.engine.plan import PlanRequest
+from aksaudit_tui.nodes.record import parse_record
 from engine_helpers import engine_for, run, scenario
 from fixtures.emulator import make_emulator  # noqa: F401  (pytest fixture)
 
@@ -80,6 +81,21 @@ def test_an_agent_of_another_workspace_is_repointed_only_by_choice_and_restored(
     assert _oms(emu)[1]["settings"]["workspaceId"] == prod
     journals = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
     assert dev_key not in journals and "vmss-ext-restore" in journals
+    # the cluster's record does not keep the agent's previous (someone else's) settings: it
+    # names the restore by ids, and a remove from the record says it cannot do it
+    store = emu.state.kube["aks-dev-neu"]
+    rec = parse_record(store.get("configmaps", "kube-system", "aksaudit-applied"))
+    assert rec is not None and not any("restore" in t for t in rec.log_path_undo)
+    (held,) = rec.undo_withheld
+    assert held.startswith("vmss-ext-restore|/subscriptions/") and held.endswith(
+        "|OmsAgentForLinux"
+    )
+    assert '"workspaceId"' not in json.dumps(rec.to_json())
+    scan = run(eng.recorded_clusters("aks-dev-neu"))
+    removal = run(eng.removal_from_record(scan.clusters[0]))
+    rows = run(eng.review_remove(removal.plan, include_log_path=True, undo=removal.undo))
+    warned = [r.warning or "" for r in rows if r.step == "log-path"]
+    assert warned and all("its previous settings are only in the journal" in w for w in warned)
 
     # remove restores what was there: its settings and its own workspace's key
     removed = run(eng.remove(chosen, include_log_path=True))

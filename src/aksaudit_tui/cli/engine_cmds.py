@@ -141,11 +141,27 @@ def register(subparsers: Any) -> None:
     common(p)
     p.set_defaults(func=_cmd_verify)
 
-    p = subparsers.add_parser("remove", help="undo a plan on the nodes (and optionally log path)")
+    p = subparsers.add_parser(
+        "remove",
+        help="undo an enablement on the nodes (and optionally the log path): from the plan "
+        "that was applied, or from the cluster's own record",
+    )
     p.add_argument(
         "plan",
         metavar="PLAN",
+        nargs="?",
+        default=None,
         help="the plan file that was applied: its clusters are restored as it configured them",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="NAME",
+        default=None,
+        help="instead of PLAN: remove what the cluster's record (ConfigMap aksaudit-applied) "
+        "says was applied, from any machine (no journal needed)",
+    )
+    p.add_argument(
+        "--subscription", metavar="ID", default=None, help="with --cluster: where to look for it"
     )
     p.add_argument(
         "--yes",
@@ -557,16 +573,61 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_remove(args: argparse.Namespace) -> int:
     from aksaudit_tui.engine import plan_io
 
-    plan = plan_io.load(args.plan)
+    if (args.plan is None) == (args.cluster is None):
+        raise UsageError(
+            "remove needs exactly one of PLAN (the plan file that was applied) or --cluster "
+            "NAME (what the cluster's record says was applied)"
+        )
+    if args.subscription and args.cluster is None:
+        raise UsageError("--subscription goes with --cluster (a plan names its subscriptions)")
+    plan = plan_io.load(args.plan) if args.plan is not None else None
     if not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise UsageError("refusing to change anything without --yes (no terminal to confirm on)")
     engine = _engine(args)
-    _confirm(args, "remove the audit configuration from these clusters")
+    undo = None
+    if plan is None:
+        plan, undo = _removal_from_record(engine, args)
+    else:
+        _confirm(args, "remove the audit configuration from these clusters")
     render = Renderer(args.json)
-    result, _c = _run_cancellable(lambda cancel: engine.remove(plan, render, args.log_path, cancel))
+    result, _c = _run_cancellable(
+        lambda cancel: engine.remove(plan, render, args.log_path, cancel, undo)
+    )
     if args.json:
         render.json_line(result.to_json())
     return result.exit_code
+
+
+def _removal_from_record(engine: Engine, args: argparse.Namespace) -> tuple[Any, Any]:
+    """(plan, undo) of ``remove --cluster``, from the cluster's record; shown, then confirmed
+    after the review unless --yes. One line and nothing changed when there is no record."""
+    from aksaudit_tui.errors import UserError
+
+    scan = asyncio.run(engine.recorded_clusters(args.cluster, subscription=args.subscription))
+    if scan.problems:
+        raise UserError(scan.problems[0])
+    if not scan.clusters:
+        name = scan.unrecorded[0] if scan.unrecorded else args.cluster
+        raise UsageError(
+            f"--cluster {name}: the cluster holds no aksaudit record (ConfigMap aksaudit-applied"
+            "), so there is nothing it says was applied; nothing changed"
+        )
+    removal = asyncio.run(engine.removal_from_record(scan.clusters[0]))
+    print(f"aksaudit: {removal.source.describe()}", file=sys.stderr)
+    todo = removal.undo[removal.source.name]
+    if not args.log_path and todo.tokens:
+        print(
+            f"aksaudit: the log path stays as it is ({len(todo.tokens)} recorded change(s); "
+            "--log-path undoes them)",
+            file=sys.stderr,
+        )
+    if not args.yes:
+        changes = asyncio.run(
+            engine.review_remove(removal.plan, include_log_path=args.log_path, undo=removal.undo)
+        )
+        _print_review(changes)
+        _confirm(args, f"remove the audit configuration from {removal.source.name}")
+    return removal.plan, removal.undo
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:

@@ -61,6 +61,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "remove": (
         "aksaudit remove plan.yaml                  # nodes only; confirm on the terminal",
         "aksaudit remove plan.yaml --log-path --yes # also the log path changes",
+        "aksaudit remove --cluster aks-payments-weu  # from the cluster's record, any machine",
     ),
     "cleanup": (
         "aksaudit cleanup --dry-run",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,17 +32,20 @@ async def remove(
     on_event: Callable[[Event], None],
     include_log_path: bool,
     cancel: asyncio.Event,
+    undo: Mapping[str, LogPathUndo] | None = None,
 ) -> RunResult:
-    """A new remove run of ``plan`` under the clusters' locks (see ``Engine.remove``)."""
+    """A new remove run of ``plan`` under the clusters' locks (see ``Engine.remove``).
+    ``undo``: each cluster's log-path undo as its record in the cluster holds it (a remove from
+    the record, ``engine/recorded.py``); None: from this machine's journal. Either way it is
+    journaled with the run, so a resume undoes the same (the record is deleted on the way)."""
     rules_text, script = rules.prepare(plan)
     rid = new_run_id()
+    options: dict[str, Any] = {"include_log_path": include_log_path}
+    if undo is not None:
+        options["undo"] = {name: u.to_json() for name, u in undo.items()}
     with config.journal.locked([c.id for c in plan.clusters], rid):
         record = config.journal.create(
-            plan,
-            REMOVE_STEPS,
-            kind="remove",
-            run_id=rid,
-            options={"include_log_path": include_log_path},
+            plan, REMOVE_STEPS, kind="remove", run_id=rid, options=options
         )
         return await run_remove(
             config, plan, record, on_event, cancel, rules_text, script, include_log_path
@@ -57,6 +60,20 @@ class LogPathUndo:
 
     tokens: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"tokens": list(self.tokens), "notes": list(self.notes)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> LogPathUndo:
+        """Read back from a remove run's journal (shapes checked: a hand-edited file)."""
+        d = data if isinstance(data, dict) else {}
+
+        def words(key: str) -> tuple[str, ...]:
+            v = d.get(key)
+            return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
+        return cls(words("tokens"), words("notes"))
 
 
 def undo_tokens(journal: Journal, plan: Plan, cluster: ClusterTarget) -> LogPathUndo:
@@ -113,6 +130,8 @@ async def run_remove(
     """Run (or continue) a journalled remove run."""
     register_secrets(config.settings)
     emit = emitter(on_event)
+    given = (record.doc.get("options") or {}).get("undo")  # a remove from the clusters' records
+    given = given if isinstance(given, dict) else None
     t0 = time.monotonic()
     emit(RunStarted(record.run_id, tuple(c.name for c in plan.clusters), REMOVE_STEPS))
     async with AsyncClients(config.settings) as clients:
@@ -133,8 +152,23 @@ async def run_remove(
 
         async def one(ctx: StepContext) -> ClusterRun:
             if not include_log_path:
+                kept = LogPathUndo.from_json((given or {}).get(ctx.cluster.name)).tokens
+                if kept:  # the record goes with the nodes: say where its undo steps remain
+                    emit(
+                        RunWarning(
+                            record.run_id,
+                            f"the log path stays: the {len(kept)} change(s) the cluster's record "
+                            f"named are kept only in this machine's journal (run {record.run_id})"
+                            "; a later remove from the cluster cannot undo them",
+                            ctx.cluster.name,
+                        )
+                    )
                 return await run_cluster(remove_steps(None), ctx)
-            undo = undo_tokens(config.journal, plan, ctx.cluster)
+            undo = (
+                LogPathUndo.from_json(given.get(ctx.cluster.name))
+                if given is not None
+                else undo_tokens(config.journal, plan, ctx.cluster)
+            )
             for note in undo.notes:
                 emit(RunWarning(record.run_id, note, ctx.cluster.name))
             return await run_cluster(remove_steps(list(undo.tokens)), ctx)

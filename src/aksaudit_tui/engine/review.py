@@ -5,7 +5,7 @@ an error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from aksaudit_tui.cloud.clients import AsyncClients
@@ -27,7 +27,11 @@ async def review(
 
 
 async def review_remove(
-    config: EngineConfig, plan: Plan, *, include_log_path: bool
+    config: EngineConfig,
+    plan: Plan,
+    *,
+    include_log_path: bool,
+    undo: Mapping[str, removal.LogPathUndo] | None = None,
 ) -> list[PlannedChange]:
     """What a remove of ``plan`` would do per cluster and step, probing exactly the steps
     ``removal.remove`` runs (with ``include_log_path``: the log-path undo our applies recorded);
@@ -36,19 +40,17 @@ async def review_remove(
     async def one(ctx: StepContext) -> list[PlannedChange]:
         if not include_log_path:
             return await _rows(ctx, remove_steps(None))
-        undo = removal.undo_tokens(config.journal, plan, ctx.cluster)
-        rows = await _rows(ctx, remove_steps(list(undo.tokens)))
-        if not undo.tokens:
-            rows.append(
-                PlannedChange(
-                    ctx.cluster.name,
-                    "log-path",
-                    "log path: nothing recorded by an apply from this machine to undo",
-                    "already done",
-                )
-            )
-        if undo.notes:  # said on each log-path row: what will not be undone, and why
-            rows = [_warned(r, "; ".join(undo.notes)) if r.step == "log-path" else r for r in rows]
+        if undo is not None:  # from the clusters' records
+            todo = undo.get(ctx.cluster.name) or removal.LogPathUndo()
+            nothing = "log path: the cluster's record names nothing to undo"
+        else:
+            todo = removal.undo_tokens(config.journal, plan, ctx.cluster)
+            nothing = "log path: nothing recorded by an apply from this machine to undo"
+        rows = await _rows(ctx, remove_steps(list(todo.tokens)))
+        if not todo.tokens:
+            rows.append(PlannedChange(ctx.cluster.name, "log-path", nothing, "already done"))
+        if todo.notes:  # said on each log-path row: what will not be undone, and why
+            rows = [_warned(r, "; ".join(todo.notes)) if r.step == "log-path" else r for r in rows]
         return rows
 
     return await _each_cluster(config, plan, one, include_log_path=include_log_path)

@@ -14,7 +14,7 @@ first frame must not wait for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +29,8 @@ from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 
 if TYPE_CHECKING:
     from aksaudit_tui.cloud.settings import CloudSettings
+    from aksaudit_tui.engine.recorded import RecordedCluster, RecordedRemoval, RecordScan
+    from aksaudit_tui.engine.removal import LogPathUndo
 
 OnEvent = Callable[[Event], None]
 
@@ -188,13 +190,38 @@ class Engine:
         return await review.review(self.config, plan, probe_nodes=probe_nodes)
 
     async def review_remove(
-        self, plan: Plan, *, include_log_path: bool = False
+        self,
+        plan: Plan,
+        *,
+        include_log_path: bool = False,
+        undo: Mapping[str, LogPathUndo] | None = None,
     ) -> list[PlannedChange]:
         """What ``remove`` would do per cluster and step (the same steps, probed); nothing is
-        changed and no pod starts."""
+        changed and no pod starts. ``undo``: as for ``remove``."""
         from aksaudit_tui.engine import review  # startup: operations load on first use
 
-        return await review.review_remove(self.config, plan, include_log_path=include_log_path)
+        return await review.review_remove(
+            self.config, plan, include_log_path=include_log_path, undo=undo
+        )
+
+    async def recorded_clusters(
+        self, cluster: str | None = None, *, subscription: str | None = None
+    ) -> RecordScan:
+        """The clusters (all, or the one named) that hold an ``aksaudit-applied`` record, read
+        from the clusters themselves: what can be removed without this machine's journal.
+        Read-only. UsageError when ``cluster`` names no cluster, or several."""
+        from aksaudit_tui.engine import recorded  # startup: operations load on first use
+
+        return await recorded.scan(
+            self._discovery_settings(), cluster=cluster, subscription=subscription
+        )
+
+    async def removal_from_record(self, cluster: RecordedCluster) -> RecordedRemoval:
+        """The plan and log-path undo a remove of ``cluster`` needs, built from its record
+        (review it with ``review_remove``, run it with ``remove``, passing its ``undo``)."""
+        from aksaudit_tui.engine import recorded  # startup: operations load on first use
+
+        return await recorded.removal_for(self.settings, cluster)
 
     async def apply(
         self,
@@ -275,13 +302,16 @@ class Engine:
         on_event: OnEvent = _ignore,
         include_log_path: bool = False,
         cancel: asyncio.Event | None = None,
+        undo: Mapping[str, LogPathUndo] | None = None,
     ) -> RunResult:
         """Restore every node and delete what delivery made; with ``include_log_path`` also
-        undo what our applies recorded on the log path. Journalled like an apply."""
+        undo what our applies recorded on the log path: per cluster name from ``undo`` (a
+        cluster's record, see ``removal_from_record``), else from this machine's journal.
+        Journalled like an apply."""
         from aksaudit_tui.engine import removal  # startup: operations load on first use
 
         return await removal.remove(
-            self.config, plan, on_event, include_log_path, cancel or asyncio.Event()
+            self.config, plan, on_event, include_log_path, cancel or asyncio.Event(), undo
         )
 
     async def cleanup(

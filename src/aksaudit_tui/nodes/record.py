@@ -6,9 +6,12 @@ deleted when the run ends (nothing privileged stays), in ``kube-system``. The Co
 the label ``aksaudit.io/role=record``, so a reader finds it with one cluster-wide list whatever
 namespace a plan chose.
 
-Written by apply with the delivery; read by ``status`` (get only). It holds names and hashes,
+Written by apply with the delivery; read by ``status`` (get only) and by a remove run from any
+machine (``engine/recorded.py``), which deletes it. It holds names and hashes,
 never a secret: the plan hash, presets and the rules hash, facility/severity, log path,
-workspace, node script sha, tool version, when, and who (the identity's name). The keeper's pods
+workspace, node script sha, tool version, when, and who (the identity's name), the pods' image
+and the log path's undo tokens (ids and earlier values only, so another machine can remove it;
+``cloud/logpaths/undo.py`` says which tokens may be kept here). The keeper's pods
 carry the script sha too, so status can tell a node that runs another configuration (drift).
 
 One JSON document under one key keeps the shape versioned (``"v": 1``) and easy to read by
@@ -54,10 +57,18 @@ class AppliedRecord:
     custom_rules: bool = False
     namespace: str = m.DEFAULT_NAMESPACE
     extra: dict[str, str] = field(default_factory=dict)
+    # What a remove from this record needs beyond the above (older records lack them):
+    image: str = ""  # the pods' image (by digest), which the namespace's fence admits
+    # the log path's undo tokens of every apply of ``log_path`` (names, ids, earlier values;
+    # cloud/logpaths/undo.py decides which may be kept here), oldest first
+    log_path_undo: tuple[str, ...] = ()
+    # tokens kept only in the applying machine's journal, by kind and ids (undo.withheld)
+    undo_withheld: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["presets"] = list(self.presets)
+        for key in ("presets", "log_path_undo", "undo_withheld"):
+            d[key] = list(d[key])
         d["v"] = RECORD_VERSION
         return d
 
@@ -71,14 +82,15 @@ class AppliedRecord:
             v = data.get(key)
             return v if isinstance(v, str) else default
 
-        presets = data.get("presets")
+        def words(key: str) -> tuple[str, ...]:
+            v = data.get(key)
+            return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
         interval = data.get("keeper_interval_s")
         extra = data.get("extra")
         return cls(
             plan_hash=s("plan_hash"),
-            presets=tuple(p for p in presets if isinstance(p, str))
-            if isinstance(presets, list)
-            else (),
+            presets=words("presets"),
             rules_sha256=s("rules_sha256"),
             facility=s("facility"),
             severity=s("severity"),
@@ -100,6 +112,9 @@ class AppliedRecord:
             extra={k: v for k, v in extra.items() if isinstance(v, str)}
             if isinstance(extra, dict)
             else {},
+            image=s("image"),
+            log_path_undo=words("log_path_undo"),
+            undo_withheld=words("undo_withheld"),
         )
 
 

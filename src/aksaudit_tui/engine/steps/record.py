@@ -2,7 +2,8 @@
 
 Written after the nodes were configured (a record never claims more than what ran) and again
 on every apply, so "when" and "by whom" name the latest. Nothing secret goes in: hashes, names,
-the identity's display name.
+the identity's display name, the log path's undo tokens that ``cloud/logpaths/undo.py`` lets
+the cluster keep (the others are named by id and kind only, and said in the run's log).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from datetime import UTC, datetime
 
 from aksaudit_tui import __version__
+from aksaudit_tui.cloud.logpaths import undo
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.rules import rules_sha256
 from aksaudit_tui.engine.steps import kubeops
@@ -33,10 +35,30 @@ def plan_hash(plan: Plan) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None) -> AppliedRecord:
+def run_undo(ctx: StepContext) -> list[str]:
+    """The log-path undo tokens this run journaled for the cluster (none in a review)."""
+    if ctx.record is None:
+        return []
+    undo = ctx.record.step(ctx.cluster.name, "log-path").get("undo")
+    return [t for t in undo if isinstance(t, str)] if isinstance(undo, list) else []
+
+
+def build_record(
+    ctx: StepContext,
+    applied_by: str,
+    now: datetime | None = None,
+    previous: AppliedRecord | None = None,
+) -> AppliedRecord:
+    """The record of this apply. Undo tokens accumulate: an apply with nothing left to change
+    on the log path records none of its own, so the ones the ``previous`` record (same log
+    path) holds are kept, then this run's recordable ones are added (``undo.py``)."""
     plan = ctx.plan
     ws = plan.workspace_for(ctx.cluster)
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    keep, held = undo.split_recordable(run_undo(ctx))
+    if previous is not None and previous.log_path == plan.log_path:
+        keep = [*previous.log_path_undo, *keep]
+        held = [*previous.undo_withheld, *held]
     return AppliedRecord(
         plan_hash=plan_hash(plan),
         presets=tuple(plan.presets),
@@ -56,6 +78,9 @@ def build_record(ctx: StepContext, applied_by: str, now: datetime | None = None)
         run_id=ctx.run_id,
         custom_rules=bool(plan.custom_rules or plan.custom_rules_file),
         namespace=plan.namespace,
+        image=plan.image,
+        log_path_undo=tuple(dict.fromkeys(keep)),
+        undo_withheld=tuple(dict.fromkeys(held)),
     )
 
 
@@ -63,11 +88,16 @@ async def write_record(ctx: StepContext) -> AppliedRecord:
     """Create or replace the record ConfigMap in the plan's namespace; returns what it wrote."""
     from aksaudit_tui.cloud.identity import identity_name  # startup time: the Azure SDK
 
-    record = build_record(ctx, await identity_name(ctx.clients))
     k = await kubeops.kube(ctx)
+    ns = record_namespace(build_record(ctx, ""))
+    previous = parse_record(await k.get_configmap(ns, RECORD_CONFIGMAP))
+    record = build_record(ctx, await identity_name(ctx.clients), previous=previous)
     await k.ensure_configmap(record_configmap_manifest(record))
     where = f"{record_namespace(record)}/{RECORD_CONFIGMAP}"
     ctx.log("delivery", f"recorded what was applied in ConfigMap {where}")
+    for line in record.undo_withheld:
+        if previous is None or line not in previous.undo_withheld:
+            ctx.log("log-path", f"not recorded in the cluster: {undo.describe_withheld(line)}")
     return record
 
 
@@ -88,6 +118,9 @@ async def record_change(ctx: StepContext) -> str | None:
         return f"record what was applied in ConfigMap {where}"
     if (cur.plan_hash, cur.script_sha256) != (want.plan_hash, want.script_sha256):
         return f"update the record of what was applied in ConfigMap {where}"
+    keep, held = undo.split_recordable(run_undo(ctx))
+    if not set(keep) <= set(cur.log_path_undo) or not set(held) <= set(cur.undo_withheld):
+        return f"record the log path changes to undo in ConfigMap {where}"
     return None
 
 

@@ -1,0 +1,216 @@
+"""Remove without this machine's journal: find the clusters that hold an ``aksaudit-applied``
+record (``nodes.record``) and build, from that record, what a remove of it needs.
+
+Status already reads the truth from the clusters; an enablement done from another laptop must
+be undoable by a colleague or an on-call engineer too, after review. The record names what the
+apply chose (presets, facility/severity, log path, workspace, delivery, namespace, keeper
+interval, the pods' image) and the log path's undo tokens, so the plan and the undo come from
+the cluster itself. Discovery gives the cluster's ARM ids; the kube context is the one named
+after the cluster (as status reads it).
+
+Trust: a record is read from a ConfigMap that whoever may write ConfigMaps in its namespace can
+change. Every undo token read from it is checked to name only this cluster's own resources
+(``cloud/logpaths/undo.py``); the others are refused and said, never undone. The node script's
+remove mode reads what to unload and restore from the node itself (its backups), not from the
+record. Read-only here: nothing is written until the remove run the user confirms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from aksaudit_tui.cloud.arm import ArmId
+from aksaudit_tui.cloud.logpaths import undo as undo_rules
+from aksaudit_tui.cloud.models import Cluster, Workspace
+from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.engine import planning, rules
+from aksaudit_tui.engine.plan import (
+    DEFAULT_IMAGE,
+    DEFAULT_PRESETS,
+    ClusterTarget,
+    Plan,
+    WorkspaceRef,
+)
+from aksaudit_tui.engine.removal import LogPathUndo
+from aksaudit_tui.engine.runner import describe_exc
+from aksaudit_tui.engine.workspace_choice import workspace_ref
+from aksaudit_tui.errors import UsageError
+from aksaudit_tui.nodes.record import RECORD_CONFIGMAP, RECORD_SELECTOR, AppliedRecord, parse_record
+
+READS_AT_ONCE = 8  # clusters whose records are read at once (one list call each)
+
+
+@dataclass(frozen=True)
+class RecordedCluster:
+    """A discovered cluster and the record of ours it holds (the newest, when a namespace
+    change left two; ``more`` counts the others, which the remove deletes as well)."""
+
+    target: ClusterTarget
+    record: AppliedRecord
+    workspace: WorkspaceRef
+    more: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    def describe(self) -> str:
+        """One line for people: who enabled it, when, how, and that the cluster says so."""
+        r = self.record
+        who = r.applied_by or "someone"
+        return (
+            f"{self.name}: enabled by {who} at {r.applied_at or 'an unknown time'} (from the "
+            f"cluster) · {r.log_path} → {r.workspace_name or r.workspace_id} · {r.delivery} in "
+            f"{r.namespace}"
+        )
+
+
+@dataclass(frozen=True)
+class RecordScan:
+    """What a scan found: the clusters with a record, the names of those read without one, and
+    one line per cluster that could not be read."""
+
+    clusters: tuple[RecordedCluster, ...]
+    unrecorded: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedRemoval:
+    """A remove built from one cluster's record: the plan to run and the log-path undo."""
+
+    source: RecordedCluster
+    plan: Plan
+    undo: Mapping[str, LogPathUndo]
+
+
+async def scan(
+    settings: CloudSettings,
+    *,
+    cluster: str | None = None,
+    subscription: str | None = None,
+) -> RecordScan:
+    """Discover (one cluster by name, or all) and read each cluster's records (one list call,
+    read-only). UsageError when ``cluster`` names no discovered cluster or more than one."""
+    from aksaudit_tui.cloud import discovery  # startup time: the Azure SDK
+
+    inv = await discovery.discover_all(settings, subscription)
+    found = list(inv.clusters)
+    if cluster is not None:
+        found = [c for c in found if c.name == cluster] or [
+            c for c in found if c.name.lower() == cluster.lower()
+        ]
+        if not found:
+            known = ", ".join(sorted({c.name for c in inv.clusters})) or "none"
+            raise UsageError(f"--cluster {cluster}: no such cluster; found: {known}")
+        if len(found) > 1:
+            raise UsageError(
+                f"--cluster {cluster}: {len(found)} clusters have that name; add --subscription ID"
+            )
+    sem = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def one(c: Cluster) -> RecordedCluster | str | None:
+        async with sem:
+            try:
+                records = await _read_records(settings, c)
+            except UsageError as exc:  # no kube context for it, unreadable kubeconfig
+                return f"{c.name}: {exc}"
+            except Exception as exc:  # the cluster is listed as unreadable with this reason
+                return f"{c.name}: cannot read its record: {describe_exc(exc)}"
+        if not records:
+            return None
+        records.sort(key=lambda r: r.applied_at, reverse=True)
+        rec = records[0]
+        return RecordedCluster(
+            planning.target_from_cluster(c),
+            rec,
+            _workspace(rec, inv.workspaces),
+            more=len(records) - 1,
+        )
+
+    results = await asyncio.gather(*(one(c) for c in found))
+    return RecordScan(
+        clusters=tuple(r for r in results if isinstance(r, RecordedCluster)),
+        unrecorded=tuple(c.name for c, r in zip(found, results, strict=True) if r is None),
+        problems=tuple(r for r in results if isinstance(r, str)),
+    )
+
+
+async def _read_records(settings: CloudSettings, c: Cluster) -> list[AppliedRecord]:
+    # startup time: the kubernetes client loads when a cluster is first read
+    from aksaudit_tui.engine.steps.kubeops import open_kube
+
+    kube = await asyncio.to_thread(open_kube, settings.kubeconfig, c.name)
+    try:
+        items = await kube.list_configmaps(RECORD_SELECTOR)
+    finally:
+        kube.close()
+    named = [cm for cm in items if (cm.get("metadata") or {}).get("name") == RECORD_CONFIGMAP]
+    return [r for cm in named if (r := parse_record(cm)) is not None]
+
+
+def _workspace(rec: AppliedRecord, known: Sequence[Workspace]) -> WorkspaceRef:
+    """The recorded workspace, completed from discovery when it is readable (its location)."""
+    ws = next((w for w in known if w.customer_id.lower() == rec.workspace_id.lower()), None)
+    if ws is not None:
+        return workspace_ref(ws)
+    rid = ArmId.parse(rec.workspace_resource_id)
+    return WorkspaceRef(
+        name=rec.workspace_name or rid.name,
+        id=rec.workspace_resource_id,
+        customer_id=rec.workspace_id,
+        resource_group=rid.resource_group,
+        subscription_id=rid.subscription,
+    )
+
+
+def undo_from_record(rc: RecordedCluster) -> LogPathUndo:
+    """The record's undo tokens that name this cluster's own resources, and one line for each
+    refused token and each change only the applying machine's journal holds."""
+    t = rc.target
+    scope = undo_rules.UndoScope(
+        cluster_id=t.id,
+        subscription_id=t.subscription_id,
+        resource_group=t.resource_group,
+        node_resource_group=t.node_resource_group,
+        workspace_id=rc.record.workspace_resource_id,
+    )
+    tokens: list[str] = []
+    notes: list[str] = []
+    for token in rc.record.log_path_undo:
+        why = undo_rules.out_of_scope(token, scope)
+        if why is None:
+            tokens.append(token)
+        else:
+            notes.append(f"not undone (the record names something not this cluster's): {why}")
+    notes += [undo_rules.describe_withheld(line) for line in rc.record.undo_withheld]
+    if not rc.record.log_path_undo and not rc.record.undo_withheld and rc.record.tool_version:
+        notes.append(
+            "the record names no log path change to undo (none was made, or it was written by "
+            "an aksaudit that did not record them: remove from the machine that applied)"
+        )
+    return LogPathUndo(tuple(dict.fromkeys(tokens)), tuple(notes))
+
+
+async def removal_for(settings: CloudSettings, rc: RecordedCluster) -> RecordedRemoval:
+    """The remove of ``rc`` as its record says it was applied. Presets this version does not
+    know are left out (remove reads what to undo from the node, not from the rules); a record
+    without the pods' image gets the default one, pinned to its digest like any apply's."""
+    rec = rc.record
+    known = set(rules.known_presets())
+    presets = tuple(p for p in rec.presets if p in known) or DEFAULT_PRESETS
+    plan = Plan(
+        clusters=(replace(rc.target, workspace=rc.workspace, workspace_why=None),),
+        log_path=rec.log_path,
+        presets=presets,
+        facility=rec.facility,
+        severity=rec.severity,
+        delivery="one-shot" if rec.delivery == "one-shot" else "keeper",
+        namespace=rec.namespace,
+        image=rec.image or DEFAULT_IMAGE,
+    )
+    if "@sha256:" not in plan.image:
+        plan = await planning.pin_image(settings, plan)
+    return RecordedRemoval(rc, plan, {rc.name: undo_from_record(rc)})

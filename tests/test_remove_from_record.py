@@ -1,0 +1,213 @@
+"""Remove from the cluster's own record (issue: remove must not need this machine's journal).
+
+A cluster enabled from "another machine" (an engine with state dir A) is removed by the real
+`aksaudit remove --cluster` CLI from an empty state dir B: nodes restored, the record and our
+objects gone, no privileged pod left, the log path undone only with --log-path, and undone
+only where the record names this cluster's own resources (a token someone slipped into the
+record naming another rule is refused and said). The record holds the undo tokens and no secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from aksaudit_tui.cloud.logpaths.undo import UndoScope, out_of_scope, recordable, withheld
+from aksaudit_tui.engine.plan import PlanRequest
+from aksaudit_tui.engine.steps.kubeops import open_kube
+from aksaudit_tui.errors import EXIT_OK, EXIT_USAGE
+from aksaudit_tui.nodes.record import RECORD_KEY, parse_record
+from engine_helpers import (
+    aksaudit_cmd,
+    cli_env,
+    dcr_bodies,
+    engine_for,
+    linux_nodes,
+    node_root,
+    oneshot_pods,
+    scenario,
+)
+
+CLUSTER, WORKSPACE = "aks-dev-neu", "law-dev-neu"
+OUR_RULE = "aksaudit-syslog-law-dev-neu"  # the AMA path's rule (cloud/logpaths/ama.py)
+
+
+def _sh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*aksaudit_cmd(), *args], env=env, capture_output=True, text=True, timeout=600,
+        stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+
+
+def _records(emu: Any, cluster: str) -> list[dict[str, Any]]:
+    store = emu.state.kube[cluster]
+    return [cm for cm in store.list("configmaps") if cm["metadata"]["name"] == "aksaudit-applied"]
+
+
+def _rule_names(emu: Any) -> set[str]:
+    return {str(b["name"]) for b in dcr_bodies(emu)}
+
+
+def _ama_extensions(emu: Any) -> list[str]:
+    with emu.state.lock:
+        return [
+            str(b["id"])
+            for b in emu.state.arm.values()
+            if str(b.get("type", "")).lower().endswith("virtualmachinescalesets/extensions")
+            and "AzureMonitorLinuxAgent" in str(b.get("name", ""))
+        ]
+
+
+def _ours_left(emu: Any, cluster: str) -> list[str]:
+    store = emu.state.kube[cluster]
+    left = [
+        f"{kind}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
+        for kind in ("daemonsets", "configmaps", "namespaces", "pods")
+        for o in store.list(kind)
+        if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "aksaudit"
+    ]
+    return left + oneshot_pods(emu, cluster)
+
+
+async def _enable_elsewhere(emu: Any, state_a: Path) -> None:
+    other = engine_for(emu, state_a)
+    other.verify_after_apply = False
+    plan = await other.plan_from_names(
+        PlanRequest(clusters=[CLUSTER], workspace=WORKSPACE, log_path="ama", delivery="one-shot")
+    )
+    result = await other.apply(plan)
+    assert result.outcome == "ok", result.message
+
+
+async def _slip_token_into_record(emu: Any, token: str) -> None:
+    """Someone who may write ConfigMaps in kube-system adds a token to the record."""
+    kube = await asyncio.to_thread(open_kube, emu.info.kubeconfig, CLUSTER)
+    try:
+        cm = await kube.get_configmap("kube-system", "aksaudit-applied")
+        assert cm is not None
+        doc = json.loads(cm["data"][RECORD_KEY])
+        doc["log_path_undo"] = [*doc["log_path_undo"], token]
+        await kube.ensure_configmap(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "aksaudit-applied",
+                    "namespace": "kube-system",
+                    "labels": cm["metadata"]["labels"],
+                },
+                "data": {RECORD_KEY: json.dumps(doc)},
+            }
+        )
+    finally:
+        kube.close()
+
+
+def test_remove_from_the_record_with_an_empty_state_dir(make_emulator: Any, tmp_path: Path) -> None:
+    emu = make_emulator(scenario())
+    nodes = linux_nodes(emu, CLUSTER)
+    asyncio.run(_enable_elsewhere(emu, tmp_path / "A"))
+
+    # the record carries the log path's undo tokens: ids and names only, no secret
+    (cm,) = _records(emu, CLUSTER)
+    rec = parse_record(cm)
+    assert rec is not None and rec.image and "@sha256:" in rec.image
+    kinds = {t.split("|", 1)[0] for t in rec.log_path_undo}
+    assert {"dcr", "dcra", "vmss-ext"} <= kinds, rec.log_path_undo
+    assert all(recordable(t) for t in rec.log_path_undo) and rec.undo_withheld == ()
+    assert emu.info.token not in json.dumps(cm)
+    assert OUR_RULE in _rule_names(emu) and _ama_extensions(emu)
+
+    env = cli_env(emu, tmp_path / "B")  # this machine: no journal at all
+    # exactly one of PLAN or --cluster; a cluster without a record: one line, nothing changed
+    for args, says in (
+        (["remove", "--yes"], "exactly one of PLAN"),
+        (["remove", "plan.yaml", "--cluster", CLUSTER, "--yes"], "exactly one of PLAN"),
+        (["remove", "--subscription", "x", "plan.yaml", "--yes"], "--subscription goes with"),
+        (["remove", "--cluster", "aks-prod-weu", "--yes"], "holds no aksaudit record"),
+        (["remove", "--cluster", "aks-nope", "--yes"], "no such cluster"),
+    ):
+        res = _sh(env, *args)
+        assert res.returncode == EXIT_USAGE, (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and says in res.stderr, res.stderr
+    assert not list((tmp_path / "B").rglob("*.json"))
+
+    # with --log-path; a token naming someone else's rule was slipped into the record
+    foreign = next(b for b in dcr_bodies(emu) if b["name"] != OUR_RULE)
+    asyncio.run(_slip_token_into_record(emu, f"dcr|{foreign['id']}"))
+    res = _sh(env, "remove", "--cluster", CLUSTER, "--log-path", "--yes")
+    assert res.returncode == EXIT_OK, res.stderr[-3000:]
+    assert OUR_RULE not in _rule_names(emu) and _ama_extensions(emu) == []
+    assert foreign["name"] in _rule_names(emu)  # not this cluster's: refused, and said
+    assert f"names {foreign['name']}, which is not this cluster's own" in res.stderr
+    assert _records(emu, CLUSTER) == [] and _ours_left(emu, CLUSTER) == []
+    for n in nodes:
+        assert not (node_root(emu, CLUSTER, n) / "var/lib/aksaudit").exists(), n
+
+    # enabled again elsewhere, removed without --log-path: the log path stays
+    asyncio.run(_enable_elsewhere(emu, tmp_path / "A"))
+    res = _sh(env, "remove", "--cluster", CLUSTER, "--yes", "--json")
+    assert res.returncode == EXIT_OK, res.stderr[-3000:]
+    assert f"{CLUSTER}: enabled by " in res.stderr and "(from the cluster)" in res.stderr
+    assert "--log-path undoes them" in res.stderr
+    events = [json.loads(ln) for ln in res.stdout.splitlines() if ln.strip()]
+    warned = [e["message"] for e in events if e["kind"] == "RunWarning"]
+    assert any("kept only in this machine's journal" in w for w in warned), warned
+    assert events[-1]["kind"] == "RunResult" and events[-1]["outcome"] == "ok"
+    final = {e["node"]: e["phase"] for e in events if e["kind"] == "NodeUpdate"}
+    assert {n: final.get(n) for n in nodes} == dict.fromkeys(nodes, "removed")
+    for n in nodes:
+        assert not (node_root(emu, CLUSTER, n) / "var/lib/aksaudit").exists(), n
+    assert _records(emu, CLUSTER) == [] and _ours_left(emu, CLUSTER) == []
+    assert OUR_RULE in _rule_names(emu) and _ama_extensions(emu)  # log path untouched
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "B" / "runs").glob("*.json")]
+    assert [r["kind"] for r in runs] == ["remove", "remove"]
+
+
+SUB = "/subscriptions/s1"
+SCOPE = UndoScope(
+    cluster_id=f"{SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/c",
+    subscription_id="s1",
+    resource_group="rg-aks",
+    node_resource_group="MC_rg-aks_c",
+    workspace_id=f"{SUB}/resourceGroups/rg-law/providers/Microsoft.OperationalInsights/workspaces/w",
+)
+VMSS = f"{SUB}/resourceGroups/MC_rg-aks_c/providers/Microsoft.Compute/virtualMachineScaleSets/v"
+RULE = f"{SUB}/resourceGroups/rg-aks/providers/Microsoft.Insights/dataCollectionRules/r"
+
+
+def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
+    other_rg = RULE.replace("rg-aks", "rg-other")
+    other_sub = RULE.replace("/s1/", "/s2/")
+    mine = [
+        f"addon|{SCOPE.cluster_id}",
+        f"dcra|{VMSS}|aksaudit-syslog",
+        f"dcra|{SCOPE.cluster_id}|ContainerInsightsExtension",
+        f"vmss-ext|{VMSS}|AzureMonitorLinuxAgent",
+        f"dcr|{RULE}",
+        f"dcr-source|{other_rg}|aksaudit-authpriv",
+        f"dcr-flow|{other_rg}",
+        f"ds|{SCOPE.workspace_id}|aksaudit-authpriv",
+    ]
+    assert [t for t in mine if out_of_scope(t, SCOPE)] == []
+    theirs = [
+        f"addon|{SCOPE.cluster_id}2",
+        f"vmss-ext|{VMSS.replace('MC_rg-aks_c', 'rg-other')}|X",
+        f"dcr|{other_rg}",  # a whole rule outside the cluster's resource group
+        f"dcr-flow|{other_sub}",
+        f"dcr-source|{RULE}|their-source",
+        f"ds|{SCOPE.workspace_id}2|x",
+        "vmss-ext-restore|a|b|c|{}",
+        "unknown|x",
+    ]
+    assert all(out_of_scope(t, SCOPE) for t in theirs)
+
+
+def test_a_token_that_could_hold_someone_elses_settings_is_never_recorded() -> None:
+    restore = f'vmss-ext-restore|{VMSS}|OmsAgentForLinux|/ws/id|{{"workspaceId":"x","p":"s3cr3t"}}'
+    assert not recordable(restore) and not recordable("new-kind|x")
+    assert withheld(restore) == f"vmss-ext-restore|{VMSS}|OmsAgentForLinux"
+    assert "s3cr3t" not in withheld(restore)
