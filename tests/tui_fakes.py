@@ -49,8 +49,10 @@ from aksaudit_tui.engine.events import (
 )
 from aksaudit_tui.engine.journal import RunSummary
 from aksaudit_tui.engine.plan import ClusterTarget, Plan, WorkspaceRef
+from aksaudit_tui.engine.recorded import RecordedCluster, RecordedRemoval, RecordScan, removal_for
 from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 from aksaudit_tui.errors import UsageError
+from aksaudit_tui.nodes.record import AppliedRecord
 
 SUB1 = "11111111-1111-1111-1111-111111111111"
 SUB2 = "22222222-2222-2222-2222-222222222222"
@@ -201,8 +203,11 @@ class FakeEngine:
         verify_ok: bool = True,
         hold_run: bool = False,
         plans: dict[str, Plan] | None = None,
+        recorded: bool = False,
     ) -> None:
         self.journal = FakeJournal(runs, plans)
+        self.recorded = recorded  # a colleague's record in the last cluster (remove flow)
+        self.removed_undo: list[Any] = []  # each remove's log-path undo (None: the journal's)
         self.removed: list[tuple[Plan, bool]] = []  # remove runs started: (plan, log path too)
         self._leftovers = leftovers
         self.verify_ok = verify_ok
@@ -284,8 +289,22 @@ class FakeEngine:
         on_event(evs[-1])
         return RunResult(RUN_ID, "ok", "all nodes compliant")
 
+    async def recorded_clusters(
+        self, cluster: str | None = None, *, subscription: str | None = None
+    ) -> RecordScan:
+        if not self.recorded:
+            return RecordScan(clusters=(), unrecorded=tuple(c.name for c in CLUSTERS))
+        return RecordScan(clusters=(fake_recorded(),), unrecorded=(CLUSTERS[0].name,))
+
+    def removal_from_record(self, cluster: RecordedCluster) -> RecordedRemoval:
+        return removal_for(cluster)  # pure: builds the plan from the record
+
     async def review_remove(
-        self, plan: Plan, *, include_log_path: bool = False
+        self,
+        plan: Plan,
+        *,
+        include_log_path: bool = False,
+        undo: Any = None,
     ) -> list[PlannedChange]:
         out = []
         for c in plan.clusters:
@@ -311,8 +330,10 @@ class FakeEngine:
         on_event: Callable[[Event], None],
         include_log_path: bool = False,
         cancel: asyncio.Event | None = None,
+        undo: Any = None,
     ) -> RunResult:
         self.removed.append((plan, include_log_path))
+        self.removed_undo.append(undo)
         steps = ("access", "delivery", "log-path")
         on_event(RunStarted(RUN_ID, tuple(c.name for c in plan.clusters), steps))
         for ct in plan.clusters:
@@ -480,6 +501,39 @@ def applied_runs() -> list[RunSummary]:
             APPLIED_ID, tuple(c.name for c in CLUSTERS), "verify", "2026-11-26T07:00:00Z", "ok"
         ),
     ]
+
+
+FAKE_RULE = (
+    f"/subscriptions/{CLUSTERS[-1].subscription_id}/resourceGroups/{CLUSTERS[-1].resource_group}"
+    f"/providers/Microsoft.Insights/dataCollectionRules/MSCI-{CLUSTERS[-1].name}"
+)
+
+
+def fake_recorded() -> RecordedCluster:
+    """The last fixed cluster, enabled by a colleague from another machine (its record)."""
+    c = CLUSTERS[-1]
+    target = fixed_plan(c.name).clusters[0]
+    record = AppliedRecord(
+        plan_hash="0" * 64,
+        presets=("identity-and-config",),
+        rules_sha256="1" * 64,
+        facility="authpriv",
+        severity="info",
+        log_path="container-insights",
+        workspace_id=WORKSPACE.customer_id,
+        workspace_name=WORKSPACE.name,
+        workspace_resource_id=WORKSPACE.id,
+        script_sha256="2" * 64,
+        delivery="keeper",
+        keeper_interval_s=300,
+        tool_version="0.1.0",
+        applied_at="2026-11-25T09:30:00+00:00",
+        applied_by="maria.garcia@contoso.com",
+        run_id="20261125T093000Z-abc999",
+        image="mcr.microsoft.com/azurelinux/busybox@sha256:" + "3" * 64,
+        log_path_undo=(f"dcr-flow|{FAKE_RULE}",),
+    )
+    return RecordedCluster(target, record, fixed_plan(c.name).workspace_for(target))
 
 
 def fixed_plans() -> dict[str, Plan]:

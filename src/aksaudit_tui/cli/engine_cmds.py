@@ -612,7 +612,10 @@ def _removal_from_record(engine: Engine, args: argparse.Namespace) -> tuple[Any,
             f"--cluster {name}: the cluster holds no aksaudit record (ConfigMap aksaudit-applied"
             "), so there is nothing it says was applied; nothing changed"
         )
-    removal = asyncio.run(engine.removal_from_record(scan.clusters[0]))
+    removal = engine.removal_from_record(scan.clusters[0])
+    plan = removal.plan
+    if "@sha256:" not in plan.image:  # a record from before records named the image
+        plan = asyncio.run(engine.pin_image(plan))
     print(f"aksaudit: {removal.source.describe()}", file=sys.stderr)
     todo = removal.undo[removal.source.name]
     if not args.log_path and todo.tokens:
@@ -623,11 +626,11 @@ def _removal_from_record(engine: Engine, args: argparse.Namespace) -> tuple[Any,
         )
     if not args.yes:
         changes = asyncio.run(
-            engine.review_remove(removal.plan, include_log_path=args.log_path, undo=removal.undo)
+            engine.review_remove(plan, include_log_path=args.log_path, undo=removal.undo)
         )
         _print_review(changes)
         _confirm(args, f"remove the audit configuration from {removal.source.name}")
-    return removal.plan, removal.undo
+    return plan, removal.undo
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:

@@ -194,10 +194,11 @@ def undo_from_record(rc: RecordedCluster) -> LogPathUndo:
     return LogPathUndo(tuple(dict.fromkeys(tokens)), tuple(notes))
 
 
-async def removal_for(settings: CloudSettings, rc: RecordedCluster) -> RecordedRemoval:
+def removal_for(rc: RecordedCluster) -> RecordedRemoval:
     """The remove of ``rc`` as its record says it was applied. Presets this version does not
     know are left out (remove reads what to undo from the node, not from the rules); a record
-    without the pods' image gets the default one, pinned to its digest like any apply's."""
+    without the pods' image (written before records held it) gets the default image's tag
+    (``Engine.pin_image`` resolves it when wanted)."""
     rec = rc.record
     known = set(rules.known_presets())
     presets = tuple(p for p in rec.presets if p in known) or DEFAULT_PRESETS
@@ -211,6 +212,4 @@ async def removal_for(settings: CloudSettings, rc: RecordedCluster) -> RecordedR
         namespace=rec.namespace,
         image=rec.image or DEFAULT_IMAGE,
     )
-    if "@sha256:" not in plan.image:
-        plan = await planning.pin_image(settings, plan)
     return RecordedRemoval(rc, plan, {rc.name: undo_from_record(rc)})

@@ -216,12 +216,13 @@ class Engine:
             self._discovery_settings(), cluster=cluster, subscription=subscription
         )
 
-    async def removal_from_record(self, cluster: RecordedCluster) -> RecordedRemoval:
+    def removal_from_record(self, cluster: RecordedCluster) -> RecordedRemoval:
         """The plan and log-path undo a remove of ``cluster`` needs, built from its record
-        (review it with ``review_remove``, run it with ``remove``, passing its ``undo``)."""
+        (review it with ``review_remove``, run it with ``remove``, passing its ``undo``);
+        nothing is read or written."""
         from aksaudit_tui.engine import recorded  # startup: operations load on first use
 
-        return await recorded.removal_for(self.settings, cluster)
+        return recorded.removal_for(cluster)
 
     async def apply(
         self,

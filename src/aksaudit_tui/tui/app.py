@@ -16,7 +16,7 @@ import gc
 import importlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -56,6 +56,7 @@ from aksaudit_tui.tui.messages import (
     RetrySignIn,
     ReviewPlan,
     ScanLeftovers,
+    ScanRecords,
     StartRun,
     StartVerify,
 )
@@ -64,6 +65,7 @@ from aksaudit_tui.tui.models.runmodel import Changes, RunModel
 from aksaudit_tui.tui.models.state import WizardState
 
 if TYPE_CHECKING:
+    from aksaudit_tui.engine.removal import LogPathUndo
     from aksaudit_tui.engine.service import Engine
 
 log = logging.getLogger("aksaudit_tui.tui")
@@ -270,7 +272,7 @@ class AksauditApp(App[int]):
             self.start_resume(message.run_id)
         elif message.kind == "remove":
             if message.plan is not None:
-                self.start_remove(message.plan, message.include_log_path)
+                self.start_remove(message.plan, message.include_log_path, message.undo)
         else:
             self.start_apply(message.plan)
 
@@ -297,8 +299,26 @@ class AksauditApp(App[int]):
     def on_refresh_runs(self, _message: RefreshRuns) -> None:
         self.refresh_runs()
 
+    def on_scan_records(self, _message: ScanRecords) -> None:
+        if not self.job("recorded").running:
+            self.start_job("recorded", lambda: self.engine.recorded_clusters())
+
     def on_pick_removal(self, message: PickRemoval) -> None:
-        """Load the picked run's plan, narrow it to the picked clusters, review the removal."""
+        """Load the picked run's plan (or build it from the picked cluster's record), narrow it
+        to the picked clusters, review the removal."""
+        if message.recorded is not None:
+            built = self.engine.removal_from_record(message.recorded)
+            removal = self.removal = Removal(
+                "", built.plan, message.include_log_path, built.undo, built.source.describe()
+            )
+            self.start_job(
+                "remove_review",
+                lambda: self.engine.review_remove(
+                    removal.plan, include_log_path=removal.include_log_path, undo=removal.undo
+                ),
+            )
+            self.goto("remove-review")
+            return
         try:
             plan = self.engine.journal.load(message.run_id).plan
         except UserError as exc:
@@ -635,7 +655,9 @@ class AksauditApp(App[int]):
             self.state.load_plan(rec.plan)
         self._begin_run("resume", lambda on_ev, cancel: self.engine.resume(run_id, on_ev, cancel))
 
-    def start_remove(self, plan: Plan, include_log_path: bool) -> None:
+    def start_remove(
+        self, plan: Plan, include_log_path: bool, undo: Mapping[str, LogPathUndo] | None = None
+    ) -> None:
         log.info(
             "remove: %s (log path %s)",
             ", ".join(c.name for c in plan.clusters),
@@ -643,7 +665,7 @@ class AksauditApp(App[int]):
         )
         self._begin_run(
             "remove",
-            lambda on_ev, cancel: self.engine.remove(plan, on_ev, include_log_path, cancel),
+            lambda on_ev, cancel: self.engine.remove(plan, on_ev, include_log_path, cancel, undo),
         )
 
     def _begin_run(

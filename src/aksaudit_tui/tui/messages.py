@@ -7,11 +7,16 @@ the App is the one place that starts, guards and owns long-running work.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 from textual.message import Message
 
 from aksaudit_tui.engine.plan import Plan
+
+if TYPE_CHECKING:  # types only: the engine's operations load on first use (startup time)
+    from aksaudit_tui.engine.recorded import RecordedCluster
+    from aksaudit_tui.engine.removal import LogPathUndo
 
 
 class Navigate(Message):
@@ -24,7 +29,8 @@ class Navigate(Message):
 
 class StartRun(Message):
     """Start a run: ``apply`` the reviewed ``plan`` (None: the wizard's current choices),
-    ``resume`` ``run_id``, or ``remove`` ``plan`` (``include_log_path``: undo the log path too)."""
+    ``resume`` ``run_id``, or ``remove`` ``plan`` (``include_log_path``: undo the log path too;
+    ``undo``: per cluster, the log-path undo its record holds, None: from the journal)."""
 
     def __init__(
         self,
@@ -32,24 +38,39 @@ class StartRun(Message):
         run_id: str | None = None,
         plan: Plan | None = None,
         include_log_path: bool = False,
+        undo: Mapping[str, LogPathUndo] | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
         self.run_id = run_id
         self.plan = plan
         self.include_log_path = include_log_path
+        self.undo = undo
 
 
 class PickRemoval(Message):
     """Remove what run ``run_id`` applied on ``clusters`` (a subset of its plan's), with the log
     path's changes too when ``include_log_path``: the App loads the run's plan, probes what
-    remove would do (job ``remove_review``) and shows the remove review."""
+    remove would do (job ``remove_review``) and shows the remove review. With ``recorded``
+    (a cluster's own record, job ``recorded``) the plan and undo come from that record
+    instead, and ``run_id`` is ignored."""
 
-    def __init__(self, run_id: str, clusters: tuple[str, ...], include_log_path: bool) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        clusters: tuple[str, ...],
+        include_log_path: bool,
+        recorded: RecordedCluster | None = None,
+    ) -> None:
         super().__init__()
         self.run_id = run_id
         self.clusters = clusters
         self.include_log_path = include_log_path
+        self.recorded = recorded
+
+
+class ScanRecords(Message):
+    """Read which clusters hold an aksaudit record (job ``recorded``), for the remove flow."""
 
 
 class CancelRun(Message):

@@ -8,7 +8,7 @@ process: it is neither resumed nor removed from here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # types only: the start screen imports this before its first frame
     from aksaudit_tui.engine.journal import RunSummary
     from aksaudit_tui.engine.plan import Plan
+    from aksaudit_tui.engine.removal import LogPathUndo
 
 RESUMABLE = ("interrupted", "failed", "cancelled", "partial")
 RUN_KINDS = ("apply", "remove")
@@ -90,11 +91,15 @@ def describe(r: RunSummary, now: datetime) -> str:
 @dataclass(frozen=True)
 class Removal:
     """What the remove flow picked: the run whose plan it undoes, narrowed to the picked
-    clusters, and whether the log path's recorded changes are undone too."""
+    clusters, and whether the log path's recorded changes are undone too. A removal built from
+    a cluster's own record (no run of this machine) says so in ``source`` ("enabled by X at T
+    (from the cluster)") and carries that record's log-path ``undo``."""
 
     run_id: str
     plan: Plan
     include_log_path: bool
+    undo: Mapping[str, LogPathUndo] | None = None
+    source: str = ""
 
 
 def narrowed(plan: Plan, clusters: Sequence[str]) -> Plan:

@@ -50,7 +50,8 @@ class RemoveReviewScreen(WizardScreen):
         p = r.plan
         head = (
             f"Remove from {len(p.clusters)} cluster(s): {', '.join(c.name for c in p.clusters)} "
-            f"(applied by run {r.run_id}) · {p.delivery} in {p.namespace} · log path "
+            f"({r.source or f'applied by run {r.run_id}'}) · {p.delivery} in {p.namespace} · "
+            "log path "
             f"{p.log_path}: " + ("undo what aksaudit recorded" if r.include_log_path else "kept")
         )
         job = self.aks.job("remove_review")
@@ -95,7 +96,9 @@ class RemoveReviewScreen(WizardScreen):
         def answer(yes: bool | None) -> None:
             if yes:
                 self.post_message(
-                    StartRun("remove", plan=r.plan, include_log_path=r.include_log_path)
+                    StartRun(
+                        "remove", plan=r.plan, include_log_path=r.include_log_path, undo=r.undo
+                    )
                 )
 
         extra = " and undo the recorded log path changes" if r.include_log_path else ""
