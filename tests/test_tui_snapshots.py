@@ -90,5 +90,6 @@ def remove_flow(review: bool) -> Any:
 def test_remove_screens(snap_compare: Any, review: bool) -> None:
     from tui_fakes import applied_runs
 
-    app = make_app(runs=applied_runs(), plans=fixed_plans())
+    # this machine's runs, and a cluster a colleague enabled (offered from its own record)
+    app = make_app(runs=applied_runs(), plans=fixed_plans(), recorded=True)
     assert snap_compare(app, run_before=remove_flow(review), terminal_size=(80, 24))
