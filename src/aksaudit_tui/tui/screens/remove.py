@@ -93,6 +93,8 @@ class RemoveScreen(WizardScreen):
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         if topic == "resume" and not self.aks.job("runs").running:
             self.post_message(RefreshRuns())  # applies may have finished meanwhile
+        if topic == "resume" and not self.aks.job("recorded").running:
+            self.post_message(ScanRecords())  # and removes: a removed cluster has no record
         if topic not in ("all", "resume", "runs", "recorded"):
             return
         ol = self.query_one("#remove-runs", OptionList)
