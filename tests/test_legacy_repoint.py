@@ -92,7 +92,7 @@ def test_an_agent_of_another_workspace_is_repointed_only_by_choice_and_restored(
     )
     assert '"workspaceId"' not in json.dumps(rec.to_json())
     scan = run(eng.recorded_clusters("aks-dev-neu"))
-    removal = run(eng.removal_from_record(scan.clusters[0]))
+    removal = eng.removal_from_record(scan.clusters[0])
     rows = run(eng.review_remove(removal.plan, include_log_path=True, undo=removal.undo))
     warned = [r.warning or "" for r in rows if r.step == "log-path"]
     assert warned and all("its previous settings are only in the journal" in w for w in warned)
