@@ -606,3 +606,38 @@ async def test_a_failed_job_never_shows_a_registered_secret() -> None:
         shown = app.job("status").error or ""
         assert shown.startswith("RuntimeError: HTTP 401"), shown
         assert secret not in shown and "<redacted>" in shown
+
+
+async def test_the_gc_turned_off_for_startup_is_back_on_once_the_first_frame_shows() -> None:
+    import gc
+
+    app = AksauditApp(FakeEngine(), identity="someone", keymap={}, animations=False)
+    gc.disable()  # as run_wizard does before the imports and the first screen
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()  # (the app froze what startup made; give the test session its GC back)
+
+
+async def test_the_start_screen_does_not_rebuild_unchanged_actions() -> None:
+    from textual.widgets import OptionList
+
+    app = AksauditApp(FakeEngine(), identity="someone", keymap={}, animations=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        app.flush_events()
+        await pilot.pause()
+        ol = app.screen.query_one("#start-actions", OptionList)
+        before = list(ol.options)
+        app.screen.data_changed("runs", None)  # type: ignore[attr-defined]
+        assert list(ol.options) == before and all(
+            a is b for a, b in zip(ol.options, before, strict=True)
+        )
+        from types import SimpleNamespace
+
+        app.job("leftovers").result = [SimpleNamespace(cluster="aks-prod")]
+        app.screen.data_changed("leftovers", None)  # type: ignore[attr-defined]
+        assert [o.id for o in ol.options][-1] == "cleanup"

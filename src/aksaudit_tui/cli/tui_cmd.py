@@ -7,6 +7,7 @@ module must stay cheap (``aksaudit --help`` startup time is tracked).
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,12 +71,19 @@ def _run_app(
 
 
 def run_wizard(args: argparse.Namespace) -> int:
-    from aksaudit_tui.cli.checks import cloud_settings
+    # Startup time: no cyclic GC passes until the first frame is painted (the App turns it back
+    # on then, ``AksauditApp.on_ready``): imports and the first screen make long-lived objects,
+    # and the passes over them were ~40 ms of CPU before the first screen (bench/startup.py).
+    gc.disable()
+    try:
+        from aksaudit_tui.cli.checks import cloud_settings
 
-    settings = cloud_settings(args)
-    identity = _identity(settings)
-    # Not signed in: the start screen says how, and retries after `az login` elsewhere.
-    return _run_app(settings, identity, not args.no_mouse, None, signed_in=bool(identity))
+        settings = cloud_settings(args)
+        identity = _identity(settings)
+        # Not signed in: the start screen says how, and retries after `az login` elsewhere.
+        return _run_app(settings, identity, not args.no_mouse, None, signed_in=bool(identity))
+    finally:
+        gc.enable()  # (the app never painted: a bad flag, a terminal error)
 
 
 def run_demo(args: argparse.Namespace) -> int:

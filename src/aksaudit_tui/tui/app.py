@@ -187,6 +187,12 @@ class AksauditApp(App[int]):
 
     def on_ready(self) -> None:
         self._painted.set()  # the first frame is on screen
+        if not gc.isenabled():
+            # The CLI turned the cyclic GC off until the first frame (startup time): what
+            # startup made lives as long as the app, so it is frozen (never scanned) rather than
+            # collected in one long first pass over everything allocated since.
+            gc.freeze()
+            gc.enable()
 
     async def warm_adapters(self) -> None:
         """Wait until the first frame is painted and discovery's adapters are imported (the

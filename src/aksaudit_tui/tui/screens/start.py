@@ -99,30 +99,32 @@ class StartScreen(WizardScreen):
             code in (disc.error or "") for code in AUTH_CODES
         )
         if not app.signed_in or auth_failed:
-            ident.update(SIGN_IN_HELP)
+            _show(ident, SIGN_IN_HELP)
             ident.add_class("-warning")
         else:
-            ident.update(f"Signed in: {app.identity}")
+            _show(ident, f"Signed in: {app.identity}")
             ident.remove_class("-warning")
         subs = self.query_one("#subscriptions", Static)
         names = ", ".join(s.name for s in st.subscriptions) or "none yet"
         if disc.error:
-            subs.update(f"Subscriptions: discovery failed: {disc.error}")
+            _show(subs, f"Subscriptions: discovery failed: {disc.error}")
         elif disc.running and not st.discovery_done:
-            subs.update(f"Subscriptions (discovering…): {names}")
+            _show(subs, f"Subscriptions (discovering…): {names}")
         else:
-            subs.update(
+            _show(
+                subs,
                 f"Subscriptions: {names} · {len(st.clusters)} cluster(s), "
-                f"{len(st.workspaces)} workspace(s)"
+                f"{len(st.workspaces)} workspace(s)",
             )
         self._show_contexts()
         left = app.job("leftovers").result or []
         lo = self.query_one("#leftovers", Static)
         if left:
             where = sorted({x.cluster for x in left})
-            lo.update(
+            _show(
+                lo,
                 f"⚠ {len(left)} object(s) left by an earlier run (privileged pods) in "
-                f"{', '.join(where)}. Press c to clean them up."
+                f"{', '.join(where)}. Press c to clean them up.",
             )
             lo.display = True
         else:
@@ -150,7 +152,7 @@ class StartScreen(WizardScreen):
         elif missing:
             names = ", ".join(c.name for c in missing)
             text += f"; none for {names} (az aks get-credentials -g RG -n NAME)"
-        box.update(text)
+        _show(box, text)
 
     def _fill_actions(self) -> None:
         ol = self.query_one("#start-actions", OptionList)
@@ -174,6 +176,9 @@ class StartScreen(WizardScreen):
         )
         if self.aks.job("leftovers").result:
             options.append(Option("Clean up leftover privileged pods (c)", id="cleanup"))
+        shown = [(o.id, str(o.prompt)) for o in ol.options]
+        if shown == [(o.id, str(o.prompt)) for o in options]:
+            return  # each rebuild relayouts and repaints the screen (startup: bench/startup.py)
         ol.clear_options()
         ol.add_options(options)
         if keep is not None and keep < len(options):
@@ -227,3 +232,10 @@ class StartScreen(WizardScreen):
             return
         self.say("Cleaning up leftover pods…")
         self.post_message(CleanUp())
+
+
+def _show(box: Static, text: str) -> None:
+    """Set a Static's text only when it differs: every update relayouts the screen, and the start
+    screen is told of each job starting and ending while its first frame is being drawn."""
+    if str(box.content) != text:
+        box.update(text)
