@@ -129,6 +129,7 @@ def test_remove_from_the_record_with_an_empty_state_dir(make_emulator: Any, tmp_
         (["remove", "--subscription", "x", "plan.yaml", "--yes"], "--subscription goes with"),
         (["remove", "--cluster", "aks-prod-weu", "--yes"], "holds no aksaudit record"),
         (["remove", "--cluster", "aks-nope", "--yes"], "no such cluster"),
+        (["remove", "--cluster", CLUSTER], "without --yes (no terminal to confirm on)"),
     ):
         res = _sh(env, *args)
         assert res.returncode == EXIT_USAGE, (args, res.stderr)
