@@ -288,6 +288,7 @@ class KubeClient:
         # API requests by kind ("list_node", "create_pod", "watch_pods", ...) for the O(1) checks.
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._version: str | None = None  # server_version, once asked
 
     def count(self, name: str) -> None:
         with self._lock:
@@ -396,9 +397,13 @@ class KubeClient:
     # -- the fence (ValidatingAdmissionPolicy + binding, cluster-scoped) --
 
     async def server_version(self) -> str:
-        """The API server's gitVersion (``v1.32.6``)."""
-        data = await self._json("get_version", client.VersionApi(self.api).get_code)
-        return str(data.get("gitVersion") or "")
+        """The API server's gitVersion (``v1.32.6``), asked once per client: the review, the
+        fence and the rollout of one run each need it, and one run's client never outlives
+        a command (an upgrade during it changes nothing the fence decides before the next)."""
+        if self._version is None:
+            data = await self._json("get_version", client.VersionApi(self.api).get_code)
+            self._version = str(data.get("gitVersion") or "")
+        return self._version
 
     async def admitted_shas(self, namespace: str) -> tuple[str, ...] | None:
         """The script sha256 values the fence of ``namespace`` admits now, from the policy's
