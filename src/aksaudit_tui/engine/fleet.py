@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -252,58 +252,89 @@ async def fleet_status(
     workspaces: dict[str, Workspace] = {}
     found: dict[str, Cluster] = {}
     reads: dict[str, asyncio.Task[_ClusterRead]] = {}
+    queries: dict[str, asyncio.Task[WorkspaceActivity | BaseException]] = {}
     warnings: list[str] = []
+    qsem = asyncio.Semaphore(LOGS_CONCURRENCY)
 
     def wanted(c: Cluster) -> bool:
         return cluster is None or c.name == cluster or c.name.lower() == cluster.lower()
 
-    try:
-        async for item in discovery.discover(settings, subscription, report=stats.discovery):
-            if isinstance(item, Subscription):
-                subs[item.id] = item
-                if item.error:
-                    warnings.append(f"subscription {item.name}: {item.error}")
-            elif isinstance(item, Workspace):
-                workspaces[item.customer_id.lower()] = item
-            elif isinstance(item, Cluster):
-                if not item.complete or not wanted(item):
-                    continue
-                found[item.id] = item
-                if on_cluster is not None:
-                    on_cluster(item)
-                if item.id not in reads:  # the Kubernetes read starts as soon as it is found
-                    reads[item.id] = asyncio.ensure_future(
-                        _read_cluster(settings, item, sem, stats)
-                    )
-            else:
-                warnings.append(f"{item.scope}: {item.code}: {item.message}")
-        stats.discovery_s = asyncio.get_running_loop().time() - t0
-        for _ in range(max(1, max_clusters) - during):
-            sem.release()  # discovery is done: the full width for the remaining reads
-        if cluster is not None and not found:
-            raise UsageError(f"--cluster {cluster}: no such cluster among those you can read")
-        done = await asyncio.gather(*reads.values())
-    finally:
-        for t in reads.values():
-            t.cancel()
-    warnings.extend(f"{r.cluster.name}: {r.fence}" for r in done if r.fence)
-    # the clusters' records name their workspaces: one query each
-    ws_ids = sorted({r.view.record.workspace_id.lower() for r in done if r.view and r.view.record})
-    activity: dict[str, WorkspaceActivity] = {}
-    errors: dict[str, str] = {}
-    gaps: dict[str, list[PathGap]] = {}  # cluster id -> the log path's broken links
-    qsem = asyncio.Semaphore(LOGS_CONCURRENCY)
     async with AsyncClients(settings) as clients:
 
-        async def query(ws: str) -> None:
+        async def query(ws: str) -> WorkspaceActivity | BaseException:
             async with qsem:
                 stats.kql_queries += 1
                 try:
-                    activity[ws] = await workspace_activity(clients, ws, window)
+                    return await workspace_activity(clients, ws, window)
                 except Exception as exc:  # the nodes depending on it are "unknown" with this
-                    name = workspaces[ws].name if ws in workspaces else ws
-                    errors[ws] = f"workspace {name} could not be queried: {exc}"
-                    warnings.append(errors[ws])
+                    return exc
+
+        async def read(c: Cluster) -> _ClusterRead:
+            r = await _read_cluster(settings, c, sem, stats)
+            # the record names its workspace: its one query starts now, beside the other
+            # clusters' reads, rather than after the last of them
+            ws = r.view.record.workspace_id.lower() if r.view and r.view.record else None
+            if ws and ws not in queries:
+                queries[ws] = asyncio.ensure_future(query(ws))
+            return r
+
+        try:
+            async for item in discovery.discover(settings, subscription, report=stats.discovery):
+                if isinstance(item, Subscription):
+                    subs[item.id] = item
+                    if item.error:
+                        warnings.append(f"subscription {item.name}: {item.error}")
+                elif isinstance(item, Workspace):
+                    workspaces[item.customer_id.lower()] = item
+                elif isinstance(item, Cluster):
+                    if not wanted(item):
+                        continue
+                    if item.complete:
+                        found[item.id] = item
+                        if on_cluster is not None:
+                            on_cluster(item)
+                    # the Kubernetes read needs only the context and the node resource group:
+                    # it starts as soon as the cluster is listed, not when Azure has told the
+                    # rest of it (the report takes the complete cluster)
+                    if item.id not in reads and (item.complete or item.node_resource_group):
+                        reads[item.id] = asyncio.ensure_future(read(item))
+                else:
+                    warnings.append(f"{item.scope}: {item.code}: {item.message}")
+            stats.discovery_s = asyncio.get_running_loop().time() - t0
+            for _ in range(max(1, max_clusters) - during):
+                sem.release()  # discovery is done: the full width for the remaining reads
+            if cluster is not None and not found:
+                raise UsageError(f"--cluster {cluster}: no such cluster among those you can read")
+            # a cluster listed but never complete is not reported (as discovery's inventory)
+            done = [
+                replace(r, cluster=found[cid])
+                for cid, r in zip(
+                    found, await asyncio.gather(*(reads[cid] for cid in found)), strict=True
+                )
+            ]
+            for t in [t for cid, t in reads.items() if cid not in found]:
+                t.cancel()
+            # the clusters' records name their workspaces: one query each (started above)
+            answers = dict(zip(queries, await asyncio.gather(*queries.values()), strict=True))
+        finally:
+            pending: list[asyncio.Task[Any]] = [*reads.values(), *queries.values()]
+            for t in pending:
+                t.cancel()
+        warnings.extend(f"{r.cluster.name}: {r.fence}" for r in done if r.fence)
+        ws_ids = sorted(
+            {r.view.record.workspace_id.lower() for r in done if r.view and r.view.record}
+        )
+        activity: dict[str, WorkspaceActivity] = {}
+        errors: dict[str, str] = {}
+        for ws in ws_ids:
+            answer = answers.get(ws)
+            if isinstance(answer, WorkspaceActivity):
+                activity[ws] = answer
+            elif answer is not None:
+                name = workspaces[ws].name if ws in workspaces else ws
+                errors[ws] = f"workspace {name} could not be queried: {answer}"
+                warnings.append(errors[ws])
+        gaps: dict[str, list[PathGap]] = {}  # cluster id -> the log path's broken links
 
         async def judge(r: _ClusterRead) -> None:
             rec = r.view.record if r.view else None
@@ -323,7 +354,7 @@ async def fleet_status(
             except UserError as exc:  # the nodes' other checks still stand; said once
                 warnings.append(f"{r.cluster.name}: cannot judge log path {rec.log_path}: {exc}")
 
-        await asyncio.gather(*(query(ws) for ws in ws_ids), *(judge(r) for r in done))
+        await asyncio.gather(*(judge(r) for r in done))
     for ws, act in activity.items():
         if act.partial:
             warnings.append(f"workspace {ws}: partial answer ({act.partial})")
