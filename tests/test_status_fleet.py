@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
+
 from aksaudit_tui.cloud.activity import ComputerActivity
 from aksaudit_tui.cloud.arm import ArmId, rest
 from aksaudit_tui.cloud.clients import AsyncClients
@@ -25,14 +27,15 @@ from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.rules import rules_sha256
 from aksaudit_tui.engine.service import Engine
 from aksaudit_tui.engine.truth import NodeFacts, classify
-from aksaudit_tui.nodes.kube import NodeInfo
+from aksaudit_tui.nodes.kube import NodeInfo, load_api
 from aksaudit_tui.nodes.observe import ClusterView, KeeperPod
-from aksaudit_tui.nodes.record import AppliedRecord
+from aksaudit_tui.nodes.record import AppliedRecord, record_configmap_manifest
 from aksaudit_tui.nodes.script import render_node_script, script_sha256
 from aksaudit_tui.nodes.status import parse_node_status
-from engine_helpers import aksaudit_cmd, engine_for, scenario, settings_for
+from engine_helpers import add_fault, aksaudit_cmd, engine_for, scenario, settings_for
 
 PAYMENTS = "aks-payments-weu"
+PROD = "aks-prod-weu"
 COLLEAGUE = "maria.garcia@contoso.com"
 
 
@@ -285,3 +288,37 @@ async def test_legacy_agent_without_the_workspace_facility_is_silent_with_that_r
     for n in linux:
         assert "workspace law-dev-neu collects no authpriv syslog" in n.reason, n
         assert "aksaudit apply" in n.fix
+
+
+async def test_a_workspace_that_cannot_be_queried_leaves_its_nodes_unknown_naming_it(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """The one KQL query of a recorded workspace fails (403): the cluster is still reported,
+    its nodes are unknown with the workspace's name and the fix, and the run says it once."""
+    emu = make_emulator(scenario())  # aks-prod-weu: Container Insights into law-prod-weu
+    ws = next(w for w in emu.info.workspaces if w["name"] == "law-prod-weu")
+    rec = _record(
+        workspace_id=ws["customer_id"],
+        workspace_name="law-prod-weu",
+        facility="auth",  # one its Container Insights rule collects: the path is whole
+        delivery="one-shot",
+        applied_at=datetime.now(UTC).isoformat(),  # after the nodes joined: none is "new"
+    )
+    api = load_api(emu.info.kubeconfig, PROD)
+    try:  # the record as an apply from another machine wrote it
+        cm = record_configmap_manifest(rec)
+        client.CoreV1Api(api).create_namespaced_config_map(cm["metadata"]["namespace"], cm)
+    finally:
+        api.close()
+    add_fault(emu, {"kind": "query_error", "workspace": "law-prod-weu", "status": 403})
+    report = await engine_for(emu, tmp_path / "fresh").status(cluster_name=PROD)
+    assert report.queries == 1
+    said = [w for w in report.warnings if "could not be queried" in w]
+    assert len(said) == 1 and said[0].startswith("workspace law-prod-weu could not be queried")
+    (c,) = report.clusters
+    assert c.enabled and c.workspace == "law-prod-weu"
+    linux = [n for n in c.nodes if n.state != "skipped"]
+    assert linux and {n.state for n in linux} == {"unknown"}
+    for n in linux:
+        assert "workspace law-prod-weu could not be queried" in n.reason, n
+        assert "Log Analytics Reader" in n.fix
