@@ -30,8 +30,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The non-kernel tests in TEST_WORKERS pytest-xdist processes (most wait on subprocesses, the
+# emulator and sleeps, so 4 gain even on 2 cores); a file's tests stay in one worker.
+TEST_WORKERS ?= 4
 unit: setup system-deps
-	$(PY) -m pytest -m "not kernel" -q
+	$(PY) -m pytest -m "not kernel" -q -n $(TEST_WORKERS) --dist loadfile
 
 # Real-kernel tests: serial, root only; they skip with a printed reason elsewhere.
 kernel-tests: setup system-deps

@@ -34,7 +34,8 @@ def test_other_skip():
 
 def _run(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_sample.py").write_text(SAMPLE)
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    # a plain pytest run, also when this test runs in a pytest-xdist worker
+    env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith("PYTEST_XDIST_")}
     if ci is not None:
         env["CI"] = ci
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
