@@ -515,6 +515,58 @@ def test_forbidden_subscription(make_emulator: Any) -> None:
     assert len(list(prod.aks.managed_clusters.list())) == 2  # other subscription unaffected
 
 
+def _raw(info: Any, method: str, path: str) -> tuple[int, dict[str, Any], Any]:
+    """One ARM call over HTTPS with the standard library: (status, headers, JSON body)."""
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{info.arm_endpoint.rstrip('/')}{path}?api-version=2024-01-01",
+        method=method,
+        headers={"Authorization": f"Bearer {info.token}"},
+    )
+    ctx = ssl.create_default_context(cafile=info.ca_bundle)
+    try:
+        with urllib.request.urlopen(req, context=ctx) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read())
+
+
+def test_dispatch_by_path_then_method(emulator: Any) -> None:
+    """A path some route serves but not with this method is 405, a path no route serves is
+    404, and both stay so when asked again (routing is remembered per path, not per call)."""
+    info = emulator.info
+    clusters = f"/subscriptions/{PROD}/providers/Microsoft.ContainerService/managedClusters"
+    for _ in range(2):
+        status, headers, body = _raw(info, "DELETE", clusters)
+        assert (status, body["error"]["code"]) == (405, "MethodNotAllowed")
+        assert headers["Content-Type"] == "application/json; charset=utf-8"
+        status, _, body = _raw(info, "GET", clusters)
+        assert status == 200 and {c["name"] for c in body["value"]} >= {"aks-prod-weu"}
+        status, _, body = _raw(info, "GET", clusters.lower())  # paths match in any case
+        assert status == 200 and {c["name"] for c in body["value"]} >= {"aks-prod-weu"}
+        status, _, body = _raw(info, "GET", f"/subscriptions/{PROD}/providers/Microsoft.Nope/x")
+        assert (status, body["error"]["code"]) == (404, "InvalidResourceType")
+    assert emulator.state.requests["DELETE unmatched"] == 2
+
+
+def test_subscription_list_follows_the_state(emulator: Any) -> None:
+    """The list comes from the state's index: a subscription added or removed at run time is
+    in or out of the next answer."""
+    new = "11111111-2222-3333-4444-555555555555"
+    body = {"id": f"/subscriptions/{new}", "subscriptionId": new, "displayName": "Added"}
+    emulator.call(lambda: emulator.state.put(f"/subscriptions/{new}", body))
+    status, _, listed = _raw(emulator.info, "GET", "/subscriptions")
+    assert status == 200
+    assert {s["subscriptionId"] for s in listed["value"]} == {PROD, DEV, new}
+    emulator.call(lambda: emulator.state.delete(f"/subscriptions/{new}"))
+    _, _, listed = _raw(emulator.info, "GET", "/subscriptions")
+    assert {s["subscriptionId"] for s in listed["value"]} == {PROD, DEV}
+
+
 def test_bad_token_is_401(emulator: Any) -> None:
     az = sdk(emulator.info, token="not-the-token")
     with pytest.raises(ClientAuthenticationError):

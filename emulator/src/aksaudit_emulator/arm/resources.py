@@ -23,10 +23,8 @@ from aksaudit_emulator.state import Lro
 
 
 async def list_subscriptions(ctx: Ctx) -> web.Response:
-    subs = [
-        b for k, b in ctx.state.arm.items() if k.count("/") == 2 and k.startswith("/subscriptions/")
-    ]
-    return page_of(ctx, subs)
+    # the children index (ids directly under /subscriptions), not a scan of every ARM body
+    return page_of(ctx, ctx.state.list_children("/subscriptions"))
 
 
 async def get_subscription(ctx: Ctx) -> web.Response:
