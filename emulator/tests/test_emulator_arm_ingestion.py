@@ -34,6 +34,7 @@ def configure_node(
     plugin: str = PLUGIN,
     running: bool = True,
     rsyslog: bool | None = None,
+    rules: str = RULES,
 ) -> Path:
     """Make a node root look like the node script has run on it (auditd 3.x, plugin, rules)."""
     node = emulator.state.node(node_name)
@@ -43,16 +44,16 @@ def configure_node(
     conf = root / "etc/audit/plugins.d/syslog.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(plugin)
-    rules = root / "etc/audit/rules.d/50-aksaudit.rules"  # what a restart loads again
-    rules.parent.mkdir(parents=True, exist_ok=True)
-    rules.write_text(RULES)
+    rules_file = root / "etc/audit/rules.d/50-aksaudit.rules"  # what a restart loads again
+    rules_file.parent.mkdir(parents=True, exist_ok=True)
+    rules_file.write_text(rules)
     sim = root / "var/lib/aksaudit-sim"
     (sim / "services").mkdir(parents=True, exist_ok=True)
     if running:
         systemctl(root, "restart")  # as the node script does: auditd reads plugins at start
     else:
         (sim / "services/auditd").write_text("inactive\n")
-    (sim / "loaded.rules").write_text(RULES)
+    (sim / "loaded.rules").write_text(rules)
     return root
 
 

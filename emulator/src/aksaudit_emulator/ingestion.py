@@ -17,6 +17,9 @@ so without rsyslog nothing arrives, silently), and at least one log path carries
     the instance on the latest model, and a rule associated with the scale set with a syslog
     source for F and P flowing to W.
 
+What a node sends is what its activity makes under its loaded rules (``activity``): a program
+start only when an execve rule matches it, a write only to a watched file (the heartbeat).
+
 ``explain(state, node)`` says, per path, why nothing arrives (for tests and diagnostics).
 """
 
@@ -33,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aksaudit_emulator import faults
+from aksaudit_emulator import activity, faults
 from aksaudit_emulator.arm import bodies
 from aksaudit_emulator.state import EmulatorState, SimNode, SyslogRow
 
@@ -374,70 +377,63 @@ def _append(state: EmulatorState, customer_id: str, rows: list[SyslogRow]) -> No
 _serial = [1000]
 
 
-def synth_messages(keys: list[str], when: float, rng: random.Random) -> list[str]:
+def exec_messages(event: activity.Exec, key: str | None, when: float, pid: int) -> list[str]:
     """One program start as audisp-syslog logs it: SYSCALL (rule key), EXECVE, PROCTITLE."""
     _serial[0] += 1
     stamp = f"{when:.3f}:{_serial[0]}"
-    key = rng.choice(keys) if keys else "(null)"
-    pid = rng.randint(2000, 60000)
-    comm, exe, argv = rng.choice(
-        [
-            ("iptables", "/usr/sbin/xtables-nft-multi", ["iptables", "-w", "-t", "nat", "-L"]),
-            ("runc", "/usr/bin/runc", ["runc", "--version"]),
-            ("sh", "/usr/bin/dash", ["sh", "-c", "cat /proc/loadavg"]),
-            ("ip", "/usr/sbin/ip", ["ip", "-o", "link", "show"]),
-        ]
-    )
+    shown = f'"{key}"' if key else "(null)"
     syscall = (
         f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 "
-        f"a0=55d0 a1=55d8 a2=55e0 a3=0 items=2 ppid=1 pid={pid} auid=4294967295 uid=0 gid=0 "
-        "euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 "
-        f'comm="{comm}" exe="{exe}" subj=unconfined key="{key}"'
+        f"a0=55d0 a1=55d8 a2=55e0 a3=0 items=2 ppid=1 pid={pid} auid={event.auid} "
+        f"uid={event.uid} gid=0 euid={event.uid} suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 "
+        f"tty=(none) ses=4294967295 "
+        f'comm="{event.comm}" exe="{event.exe}" subj=unconfined key={shown}'
     )
-    execve = f"type=EXECVE msg=audit({stamp}): argc={len(argv)} " + " ".join(
-        f'a{i}="{a}"' for i, a in enumerate(argv)
+    execve = f"type=EXECVE msg=audit({stamp}): argc={len(event.argv)} " + " ".join(
+        f'a{i}="{a}"' for i, a in enumerate(event.argv)
     )
     proctitle = f"type=PROCTITLE msg=audit({stamp}): proctitle=" + "00".join(
-        a.encode().hex().upper() for a in argv
+        a.encode().hex().upper() for a in event.argv
     )
     return [syscall, execve, proctitle]
 
 
-HEARTBEAT_KEY = "aksaudit-heartbeat"
-HEARTBEAT_FILE = "var/lib/aksaudit/heartbeat"
-
-
-def heartbeat_touched(state: EmulatorState, node: SimNode) -> bool:
-    """The node's heartbeat file was touched since the last round (the watch fires once per
-    touch; a file first seen counts as one touch)."""
-    if node.root is None:
-        return False
-    try:
-        mtime = (Path(node.root) / HEARTBEAT_FILE).stat().st_mtime_ns
-    except OSError:
-        return False
-    with state.lock:
-        if state.heartbeats_seen.get(node.name) == mtime:
-            return False
-        state.heartbeats_seen[node.name] = mtime
-    return True
-
-
-def heartbeat_messages(when: float) -> list[str]:
-    """One touch of the watched heartbeat file as audisp-syslog logs it (the kernel test
-    measured SYSCALL, CWD, 2 PATH, PROCTITLE; the rows that carry the key and the file)."""
+def write_messages(path: str, key: str | None, when: float) -> list[str]:
+    """One write to a watched file as audisp-syslog logs it (the kernel test measured SYSCALL,
+    CWD, 2 PATH, PROCTITLE for a touch; the rows that carry the key and the file)."""
     _serial[0] += 1
     stamp = f"{when:.3f}:{_serial[0]}"
+    shown = f'"{key}"' if key else "(null)"
     return [
         f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=257 success=yes exit=3 "
         "a0=ffffff9c a1=7ffd a2=941 a3=1b6 items=2 ppid=1 pid=4242 auid=4294967295 uid=0 gid=0 "
         'euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="touch" '
-        f'exe="/usr/bin/touch" subj=unconfined key="{HEARTBEAT_KEY}"',
+        f'exe="/usr/bin/touch" subj=unconfined key={shown}',
         f'type=CWD msg=audit({stamp}): cwd="/"',
-        f'type=PATH msg=audit({stamp}): item=1 name="/{HEARTBEAT_FILE}" inode=1311 dev=08:01 '
+        f'type=PATH msg=audit({stamp}): item=1 name="{path}" inode=1311 dev=08:01 '
         "mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
         f"type=PROCTITLE msg=audit({stamp}): proctitle=746F756368",
     ]
+
+
+def activity_messages(
+    state: EmulatorState, node: SimNode, st: Any, when: float, rng: random.Random
+) -> list[str]:
+    """The records this round's activity on the node makes under its loaded rules: one program
+    start (kept when an execve rule matches it) and every write to a watched file."""
+    rules = activity.parse_rules(tuple(getattr(st, "rules", ()) or ()))
+    messages: list[str] = []
+    event = activity.pick_program(rng)
+    recorded, key = activity.exec_key(rules, event)
+    if recorded:
+        messages += exec_messages(event, key, when, rng.randint(2000, 60000))
+    if node.root is not None:
+        with state.lock:
+            seen = state.watched_seen.setdefault(node.name, {})
+        loaded_at = int(getattr(st, "rules_loaded_at_ns", 0) or 0)
+        for path, wkey in activity.watched_writes(Path(node.root), rules, seen, loaded_at):
+            messages += write_messages(path, wkey, when)
+    return messages
 
 
 _PRI = re.compile(r"^<(\d{1,3})>(?:1 )?")
@@ -491,10 +487,9 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
             continue
         process = "audisp-syslog" if facility == "user" else "audispd"
         pid = 800 + (hash(node.name) % 400)
-        keys = sorted(k for k in st.rule_keys or [] if k != HEARTBEAT_KEY)
-        messages = synth_messages(keys, now, rng)
-        if HEARTBEAT_KEY in (st.rule_keys or ()) and heartbeat_touched(state, node):
-            messages += heartbeat_messages(now)
+        messages = activity_messages(state, node, st, now, rng)
+        if not messages:
+            continue
         added += _deliver(
             state, node, found, facility, severity, process, pid, messages, now, delay
         )

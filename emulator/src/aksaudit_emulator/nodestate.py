@@ -58,6 +58,8 @@ class NodeAuditState:
     # rsyslog runs: every log path's agent reads syslog through it (Container Insights'
     # forwarding file, the Azure Monitor Agent, the legacy agent); without it nothing leaves.
     rsyslog_running: bool = False
+    rules: tuple[str, ...] = ()  # the loaded rules, one per line (what activity is matched to)
+    rules_loaded_at_ns: int = 0  # when they were last loaded (mtime of the loaded set)
 
     @property
     def ships_to_syslog(self) -> bool:
@@ -241,6 +243,10 @@ def read_node_audit_state(root: Path | str) -> NodeAuditState:
     if version is None and installed:
         version = "3" if (root / "etc/audit/plugins.d").is_dir() else "2"
     rules = _loaded_rules(root)
+    try:
+        loaded_at = (root / SIM_DIR / "loaded.rules").stat().st_mtime_ns
+    except OSError:
+        loaded_at = 0
     keys = frozenset(k for rule in rules for m in _KEY_RE.finditer(rule) for k in m.groups() if k)
     if not installed or version is None:
         return NodeAuditState(
@@ -254,6 +260,8 @@ def read_node_audit_state(root: Path | str) -> NodeAuditState:
             rule_count=len(rules),
             problems=("auditd is not installed",) if not installed else (),
             rsyslog_running=rsyslog,
+            rules=tuple(rules),
+            rules_loaded_at_ns=loaded_at,
         )
     try:
         major = int(version.split(".")[0])
@@ -271,4 +279,6 @@ def read_node_audit_state(root: Path | str) -> NodeAuditState:
         rule_count=len(rules),
         problems=tuple(problems),
         rsyslog_running=rsyslog,
+        rules=tuple(rules),
+        rules_loaded_at_ns=loaded_at,
     )

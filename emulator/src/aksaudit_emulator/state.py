@@ -163,8 +163,8 @@ class EmulatorState:
     shared_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # lower(ws id) -> keys
     syslog: dict[str, list[SyslogRow]] = field(default_factory=dict)  # customerId -> rows
     syslog_feeds: dict[str, list[str]] = field(default_factory=dict)  # node -> last real lines
-    # node -> mtime_ns of its heartbeat file when last ingested (a newer touch = one record)
-    heartbeats_seen: dict[str, int] = field(default_factory=dict)
+    # node -> watched file -> mtime_ns when last ingested (a newer write = one record)
+    watched_seen: dict[str, dict[str, int]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)  # "METHOD route" -> count
     started_at: float = field(default_factory=time.time)
     version: int = 0  # bumped on every ARM change; GET answers are cached per version
