@@ -5,7 +5,7 @@ changes nothing. Then the seed's failure modes are named by verify."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ async def test_apply_verify_status_then_nothing_to_change(
 ) -> None:
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
+    if delivery == "keeper":  # the second apply leaves the keeper alone: its verify waits
+        eng.keeper_interval_s = 4  # for the keeper's next heartbeat
     cluster, workspace = TARGETS[log_path]
     plan = await eng.plan_from_names(
         PlanRequest(clusters=[cluster], workspace=workspace, log_path=log_path, delivery=delivery)
@@ -151,3 +153,35 @@ async def test_verify_names_the_node_whose_auditd_stopped(
     assert report.missing[0].reason == "auditd not running"
     assert report.to_json()["ok"] is False
     assert all(n.arrived for n in report.nodes if n.node != victim)
+
+
+async def test_a_keeper_left_alone_is_verified_by_its_next_heartbeat(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """A second apply with nothing to change starts nothing on the nodes, and a quiet node (the
+    default presets see no container activity) sends nothing but its heartbeat, which the
+    keeper touches at every check. So the first record since the run started is the keeper's
+    next heartbeat, up to one interval later: apply's verify waits that long on top of the
+    ingestion allowance, and still counts only records since the run started."""
+    emu = make_emulator(scenario())
+    eng = engine_for(emu, tmp_path / "state")
+    eng.keeper_interval_s = 10
+    cluster, workspace = TARGETS["container-insights"]
+    plan = await eng.plan_from_names(
+        PlanRequest(clusters=[cluster], workspace=workspace, delivery="keeper")
+    )
+    assert (await eng.apply(plan)).outcome == "ok"
+    eng.verify_deadline_s = 2  # the emulator ingests in a fraction of a second: no slack left
+    started = datetime.now(UTC)
+    again = await eng.apply(plan)
+    assert again.summary["clusters"][cluster]["steps"]["delivery"] == "already"
+    assert again.summary["verified"] is True, again.summary["verify"]
+    customer_id = plan.workspace_for(plan.clusters[0]).customer_id.lower()
+    with emu.state.lock:
+        rows = [r.columns for r in emu.state.syslog.get(customer_id, [])]
+    beats = {
+        r["Computer"]
+        for r in rows
+        if 'key="aksaudit-heartbeat"' in r["SyslogMessage"] and r["TimeGenerated"] >= started
+    }
+    assert beats == set(linux_nodes(emu, cluster))

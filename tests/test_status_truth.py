@@ -252,6 +252,8 @@ async def test_verify_after_apply_counts_only_records_since_the_run_started(
     lines the first run's nodes sent before it started."""
     emu = make_emulator(scenario())
     eng = engine_for(emu, tmp_path / "state")
+    # the second apply's verify waits one keeper interval more (the keeper's next heartbeat)
+    eng.keeper_interval_s = 2
     plan = await eng.plan_from_names(
         PlanRequest(clusters=[DEV], workspace="law-dev-neu", log_path="ama")
     )

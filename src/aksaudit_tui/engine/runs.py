@@ -29,7 +29,7 @@ from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.access import access_probe
 from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import APPLY_STEPS, apply_steps
-from aksaudit_tui.engine.verify import verify_contexts
+from aksaudit_tui.engine.verify import after_apply_deadline_s, verify_contexts
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes.image import require_digest
 
@@ -229,7 +229,7 @@ async def _verify_step(
         emit,
         cancel,
         since=timedelta(minutes=15),  # not used: started_at bounds the look-back
-        deadline_s=config.timing.verify_deadline_s,
+        deadline_s=after_apply_deadline_s(plan.delivery, config.timing),
         run_id=run_id,
         started_at=started,
     )

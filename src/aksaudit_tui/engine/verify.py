@@ -1,5 +1,19 @@
 """Verify: one arrival query per workspace per poll for every Linux node, polled until all
-arrived or the deadline; then, per missing node, the most likely reason from the probes."""
+arrived or the deadline; then, per missing node, the most likely reason from the probes.
+
+What makes a node send a record verify can wait for: nothing else is assumed. A quiet node (no
+login, watch-only presets, or rules that never see container processes) sends nothing but its
+audit heartbeat: the node script touches the watched heartbeat file at the end of every apply
+that went well and of every compliant check. So
+
+- after an apply, a node the run configured (or checked, one-shot) touched it during the run; a
+  keeper node the run left alone (nothing to change) touches it at the keeper's next check, at
+  most one keeper interval after the run started: apply's verify waits that much longer
+  (``after_apply_deadline_s``) and still counts only records since the run started;
+- ``aksaudit verify --probe-nodes`` runs its check pods first, on every Ready node: each
+  compliant node touches its heartbeat then, so the look-back reaches back to the probe and a
+  quiet node proves its pipeline now; the same results name the reason for a missing node.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aksaudit_tui.engine.azure import arrivals
-from aksaudit_tui.engine.config import EngineConfig
+from aksaudit_tui.engine.config import EngineConfig, Timing
 from aksaudit_tui.engine.coverage import NodeVerdict, VerifyReport
 from aksaudit_tui.engine.events import Event, NodeArrival, VerifyWaiting
 from aksaudit_tui.engine.plan import Plan, WorkspaceRef
@@ -51,6 +65,19 @@ def _since(started_at: datetime) -> timedelta:
     return timedelta(seconds=max(1, math.floor((datetime.now(UTC) - started_at).total_seconds())))
 
 
+def _covering(anchor: datetime) -> timedelta:
+    """The look-back that reaches back to ``anchor`` with a second to spare (rounded up)."""
+    return timedelta(seconds=math.ceil((datetime.now(UTC) - anchor).total_seconds()) + 1)
+
+
+def after_apply_deadline_s(delivery: str, timing: Timing) -> float:
+    """How long apply's verify polls: the ingestion allowance (``verify_deadline_s``), plus, for
+    keeper delivery, one keeper interval: a node the run did not re-apply sends its first record
+    since the run started at the keeper's next check (its heartbeat), not at once."""
+    extra = float(timing.keeper_interval_s) if delivery == "keeper" else 0.0
+    return timing.verify_deadline_s + extra
+
+
 def _since_start(arr: Any, started_at: datetime | None) -> bool:
     """A record counts for this run only if its newest line is from after the run started: the
     look-back is whole seconds (at least one), so a short run's window can reach before it."""
@@ -75,7 +102,9 @@ async def verify_contexts(
     """Poll until every expected node of ``ctxs`` arrived or ``deadline_s``; then, per missing
     node, the likely reason. Emits NodeArrival / VerifyWaiting; stops early on cancel.
     ``started_at``: count only records since then (apply's verify: since the run started, so a
-    node that sent lines before the run does not pass for one configured by it)."""
+    node that sent lines before the run does not pass for one configured by it).
+    ``probe_first`` with ``probe_nodes``: check pods on every Ready node before the first poll
+    (each compliant one touches its heartbeat), and the look-back reaches back to them."""
     errors: list[str] = []
     cluster_errors: dict[str, str] = {}  # cluster -> why its nodes could not be verified
     want: dict[str, tuple[StepContext, Any]] = {}  # computer -> (ctx, node)
@@ -94,6 +123,12 @@ async def verify_contexts(
                 skipped.append(
                     NodeVerdict(ctx.cluster.name, n.name, False, reason=n.skip_reason or "")
                 )
+    # cluster (id of its context) -> node -> check result, from the probe before the polls
+    pre_checked: dict[int, dict[str, Any]] = {}
+    probed_at: datetime | None = None
+    if probe_first and probe_nodes and want and not cancel.is_set():
+        probed_at = datetime.now(UTC)
+        pre_checked = await _probe_all(list(want.values()))
     t0 = time.monotonic()
     end = t0 + max(0.0, deadline_s)
     seen: dict[str, Any] = {}
@@ -112,13 +147,12 @@ async def verify_contexts(
         for key, (ws, comps) in list(by_ws.items()):
             if all(c in seen for c in comps):
                 continue  # this workspace's nodes have all arrived
+            lookback = since if started_at is None else _since(started_at)
+            if probed_at is not None:
+                lookback = max(lookback, _covering(probed_at))
             try:
                 got = await arrivals(
-                    config.settings,
-                    ws.customer_id,
-                    comps,
-                    plan.facility,
-                    since if started_at is None else _since(started_at),
+                    config.settings, ws.customer_id, comps, plan.facility, lookback
                 )
                 queries += 1
             except Exception as exc:
@@ -165,8 +199,10 @@ async def verify_contexts(
             by_ctx.setdefault(id(want[comp][0]), []).append(comp)
         for comps in by_ctx.values():
             ctx = want[comps[0]][0]
+            nodes = [want[c][1] for c in comps]
+            checked = pre_checked.get(id(ctx))
             try:
-                reasons.update(await diagnose(ctx, [want[c][1] for c in comps], live=probe_nodes))
+                reasons.update(await diagnose(ctx, nodes, live=probe_nodes, checked=checked))
             except Exception as exc:
                 for c in comps:
                     reasons[c] = f"could not probe: {describe_exc(exc)}"
@@ -194,10 +230,31 @@ async def verify_contexts(
     )
 
 
-async def diagnose(ctx: StepContext, nodes: list[Any], live: bool = True) -> dict[str, str]:
+async def _probe_all(wanted: list[tuple[StepContext, Any]]) -> dict[int, dict[str, Any]]:
+    """Live check results of every Ready node, one check round per cluster, all at once
+    (context id -> node -> result). A cluster whose probe fails is left out: ``diagnose`` probes
+    its missing nodes again and names that error."""
+    by_ctx: dict[int, tuple[StepContext, list[Any]]] = {}
+    for ctx, node in wanted:
+        if node.ready:
+            by_ctx.setdefault(id(ctx), (ctx, []))[1].append(node)
+    keys = list(by_ctx)
+    got = await asyncio.gather(
+        *(check_results(ctx, nodes, live=True) for ctx, nodes in by_ctx.values()),
+        return_exceptions=True,
+    )
+    return {k: r for k, r in zip(keys, got, strict=True) if not isinstance(r, BaseException)}
+
+
+async def diagnose(
+    ctx: StepContext,
+    nodes: list[Any],
+    live: bool = True,
+    checked: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """Most likely reason per missing node: node, then the node's audit state (``live``: a
-    check pod; otherwise what the keeper reports, read-only), then the log path for its scale
-    set / cluster."""
+    check pod, or ``checked``, the results of the check pods verify ran first; otherwise what
+    the keeper reports, read-only), then the log path for its scale set / cluster."""
     # the kubernetes client (~1 s of imports): loaded when a run first talks to a cluster
     from aksaudit_tui.nodes.kube import parse_provider_id
 
@@ -218,12 +275,13 @@ async def diagnose(ctx: StepContext, nodes: list[Any], live: bool = True) -> dic
     except Exception as exc:
         lp_error = f"log path could not be checked: {describe_exc(exc)}"
     # node audit state: a live check (one-shot check pods) for the missing nodes
-    checked: dict[str, Any] = {}
     ready = [n for n in nodes if n.ready]
     # read-only: the keeper's own status (pod logs); one-shot nodes have none to read
     read_keeper = not live and ctx.plan.delivery == "keeper"
-    if ready and (live or read_keeper):
-        checked = await check_results(ctx, ready, live=live)
+    if checked is None:
+        checked = {}
+        if ready and (live or read_keeper):
+            checked = await check_results(ctx, ready, live=live)
     for n in ready:
         r = checked.get(n.name)
         if r is not None and r.phase == "unknown":  # the check pod did not start in time
