@@ -134,8 +134,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--probe-nodes",
         action="store_true",
-        help="for nodes whose lines are missing, run a read-only check pod (privileged) to "
-        "name the reason; without it verify starts nothing and reads the keeper's status",
+        help="first run a read-only check pod (privileged) on every node: a compliant node "
+        "touches its audit heartbeat, which verify then waits for, and a missing node gets its "
+        "reason; without it verify starts nothing and reads the keeper's status",
     )
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     common(p)

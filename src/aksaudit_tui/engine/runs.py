@@ -229,7 +229,11 @@ async def _verify_step(
         emit,
         cancel,
         since=timedelta(minutes=15),  # not used: started_at bounds the look-back
-        deadline_s=after_apply_deadline_s(plan.delivery, config.timing),
+        deadline_s=after_apply_deadline_s(
+            config.timing,
+            keeper_left_alone=plan.delivery == "keeper"
+            and any(r.outcomes.get("delivery") == "already" for r in runs),
+        ),
         run_id=run_id,
         started_at=started,
     )

@@ -259,8 +259,9 @@ class Engine:
     ) -> VerifyReport:
         """Poll the arrival query (one per workspace per poll) until every Linux node arrived or
         the deadline; then name the likely reason per missing node. ``None``: the newest run.
-        Read-only: the reasons come from the keeper's status and Azure; ``probe_nodes`` runs a
-        check pod on each missing node instead."""
+        Read-only: the reasons come from the keeper's status and Azure; ``probe_nodes`` first
+        runs a check pod on every Ready node (a compliant one touches its heartbeat, which verify
+        then waits for) and takes the reasons from those."""
         from aksaudit_tui.engine import verification  # startup: operations load on first use
 
         return await verification.verify(

@@ -1,7 +1,7 @@
 """Verify: one arrival query per workspace per poll for every Linux node, polled until all
 arrived or the deadline; then, per missing node, the most likely reason from the probes.
 
-What makes a node send a record verify can wait for: nothing else is assumed. A quiet node (no
+Verify relies on the audit heartbeat alone for a record to wait for. A quiet node (no
 login, watch-only presets, or rules that never see container processes) sends nothing but its
 audit heartbeat: the node script touches the watched heartbeat file at the end of every apply
 that went well and of every compliant check. So
@@ -70,11 +70,12 @@ def _covering(anchor: datetime) -> timedelta:
     return timedelta(seconds=math.ceil((datetime.now(UTC) - anchor).total_seconds()) + 1)
 
 
-def after_apply_deadline_s(delivery: str, timing: Timing) -> float:
-    """How long apply's verify polls: the ingestion allowance (``verify_deadline_s``), plus, for
-    keeper delivery, one keeper interval: a node the run did not re-apply sends its first record
-    since the run started at the keeper's next check (its heartbeat), not at once."""
-    extra = float(timing.keeper_interval_s) if delivery == "keeper" else 0.0
+def after_apply_deadline_s(timing: Timing, *, keeper_left_alone: bool) -> float:
+    """How long apply's verify polls: the ingestion allowance (``verify_deadline_s``), plus one
+    keeper interval when the run left a cluster's keeper alone (its delivery had nothing to
+    change): its nodes send their first record since the run started at the keeper's next
+    check (the heartbeat), not at once. A keeper the run rolled heartbeats when its apply ends."""
+    extra = float(timing.keeper_interval_s) if keeper_left_alone else 0.0
     return timing.verify_deadline_s + extra
 
 
