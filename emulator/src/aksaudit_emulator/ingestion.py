@@ -7,9 +7,12 @@ runs on it (audisp-syslog -> journald -> rsyslog; every agent below reads syslog
 Container Insights' node watcher drops a forwarding file into /etc/rsyslog.d and restarts it,
 so without rsyslog nothing arrives, silently), and at least one log path carries F/P to W:
 
-(a) Container Insights: the cluster's ``omsagent`` add-on is enabled and a data collection rule
+(a) Container Insights: the cluster's ``omsagent`` add-on is enabled, a data collection rule
     associated with the cluster has a syslog source listing F and P (``Microsoft-Syslog`` flowing
-    to a Log Analytics destination W);
+    to a Log Analytics destination W), and the node's rsyslog forwards to ama-logs: the
+    forwarding file ama-logs' node watcher drops into /etc/rsyslog.d is there and rsyslog
+    (re)started after it was written (``cisyslog``; each round drops it on the nodes of a cluster
+    whose add-on is enabled, as ama-logs does);
 (b) legacy agent: an ``OmsAgentForLinux`` extension (Succeeded) on the node's scale set with
     ``settings.workspaceId`` = W's customer id and W's key in its protected settings, the
     instance running the latest model, and a ``LinuxSyslog`` data source on W for F with P;
@@ -36,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aksaudit_emulator import activity, faults
+from aksaudit_emulator import activity, cisyslog, faults
 from aksaudit_emulator.arm import bodies
 from aksaudit_emulator.state import EmulatorState, SimNode, SyslogRow
 
@@ -155,6 +158,31 @@ def _syslog_flows(rule: dict[str, Any], facility: str, severity: str) -> list[st
     return out
 
 
+def _ci_enabled(cluster_body: dict[str, Any]) -> bool:
+    """The cluster's monitoring add-on is on (ama-logs runs on its nodes)."""
+    addon = _ci_get(_ci_get(cluster_body.get("properties"), "addonProfiles"), "omsagent")
+    return isinstance(addon, dict) and bool(addon.get("enabled"))
+
+
+def ama_logs_round(state: EmulatorState) -> int:
+    """ama-logs on every Linux node of a cluster whose add-on is on: its forwarding file into
+    the drop directory, and the node's watcher into /etc/rsyslog.d (``cisyslog.drop``).
+    Returns the nodes whose rsyslog the watcher restarted."""
+    restarted = 0
+    on = {
+        name
+        for name, cluster in list(state.clusters.items())
+        if _ci_enabled(state.get(cluster.arm_id) or {})
+    }
+    for node in state.all_nodes():
+        if node.cluster in on and node.is_linux and not node.virtual and node.root is not None:
+            try:
+                restarted += cisyslog.drop(Path(node.root))
+            except OSError as exc:  # a root being rebuilt by a test: next round
+                log.debug("ama-logs on %s: %s", node.name, exc)
+    return restarted
+
+
 def _rules_associated(state: EmulatorState, resource_id: str) -> list[dict[str, Any]]:
     rules = []
     for assoc in state.list_children(
@@ -182,20 +210,23 @@ def routes(
     cluster = state.clusters[node.cluster]
     cbody = state.get(cluster.arm_id) or {}
     # (a) Container Insights
-    addon = _ci_get(_ci_get(cbody.get("properties"), "addonProfiles"), "omsagent")
-    if isinstance(addon, dict) and addon.get("enabled"):
-        found = False
+    if _ci_enabled(cbody):
+        ci_routes: list[Route] = []
         for rule in _rules_associated(state, cluster.arm_id):
             for ws_id in _syslog_flows(rule, facility, severity):
                 cid = _customer_id(state, ws_id)
                 if cid:
-                    out.append(Route("container-insights", ws_id, cid))
-                    found = True
-        if not found:
+                    ci_routes.append(Route("container-insights", ws_id, cid))
+        node_gap = cisyslog.gap(Path(node.root)) if node.root is not None else None
+        if not ci_routes:
             why.append(
                 "container-insights: no rule associated with the cluster collects "
                 f"{facility}.{severity}"
             )
+        elif node_gap is not None:
+            why.append(f"container-insights: {node_gap}")
+        else:
+            out += ci_routes
     else:
         why.append("container-insights: monitoring add-on not enabled")
     # (b) and (c): scale-set extensions
@@ -464,6 +495,7 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
     now = time.time() if now is None else now
     rng = rng or random.Random()
     delay = faults.ingestion_delay(state)
+    ama_logs_round(state)
     added = 0
     for node in state.all_nodes():
         if not node.is_linux or node.virtual:
@@ -544,6 +576,7 @@ def ingest_feed(state: EmulatorState, node: SimNode, lines: list[str]) -> int:
     state.syslog_feeds.setdefault(node.name, []).extend(lines[-100:])  # marker + recent lines
     if not node.ready:
         return 0
+    ama_logs_round(state)  # ama-logs runs whether or not a round came first
     st = audit_state(state, node)
     if st is not None and not _rsyslog_running(st):
         return 0  # audisp-syslog wrote them; nothing took them off the node

@@ -169,6 +169,12 @@ def standin_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str
 
 
 RSYSLOG_SERVICE = "services/rsyslog"  # under SIM_DIR: active | inactive, as systemctl keeps it
+# Container Insights: ama-logs copies its rsyslog forwarding file to this hostPath; the node's
+# watcher (a path unit AgentBaker ships with rsyslog) copies it into /etc/rsyslog.d
+# (``cisyslog``).
+CI_FORWARD_NAME = "70-rsyslog-forward-mdsd-ci.conf"
+CI_DROP_DIR = "run/mdsd-ci"  # the hostPath /var/run/mdsd-ci (/var/run is /run on the node)
+CI_WATCHER_UNIT = "etc/systemd/system/ci-syslog-watcher.path"
 
 
 def rsyslog_present(root: Path) -> bool:
@@ -199,6 +205,20 @@ def _install_rsyslog(root: Path, image: _Image) -> None:
     )
     _write(root / SIM_DIR, RSYSLOG_SERVICE, "active\n")
     _write(root / SIM_DIR, RSYSLOG_SERVICE + ".enabled", "enabled\n")
+    _write(
+        root,
+        CI_WATCHER_UNIT,
+        "[Unit]\nDescription=Watch for the Container Insights syslog forwarding file\n"
+        f"[Path]\nPathModified=/{CI_DROP_DIR}/{CI_FORWARD_NAME}\n"
+        "[Install]\nWantedBy=multi-user.target\n",
+    )
+    _write(
+        root,
+        CI_WATCHER_UNIT.replace(".path", ".service"),
+        "[Unit]\nDescription=Copy the Container Insights syslog forwarding file\n"
+        f"[Service]\nType=oneshot\nExecStart=/bin/cp /{CI_DROP_DIR}/{CI_FORWARD_NAME} "
+        "/etc/rsyslog.d/\nExecStartPost=/bin/systemctl restart rsyslog\n",
+    )
 
 
 def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:
