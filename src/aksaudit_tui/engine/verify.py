@@ -149,8 +149,11 @@ async def verify_contexts(
             if all(c in seen for c in comps):
                 continue  # this workspace's nodes have all arrived
             lookback = since if started_at is None else _since(started_at)
-            if probed_at is not None:
-                lookback = max(lookback, _covering(probed_at))
+            anchor = started_at  # records older than this do not count
+            if probed_at is not None and started_at is None and _covering(probed_at) > since:
+                # the probe is older than the look-back: reach back to it, and not before it
+                # (the seconds are rounded up; a record from just before must not count)
+                lookback, anchor = _covering(probed_at), probed_at
             try:
                 got = await arrivals(
                     config.settings, ws.customer_id, comps, plan.facility, lookback
@@ -166,11 +169,7 @@ async def verify_contexts(
                     cluster_errors.setdefault(want[comp][0].cluster.name, msg)
                 continue
             for comp, arr in got.items():
-                if (
-                    comp in comps
-                    and getattr(arr, "records", 0) > 0
-                    and _since_start(arr, started_at)
-                ):
+                if comp in comps and getattr(arr, "records", 0) > 0 and _since_start(arr, anchor):
                     seen[comp] = arr
         waiting = [c for c in computers if c not in ws_failed]
         for comp in waiting:
