@@ -15,7 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from aksaudit_tui.cloud.logpaths import ama, container_insights, legacy_oms, undo
 from aksaudit_tui.cloud.logpaths.undo import UndoScope, out_of_scope, recordable, withheld
+from aksaudit_tui.cloud.parse import CI_ASSOCIATION
 from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.steps.kubeops import open_kube
 from aksaudit_tui.errors import EXIT_OK, EXIT_USAGE
@@ -196,7 +198,9 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
     assert [t for t in mine if out_of_scope(t, SCOPE)] == []
     theirs = [
         f"addon|{SCOPE.cluster_id}2",
-        f"vmss-ext|{VMSS.replace('MC_rg-aks_c', 'rg-other')}|X",
+        f"vmss-ext|{VMSS.replace('MC_rg-aks_c', 'rg-other')}|AzureMonitorLinuxAgent",
+        f"vmss-ext|{VMSS}|SomeonesSecurityAgent",  # on our scale set, but not our agent
+        f"dcra|{VMSS}|their-association",
         f"dcr|{other_rg}",  # a whole rule outside the cluster's resource group
         f"dcr-flow|{other_sub}",
         f"dcr-source|{RULE}|their-source",
@@ -205,6 +209,12 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         "unknown|x",
     ]
     assert all(out_of_scope(t, SCOPE) for t in theirs)
+
+
+def test_the_names_the_scope_check_accepts_are_the_adapters_own() -> None:
+    assert {ama.EXT_NAME.lower(), legacy_oms.EXT_NAME.lower()} == undo.OUR_EXTENSIONS
+    assert {ama.ASSOCIATION.lower(), CI_ASSOCIATION.lower()} == undo.OUR_ASSOCIATIONS
+    assert container_insights.OUR_SOURCE_PREFIX == undo.OUR_SOURCE_PREFIX
 
 
 def test_a_token_that_could_hold_someone_elses_settings_is_never_recorded() -> None:

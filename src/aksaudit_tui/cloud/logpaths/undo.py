@@ -40,6 +40,11 @@ RECORDABLE_KINDS = frozenset(
     }
 )
 OUR_SOURCE_PREFIX = "aksaudit-"  # the syslog sources the tool adds to a rule are named so
+# The only extensions and rule associations the adapters install (ama.EXT_NAME,
+# legacy_oms.EXT_NAME; ama.ASSOCIATION, parse.CI_ASSOCIATION): a token from the record naming
+# another one on the cluster's scale sets is someone else's agent or association.
+OUR_EXTENSIONS = frozenset({"azuremonitorlinuxagent", "omsagentforlinux"})
+OUR_ASSOCIATIONS = frozenset({"aksaudit-syslog", "containerinsightsextension"})
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,10 @@ def out_of_scope(token: str, scope: UndoScope) -> str | None:
     if kind in ("addon", "addon-msi"):
         ok = same_id(target, scope.cluster_id)
     elif kind == "dcra":
-        ok = same_id(target, scope.cluster_id) or scale_set
+        named = len(args) > 1 and args[1].lower() in OUR_ASSOCIATIONS
+        ok = named and (same_id(target, scope.cluster_id) or scale_set)
     elif kind == "vmss-ext":
-        ok = scale_set
+        ok = scale_set and len(args) > 1 and args[1].lower() in OUR_EXTENSIONS
     elif kind == "dcr":  # a whole rule: only where the tool creates them
         ok = rule and rg == scope.resource_group.lower()
     elif kind == "dcr-source":
