@@ -173,6 +173,7 @@ class AksauditApp(App[int]):
         self._painted = asyncio.Event()
         self._warm: asyncio.Task[None] | None = None
         self._warm_run: asyncio.Task[None] | None = None
+        self._run_waits = False  # a run (e.g. a resume during discovery) waits for warm_run
         # Runs and verifies do their work (SDK parsing, journal fsyncs) on a loop of their own.
         self._engine_loop = EngineThread()
         self._start = start
@@ -221,6 +222,16 @@ class AksauditApp(App[int]):
 
         async def warm_run() -> None:
             await asyncio.shield(warm_task)
+            # after the first discovery (its rows are what the user waits for; the imports on
+            # this thread would take turns with it for the GIL), unless a run waits for them
+            waited = 0.0
+            while (
+                self.job("discovery").running
+                and not self._run_waits
+                and waited < LEFTOVERS_WAIT_S
+            ):
+                await asyncio.sleep(0.1)
+                waited += 0.1
             await asyncio.to_thread(_import_all, RUN_MODULES)
             self._parse_run_css()
             # Everything alive now (modules, classes of the SDKs just imported) lives as long
@@ -714,6 +725,7 @@ class AksauditApp(App[int]):
 
         async def run() -> Any:
             try:
+                self._run_waits = True
                 await self.warm_run()  # long done in a session; else the run starts after it
                 return await self._engine_loop.call(lambda inner: call(on_event, inner), cancel)
             except Exception as exc:
