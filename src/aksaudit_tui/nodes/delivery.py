@@ -247,6 +247,7 @@ class _Active:
     node: NodeInfo
     created: float
     pod: Obj | None = None
+    scheduled_reported: bool = False
     running_reported: bool = False
 
 
@@ -296,6 +297,8 @@ async def _oneshot(
     active: dict[str, _Active] = {}
     finishing: set[asyncio.Task[None]] = set()
     creating: set[asyncio.Future[Obj]] = set()
+    starting: set[asyncio.Task[None]] = set()  # waiting for their create's answer
+    broken: list[Exception] = []  # a create that failed in a way no node result says
     watch: PodWatch | None = None
     end = t0 + deadline_s if deadline_s else None
     ns_created = False
@@ -348,6 +351,7 @@ async def _oneshot(
         if a is None:
             return
         a.pod = pod
+        scheduled(a)  # the pod is there: its create landed, whether or not its answer has
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed"):
             reason = None if phase == "Succeeded" else pod_reason(pod)
@@ -361,16 +365,25 @@ async def _oneshot(
             a.running_reported = True
             _emit(on_node, _result(a.node, "running"))
 
-    async def create(n: NodeInfo) -> None:
+    def start(n: NodeInfo) -> None:
+        """Create the pod on ``n`` without waiting for the API's answer: the loop goes on
+        reading events, so a finished pod's successor starts at once, not after the creates in
+        flight have returned (waiting for them held every freed slot by a create's round
+        trip, a wave in all but name)."""
         body = oneshot_pod(spec, script_text, script_mode, n.name)
         name = body["metadata"]["name"]
         active[name] = _Active(n, time.monotonic())
-        # Shielded and kept: a cancel cannot stop the create's thread, so the cleanup below
-        # waits for it to land and then deletes its pod (else a privileged pod can land after
-        # the run's last look and stay).
+        # Kept: a cancel cannot stop the create's thread, so the cleanup below waits for it
+        # to land and then deletes its pod (else a privileged pod can land after the run's
+        # last look and stay).
         call = asyncio.ensure_future(kube.create_pod(body))
         creating.add(call)
         call.add_done_callback(creating.discard)
+        task = asyncio.ensure_future(created(n, name, call))
+        starting.add(task)
+        task.add_done_callback(starting.discard)
+
+    async def created(n: NodeInfo, name: str, call: asyncio.Future[Obj]) -> None:
         try:
             await asyncio.shield(call)
         except (ApiException, UserError) as e:
@@ -379,8 +392,19 @@ async def _oneshot(
             results[n.name] = _result(n, "failed", f"creating the pod failed: {msg}")
             _emit(on_node, results[n.name])
             return
+        except Exception as e:  # anything else ends the run, as it did when awaited there
+            broken.append(e)
+            return
         stats.pods_created += 1
-        _emit(on_node, _result(n, "scheduled"))
+        a = active.get(name)
+        if a is not None:  # (its events may have finished it already)
+            scheduled(a)
+
+    def scheduled(a: _Active) -> None:
+        """Report the node ``scheduled`` once, before anything its pod's events report."""
+        if not a.scheduled_reported:
+            a.scheduled_reported = True
+            _emit(on_node, _result(a.node, "scheduled"))
 
     outcome: Literal["done", "cancelled", "deadline"] = "done"
     try:
@@ -401,11 +425,10 @@ async def _oneshot(
             if end is not None and now > end:
                 outcome = "deadline"
                 break
-            batch: list[NodeInfo] = []
-            while todo and len(active) + len(batch) < max(1, spec.concurrency):
-                batch.append(todo.popleft())
-            if batch:
-                await asyncio.gather(*(create(n) for n in batch))
+            if broken:
+                raise broken[0]
+            while todo and len(active) < max(1, spec.concurrency):
+                start(todo.popleft())
             ev = await watch.next(_TICK_S)
             while ev is not None:
                 _handle_event(ev, active, consider, start_finish)
@@ -429,6 +452,8 @@ async def _oneshot(
             if not t.done():
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await t
+        for t in list(starting):
+            t.cancel()  # (shielded: the creates themselves are waited for just below)
         if creating:
             await asyncio.gather(*list(creating), return_exceptions=True)
         try:
