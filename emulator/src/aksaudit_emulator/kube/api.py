@@ -997,8 +997,13 @@ class KubeApi:
     async def _events_v1(
         self, request: web.Request, store: KubeStore, cluster: str, ns: str | None, name: str | None
     ) -> web.StreamResponse:
-        """events.k8s.io/v1: the stored core Events in that group's shape (get, list, watch)."""
+        """events.k8s.io/v1: the stored core Events in that group's shape (get, list, watch),
+        and written through it (create, update, patch, delete) as that group checks writes."""
         q = request.query
+        if request.method in ("POST", "PUT", "PATCH") and ns is not None:
+            return await self._events_v1_write(request, store, cluster, ns, name)
+        if request.method == "DELETE" and ns is not None and name is not None:
+            return await self._resource(request, store, cluster, "events", ns, name, None)
         if request.method != "GET":
             raise ApiError(
                 405,
@@ -1031,6 +1036,96 @@ class KubeApi:
                 "items": [_list_item(events.to_events_v1(o)) for o in items],
             }
         )
+
+    async def _events_v1_write(
+        self, request: web.Request, store: KubeStore, cluster: str, ns: str, name: str | None
+    ) -> web.StreamResponse:
+        """Create (POST), update (PUT) or patch (merge, strategic merge or JSON patch, all on the
+        events.k8s.io/v1 shape) an Event; stored as the core Event both groups read."""
+        dry = request.query.get("dryRun") == "All"
+        if request.method == "POST" and name is None:
+            self._authorize(cluster, "create", "events", ns, None)
+            body = await self._body(request)
+            if not isinstance(body, dict):
+                raise ApiError(
+                    400, "BadRequest", "the body of the request was in an unknown format"
+                )
+            body_ns = (body.get("metadata") or {}).get("namespace")
+            if body_ns and body_ns != ns:
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not "
+                    "match the namespace sent on the request",
+                )
+            objects.require_namespace(store, ns, creating=True)
+            event = events.from_events_v1(body, ns)
+            objects.reset_system_fields(event)
+            if dry:
+                out = copy.deepcopy(event)
+                out["metadata"]["uid"] = str(uuid.uuid4())
+                out["metadata"]["creationTimestamp"] = now_iso()
+                return _json(events.to_events_v1(out), 201)
+            return _json(events.to_events_v1(store.create("events", event)), 201)
+        if name is None or request.method == "POST":
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        verb = "update" if request.method == "PUT" else "patch"
+        self._authorize(cluster, verb, "events", ns, name)
+        body = await self._body(request, _PATCH_TYPES if verb == "patch" else _BODY_TYPES)
+        current = store.get("events", ns, name)
+        if current is None:
+            raise ApiError(
+                404,
+                "NotFound",
+                f'events.events.k8s.io "{name}" not found',
+                {"name": name, "group": "events.k8s.io", "kind": "events"},
+            )
+        shown = events.to_events_v1(current)
+        if verb == "patch" and request.content_type == "application/json-patch+json":
+            if not isinstance(body, list):
+                raise ApiError(400, "BadRequest", "json patch must be a list")
+            body = _json_patch(shown, body)
+        elif verb == "patch":
+            if not isinstance(body, dict):
+                raise ApiError(
+                    400, "BadRequest", "the body of the request was in an unknown format"
+                )
+            body = _merge_patch(shown, _without_directives(body))  # Event has no merge keys
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
+        meta = body.get("metadata") or {}
+        if meta.get("name", name) != name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        rv = meta.get("resourceVersion")
+        if verb == "update" and rv and rv != current["metadata"]["resourceVersion"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on events.events.k8s.io "{name}": the object '
+                "has been modified; please apply your changes to the latest version and try again",
+                {"name": name, "group": "events.k8s.io", "kind": "events"},
+            )
+        new = events.from_events_v1({**body, "metadata": {"name": name}}, ns, current)
+        merged = copy.deepcopy(current)
+        for k in ("labels", "annotations"):
+            if k in meta:
+                merged["metadata"][k] = meta[k]
+            else:
+                merged["metadata"].pop(k, None)
+        for k in ("series", "count", "firstTimestamp", "lastTimestamp", "source"):
+            if k in new:
+                merged[k] = new[k]
+            else:
+                merged.pop(k, None)
+        if dry or merged == current:
+            return _json(events.to_events_v1(merged))
+        return _json(events.to_events_v1(store.update("events", merged)))
 
     # ------------------------------------------------------------ logs
     async def _log(self, request: web.Request, store: KubeStore, pod: Obj) -> web.StreamResponse:

@@ -16,7 +16,14 @@ Contract:
 - ``eventTime`` is set on every Event (a real kubelet leaves it null; the `kubernetes` client's
   events.k8s.io model requires it, so both views stay readable).
 - ``to_events_v1(event)`` is the events.k8s.io/v1 shape of a stored core Event (regarding,
-  note, deprecated* fields), the conversion the API server does between the two groups.
+  note, deprecated* fields), the conversion the API server does between the two groups;
+  ``from_events_v1(body, namespace, old)`` the other way, for a client writing through
+  events.k8s.io/v1 (create, update, patch), with that group's validation: on create
+  ``eventTime``, ``reportingController``, ``reportingInstance``, ``action`` and ``reason`` are
+  required, ``type`` is Normal or Warning, the deprecated* fields must be unset, a ``series``
+  has a count of at least 2 and a ``lastObservedTime``; on update everything but ``series``
+  and the metadata is immutable (how client-go's new recorder counts repeats: a patch of
+  ``series``).
 
 Events are written to the store like any object (resourceVersion, watch), but the controller
 and the kubelet do not wake for them (runtime.py), so recording never feeds back into a resync.
@@ -161,7 +168,7 @@ def to_events_v1(event: Obj) -> Obj:
         "deprecatedSource": event.get("source") or {},
         "deprecatedFirstTimestamp": event.get("firstTimestamp"),
         "deprecatedLastTimestamp": event.get("lastTimestamp"),
-        "deprecatedCount": event.get("count", 1),
+        "deprecatedCount": event.get("count", 0),
     }
     if event.get("related"):
         out["related"] = event["related"]
@@ -202,3 +209,123 @@ def prepare(body: Obj, namespace: str) -> Obj:
     meta["namespace"] = namespace
     body.setdefault("count", 1)
     return body
+
+
+_V1_IMMUTABLE = (
+    ("regarding", "involvedObject"),
+    ("reason", "reason"),
+    ("note", "message"),
+    ("type", "type"),
+    ("eventTime", "eventTime"),
+    ("action", "action"),
+    ("related", "related"),
+    ("reportingController", "reportingController"),
+    ("reportingInstance", "reportingInstance"),
+)
+_NOTE_LIMIT = 1024
+
+
+def from_events_v1(body: Obj, namespace: str, old: Obj | None = None) -> Obj:
+    """The core/v1 Event an events.k8s.io/v1 write stores (``old``: the stored Event an update
+    replaces), checked as the API server checks that group's writes (422 with causes)."""
+    meta = dict(body.get("metadata") or {})
+    if not meta.get("name") and meta.get("generateName"):
+        meta["name"] = f"{meta['generateName']}{time.time_ns():x}"
+    name = str(meta.get("name") or "")
+    causes: list[tuple[str, str, str]] = []
+
+    def need(field: str, limit: int = 128) -> None:
+        value = body.get(field)
+        if not value:
+            causes.append(("FieldValueRequired", field, "Required value"))
+        elif len(str(value)) > limit:
+            causes.append(
+                ("FieldValueInvalid", field, f"Invalid value: can have at most {limit} characters")
+            )
+
+    if not name:
+        causes.append(
+            (
+                "FieldValueRequired",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            )
+        )
+    need("eventTime", 64)
+    need("reportingController", 253)
+    need("reportingInstance")
+    need("action")
+    need("reason")
+    if len(str(body.get("note") or "")) > _NOTE_LIMIT:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "note",
+                f"Invalid value: can have at most {_NOTE_LIMIT} characters",
+            )
+        )
+    if body.get("type") not in ("Normal", "Warning"):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "type",
+                f'Invalid value: "": has invalid value: {body.get("type") or ""}',
+            )
+        )
+    regarding = body.get("regarding") or {}
+    if regarding.get("namespace") not in (None, "", namespace):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "regarding.namespace",
+                f'Invalid value: "{regarding.get("namespace")}": does not match event.namespace',
+            )
+        )
+    series = body.get("series")
+    if series is not None:
+        if int((series or {}).get("count") or 0) < 2:
+            causes.append(
+                ("FieldValueInvalid", "series.count", "Invalid value: should be at least 2")
+            )
+        if not (series or {}).get("lastObservedTime"):
+            causes.append(("FieldValueRequired", "series.lastObservedTime", "Required value"))
+    if old is None:
+        for field in ("deprecatedCount", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"):
+            if body.get(field):
+                causes.append(("FieldValueInvalid", field, "Invalid value: needs to be unset"))
+        if any((body.get("deprecatedSource") or {}).values()):
+            causes.append(
+                ("FieldValueInvalid", "deprecatedSource", "Invalid value: needs to be unset")
+            )
+    else:
+        was = to_events_v1(old)
+        for v1_field, core_field in _V1_IMMUTABLE:
+            if (body.get(v1_field) or None) != (was.get(v1_field) or None):
+                causes.append(
+                    ("FieldValueInvalid", core_field, "Invalid value: field is immutable")
+                )
+    if causes:
+        raise invalid("events", name, causes)
+    meta["namespace"] = namespace
+    event: Obj = {
+        "metadata": meta,
+        "involvedObject": regarding,
+        "reason": body.get("reason", ""),
+        "message": body.get("note", ""),
+        "type": body.get("type", ""),
+        "eventTime": body.get("eventTime"),
+        "action": body.get("action", ""),
+        "reportingComponent": body.get("reportingController", ""),
+        "reportingInstance": body.get("reportingInstance", ""),
+        "source": body.get("deprecatedSource") or {},
+    }
+    for v1_field, core_field in (
+        ("related", "related"),
+        ("series", "series"),
+        ("deprecatedCount", "count"),
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+    ):
+        if body.get(v1_field):
+            event[core_field] = body[v1_field]
+    return event
