@@ -55,8 +55,8 @@ was none); JSON or YAML bodies only (protobuf: 415); discovery with short names;
 (openapi.py, from schema.py: the `kubernetes` client's models), field validation and pruning of
 unknown fields; strategic merge patch (smp.py); server-side apply and managedFields (ssa.py);
 Events from the scheduler, kubelet and DaemonSet controller (events.py; also as
-events.k8s.io/v1, which clients may write too); Table output (table.py); streaming lists (`sendInitialEvents=true`, what
-kubectl >= 1.35 watches with).
+events.k8s.io/v1, which clients may write too); Table output (table.py); streaming lists
+(`sendInitialEvents=true`, what kubectl >= 1.35 watches with).
 
 Kubelet guarantees: see kubelet.py's docstring. In short: a pod bound to a Linux node with a
 root runs its first container's command for real (`sh`), with the node root as AKSAUDIT_ROOT
