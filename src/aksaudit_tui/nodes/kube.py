@@ -278,13 +278,25 @@ def admission_hint(namespace: str, message: str) -> str:
 class KubeClient:
     """Async facade over CoreV1Api / AppsV1Api for one cluster (one kube context)."""
 
-    def __init__(self, api: client.ApiClient, *, context: str = "", max_workers: int = 24):
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        context: str = "",
+        max_workers: int = 24,
+        executor: ThreadPoolExecutor | None = None,
+    ):
+        """``executor``: a pool shared with other clusters' clients (the caller owns it; a
+        fleet read would otherwise start new threads for every cluster), else a private one."""
         self.api = api
         self.context = context
         # Typed Any: we call them with _preload_content=False and read raw JSON.
         self.core: Any = client.CoreV1Api(api)
         self.apps: Any = client.AppsV1Api(api)
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aksaudit-kube")
+        self._owns_pool = executor is None
+        self._pool = executor or ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="aksaudit-kube"
+        )
         # API requests by kind ("list_node", "create_pod", "watch_pods", ...) for the O(1) checks.
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -295,7 +307,8 @@ class KubeClient:
             self.calls[name] += 1
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             cast(Any, self.api).close()
 

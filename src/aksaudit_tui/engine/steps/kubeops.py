@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aksaudit_tui.engine.results import Leftover
@@ -18,11 +19,14 @@ if TYPE_CHECKING:
     from aksaudit_tui.nodes.kube import KubeClient
 
 
-def open_kube(kubeconfig: str | None, context: str) -> KubeClient:
+def open_kube(
+    kubeconfig: str | None, context: str, executor: ThreadPoolExecutor | None = None
+) -> KubeClient:
+    """``executor``: a thread pool shared by many clusters' clients (KubeClient)."""
     # kubernetes client (~1 s of imports): loaded when a step first needs it
     from aksaudit_tui.nodes.kube import KubeClient, load_api
 
-    return KubeClient(load_api(kubeconfig, context), context=context)
+    return KubeClient(load_api(kubeconfig, context), context=context, executor=executor)
 
 
 async def kube(ctx: StepContext) -> KubeClient:
