@@ -226,9 +226,7 @@ class AksauditApp(App[int]):
             # this thread would take turns with it for the GIL), unless a run waits for them
             waited = 0.0
             while (
-                self.job("discovery").running
-                and not self._run_waits
-                and waited < LEFTOVERS_WAIT_S
+                self.job("discovery").running and not self._run_waits and waited < LEFTOVERS_WAIT_S
             ):
                 await asyncio.sleep(0.1)
                 waited += 0.1
