@@ -408,12 +408,28 @@ async def _oneshot(
 
     outcome: Literal["done", "cancelled", "deadline"] = "done"
     try:
-        ns_created = await kube.ensure_namespace(ns, plan_sha=spec.plan_sha)
-        keeper_sha = await _keeper_sha(kube, ns, run_sha, stats)
-        await _make_fence(kube, spec, run_sha, keeper_sha, stats)
-        await kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text))
+        # Two steps of calls at once instead of eight in a row (the first pod waited for every
+        # one): the namespace beside the keeper's sha (a read), then the fence (which needs
+        # that sha), the ConfigMap and the watch (which need the namespace). Each step waits
+        # for all its calls, so a failure never leaves one running into the cleanup.
+        made, sha = await asyncio.gather(
+            kube.ensure_namespace(ns, plan_sha=spec.plan_sha),
+            _keeper_sha(kube, ns, run_sha, stats),
+            return_exceptions=True,
+        )
+        ns_created = made is True
+        _raise_first(made, sha)
+        keeper_sha = sha if isinstance(sha, str) else None
         watch = kube.watch_pods(ns, selector)
-        leftovers = await watch.start()
+        _raise_first(
+            *await asyncio.gather(
+                _make_fence(kube, spec, run_sha, keeper_sha, stats),
+                kube.ensure_configmap(oneshot_configmap(spec, script_text, rules_text)),
+                watch.start(),
+                return_exceptions=True,
+            )
+        )
+        leftovers = watch.started_with
         if leftovers:  # same run id reused after a crash: start clean
             await kube.delete_pods(ns, selector, grace_s=0)
 
@@ -475,6 +491,13 @@ async def _oneshot(
         _emit(on_node, results[n.name])
     stats.seconds = time.monotonic() - t0
     return [results[n.name] for n in nodes if n.name in results]
+
+
+def _raise_first(*results: object) -> None:
+    """Raise the first exception among ``results`` (``gather(..., return_exceptions=True)``)."""
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
 
 
 def _handle_event(

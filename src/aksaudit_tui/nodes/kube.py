@@ -924,6 +924,7 @@ class PodWatch:
         self.selector = selector
         self.timeout_s = timeout_s
         self.rv = ""
+        self.started_with: list[Obj] = []  # what start() listed
         self.watch_requests = 0
         self.relists = 0
         self.drops = 0
@@ -935,6 +936,7 @@ class PodWatch:
 
     async def start(self) -> list[Obj]:
         pods, self.rv = await self.kube.list_pods(self.ns, self.selector)
+        self.started_with = pods
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="aksaudit-pod-watch", daemon=True)
         self._thread.start()
