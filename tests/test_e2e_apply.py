@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished
+from aksaudit_tui.engine.events import Event, NodeUpdate, StepFinished, StepLog
 from aksaudit_tui.engine.plan import PlanRequest
 from engine_helpers import (
     TARGETS,
@@ -173,8 +173,12 @@ async def test_a_keeper_left_alone_is_verified_by_its_next_heartbeat(
     assert (await eng.apply(plan)).outcome == "ok"
     eng.verify_deadline_s = 2  # the emulator ingests in a fraction of a second: no slack left
     started = datetime.now(UTC)
-    again = await eng.apply(plan)
+    seen: list[Any] = []
+    again = await eng.apply(plan, seen.append)
     assert again.summary["clusters"][cluster]["steps"]["delivery"] == "already"
+    # the user is told why verify waits longer than usual, and for how long at most
+    told = [e.line for e in seen if isinstance(e, StepLog) and e.step == "verify"]
+    assert any("keeper's next heartbeat (every 10 s)" in line for line in told), told
     assert again.summary["verified"] is True, again.summary["verify"]
     customer_id = plan.workspace_for(plan.clusters[0]).customer_id.lower()
     with emu.state.lock:

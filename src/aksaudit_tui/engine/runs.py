@@ -19,7 +19,14 @@ from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.engine import removal, rules
 from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.coverage import VerifyReport
-from aksaudit_tui.engine.events import Event, RunStarted, RunWarning, StepFinished, StepStarted
+from aksaudit_tui.engine.events import (
+    Event,
+    RunStarted,
+    RunWarning,
+    StepFinished,
+    StepLog,
+    StepStarted,
+)
 from aksaudit_tui.engine.journal import RunRecord, new_run_id
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import RunResult
@@ -29,7 +36,7 @@ from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.access import access_probe
 from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import APPLY_STEPS, apply_steps
-from aksaudit_tui.engine.verify import after_apply_deadline_s, verify_contexts
+from aksaudit_tui.engine.verify import after_apply_deadline_s, keeper_wait_line, verify_contexts
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes.image import require_digest
 
@@ -211,6 +218,11 @@ async def _verify_step(
     poll for the workspace), journalled per cluster like the other steps."""
     run_id = record.run_id if record else "verify"
     ctxs = [r.ctx for r in runs if r.ctx is not None]
+    left_alone = {
+        r.name
+        for r in runs
+        if plan.delivery == "keeper" and r.outcomes.get("delivery") == "already"
+    }
     for ctx in ctxs:
         if record is not None:
             record.mark(ctx.cluster.name, "verify", "running")
@@ -222,6 +234,9 @@ async def _verify_step(
                 "verify: audit lines arrive in the workspace from every Linux node",
             )
         )
+        if ctx.cluster.name in left_alone:
+            # a quiet node's first record since the run started is the keeper's next heartbeat
+            emit(StepLog(run_id, ctx.cluster.name, "verify", keeper_wait_line(config.timing)))
     report = await verify_contexts(
         config,
         plan,
@@ -231,8 +246,7 @@ async def _verify_step(
         since=timedelta(minutes=15),  # not used: started_at bounds the look-back
         deadline_s=after_apply_deadline_s(
             config.timing,
-            keeper_left_alone=plan.delivery == "keeper"
-            and any(r.outcomes.get("delivery") == "already" for r in runs),
+            keeper_left_alone=bool(left_alone),
         ),
         run_id=run_id,
         started_at=started,

@@ -79,6 +79,16 @@ def after_apply_deadline_s(timing: Timing, *, keeper_left_alone: bool) -> float:
     return timing.verify_deadline_s + extra
 
 
+def keeper_wait_line(timing: Timing) -> str:
+    """What the user reads while verify waits for a keeper the run left alone."""
+    return (
+        "nothing changed on the nodes, so their keeper ran nothing for this run: each node's "
+        f"first record since it started is the keeper's next heartbeat (every "
+        f"{timing.keeper_interval_s} s); verify waits up to "
+        f"{int(after_apply_deadline_s(timing, keeper_left_alone=True))} s for it"
+    )
+
+
 def _since_start(arr: Any, started_at: datetime | None) -> bool:
     """A record counts for this run only if its newest line is from after the run started: the
     look-back is whole seconds (at least one), so a short run's window can reach before it."""
