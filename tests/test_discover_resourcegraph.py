@@ -22,7 +22,7 @@ import pytest
 from aksaudit_emulator import load_scenario
 from aksaudit_emulator.fleet import fleet_scenario
 from aksaudit_tui.cli.main import main
-from aksaudit_tui.cloud import graphwalk, resourcegraph
+from aksaudit_tui.cloud import discovery, graphwalk, resourcegraph
 from aksaudit_tui.cloud.discovery import discover, discover_all
 from aksaudit_tui.cloud.models import Cluster, Inventory, Subscription
 from fixtures.cloud import DEFAULT_SUB_DEV, DEFAULT_SUB_PROD, credential_for, requests, settings_for
@@ -210,6 +210,48 @@ def test_unreadable_subscription_is_walked_and_reported(make_emulator: Callable[
     assert inv.errors and inv.errors[0].code == "AuthorizationFailed"
     assert calls["GET list_clusters_sub"] == 1  # the walk, for that one subscription only
     same(inv, run(emu, resource_graph=False))
+
+
+def test_queries_start_beside_the_subscription_listing(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At tenant scope the queries do not wait for ARM's subscription list (the first filled
+    row is one round trip sooner): the listing is held here until every query has reached the
+    emulator, and discovery still finds the inventory the ARM walk finds."""
+    orig = discovery._Walk.list_subscriptions
+    before = requests(emulator)[GRAPH]
+    held: list[int] = []
+
+    async def listing_held(self: Any, subscription: str | None) -> list[tuple[str, str]]:
+        for _ in range(1200):  # 60 s: the queries are sent at once, or never before the list
+            if requests(emulator)[GRAPH] - before >= len(resourcegraph.QUERIES.values()):
+                break
+            await asyncio.sleep(0.05)
+        held.append(requests(emulator)[GRAPH] - before)
+        return await orig(self, subscription)
+
+    monkeypatch.setattr(discovery._Walk, "list_subscriptions", listing_held)
+    inv = run(emulator)
+    assert inv.discovery.method == "resource-graph"
+    assert held == [len(resourcegraph.QUERIES.values())]  # all sent before the list answered
+    assert {c.name for c in inv.clusters} == {"aks-prod-weu", "aks-payments-weu", "aks-dev-neu"}
+    monkeypatch.setattr(discovery._Walk, "list_subscriptions", orig)
+    same(inv, run(emulator, resource_graph=False))
+
+
+def test_one_subscription_asked_for_scopes_the_queries(emulator: Any) -> None:
+    """``--subscription``: the queries cover that subscription only (listed first)."""
+    s = settings_for(emulator)
+    inv = asyncio.run(discover_all(s, DEFAULT_SUB_PROD, credential=credential_for(emulator)))
+    assert inv.discovery.method == "resource-graph"
+    assert {sub.id for sub in inv.subscriptions} == {DEFAULT_SUB_PROD}
+    assert {c.subscription_id for c in inv.clusters} == {DEFAULT_SUB_PROD}
+    walked = asyncio.run(
+        discover_all(
+            replace(s, resource_graph=False), DEFAULT_SUB_PROD, credential=credential_for(emulator)
+        )
+    )
+    same(inv, walked)
 
 
 def test_stream_announces_listed_clusters_before_complete(emulator: Any) -> None:

@@ -16,9 +16,10 @@ clusters were found: the first rows show after two round trips (subscriptions, m
 clusters), and clusters complete one after another rather than all at the very end.
 
 That walk is the fallback: ``discover`` first asks Azure Resource Graph (``graphwalk.py``: a few
-paged queries across every subscription, ARM only for what they lack) and walks ARM only when
-Resource Graph is turned off (``CloudSettings.resource_graph``, ``--no-resource-graph``) or
-cannot answer (403 and the like). ``DiscoveryReport`` says which way was taken, and why.
+paged queries at tenant scope, sent beside the subscription listing, ARM only for what they
+lack) and walks ARM only when Resource Graph is turned off (``CloudSettings.resource_graph``,
+``--no-resource-graph``) or cannot answer (403 and the like). ``DiscoveryReport`` says which
+way was taken, and why.
 """
 
 from __future__ import annotations
@@ -459,12 +460,21 @@ async def discover(
     walk = _Walk(clients, Prioritized(PriorityLimit(settings.concurrency)), queue.put_nowait)
     report = report if report is not None else DiscoveryReport()
 
+    listing: asyncio.Future[list[tuple[str, str]]] | None = None
+
     async def runner() -> None:
+        nonlocal listing
         try:
-            found = await walk.list_subscriptions(subscription)
             if settings.resource_graph:
+                # All subscriptions: the queries start at tenant scope at once, beside ARM's
+                # listing (names, and what the queries keep); one asked for is listed first.
+                scope: list[str] | None = None
+                listed = asyncio.ensure_future(walk.list_subscriptions(subscription))
+                listing = listed
+                if subscription:
+                    scope = [sid for sid, _ in await listed]
                 try:
-                    stats = await graph_discovery(clients, walk, found)
+                    stats = await graph_discovery(clients, walk, listed, scope)
                 except GraphUnavailable as exc:
                     report.reason = f"Resource Graph unavailable: {exc.reason}"
                 else:
@@ -473,12 +483,18 @@ async def discover(
                     report.throttled, report.waited_s = stats.throttled, stats.waited_s
                     log.info("discovery: %s", report.line())
                     return
+                found = await listed
             else:
                 report.reason = "Resource Graph turned off (--no-resource-graph)"
+                found = await walk.list_subscriptions(subscription)
             report.method = ARM_WALK
             log.info("discovery: %s", report.line())
             await walk.walk(found)
         finally:
+            if listing is not None and not listing.done():
+                listing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await listing
             queue.put_nowait(_DONE)
 
     task = asyncio.ensure_future(runner())

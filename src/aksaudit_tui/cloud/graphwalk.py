@@ -1,8 +1,11 @@
 """Discovery through Azure Resource Graph: the queries at once, ARM only for what they lack.
 
-``graph_discovery`` runs every query of ``resourcegraph.QUERIES`` at once over the listed
-subscriptions and streams what it finds the way the ARM walk does (``discovery.py``): the
-subscriptions and each cluster as listed as soon as the cluster query answers, then each
+``graph_discovery`` runs every query of ``resourcegraph.QUERIES`` at once, at tenant scope
+(every subscription the caller can read) while ARM still lists the subscriptions, or over the
+one subscription asked for; rows of a subscription ARM does not list are left out, so the
+inventory is the listed subscriptions' either way. It streams what it finds the way the ARM
+walk does (``discovery.py``): the subscriptions and each cluster as listed as soon as the
+cluster query and the listing have answered (one round trip: they run at once), then each
 cluster complete and each workspace. ARM is asked only for what Resource Graph does not hold:
 a workspace's LinuxSyslog data sources (one call per workspace, started as soon as the
 workspace rows arrive, on the walk's shared limit), a node resource group a cluster does not
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -67,20 +70,28 @@ class ArmFill(Protocol):
 
 
 async def graph_discovery(
-    clients: AsyncClients, arm: ArmFill, subscriptions: list[tuple[str, str]]
+    clients: AsyncClients,
+    arm: ArmFill,
+    listing: Awaitable[list[tuple[str, str]]],
+    scope: list[str] | None,
 ) -> GraphStats:
-    """Discover ``subscriptions`` ((id, name) pairs) through Resource Graph (module doc).
-    Raises ``resourcegraph.GraphUnavailable`` when a query cannot be answered."""
+    """Discover the subscriptions ``listing`` gives ((id, name) pairs, listed by ARM while the
+    queries run) through Resource Graph (module doc); the queries cover ``scope`` (ids; None:
+    tenant scope). Raises ``resourcegraph.GraphUnavailable`` when a query cannot be answered,
+    and what ``listing`` raises."""
     client = graph_client(clients.settings, clients.credential, clients.transport())
-    graph = ResourceGraph(client, [sid for sid, _ in subscriptions])
+    graph = ResourceGraph(client, scope)
     tasks: PerQuery[asyncio.Future[list[dict[str, Any]]]] = QUERIES.map(
         lambda name, q: asyncio.ensure_future(graph.rows(name, q))
     )
-    fills = asyncio.ensure_future(_workspaces(arm, tasks.workspaces_and_rules))
+    # shielded: the caller still awaits the listing when a query fails (it walks ARM then)
+    listed_subs = asyncio.ensure_future(_wanted(asyncio.shield(listing)))
+    fills = asyncio.ensure_future(_workspaces(arm, tasks.workspaces_and_rules, listed_subs))
     try:
+        subscriptions, wanted = await listed_subs
         containers = await tasks.subscriptions
-        readable = {str(r.get("subscriptionId") or "").lower() for r in containers}
-        clusters = await tasks.clusters
+        readable = {str(r.get("subscriptionId") or "").lower() for r in containers} & wanted
+        clusters = [b for b in await tasks.clusters if _sub_of(b).lower() in wanted]
         for sid, name in subscriptions:
             if sid.lower() in readable:
                 arm.emit(Subscription(id=sid, name=name))
@@ -95,7 +106,7 @@ async def graph_discovery(
         completes = asyncio.gather(*(_complete(arm, index, body, c) for body, c in listed))
         workspaces = (await asyncio.gather(fills, completes))[0]
     finally:
-        pending: list[asyncio.Future[Any]] = [*tasks.values(), fills]
+        pending: list[asyncio.Future[Any]] = [*tasks.values(), fills, listed_subs]
         for task in pending:
             if not task.done():
                 task.cancel()
@@ -114,9 +125,27 @@ async def graph_discovery(
     return graph.stats
 
 
-async def _workspaces(arm: ArmFill, rows: asyncio.Future[list[dict[str, Any]]]) -> list[Workspace]:
-    """Each workspace with its LinuxSyslog data sources (ARM), as soon as the rows are in."""
-    bodies = [r for r in await rows if str(r.get("type") or "").lower().endswith("/workspaces")]
+async def _wanted(
+    listing: Awaitable[list[tuple[str, str]]],
+) -> tuple[list[tuple[str, str]], set[str]]:
+    """The listed subscriptions, and their ids in lower case (rows are kept by these)."""
+    subscriptions = await listing
+    return subscriptions, {sid.lower() for sid, _ in subscriptions}
+
+
+async def _workspaces(
+    arm: ArmFill,
+    rows: asyncio.Future[list[dict[str, Any]]],
+    listed: asyncio.Future[tuple[list[tuple[str, str]], set[str]]],
+) -> list[Workspace]:
+    """Each workspace of a listed subscription with its LinuxSyslog data sources (ARM), as soon
+    as the rows and the listing are in."""
+    _, wanted = await listed
+    bodies = [
+        r
+        for r in await rows
+        if str(r.get("type") or "").lower().endswith("/workspaces") and _sub_of(r).lower() in wanted
+    ]
     return list(await asyncio.gather(*(arm.read_workspace(_sub_of(b), b) for b in bodies)))
 
 

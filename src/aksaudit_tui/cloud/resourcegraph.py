@@ -1,7 +1,11 @@
 """Azure Resource Graph: the queries discovery sends, and reading every page of them.
 
 One ``POST /providers/Microsoft.ResourceGraph/resources`` answers a KQL query across every
-subscription named (up to ``SUBSCRIPTIONS_PER_REQUEST`` a request), so a fleet's clusters, pool
+subscription named (up to ``SUBSCRIPTIONS_PER_REQUEST`` a request), or, with none named, at
+tenant scope: every subscription the caller can read (``subscriptions`` is optional in the
+2021-03-01 ``QueryRequest``, whose "Basic tenant query" example names none; past 10,000
+subscriptions the service answers for the first 10,000 and discovery walks the rest through ARM
+as any subscription missing from ``ResourceContainers``), so a fleet's clusters, pool
 scale sets, scale-set instances, workspaces, data collection rules and their associations come
 in a few paged queries instead of several ARM calls per subscription and per cluster. Where
 things live (Microsoft's table reference): tracked resources in ``Resources`` (scale sets with
@@ -235,8 +239,9 @@ class _Quota:
             self.remaining -= 1
 
 
-def query_body(query: str, subscriptions: list[str], token: str | None) -> dict[str, Any]:
-    """The REST body of one page's request (``QueryRequest`` as the service reads it)."""
+def query_body(query: str, subscriptions: list[str] | None, token: str | None) -> dict[str, Any]:
+    """The REST body of one page's request (``QueryRequest`` as the service reads it);
+    ``subscriptions`` None: tenant scope (the field left out)."""
     from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions  # startup time
 
     options = QueryRequestOptions(top=PAGE_ROWS, skip_token=token, result_format="objectArray")
@@ -275,9 +280,10 @@ def send_raw(client: Any, request: HttpRequest) -> Awaitable[AsyncHttpResponse]:
 
 
 class ResourceGraph:
-    """Runs discovery's queries over a set of subscriptions; every page, quota honoured."""
+    """Runs discovery's queries over a set of subscriptions (None: at tenant scope, every
+    subscription the caller can read); every page, quota honoured."""
 
-    def __init__(self, client: Any, subscriptions: list[str]) -> None:
+    def __init__(self, client: Any, subscriptions: list[str] | None) -> None:
         self._client = client
         self._api_version = str(getattr(client._config, "api_version", "") or API_VERSION)
         self._subscriptions = subscriptions
@@ -289,17 +295,20 @@ class ResourceGraph:
         """Every row of ``query`` across the subscriptions (chunks of
         ``SUBSCRIPTIONS_PER_REQUEST``, run at once)."""
         self.stats.queries += 1
-        chunks = [
-            self._subscriptions[i : i + SUBSCRIPTIONS_PER_REQUEST]
-            for i in range(0, len(self._subscriptions), SUBSCRIPTIONS_PER_REQUEST)
-        ]
+        subs = self._subscriptions
+        chunks: list[list[str] | None] = [None]  # tenant scope: one request (and its pages)
+        if subs is not None:
+            chunks = [
+                subs[i : i + SUBSCRIPTIONS_PER_REQUEST]
+                for i in range(0, len(subs), SUBSCRIPTIONS_PER_REQUEST)
+            ]
         parts = await asyncio.gather(*(self._all_pages(name, query, chunk) for chunk in chunks))
         out = [row for part in parts for row in part]
         self.stats.rows[name] = len(out)
         return out
 
     async def _all_pages(
-        self, name: str, query: str, subscriptions: list[str]
+        self, name: str, query: str, subscriptions: list[str] | None
     ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         token: str | None = None
@@ -316,7 +325,7 @@ class ResourceGraph:
             if not token:
                 return out
 
-    async def _page(self, query: str, subscriptions: list[str], token: str | None) -> _Page:
+    async def _page(self, query: str, subscriptions: list[str] | None, token: str | None) -> _Page:
         # startup time: the Azure SDK loads when discovery first asks, not when the CLI starts
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 

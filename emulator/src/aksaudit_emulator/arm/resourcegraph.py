@@ -12,9 +12,10 @@ serve:
 - ``resourcecontainers``: subscriptions and resource groups.
 
 Rows have Resource Graph's columns (``type`` and ``resourceGroup`` lower case, ``properties`` and
-``tags`` dynamic) and are scoped to the request's ``subscriptions`` (all when absent), minus any
-subscription a ``forbidden_subscription`` fault hides, as Resource Graph answers only for what the
-caller may read. Paging as the service: ``options.$top`` (default 100, at most 1,000),
+``tags`` dynamic) and are scoped to the request's ``subscriptions`` (when absent: tenant scope,
+every subscription of the tenant, as the 2021-03-01 API's tenant query), minus any subscription a
+``forbidden_subscription`` fault hides, as Resource Graph answers only for what the caller may
+read. Paging as the service: ``options.$top`` (default 100, at most 1,000),
 ``options.$skip``, and ``$skipToken`` (opaque; an offset into the same result, cached per state
 version and query). Like the service, only a result with an ``id`` column can be paged: one
 without it (a ``summarize`` that drops ``id``, a bare ``project name``) answers at most ``$top``
