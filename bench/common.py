@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: figure/goal output, bench scenarios, a stand-in node script,
+"""Shared pieces of the benchmarks: figure/goal output, bench scenarios, stand-in node scripts,
 child-process peak RSS.
 
 Every bench prints one ``name: value`` line per figure, then one line per goal starting with
@@ -166,6 +166,90 @@ printf '{{"aksaudit": 1, "mode": "%s", "node": "%s", "os": "ubuntu", "os_version
 "facility": "authpriv", "severity": "info", "rules_sha256": "0", "rules_loaded": 1, \
 "skipped_watches": [], "changed": [], "errors": [], "compliant": %s, "ok": true}}\\n' \
 "$mode" "${{HOSTNAME:-node}}" "$compliant"
+"""
+
+
+# what the real script writes that names the node it ran on (the stand-ins' call log)
+_NOT_COPIED = ("var/lib/aksaudit-sim/calls.log",)
+
+
+def configuring_node_script(real_script: str, seconds: float, os_sku: str = "Ubuntu2204") -> str:
+    """A stand-in node script that leaves each node configured as the real one does, cheaply.
+
+    The real ``real_script`` runs once here, on a fresh simulated root of ``os_sku`` (the
+    emulator's own image and host-command stand-ins); every file it wrote (package, plugin,
+    rules, the stand-ins' record of auditd running with those rules, the heartbeat) is packed
+    into the stand-in. On a node, apply mode takes ``seconds`` (sleep, no CPU), unpacks those
+    files into the node's root, touches the heartbeat and prints the real run's status line;
+    check mode answers compliant (and touches the heartbeat, as the real check does) only on a
+    node so configured. The emulator then reads the node as it reads one the real script
+    configured, so its records reach the workspace and verify passes.
+
+    Why not the real script on every node: it costs ~0.6 CPU-s a node here (its host commands
+    are shell stand-ins), 300 CPU-s for 500 nodes on the 2 cores the measured app runs on: a
+    lag bench would then measure the simulated nodes' CPU, which on AKS is the nodes' own."""
+    import base64
+    import io
+    import json
+    import tarfile
+    import tempfile
+
+    from aksaudit_emulator.noderoot import build_node_root, standin_env
+
+    with tempfile.TemporaryDirectory(prefix="aksaudit-bench-node-") as tmp:
+        root = build_node_root(Path(tmp) / "root", os_sku, "aks-bench-template")
+        before = {p: p.lstat() for p in root.rglob("*")}
+        script = Path(tmp) / "node.sh"
+        script.write_text(real_script, encoding="utf-8")
+        time.sleep(0.02)  # a file rewritten within the clock's tick still shows as changed
+        run = subprocess.run(
+            ["sh", str(script), "apply"],
+            env=standin_env(root),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        lines = [ln for ln in run.stdout.splitlines() if ln.startswith('{"aksaudit"')]
+        status = json.loads(lines[-1]) if lines else {}
+        if run.returncode != 0 or not (status.get("ok") and status.get("compliant")):
+            raise SystemExit(
+                f"the real node script did not configure a simulated {os_sku} root "
+                f"(rc {run.returncode}): {(run.stderr or run.stdout).strip()[-500:]}"
+            )
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for path in sorted(root.rglob("*")):
+                rel = str(path.relative_to(root))
+                old, new = before.get(path), path.lstat()
+                same = old is not None and (old.st_mtime_ns, old.st_size) == (
+                    new.st_mtime_ns,
+                    new.st_size,
+                )
+                if not same and rel not in _NOT_COPIED:
+                    tar.add(path, arcname=rel, recursive=False)
+    payload = base64.b64encode(buf.getvalue()).decode()
+    status.update(node="@@NODE@@", mode="@@MODE@@", compliant="@@COMPLIANT@@")
+    line = json.dumps(status).replace("%", "%%")
+    order = sorted(("@@MODE@@", "@@NODE@@", "@@COMPLIANT@@"), key=line.index)
+    shell_var = {"@@MODE@@": "$mode", "@@NODE@@": "${HOSTNAME:-node}", "@@COMPLIANT@@": "$ok"}
+    line = line.replace('"@@COMPLIANT@@"', "%s").replace('"@@MODE@@"', '"%s"')
+    line = line.replace('"@@NODE@@"', '"%s"')
+    assert "'" not in line
+    args = " ".join(f'"{shell_var[k]}"' for k in order)
+    return f"""#!/bin/sh
+# aksaudit bench stand-in for the node script: {seconds:g} s, then the real script's files
+mode="${{1:-apply}}"
+root="${{AKSAUDIT_ROOT:-/}}"
+ok=false
+if [ "$mode" = check ]; then
+  [ -f "$root/etc/audit/rules.d/50-aksaudit.rules" ] && ok=true
+else
+  sleep {seconds:g}
+  printf '%s' '{payload}' | base64 -d | tar -xzf - -C "$root" && ok=true
+fi
+[ "$ok" = true ] && mkdir -p "$root/var/lib/aksaudit" && touch "$root/var/lib/aksaudit/heartbeat"
+printf '{line}\n' {args}
 """
 
 

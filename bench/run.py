@@ -61,7 +61,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("emulator", "emulator_load.py", (), ("--seconds", "3")),
     Bench("rollout", "rollout.py", ("--nodes", "500"), ("--nodes", "100")),
     Bench("verify", "verify_queries.py", ("--nodes", "500"), ("--nodes", "100", "--polls", "2")),
-    Bench("ui", "ui_lag.py", ("--nodes", "500"), ("--nodes", "100", "--verify-s", "5")),
+    Bench("ui", "ui_lag.py", ("--nodes", "500"), ("--nodes", "100", "--verify-s", "60")),
     Bench(
         "status",
         "status.py",

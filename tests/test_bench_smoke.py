@@ -101,13 +101,13 @@ def test_verify_queries_tiny() -> None:
 
 
 def test_ui_lag_tiny() -> None:
-    f = check_format(
-        run_bench("ui_lag.py", "--nodes", "3", "--seconds", "0.2", "--verify-s", "1"),
-        ["ui.lag_p99_ms", "ui.lag_max_ms", "ui.lag_samples"],
-    )
-    # the real engine ran the real keeper rollout on the emulator's three nodes
+    lines = run_bench("ui_lag.py", "--nodes", "3", "--seconds", "0.2", "--verify-s", "90")
+    f = check_format(lines, ["ui.lag_p99_ms", "ui.lag_max_ms", "ui.lag_samples"])
+    # the real engine ran the real keeper rollout on the emulator's three nodes, and the records
+    # of the nodes the stand-in configured reached the workspace: verify passed
     assert f["ui.screen"] == "RunScreen" and f["ui.compliant"] == "3"
-    assert f["ui.verify_step"] in ("failed", "done", "ok")  # the verify step ran
+    assert f["ui.verify_step"] == "done", lines
+    assert any(ln.startswith("passed ui.verify ok") for ln in lines), lines
 
 
 def test_fleet_tui_tiny() -> None:
