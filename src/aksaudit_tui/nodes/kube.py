@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import ssl
 import threading
 import time
 from collections import Counter
@@ -24,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
+import orjson
+import urllib3
 from kubernetes import client
 from kubernetes import config as _config
 from kubernetes import watch as _watch
@@ -112,7 +115,34 @@ def load_api(
         cfg.ssl_ca_cert = ca_bundle
     # One-shot rollouts keep `concurrency` pods in flight plus the watch: room for them.
     cfg.connection_pool_maxsize = 32
-    return client.ApiClient(cfg)
+    api = client.ApiClient(cfg)
+    _one_tls_context(api, cfg)
+    return api
+
+
+def _one_tls_context(api: client.ApiClient, cfg: client.Configuration) -> None:
+    """Every connection of this client (one cluster) shares one TLS context, with the CA and
+    client certificate loaded once. The client hands urllib3 file names, so each new
+    connection built a context and read and parsed the CA (and client key) again: ~3 ms of
+    CPU per connection, holding the GIL, for a fleet status 2+ connections per cluster.
+    Proxies and unverified TLS keep the client's own path (rare; nothing to gain there)."""
+    pm: Any = cast(Any, api).rest_client.pool_manager
+    if not cfg.verify_ssl or type(pm) is not urllib3.PoolManager:
+        return
+    kw = pm.connection_pool_kw
+    ctx = urllib3.util.create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    try:
+        if kw.get("ca_certs") or kw.get("ca_cert_data"):
+            ctx.load_verify_locations(cafile=kw.get("ca_certs"), cadata=kw.get("ca_cert_data"))
+        else:
+            ctx.load_default_certs()
+        if kw.get("cert_file"):
+            ctx.load_cert_chain(kw["cert_file"], kw.get("key_file"))
+    except (ssl.SSLError, OSError, ValueError):
+        return  # a bad CA or key: the first call reports it, as the client always did
+    for k in ("ca_certs", "ca_cert_data", "cert_file", "key_file"):
+        kw.pop(k, None)
+    kw["ssl_context"] = ctx
 
 
 def api_message(e: ApiException) -> str:
@@ -341,7 +371,9 @@ class KubeClient:
                 data = resp.data
             finally:
                 resp.release_conn()
-            return json.loads(data) if data else {}
+            # orjson: a 50-node list is ~170 KB, ~3x faster to parse than json's (on the
+            # pool's threads, holding the GIL the event loop's Azure calls wait for)
+            return cast(Obj, orjson.loads(data)) if data else {}
 
         return await self._run(name, go)
 
@@ -978,7 +1010,7 @@ class PodWatch:
             self.ns, label_selector=self.selector, _preload_content=False
         )
         try:
-            data = json.loads(resp.data)
+            data = orjson.loads(resp.data)
         finally:
             resp.release_conn()
         self.rv = str((data.get("metadata") or {}).get("resourceVersion") or "")
