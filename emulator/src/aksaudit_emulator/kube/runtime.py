@@ -15,6 +15,9 @@ from . import schema
 from .objects import SYSTEM_NAMESPACES, prepare_namespace
 from .store import KubeStore, WatchEvent
 
+# a node as last rendered into its Node object: a copy of it, its readiness, the kube version
+NodeSeen = tuple[SimNode, bool, str]
+
 if TYPE_CHECKING:
     from .kubelet import Kubelet
 
@@ -88,7 +91,7 @@ class KubeRuntime:
         self.wake = asyncio.Event()  # set on any object change: controller and kubelet resync
         self.kubelet: Kubelet | None = None
         self.controller_task: asyncio.Task[None] | None = None
-        self.node_sigs: dict[str, dict[str, str]] = {}  # cluster -> node -> last rendered sig
+        self.node_sigs: dict[str, dict[str, NodeSeen]] = {}  # cluster -> node -> last rendered
         self.ds_backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node)
         self.ds_backoff_pending: set[tuple[str, str]] = set()  # back-offs not yet expired
         self.reconciled_rv: dict[str, int] = {}  # cluster -> store.rv after the last pass
