@@ -18,10 +18,12 @@ from typing import Any
 from aksaudit_tui.cloud.logpaths import ama, container_insights, legacy_oms, undo
 from aksaudit_tui.cloud.logpaths.undo import UndoScope, out_of_scope, recordable, withheld
 from aksaudit_tui.cloud.parse import CI_ASSOCIATION
-from aksaudit_tui.engine.plan import PlanRequest
+from aksaudit_tui.engine.plan import DEFAULT_IMAGE, PlanRequest
+from aksaudit_tui.engine.recorded import untrusted
 from aksaudit_tui.engine.steps.kubeops import open_kube
 from aksaudit_tui.errors import EXIT_OK, EXIT_USAGE
-from aksaudit_tui.nodes.record import RECORD_KEY, parse_record
+from aksaudit_tui.nodes.image import parse_image
+from aksaudit_tui.nodes.record import RECORD_KEY, AppliedRecord, parse_record
 from engine_helpers import (
     aksaudit_cmd,
     cli_env,
@@ -222,3 +224,84 @@ def test_a_token_that_could_hold_someone_elses_settings_is_never_recorded() -> N
     assert not recordable(restore) and not recordable("new-kind|x")
     assert withheld(restore) == f"vmss-ext-restore|{VMSS}|OmsAgentForLinux"
     assert "s3cr3t" not in withheld(restore)
+
+
+EVIL = "evil.example/root@sha256:" + "e" * 64
+
+
+async def _plant(emu: Any, cluster: str, where: str, **fields: Any) -> None:
+    """Someone who may create ConfigMaps (and namespaces) plants a record of their own: our
+    labels, the newest time, their image."""
+    kube = await asyncio.to_thread(open_kube, emu.info.kubeconfig, cluster)
+    try:
+        if await kube.get_namespace(where) is None:
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": where}}
+            await asyncio.to_thread(kube.core.create_namespace, body)
+        doc = {
+            "v": 1, "plan_hash": "p" * 64, "log_path": "ama", "delivery": "one-shot",
+            "namespace": where, "image": EVIL, "applied_at": "9999-12-31T00:00:00+00:00",
+            "applied_by": "mallory", "tool_version": "9", **fields,
+        }  # fmt: skip
+        labels = {"app.kubernetes.io/managed-by": "aksaudit", "aksaudit.io/role": "record"}
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "aksaudit-applied", "namespace": where, "labels": labels},
+            "data": {RECORD_KEY: json.dumps(doc)},
+        }
+        await asyncio.to_thread(kube.core.create_namespaced_config_map, where, body)
+    finally:
+        kube.close()
+
+
+def test_a_planted_record_never_chooses_the_image_or_namespace_of_the_remove(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    emu = make_emulator(scenario())
+    asyncio.run(_enable_elsewhere(emu, tmp_path / "A"))
+    (cm,) = _records(emu, CLUSTER)
+    real = parse_record(cm)
+    assert real is not None
+    # newer than the real one, in a namespace that is not where apply writes records
+    asyncio.run(_plant(emu, CLUSTER, "team-a"))
+    asyncio.run(_plant(emu, CLUSTER, "team-b", delivery="keeper"))
+    # on a cluster without a record of ours, a planted one is ignored and said
+    asyncio.run(_plant(emu, "aks-prod-weu", "team-a", delivery="keeper"))
+
+    eng = engine_for(emu, tmp_path / "B")
+    scan = asyncio.run(eng.recorded_clusters(CLUSTER))
+    (rc,) = scan.clusters
+    assert rc.record.applied_at == real.applied_at and rc.record.image != EVIL
+    other = asyncio.run(eng.recorded_clusters("aks-prod-weu"))
+    assert other.clusters == () and len(other.problems) == 1
+    assert "ignored the aksaudit-applied record in namespace team-a" in other.problems[0]
+
+    removal = eng.removal_from_record(rc)
+    assert removal.plan.image == DEFAULT_IMAGE and removal.plan.namespace == real.namespace
+    result = asyncio.run(eng.remove(removal.plan, include_log_path=False, undo=removal.undo))
+    assert result.outcome == "ok", result.message
+    ran = eng.journal.load(result.run_id).plan.image  # what the pods ran as root
+    assert ran.startswith(f"{parse_image(DEFAULT_IMAGE).name}@sha256:"), ran
+    assert _ours_left(emu, CLUSTER) == []
+
+
+def _rec(**fields: Any) -> AppliedRecord:
+    doc = {"v": 1, "delivery": "keeper", "namespace": "aksaudit-system", **fields}
+    rec = AppliedRecord.from_json(doc)
+    assert rec is not None
+    return rec
+
+
+def test_a_record_counts_only_where_apply_writes_it_and_never_names_a_system_namespace() -> None:
+    ours = {"aksaudit-system", "kube-system"}
+    assert untrusted("aksaudit-system", _rec(), ours) is None
+    assert untrusted("kube-system", _rec(delivery="one-shot"), set()) is None
+    for where, rec in (
+        ("team-a", _rec()),  # not where a keeper record of aksaudit-system lives
+        ("aksaudit-system", _rec(delivery="one-shot")),  # one-shot records are in kube-system
+        ("aksaudit-system", _rec(delivery="odd")),
+        ("kube-system", _rec(namespace="kube-system")),  # the keeper's fence on kube-system
+        ("kube-system", _rec(delivery="one-shot", namespace="default")),
+        ("team-a", _rec(namespace="team-a")),  # a namespace aksaudit did not create
+    ):
+        assert untrusted(where, rec, ours | {"default"}) is not None, (where, rec)

@@ -615,8 +615,9 @@ def _removal_from_record(engine: Engine, args: argparse.Namespace) -> tuple[Any,
         )
     removal = engine.removal_from_record(scan.clusters[0])
     plan = removal.plan
-    if "@sha256:" not in plan.image:  # a record from before records named the image
-        plan = asyncio.run(engine.pin_image(plan))
+    # this version's default image, never the record's: pinned here so the review names the
+    # digest the pods run (the remove pins it again, a no-op then)
+    plan = asyncio.run(engine.pin_image(plan))
     print(f"aksaudit: {removal.source.describe()}", file=sys.stderr)
     todo = removal.undo[removal.source.name]
     if not args.log_path and todo.tokens:

@@ -9,17 +9,29 @@ the cluster itself. Discovery gives the cluster's ARM ids; the kube context is t
 after the cluster (as status reads it).
 
 Trust: a record is read from a ConfigMap that whoever may write ConfigMaps in its namespace can
-change. Every undo token read from it is checked to name only this cluster's own resources
-(``cloud/logpaths/undo.py``); the others are refused and said, never undone. The node script's
-remove mode reads what to unload and restore from the node itself (its backups), not from the
-record. Read-only here: nothing is written until the remove run the user confirms.
+change, and the remove it builds runs privileged pods on every node. So:
+
+* a record counts only where apply writes it (``record_namespace``: kube-system for one-shot
+  delivery, else the keeper's namespace) and only when that namespace is ours (our label and
+  the plan-sha256 annotation apply puts on it); one anywhere else is ignored and said;
+* the namespace the remove runs in is never a system one (kube-system, default, ...), so its
+  fence is never bound there;
+* the pods' image is never taken from the record: the remove runs this version's default
+  image, pinned to its digest like an apply (``removal.remove``);
+* every undo token is checked to name only this cluster's own resources
+  (``cloud/logpaths/undo.py``); the others are refused and said, never undone.
+
+The node script's remove mode reads what to unload and restore from the node itself (its
+backups), not from the record. Read-only here: nothing is written until the remove run the
+user confirms.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
+from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId
 from aksaudit_tui.cloud.logpaths import undo as undo_rules
@@ -37,9 +49,19 @@ from aksaudit_tui.engine.removal import LogPathUndo
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.workspace_choice import workspace_ref
 from aksaudit_tui.errors import UsageError
-from aksaudit_tui.nodes.record import RECORD_CONFIGMAP, RECORD_SELECTOR, AppliedRecord, parse_record
+from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.record import (
+    ONESHOT_RECORD_NAMESPACE,
+    RECORD_CONFIGMAP,
+    RECORD_SELECTOR,
+    AppliedRecord,
+    parse_record,
+    record_namespace,
+)
 
 READS_AT_ONCE = 8  # clusters whose records are read at once (one list call each)
+# Namespaces a remove from a record never runs in (nor binds its fence to): the cluster's own.
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
 
 
 @dataclass(frozen=True)
@@ -114,13 +136,13 @@ async def scan(
     async def one(c: Cluster) -> RecordedCluster | str | None:
         async with sem:
             try:
-                records = await _read_records(settings, c)
+                records, ignored = await _read_records(settings, c)
             except UsageError as exc:  # no kube context for it, unreadable kubeconfig
                 return f"{c.name}: {exc}"
             except Exception as exc:  # the cluster is listed as unreadable with this reason
                 return f"{c.name}: cannot read its record: {describe_exc(exc)}"
         if not records:
-            return None
+            return f"{c.name}: {ignored[0]}" if ignored else None
         records.sort(key=lambda r: r.applied_at, reverse=True)
         rec = records[0]
         return RecordedCluster(
@@ -138,17 +160,59 @@ async def scan(
     )
 
 
-async def _read_records(settings: CloudSettings, c: Cluster) -> list[AppliedRecord]:
+async def _read_records(
+    settings: CloudSettings, c: Cluster
+) -> tuple[list[AppliedRecord], list[str]]:
+    """(the records to trust, one line per record ignored: see the module docstring)."""
     # startup time: the kubernetes client loads when a cluster is first read
     from aksaudit_tui.engine.steps.kubeops import open_kube
 
     kube = await asyncio.to_thread(open_kube, settings.kubeconfig, c.name)
     try:
         items = await kube.list_configmaps(RECORD_SELECTOR)
+        found: list[tuple[str, AppliedRecord]] = []
+        for cm in items:
+            meta = cm.get("metadata") or {}
+            if meta.get("name") == RECORD_CONFIGMAP and (rec := parse_record(cm)) is not None:
+                found.append((str(meta.get("namespace", "")), rec))
+        keeper_ns = {ns for ns, _ in found if ns != ONESHOT_RECORD_NAMESPACE}
+        read = await asyncio.gather(*(kube.get_namespace(ns) for ns in sorted(keeper_ns)))
     finally:
         kube.close()
-    named = [cm for cm in items if (cm.get("metadata") or {}).get("name") == RECORD_CONFIGMAP]
-    return [r for cm in named if (r := parse_record(cm)) is not None]
+    ours = {ns for ns, obj in zip(sorted(keeper_ns), read, strict=True) if _ours(obj)}
+    trusted: list[AppliedRecord] = []
+    ignored: list[str] = []
+    for ns, rec in found:
+        why = untrusted(ns, rec, ours)
+        if why is None:
+            trusted.append(rec)
+        else:
+            ignored.append(f"ignored the aksaudit-applied record in namespace {ns}: {why}")
+    return trusted, ignored
+
+
+def _ours(namespace: Mapping[str, Any] | None) -> bool:
+    """Whether a namespace carries our label and the plan-sha256 annotation apply puts on it."""
+    meta = (namespace or {}).get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    return labels.get(m.LABEL_MANAGED_BY) == m.MANAGED_BY_VALUE and bool(
+        annotations.get(m.ANNOTATION_PLAN_SHA)
+    )
+
+
+def untrusted(where: str, rec: AppliedRecord, ours: Set[str]) -> str | None:
+    """Why the record read from namespace ``where`` is not trusted (None: it is); ``ours``:
+    the namespaces read to be ours (see the module docstring)."""
+    if rec.delivery not in ("keeper", "one-shot"):
+        return f"unknown delivery {rec.delivery!r}"
+    if where != record_namespace(rec):
+        return f"a {rec.delivery} record lives in {record_namespace(rec)}, not here"
+    if rec.namespace in SYSTEM_NAMESPACES:
+        return f"it names the system namespace {rec.namespace}, which aksaudit never uses"
+    if rec.delivery == "keeper" and where not in ours:
+        return "the namespace is not one aksaudit created (no aksaudit label and plan annotation)"
+    return None
 
 
 def _workspace(rec: AppliedRecord, known: Sequence[Workspace]) -> WorkspaceRef:
@@ -196,9 +260,9 @@ def undo_from_record(rc: RecordedCluster) -> LogPathUndo:
 
 def removal_for(rc: RecordedCluster) -> RecordedRemoval:
     """The remove of ``rc`` as its record says it was applied. Presets this version does not
-    know are left out (remove reads what to undo from the node, not from the rules); a record
-    without the pods' image (written before records held it) gets the default image's tag
-    (``Engine.pin_image`` resolves it when wanted)."""
+    know are left out (remove reads what to undo from the node, not from the rules). The pods'
+    image is this version's default, never the record's (see the module docstring): its tag,
+    which ``removal.remove`` pins to the digest before any pod starts."""
     rec = rc.record
     known = set(rules.known_presets())
     presets = tuple(p for p in rec.presets if p in known) or DEFAULT_PRESETS
@@ -210,6 +274,6 @@ def removal_for(rc: RecordedCluster) -> RecordedRemoval:
         severity=rec.severity,
         delivery="one-shot" if rec.delivery == "one-shot" else "keeper",
         namespace=rec.namespace,
-        image=rec.image or DEFAULT_IMAGE,
+        image=DEFAULT_IMAGE,
     )
     return RecordedRemoval(rc, plan, {rc.name: undo_from_record(rc)})

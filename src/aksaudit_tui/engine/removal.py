@@ -16,6 +16,7 @@ from aksaudit_tui.engine.config import EngineConfig
 from aksaudit_tui.engine.events import Event, RunStarted, RunWarning
 from aksaudit_tui.engine.journal import Journal, RunRecord, new_run_id
 from aksaudit_tui.engine.plan import ClusterTarget, Plan
+from aksaudit_tui.engine.planning import pin_image
 from aksaudit_tui.engine.results import Leftover, RunResult
 from aksaudit_tui.engine.runkit import cancel_cleanup, finish, register_secrets
 from aksaudit_tui.engine.runner import ClusterRun, emitter, run_cluster
@@ -24,6 +25,7 @@ from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import REMOVE_STEPS, remove_steps
 from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.errors import UserError
+from aksaudit_tui.nodes.image import require_digest
 
 
 async def remove(
@@ -37,7 +39,12 @@ async def remove(
     """A new remove run of ``plan`` under the clusters' locks (see ``Engine.remove``).
     ``undo``: each cluster's log-path undo as its record in the cluster holds it (a remove from
     the record, ``engine/recorded.py``); None: from this machine's journal. Either way it is
-    journaled with the run, so a resume undoes the same (the record is deleted on the way)."""
+    journaled with the run, so a resume undoes the same (the record is deleted on the way).
+    A remove from a record runs the image pinned to its digest here, like an apply: what runs
+    as root is never named by the record (``engine/recorded.py``) nor by a mutable tag."""
+    if undo is not None:
+        plan = await pin_image(config.settings, plan)
+        require_digest(plan.image)
     rules_text, script = rules.prepare(plan)
     rid = new_run_id()
     options: dict[str, Any] = {"include_log_path": include_log_path}

@@ -685,6 +685,10 @@ class KubeClient:
                 f"{m.MANAGED_SELECTOR} label); rename or delete it, or choose another namespace"
             )
 
+    async def get_namespace(self, name: str) -> Obj | None:
+        """One namespace (None when it does not exist)."""
+        return await self._read("read_namespace", self.core.read_namespace, name)
+
     async def get_configmap(self, namespace: str, name: str) -> Obj | None:
         """One ConfigMap (None when it or its namespace does not exist)."""
         return await self._read(
