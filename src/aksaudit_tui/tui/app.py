@@ -167,7 +167,10 @@ class AksauditApp(App[int]):
         self.removal: Removal | None = None  # what the remove flow picked (its review's plan)
         self.jobs: dict[str, JobState] = {}
         self.verify_deadline_s = verify_deadline_s
-        self._inbox: deque[tuple[object, Event]] = deque()
+        self._inbox: deque[tuple[object, object, Event]] = deque()
+        # The newest sink of each target: events of an older one (a replaced job still winding
+        # down on the engine loop) are dropped, not folded into the new job's model.
+        self._live_sinks: dict[int, object] = {}
         self._cancel: asyncio.Event | None = None
         self._verify_cancel: asyncio.Event | None = None
         self._painted = asyncio.Event()
@@ -262,8 +265,10 @@ class AksauditApp(App[int]):
                 )
         self.stylesheet.rules  # noqa: B018 (the property parses what was added)
 
-    def on_unmount(self) -> None:
-        self._engine_loop.stop()
+    async def on_unmount(self) -> None:
+        # A run cancelled by the exit (an error, SIGHUP, a closed terminal, quit) is still
+        # cleaning up on the engine loop: stop() waits for that (bounded), off this loop.
+        await asyncio.to_thread(self._engine_loop.stop)
 
     def on_mount(self) -> None:
         if self._keymap:
@@ -499,11 +504,14 @@ class AksauditApp(App[int]):
     # --- events in, screens told ------------------------------------------------------------------
 
     def sink(self, target: object) -> Callable[[Event], None]:
-        """An ``on_event`` for the engine; safe to call from any thread (deque.append)."""
+        """An ``on_event`` for the engine; safe to call from any thread (deque.append). The
+        newest sink of a target replaces the ones before: their events are dropped from then."""
         inbox = self._inbox
+        token = object()
+        self._live_sinks[id(target)] = token
 
         def on_event(ev: Event) -> None:
-            inbox.append((target, ev))
+            inbox.append((target, token, ev))
 
         return on_event
 
@@ -513,7 +521,9 @@ class AksauditApp(App[int]):
             return
         batches: dict[int, tuple[object, list[Event]]] = {}
         while self._inbox:
-            target, ev = self._inbox.popleft()
+            target, token, ev = self._inbox.popleft()
+            if self._live_sinks.get(id(target)) is not token:
+                continue  # from a job that is no longer current
             batches.setdefault(id(target), (target, []))[1].append(ev)
         for target, events in batches.values():
             if target is self.run_model:

@@ -10,17 +10,31 @@ own timers and the batched events (the engine's ``on_event`` sink is a thread-sa
 Cancelling crosses the threads too: the engine gets an ``asyncio.Event`` of its own loop, set
 (thread-safely) when the caller's event is set; cancelling the awaiting task cancels the
 engine's task.
+
+Cleanup is never cut off: a cancelled run still deletes its one-shot pods, its namespace and
+fence, and records its steps as interrupted, on the engine loop, after the cancel. So a
+cancelled ``call`` returns only once the engine's task has ended (at most ``CLEANUP_S``), and
+``stop`` cancels what still runs there and waits for it (as long) before it stops the loop:
+``asyncio.run`` gave the same guarantee when runs were awaited on the UI loop, and an app that
+exits mid-run (an error, SIGHUP, a closed terminal) must not leave privileged pods behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+# How long a cancelled run may take to clean up before the loop is stopped under it: a one-shot
+# rollout's cleanup waits up to 60 s for its pods to be gone (nodes/delivery.py
+# ``_cleanup_oneshot``), then deletes its ConfigMap, namespace and fence and writes the journal
+# (a few API calls, seconds each); 30 s on top for those.
+CLEANUP_S = 90.0
 
 
 class EngineThread:
@@ -47,24 +61,56 @@ class EngineThread:
         cancel: asyncio.Event | None = None,
     ) -> T:
         """Await ``make(engine_cancel)`` run on the engine loop; ``cancel`` (an event of the
-        caller's loop) sets ``engine_cancel`` when it is set."""
+        caller's loop) sets ``engine_cancel`` when it is set. Cancelled, it cancels the engine's
+        task and returns (re-raising) only once that task has ended (its cleanup included), the
+        engine loop has stopped, or ``CLEANUP_S`` has passed."""
         loop = self._ensure()
+        caller = asyncio.get_running_loop()
+        done: asyncio.Future[T] = caller.create_future()
+        ended: asyncio.Future[None] = caller.create_future()
         inner: list[asyncio.Event] = []
+        engine_task: list[asyncio.Task[T]] = []
 
         async def body() -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            engine_task.append(task)
             event = asyncio.Event()
             inner.append(event)
             if cancel is not None and cancel.is_set():
                 event.set()
             return await make(event)
 
-        done = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(body(), loop))
+        def settle(f: concurrent.futures.Future[T]) -> None:  # on the caller's loop
+            if not ended.done():
+                ended.set_result(None)
+            if done.done():
+                return  # the caller was cancelled: nobody waits for the result
+            if f.cancelled():
+                done.cancel()
+            elif (exc := f.exception()) is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(f.result())
+
+        def on_engine_done(f: concurrent.futures.Future[T]) -> None:  # on the engine's thread
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
+                caller.call_soon_threadsafe(settle, f)
+
+        def set_inner() -> None:
+            for event in inner:
+                event.set()
+
+        def cancel_engine() -> None:
+            set_inner()  # what checks the event stops as safely as on a user's cancel
+            for task in engine_task:
+                task.cancel()
+
+        # Not wrap_future: its cancel would mark the run finished at once (and raise into
+        # a closed loop's callback); here the run's own task is cancelled and waited for.
+        asyncio.run_coroutine_threadsafe(body(), loop).add_done_callback(on_engine_done)
         relay: asyncio.Task[None] | None = None
         if cancel is not None:
-
-            def set_inner() -> None:
-                for event in inner:
-                    event.set()
 
             async def pass_on() -> None:
                 await cancel.wait()
@@ -73,20 +119,50 @@ class EngineThread:
 
             relay = asyncio.create_task(pass_on())
         try:
-            return await done  # a cancelled await cancels the engine's task too (wrap_future)
+            return await done
+        except asyncio.CancelledError:
+            # body() runs before this callback on the engine loop (FIFO): its task is known
+            with contextlib.suppress(RuntimeError):  # the engine loop is closed already
+                loop.call_soon_threadsafe(cancel_engine)
+            # Wait for the engine's task to end, cleanup included, through further cancels of
+            # this task (each would otherwise drop the cleanup); not past the loop's stop.
+            deadline = caller.time() + CLEANUP_S
+            while not ended.done() and loop.is_running():
+                left = deadline - caller.time()
+                if left <= 0:
+                    break
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({ended}, timeout=min(left, 0.25))
+            raise
         finally:
             if relay is not None:
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
 
-    def stop(self) -> None:
-        """Stop the loop (tasks still on it are dropped: call when nothing runs there)."""
+    def stop(self, timeout: float = CLEANUP_S) -> None:
+        """Cancel every task still on the engine loop, wait (at most ``timeout``) until they
+        have ended, their cleanup included, then stop the loop. Blocks: call it off the UI loop
+        (``asyncio.to_thread``)."""
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None or thread is None:
             return
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(_drain(timeout), loop).result(timeout + 5.0)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5.0)
         if not thread.is_alive():
             loop.close()
+
+
+async def _drain(wait_s: float) -> None:
+    """Cancel the loop's tasks (not those cancelled already: a second cancel would cut their
+    cleanup off) and wait until all have ended, or ``wait_s``."""
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        if not t.cancelling():
+            t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=wait_s)
