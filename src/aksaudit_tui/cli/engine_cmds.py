@@ -128,7 +128,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_status)
 
     p = subparsers.add_parser("verify", help="check audit lines arrive from every Linux node")
-    p.add_argument("--since", default="15m", help="look back this far (e.g. 15m, 2h, 30s)")
+    p.add_argument(
+        "--since",
+        default="15m",
+        help="look back this far (e.g. 15m, 2h, 30s); with --probe-nodes only records since "
+        "the probe count",
+    )
     p.add_argument("--run", metavar="RUN_ID", default=None, help="default: the newest run")
     p.add_argument("--plan", metavar="PLAN", default=None, help="verify this plan's clusters")
     p.add_argument(

@@ -261,7 +261,8 @@ class Engine:
         the deadline; then name the likely reason per missing node. ``None``: the newest run.
         Read-only: the reasons come from the keeper's status and Azure; ``probe_nodes`` first
         runs a check pod on every Ready node (a compliant one touches its heartbeat, which verify
-        then waits for) and takes the reasons from those."""
+        then waits for; only records since the probe count, whatever ``since`` says) and takes
+        the reasons from those. A node its check (or keeper) found not compliant is missing."""
         from aksaudit_tui.engine import verification  # startup: operations load on first use
 
         return await verification.verify(

@@ -11,8 +11,14 @@ that went well and of every compliant check. So
   most one keeper interval after the run started: apply's verify waits that much longer
   (``after_apply_deadline_s``) and still counts only records since the run started;
 - ``aksaudit verify --probe-nodes`` runs its check pods first, on every Ready node: each
-  compliant node touches its heartbeat then, so the look-back reaches back to the probe and a
-  quiet node proves its pipeline now; the same results name the reason for a missing node.
+  compliant node touches its heartbeat then, and only records since the probe started count
+  (whatever ``--since`` says: an older record is no proof the pipeline holds now), so a quiet
+  node proves its pipeline now. A node its check found not compliant is missing with the
+  check's reason, whatever it sent; a cluster whose check pods failed is named at once (an
+  error of the report) and gets no second round of pods.
+- without ``--probe-nodes`` (and in the wizard) verify reads each keeper's status first,
+  starting nothing: a node whose keeper reported it not compliant is missing with that reason,
+  whatever it sent within the look-back.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 from aksaudit_tui.engine.azure import arrivals
 from aksaudit_tui.engine.config import EngineConfig, Timing
 from aksaudit_tui.engine.coverage import NodeVerdict, VerifyReport
-from aksaudit_tui.engine.events import Event, NodeArrival, VerifyWaiting
+from aksaudit_tui.engine.events import Event, NodeArrival, StepLog, VerifyWaiting
 from aksaudit_tui.engine.plan import Plan, WorkspaceRef
 from aksaudit_tui.engine.rsyslog import rsyslog_gap
 from aksaudit_tui.engine.runner import describe_exc
@@ -134,12 +140,29 @@ async def verify_contexts(
                 skipped.append(
                     NodeVerdict(ctx.cluster.name, n.name, False, reason=n.skip_reason or "")
                 )
-    # cluster (id of its context) -> node -> check result, from the probe before the polls
+    # cluster (id of its context) -> node -> check result, from the check before the polls
     pre_checked: dict[int, dict[str, Any]] = {}
     probed_at: datetime | None = None
-    if probe_first and probe_nodes and want and not cancel.is_set():
-        probed_at = datetime.now(UTC)
-        pre_checked = await _probe_all(list(want.values()))
+    # node -> why it is missing, settled before any poll: its check found the node not
+    # compliant (whatever arrives: records from before it broke are no proof), or its cluster's
+    # probe failed (named at once; no second round of check pods for it)
+    settled: dict[str, str] = {}
+    if probe_first and want and not cancel.is_set():
+        if probe_nodes:
+            probed_at = datetime.now(UTC)
+        pre_checked, probe_failed = await _pre_check(list(want.values()), live=probe_nodes)
+        for ctx, msg in probe_failed:
+            errors.append(f"{ctx.cluster.name}: {msg}")
+            cluster_errors.setdefault(ctx.cluster.name, errors[-1])
+            emit(StepLog(run_id, ctx.cluster.name, "verify", msg, level="error"))
+            for comp, (owner, _n) in want.items():
+                if owner is ctx:
+                    settled[comp] = msg
+        for comp, (ctx, n) in want.items():
+            if comp not in settled and n.ready and id(ctx) in pre_checked:
+                reason = _checked_reason(ctx, pre_checked[id(ctx)].get(comp), live=probe_nodes)
+                if reason is not None:
+                    settled[comp] = reason
     t0 = time.monotonic()
     end = t0 + max(0.0, deadline_s)
     seen: dict[str, Any] = {}
@@ -148,7 +171,7 @@ async def verify_contexts(
     computers = sorted(want)
     # each cluster's nodes are looked for in its own workspace: one query per workspace per poll
     by_ws: dict[str, tuple[WorkspaceRef, list[str]]] = {}
-    for comp in computers:
+    for comp in [c for c in computers if c not in settled]:
         ws = plan.workspace_for(want[comp][0].cluster)
         by_ws.setdefault(ws.customer_id.lower(), (ws, []))[1].append(comp)
     # a workspace whose query failed: its nodes get its error and leave the wait; the other
@@ -160,8 +183,9 @@ async def verify_contexts(
                 continue  # this workspace's nodes have all arrived
             lookback = since if started_at is None else _since(started_at)
             anchor = started_at  # records older than this do not count
-            if probed_at is not None and started_at is None and _covering(probed_at) > since:
-                # the probe is older than the look-back: reach back to it, and not before it
+            if probed_at is not None and started_at is None:
+                # after a probe only records since it count, whatever --since says: a record
+                # from before it is no proof that the pipeline the probe just checked holds
                 # (the seconds are rounded up; a record from just before must not count)
                 lookback, anchor = _covering(probed_at), probed_at
             try:
@@ -181,7 +205,7 @@ async def verify_contexts(
             for comp, arr in got.items():
                 if comp in comps and getattr(arr, "records", 0) > 0 and _since_start(arr, anchor):
                     seen[comp] = arr
-        waiting = [c for c in computers if c not in ws_failed]
+        waiting = [c for c in computers if c not in ws_failed and c not in settled]
         for comp in waiting:
             arrived = comp in seen
             if last_state.get(comp) != arrived and arrived:
@@ -201,8 +225,8 @@ async def verify_contexts(
             await asyncio.wait_for(cancel.wait(), min(config.timing.verify_poll_s, max(0.05, left)))
     # reasons for the missing ones, probing each affected cluster once (not the nodes of a
     # workspace that could not be read: its error is their reason)
-    missing = [c for c in computers if c not in seen and c not in ws_failed]
-    reasons: dict[str, str] = dict(ws_failed)
+    missing = [c for c in computers if c not in seen and c not in ws_failed and c not in settled]
+    reasons: dict[str, str] = {**ws_failed, **settled}
     if missing and not cancel.is_set():
         by_ctx: dict[int, list[str]] = {}
         for comp in missing:
@@ -219,7 +243,7 @@ async def verify_contexts(
     verdicts: list[NodeVerdict] = []
     for comp in computers:
         ctx, _n = want[comp]
-        if comp in seen:
+        if comp in seen and comp not in settled:
             a = seen[comp]
             verdicts.append(
                 NodeVerdict(ctx.cluster.name, comp, True, int(a.records), _iso(a.last_seen))
@@ -240,20 +264,47 @@ async def verify_contexts(
     )
 
 
-async def _probe_all(wanted: list[tuple[StepContext, Any]]) -> dict[int, dict[str, Any]]:
-    """Live check results of every Ready node, one check round per cluster, all at once
-    (context id -> node -> result). A cluster whose probe fails is left out: ``diagnose`` probes
-    its missing nodes again and names that error."""
+async def _pre_check(
+    wanted: list[tuple[StepContext, Any]], *, live: bool
+) -> tuple[dict[int, dict[str, Any]], list[tuple[StepContext, str]]]:
+    """Check results of every Ready node before the polls, one round per cluster, all at once:
+    ``live``, check pods; otherwise the keeper's own status (read-only; one-shot clusters have
+    none and are left out). Returns (context id -> node -> result, [(context, error)] of the
+    clusters whose check pods failed): such a cluster is named at once, not probed again."""
     by_ctx: dict[int, tuple[StepContext, list[Any]]] = {}
     for ctx, node in wanted:
-        if node.ready:
+        if node.ready and (live or ctx.plan.delivery == "keeper"):
             by_ctx.setdefault(id(ctx), (ctx, []))[1].append(node)
-    keys = list(by_ctx)
     got = await asyncio.gather(
-        *(check_results(ctx, nodes, live=True) for ctx, nodes in by_ctx.values()),
+        *(check_results(ctx, nodes, live=live) for ctx, nodes in by_ctx.values()),
         return_exceptions=True,
     )
-    return {k: r for k, r in zip(keys, got, strict=True) if not isinstance(r, BaseException)}
+    results: dict[int, dict[str, Any]] = {}
+    failed: list[tuple[StepContext, str]] = []
+    for (key, (ctx, _nodes)), r in zip(by_ctx.items(), got, strict=True):
+        if isinstance(r, asyncio.CancelledError):
+            raise r
+        if isinstance(r, BaseException):
+            if live:
+                failed.append((ctx, " ".join(f"check pods failed: {describe_exc(r)}".split())))
+            # read-only: nothing was asked of the nodes; if one goes missing, ``diagnose``
+            # reads the keeper's status again and names that error as its reason
+        else:
+            results[key] = r
+    return results, failed
+
+
+def _checked_reason(ctx: StepContext, r: Any, *, live: bool) -> str | None:
+    """Why a node its check found not compliant sends no proof (None: compliant, or nothing
+    to go on). ``live``: a Ready node without a status had no check pod run, so it touched no
+    heartbeat either. Read-only, only a status the keeper reported counts (a keeper pod that
+    has not logged one yet is no finding; ``diagnose`` still names it if the node is missing)."""
+    if not live:
+        st = getattr(r, "status", None)
+        return None if st is None else node_reason(ctx, st)
+    if r is not None and r.phase == "unknown":  # the check pod did not start in time
+        return f"unknown: {r.message}"
+    return node_reason(ctx, r.status if r is not None else None)
 
 
 async def diagnose(
