@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from aksaudit_tui.cloud.logpaths import ama, container_insights, legacy_oms, undo
 from aksaudit_tui.cloud.logpaths.undo import UndoScope, out_of_scope, recordable, withheld
 from aksaudit_tui.cloud.parse import CI_ASSOCIATION
-from aksaudit_tui.engine.plan import DEFAULT_IMAGE, PlanRequest
-from aksaudit_tui.engine.recorded import untrusted
+from aksaudit_tui.engine.plan import DEFAULT_IMAGE, ClusterTarget, PlanRequest, WorkspaceRef
+from aksaudit_tui.engine.recorded import RecordedCluster, undo_from_record, untrusted
 from aksaudit_tui.engine.steps.kubeops import open_kube
 from aksaudit_tui.errors import EXIT_OK, EXIT_USAGE
 from aksaudit_tui.nodes.image import parse_image
@@ -173,15 +174,19 @@ def test_remove_from_the_record_with_an_empty_state_dir(make_emulator: Any, tmp_
 
 
 SUB = "/subscriptions/s1"
+WS = f"{SUB}/resourceGroups/rg-law/providers/Microsoft.OperationalInsights/workspaces/w"
+RULE = f"{SUB}/resourceGroups/rg-aks/providers/Microsoft.Insights/dataCollectionRules/r"
+MSCI = f"{SUB}/resourceGroups/rg-aks/providers/Microsoft.Insights/dataCollectionRules/MSCI-c"
 SCOPE = UndoScope(
     cluster_id=f"{SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/c",
     subscription_id="s1",
     resource_group="rg-aks",
     node_resource_group="MC_rg-aks_c",
-    workspace_id=f"{SUB}/resourceGroups/rg-law/providers/Microsoft.OperationalInsights/workspaces/w",
+    workspace_ids=(WS,),  # what discovery read: the cluster's agents send there
+    rule_ids=(MSCI,),  # associated with the cluster now
 )
 VMSS = f"{SUB}/resourceGroups/MC_rg-aks_c/providers/Microsoft.Compute/virtualMachineScaleSets/v"
-RULE = f"{SUB}/resourceGroups/rg-aks/providers/Microsoft.Insights/dataCollectionRules/r"
+OURS = RULE.rsplit("/", 1)[0] + "/aksaudit-syslog-w"
 
 
 def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
@@ -192,10 +197,12 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         f"dcra|{VMSS}|aksaudit-syslog",
         f"dcra|{SCOPE.cluster_id}|ContainerInsightsExtension",
         f"vmss-ext|{VMSS}|AzureMonitorLinuxAgent",
-        f"dcr|{RULE}",
+        f"dcr|{OURS}",
         f"dcr-source|{other_rg}|aksaudit-authpriv",
-        f"dcr-flow|{other_rg}",
-        f"ds|{SCOPE.workspace_id}|aksaudit-authpriv",
+        f"dcr-flow|{MSCI}",
+        f"dcr-facility|{MSCI}|syslog|authpriv",
+        f"ds|{WS}|aksaudit-syslog-authpriv",
+        f"ds-severities|{WS}|Syslog|info",  # widened a source the workspace had: restored
     ]
     assert [t for t in mine if out_of_scope(t, SCOPE)] == []
     theirs = [
@@ -204,19 +211,44 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         f"vmss-ext|{VMSS}|SomeonesSecurityAgent",  # on our scale set, but not our agent
         f"dcra|{VMSS}|their-association",
         f"dcr|{other_rg}",  # a whole rule outside the cluster's resource group
+        f"dcr|{RULE}",  # in its resource group, but not our rule (a customer's)
+        f"dcr|{MSCI}",  # Container Insights' rule is never deleted
+        f"dcr-flow|{other_rg}",  # a rule in the subscription not serving this cluster
+        f"dcr-facility|{other_rg}|syslog|authpriv",
         f"dcr-flow|{other_sub}",
         f"dcr-source|{RULE}|their-source",
-        f"ds|{SCOPE.workspace_id}2|x",
+        f"ds|{WS}2|aksaudit-syslog-authpriv",  # a workspace the cluster does not send to
+        f"ds-severities|{WS}2|Syslog|info",
+        f"ds|{WS}|their-syslog",  # the cluster's workspace, but not our data source
         "vmss-ext-restore|a|b|c|{}",
         "unknown|x",
     ]
-    assert all(out_of_scope(t, SCOPE) for t in theirs)
+    assert [t for t in theirs if not out_of_scope(t, SCOPE)] == []
+
+
+def test_the_workspace_a_token_may_name_comes_from_discovery_not_from_the_record() -> None:
+    other = WS.rsplit("/", 1)[0] + "/someone-elses"
+    rec = _rec(workspace_resource_id=other, log_path_undo=[f"ds|{other}|aksaudit-syslog-auth"])
+    target = ClusterTarget(
+        id=SCOPE.cluster_id, name="c", subscription_id="s1", resource_group="rg-aks",
+        node_resource_group="MC_rg-aks_c",
+    )  # fmt: skip
+    ref = WorkspaceRef(
+        name="w", id=other, customer_id="x", resource_group="r", subscription_id="s1"
+    )
+    rc = RecordedCluster(target, rec, ref, workspace_ids=(WS,))
+    got = undo_from_record(rc)
+    assert got.tokens == () and "someone-elses, which is not this cluster's own" in got.notes[0]
+    mine = f"ds|{WS}|aksaudit-syslog-auth"
+    rc = replace(rc, record=replace(rec, log_path_undo=(mine,)))
+    assert undo_from_record(rc).tokens == (mine,)
 
 
 def test_the_names_the_scope_check_accepts_are_the_adapters_own() -> None:
     assert {ama.EXT_NAME.lower(), legacy_oms.EXT_NAME.lower()} == undo.OUR_EXTENSIONS
     assert {ama.ASSOCIATION.lower(), CI_ASSOCIATION.lower()} == undo.OUR_ASSOCIATIONS
     assert container_insights.OUR_SOURCE_PREFIX == undo.OUR_SOURCE_PREFIX
+    assert ama.dcr_name_of("law").startswith(undo.OUR_RULE_PREFIX)
 
 
 def test_a_token_that_could_hold_someone_elses_settings_is_never_recorded() -> None:

@@ -73,6 +73,9 @@ class RecordedCluster:
     record: AppliedRecord
     workspace: WorkspaceRef
     more: int = 0
+    # read by discovery, never from the record (undo tokens are checked against them):
+    workspace_ids: tuple[str, ...] = ()  # where the cluster's agents send (ARM ids)
+    rule_ids: tuple[str, ...] = ()  # the data collection rules associated with the cluster
 
     @property
     def name(self) -> str:
@@ -150,6 +153,8 @@ async def scan(
             rec,
             _workspace(rec, inv.workspaces),
             more=len(records) - 1,
+            workspace_ids=sends_to(c, inv.workspaces),
+            rule_ids=associated_rules(c),
         )
 
     results = await asyncio.gather(*(one(c) for c in found))
@@ -215,6 +220,29 @@ def untrusted(where: str, rec: AppliedRecord, ours: Set[str]) -> str | None:
     return None
 
 
+def sends_to(c: Cluster, known: Sequence[Workspace]) -> tuple[str, ...]:
+    """The ARM ids of the workspaces the cluster's agents send to, as discovery read them: the
+    monitoring add-on's, its rule's destinations, and the workspace a Log Analytics agent on
+    its scale sets names (a customer id in its public settings)."""
+    mon = c.monitoring
+    ids = [w for w in (mon.workspace_id, *mon.dcr_workspace_ids) if w]
+    agents = {
+        str(e.settings.get("workspaceId") or "").lower()
+        for s in c.scale_sets
+        for e in s.extensions
+        if e.type.lower() == "omsagentforlinux"
+    }
+    ids += [w.id for w in known if w.customer_id.lower() in agents]
+    return tuple(dict.fromkeys(ids))
+
+
+def associated_rules(c: Cluster) -> tuple[str, ...]:
+    """The data collection rules discovery found associated with the cluster (Container
+    Insights' rule; the only rule whose sources and flows our applies change)."""
+    mon = c.monitoring
+    return (mon.dcr_id,) if mon.dcr_id and mon.dcr_associated else ()
+
+
 def _workspace(rec: AppliedRecord, known: Sequence[Workspace]) -> WorkspaceRef:
     """The recorded workspace, completed from discovery when it is readable (its location)."""
     ws = next((w for w in known if w.customer_id.lower() == rec.workspace_id.lower()), None)
@@ -239,7 +267,8 @@ def undo_from_record(rc: RecordedCluster) -> LogPathUndo:
         subscription_id=t.subscription_id,
         resource_group=t.resource_group,
         node_resource_group=t.node_resource_group,
-        workspace_id=rc.record.workspace_resource_id,
+        workspace_ids=rc.workspace_ids,
+        rule_ids=rc.rule_ids,
     )
     tokens: list[str] = []
     notes: list[str] = []

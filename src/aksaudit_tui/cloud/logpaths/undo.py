@@ -12,9 +12,13 @@ Two rules, both about tokens leaving this machine:
   withheld the same way (fail closed).
 * **A token read back from the cluster is not trusted blindly.** Whoever can write ConfigMaps in
   the record's namespace could add a token naming someone else's rule or extension. A remove
-  from the record undoes a token only when it names this cluster's own resources: the cluster
-  itself, a scale set in its node resource group, a rule in its subscription (a whole rule only
-  in its resource group, where the tool creates them), a data source of the recorded workspace.
+  from the record undoes a token only when it names this cluster's own resources, as read from
+  Azure when the remove is built (never from the record): the cluster itself; our agent or
+  association on a scale set in its node resource group; a whole rule only when it has our name
+  in the cluster's resource group (where the tool creates them); a change to a rule's sources or
+  flows only in a rule associated with the cluster now (our own sources, by name, in any rule of
+  its subscription); a data source only of a workspace the cluster's agents send to (its add-on,
+  its rules, its agents' settings), and deleted only when it has our name.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ RECORDABLE_KINDS = frozenset(
     }
 )
 OUR_SOURCE_PREFIX = "aksaudit-"  # the syslog sources the tool adds to a rule are named so
+OUR_RULE_PREFIX = "aksaudit-syslog-"  # the rules it creates (ama.rule_name)
+OUR_DATA_SOURCE_PREFIX = "aksaudit-syslog-"  # the workspace data sources it adds (legacy_oms)
 # The only extensions and rule associations the adapters install (ama.EXT_NAME,
 # legacy_oms.EXT_NAME; ama.ASSOCIATION, parse.CI_ASSOCIATION): a token from the record naming
 # another one on the cluster's scale sets is someone else's agent or association.
@@ -49,13 +55,17 @@ OUR_ASSOCIATIONS = frozenset({"aksaudit-syslog", "containerinsightsextension"})
 
 @dataclass(frozen=True)
 class UndoScope:
-    """The resources a cluster's own record may name (see the module docstring)."""
+    """The resources a cluster's own record may name (see the module docstring): the cluster's
+    ids, and what discovery read of it when the remove was built."""
 
     cluster_id: str
     subscription_id: str
     resource_group: str
     node_resource_group: str
-    workspace_id: str  # the recorded workspace's ARM id
+    # ARM ids of the workspaces the cluster's agents send to (add-on, rules, agents' settings)
+    workspace_ids: tuple[str, ...] = ()
+    # ARM ids of the data collection rules associated with the cluster (or its scale sets)
+    rule_ids: tuple[str, ...] = ()
 
 
 def recordable(token: str) -> bool:
@@ -117,14 +127,17 @@ def out_of_scope(token: str, scope: UndoScope) -> str | None:
         ok = named and (same_id(target, scope.cluster_id) or scale_set)
     elif kind == "vmss-ext":
         ok = scale_set and len(args) > 1 and args[1].lower() in OUR_EXTENSIONS
-    elif kind == "dcr":  # a whole rule: only where the tool creates them
+    elif kind == "dcr":  # a whole rule: only ours, where the tool creates them
         ok = rule and rg == scope.resource_group.lower()
+        ok = ok and rid.name.lower().startswith(OUR_RULE_PREFIX)
     elif kind == "dcr-source":
         ok = rule and len(args) > 1 and args[1].startswith(OUR_SOURCE_PREFIX)
-    elif kind in ("dcr-facility", "dcr-flow"):
-        ok = rule
-    else:  # ds, ds-severities
-        ok = same_id(target, scope.workspace_id)
+    elif kind in ("dcr-facility", "dcr-flow"):  # someone's rule: only one serving the cluster
+        ok = rule and any(same_id(target, r) for r in scope.rule_ids)
+    else:  # ds, ds-severities: a workspace the cluster sends to; a whole source only ours
+        ok = any(same_id(target, w) for w in scope.workspace_ids)
+        if kind == "ds":
+            ok = ok and len(args) > 1 and args[1].lower().startswith(OUR_DATA_SOURCE_PREFIX)
     if ok:
         return None
     return f"{kind} names {rid.name or target}, which is not this cluster's own"
