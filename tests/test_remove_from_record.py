@@ -184,6 +184,7 @@ SCOPE = UndoScope(
     node_resource_group="MC_rg-aks_c",
     workspace_ids=(WS,),  # what discovery read: the cluster's agents send there
     rule_ids=(MSCI,),  # associated with the cluster now
+    cluster_name="c",
 )
 VMSS = f"{SUB}/resourceGroups/MC_rg-aks_c/providers/Microsoft.Compute/virtualMachineScaleSets/v"
 OURS = RULE.rsplit("/", 1)[0] + "/aksaudit-syslog-w"
@@ -198,6 +199,7 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         f"dcra|{SCOPE.cluster_id}|ContainerInsightsExtension",
         f"vmss-ext|{VMSS}|AzureMonitorLinuxAgent",
         f"dcr|{OURS}",
+        f"dcr|{MSCI.replace('MSCI-c', 'MSCI-westeurope-c')}",  # Container Insights' rule, created
         f"dcr-source|{other_rg}|aksaudit-authpriv",
         f"dcr-flow|{MSCI}",
         f"dcr-facility|{MSCI}|syslog|authpriv",
@@ -212,7 +214,7 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         f"dcra|{VMSS}|their-association",
         f"dcr|{other_rg}",  # a whole rule outside the cluster's resource group
         f"dcr|{RULE}",  # in its resource group, but not our rule (a customer's)
-        f"dcr|{MSCI}",  # Container Insights' rule is never deleted
+        f"dcr|{MSCI.replace('MSCI-c', 'MSCI-westeurope-c2')}",  # another cluster's CI rule
         f"dcr-flow|{other_rg}",  # a rule in the subscription not serving this cluster
         f"dcr-facility|{other_rg}|syslog|authpriv",
         f"dcr-flow|{other_sub}",

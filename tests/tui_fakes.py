@@ -533,7 +533,10 @@ def fake_recorded() -> RecordedCluster:
         image="mcr.microsoft.com/azurelinux/busybox@sha256:" + "3" * 64,
         log_path_undo=(f"dcr-flow|{FAKE_RULE}",),
     )
-    return RecordedCluster(target, record, fixed_plan(c.name).workspace_for(target))
+    ws = fixed_plan(c.name).workspace_for(target)
+    # discovery found the Container Insights rule associated with the cluster (so its flow
+    # token is the cluster's own)
+    return RecordedCluster(target, record, ws, rule_ids=(FAKE_RULE,))
 
 
 def fixed_plans() -> dict[str, Plan]:

@@ -269,6 +269,7 @@ def undo_from_record(rc: RecordedCluster) -> LogPathUndo:
         node_resource_group=t.node_resource_group,
         workspace_ids=rc.workspace_ids,
         rule_ids=rc.rule_ids,
+        cluster_name=t.name,
     )
     tokens: list[str] = []
     notes: list[str] = []

@@ -14,8 +14,9 @@ Two rules, both about tokens leaving this machine:
   the record's namespace could add a token naming someone else's rule or extension. A remove
   from the record undoes a token only when it names this cluster's own resources, as read from
   Azure when the remove is built (never from the record): the cluster itself; our agent or
-  association on a scale set in its node resource group; a whole rule only when it has our name
-  in the cluster's resource group (where the tool creates them); a change to a rule's sources or
+  association on a scale set in its node resource group; a whole rule only when it has a name
+  an apply creates (ours, or the cluster's Container Insights rule) in the cluster's resource
+  group; a change to a rule's sources or
   flows only in a rule associated with the cluster now (our own sources, by name, in any rule of
   its subscription); a data source only of a workspace the cluster's agents send to (its add-on,
   its rules, its agents' settings), and deleted only when it has our name.
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aksaudit_tui.cloud.arm import ArmId, same_id
+from aksaudit_tui.cloud.parse import msci_name
 
 # Kinds whose fields are ids, names, and values aksaudit chose (see each adapter's apply).
 RECORDABLE_KINDS = frozenset(
@@ -66,6 +68,7 @@ class UndoScope:
     workspace_ids: tuple[str, ...] = ()
     # ARM ids of the data collection rules associated with the cluster (or its scale sets)
     rule_ids: tuple[str, ...] = ()
+    cluster_name: str = ""  # names the Container Insights rule an apply may have created
 
 
 def recordable(token: str) -> bool:
@@ -127,9 +130,8 @@ def out_of_scope(token: str, scope: UndoScope) -> str | None:
         ok = named and (same_id(target, scope.cluster_id) or scale_set)
     elif kind == "vmss-ext":
         ok = scale_set and len(args) > 1 and args[1].lower() in OUR_EXTENSIONS
-    elif kind == "dcr":  # a whole rule: only ours, where the tool creates them
-        ok = rule and rg == scope.resource_group.lower()
-        ok = ok and rid.name.lower().startswith(OUR_RULE_PREFIX)
+    elif kind == "dcr":  # a whole rule: only one apply creates, where it creates them
+        ok = rule and rg == scope.resource_group.lower() and _creatable_rule(rid.name, scope)
     elif kind == "dcr-source":
         ok = rule and len(args) > 1 and args[1].startswith(OUR_SOURCE_PREFIX)
     elif kind in ("dcr-facility", "dcr-flow"):  # someone's rule: only one serving the cluster
@@ -141,3 +143,13 @@ def out_of_scope(token: str, scope: UndoScope) -> str | None:
     if ok:
         return None
     return f"{kind} names {rid.name or target}, which is not this cluster's own"
+
+
+def _creatable_rule(name: str, scope: UndoScope) -> bool:
+    """Whether an apply creates a rule of this name: ours (ama), or the cluster's own Container
+    Insights rule ``MSCI-<region>-<cluster>`` (container_insights, when the cluster had none)."""
+    low = name.lower()
+    if low.startswith(OUR_RULE_PREFIX):
+        return True
+    region = low.removeprefix("msci-").split("-", 1)[0]
+    return bool(scope.cluster_name) and low == msci_name(region, scope.cluster_name).lower()
