@@ -5,6 +5,7 @@ real engine from an empty state dir against the demo's cluster enabled by a coll
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,41 @@ async def test_the_demo_colleagues_cluster_is_removed_from_an_empty_state_dir(
     # this machine's journal holds the remove run only
     (run,) = (tmp_path / "B" / "runs").glob("*.json")
     assert '"kind": "remove"' in run.read_text()
+
+
+class CountingEngine(FakeEngine):
+    """Counts the fleet reads behind the Remove screen and notes the thread each ran on."""
+
+    def __init__(self) -> None:
+        super().__init__(recorded=True)
+        self.scans: list[int] = []
+
+    async def recorded_clusters(
+        self, cluster: str | None = None, *, subscription: str | None = None
+    ) -> Any:
+        self.scans.append(threading.get_ident())
+        return await super().recorded_clusters(cluster, subscription=subscription)
+
+
+async def test_the_clusters_records_are_read_once_off_the_ui_loop_and_again_on_ctrl_r() -> None:
+    engine = CountingEngine()
+    a = app_for(engine)
+    async with a.run_test(size=SIZE) as pilot:
+        await settle(pilot, a)
+        await pilot.press("x")
+        await screen_is(pilot, a, "remove")
+        await settle(pilot, a)
+        assert len(engine.scans) == 1
+        assert engine.scans[0] != threading.get_ident()  # on the engine's loop, not the UI's
+        assert a.screen.query_one("#remove-runs", OptionList).option_count >= 1
+        for _ in range(3):  # shown again and again: no new fleet read
+            await pilot.press("escape")
+            await screen_is(pilot, a, "start")
+            await pilot.press("x")
+            await screen_is(pilot, a, "remove")
+            await settle(pilot, a)
+        assert len(engine.scans) == 1
+        await pilot.press("ctrl+r")  # the user asks: read again
+        await pilot.pause()
+        await settle(pilot, a)
+        assert len(engine.scans) == 2

@@ -177,6 +177,7 @@ class AksauditApp(App[int]):
         self._warm: asyncio.Task[None] | None = None
         self._warm_run: asyncio.Task[None] | None = None
         self._run_waits = False  # a run (e.g. a resume during discovery) waits for warm_run
+        self._records_stale = False  # a run ended since the clusters' records were read
         # Runs and verifies do their work (SDK parsing, journal fsyncs) on a loop of their own.
         self._engine_loop = EngineThread()
         self._start = start
@@ -342,9 +343,19 @@ class AksauditApp(App[int]):
     def on_refresh_runs(self, _message: RefreshRuns) -> None:
         self.refresh_runs()
 
-    def on_scan_records(self, _message: ScanRecords) -> None:
-        if not self.job("recorded").running:
-            self.start_job("recorded", lambda: self.engine.recorded_clusters())
+    def on_scan_records(self, message: ScanRecords) -> None:
+        """Read the clusters' records (a fleet read: discovery and a kube list per cluster) on
+        the engine loop, as runs are: the first time, on request, or after a run changed them."""
+        job = self.job("recorded")
+        if job.running:
+            return
+        if not (message.again or self._records_stale or job.generation == 0):
+            return
+        self._records_stale = False
+        self.start_job(
+            "recorded",
+            lambda: self._engine_loop.call(lambda _cancel: self.engine.recorded_clusters()),
+        )
 
     def on_pick_removal(self, message: PickRemoval) -> None:
         """Load the picked run's plan (or build it from the picked cluster's record), narrow it
@@ -742,6 +753,7 @@ class AksauditApp(App[int]):
                 model.error = error_text(exc)
                 raise
             finally:
+                self._records_stale = True  # it may have written (apply) or deleted records
                 self.flush_events()
 
         def done(result: Any) -> None:

@@ -27,6 +27,7 @@ BINDING_IDS: dict[str, tuple[str, str]] = {
     "discover.toggle": ("space", "Discover: pick / unpick the cluster under the cursor"),
     "discover.refresh": ("ctrl+r", "Discover: discover again"),
     "discover.workspace": ("w", "Discover: the workspace of the cluster under the cursor"),
+    "remove.refresh": ("ctrl+r", "Remove: read the runs and the clusters' records again"),
     "review.export": ("e", "Review: export plan.yaml"),
     "review.commands": ("y", "Review: show the equivalent az/kubectl commands"),
     "review.script": ("v", "Review: view the node script"),

@@ -70,7 +70,13 @@ class PickRemoval(Message):
 
 
 class ScanRecords(Message):
-    """Read which clusters hold an aksaudit record (job ``recorded``), for the remove flow."""
+    """Read which clusters hold an aksaudit record (job ``recorded``), for the remove flow: a
+    read of the whole fleet, so only the first time, after a run changed records, or ``again``
+    (the user asked)."""
+
+    def __init__(self, again: bool = False) -> None:
+        super().__init__()
+        self.again = again
 
 
 class CancelRun(Message):

@@ -14,10 +14,11 @@ confirm on the review screen.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -43,6 +44,9 @@ class RemoveScreen(WizardScreen):
     """Pick the applied run and its clusters to remove from; Next reviews what remove does."""
 
     NEXT_LABEL = "Review removal ▸"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "refresh", "Read again", id="remove.refresh", show=False),
+    ]
 
     _run_id: str | None = None  # the run (or RECORD_PREFIX + cluster id) whose clusters show
 
@@ -70,7 +74,14 @@ class RemoveScreen(WizardScreen):
         opts.highlighted = 0  # space toggles it as soon as tab reaches it
         self.data_changed("all", None)
         self.query_one("#remove-runs", OptionList).focus()
-        self.post_message(ScanRecords())  # the clusters' own records (read-only)
+        # The clusters' own records (read-only): a read of the whole fleet (discovery and a
+        # kube list per cluster), so once here, not each time the screen shows (ctrl+r reads
+        # them again; the App reads them again after a run changed them).
+        self.post_message(ScanRecords())
+
+    def action_refresh(self) -> None:
+        self.post_message(RefreshRuns())
+        self.post_message(ScanRecords(again=True))
 
     def runs(self) -> list[Any]:
         return runlist.removable(self.aks.job("runs").result or [])
@@ -93,8 +104,8 @@ class RemoveScreen(WizardScreen):
     def data_changed(self, topic: str, changes: Changes | None) -> None:
         if topic == "resume" and not self.aks.job("runs").running:
             self.post_message(RefreshRuns())  # applies may have finished meanwhile
-        if topic == "resume" and not self.aks.job("recorded").running:
-            self.post_message(ScanRecords())  # and removes: a removed cluster has no record
+        if topic == "resume":
+            self.post_message(ScanRecords())  # only if a run changed records since (App)
         if topic not in ("all", "resume", "runs", "recorded"):
             return
         ol = self.query_one("#remove-runs", OptionList)
