@@ -18,6 +18,7 @@ from test_emulator_arm_ingestion import (
     configure_node,
     node_of,
     query_rows,
+    set_running,
     wait_rows,
 )
 
@@ -90,3 +91,28 @@ def test_a_write_to_a_watched_file_is_one_record(emulator: Any) -> None:
     assert any('key="identity"' in m for m in messages)
     assert any('name="/etc/passwd"' in m for m in messages)
     assert_no_new_rows(emulator, ws, node)  # one write, one record
+
+
+def test_a_write_while_the_pipeline_is_broken_is_lost_not_delivered_later(emulator: Any) -> None:
+    """A real node loses a watched write made while auditd is stopped or the plugin is off: the
+    emulator must not deliver it as a fresh record once the path holds again (a heartbeat
+    touched while the node was broken would pass verify after the fix)."""
+    node = node_of(emulator, "aks-prod-weu", "apps", 0)
+    ws = cid(emulator, WS_PROD)
+    root = configure_node(emulator, node, plugin=USER_PLUGIN, rules=WATCH)
+    passwd = root / "etc/passwd"
+    conf = root / "etc/audit/plugins.d/syslog.conf"
+    for broken, fixed in (
+        (lambda: set_running(root, False), lambda: set_running(root, True)),
+        (lambda: conf.write_text(USER_PLUGIN.replace("active = yes", "active = no")),
+         lambda: conf.write_text(USER_PLUGIN)),
+    ):  # fmt: skip
+        broken()
+        passwd.write_text(passwd.read_text() + "lost:x:0:0::/root:/bin/sh\n")
+        time.sleep(0.5)  # ~5 ingestion rounds with the write on the node
+        fixed()
+        assert_no_new_rows(emulator, ws, node)  # the write was lost, not delayed
+        # once the path holds, the next write is one record
+        passwd.write_text(passwd.read_text() + "later:x:0:0::/root:/bin/sh\n")
+        messages = [r["SyslogMessage"] for r in wait_rows(emulator, ws, node)]
+        assert any('key="identity"' in m for m in messages), messages

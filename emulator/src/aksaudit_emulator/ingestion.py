@@ -447,24 +447,33 @@ def write_messages(path: str, key: str | None, when: float) -> list[str]:
     ]
 
 
-def activity_messages(
-    state: EmulatorState, node: SimNode, st: Any, when: float, rng: random.Random
-) -> list[str]:
+def watched_messages(state: EmulatorState, node: SimNode, st: Any, when: float) -> list[str]:
+    """The records of every write to a watched file since the last round. Called every round
+    for every Linux node whatever its pipeline's state: a write made while auditd was stopped,
+    the plugin off or the route lacked the facility is lost on a real node, so it must not be
+    delivered as a fresh record once the path is fixed."""
+    if node.root is None or st is None:
+        return []
+    rules = activity.parse_rules(tuple(getattr(st, "rules", ()) or ()))
+    with state.lock:
+        seen = state.watched_seen.setdefault(node.name, {})
+    loaded_at = int(getattr(st, "rules_loaded_at_ns", 0) or 0)
+    messages: list[str] = []
+    for path, wkey in activity.watched_writes(Path(node.root), rules, seen, loaded_at):
+        messages += write_messages(path, wkey, when)
+    return messages
+
+
+def activity_messages(st: Any, when: float, rng: random.Random, writes: list[str]) -> list[str]:
     """The records this round's activity on the node makes under its loaded rules: one program
-    start (kept when an execve rule matches it) and every write to a watched file."""
+    start (kept when an execve rule matches it) and ``writes`` (``watched_messages``)."""
     rules = activity.parse_rules(tuple(getattr(st, "rules", ()) or ()))
     messages: list[str] = []
     event = activity.pick_program(rng)
     recorded, key = activity.exec_key(rules, event)
     if recorded:
         messages += exec_messages(event, key, when, rng.randint(2000, 60000))
-    if node.root is not None:
-        with state.lock:
-            seen = state.watched_seen.setdefault(node.name, {})
-        loaded_at = int(getattr(st, "rules_loaded_at_ns", 0) or 0)
-        for path, wkey in activity.watched_writes(Path(node.root), rules, seen, loaded_at):
-            messages += write_messages(path, wkey, when)
-    return messages
+    return messages + writes
 
 
 _PRI = re.compile(r"^<(\d{1,3})>(?:1 )?")
@@ -502,9 +511,11 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
             continue
         if node.name in state.syslog_feeds:
             continue  # real lines come from its feed (``feed_syslog``)
+        st = audit_state(state, node)
+        # this round's watched writes, taken whether or not they can be delivered now
+        writes = watched_messages(state, node, st, now)
         if not node.ready:
             continue
-        st = audit_state(state, node)
         if (
             st is None
             or not (st.installed and st.running and st.plugin_active)
@@ -519,7 +530,7 @@ def tick(state: EmulatorState, now: float | None = None, rng: random.Random | No
             continue
         process = "audisp-syslog" if facility == "user" else "audispd"
         pid = 800 + (hash(node.name) % 400)
-        messages = activity_messages(state, node, st, now, rng)
+        messages = activity_messages(st, now, rng, writes)
         if not messages:
             continue
         added += _deliver(
