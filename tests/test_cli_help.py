@@ -82,3 +82,17 @@ def test_completion_command_prints_shell_code() -> None:
         check=False,
     )  # fmt: skip
     assert p.returncode == 0 and "complete " in p.stdout and "aksaudit" in p.stdout
+
+
+def test_probe_nodes_help_says_what_the_check_pod_changes() -> None:
+    """A check pod touches aksaudit's own heartbeat file (the record that proves the pipeline of
+    a quiet node): the help says exactly that, never "read-only"."""
+    commands = dict(walk(build_parser()))
+    for path in ("status", "verify"):
+        text = " ".join(commands[path].format_help().split())
+        assert "read-only check pod" not in text, path
+        assert "changes nothing on the node but aksaudit's own heartbeat file" in text, path
+        assert "/var/lib/aksaudit/heartbeat" in text, path
+    script = Path(__file__).parents[1] / "src/aksaudit_tui/nodes/node_script.sh"
+    header = script.read_text().split("set -u", 1)[0]
+    assert "check  : change nothing but its own heartbeat file" in header

@@ -120,8 +120,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--probe-nodes",
         action="store_true",
-        help="also run a read-only check pod (privileged) on every node of clusters applied "
-        "from here; without it nothing is started or written",
+        help="also run a check pod (privileged) on every node of clusters applied from here; "
+        "it changes nothing on the node but aksaudit's own heartbeat file "
+        "(/var/lib/aksaudit/heartbeat); without it nothing is started or written",
     )
     common(p)
     add_discovery_arguments(p)
@@ -139,9 +140,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--probe-nodes",
         action="store_true",
-        help="first run a read-only check pod (privileged) on every node: a compliant node "
-        "touches its audit heartbeat, which verify then waits for, and a missing node gets its "
-        "reason; without it verify starts nothing and reads the keeper's status",
+        help="first run a check pod (privileged) on every node; it changes nothing on the node "
+        "but aksaudit's own heartbeat file (/var/lib/aksaudit/heartbeat): a compliant node "
+        "touches it, which verify then waits for, and a node the check finds not compliant is "
+        "missing with its reason; without it verify starts nothing and reads the keeper's status",
     )
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     common(p)

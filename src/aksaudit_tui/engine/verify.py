@@ -358,7 +358,7 @@ async def diagnose(
             "no audit lines yet (ingestion can take minutes; try again)"
             if live or read_keeper
             else "no audit lines yet; the node was not probed (`aksaudit verify --probe-nodes` "
-            "runs a read-only check pod on it)"
+            "runs a check pod on it, which changes nothing but aksaudit's own heartbeat file)"
         )
     return out
 

@@ -246,9 +246,10 @@ class StatusScreen(WizardScreen):
 
         self._dialog(
             ConfirmScreen(
-                "Probe the nodes live? This starts a read-only check pod (privileged, hostPID) "
-                "on every Linux node of the clusters applied from this machine, and deletes it "
-                "after. Status without it reads only what the clusters and workspaces report.",
+                "Probe the nodes live? This starts a check pod (privileged, hostPID) on every "
+                "Linux node of the clusters applied from this machine, and deletes it after; it "
+                "changes nothing on the node but aksaudit's own heartbeat file. Status without "
+                "it reads only what the clusters and workspaces report.",
                 yes="Probe",
             ),
             answer,
