@@ -53,8 +53,9 @@ BENCHES: tuple[Bench, ...] = (
         "fleet_discovery",
         "fleet_discovery.py",
         ("--walk-sample", "40"),
-        # the sequential walk is a baseline sampled either way (its sum scaled to every
-        # subscription, the figure says so): 5 of 50 alike subscriptions judge the same ratio
+        # the sequential walk is a baseline sampled either way (its per-subscription part
+        # scaled to every subscription, its fixed part once; the figure says so): 5 of 50
+        # alike subscriptions judge the same ratio
         ("--subscriptions", "50", "--walk-sample", "5", "--repeats", "2"),
     ),
     Bench("first_row", "first_row.py", (), ("--subscriptions", "8", "--repeats", "2")),

@@ -48,8 +48,18 @@ def test_fleet_discovery_bench_prints_its_figures_and_goals() -> None:
     assert figures["fleet_discovery.fleet"] == "3x2x3"
     assert figures["fleet_discovery.method"] == "resource-graph"
     # a figure from a sample says so on its own line
-    walked = "extrapolated: 2 of 3 subscriptions walked, sum x 1.5"
-    assert figures["fleet_discovery.sequential_walk_measured"] == walked
+    walked = figures["fleet_discovery.sequential_walk_measured"]
+    assert re.fullmatch(
+        r"extrapolated: 2 of 3 subscriptions walked, their sum x 1\.5 \+ the fixed [0-9.]+s once",
+        walked,
+    ), walked
+    # one discovery's fixed part (credential, clients, the subscription listing) counts once,
+    # only the per-subscription part scales: 3 subscriptions' worth of it, not 1.5 discoveries
+    fixed = float(figures["fleet_discovery.sequential_walk_fixed_s"])
+    per_sub = float(figures["fleet_discovery.sequential_walk_per_subscription_s"])
+    walk_s = float(figures["fleet_discovery.sequential_walk_s"].split()[0])
+    assert fixed > 0 and per_sub > 0
+    assert abs(walk_s - (fixed + 3 * per_sub)) <= 0.06, (walk_s, fixed, per_sub)
     assert figures["fleet_discovery.sequential_walk_s"].endswith(f" ({walked})")
     assert figures["fleet_discovery.ratio"].endswith(" (against the extrapolated walk)")
     for name in ("graph_s", "graph_round_trips", "sequential_walk_s", "ratio"):
