@@ -10,6 +10,7 @@ from pathlib import Path
 from aksaudit_tui.cli.main import build_parser, walk
 from aksaudit_tui.engine.journal import Journal
 from aksaudit_tui.engine.removal import undo_tokens
+from aksaudit_tui.nodes.record import AppliedRecord, merged
 from test_plan_io import plan
 
 
@@ -62,3 +63,39 @@ def test_every_argument_of_remove_has_a_help_text() -> None:
         assert action.help, action.dest
     text = remove.format_help()
     assert "the plan file that was applied" in text and "remove without asking" in text
+
+
+def test_a_remove_from_the_record_that_kept_the_log_path_leaves_its_tokens_to_this_journal(
+    tmp_path: Path,
+) -> None:
+    """Its warning says the record's tokens are kept in this machine's journal: a later remove
+    from this machine with the log path finds them there (not when that remove undid them)."""
+    j = Journal(tmp_path)
+    p = plan()
+    steps = ("access", "log-path", "delivery")
+    kept = {"aks-prod-weu": {"tokens": ["addon|/subscriptions/x/c"], "notes": []}}
+    j.create(p, steps, kind="remove", options={"include_log_path": False, "undo": kept})
+    undone = {"aks-prod-weu": {"tokens": ["dcr|/subscriptions/x/undone"], "notes": []}}
+    j.create(p, steps, kind="remove", options={"include_log_path": True, "undo": undone})
+    assert undo_tokens(j, p, p.clusters[0]).tokens == ("addon|/subscriptions/x/c",)
+    other = p.with_changes(log_path="ama")
+    assert undo_tokens(j, other, other.clusters[0]).tokens == ()
+
+
+def test_the_undo_of_every_record_of_the_log_path_is_kept_oldest_first() -> None:
+    def rec(at: str, ns: str, log_path: str, *tokens: str) -> AppliedRecord:
+        r = AppliedRecord.from_json(
+            {"v": 1, "applied_at": at, "namespace": ns, "log_path": log_path,
+             "log_path_undo": list(tokens), "undo_withheld": [f"w-{at}"]}
+        )  # fmt: skip
+        assert r is not None
+        return r
+
+    old = rec("2026-01-01", "team-ns", "ama", "dcr|a", "dcra|b")
+    other_path = rec("2026-02-01", "x", "legacy-oms", "ds|c")
+    new = rec("2026-03-01", "aksaudit-system", "ama", "dcra|b", "vmss-ext|d")
+    got = merged([new, other_path, old])
+    assert got is not None and got.namespace == "aksaudit-system"
+    assert got.log_path_undo == ("dcr|a", "dcra|b", "vmss-ext|d")
+    assert got.undo_withheld == ("w-2026-01-01", "w-2026-03-01")
+    assert merged([]) is None

@@ -36,10 +36,15 @@ from aksaudit_tui.errors import (
     EXIT_USAGE,
     EXIT_VERIFY_FAILED,
     UsageError,
+    UserError,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from aksaudit_tui.engine.events import Event
+    from aksaudit_tui.engine.plan import Plan
+    from aksaudit_tui.engine.removal import LogPathUndo
     from aksaudit_tui.engine.service import Engine
 
 T = TypeVar("T")
@@ -606,11 +611,11 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _removal_from_record(engine: Engine, args: argparse.Namespace) -> tuple[Any, Any]:
+def _removal_from_record(
+    engine: Engine, args: argparse.Namespace
+) -> tuple[Plan, Mapping[str, LogPathUndo]]:
     """(plan, undo) of ``remove --cluster``, from the cluster's record; shown, then confirmed
     after the review unless --yes. One line and nothing changed when there is no record."""
-    from aksaudit_tui.errors import UserError
-
     scan = asyncio.run(engine.recorded_clusters(args.cluster, subscription=args.subscription))
     if scan.problems:
         raise UserError(scan.problems[0])

@@ -55,6 +55,7 @@ from aksaudit_tui.nodes.record import (
     RECORD_CONFIGMAP,
     RECORD_SELECTOR,
     AppliedRecord,
+    merged,
     parse_record,
     record_namespace,
 )
@@ -144,10 +145,9 @@ async def scan(
                 return f"{c.name}: {exc}"
             except Exception as exc:  # the cluster is listed as unreadable with this reason
                 return f"{c.name}: cannot read its record: {describe_exc(exc)}"
-        if not records:
+        rec = merged(records)  # the newest, with every record's undo of its log path
+        if rec is None:
             return f"{c.name}: {ignored[0]}" if ignored else None
-        records.sort(key=lambda r: r.applied_at, reverse=True)
-        rec = records[0]
         return RecordedCluster(
             planning.target_from_cluster(c),
             rec,

@@ -26,6 +26,7 @@ from aksaudit_tui.engine.steps.catalog import REMOVE_STEPS, remove_steps
 from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.errors import UserError
 from aksaudit_tui.nodes.image import require_digest
+from aksaudit_tui.nodes.record import words
 
 
 async def remove(
@@ -75,24 +76,21 @@ class LogPathUndo:
     def from_json(cls, data: Any) -> LogPathUndo:
         """Read back from a remove run's journal (shapes checked: a hand-edited file)."""
         d = data if isinstance(data, dict) else {}
-
-        def words(key: str) -> tuple[str, ...]:
-            v = d.get(key)
-            return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
-
-        return cls(words("tokens"), words("notes"))
+        return cls(words(d, "tokens"), words(d, "notes"))
 
 
 def undo_tokens(journal: Journal, plan: Plan, cluster: ClusterTarget) -> LogPathUndo:
     """The log-path undo tokens every apply of this log path recorded for the cluster in this
-    machine's journal. A journal that cannot be read holds no token we could trust: it is
-    skipped, and a note says which one and why (its changes stay unless undone by hand)."""
+    machine's journal, and those a remove from the cluster's record kept when it left the log
+    path as it was (the record went with the nodes; its tokens stay in that run's options, as
+    the run's warning says). A journal that cannot be read holds no token we could trust: it
+    is skipped, and a note says which one and why (its changes stay unless undone by hand)."""
     tokens: list[str] = []
     unreadable: list[str] = []
     runs = journal.list_runs(unreadable)
     notes = [_unreadable(f"journal {where}") for where in unreadable]
     for r in runs:
-        if r.kind != "apply":
+        if r.kind not in ("apply", "remove"):
             continue
         try:
             rec = journal.load(r.run_id)
@@ -106,9 +104,24 @@ def undo_tokens(journal: Journal, plan: Plan, cluster: ClusterTarget) -> LogPath
         except (KeyError, TypeError, ValueError) as exc:  # a plan the journal mangled
             notes.append(_unreadable(f"journal of run {r.run_id} (malformed plan: {exc!r})"))
             continue
-        if log_path == plan.log_path:
+        if log_path != plan.log_path:
+            continue
+        if r.kind == "apply":
             tokens.extend(_journaled_undo(rec, cluster.name))
+        else:
+            tokens.extend(_kept_undo(rec, cluster.name))
     return LogPathUndo(tuple(dict.fromkeys(tokens)), tuple(notes))
+
+
+def _kept_undo(rec: RunRecord, cluster: str) -> tuple[str, ...]:
+    """The tokens a remove from the cluster's record left undone for ``cluster`` (it kept the
+    log path): already checked to name the cluster's own resources when that remove was built."""
+    options = rec.doc.get("options")
+    options = options if isinstance(options, dict) else {}
+    given = options.get("undo")
+    if options.get("include_log_path") is not False or not isinstance(given, dict):
+        return ()
+    return LogPathUndo.from_json(given.get(cluster)).tokens
 
 
 def _unreadable(journal: str) -> str:
@@ -166,7 +179,8 @@ async def run_remove(
                             record.run_id,
                             f"the log path stays: the {len(kept)} change(s) the cluster's record "
                             f"named are kept only in this machine's journal (run {record.run_id})"
-                            "; a later remove from the cluster cannot undo them",
+                            "; a later remove from this machine with the log path undoes them, "
+                            "a remove from the cluster cannot",
                             ctx.cluster.name,
                         )
                     )

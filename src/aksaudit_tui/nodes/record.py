@@ -21,7 +21,8 @@ hand: ``kubectl -n aksaudit-system get cm aksaudit-applied -o jsonpath='{.data.a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from aksaudit_tui.nodes import manifests as m
@@ -82,15 +83,11 @@ class AppliedRecord:
             v = data.get(key)
             return v if isinstance(v, str) else default
 
-        def words(key: str) -> tuple[str, ...]:
-            v = data.get(key)
-            return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
-
         interval = data.get("keeper_interval_s")
         extra = data.get("extra")
         return cls(
             plan_hash=s("plan_hash"),
-            presets=words("presets"),
+            presets=words(data, "presets"),
             rules_sha256=s("rules_sha256"),
             facility=s("facility"),
             severity=s("severity"),
@@ -113,9 +110,31 @@ class AppliedRecord:
             if isinstance(extra, dict)
             else {},
             image=s("image"),
-            log_path_undo=words("log_path_undo"),
-            undo_withheld=words("undo_withheld"),
+            log_path_undo=words(data, "log_path_undo"),
+            undo_withheld=words(data, "undo_withheld"),
         )
+
+
+def words(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    """The strings of the list ``data[key]`` (shapes checked: read from a cluster or a file
+    someone may have edited); nothing else."""
+    v = data.get(key)
+    return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
+
+def merged(records: Sequence[AppliedRecord]) -> AppliedRecord | None:
+    """The newest record, holding the log-path undo of every record of its log path (oldest
+    first): after a namespace change the older record's tokens are still the cluster's."""
+    if not records:
+        return None
+    ordered = sorted(records, key=lambda r: r.applied_at)
+    newest = ordered[-1]
+    same = [r for r in ordered if r.log_path == newest.log_path]
+    return replace(
+        newest,
+        log_path_undo=tuple(dict.fromkeys(t for r in same for t in r.log_path_undo)),
+        undo_withheld=tuple(dict.fromkeys(t for r in same for t in r.undo_withheld)),
+    )
 
 
 def record_namespace(record: AppliedRecord) -> str:

@@ -22,6 +22,7 @@ from aksaudit_tui.nodes.record import (
     RECORD_CONFIGMAP,
     RECORD_SELECTOR,
     AppliedRecord,
+    merged,
     parse_record,
     record_configmap_manifest,
     record_namespace,
@@ -89,8 +90,9 @@ async def write_record(ctx: StepContext) -> AppliedRecord:
     from aksaudit_tui.cloud.identity import identity_name  # startup time: the Azure SDK
 
     k = await kubeops.kube(ctx)
-    ns = record_namespace(build_record(ctx, ""))
-    previous = parse_record(await k.get_configmap(ns, RECORD_CONFIGMAP))
+    # every record of ours, not only the one in the new namespace: after a namespace (or
+    # delivery) change the old record's undo tokens would otherwise be lost with it
+    previous = merged(await read_records(ctx))
     record = build_record(ctx, await identity_name(ctx.clients), previous=previous)
     await k.ensure_configmap(record_configmap_manifest(record))
     where = f"{record_namespace(record)}/{RECORD_CONFIGMAP}"
