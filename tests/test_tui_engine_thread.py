@@ -71,6 +71,7 @@ async def test_a_cancel_set_before_the_call_is_seen_at_once() -> None:
 
 async def test_cancelling_the_caller_cancels_the_engine_task_and_errors_cross() -> None:
     eng = EngineThread()
+    eng.cleanup_s = 0.5  # the safe stop's grace: this task ignores it, so it is cut off after
     ended = threading.Event()
     try:
 
@@ -101,10 +102,10 @@ async def test_a_cancelled_caller_returns_only_after_the_engines_cleanup() -> No
     started, cleaned = threading.Event(), threading.Event()
     try:
 
-        async def run(_cancel: asyncio.Event) -> None:
+        async def run(cancel: asyncio.Event) -> None:
             try:
                 started.set()
-                await asyncio.sleep(60)
+                await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
             finally:
                 await asyncio.sleep(CLEANUP_TAKES_S)  # deleting pods, writing the journal
                 cleaned.set()
@@ -124,10 +125,10 @@ async def test_a_second_cancel_of_the_caller_does_not_cut_the_wait_short() -> No
     started, cleaned = threading.Event(), threading.Event()
     try:
 
-        async def run(_cancel: asyncio.Event) -> None:
+        async def run(cancel: asyncio.Event) -> None:
             try:
                 started.set()
-                await asyncio.sleep(60)
+                await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
             finally:
                 await asyncio.sleep(CLEANUP_TAKES_S)
                 cleaned.set()
@@ -148,10 +149,10 @@ async def test_stop_lets_a_running_tasks_cleanup_finish_before_the_loop_ends() -
     eng = EngineThread()
     started, cleaned = threading.Event(), threading.Event()
 
-    async def run(_cancel: asyncio.Event) -> None:
+    async def run(cancel: asyncio.Event) -> None:
         try:
             started.set()
-            await asyncio.sleep(60)
+            await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
         finally:
             await asyncio.sleep(CLEANUP_TAKES_S)
             cleaned.set()
@@ -161,9 +162,8 @@ async def test_stop_lets_a_running_tasks_cleanup_finish_before_the_loop_ends() -
     assert await asyncio.to_thread(started.wait, 10.0)
     await asyncio.to_thread(eng.stop)
     assert cleaned.is_set()
-    caller.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await caller
+    await asyncio.wait({caller}, timeout=5.0)  # the run stopped safely: its caller hears so
+    assert caller.done() and not caller.cancelled() and caller.result() is None
 
 
 async def test_stop_gives_up_after_its_timeout() -> None:
@@ -202,7 +202,7 @@ class SlowCleanupEngine(FakeEngine):
         on_event(RunStarted(RUN_ID, tuple(c.name for c in plan.clusters), ("access",)))
         try:
             self.started.set()
-            await asyncio.sleep(60)
+            await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
         finally:
             await asyncio.sleep(CLEANUP_TAKES_S)  # the one-shot pods' deletion, the journal
             self.cleaned.set()

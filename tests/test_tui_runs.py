@@ -300,3 +300,36 @@ async def test_remove_flow_on_the_emulator_restores_every_node(
     for n in nodes:
         assert not (node_root(emu, "aks-dev-neu", n) / "var/lib/aksaudit").exists(), n
     assert oneshot_pods(emu, "aks-dev-neu") == []
+
+
+async def test_an_app_that_exits_mid_run_leaves_no_pod_and_a_cancelled_journal(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """The run works on the App's engine thread: an exit mid-run (an error, SIGHUP or a closed
+    terminal end the app the same way) still waits for the run's cleanup there."""
+    from aksaudit_tui.engine.plan import PlanRequest
+
+    emu = make_emulator(None)
+    engine = engine_for(emu, tmp_path / "state")
+    engine.verify_after_apply = False
+    plan = await engine.pin_image(
+        await engine.plan_from_names(
+            PlanRequest(clusters=["aks-dev-neu"], workspace="law-dev-neu", delivery="one-shot")
+        )
+    )
+    stuck = linux_nodes(emu, "aks-dev-neu")[0]
+    add_fault(emu, {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck,
+                    "pod_prefix": "aksaudit-apply"})  # fmt: skip
+    a = app_for(engine)
+    async with a.run_test(size=SIZE):
+        a.start_apply(plan)
+        end = time.monotonic() + 180
+        while not any(
+            p.startswith("aksaudit-apply") and stuck in p for p in oneshot_pods(emu, "aks-dev-neu")
+        ):
+            assert time.monotonic() < end and a.job("run").running, a.job("run").error
+            await asyncio.sleep(0.1)
+        a.exit(1)  # mid-run, the stuck node's privileged pod in place
+    assert oneshot_pods(emu, "aks-dev-neu") == []
+    runs = engine.journal.list_runs()  # stopped as the user's cancel stops it: resumable
+    assert [r.state for r in runs] == ["cancelled"], runs

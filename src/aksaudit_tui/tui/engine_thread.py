@@ -13,8 +13,11 @@ engine's task.
 
 Cleanup is never cut off: a cancelled run still deletes its one-shot pods, its namespace and
 fence, and records its steps as interrupted, on the engine loop, after the cancel. So a
-cancelled ``call`` returns only once the engine's task has ended (at most ``CLEANUP_S``), and
-``stop`` cancels what still runs there and waits for it (as long) before it stops the loop:
+cancelled ``call`` asks the engine to stop safely (its cancel event, as the user's cancel does;
+a hard ``Task.cancel`` skipped the runner's bookkeeping and closed the kube clients under the
+steps still cleaning up) and returns only once the engine's task has ended (at most
+``CLEANUP_S``, then the task is cancelled outright), and ``stop`` does the same for every call
+still on the loop before it stops the loop:
 ``asyncio.run`` gave the same guarantee when runs were awaited on the UI loop, and an app that
 exits mid-run (an error, SIGHUP, a closed terminal) must not leave privileged pods behind.
 """
@@ -45,6 +48,8 @@ class EngineThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.cleanup_s = CLEANUP_S
+        self._cancels: set[asyncio.Event] = set()  # each call's engine event (engine loop only)
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -77,9 +82,13 @@ class EngineThread:
             engine_task.append(task)
             event = asyncio.Event()
             inner.append(event)
+            self._cancels.add(event)
             if cancel is not None and cancel.is_set():
                 event.set()
-            return await make(event)
+            try:
+                return await make(event)
+            finally:
+                self._cancels.discard(event)
 
         def settle(f: concurrent.futures.Future[T]) -> None:  # on the caller's loop
             if not ended.done():
@@ -102,7 +111,6 @@ class EngineThread:
                 event.set()
 
         def cancel_engine() -> None:
-            set_inner()  # what checks the event stops as safely as on a user's cancel
             for task in engine_task:
                 task.cancel()
 
@@ -121,15 +129,18 @@ class EngineThread:
         try:
             return await done
         except asyncio.CancelledError:
-            # body() runs before this callback on the engine loop (FIFO): its task is known
+            # Stop safely, as the user's cancel does (body() ran before this callback on the
+            # engine loop: FIFO), and wait for the engine's task to end, cleanup included,
+            # through further cancels of this task (each would otherwise drop the cleanup);
+            # not past the loop's stop. Only a task that outlives CLEANUP_S is cut off.
             with contextlib.suppress(RuntimeError):  # the engine loop is closed already
-                loop.call_soon_threadsafe(cancel_engine)
-            # Wait for the engine's task to end, cleanup included, through further cancels of
-            # this task (each would otherwise drop the cleanup); not past the loop's stop.
-            deadline = caller.time() + CLEANUP_S
+                loop.call_soon_threadsafe(set_inner)
+            deadline = caller.time() + self.cleanup_s
             while not ended.done() and loop.is_running():
                 left = deadline - caller.time()
                 if left <= 0:
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(cancel_engine)
                     break
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait({ended}, timeout=min(left, 0.25))
@@ -140,29 +151,41 @@ class EngineThread:
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
 
-    def stop(self, timeout: float = CLEANUP_S) -> None:
-        """Cancel every task still on the engine loop, wait (at most ``timeout``) until they
-        have ended, their cleanup included, then stop the loop. Blocks: call it off the UI loop
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask every call still on the engine loop to stop safely (its cancel event), wait (at
+        most ``timeout``, default ``cleanup_s``) until they have ended, their cleanup included,
+        cancel what is left, then stop the loop. Blocks: call it off the UI loop
         (``asyncio.to_thread``)."""
+        timeout = self.cleanup_s if timeout is None else timeout
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None or thread is None:
             return
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-            asyncio.run_coroutine_threadsafe(_drain(timeout), loop).result(timeout + 5.0)
+            drain = _drain(self._cancels, timeout)
+            asyncio.run_coroutine_threadsafe(drain, loop).result(timeout + _CUT_S + 5.0)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5.0)
         if not thread.is_alive():
             loop.close()
 
 
-async def _drain(wait_s: float) -> None:
-    """Cancel the loop's tasks (not those cancelled already: a second cancel would cut their
-    cleanup off) and wait until all have ended, or ``wait_s``."""
+_CUT_S = 5.0  # what a task cancelled outright at the end is given to unwind
+
+
+async def _drain(cancels: set[asyncio.Event], wait_s: float) -> None:
+    """Set every call's cancel event (the engine's safe stop) and wait until the loop's tasks
+    have ended, or ``wait_s``; then cancel what is left (not what was cancelled already: a
+    second cancel would cut its cleanup off) and give it ``_CUT_S``."""
+    for event in list(cancels):
+        event.set()
     me = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks() if t is not me]
-    for t in tasks:
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=wait_s)
+    for t in pending:
         if not t.cancelling():
             t.cancel()
-    if tasks:
-        await asyncio.wait(tasks, timeout=wait_s)
+    if pending:
+        await asyncio.wait(pending, timeout=_CUT_S)
