@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, OptionList
+from textual.widgets import Button, DataTable, OptionList
 
 from aksaudit_tui.engine.journal import RunSummary
 from aksaudit_tui.tui.app import AksauditApp
@@ -214,7 +214,9 @@ async def test_remove_flow_picks_reviews_confirms_and_runs_on_the_run_screen() -
         assert plan.workspace == fixed_plans()[APPLIED_ID].workspace
         assert a.run_model.kind == "remove" and a.run_model.outcome == "ok"
         assert {n.phase for n in a.run_model.nodes.values()} == {"removed", "skipped"}
-        await pilot.press("ctrl+n")  # a removal has nothing to verify
+        # a removal has nothing to verify: no Verify button, and ctrl+n stays here
+        assert not a.screen.query_one("#nav-next", Button).display
+        await pilot.press("ctrl+n")
         await pilot.pause()
         await screen_is(pilot, a, "run")
 

@@ -23,6 +23,7 @@ from aksaudit_tui.tui.messages import CancelRun
 from aksaudit_tui.tui.models.runmodel import Changes, NodeState
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen
+from aksaudit_tui.tui.widgets.navbar import NavBar
 from aksaudit_tui.tui.widgets.node_table import NodeTable
 
 DRAW_S = 0.3  # batches are folded every 100 ms; the run screen redraws at most this often
@@ -272,6 +273,8 @@ class RunScreen(WizardScreen):
     def _footer_line(self) -> None:
         model = self.aks.run_model
         job = self.aks.job("run")
+        # a removal has nothing to verify: no "Verify ▸" button offering it
+        self.query_one(NavBar).show_next(model.kind != "remove")
         done, total = model.progress()
         bar = self.query_one("#progress", ProgressBar)
         if (bar.total, bar.progress) != (max(total, 1), done):

@@ -37,3 +37,9 @@ class NavBar(Horizontal):
     def set_next_label(self, label: str) -> None:
         for b in self.query("#nav-next").results(Button):
             b.label = label
+
+    def show_next(self, shown: bool) -> None:
+        """Hide Next where it leads nowhere for what the screen shows (a removal's run)."""
+        for b in self.query("#nav-next").results(Button):
+            if b.display != shown:
+                b.display = shown
