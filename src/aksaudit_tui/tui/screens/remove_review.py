@@ -48,10 +48,15 @@ class RemoveReviewScreen(WizardScreen):
             self.say("Pick a run and its clusters first (escape).", error=True)
             return
         p = r.plan
+        # a record's line already names the cluster, its delivery and namespace
+        origin = (
+            f"({r.source})"
+            if r.source
+            else f"(applied by run {r.run_id}) · {p.delivery} in {p.namespace}"
+        )
+        names = "" if r.source else f"{', '.join(c.name for c in p.clusters)} "
         head = (
-            f"Remove from {len(p.clusters)} cluster(s): {', '.join(c.name for c in p.clusters)} "
-            f"({r.source or f'applied by run {r.run_id}'}) · {p.delivery} in {p.namespace} · "
-            "log path "
+            f"Remove from {len(p.clusters)} cluster(s): {names}{origin} · log path "
             f"{p.log_path}: " + ("undo what aksaudit recorded" if r.include_log_path else "kept")
         )
         job = self.aks.job("remove_review")
