@@ -87,6 +87,22 @@ def _abspath(path: str | None) -> str | None:
     return str(Path(path).absolute()) if path else None
 
 
+def cluster_named(clusters: Sequence[Cluster], name: str) -> Cluster:
+    """The one discovered cluster called ``name`` (exact first, then ignoring case), or a
+    one-line UsageError naming what was found or asking for ``--subscription``."""
+    hits = [c for c in clusters if c.name == name] or [
+        c for c in clusters if c.name.lower() == name.lower()
+    ]
+    if not hits:
+        known = ", ".join(sorted({c.name for c in clusters})) or "none"
+        raise UsageError(f"--cluster {name}: no such cluster; found: {known}")
+    if len(hits) > 1:
+        raise UsageError(
+            f"--cluster {name}: {len(hits)} clusters have that name; add --subscription ID"
+        )
+    return hits[0]
+
+
 async def plan_from_names(settings: CloudSettings, req: PlanRequest) -> Plan:
     """Discover, resolve names to ids, choose each cluster's workspace (``--workspace
     CLUSTER=WS``, else ``--workspace WS``, else the default rule), validate like a plan file."""
@@ -94,21 +110,12 @@ async def plan_from_names(settings: CloudSettings, req: PlanRequest) -> Plan:
     found: list[Cluster] = []
     notes: list[str] = []
     for name in req.clusters:
-        hits = [c for c in inv.clusters if c.name == name] or [
-            c for c in inv.clusters if c.name.lower() == name.lower()
-        ]
-        if not hits:
-            known = ", ".join(sorted({c.name for c in inv.clusters})) or "none"
-            raise UsageError(f"--cluster {name}: no such cluster; found: {known}")
-        if len(hits) > 1:
-            raise UsageError(
-                f"--cluster {name}: {len(hits)} clusters have that name; add --subscription ID"
-            )
-        found.append(hits[0])
-        version = hits[0].kubernetes_version or ""
+        hit = cluster_named(inv.clusters, name)
+        found.append(hit)
+        version = hit.kubernetes_version or ""
         if version and not fence_supported(version):
             ns = req.namespace or DEFAULT_NAMESPACE
-            notes.append(f"{hits[0].name}: {fence_warning(ns, version)}")
+            notes.append(f"{hit.name}: {fence_warning(ns, version)}")
     for name in req.workspaces:
         if not any(c.name.lower() == name.lower() for c in found):
             picked_names = ", ".join(c.name for c in found)

@@ -125,16 +125,7 @@ async def scan(
     inv = await discovery.discover_all(settings, subscription)
     found = list(inv.clusters)
     if cluster is not None:
-        found = [c for c in found if c.name == cluster] or [
-            c for c in found if c.name.lower() == cluster.lower()
-        ]
-        if not found:
-            known = ", ".join(sorted({c.name for c in inv.clusters})) or "none"
-            raise UsageError(f"--cluster {cluster}: no such cluster; found: {known}")
-        if len(found) > 1:
-            raise UsageError(
-                f"--cluster {cluster}: {len(found)} clusters have that name; add --subscription ID"
-            )
+        found = [planning.cluster_named(found, cluster)]
     sem = asyncio.Semaphore(READS_AT_ONCE)
 
     async def one(c: Cluster) -> RecordedCluster | str | None:
