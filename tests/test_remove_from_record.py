@@ -200,7 +200,7 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         f"vmss-ext|{VMSS}|AzureMonitorLinuxAgent",
         f"dcr|{OURS}",
         f"dcr|{MSCI.replace('MSCI-c', 'MSCI-westeurope-c')}",  # Container Insights' rule, created
-        f"dcr-source|{other_rg}|aksaudit-authpriv",
+        f"dcr-source|{MSCI}|aksaudit-authpriv",  # our source, in the rule serving the cluster
         f"dcr-flow|{MSCI}",
         f"dcr-facility|{MSCI}|syslog|authpriv",
         f"ds|{WS}|aksaudit-syslog-authpriv",
@@ -219,6 +219,10 @@ def test_tokens_from_a_record_undo_only_this_clusters_own_resources() -> None:
         f"dcr-facility|{other_rg}|syslog|authpriv",
         f"dcr-flow|{other_sub}",
         f"dcr-source|{RULE}|their-source",
+        f"dcr-source|{MSCI}|their-source",  # the cluster's rule, but not our source
+        # our source's name in a rule of the subscription that does not serve the cluster
+        f"dcr-source|{other_rg}|aksaudit-authpriv",
+        f"dcr-source|{RULE}|aksaudit-authpriv",
         f"ds|{WS}2|aksaudit-syslog-authpriv",  # a workspace the cluster does not send to
         f"ds-severities|{WS}2|Syslog|info",
         f"ds|{WS}|their-syslog",  # the cluster's workspace, but not our data source

@@ -296,8 +296,10 @@ class FakeEngine:
             return RecordScan(clusters=(), unrecorded=tuple(c.name for c in CLUSTERS))
         return RecordScan(clusters=(fake_recorded(),), unrecorded=(CLUSTERS[0].name,))
 
-    def removal_from_record(self, cluster: RecordedCluster) -> RecordedRemoval:
-        return removal_for(cluster)  # pure: builds the plan from the record
+    def removal_from_record(
+        self, cluster: RecordedCluster, image: str | None = None
+    ) -> RecordedRemoval:
+        return removal_for(cluster, image)  # pure: builds the plan from the record
 
     async def review_remove(
         self,

@@ -38,6 +38,7 @@ from aksaudit_tui.errors import (
     UsageError,
     UserError,
 )
+from aksaudit_tui.nodes.image import FLAG_FIX, require_digest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -175,6 +176,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--subscription", metavar="ID", default=None, help="with --cluster: where to look for it"
+    )
+    p.add_argument(
+        "--image",
+        metavar="REPO@sha256:...",
+        default=None,
+        help="with --cluster: the pods' image, by digest (a mirror's, on an air-gapped or "
+        f"mirrored cluster; no registry is asked); default: {DEFAULT_IMAGE} pinned to its digest",
     )
     p.add_argument(
         "--yes",
@@ -593,6 +601,10 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         )
     if args.subscription and args.cluster is None:
         raise UsageError("--subscription goes with --cluster (a plan names its subscriptions)")
+    if args.image is not None:
+        if args.cluster is None:
+            raise UsageError("--image goes with --cluster (a plan names its image)")
+        require_digest(args.image, fix=FLAG_FIX)  # before any network call
     plan = plan_io.load(args.plan) if args.plan is not None else None
     if not args.yes and not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise UsageError("refusing to change anything without --yes (no terminal to confirm on)")
@@ -625,10 +637,10 @@ def _removal_from_record(
             f"--cluster {name}: the cluster holds no aksaudit record (ConfigMap aksaudit-applied"
             "), so there is nothing it says was applied; nothing changed"
         )
-    removal = engine.removal_from_record(scan.clusters[0])
+    removal = engine.removal_from_record(scan.clusters[0], image=args.image)
     plan = removal.plan
-    # this version's default image, never the record's: pinned here so the review names the
-    # digest the pods run (the remove pins it again, a no-op then)
+    # --image (by digest) or this version's default image, never the record's: pinned here so
+    # the review names the digest the pods run (the remove pins it again, a no-op then)
     plan = asyncio.run(engine.pin_image(plan))
     print(f"aksaudit: {removal.source.describe()}", file=sys.stderr)
     todo = removal.undo[removal.source.name]

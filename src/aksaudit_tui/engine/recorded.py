@@ -17,7 +17,8 @@ change, and the remove it builds runs privileged pods on every node. So:
 * the namespace the remove runs in is never a system one (kube-system, default, ...), so its
   fence is never bound there;
 * the pods' image is never taken from the record: the remove runs this version's default
-  image, pinned to its digest like an apply (``removal.remove``);
+  image, pinned to its digest like an apply (``removal.remove``), or the image the user
+  gives (``remove --cluster NAME --image REPO@sha256:...``, a mirror's), digest required;
 * every undo token is checked to name only this cluster's own resources
   (``cloud/logpaths/undo.py``); the others are refused and said, never undone.
 
@@ -50,6 +51,7 @@ from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.workspace_choice import workspace_ref
 from aksaudit_tui.errors import UsageError
 from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes.image import FLAG_FIX, require_digest
 from aksaudit_tui.nodes.record import (
     ONESHOT_RECORD_NAMESPACE,
     RECORD_CONFIGMAP,
@@ -279,11 +281,15 @@ def undo_from_record(rc: RecordedCluster) -> LogPathUndo:
     return LogPathUndo(tuple(dict.fromkeys(tokens)), tuple(notes))
 
 
-def removal_for(rc: RecordedCluster) -> RecordedRemoval:
+def removal_for(rc: RecordedCluster, image: str | None = None) -> RecordedRemoval:
     """The remove of ``rc`` as its record says it was applied. Presets this version does not
     know are left out (remove reads what to undo from the node, not from the rules). The pods'
-    image is this version's default, never the record's (see the module docstring): its tag,
-    which ``removal.remove`` pins to the digest before any pod starts."""
+    image is never the record's (see the module docstring): ``image``, the user's own choice
+    (a mirror's, on an air-gapped cluster), which must carry its digest (UsageError, one
+    line); else this version's default tag, which ``removal.remove`` pins to the digest
+    before any pod starts."""
+    if image is not None:
+        require_digest(image, fix=FLAG_FIX)
     rec = rc.record
     known = set(rules.known_presets())
     presets = tuple(p for p in rec.presets if p in known) or DEFAULT_PRESETS
@@ -295,6 +301,6 @@ def removal_for(rc: RecordedCluster) -> RecordedRemoval:
         severity=rec.severity,
         delivery="one-shot" if rec.delivery == "one-shot" else "keeper",
         namespace=rec.namespace,
-        image=DEFAULT_IMAGE,
+        image=image or DEFAULT_IMAGE,
     )
     return RecordedRemoval(rc, plan, {rc.name: undo_from_record(rc)})

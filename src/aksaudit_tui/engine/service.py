@@ -216,13 +216,16 @@ class Engine:
             self._discovery_settings(), cluster=cluster, subscription=subscription
         )
 
-    def removal_from_record(self, cluster: RecordedCluster) -> RecordedRemoval:
+    def removal_from_record(
+        self, cluster: RecordedCluster, image: str | None = None
+    ) -> RecordedRemoval:
         """The plan and log-path undo a remove of ``cluster`` needs, built from its record
         (review it with ``review_remove``, run it with ``remove``, passing its ``undo``);
-        nothing is read or written."""
+        nothing is read or written. ``image``: the pods' image, by digest (UsageError
+        otherwise), for a cluster that cannot pull the default one; None: the default."""
         from aksaudit_tui.engine import recorded  # startup: operations load on first use
 
-        return recorded.removal_for(cluster)
+        return recorded.removal_for(cluster, image)
 
     async def apply(
         self,

@@ -106,14 +106,19 @@ def parse_image(text: str) -> ImageRef:
     return ImageRef(name, registry, "/".join(path), tag, digest)
 
 
-def require_digest(image: str) -> ImageRef:
-    """The reference, if it carries a digest; else the one line apply refuses with."""
+# How to give a digest, where the image came from (the second half of require_digest's line).
+PLAN_FIX = (
+    "run `aksaudit plan` again (it resolves the tag) or set image: NAME@sha256:... in the plan"
+)
+FLAG_FIX = "pass --image NAME@sha256:... (the digest your mirror serves)"
+
+
+def require_digest(image: str, fix: str = PLAN_FIX) -> ImageRef:
+    """The reference, if it carries a digest; else the one line apply refuses with (``fix``:
+    how to give one where the image came from)."""
     ref = parse_image(image)
     if not ref.pinned:
-        raise UsageError(
-            f"image {image} has no digest; run `aksaudit plan` again (it resolves the tag) "
-            "or set image: NAME@sha256:... in the plan"
-        )
+        raise UsageError(f"image {image} has no digest; {fix}")
     return ref
 
 

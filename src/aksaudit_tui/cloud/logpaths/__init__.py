@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.logpaths.ama import AmaPath
-from aksaudit_tui.cloud.logpaths.base import AdapterBase, Change, LogPath, LogPathState
+from aksaudit_tui.cloud.logpaths.base import AdapterBase, Change, LeftAlone, LogPath, LogPathState
 from aksaudit_tui.cloud.logpaths.container_insights import ContainerInsightsPath
 from aksaudit_tui.cloud.logpaths.legacy_oms import LegacyOmsPath
 from aksaudit_tui.errors import UsageError
@@ -25,6 +25,7 @@ __all__ = [
     "NAMES",
     "AdapterBase",
     "Change",
+    "LeftAlone",
     "LogPath",
     "LogPathState",
     "describe",
@@ -49,9 +50,14 @@ def describe(name: str) -> type[AdapterBase]:
 
 
 def get_log_path(
-    name: str, clients: AsyncClients, concurrency: int | None = None, repoint_agent: bool = False
+    name: str,
+    clients: AsyncClients,
+    concurrency: int | None = None,
+    repoint_agent: bool = False,
+    plan_sha: str = "",
 ) -> LogPath:
     """The adapter for a plan's ``log_path`` value, on these clients (``concurrency`` bounds
     its ARM calls; default: the settings'; ``repoint_agent``: the plan's choice to re-point an
-    agent that reports to another workspace)."""
-    return describe(name)(clients, concurrency, repoint_agent)
+    agent that reports to another workspace; ``plan_sha``: the plan's hash, in the tags of a
+    rule it creates)."""
+    return describe(name)(clients, concurrency, repoint_agent, plan_sha)

@@ -273,7 +273,7 @@ class AmaPath(AdapterBase):
         done: list[Change] = []
         if dcr is None or not self._dcr_ok(dcr, workspace, fac, levels):
             over = await self.write_dcr(
-                dcr_id, dcr, lambda cur: ama_dcr_body(cur, workspace, fac, levels)
+                dcr_id, dcr, lambda cur: ama_dcr_body(cur, workspace, fac, levels, self.owner_tags)
             )
             # a create only if the write itself created it: after a 412 the rule is another's
             if over is None:
@@ -374,11 +374,21 @@ class AmaPath(AdapterBase):
 
 
 def ama_dcr_body(
-    existing: dict[str, Any] | None, workspace: Workspace, facility: str, levels: Sequence[str]
+    existing: dict[str, Any] | None,
+    workspace: Workspace,
+    facility: str,
+    levels: Sequence[str],
+    tags: dict[str, str],
 ) -> dict[str, Any]:
-    """Our rule: a syslog source per facility and the workspace destination (existing kept)."""
+    """Our rule: a syslog source per facility and the workspace destination (existing kept).
+    A new rule gets ``tags`` (``dcr.owner_tags``); one that exists keeps its own."""
     if existing is None:
-        body: dict[str, Any] = {"location": workspace.location, "kind": "Linux", "properties": {}}
+        body: dict[str, Any] = {
+            "location": workspace.location,
+            "kind": "Linux",
+            "tags": dict(tags),
+            "properties": {},
+        }
     else:
         body = writable_dcr(existing)
     p = body["properties"]

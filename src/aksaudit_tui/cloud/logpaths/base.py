@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 from aksaudit_tui.cloud.arm import ArmId, Bounded, json_body, rest
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.errors import is_not_found, user_error
+from aksaudit_tui.cloud.logpaths.dcr import OWNER_TAG, created_by_us, owner_tags
 from aksaudit_tui.cloud.models import Cluster, Extension, ScaleSet, Workspace
 from aksaudit_tui.cloud.parse import parse_extension, parse_instance, parse_scale_set, pool_of
 from aksaudit_tui.errors import UserError
@@ -27,6 +28,13 @@ from aksaudit_tui.errors import UserError
 Body = dict[str, Any]
 # Builds the body to write from the resource as read now (None: it does not exist yet).
 Build = Callable[[Body | None], Body]
+
+
+class LeftAlone(str):
+    """A line of ``remove`` for something it was asked to undo and did not, and why (the run
+    shows it as a warning, not as done)."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -153,12 +161,18 @@ class AdapterBase(abc.ABC):
     and AKS upgrades may undo it)."""
 
     def __init__(
-        self, clients: AsyncClients, concurrency: int | None = None, repoint_agent: bool = False
+        self,
+        clients: AsyncClients,
+        concurrency: int | None = None,
+        repoint_agent: bool = False,
+        plan_sha: str = "",
     ) -> None:
         self.clients = clients
         self.b = Bounded(concurrency or clients.settings.concurrency)
         # the plan's explicit choice to re-point an agent that reports to another workspace
         self.repoint_agent = repoint_agent
+        # what a rule this adapter creates is tagged with (dcr.py: remove deletes only those)
+        self.owner_tags = owner_tags(plan_sha)
 
     @classmethod
     @abc.abstractmethod
@@ -358,8 +372,19 @@ class AdapterBase(abc.ABC):
         return f"deleted association {name} on {ArmId.parse(uri).name}"
 
     async def delete_dcr(self, dcr_id: str) -> str:
-        """Delete a data collection rule (after the associations that point at it)."""
+        """Delete a data collection rule (after the associations that point at it), only if it
+        carries our ownership tag (``dcr.created_by_us``): a rule without it is left as it is,
+        said in a :class:`LeftAlone` line, whatever token named it."""
         did = ArmId.parse(dcr_id)
+        rule = await self.read_dcr(dcr_id)
+        if rule is None:
+            return f"data collection rule {did.name} is already gone"
+        if not created_by_us(rule):
+            return LeftAlone(
+                f"left data collection rule {did.name} as it is: it has no {OWNER_TAG} tag, so "
+                "aksaudit did not create it (or an aksaudit from before rules were tagged did: "
+                "delete it by hand if it is yours)"
+            )
         try:
             await self.b.call(
                 self.clients.monitor(did.subscription).data_collection_rules.delete(

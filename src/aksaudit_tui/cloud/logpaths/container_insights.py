@@ -305,7 +305,7 @@ class ContainerInsightsPath(AdapterBase):
         # 1. the rule (built again on the rule as it is then, should someone change it meanwhile)
         def rule(cur: dict[str, Any] | None) -> dict[str, Any]:
             if cur is None:
-                return new_dcr_body(workspace, fac, levels)
+                return new_dcr_body(workspace, fac, levels, self.owner_tags)
             return extend_dcr_body(cur, workspace, fac, levels)[0]
 
         if plan.dcr is None or not plan.syslog_ok or not plan.flow_ok:
@@ -490,11 +490,15 @@ def _addon_undone(kind: str) -> Build:
     return build
 
 
-def new_dcr_body(workspace: Workspace, facility: str, levels: Sequence[str]) -> dict[str, Any]:
-    """The az CLI's Container Insights rule with syslog, for one facility."""
+def new_dcr_body(
+    workspace: Workspace, facility: str, levels: Sequence[str], tags: dict[str, str]
+) -> dict[str, Any]:
+    """The az CLI's Container Insights rule with syslog, for one facility, tagged as ours
+    (``dcr.owner_tags``: only a rule that says so is deleted by a remove)."""
     return {
         "location": workspace.location,
         "kind": "Linux",
+        "tags": dict(tags),
         "properties": {
             "dataSources": {
                 "syslog": [

@@ -1,6 +1,14 @@
 """Data collection rule helpers shared by the log paths that write rules (container-insights,
-ama): does a rule's syslog collect what we need, and a rule as read turned into a body that can
-be PUT back. Pure functions over REST-shaped dicts; no I/O.
+ama): does a rule's syslog collect what we need, a rule as read turned into a body that can be
+PUT back, and the ownership tags a rule aksaudit creates carries. Pure functions over
+REST-shaped dicts; no I/O.
+
+Ownership: a remove deletes a whole rule only when the rule itself says aksaudit created it
+(``OWNER_TAG``), whatever an undo token claims. A token can be planted (the cluster's record is
+a ConfigMap) and a rule's name is no proof: the portal names the cluster's Container Insights
+rule ``MSCI-<region>-<cluster>`` exactly as an apply does. Tags are set only when the rule is
+created (a rule we extend keeps its own tags as they are), so a tag on a rule someone else made
+is put there by someone who could delete it anyway.
 """
 
 from __future__ import annotations
@@ -11,6 +19,24 @@ from typing import Any
 
 from aksaudit_tui.cloud.arm import props
 from aksaudit_tui.cloud.parse import SYSLOG_STREAM
+
+# The tags of a rule aksaudit created (ARM tag names compare case-insensitively).
+OWNER_TAG = "aksaudit-created-by"
+OWNER_VALUE = "aksaudit"
+PLAN_TAG = "aksaudit-plan-sha256"  # the plan whose apply created it (for people; not checked)
+
+
+def owner_tags(plan_sha: str) -> dict[str, str]:
+    """The tags a rule gets when aksaudit creates it (``plan_sha``: "" when not known)."""
+    return {OWNER_TAG: OWNER_VALUE, **({PLAN_TAG: plan_sha} if plan_sha else {})}
+
+
+def created_by_us(rule: dict[str, Any]) -> bool:
+    """Whether a rule as read carries our ownership tag (see the module docstring)."""
+    tags = rule.get("tags") or {}
+    return isinstance(tags, dict) and any(
+        str(k).lower() == OWNER_TAG and str(v).lower() == OWNER_VALUE for k, v in tags.items()
+    )
 
 
 def covers(sources: Sequence[dict[str, Any]], facility: str, levels: Sequence[str]) -> bool:

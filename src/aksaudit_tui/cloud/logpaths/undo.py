@@ -16,10 +16,12 @@ Two rules, both about tokens leaving this machine:
   Azure when the remove is built (never from the record): the cluster itself; our agent or
   association on a scale set in its node resource group; a whole rule only when it has a name
   an apply creates (ours, or the cluster's Container Insights rule) in the cluster's resource
-  group; a change to a rule's sources or
-  flows only in a rule associated with the cluster now (our own sources, by name, in any rule of
-  its subscription); a data source only of a workspace the cluster's agents send to (its add-on,
-  its rules, its agents' settings), and deleted only when it has our name.
+  group, and even then it is deleted only if the rule carries our ownership tag (``dcr.py``,
+  checked when it is deleted: a name is no proof, the portal names the Container Insights rule
+  as an apply does); a change to a rule's sources or flows only in a rule associated with the
+  cluster now, and a source removed only when it has our name (``aksaudit-``); a data source
+  only of a workspace the cluster's agents send to (its add-on, its rules, its agents'
+  settings), and deleted only when it has our name.
 """
 
 from __future__ import annotations
@@ -132,10 +134,11 @@ def out_of_scope(token: str, scope: UndoScope) -> str | None:
         ok = scale_set and len(args) > 1 and args[1].lower() in OUR_EXTENSIONS
     elif kind == "dcr":  # a whole rule: only one apply creates, where it creates them
         ok = rule and rg == scope.resource_group.lower() and _creatable_rule(rid.name, scope)
-    elif kind == "dcr-source":
-        ok = rule and len(args) > 1 and args[1].startswith(OUR_SOURCE_PREFIX)
-    elif kind in ("dcr-facility", "dcr-flow"):  # someone's rule: only one serving the cluster
+    elif kind in ("dcr-source", "dcr-facility", "dcr-flow"):
+        # someone's rule: only one serving the cluster (discovery), and only our own source
         ok = rule and any(same_id(target, r) for r in scope.rule_ids)
+        if kind == "dcr-source":
+            ok = ok and len(args) > 1 and args[1].startswith(OUR_SOURCE_PREFIX)
     else:  # ds, ds-severities: a workspace the cluster sends to; a whole source only ours
         ok = any(same_id(target, w) for w in scope.workspace_ids)
         if kind == "ds":

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from aksaudit_tui.cloud import logpaths
+from aksaudit_tui.cloud.logpaths import LeftAlone
 from aksaudit_tui.cloud.models import Workspace
 from aksaudit_tui.engine.azure import read_cluster
 from aksaudit_tui.engine.steps.base import Probe, StepContext, StepFailed
+from aksaudit_tui.engine.steps.record import plan_hash
 
 
 def workspace_model(ctx: StepContext) -> Any:
@@ -26,7 +28,11 @@ def workspace_model(ctx: StepContext) -> Any:
 
 def adapter(ctx: StepContext) -> logpaths.LogPath:
     return logpaths.get_log_path(
-        ctx.plan.log_path, ctx.clients, ctx.plan.concurrency, ctx.plan.repoint_agent
+        ctx.plan.log_path,
+        ctx.clients,
+        ctx.plan.concurrency,
+        ctx.plan.repoint_agent,
+        plan_hash(ctx.plan),
     )
 
 
@@ -105,8 +111,8 @@ class RemoveLogPathStep:
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
         cluster = await cloud_cluster(ctx)
         done = await adapter(ctx).remove(cluster, workspace_model(ctx), self.undo)
-        for line in done:
-            ctx.log(self.id, line)
+        for line in done:  # what it was asked to undo and left (not ours) is a warning
+            ctx.log(self.id, line, level="warning" if isinstance(line, LeftAlone) else "info")
 
     async def verify(self, ctx: StepContext) -> None:
         return None
