@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
+import signal
 import subprocess
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from aksaudit_emulator.noderoot import SIM_DIR
+from aksaudit_emulator.noderoot import SIM_DIR, standins_dir
 from aksaudit_emulator.nodestate import read_node_audit_state
 from aksaudit_tui.nodes.script import render_node_script
 from aksaudit_tui.nodes.status import parse_node_status
@@ -296,8 +299,6 @@ def test_rendered_script_is_shellcheck_clean(tmp_path: Path) -> None:
 def test_standins_are_shellcheck_clean() -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed")
-    from aksaudit_emulator.noderoot import standins_dir
-
     files = sorted(str(p) for p in standins_dir().iterdir() if p.is_file())
     proc = subprocess.run(
         ["shellcheck", "-x", "-s", "sh", *files],
@@ -310,8 +311,6 @@ def test_standins_are_shellcheck_clean() -> None:
 
 
 def test_standins_refuse_the_real_root(tmp_path: Path) -> None:
-    from aksaudit_emulator.noderoot import standins_dir
-
     proc = subprocess.run(
         [str(standins_dir() / "systemctl"), "restart", "auditd"],
         env={"PATH": "/usr/bin:/bin", "AKSAUDIT_ROOT": "/"},
@@ -348,8 +347,6 @@ def test_script_read_from_stdin_survives_commands_reading_stdin(
 ) -> None:
     """As the pods run it (`nsenter ... -- sh -s -- MODE < node.sh`), here through a pipe and
     with an apt-get that drains its stdin, as a prompting dpkg would."""
-    from aksaudit_emulator.noderoot import standins_dir
-
     greedy = tmp_path / "greedy"
     greedy.mkdir()
     (greedy / "apt-get").write_text(
@@ -531,3 +528,48 @@ def test_plugin_written_but_auditd_not_restarted_is_restarted(
     again = node.run(SCRIPT, "apply")  # read now: no further restart
     assert again.status["changed"] == [] and _restarts(node.calls()) == []
     assert node.run(SCRIPT, "check").status["compliant"] is True
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["sh", "dash", "busybox"])
+def test_a_terminated_script_leaves_no_scratch_dir(
+    node_root: MakeRoot, tmp_path: Path, shell: tuple[str, ...]
+) -> None:
+    """A pod's deletion sends TERM to the script's process group mid-run (here while apt-get
+    installs): the script's scratch dir under TMPDIR goes with it, as it does on a normal end."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    started = tmp_path / "apt-started"
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "apt-get").write_text(
+        f'#!/bin/sh\n# aksaudit-standin\n: >"{started}"\nsleep 30\n'
+        f'exec "{standins_dir() / "apt-get"}" "$@"\n'
+    )
+    (slow / "apt-get").chmod(0o755)
+    node = node_root("Ubuntu2404")
+    node.env["TMPDIR"] = str(scratch)
+    env = {**node.env, "PATH": f"{slow}:{node.env['PATH']}"}
+    proc = subprocess.Popen(
+        [*shell, "-s", "--", "apply"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(SCRIPT)
+    proc.stdin.close()
+    deadline = time.monotonic() + 60
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert started.exists(), "the script never reached apt-get"
+    assert len(list(scratch.glob("aksaudit.*"))) == 1  # the scratch dir, mid-run
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    assert proc.stdout is not None
+    proc.stdout.close()
+    assert list(scratch.iterdir()) == []
+    assert node.run(SCRIPT, "check").returncode == 3  # a normal end (drift found) too
+    assert list(scratch.iterdir()) == []

@@ -932,3 +932,29 @@ def test_node_reboot_restarts_its_keeper_which_reapplies(kube: Harness) -> None:
         return bool(cs.restart_count == 1 and cs.ready and rules.exists())
 
     wait_for(restarted, what="keeper restarted and re-applied")
+
+
+def test_a_killed_container_leaves_its_temp_files_on_the_node(kube: Harness) -> None:
+    """A forced delete kills the container outright (SIGKILL: no trap runs): what it made under
+    TMPDIR stays in the simulated node's /tmp, never in this machine's."""
+    v1 = client.CoreV1Api(kube.api())
+    node = kube.nodes[1]
+    assert node.root is not None
+    script_cm(v1)  # the pod mounts it
+    made = node.root / "made"
+    cmd = f'mktemp -d "${{TMPDIR:-/tmp}}/aksaudit.XXXXXX" >"{made}.new"; mv "{made}.new" "{made}"'
+    v1.create_namespaced_pod(
+        "default",
+        node_pod(
+            "killed",
+            node.name,
+            containers=[
+                {"name": "c", "image": "busybox", "command": ["sh", "-c", cmd + "; sleep 30"]}
+            ],
+        ),
+    )
+    scratch = Path(wait_for(lambda: made.exists() and made.read_text().strip(), what="mktemp"))
+    v1.delete_namespaced_pod("killed", "default", grace_period_seconds=0)
+    wait_for(lambda: not v1.list_namespaced_pod("default").items, what="pod removed")
+    assert scratch.parent == node.root / "tmp"
+    assert scratch.is_dir()  # killed outright: left, but on the node

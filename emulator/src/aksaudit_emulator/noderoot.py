@@ -160,10 +160,11 @@ def standin_env(root: Path, base: dict[str, str] | None = None) -> dict[str, str
 
     ``AKSAUDIT_SIMULATION=1`` tells the node script it runs against a simulated root: it then
     runs host commands only when they are stand-ins (a ``# aksaudit-standin`` line at the top),
-    and with any other root than / refuses to run without it."""
+    and with any other root than / refuses to run without it. ``TMPDIR`` is the root's /tmp."""
     env = dict(os.environ if base is None else base)
     env["AKSAUDIT_ROOT"] = str(root)
     env["AKSAUDIT_SIMULATION"] = "1"
+    env["TMPDIR"] = str(root / "tmp")  # the node's /tmp: a killed script's leftovers stay there
     env["PATH"] = f"{standins_dir()}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
 

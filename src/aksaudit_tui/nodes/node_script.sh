@@ -147,11 +147,16 @@ apply | check | remove) ;;
 	;;
 esac
 
+# The scratch dir goes on every way out: the EXIT trap runs after finish, a `set -u` abort and
+# the signals a pod's deletion or a cancelled run sends (TERM; HUP, INT by hand). It is set
+# before the dir exists, so no signal finds the dir without it; only SIGKILL leaves it behind.
+WORK=""
+trap '[ -n "$WORK" ] && rm -rf "$WORK"' EXIT
+trap 'exit 130' HUP INT TERM
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aksaudit.XXXXXX") || {
 	add_error "cannot create a temporary directory"
 	finish
 }
-trap 'rm -rf "$WORK"; exit 130' HUP INT TERM
 
 # ---------------------------------------------------------------- simulation fence
 # A root other than / is a simulated node: files under ROOT, host commands from the emulator's

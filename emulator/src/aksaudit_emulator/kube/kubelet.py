@@ -6,7 +6,8 @@ ErrImagePull/ImagePullBackOff); materialize ConfigMap volumes under
 `state_dir/pods/<cluster>/<ns>/<pod>/volumes/<volume>/`; start the first container's
 command+args (argv[0] `/bin/sh`, `bash`... runs as `sh`) in its own process group with env =
 container env + AKSAUDIT_ROOT (node root), AKSAUDIT_RUN (per-pod run dir), AKSAUDIT_MOUNT (the
-volume mounted at /aksaudit), HOSTNAME (node name), PATH = stand-ins, extra_path, system PATH;
+volume mounted at /aksaudit), HOSTNAME (node name), TMPDIR (the node root's /tmp: what a killed
+container leaves there stays on the simulated node), PATH = stand-ins, extra_path, system PATH;
 stdout+stderr become the pod log; exit code sets the phase (restartPolicy honoured, with
 CrashLoopBackOff for Always); exec readiness probes set Ready; activeDeadlineSeconds kills the
 pod (Failed, DeadlineExceeded); deletion sends SIGTERM, then SIGKILL after the grace period

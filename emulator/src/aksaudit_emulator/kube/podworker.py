@@ -810,7 +810,8 @@ class PodWorker:
 
     def container_env(self, pod: Obj) -> dict[str, str]:
         """The container's environment: its env (values, fieldRef, configMapKeyRef), the node
-        root, run dir and /aksaudit mount, and PATH with the stand-ins first."""
+        root, run dir, the node's /tmp as TMPDIR and /aksaudit mount, and PATH with the
+        stand-ins first."""
         node, ctr, mounts, sandbox, host_ip = (
             self.node,
             self.ctr,
@@ -857,6 +858,12 @@ class PodWorker:
         env["AKSAUDIT_RUN"] = str(sandbox / "run")
         env["HOSTNAME"] = node.name
         env["HOME"] = str(sandbox / "run")
+        # the node's own /tmp, as a container in the host's namespaces has it: what a killed
+        # script leaves there (SIGKILL on a forced delete, a reboot or the emulator's end) stays
+        # on the simulated node, never in this machine's /tmp
+        node_tmp = node.root / "tmp"
+        node_tmp.mkdir(exist_ok=True)  # a root laid out by hand (tests) may have none
+        env["TMPDIR"] = str(node_tmp)
         env["PATH"] = os.pathsep.join(
             [str(p) for p in self.kubelet.path_prefix] + [os.environ.get("PATH", os.defpath)]
         )
