@@ -641,3 +641,32 @@ async def test_the_start_screen_does_not_rebuild_unchanged_actions() -> None:
         app.job("leftovers").result = [SimpleNamespace(cluster="aks-prod")]
         app.screen.data_changed("leftovers", None)  # type: ignore[attr-defined]
         assert [o.id for o in ol.options][-1] == "cleanup"
+
+
+async def test_the_run_screens_css_is_parsed_before_the_first_run() -> None:
+    """warm_run has Textual parse the DEFAULT_CSS of the run screen's widgets (their first
+    mount parsed it, blocking the loop as a run started), through mounting, not its private
+    API, and leaves no widget behind; a run then brings no widget CSS left to parse."""
+    from textual.widgets import Log, ProgressBar
+
+    engine = FakeEngine(runs=fixed_runs(), hold_run=True)
+    app = fake_app(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        run_widgets = {"DataTable", "Log", "ProgressBar", "Bar", "ETAStatus", "PercentageStatus"}
+        await app.warm_run()
+        # no screen shown so far holds one: their CSS is there because warm_run mounted them
+        assert not any(s.query(Log) or s.query(ProgressBar) for s in app.screen_stack)
+        assert not any(s.query("#css-warm") for s in app.screen_stack)
+        warmed = set(app.stylesheet.source)
+        assert {f"{name}.DEFAULT_CSS" for name in run_widgets} <= {w for _f, w in warmed}
+        app.state.selected = [app.state.clusters[0].id]
+        app.start_apply(app.state.to_plan())
+        await pilot.pause()
+        app.flush_events()
+        await pilot.pause()
+        assert app.screen is app.get_screen("run")
+        new = {where for _f, where in set(app.stylesheet.source) - warmed}
+        assert not {w for w in new if w.split(".")[0] in run_widgets | {"NodeTable"}}, new
+        engine.release.set()
+        await settle(pilot)

@@ -235,7 +235,7 @@ class AksauditApp(App[int]):
                 await asyncio.sleep(0.1)
                 waited += 0.1
             await asyncio.to_thread(_import_all, RUN_MODULES)
-            self._parse_run_css()
+            await self._parse_run_css()
             # Everything alive now (modules, classes of the SDKs just imported) lives as long
             # as the app: keep it out of the cyclic GC, whose full passes over it stalled
             # the event loop 40-180 ms at a time during a run (bench/ui_lag.py).
@@ -244,27 +244,24 @@ class AksauditApp(App[int]):
         warm_task = self._warm = asyncio.create_task(warm())
         self._warm_run = asyncio.create_task(warm_run())
 
-    def _parse_run_css(self) -> None:
-        """Parse the CSS of the run screen's widgets now, while nothing runs: Textual parses a
-        widget class's CSS when its first instance mounts, which blocked the loop ~50 ms as a
-        run started (bench/ui_lag.py --stacks)."""
+    async def _parse_run_css(self) -> None:
+        """Have Textual parse the CSS of the run screen's widgets now, while nothing runs: it
+        parses a widget class's DEFAULT_CSS when its first instance mounts, which blocked the
+        loop ~50 ms as a run started (bench/ui_lag.py --stacks). One of each mounts, hidden,
+        on the default screen under the wizard's (the active screen's queries never see it),
+        and is removed again; a progress bar brings its bar and status labels with it."""
         # startup time: these widget modules load with the run screen, not the first frame
+        from textual.containers import Container
         from textual.widgets import Label, Log, OptionList, ProgressBar
-        from textual.widgets._progress_bar import Bar, ETAStatus, PercentageStatus
 
         from aksaudit_tui.tui.widgets.node_table import NodeTable
 
-        widgets = (NodeTable, Log, ProgressBar, Bar, ETAStatus, PercentageStatus, OptionList, Label)
-        for cls in widgets:
-            for read_from, css, tie_breaker, scope in cls()._get_default_css():
-                self.stylesheet.add_source(
-                    css,
-                    read_from=read_from,
-                    is_default_css=True,
-                    tie_breaker=tie_breaker,
-                    scope=scope,
-                )
-        self.stylesheet.rules  # noqa: B018 (the property parses what was added)
+        if not self.screen_stack:  # the app is ending
+            return
+        warm = Container(NodeTable(), Log(), ProgressBar(), OptionList(), Label(), id="css-warm")
+        warm.display = False
+        await self.screen_stack[0].mount(warm)
+        await warm.remove()
 
     async def on_unmount(self) -> None:
         # A run cancelled by the exit (an error, SIGHUP, a closed terminal, quit) is still
