@@ -33,6 +33,20 @@ async def cancel_cleanup(ctxs: list[StepContext]) -> None:
             await kubeops.delete_oneshot_pods(ctx, run_id=ctx.run_id)
 
 
+async def cancelled_outright(
+    record: RunRecord, ctxs: list[StepContext], cancel: asyncio.Event, emit: Callable[[Event], None]
+) -> None:
+    """The run's own task was cancelled (the engine thread's last resort once a safe stop ran
+    out of time): its steps have unwound already (``runner``: each rollout deleted its pods),
+    so delete what is left of this run's one-shot pods while the clients are still open, and
+    record the run as cancelled (``aksaudit resume`` continues it). The caller re-raises."""
+    cancel.set()  # anything still looking at the event stops starting work
+    await cancel_cleanup(ctxs)
+    message = "cancelled; `aksaudit resume` continues it"
+    record.finish("cancelled", message)
+    emit(RunFinished(record.run_id, "cancelled", message, record.doc.get("summary") or {}))
+
+
 async def warn_leftovers(
     ctxs: list[StepContext], emit: Callable[[Event], None], run_id: str
 ) -> None:

@@ -4,6 +4,14 @@ honour cancel.
 Per cluster the steps run in order; a failed step stops that cluster (its later steps stay
 pending, so a resume continues there). Cancel: nothing new starts, the step in flight is
 cancelled and recorded as ``interrupted``.
+
+Cancellation is structured: every step runs in a task group of its cluster and every cluster
+in one of the run, so a run whose own task is cancelled outright (the engine thread's last
+resort after its safe stop ran out of time) first cancels its steps and waits until they have
+unwound (a rollout's ``finally`` deletes its one-shot pods) before the run's caller closes the
+kube clients under them. An orphaned step task would otherwise carry on against closed
+clients, leave its privileged pods behind and die with the loop ("Task was destroyed but it
+is pending").
 """
 
 from __future__ import annotations
@@ -132,30 +140,32 @@ async def run_step(
 
 async def run_cluster(steps: Sequence[Step], ctx: StepContext) -> ClusterRun:
     """The steps in order on one cluster; stops at the first failed or interrupted step (the
-    later ones stay pending for a resume); a cancel cuts the step in flight off after 2 s."""
+    later ones stay pending for a resume); a cancel cuts the step in flight off after 2 s.
+    Cancelled itself, it cancels the step in flight and returns (raising) only once that step
+    has unwound (recorded as interrupted, its pods deleted)."""
     cr = ClusterRun(ctx.cluster.name, ctx=ctx)
     for step in steps:
-        task = asyncio.ensure_future(run_step(step, ctx, cr.seconds))
-        cancel_wait = asyncio.ensure_future(ctx.cancel.wait())
-        done, _ = await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if task not in done:
-            # cancel set while the step runs: give it a moment to notice, then cut it off
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), timeout=2.0)
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                if ctx.record is not None:
-                    ctx.record.mark(ctx.cluster.name, step.id, "interrupted", message="cancelled")
-                ctx.emit(
-                    StepFinished(ctx.run_id, ctx.cluster.name, step.id, "interrupted", "cancelled")
-                )
-                cr.outcomes[step.id] = "interrupted"
-                cr.messages[step.id] = "cancelled"
-                break
-        cancel_wait.cancel()
-        outcome, message = task.result()
+        # The task group owns the step and the cancel watch: whatever ends this block (a
+        # CancelledError of this task included), both are cancelled and awaited first.
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(run_step(step, ctx, cr.seconds))
+            cancel_wait = group.create_task(ctx.cancel.wait())
+            done, _ = await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if task not in done:
+                # cancel set while the step runs: give it a moment to notice, then cut it off
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), timeout=2.0)
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})  # run_step records itself "interrupted"
+            cancel_wait.cancel()
+        if task.cancelled():  # cut off before its first line ran: nothing recorded it
+            outcome, message = "interrupted", "cancelled"
+            if ctx.record is not None:
+                ctx.record.mark(ctx.cluster.name, step.id, outcome, message=message)
+            ctx.emit(StepFinished(ctx.run_id, ctx.cluster.name, step.id, outcome, message))
+        else:
+            outcome, message = task.result()
         cr.outcomes[step.id] = outcome
         cr.messages[step.id] = message
         if outcome in ("failed", "interrupted"):
@@ -169,7 +179,8 @@ async def run_clusters(
     max_clusters: int,
 ) -> list[ClusterRun]:
     """``run_cluster`` for every context, at most ``max_clusters`` at once; a cluster not yet
-    started when cancel is set does not start. One ClusterRun per context, in order."""
+    started when cancel is set does not start. One ClusterRun per context, in order. Cancelled,
+    it returns (raising) only once every cluster's step in flight has unwound."""
     sem = asyncio.Semaphore(max(1, max_clusters))
 
     async def one(ctx: StepContext) -> ClusterRun:
@@ -178,7 +189,9 @@ async def run_clusters(
                 return ClusterRun(ctx.cluster.name, {}, {}, {}, ctx)
             return await run_cluster(steps, ctx)
 
-    return list(await asyncio.gather(*(one(c) for c in contexts)))
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(c)) for c in contexts]
+    return [t.result() for t in tasks]
 
 
 def emitter(on_event: Callable[[Event], None]) -> Callable[[Event], None]:

@@ -30,7 +30,13 @@ from aksaudit_tui.engine.events import (
 from aksaudit_tui.engine.journal import RunRecord, new_run_id
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import RunResult
-from aksaudit_tui.engine.runkit import cancel_cleanup, finish, register_secrets, warn_leftovers
+from aksaudit_tui.engine.runkit import (
+    cancel_cleanup,
+    cancelled_outright,
+    finish,
+    register_secrets,
+    warn_leftovers,
+)
 from aksaudit_tui.engine.runner import ClusterRun, emitter, run_clusters
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.access import access_probe
@@ -170,28 +176,36 @@ async def _run(
             if warning:
                 emit(RunWarning(run_id, warning))
             await warn_leftovers(ctxs, emit, run_id)
-            runs = await run_clusters(apply_steps(plan), ctxs, config.max_clusters)
-            timings["steps_s"] = time.monotonic() - t0
             verify_report: VerifyReport | None = None
-            ready = [
-                r
-                for r in runs
-                if r.ctx is not None and not r.failed and not r.interrupted and len(r.outcomes) == 3
-            ]
-            if cancel.is_set():
-                await cancel_cleanup(ctxs)
-            elif ready and config.verify_after_apply:
-                t1 = time.monotonic()
-                verify_report = await _verify_step(
-                    config, plan, record, ready, emit, cancel, started
-                )
-                timings["verify_s"] = time.monotonic() - t1
+            try:
+                runs = await run_clusters(apply_steps(plan), ctxs, config.max_clusters)
+                timings["steps_s"] = time.monotonic() - t0
+                ready = [
+                    r
+                    for r in runs
+                    if r.ctx is not None
+                    and not r.failed
+                    and not r.interrupted
+                    and len(r.outcomes) == 3
+                ]
                 if cancel.is_set():
                     await cancel_cleanup(ctxs)
-            elif ready:
-                for r in ready:
-                    record.mark(r.name, "verify", "skipped", message="--no-verify")
-                    r.outcomes["verify"] = "skipped"
+                elif ready and config.verify_after_apply:
+                    t1 = time.monotonic()
+                    verify_report = await _verify_step(
+                        config, plan, record, ready, emit, cancel, started
+                    )
+                    timings["verify_s"] = time.monotonic() - t1
+                    if cancel.is_set():
+                        await cancel_cleanup(ctxs)
+                elif ready:
+                    for r in ready:
+                        record.mark(r.name, "verify", "skipped", message="--no-verify")
+                        r.outcomes["verify"] = "skipped"
+            except asyncio.CancelledError:
+                # cancelled outright: clean up and record it before the clients close below
+                await cancelled_outright(record, ctxs, cancel, emit)
+                raise
             for r in runs:
                 stats = r.ctx.shared.delivery_stats if r.ctx else None
                 if stats is not None:
