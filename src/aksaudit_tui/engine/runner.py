@@ -159,6 +159,7 @@ async def run_cluster(steps: Sequence[Step], ctx: StepContext) -> ClusterRun:
                     task.cancel()
                     await asyncio.wait({task})  # run_step records itself "interrupted"
             cancel_wait.cancel()
+        outcome: StepOutcome
         if task.cancelled():  # cut off before its first line ran: nothing recorded it
             outcome, message = "interrupted", "cancelled"
             if ctx.record is not None:

@@ -63,6 +63,7 @@ from aksaudit_tui.tui.messages import (
 from aksaudit_tui.tui.models.runlist import Removal, narrowed
 from aksaudit_tui.tui.models.runmodel import Changes, RunModel
 from aksaudit_tui.tui.models.state import WizardState
+from aksaudit_tui.tui.models.stopping import stop_notice
 
 if TYPE_CHECKING:
     from aksaudit_tui.engine.removal import LogPathUndo
@@ -180,6 +181,8 @@ class AksauditApp(App[int]):
         self._records_stale = False  # a run ended since the clusters' records were read
         # Runs and verifies do their work (SDK parsing, journal fsyncs) on a loop of their own.
         self._engine_loop = EngineThread()
+        self._stopping = False  # quitting: the run's safe stop is under way
+        self._forced = False  # quit at once: the safe stop is not waited for
         self._start = start
         # Injectable so run ages on the start screen are deterministic in snapshots.
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
@@ -265,8 +268,10 @@ class AksauditApp(App[int]):
 
     async def on_unmount(self) -> None:
         # A run cancelled by the exit (an error, SIGHUP, a closed terminal, quit) is still
-        # cleaning up on the engine loop: stop() waits for that (bounded), off this loop.
-        await asyncio.to_thread(self._engine_loop.stop)
+        # cleaning up on the engine loop: stop() waits for that (bounded), off this loop;
+        # unless the user chose to quit at once (the engine's daemon thread ends with us).
+        if not self._forced:
+            await asyncio.to_thread(self._engine_loop.stop)
 
     def on_mount(self) -> None:
         if self._keymap:
@@ -464,6 +469,9 @@ class AksauditApp(App[int]):
     def action_interrupt(self) -> None:
         from aksaudit_tui.tui.screens.modals import ConfirmScreen
 
+        if self._stopping:
+            self._force_quit()
+            return
         if not (self.run_model.running or self.job("run").running):
             self.action_help_quit()
             return
@@ -486,6 +494,9 @@ class AksauditApp(App[int]):
         )
 
     async def action_quit(self) -> None:
+        if self._stopping:
+            self._force_quit()
+            return
         if self.run_model.running or self.job("run").running:
             from aksaudit_tui.tui.screens.modals import ConfirmScreen
 
@@ -505,8 +516,29 @@ class AksauditApp(App[int]):
         self.exit(0)
 
     async def _cancel_and_exit(self) -> None:
+        # the stop can take up to the engine's cleanup bound: say what it waits for, and how
+        # to leave at once (a second ctrl+q / ctrl+c) and what that leaves behind
+        self.flush_events()
+        delivery = self.plan.delivery if self.plan is not None else None
+        notice = stop_notice(self.run_model, delivery, "ctrl+q or ctrl+c")
+        self._stopping = True
+        log.info("quit: stopping the run safely (%d one-shot pod(s) in flight)", notice.pods)
+        self.notify(
+            notice.message,
+            title="Quitting",
+            severity="warning",
+            timeout=self._engine_loop.cleanup_s + 30,
+            markup=False,
+        )
         self.cancel_run()
         await self.workers.wait_for_complete([w for w in self.workers if w.group == "run"])
+        self.exit(4)
+
+    def _force_quit(self) -> None:
+        """Quit now, without waiting for the run's safe stop (what that leaves behind was
+        named in the stop's notification)."""
+        log.warning("quit: forced while the run was stopping; its cleanup was not waited for")
+        self._forced = True
         self.exit(4)
 
     # --- events in, screens told ------------------------------------------------------------------

@@ -16,7 +16,8 @@ fence, and records its steps as interrupted, on the engine loop, after the cance
 cancelled ``call`` asks the engine to stop safely (its cancel event, as the user's cancel does;
 a hard ``Task.cancel`` skipped the runner's bookkeeping and closed the kube clients under the
 steps still cleaning up) and returns only once the engine's task has ended (at most
-``CLEANUP_S``, then the task is cancelled outright), and ``stop`` does the same for every call
+``CLEANUP_S``, then the task is cancelled outright and given ``_CUT_S`` to unwind its steps),
+and ``stop`` does the same for every call
 still on the loop before it stops the loop:
 ``asyncio.run`` gave the same guarantee when runs were awaited on the UI loop, and an app that
 exits mid-run (an error, SIGHUP, a closed terminal) must not leave privileged pods behind.
@@ -136,12 +137,18 @@ class EngineThread:
             with contextlib.suppress(RuntimeError):  # the engine loop is closed already
                 loop.call_soon_threadsafe(set_inner)
             deadline = caller.time() + self.cleanup_s
+            cut = False
             while not ended.done() and loop.is_running():
                 left = deadline - caller.time()
+                if left <= 0 and cut:
+                    break
                 if left <= 0:
+                    # cancelled outright, the run still unwinds its steps (their rollouts
+                    # delete their pods) before its clients close: give it _CUT_S for that
                     with contextlib.suppress(RuntimeError):
                         loop.call_soon_threadsafe(cancel_engine)
-                    break
+                    cut, deadline = True, caller.time() + _CUT_S
+                    continue
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait({ended}, timeout=min(left, 0.25))
             raise
@@ -162,21 +169,25 @@ class EngineThread:
         if loop is None or thread is None:
             return
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-            drain = _drain(self._cancels, timeout)
-            asyncio.run_coroutine_threadsafe(drain, loop).result(timeout + _CUT_S + 5.0)
+            cut_s = min(_CUT_S, timeout)  # a short stop asked for is short throughout
+            drain = _drain(self._cancels, timeout, cut_s)
+            asyncio.run_coroutine_threadsafe(drain, loop).result(timeout + cut_s + 5.0)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5.0)
         if not thread.is_alive():
             loop.close()
 
 
-_CUT_S = 5.0  # what a task cancelled outright at the end is given to unwind
+# What a task cancelled outright at the end is given to unwind: a run's steps are cancelled and
+# awaited (engine/runner.py), and a one-shot rollout's ``finally`` deletes its pods then, a few
+# API calls (seconds each on a slow API server).
+_CUT_S = 20.0
 
 
-async def _drain(cancels: set[asyncio.Event], wait_s: float) -> None:
+async def _drain(cancels: set[asyncio.Event], wait_s: float, cut_s: float) -> None:
     """Set every call's cancel event (the engine's safe stop) and wait until the loop's tasks
     have ended, or ``wait_s``; then cancel what is left (not what was cancelled already: a
-    second cancel would cut its cleanup off) and give it ``_CUT_S``."""
+    second cancel would cut its cleanup off) and give it ``cut_s``."""
     for event in list(cancels):
         event.set()
     me = asyncio.current_task()
@@ -188,4 +199,4 @@ async def _drain(cancels: set[asyncio.Event], wait_s: float) -> None:
         if not t.cancelling():
             t.cancel()
     if pending:
-        await asyncio.wait(pending, timeout=_CUT_S)
+        await asyncio.wait(pending, timeout=cut_s)
