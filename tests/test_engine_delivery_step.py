@@ -12,6 +12,7 @@ from aksaudit_tui.engine.steps import delivery as step
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Probe
 from aksaudit_tui.nodes import delivery as nodes_delivery
+from aksaudit_tui.nodes import older_keepers
 
 
 def _ctx(delivery: str) -> Any:
@@ -57,7 +58,12 @@ async def test_rollout_gets_no_whole_run_deadline(
 
     monkeypatch.setattr(nodes_delivery, "rollout", fake_rollout)
     monkeypatch.setattr(kubeops, "kube", fake_kube)
+
+    async def no_older_keepers(kube: Any, keep: str) -> older_keepers.OlderKeepers:
+        return older_keepers.OlderKeepers()  # tested against the emulator (test_older_keepers)
+
     monkeypatch.setattr(step, "write_record", no_record)
+    monkeypatch.setattr(older_keepers, "find", no_older_keepers)
     await step.DeliveryStep().apply(_ctx(delivery), Probe(changes=[]))
     assert seen["recorded"] is True
     assert seen["deadline_s"] is None

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
-from typing import Any
 
 from aksaudit_tui.cloud.arm import ArmId
 from aksaudit_tui.cloud.logpaths import undo as undo_rules
@@ -50,8 +49,8 @@ from aksaudit_tui.engine.removal import LogPathUndo
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.workspace_choice import workspace_ref
 from aksaudit_tui.errors import UsageError
-from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.image import FLAG_FIX, require_digest
+from aksaudit_tui.nodes.older_keepers import SYSTEM_NAMESPACES, owned_namespace
 from aksaudit_tui.nodes.record import (
     ONESHOT_RECORD_NAMESPACE,
     RECORD_CONFIGMAP,
@@ -63,8 +62,6 @@ from aksaudit_tui.nodes.record import (
 )
 
 READS_AT_ONCE = 8  # clusters whose records are read at once (one list call each)
-# Namespaces a remove from a record never runs in (nor binds its fence to): the cluster's own.
-SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
 
 
 @dataclass(frozen=True)
@@ -177,7 +174,7 @@ async def _read_records(
         read = await asyncio.gather(*(kube.get_namespace(ns) for ns in sorted(keeper_ns)))
     finally:
         kube.close()
-    ours = {ns for ns, obj in zip(sorted(keeper_ns), read, strict=True) if _ours(obj)}
+    ours = {ns for ns, obj in zip(sorted(keeper_ns), read, strict=True) if owned_namespace(obj)}
     trusted: list[AppliedRecord] = []
     ignored: list[str] = []
     for ns, rec in found:
@@ -187,16 +184,6 @@ async def _read_records(
         else:
             ignored.append(f"ignored the aksaudit-applied record in namespace {ns}: {why}")
     return trusted, ignored
-
-
-def _ours(namespace: Mapping[str, Any] | None) -> bool:
-    """Whether a namespace carries our label and the plan-sha256 annotation apply puts on it."""
-    meta = (namespace or {}).get("metadata") or {}
-    labels = meta.get("labels") or {}
-    annotations = meta.get("annotations") or {}
-    return labels.get(m.LABEL_MANAGED_BY) == m.MANAGED_BY_VALUE and bool(
-        annotations.get(m.ANNOTATION_PLAN_SHA)
-    )
 
 
 def untrusted(where: str, rec: AppliedRecord, ours: Set[str]) -> str | None:

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.kube import KubeClient, NodeInfo, Obj, PodEvent, PodWatch, api_message
+from aksaudit_tui.nodes.older_keepers import stop_keeper
 from aksaudit_tui.nodes.pods import (
     container_started,
     container_status,
@@ -908,13 +909,7 @@ async def remove_nodes(
     delete our ConfigMap and namespace. Objects without our label are never touched."""
     stats = stats if stats is not None else DeliveryStats()
     ns = spec.namespace
-    if await kube.delete_owned("daemonset", ns, m.KEEPER_NAME):
-        end = time.monotonic() + 120
-        while time.monotonic() < end:
-            pods, _ = await kube.list_pods(ns, m.KEEPER_SELECTOR)
-            if not pods:
-                break
-            await asyncio.sleep(0.25)
+    await stop_keeper(kube, ns)
     oneshot = DeliverySpec(
         namespace=ns,
         image=spec.image,

@@ -704,6 +704,15 @@ class KubeClient:
         )
         return list(data.get("items") or [])
 
+    async def list_daemonsets(self, selector: str) -> list[Obj]:
+        """DaemonSets matching ``selector`` in every namespace (one call)."""
+        data = await self._json(
+            "list_daemonsets_all",
+            self.apps.list_daemon_set_for_all_namespaces,
+            label_selector=selector,
+        )
+        return list(data.get("items") or [])
+
     async def get_daemonset(self, namespace: str, name: str = m.KEEPER_NAME) -> Obj | None:
         """The DaemonSet, or None when it is absent or being deleted (it is on its way out:
         nothing to compare a plan with, nothing left to delete)."""

@@ -19,6 +19,7 @@ from aksaudit_tui.engine.steps.record import (
     write_record,
 )
 from aksaudit_tui.nodes import manifests as m
+from aksaudit_tui.nodes import older_keepers
 
 
 def plan_spec(
@@ -133,8 +134,9 @@ class DeliveryStep:
         # failed ("run again when it is Ready"), so the run is not ok until they are done
         not_ready = [n for n in nodes if n.skip_reason == "node NotReady"]
         k = await kubeops.kube(ctx)
-        changes: list[str] = []
-        warnings: list[str] = []
+        older = await older_keepers.find(k, ctx.plan.namespace)
+        changes: list[str] = older.changes()  # retired once this apply is in place (apply)
+        warnings: list[str] = list(older.refused)
         if not_ready:
             changes.append(
                 f"{len(not_ready)} node(s) NotReady, to configure once Ready: "
@@ -199,7 +201,7 @@ class DeliveryStep:
                 ctx.shared.delete_keeper = True
             if not eligible:
                 ctx.shared.todo = not_ready
-                return Probe(changes=changes + await _record_changes(ctx))
+                return Probe(changes=changes + await _record_changes(ctx), warnings=warnings)
             if not ctx.probe_nodes:  # review starts no pod: every node is a candidate
                 ctx.shared.todo = eligible + not_ready
                 changes.append(
@@ -254,6 +256,7 @@ class DeliveryStep:
             nodes = [n for n in await _nodes(ctx) if n.eligible]
         if not nodes:
             await write_record(ctx)
+            await _retire_older_keepers(ctx)
             return
         stats = DeliveryStats()
         results = await rollout(
@@ -280,9 +283,23 @@ class DeliveryStep:
                 + "; ".join(f"{r.node}: {r.message}" for r in failed[:3])
             )
         await write_record(ctx)  # after the nodes: the record never claims more than ran
+        # after the record (it took over the older records' undo tokens): the keepers earlier
+        # plans left in other namespaces go, or they re-apply their scripts as root for ever
+        await _retire_older_keepers(ctx)
 
     async def verify(self, ctx: StepContext) -> None:
         return None
+
+
+async def _retire_older_keepers(ctx: StepContext) -> None:
+    """Delete the keepers of ours outside the plan's namespace (``nodes.older_keepers``); a
+    line for each retired, a warning for each left (not in a namespace of ours)."""
+    k = await kubeops.kube(ctx)
+    found = await older_keepers.find(k, ctx.plan.namespace)
+    for line in await older_keepers.retire(k, found):
+        ctx.log("delivery", line)
+    for line in found.refused:
+        ctx.emit(RunWarning(ctx.run_id, line, ctx.cluster.name))
 
 
 async def _record_changes(ctx: StepContext) -> list[str]:
@@ -313,11 +330,14 @@ class RemoveDeliveryStep:
     async def probe(self, ctx: StepContext) -> Probe:
         nodes = await _nodes(ctx)
         eligible = [n for n in nodes if n.eligible]
+        older = await older_keepers.find(await kubeops.kube(ctx), ctx.plan.namespace)
         return Probe(
             changes=[
+                *older.changes(),
                 f"run the node script (remove) on {len(eligible)} Linux node(s); delete the "
-                f"keeper DaemonSet, ConfigMap and namespace {ctx.plan.namespace}"
-            ]
+                f"keeper DaemonSet, ConfigMap and namespace {ctx.plan.namespace}",
+            ],
+            warnings=list(older.refused),
         )
 
     async def apply(self, ctx: StepContext, probe: Probe) -> None:
@@ -325,6 +345,9 @@ class RemoveDeliveryStep:
         from aksaudit_tui.nodes.delivery import remove_nodes
 
         k = await kubeops.kube(ctx)
+        # first: a keeper an earlier plan left in another namespace would re-apply its script
+        # on the nodes this remove restores
+        await _retire_older_keepers(ctx)
         nodes = await _nodes(ctx)
         script = node_script(ctx.plan, ctx.rules_text, mode="remove")
         results = await remove_nodes(
