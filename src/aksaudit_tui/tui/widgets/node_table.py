@@ -6,7 +6,8 @@ all again through Rich (40-240 ms for a screenful of a 500-row table, the UI lag
 ``NodeTable`` keeps a second cell cache keyed on what the cell shows (its text, styles, width,
 row style, cursor and hover state) instead of the counter, so a frame after an update renders
 only the cells whose content changed. ``set_row`` updates one row in one go, only the cells that
-differ, repaints only that row (when in view) and widens a column only when the text does not fit.
+differ, repaints only that row (when in view) and widens a column only when the text does not fit
+(at once, to the text's length: one repaint per batch, no measuring of the whole column).
 New rows are measured from their text length instead of through Rich.
 
 Relies on DataTable internals of the pinned Textual (8.2.8): ``_render_cell``, ``_data``,
@@ -79,6 +80,7 @@ class NodeTable(DataTable[Text]):
         repainted (``update_cell`` repaints the whole table, once per cell).
         """
         changed: list[int] = []
+        widened = False
         for key, cells in rows:
             row_key = RowKey(key)
             data = self._data.get(row_key)
@@ -90,15 +92,27 @@ class NodeTable(DataTable[Text]):
                 if _same(data.get(column.key), after):
                     continue
                 touched = True
-                if after.cell_len > column.content_width:
-                    # Does not fit: the upstream path widens the column (measured on idle) and
-                    # repaints everything, as a wider column moves every cell right of it.
-                    self.update_cell(row_key, column.key, after, update_width=True)
-                else:
+                if after.cell_len <= column.content_width:
                     data[column.key] = after
+                elif _one_line(after):
+                    # Does not fit: widen the column now, to the text's length (what upstream
+                    # measures on idle). Upstream's path repainted the whole table once per
+                    # such cell, and on idle measured the whole column through Rich again for
+                    # every one narrower than the widest (500 cells each at 500 nodes).
+                    data[column.key] = after
+                    column.content_width = after.cell_len
+                    widened = True
+                else:
+                    self.update_cell(row_key, column.key, after, update_width=True)
             if touched:
                 changed.append(index)
-        if changed:
+        if widened:
+            # A wider column moves every cell right of it: one full repaint for the batch, and
+            # the virtual (scrollable) width recomputed on idle.
+            self._update_count += 1
+            self._require_update_dimensions = True
+            self.refresh()
+        elif changed:
             self._update_count += 1  # upstream row/line caches are keyed on it: once per batch
             self._refresh_rows(changed)
         return len(changed)
