@@ -65,9 +65,9 @@ async def test_default_path_to_green_verify_then_status(emulator: Any, tmp_path:
         status = app.get_screen("status")
         assert app.job("status").error is None, app.job("status").error
         fleet = status.query_one("#fleet-table", DataTable)
-        rows = {str(k.value).rsplit("/", 1)[-1]: fleet.get_row(k) for k in fleet.rows}
-        assert "100%" in str(rows["aks-dev-neu"][2]), rows  # coverage bar of the applied one
-        assert "not enabled" in str(rows["aks-prod-weu"][2]), rows  # the fleet: every cluster
+        bars = {str(k.value).rsplit("/", 1)[-1]: str(fleet.get_cell(k, "bar")) for k in fleet.rows}
+        assert "100%" in bars["aks-dev-neu"], bars  # coverage bar of the applied one
+        assert "not enabled" in bars["aks-prod-weu"], bars  # the fleet: every cluster
         await pilot.press("escape")
         await screen_is(pilot, app, "verify")
 

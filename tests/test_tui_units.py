@@ -670,3 +670,38 @@ async def test_the_run_screens_css_is_parsed_before_the_first_run() -> None:
         assert not {w for w in new if w.split(".")[0] in run_widgets | {"NodeTable"}}, new
         engine.release.set()
         await settle(pilot)
+
+
+async def test_status_fits_80_columns() -> None:
+    """At 80x24 the summary line, every status key in the footer, the nav line and each
+    node's whole reason and fix are on the screen (wrapped, not cut)."""
+    from tui_helpers import screen_lines
+
+    app = fake_app(start="status")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        lines = screen_lines(app)
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        shown = "\n".join(lines)
+        summary = "2 cluster(s), 2 enabled · 60% of Linux nodes covered (3/5) · 24 h · sort name"
+        assert any(line.strip() == summary for line in lines), shown
+        fleet_head = next(line for line in lines if line.lstrip().startswith("Cluster"))
+        for title in ("Coverage", "Covered", "Log path", "Heartbeat", "Drift"):
+            assert title in fleet_head, fleet_head
+        footer = lines[-1]
+        for key in ("Refresh", "Filter", "Sort", "Probe", "JSON", "CSV"):
+            assert key in footer, footer
+        assert "2 node(s) not covered, 2 drifted · enter: the cluster's nodes" in shown, shown
+        # the drifted node's reason and fix, wrapped in the reason column, whole
+        head = next(line for line in lines if line.lstrip().startswith("Node"))
+        col = head.index("Reason · fix")
+        end = col + len("Reason · fix")
+        end += len(head[end:]) - len(head[end:].lstrip())  # to where the next column starts
+        first = next(i for i, line in enumerate(lines) if "vmss000001" in line)
+        cell = [lines[first][col:end]]
+        for line in lines[first + 1 :]:
+            if not line[:col].isspace() or not line[col:end].strip():
+                break
+            cell.append(line[col:end])
+        text = " ".join(" ".join(cell).split())
+        assert "rules differ from what was applied aksaudit apply plan.yaml" in text, shown

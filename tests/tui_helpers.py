@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from aksaudit_tui.cloud.settings import CloudSettings
@@ -148,3 +151,24 @@ async def confirm_run(pilot: Pilot[Any], app: AksauditApp) -> None:
     await pilot.press("y")
     await pilot.pause()
     await screen_is(pilot, app, "run")
+
+
+_SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([0-9.]+)" y="[0-9.]+" textLength="[0-9.]+" '
+    r'clip-path="url\(#[\w-]+-line-(\d+)\)">([^<]*)</text>'
+)
+_CELL_PX = 12.2  # the width of one terminal cell in Textual's SVG screenshots
+
+
+def screen_lines(app: App[Any]) -> list[str]:
+    """What the terminal shows, one string per line (from the app's SVG screenshot)."""
+    lines: dict[int, dict[int, str]] = {}
+    for x, line, text in _SVG_TEXT.findall(app.export_screenshot()):
+        lines.setdefault(int(line), {})[round(float(x) / _CELL_PX)] = html.unescape(text)
+    out = []
+    for n in range(max(lines, default=-1) + 1):
+        row = ""
+        for col, text in sorted(lines.get(n, {}).items()):
+            row = row.ljust(col) + text
+        out.append(row.replace("\xa0", " ").rstrip("\n"))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,24 +21,30 @@ from aksaudit_tui.tui.models.runmodel import Changes
 from aksaudit_tui.tui.screens.base import WizardScreen
 from aksaudit_tui.tui.screens.modals import ConfirmScreen, PromptScreen
 
+# What a user reads first goes left: at 80 columns the rest scrolls into view (the
+# subscription, an id of 36 characters, pushed every other column off an 80-column screen).
 FLEET_COLUMNS = (
     ("cluster", "Cluster"),
-    ("subscription", "Subscription"),
     ("bar", "Coverage"),
     ("covered", "Covered"),
     ("path", "Log path"),
-    ("beat", "Last heartbeat"),
+    ("beat", "Heartbeat"),
     ("drift", "Drift"),
+    ("subscription", "Subscription"),
 )
 COLUMNS = (
     ("node", "Node"),
     ("state", "State"),
-    ("reason", "Reason"),
-    ("fix", "Fix"),
-    ("beat", "Last heartbeat"),
+    ("reason", "Reason · fix"),
+    ("beat", "Heartbeat"),
     ("pool", "Pool"),
     ("os", "OS"),
 )
+# The reason column wraps in what the node and state columns leave of the screen, within these
+# bounds (each cell is padded by one column a side; the vertical scrollbar takes two).
+REASON_WIDTH = (24, 48)
+_CELL_PAD = 2
+_SCROLLBAR = 2
 STATE_STYLE = {
     "covered": "green",
     "partial": "bold yellow",
@@ -74,38 +81,56 @@ def fleet_cells(r: FleetRow) -> list[Text]:
         cov = Text(f"{r.bar}   0% {r.state}", style=style)
     return [
         Text(r.name),
-        Text(r.subscription),
         cov,
         Text(f"{r.covered}/{r.total}"),
         Text(r.log_path),
         Text(r.last_heartbeat),
         Text(str(r.drift), style="bold yellow" if r.drift else "dim"),
+        Text(r.subscription),
     ]
+
+
+def reason_cell(n: NodeRow) -> Text:
+    """Why the node is in its state, and on the next line (dim) what fixes it."""
+    text = Text(n.reason or (n.skipped_reason or ""))
+    if n.fix:
+        text.append(("\n" if text else "") + n.fix, style="dim")
+    return text
 
 
 def status_cells(n: NodeRow) -> list[Text]:
     return [
         Text(n.node),
         node_state(n),
-        Text(n.reason or (n.skipped_reason or "")),
-        Text(n.fix, style="dim"),
+        reason_cell(n),
         Text(n.last_heartbeat or "-"),
         Text(n.pool),
         Text(n.os),
     ]
 
 
+def reason_width(screen_width: int, nodes: Sequence[NodeRow]) -> int:
+    """The reason column's width: what the node and state columns leave of the screen."""
+    node_w = max([len(COLUMNS[0][1]), *(len(n.node) for n in nodes)])
+    state_w = max([len(COLUMNS[1][1]), *(len(node_state(n).plain) for n in nodes)])
+    free = screen_width - node_w - state_w - 3 * _CELL_PAD - _SCROLLBAR
+    low, high = REASON_WIDTH
+    return max(low, min(high, free))
+
+
 class StatusScreen(WizardScreen):
     """The fleet: one row per cluster; Enter drills into the nodes of the highlighted one; a
     sparkline of its audit records per hour. Back returns where it was opened from."""
 
+    # In the footer's order, and short: at 80 columns the footer shows what fits from the left
+    # (the exports, least used, go last; `?` lists every key with its description, keymap.py).
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "refresh", "Refresh", id="status.refresh"),
-        Binding("j", "export_json", "Export JSON", id="status.export_json"),
-        Binding("c", "export_csv", "Export CSV", id="status.export_csv"),
         Binding("f", "filter", "Filter", id="status.filter"),
         Binding("s", "sort", "Sort", id="status.sort"),
-        Binding("p", "probe", "Probe nodes", id="status.probe"),
+        Binding("p", "probe", "Probe", id="status.probe"),
+        Binding("j", "export_json", "JSON", id="status.export_json"),
+        Binding("c", "export_csv", "CSV", id="status.export_csv"),
     ]
 
     cluster: str | None = None  # None: every cluster (the engine reads the whole fleet)
@@ -128,9 +153,6 @@ class StatusScreen(WizardScreen):
         fleet = self.query_one("#fleet-table", DataTable)
         for key, title in FLEET_COLUMNS:
             fleet.add_column(title, key=key)
-        table = self.query_one("#status-table", DataTable)
-        for key, title in COLUMNS:
-            table.add_column(title, key=key)
         fleet.focus()
 
     def on_screen_resume(self, _event: Any) -> None:
@@ -176,7 +198,8 @@ class StatusScreen(WizardScreen):
             f"{share:.0%} of Linux nodes covered ({covered}/{total})",
             style="green" if total and covered == total else "bold red",
         )
-        text.append(f" · window {report.window_h} h · sort {self.model.sort}")
+        # one line at 80 columns for a usual fleet: the window without a word for it
+        text.append(f" · {report.window_h} h · sort {self.model.sort}")
         if self.model.filter:
             text.append(f" · filter “{self.model.filter}”")
         for w in report.warnings[:3]:
@@ -186,7 +209,7 @@ class StatusScreen(WizardScreen):
         drift = sum(c.drift_count for c in report.clusters)
         missing = total - covered
         self.say(
-            f"{missing} Linux node(s) not covered, {drift} drifted · enter: nodes of a cluster"
+            f"{missing} node(s) not covered, {drift} drifted · enter: the cluster's nodes"
             if missing
             else "Every Linux node covered.",
             error=bool(missing),
@@ -208,20 +231,30 @@ class StatusScreen(WizardScreen):
 
     def _paint_nodes(self) -> None:
         table = self.query_one("#status-table", DataTable)
-        table.clear()
         label = self.query_one("#spark-label", Static)
         spark = self.query_one("#spark", Sparkline)
         c = self.model.cluster(self.selected) if self.model and self.selected else None
+        nodes = c.nodes if c is not None else ()
+        # the columns again each time: the reason column's width follows the screen and names
+        table.clear(columns=True)
+        wrap = reason_width(self.size.width, nodes)
+        for key, title in COLUMNS:
+            table.add_column(title, key=key, width=wrap if key == "reason" else None)
         if c is None:
             label.update("")
             spark.data = []
             return
         for n in c.nodes:
-            table.add_row(*status_cells(n), key=f"{c.name}/{n.node}")
+            # height None: as many lines as the wrapped reason and its fix take
+            table.add_row(*status_cells(n), key=f"{c.name}/{n.node}", height=None)
         total = sum(c.hourly)
         who = f", enabled by {c.enabled_by}" if c.enabled_by else ""
         label.update(f"{c.name}{who}: {total:,} audit records / {len(c.hourly)} h ")
         spark.data = list(c.hourly) or [0]
+
+    def on_resize(self, _event: Any) -> None:
+        if self.model is not None:
+            self._paint_nodes()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "fleet-table" or event.row_key is None:
