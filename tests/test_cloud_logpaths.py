@@ -15,10 +15,11 @@ import pytest
 from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.discovery import discover_all
-from aksaudit_tui.cloud.logpaths import LogPath, get_log_path
+from aksaudit_tui.cloud.logpaths import LeftAlone, LogPath, get_log_path
 from aksaudit_tui.cloud.models import Cluster, Workspace
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.syslog import dcr_levels_from, severities_from
+from engine_helpers import dcr_bodies
 from fixtures.cloud import credential_for, requests, settings_for, writes
 
 # Recognisable, valid base64 (the emulator hands it out from sharedKeys).
@@ -291,6 +292,39 @@ def test_ama_installs_agent_rule_and_associations(emulator: Any) -> None:
         for s in c3["aks-dev-neu"].scale_sets
         for e in s.extensions
     )
+
+
+def test_ama_remove_leaves_our_rule_while_another_cluster_still_uses_it(emulator: Any) -> None:
+    """Our rule is one per workspace in the cluster's resource group: another cluster there
+    may be associated with it. A remove of the first deletes its own associations, and the
+    rule only once nothing is associated with it any more."""
+    clusters, ws = world(emulator)
+    dev, law = clusters["aks-dev-neu"], ws["law-dev-neu"]
+    changes = run(emulator, "ama", lambda p: p.apply(dev, law, "authpriv", "notice"))
+    rule_id = next(c.undo for c in changes if (c.undo or "").startswith("dcr|")).split("|")[1]
+    other = clusters["aks-prod-weu"].id  # stands in for another cluster using the rule
+
+    async def associate(delete: bool) -> None:
+        async with AsyncClients(settings_for(emulator), credential_for(emulator)) as clients:
+            assocs = clients.monitor(dev.subscription_id).data_collection_rule_associations
+            if delete:
+                await assocs.delete(other, "theirs")
+            else:
+                body = {"properties": {"dataCollectionRuleId": rule_id}}
+                await assocs.create(other, "theirs", body)
+
+    asyncio.run(associate(delete=False))
+    undo = [c.undo for c in changes if c.undo]
+    out = run(emulator, "ama", lambda p: p.remove(dev, law, undo))
+    left = [ln for ln in out if isinstance(ln, LeftAlone)]
+    assert len(left) == 1 and "1 resource(s) still use it (aks-prod-weu)" in left[0], out
+    names = {b["name"] for b in dcr_bodies(emulator)}
+    assert "aksaudit-syslog-law-dev-neu" in names
+
+    asyncio.run(associate(delete=True))
+    out = run(emulator, "ama", lambda p: p.remove(dev, law, undo))
+    assert not [ln for ln in out if isinstance(ln, LeftAlone)], out
+    assert "aksaudit-syslog-law-dev-neu" not in {b["name"] for b in dcr_bodies(emulator)}
 
 
 def test_ama_skips_windows_and_reports_lockdown(emulator: Any) -> None:

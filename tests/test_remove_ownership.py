@@ -193,3 +193,34 @@ def test_every_rule_an_apply_creates_carries_the_ownership_tag_and_remove_delete
     assert res.returncode == EXIT_OK, res.stderr[-3000:]
     assert msci not in {b["name"] for b in dcr_bodies(emu)}
     assert _records(emu, cluster) == [] and _ours_left(emu, cluster) == []
+
+
+def test_a_mirror_image_removes_a_keeper_applied_with_the_default_image(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """The fence admits one image: the keeper's (the default, by digest). A remove with the
+    mirror's image stops the keeper before its own pods start, so the fence it then narrows to
+    the mirror's digest denies nothing of ours; nothing is left."""
+    cluster = "aks-dev-neu"  # Kubernetes 1.31: a fenced namespace
+    emu = make_emulator(scenario())
+    digest = emu.state.registry.add(MIRROR_REPO, "1.36")
+    mirrored = f"mirror.example.com/{MIRROR_REPO}@{digest}"
+    other = engine_for(emu, tmp_path / "A")
+    other.verify_after_apply = False
+    plan = asyncio.run(
+        other.plan_from_names(
+            PlanRequest(clusters=[cluster], workspace="law-dev-neu", log_path="ama")
+        )
+    )
+    assert plan.delivery == "keeper" and MIRROR_REPO not in plan.image
+    assert asyncio.run(other.apply(plan)).outcome == "ok"
+
+    eng = engine_for(emu, tmp_path / "B")
+    (rc,) = asyncio.run(eng.recorded_clusters(cluster)).clusters
+    removal = eng.removal_from_record(rc, image=mirrored)
+    result = asyncio.run(eng.remove(removal.plan, include_log_path=True, undo=removal.undo))
+    assert result.outcome == "ok", result.message
+    assert eng.journal.load(result.run_id).plan.image == mirrored
+    assert _records(emu, cluster) == [] and _ours_left(emu, cluster) == []
+    for n in linux_nodes(emu, cluster):
+        assert not (node_root(emu, cluster, n) / "var/lib/aksaudit").exists(), n

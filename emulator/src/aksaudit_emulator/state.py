@@ -232,6 +232,12 @@ class EmulatorState:
         ids = list(self.by_type.get((subscription_id.lower(), rtype.lower()), {}))
         return [self.arm[i] for i in ids if i in self.arm]
 
+    def list_type_everywhere(self, rtype: str) -> list[dict[str, Any]]:
+        """Every body of one resource type, in every subscription."""
+        want = rtype.lower()
+        keys = [k for k in list(self.by_type) if k[1] == want]
+        return [self.arm[i] for k in keys for i in list(self.by_type.get(k, {})) if i in self.arm]
+
     # ---- nodes -----------------------------------------------------------------------------
 
     def node(self, name: str) -> SimNode | None:

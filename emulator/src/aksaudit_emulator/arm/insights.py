@@ -126,11 +126,11 @@ def _validate_dcr(props: dict[str, Any]) -> None:
 async def list_rule_associations(ctx: Ctx) -> web.Response:
     rule = get_resource(ctx, _dcr_id(ctx), "Microsoft.Insights/dataCollectionRules")
     rid = rule["id"].lower()
+    # an association lives on its resource, which may be in another subscription than the
+    # rule: "associations for the specified data collection rule" are every one naming it
     items = [
         b
-        for b in ctx.state.list_type(
-            ctx.g("sub"), "Microsoft.Insights/dataCollectionRuleAssociations"
-        )
+        for b in ctx.state.list_type_everywhere("Microsoft.Insights/dataCollectionRuleAssociations")
         if str(b["properties"].get("dataCollectionRuleId", "")).lower() == rid
     ]
     return page_of(ctx, items)

@@ -373,8 +373,10 @@ class AdapterBase(abc.ABC):
 
     async def delete_dcr(self, dcr_id: str) -> str:
         """Delete a data collection rule (after the associations that point at it), only if it
-        carries our ownership tag (``dcr.created_by_us``): a rule without it is left as it is,
-        said in a :class:`LeftAlone` line, whatever token named it."""
+        carries our ownership tag (``dcr.created_by_us``) and nothing is associated with it
+        any more: a rule without the tag, or one another cluster's resources still use (our
+        rule is one per workspace and resource group, so clusters there share it), is left
+        as it is, said in a :class:`LeftAlone` line, whatever token named it."""
         did = ArmId.parse(dcr_id)
         rule = await self.read_dcr(dcr_id)
         if rule is None:
@@ -384,6 +386,13 @@ class AdapterBase(abc.ABC):
                 f"left data collection rule {did.name} as it is: it has no {OWNER_TAG} tag, so "
                 "aksaudit did not create it (or an aksaudit from before rules were tagged did: "
                 "delete it by hand if it is yours)"
+            )
+        users = await self._rule_users(did)
+        if users:
+            return LeftAlone(
+                f"left data collection rule {did.name} as it is: {len(users)} resource(s) still "
+                f"use it ({', '.join(users[:3])}), another cluster's enablement perhaps; "
+                "remove that too and the rule goes with the last"
             )
         try:
             await self.b.call(
@@ -395,6 +404,19 @@ class AdapterBase(abc.ABC):
             if not is_not_found(exc):
                 raise user_error(exc, doing=f"deleting rule {did.name}") from None
         return f"deleted data collection rule {did.name}"
+
+    async def _rule_users(self, did: ArmId) -> list[str]:
+        """The names of the resources still associated with a rule (read now)."""
+        monitor = self.clients.monitor(did.subscription)
+        try:
+            assocs = await self.b.collect(
+                monitor.data_collection_rule_associations.list_by_rule(did.resource_group, did.name)
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return []
+            raise user_error(exc, doing=f"reading the associations of rule {did.name}") from None
+        return [_associated_resource(str(a.get("id") or "")) for a in assocs]
 
     async def delete_vmss_extension(
         self, cluster: Cluster, vmss_id: str, name: str
@@ -498,6 +520,13 @@ class AdapterBase(abc.ABC):
 
         results = await asyncio.gather(*(one(s) for s in scale_sets))
         return [c for c in results if c is not None]
+
+
+def _associated_resource(association_id: str) -> str:
+    """The name of the resource an association id is on (``<resource>/providers/
+    Microsoft.Insights/dataCollectionRuleAssociations/<name>``)."""
+    resource = association_id.lower().rsplit("/providers/microsoft.insights/", 1)[0]
+    return association_id[: len(resource)].rsplit("/", 1)[-1] or association_id
 
 
 def etag_of(body: Body | None) -> str | None:
