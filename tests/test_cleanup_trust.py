@@ -18,9 +18,10 @@ from aksaudit_tui.engine.journal import Journal
 from aksaudit_tui.engine.steps.record import plan_hash
 from aksaudit_tui.nodes import manifests as m
 from aksaudit_tui.nodes.kube import KubeClient, load_api
-from aksaudit_tui.nodes.record import AppliedRecord, record_configmap_manifest
+from aksaudit_tui.nodes.record import record_configmap_manifest
 from engine_helpers import aksaudit_cmd, cli_env, engine_for
 from fixtures.emulator import emulator  # noqa: F401  (pytest fixture)
+from record_samples import sample_record
 
 CLUSTER = "aks-dev-neu"
 pytestmark = pytest.mark.timeout(300)
@@ -97,13 +98,9 @@ async def test_cleanup_deletes_only_what_was_confirmed_of_a_recorded_plan(
     (another machine's run, no journal here). What the user confirmed is what goes: a namespace
     that appears between the listing and the deleting pass stays."""
     v1 = client.CoreV1Api(config.new_client_from_config(emulator.info.kubeconfig, context=CLUSTER))
-    applied = AppliedRecord(
-        plan_hash="c" * 64, presets=("identity-and-config",), rules_sha256="d" * 64,
-        facility="authpriv", severity="info", log_path="ama", workspace_id="w",
-        workspace_name="law-dev-neu", workspace_resource_id="/w", script_sha256="e" * 64,
-        delivery="one-shot", keeper_interval_s=0, tool_version="0", applied_at="now",
-        applied_by="maria", run_id="r1",
-    )  # fmt: skip
+    applied = sample_record(
+        plan_hash="c" * 64, log_path="ama", workspace_name="law-dev-neu", delivery="one-shot"
+    )
     cm = record_configmap_manifest(applied)
     v1.create_namespaced_config_map(cm["metadata"]["namespace"], cm)
     v1.create_namespace(m.namespace_manifest("aksaudit-one", "c" * 64))

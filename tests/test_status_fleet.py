@@ -33,6 +33,7 @@ from aksaudit_tui.nodes.record import AppliedRecord, record_configmap_manifest
 from aksaudit_tui.nodes.script import render_node_script, script_sha256
 from aksaudit_tui.nodes.status import parse_node_status
 from engine_helpers import add_fault, aksaudit_cmd, engine_for, scenario, settings_for
+from record_samples import sample_record
 
 PAYMENTS = "aks-payments-weu"
 PROD = "aks-prod-weu"
@@ -124,26 +125,15 @@ RULES = "-w /etc/passwd -p wa -k identity\n"
 
 
 def _record(**kw: Any) -> AppliedRecord:
-    base = dict(
+    """The sample record of an apply of RULES (its rules and script hashes are real)."""
+    base: dict[str, Any] = dict(
         plan_hash="p" * 64,
         presets=("identity",),
         rules_sha256=rules_sha256(RULES),
-        facility="authpriv",
-        severity="info",
-        log_path="container-insights",
-        workspace_id="ws",
-        workspace_name="law",
-        workspace_resource_id="",
         script_sha256=script_sha256(render_node_script(RULES, "authpriv", "info")),
-        delivery="keeper",
-        keeper_interval_s=300,
-        tool_version="test",
         applied_at="2026-01-01T00:00:00+00:00",
-        applied_by="maria.garcia@contoso.com",
-        run_id="r1",
     )
-    base.update(kw)
-    return AppliedRecord(**base)  # type: ignore[arg-type]
+    return sample_record(**{**base, **kw})
 
 
 def _verdict(run_output: str, rec: AppliedRecord, *, ready: bool = True, restarts: int = 0) -> Any:

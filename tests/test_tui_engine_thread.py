@@ -22,6 +22,22 @@ from tui_fakes import RUN_ID, FakeEngine, fixed_plan
 CLEANUP_TAKES_S = 0.5  # how long the fake run's cleanup awaits on the engine loop
 
 
+class HeldRun:
+    """An engine call that holds until its cancel is set (the engine's safe stop), then cleans
+    up for CLEANUP_TAKES_S on the engine loop (deleting pods, writing the journal)."""
+
+    def __init__(self) -> None:
+        self.started, self.cleaned = threading.Event(), threading.Event()
+
+    async def __call__(self, cancel: asyncio.Event) -> None:
+        try:
+            self.started.set()
+            await asyncio.wait_for(cancel.wait(), 60)
+        finally:
+            await asyncio.sleep(CLEANUP_TAKES_S)
+            self.cleaned.set()
+
+
 async def test_call_runs_on_another_thread_and_returns_its_result() -> None:
     eng = EngineThread()
     try:
@@ -97,71 +113,34 @@ async def test_cancelling_the_caller_cancels_the_engine_task_and_errors_cross() 
         eng.stop()
 
 
-async def test_a_cancelled_caller_returns_only_after_the_engines_cleanup() -> None:
+@pytest.mark.parametrize("cancels", [1, 2], ids=["cancelled", "cancelled-twice"])
+async def test_a_cancelled_caller_returns_only_after_the_engines_cleanup(cancels: int) -> None:
+    """However often the caller is cancelled (a second cancel: e.g. asyncio.run's own of what
+    is left at exit), it returns only once the engine's cleanup is done, not merely started."""
     eng = EngineThread()
-    started, cleaned = threading.Event(), threading.Event()
+    run = HeldRun()
     try:
-
-        async def run(cancel: asyncio.Event) -> None:
-            try:
-                started.set()
-                await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
-            finally:
-                await asyncio.sleep(CLEANUP_TAKES_S)  # deleting pods, writing the journal
-                cleaned.set()
-
         task = asyncio.create_task(eng.call(run))
-        assert await asyncio.to_thread(started.wait, 10.0)
-        task.cancel()
+        assert await asyncio.to_thread(run.started.wait, 10.0)
+        for n in range(cancels):
+            if n:
+                await asyncio.sleep(0.05)
+            task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert cleaned.is_set()  # not merely started: done before the caller went on
-    finally:
-        eng.stop()
-
-
-async def test_a_second_cancel_of_the_caller_does_not_cut_the_wait_short() -> None:
-    eng = EngineThread()
-    started, cleaned = threading.Event(), threading.Event()
-    try:
-
-        async def run(cancel: asyncio.Event) -> None:
-            try:
-                started.set()
-                await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
-            finally:
-                await asyncio.sleep(CLEANUP_TAKES_S)
-                cleaned.set()
-
-        task = asyncio.create_task(eng.call(run))
-        assert await asyncio.to_thread(started.wait, 10.0)
-        task.cancel()
-        await asyncio.sleep(0.05)
-        task.cancel()  # e.g. asyncio.run's own cancel of what is left at exit
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert cleaned.is_set()
+        assert run.cleaned.is_set()
     finally:
         eng.stop()
 
 
 async def test_stop_lets_a_running_tasks_cleanup_finish_before_the_loop_ends() -> None:
     eng = EngineThread()
-    started, cleaned = threading.Event(), threading.Event()
-
-    async def run(cancel: asyncio.Event) -> None:
-        try:
-            started.set()
-            await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
-        finally:
-            await asyncio.sleep(CLEANUP_TAKES_S)
-            cleaned.set()
-
+    run = HeldRun()
     # The caller never hears back: as when the UI loop's worker is gone before on_unmount.
     caller = asyncio.create_task(eng.call(run))
-    assert await asyncio.to_thread(started.wait, 10.0)
+    assert await asyncio.to_thread(run.started.wait, 10.0)
     await asyncio.to_thread(eng.stop)
-    assert cleaned.is_set()
+    assert run.cleaned.is_set()
     await asyncio.wait({caller}, timeout=5.0)  # the run stopped safely: its caller hears so
     assert caller.done() and not caller.cancelled() and caller.result() is None
 
@@ -193,19 +172,13 @@ class SlowCleanupEngine(FakeEngine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.started = threading.Event()
-        self.cleaned = threading.Event()
+        self.held = HeldRun()
 
     async def apply(
         self, plan: Plan, on_event: Callable[[Event], None], cancel: asyncio.Event
     ) -> RunResult:
         on_event(RunStarted(RUN_ID, tuple(c.name for c in plan.clusters), ("access",)))
-        try:
-            self.started.set()
-            await asyncio.wait_for(cancel.wait(), 60)  # the engine's safe stop
-        finally:
-            await asyncio.sleep(CLEANUP_TAKES_S)  # the one-shot pods' deletion, the journal
-            self.cleaned.set()
+        await self.held(cancel)
         return RunResult(RUN_ID, "ok", "")
 
 
@@ -214,10 +187,10 @@ async def test_an_app_that_exits_mid_run_still_completes_the_runs_cleanup() -> N
     app = AksauditApp(engine, keymap={}, animations=False, signed_in=False)  # type: ignore[arg-type]
     async with app.run_test(size=(120, 40)) as pilot:
         app.start_apply(fixed_plan("aks-prod"))
-        assert await asyncio.to_thread(engine.started.wait, 30.0)
+        assert await asyncio.to_thread(engine.held.started.wait, 30.0)
         await pilot.pause()
         app.exit(1)  # as an unhandled error, SIGHUP or a closed terminal ends the app
-    assert engine.cleaned.is_set()
+    assert engine.held.cleaned.is_set()
 
 
 async def test_events_of_a_replaced_job_are_dropped() -> None:

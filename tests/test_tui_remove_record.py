@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, OptionList, Static
+from textual.widgets import OptionList, Static
 
 from aksaudit_tui.cli.emulated import enable_elsewhere
 from aksaudit_tui.nodes.record import RECORD_CONFIGMAP as RECORD
@@ -19,7 +19,7 @@ from aksaudit_tui.tui.app import AksauditApp
 from aksaudit_tui.tui.widgets.choices import CheckList
 from engine_helpers import dcr_bodies, linux_nodes, node_root, oneshot_pods
 from tui_fakes import CLUSTERS, FAKE_RULE, FakeEngine
-from tui_helpers import app_for, engine_for, screen_is, settle
+from tui_helpers import app_for, confirm_run, engine_for, remove_review_rows, screen_is, settle
 
 SIZE = (120, 40)
 PAYMENTS, COLLEAGUE = "aks-payments-weu", "maria.garcia@contoso.com"
@@ -55,18 +55,11 @@ async def test_a_recorded_cluster_is_offered_reviewed_and_removed_with_its_recor
         clusters = a.screen.query_one("#remove-clusters", CheckList)
         assert list(clusters.selected) == [name]
         await pilot.press("tab", "tab", "space")  # also undo the log path
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await screen_is(pilot, a, "remove-review")
-        await settle(pilot, a)
+        await remove_review_rows(pilot, a)
         assert a.removal is not None and "(from the cluster)" in a.removal.source
         summary = str(a.screen.query_one("#remove-summary").render())
         assert f"enabled by {COLLEAGUE}" in summary
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await pilot.press("y")
-        await pilot.pause()
-        await screen_is(pilot, a, "run")
+        await confirm_run(pilot, a)
         await settle(pilot, a)
     ((plan, log_path),) = engine.removed
     assert [c.name for c in plan.clusters] == [name] and log_path
@@ -115,22 +108,12 @@ async def test_the_demo_colleagues_cluster_is_removed_from_an_empty_state_dir(
         label = await _pick_recorded(pilot, a, PAYMENTS)
         assert f"enabled by {COLLEAGUE}" in label and "(from the cluster)" in label
         await pilot.press("tab", "tab", "space")  # also undo the log path
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await screen_is(pilot, a, "remove-review")
-        await settle(pilot, a)
-        assert a.job("remove_review").error is None, a.job("remove_review").error
-        table = a.screen.query_one("#remove-changes", DataTable)
-        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        rows = await remove_review_rows(pilot, a)
         assert any(r[1] == "delivery" and "(remove) on" in r[3] for r in rows), rows
         assert any(r[1] == "log-path" and r[3].startswith("undo: ") for r in rows), rows
         # the review changed nothing
         assert all((node_root(emu, PAYMENTS, n) / "var/lib/aksaudit").exists() for n in nodes)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await pilot.press("y")
-        await pilot.pause()
-        await screen_is(pilot, a, "run")
+        await confirm_run(pilot, a)
         await settle(pilot, a)
         assert a.run_model.outcome == "ok", (a.run_model.message, a.job("run").error)
         assert {a.run_model.nodes[f"{PAYMENTS}/{n}"].phase for n in nodes} == {"removed"}

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, OptionList
+from textual.widgets import Button, OptionList
 
 from aksaudit_tui.engine.journal import RunSummary
 from aksaudit_tui.tui.app import AksauditApp
-from aksaudit_tui.tui.screens.modals import ConfirmScreen
 from aksaudit_tui.tui.widgets.choices import CheckList
 from engine_helpers import (
     add_fault,
@@ -45,7 +44,15 @@ from tui_fakes import (
     fixed_plan,
     fixed_plans,
 )
-from tui_helpers import app_for, engine_for, screen_is, settle
+from tui_helpers import (
+    app_for,
+    confirm_run,
+    engine_for,
+    pinned_oneshot_plan,
+    remove_review_rows,
+    screen_is,
+    settle,
+)
 
 SIZE = (120, 40)
 
@@ -192,22 +199,12 @@ async def test_remove_flow_picks_reviews_confirms_and_runs_on_the_run_screen() -
         assert clusters.has_focus
         await pilot.press("home", "down", "space", "tab", "space")
         assert list(clusters.selected) == [CLUSTERS[0].name]
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await screen_is(pilot, a, "remove-review")
-        await settle(pilot, a)
-        table = a.screen.query_one("#remove-changes", DataTable)
-        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        rows = await remove_review_rows(pilot, a)
         assert {r[0] for r in rows} == {"aks-prod"}
         assert any(r[1] == "delivery" and "node script (remove)" in r[3] for r in rows), rows
         assert any(r[1] == "log-path" and r[2] == "will change" for r in rows), rows
         assert engine.removed == []  # nothing runs before the confirm
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(a.screen, ConfirmScreen)
-        await pilot.press("y")
-        await pilot.pause()
-        await screen_is(pilot, a, "run")
+        await confirm_run(pilot, a)
         await settle(pilot, a)
         ((plan, log_path),) = engine.removed
         assert [c.name for c in plan.clusters] == ["aks-prod"] and log_path is True
@@ -243,16 +240,8 @@ async def test_remove_flow_offers_only_the_apply_that_configured_each_cluster_la
         assert shown[1][1].startswith(f"{APPLIED_ID}: {dev} ·"), shown  # only its own cluster
         clusters = a.screen.query_one("#remove-clusters", CheckList)
         assert list(clusters.selected) == [dev]
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await screen_is(pilot, a, "remove-review")
-        await settle(pilot, a)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        assert isinstance(a.screen, ConfirmScreen)
-        await pilot.press("y")
-        await pilot.pause()
-        await screen_is(pilot, a, "run")
+        await remove_review_rows(pilot, a)
+        await confirm_run(pilot, a)
         await settle(pilot, a)
         ((plan, _log_path),) = engine.removed
         assert [c.name for c in plan.clusters] == [dev]
@@ -261,16 +250,10 @@ async def test_remove_flow_offers_only_the_apply_that_configured_each_cluster_la
 async def test_remove_flow_on_the_emulator_restores_every_node(
     make_emulator: Any, tmp_path: Path
 ) -> None:
-    from aksaudit_tui.engine.plan import PlanRequest
-
     emu = make_emulator(None)
     engine = engine_for(emu, tmp_path / "state")
     engine.verify_after_apply = False
-    plan = await engine.pin_image(
-        await engine.plan_from_names(
-            PlanRequest(clusters=["aks-dev-neu"], workspace="law-dev-neu", delivery="one-shot")
-        )
-    )
+    plan = await pinned_oneshot_plan(engine)
     applied = await engine.apply(plan)
     assert applied.outcome == "ok", applied.message
     nodes = linux_nodes(emu, "aks-dev-neu")
@@ -279,23 +262,13 @@ async def test_remove_flow_on_the_emulator_restores_every_node(
     async with a.run_test(size=SIZE) as pilot:
         await settle(pilot, a)
         await pick_removal(pilot, a, applied.run_id)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await screen_is(pilot, a, "remove-review")
-        await settle(pilot, a)
-        assert a.job("remove_review").error is None, a.job("remove_review").error
-        table = a.screen.query_one("#remove-changes", DataTable)
-        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        rows = await remove_review_rows(pilot, a)
         assert any(
             r[1] == "delivery" and f"(remove) on {len(nodes)} Linux node(s)" in r[3] for r in rows
         ), rows
         # the review changed nothing
         assert all((node_root(emu, "aks-dev-neu", n) / "var/lib/aksaudit").exists() for n in nodes)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await pilot.press("y")
-        await pilot.pause()
-        await screen_is(pilot, a, "run")
+        await confirm_run(pilot, a)
         await settle(pilot, a)
         assert a.run_model.outcome == "ok", (a.run_model.message, a.job("run").error)
         assert {a.run_model.nodes[f"aks-dev-neu/{n}"].phase for n in nodes} == {"removed"}
@@ -309,16 +282,10 @@ async def test_an_app_that_exits_mid_run_leaves_no_pod_and_a_cancelled_journal(
 ) -> None:
     """The run works on the App's engine thread: an exit mid-run (an error, SIGHUP or a closed
     terminal end the app the same way) still waits for the run's cleanup there."""
-    from aksaudit_tui.engine.plan import PlanRequest
-
     emu = make_emulator(None)
     engine = engine_for(emu, tmp_path / "state")
     engine.verify_after_apply = False
-    plan = await engine.pin_image(
-        await engine.plan_from_names(
-            PlanRequest(clusters=["aks-dev-neu"], workspace="law-dev-neu", delivery="one-shot")
-        )
-    )
+    plan = await pinned_oneshot_plan(engine)
     stuck = linux_nodes(emu, "aks-dev-neu")[0]
     add_fault(emu, {"kind": "pod-pending", "cluster": "aks-dev-neu", "node": stuck,
                     "pod_prefix": "aksaudit-apply"})  # fmt: skip

@@ -52,7 +52,7 @@ from aksaudit_tui.engine.plan import ClusterTarget, Plan, WorkspaceRef
 from aksaudit_tui.engine.recorded import RecordedCluster, RecordedRemoval, RecordScan, removal_for
 from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 from aksaudit_tui.errors import UsageError
-from aksaudit_tui.nodes.record import AppliedRecord
+from record_samples import sample_record
 
 SUB1 = "11111111-1111-1111-1111-111111111111"
 SUB2 = "22222222-2222-2222-2222-222222222222"
@@ -515,22 +515,11 @@ def fake_recorded() -> RecordedCluster:
     """The last fixed cluster, enabled by a colleague from another machine (its record)."""
     c = CLUSTERS[-1]
     target = fixed_plan(c.name).clusters[0]
-    record = AppliedRecord(
-        plan_hash="0" * 64,
-        presets=("identity-and-config",),
-        rules_sha256="1" * 64,
-        facility="authpriv",
-        severity="info",
-        log_path="container-insights",
+    record = sample_record(
         workspace_id=WORKSPACE.customer_id,
         workspace_name=WORKSPACE.name,
         workspace_resource_id=WORKSPACE.id,
-        script_sha256="2" * 64,
-        delivery="keeper",
-        keeper_interval_s=300,
         tool_version="0.1.0",
-        applied_at="2026-11-25T09:30:00+00:00",
-        applied_by="maria.garcia@contoso.com",
         run_id="20261125T093000Z-abc999",
         image="mcr.microsoft.com/azurelinux/busybox@sha256:" + "3" * 64,
         log_path_undo=(f"dcr-flow|{FAKE_RULE}",),

@@ -9,10 +9,13 @@ from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from aksaudit_tui.cloud.settings import CloudSettings
+from aksaudit_tui.engine.plan import Plan, PlanRequest
 from aksaudit_tui.engine.service import Engine
 from aksaudit_tui.tui.app import AksauditApp
+from aksaudit_tui.tui.screens.modals import ConfirmScreen
 
 
 def engine_for(emu: Any, state_dir: Path) -> Engine:
@@ -143,14 +146,33 @@ async def walk_to_review(
 
 
 async def confirm_run(pilot: Pilot[Any], app: AksauditApp) -> None:
+    """From a review (apply or remove), Next and yes: the run screen."""
     await pilot.press("ctrl+n")
     await pilot.pause()
-    from aksaudit_tui.tui.screens.modals import ConfirmScreen
-
     assert isinstance(app.screen, ConfirmScreen)
     await pilot.press("y")
     await pilot.pause()
     await screen_is(pilot, app, "run")
+
+
+async def pinned_oneshot_plan(
+    engine: Engine, cluster: str = "aks-dev-neu", workspace: str = "law-dev-neu"
+) -> Plan:
+    """The plan an apply of ``cluster`` into ``workspace`` (one-shot pods) runs, image pinned."""
+    request = PlanRequest(clusters=[cluster], workspace=workspace, delivery="one-shot")
+    return await engine.pin_image(await engine.plan_from_names(request))
+
+
+async def remove_review_rows(pilot: Pilot[Any], app: AksauditApp) -> list[list[str]]:
+    """From the Remove screen, Next: the review's change rows (cluster, step, status, text),
+    once read without an error."""
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await screen_is(pilot, app, "remove-review")
+    await settle(pilot, app)
+    assert app.job("remove_review").error is None, app.job("remove_review").error
+    table = app.screen.query_one("#remove-changes", DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 _SVG_TEXT = re.compile(

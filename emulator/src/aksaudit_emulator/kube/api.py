@@ -130,6 +130,23 @@ def _bool(v: str | None) -> bool:
     return (v or "").lower() in ("true", "1")
 
 
+def _method_not_allowed() -> ApiError:
+    """The API server's answer to a verb the resource (or this way to it) does not serve."""
+    return ApiError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
+
+
+def _event_v1_not_found(name: str) -> ApiError:
+    """No Event ``name``, as events.k8s.io/v1 says it (its group and kind in the details)."""
+    return ApiError(
+        404,
+        "NotFound",
+        f'events.events.k8s.io "{name}" not found',
+        {"name": name, "group": "events.k8s.io", "kind": "events"},
+    )
+
+
 def _merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -367,11 +384,7 @@ class KubeApi:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if resource == "selfsubjectaccessreviews":
             if request.method != "POST" or name:
-                raise ApiError(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                )
+                raise _method_not_allowed()
             return await self._ssar(request, cluster)
         if gv == _EVENTS_V1:
             return await self._events_v1(request, store, cluster, ns, name)
@@ -677,11 +690,7 @@ class KubeApi:
             return self._delete(
                 store, resource, ns or "", name, None if grace is None else int(grace), policy, dry
             )
-        raise ApiError(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        )
+        raise _method_not_allowed()
 
     def _select(
         self,
@@ -966,11 +975,7 @@ class KubeApi:
         self, store: KubeStore, resource: str, ns: str | None, q: Any, policy: str, dry: bool
     ) -> web.Response:
         if resource in ("nodes", "namespaces"):
-            raise ApiError(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )
+            raise _method_not_allowed()
         items = self._select(store, resource, ns, q)
         grace = q.get("gracePeriodSeconds")
         if not dry:
@@ -1005,21 +1010,12 @@ class KubeApi:
         if request.method == "DELETE" and ns is not None and name is not None:
             return await self._resource(request, store, cluster, "events", ns, name, None)
         if request.method != "GET":
-            raise ApiError(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )
+            raise _method_not_allowed()
         if name is not None:
             self._authorize(cluster, "get", "events", ns, name)
             obj = store.get("events", ns or "", name)
             if obj is None:
-                raise ApiError(
-                    404,
-                    "NotFound",
-                    f'events.events.k8s.io "{name}" not found',
-                    {"name": name, "group": "events.k8s.io", "kind": "events"},
-                )
+                raise _event_v1_not_found(name)
             return _json(events.to_events_v1(obj))
         if _bool(q.get("watch")):
             self._authorize(cluster, "watch", "events", ns, None)
@@ -1068,22 +1064,13 @@ class KubeApi:
                 return _json(events.to_events_v1(out), 201)
             return _json(events.to_events_v1(store.create("events", event)), 201)
         if name is None or request.method == "POST":
-            raise ApiError(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )
+            raise _method_not_allowed()
         verb = "update" if request.method == "PUT" else "patch"
         self._authorize(cluster, verb, "events", ns, name)
         body = await self._body(request, _PATCH_TYPES if verb == "patch" else _BODY_TYPES)
         current = store.get("events", ns, name)
         if current is None:
-            raise ApiError(
-                404,
-                "NotFound",
-                f'events.events.k8s.io "{name}" not found',
-                {"name": name, "group": "events.k8s.io", "kind": "events"},
-            )
+            raise _event_v1_not_found(name)
         shown = events.to_events_v1(current)
         if verb == "patch" and request.content_type == "application/json-patch+json":
             if not isinstance(body, list):
