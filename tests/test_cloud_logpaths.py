@@ -16,6 +16,7 @@ from aksaudit_emulator import load_scenario
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.discovery import discover_all
 from aksaudit_tui.cloud.logpaths import LeftAlone, LogPath, get_log_path
+from aksaudit_tui.cloud.logpaths.dcr import OWNER_TAG, created_by_us
 from aksaudit_tui.cloud.models import Cluster, Workspace
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.syslog import dcr_levels_from, severities_from
@@ -198,15 +199,44 @@ def test_legacy_oms_key_only_in_protected_settings_and_never_leaks(
     ]
     assert src.levels == severities_from("info")
 
-    undo = [c.undo for c in changes if c.undo]
+    # the data source it created is tagged as ours; one with our name that someone else made
+    # (no tag), named in an undo token, is left and said
+    ours = _data_source(emu, "aksaudit-syslog-authpriv")
+    assert created_by_us(ours) and set(ours["tags"]) == {OWNER_TAG}, ours  # no plan here
+    theirs = {"kind": "LinuxSyslog", "properties": {"syslogName": "cron", "syslogSeverities": []}}
+
+    async def put_theirs() -> None:
+        async with AsyncClients(settings_for(emu), credential_for(emu)) as clients:
+            la = clients.loganalytics(law.subscription_id)
+            await la.data_sources.create_or_update(
+                law.resource_group, law.name, "aksaudit-syslog-cron", theirs
+            )
+
+    asyncio.run(put_theirs())
+    undo = [f"ds|{law.id}|aksaudit-syslog-cron", *(c.undo for c in changes if c.undo)]
     out = run(emu, "legacy-oms", lambda p: p.remove(dev, law, undo))
     assert any("removed OmsAgentForLinux" in line for line in out)
+    (left,) = [ln for ln in out if isinstance(ln, LeftAlone)]
+    assert "left data source aksaudit-syslog-cron of law-dev-neu as it is" in left
+    with emu.state.lock:
+        emu.state.delete(_data_source(emu, "aksaudit-syslog-cron")["id"])
     c3, w3 = world(emu)
     azl3 = next(s for s in c3["aks-dev-neu"].scale_sets if s.pool == "azl")
     np3 = next(s for s in c3["aks-dev-neu"].scale_sets if s.pool == "nodepool1")
     assert not any(e.type == "OmsAgentForLinux" for e in azl3.extensions)
     assert any(e.type == "OmsAgentForLinux" for e in np3.extensions)  # not ours: kept
     assert [s.facilities for s in w3["law-dev-neu"].syslog_sources] == [("syslog",)]
+
+
+def _data_source(emu: Any, name: str) -> dict[str, Any]:
+    with emu.state.lock:
+        (body,) = [
+            b
+            for b in emu.state.arm.values()
+            if str(b.get("type", "")).lower().endswith("workspaces/datasources")
+            and b.get("name") == name
+        ]
+    return body
 
 
 def test_legacy_oms_error_never_carries_the_key(

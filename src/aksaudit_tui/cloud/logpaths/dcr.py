@@ -31,9 +31,10 @@ def owner_tags(plan_sha: str) -> dict[str, str]:
     return {OWNER_TAG: OWNER_VALUE, **({PLAN_TAG: plan_sha} if plan_sha else {})}
 
 
-def created_by_us(rule: dict[str, Any]) -> bool:
-    """Whether a rule as read carries our ownership tag (see the module docstring)."""
-    tags = rule.get("tags") or {}
+def created_by_us(resource: dict[str, Any]) -> bool:
+    """Whether a rule (or a workspace data source, tagged the same way by the legacy path) as
+    read carries our ownership tag (see the module docstring)."""
+    tags = resource.get("tags") or {}
     return isinstance(tags, dict) and any(
         str(k).lower() == OWNER_TAG and str(v).lower() == OWNER_VALUE for k, v in tags.items()
     )

@@ -21,12 +21,14 @@ from aksaudit_tui.cloud.logpaths.base import (
     AdapterBase,
     Change,
     Destination,
+    LeftAlone,
     LogPathState,
     PathGap,
     find_extension,
     lockdown_reason,
     stale_instances,
 )
+from aksaudit_tui.cloud.logpaths.dcr import OWNER_TAG, created_by_us
 from aksaudit_tui.cloud.models import Cluster, ScaleSet, Workspace
 from aksaudit_tui.cloud.parse import parse_linux_syslog
 from aksaudit_tui.errors import UserError
@@ -395,6 +397,9 @@ class LegacyOmsPath(AdapterBase):
                 "syslogName": facility,
                 "syslogSeverities": [{"severity": s} for s in severities],
             },
+            # a PUT replaces the tags: a source we widen keeps its own; one we create says it
+            # is ours (remove deletes a whole source only then, as it does rules: dcr.py)
+            "tags": dict(body.get("tags") or {}) if body is not None else dict(self.owner_tags),
         }
         try:
             await self.b.call(
@@ -448,6 +453,21 @@ class LegacyOmsPath(AdapterBase):
                 la = self.clients.loganalytics(wid.subscription or workspace.subscription_id)
                 try:
                     if kind == "ds":
+                        current = rest(
+                            await self.b.call(
+                                la.data_sources.get(wid.resource_group, wid.name, name)
+                            )
+                        )
+                        if not created_by_us(current):
+                            out.append(
+                                LeftAlone(
+                                    f"left data source {name} of {wid.name} as it is: it has "
+                                    f"no {OWNER_TAG} tag, so aksaudit did not create it (or an "
+                                    "aksaudit from before sources were tagged did: delete it by "
+                                    "hand if it is yours)"
+                                )
+                            )
+                            continue
                         await self.b.call(
                             la.data_sources.delete(wid.resource_group, wid.name, name)
                         )
@@ -466,6 +486,7 @@ class LegacyOmsPath(AdapterBase):
                                 "syslogName": facility,
                                 "syslogSeverities": [{"severity": s} for s in before],
                             },
+                            "tags": dict(current.get("tags") or {}),  # theirs, kept
                         }
                         await self.b.call(
                             la.data_sources.create_or_update(

@@ -21,7 +21,7 @@ Two rules, both about tokens leaving this machine:
   as an apply does); a change to a rule's sources or flows only in a rule associated with the
   cluster now, and a source removed only when it has our name (``aksaudit-``); a data source
   only of a workspace the cluster's agents send to (its add-on, its rules, its agents'
-  settings), and deleted only when it has our name.
+  settings), and deleted only when it has our name (and, when deleted, our tag).
 """
 
 from __future__ import annotations
