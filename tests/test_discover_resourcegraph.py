@@ -218,7 +218,7 @@ def test_queries_start_beside_the_subscription_listing(
     """At tenant scope the queries do not wait for ARM's subscription list (the first filled
     row is one round trip sooner): the listing is held here until every query has reached the
     emulator, and discovery still finds the inventory the ARM walk finds."""
-    orig = discovery._Walk.list_subscriptions
+    orig = discovery.ArmWalk.list_subscriptions
     before = requests(emulator)[GRAPH]
     held: list[int] = []
 
@@ -230,12 +230,12 @@ def test_queries_start_beside_the_subscription_listing(
         held.append(requests(emulator)[GRAPH] - before)
         return await orig(self, subscription)
 
-    monkeypatch.setattr(discovery._Walk, "list_subscriptions", listing_held)
+    monkeypatch.setattr(discovery.ArmWalk, "list_subscriptions", listing_held)
     inv = run(emulator)
     assert inv.discovery.method == "resource-graph"
     assert held == [len(resourcegraph.QUERIES.values())]  # all sent before the list answered
     assert {c.name for c in inv.clusters} == {"aks-prod-weu", "aks-payments-weu", "aks-dev-neu"}
-    monkeypatch.setattr(discovery._Walk, "list_subscriptions", orig)
+    monkeypatch.setattr(discovery.ArmWalk, "list_subscriptions", orig)
     same(inv, run(emulator, resource_graph=False))
 
 

@@ -165,7 +165,13 @@ def _subscription(sid: str, name: str, error: DiscoveryError | None) -> Subscrip
     )
 
 
-class _Walk:
+class ArmWalk:
+    """The per-subscription ARM walk (module doc): each ``Found`` item goes to ``emit`` as it is
+    read. ``discover`` runs it over every subscription at once (the fallback when Resource Graph
+    cannot answer), ``graphwalk`` borrows its ARM reads, ``read_cluster`` one cluster's subtree;
+    public so a caller can order the walk itself (``bench/fleet_discovery.py`` walks the
+    subscriptions one after another, the baseline issue 14 measures against)."""
+
     def __init__(
         self, clients: AsyncClients, bounded: Bounded, emit: Callable[[Found], None]
     ) -> None:
@@ -173,6 +179,12 @@ class _Walk:
         self.b = bounded
         self.emit = emit
         self._clusters_seen = itertools.count()
+
+    @classmethod
+    def prioritized(cls, clients: AsyncClients, emit: Callable[[Found], None]) -> ArmWalk:
+        """A walk on one limit of ``clients.settings.concurrency`` calls, listings first
+        (``PriorityLimit``): the way ``discover`` walks."""
+        return cls(clients, Prioritized(PriorityLimit(clients.settings.concurrency)), emit)
 
     def _error(self, scope: str, exc: BaseException, doing: str) -> DiscoveryError:
         info = describe(exc)
@@ -457,7 +469,7 @@ async def discover(
     way, and why, and the choice is logged."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     clients = AsyncClients(settings, credential)
-    walk = _Walk(clients, Prioritized(PriorityLimit(settings.concurrency)), queue.put_nowait)
+    walk = ArmWalk.prioritized(clients, queue.put_nowait)
     report = report if report is not None else DiscoveryReport()
 
     listing: asyncio.Future[list[tuple[str, str]]] | None = None
@@ -525,7 +537,7 @@ async def read_cluster(clients: AsyncClients, cluster_id: str) -> Cluster:
     except Exception as exc:
         raise user_error(exc, doing=f"reading cluster {rid.name}", scope=cluster_id) from None
     found: list[Found] = []
-    await _Walk(clients, bounded, found.append).cluster(rid.subscription, body)
+    await ArmWalk(clients, bounded, found.append).cluster(rid.subscription, body)
     errors = [f for f in found if isinstance(f, DiscoveryError)]
     if errors:
         from aksaudit_tui.errors import UserError
