@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Log
+from textual.widgets.data_table import ColumnKey
 
 from aksaudit_tui.engine.events import NodeUpdate, RunStarted, StepLog, StepStarted
 from aksaudit_tui.tui.app import AksauditApp
@@ -150,6 +151,38 @@ async def test_updated_rows_render_like_a_fresh_table() -> None:
     assert "ImagePullBackOff" in want_2[0] and "running" in want_1[0]
     assert got_top_1 == want_1[0]
     assert (got_top_2, got_end_2) == want_2
+
+
+async def test_a_batch_of_wider_cells_widens_the_column_once_without_measuring_it() -> None:
+    """Cells wider than their column (a Result message longer than any before) widen it at
+    once, to the widest of the batch: no cell waits for idle, and nothing is queued for
+    upstream's idle pass, which measured the whole column through Rich once for every queued
+    cell narrower than the widest (500 cells each at 500 nodes). The table then shows what a
+    table built from the final rows shows."""
+    n = 60
+    state = [row(i, "pending") for i in range(n)]
+    live = TableApp(list(state))
+    async with live.run_test(size=(90, 20)) as pilot:
+        await pilot.pause()
+        table = live.query_one(NodeTable)
+        result = table.columns[ColumnKey("result")]
+        before = result.content_width
+        picked = (1, 2, 30, 59)
+        for i, msg in zip(
+            picked, ("changed: rules", "changed: rules, plugin", "ok", "x" * 30), strict=True
+        ):
+            state[i] = row(i, "compliant", msg)
+        assert table.set_rows([(f"k{i}", state[i]) for i in picked]) == 4
+        assert result.content_width == 30 > before  # at once, the widest of the batch
+        assert not table._updated_cells  # nothing left for upstream's whole-column measuring
+        await pilot.pause()
+        await pilot.pause()
+        got = await screenshot(live)
+        assert table.virtual_size.width >= sum(
+            c.get_render_width(table) for c in table.columns.values()
+        )
+    want_top, _end = await fresh_screens(list(state))
+    assert "plugin" in want_top and got == want_top
 
 
 def big_run(n: int) -> list[Any]:
