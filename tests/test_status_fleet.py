@@ -7,27 +7,32 @@ Real SDK and kubernetes clients against the emulator; the reading machine has no
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import yaml
 from kubernetes import client
 
 from aksaudit_tui.cloud.activity import ComputerActivity
 from aksaudit_tui.cloud.arm import ArmId, rest
 from aksaudit_tui.cloud.clients import AsyncClients
+from aksaudit_tui.engine.fleet import FleetStats, fleet_status
 from aksaudit_tui.engine.plan import PlanRequest
 from aksaudit_tui.engine.rules import rules_sha256
 from aksaudit_tui.engine.service import Engine
 from aksaudit_tui.engine.truth import NodeFacts, classify
-from aksaudit_tui.nodes.kube import NodeInfo, load_api
+from aksaudit_tui.nodes.kube import NodeInfo, ReadBounds, load_api
 from aksaudit_tui.nodes.observe import ClusterView, KeeperPod
 from aksaudit_tui.nodes.record import AppliedRecord, record_configmap_manifest
 from aksaudit_tui.nodes.script import render_node_script, script_sha256
@@ -312,3 +317,68 @@ async def test_a_workspace_that_cannot_be_queried_leaves_its_nodes_unknown_namin
     for n in linux:
         assert "workspace law-prod-weu could not be queried" in n.reason, n
         assert "Log Analytics Reader" in n.fix
+
+
+# --- a cluster whose API server never answers starves no other --------------------------------
+
+
+def _kubeconfig_pointing(src: str, ports: dict[str, int], dest: Path) -> str:
+    """A copy of ``src`` whose clusters named in ``ports`` point at 127.0.0.1:port."""
+    kc = yaml.safe_load(Path(src).read_text())
+    for entry in kc["clusters"]:
+        if entry["name"] in ports:
+            url = urlsplit(entry["cluster"]["server"])
+            netloc = f"127.0.0.1:{ports[entry['name']]}"
+            entry["cluster"]["server"] = url._replace(netloc=netloc).geturl()
+    dest.write_text(yaml.safe_dump(kc))
+    return str(dest)
+
+
+async def test_a_dead_api_server_is_unknown_quickly_and_never_starves_the_others(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """aks-prod-weu's kube context points at a server that accepts connections and never
+    answers (not even the TLS handshake), aks-dev-neu's at a closed port. With one cluster
+    read at a time and one API call each, the two dead ones would hold the only slot for
+    ever without bounds: each is now unknown within its timeouts with a one-line reason, and
+    aks-payments-weu is still read and judged."""
+    emu = make_emulator(scenario())
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing is ever read or sent
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    ports = {PROD: silent.getsockname()[1], DEV: closed_port}
+    kubeconfig = _kubeconfig_pointing(emu.info.kubeconfig, ports, tmp_path / "kubeconfig")
+    settings = dataclasses.replace(settings_for(emu), kubeconfig=kubeconfig)
+    bounds = ReadBounds(in_flight=1, connect_s=1.0, read_s=1.0)
+    stats = FleetStats()
+    try:
+        t0 = time.monotonic()
+        report = await fleet_status(settings, max_clusters=1, kube_bounds=bounds, stats=stats)
+        took = time.monotonic() - t0
+    finally:
+        silent.close()
+    by = {c.name: c for c in report.clusters}
+    assert set(by) == {PROD, DEV, PAYMENTS}
+    said = {
+        PROD: "the API server accepted the connection but did not answer in time "
+        "(1 s to connect, 1 s to answer)",
+        DEV: "the API server refused the connection (nothing listens at its address)",
+    }
+    for name, reason in said.items():
+        c = by[name]
+        assert c.error == f"cannot read the cluster: {reason}", c.error
+        linux = [n for n in c.nodes if n.state != "skipped"]
+        assert linux and {n.state for n in linux} == {"unknown"}
+        assert all(n.reason == c.error for n in linux)
+    pay = by[PAYMENTS]
+    assert pay.error is None and pay.enabled is False  # read: it holds no record
+    linux = [n for n in pay.nodes if n.state != "skipped"]
+    assert linux and {n.state for n in linux} == {"not enabled"}, pay.nodes
+    # each dead call gave up at its timeout (no retry): the dead servers cost ~1 s each, far
+    # from the unbounded wait they cost before; generous for a loaded machine
+    assert took < 30, took
+    assert stats.kube_calls.get("list_configmaps_all") == 3  # one call each, none sent again

@@ -14,6 +14,7 @@ caller may pass notes from it, e.g. "a run of yours is unfinished here").
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -29,13 +30,17 @@ from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.engine.coverage import ClusterCoverage, NodeRow, StatusReport
 from aksaudit_tui.engine.truth import NodeFacts, Verdict, classify, path_verdict
 from aksaudit_tui.errors import UsageError, UserError
-from aksaudit_tui.nodes.kube import NodeInfo, parse_provider_id
+from aksaudit_tui.nodes.kube import NodeInfo, ReadBounds, parse_provider_id, unreachable
 from aksaudit_tui.nodes.observe import ClusterView
 
 DEFAULT_WINDOW = timedelta(hours=24)
 LOGS_CONCURRENCY = 5  # Log Analytics: 5 concurrent queries per user
 KUBE_READS_DURING_DISCOVERY = 4  # clusters read at once while discovery runs (bench/status.py)
-KUBE_CALLS_PER_CLUSTER = 4  # API calls in flight per cluster read, on average (shared pool)
+# One cluster's share of the shared thread pool and its timeouts: its first reads go one after
+# the other on one connection (nodes/observe.py); only a keeper's pod logs use 4 at once. A dead
+# API server holds one permit and at most 4 threads for connect_s + read_s, never the others'.
+STATUS_READS = ReadBounds(in_flight=4, connect_s=5.0, read_s=10.0)
+CLUSTER_DEADLINE_S = 60.0  # the whole read of one cluster (a server that answers a byte a second)
 
 
 @dataclass
@@ -58,9 +63,14 @@ class FleetStats:
     discovery: DiscoveryReport = field(default_factory=DiscoveryReport)  # how, throttled
 
 
-def _kube_error(exc: BaseException) -> str:
+def _kube_error(exc: BaseException, bounds: ReadBounds | None = None) -> str:
     from aksaudit_tui.engine.runner import describe_exc  # startup time: the SDK error types
 
+    said = unreachable(exc, bounds)
+    if said is None and isinstance(exc, TimeoutError):  # CLUSTER_DEADLINE_S
+        said = f"its API server did not finish answering within {CLUSTER_DEADLINE_S:g} s"
+    if said is not None:
+        return f"cannot read the cluster: {said}"
     text = describe_exc(exc)
     if "403" in text or "orbidden" in text:
         return (
@@ -75,33 +85,54 @@ async def _read_cluster(
     cluster: Cluster,
     sem: asyncio.Semaphore,
     stats: FleetStats,
-    pool: ThreadPoolExecutor | None = None,
+    pool: ThreadPoolExecutor,
+    bounds: ReadBounds,
 ) -> _ClusterRead:
     # startup time: the kubernetes client loads when a status first reads a cluster
     from aksaudit_tui.engine.steps.kubeops import open_kube
     from aksaudit_tui.nodes.observe import observe_cluster
 
     async with sem:
-        try:
-            kube = await asyncio.to_thread(open_kube, settings.kubeconfig, cluster.name, pool)
+        try:  # on the fleet's pool: asyncio.to_thread's would start threads of its own
+            kube = await asyncio.get_running_loop().run_in_executor(
+                pool, open_kube, settings.kubeconfig, cluster.name, pool, bounds
+            )
         except UsageError as exc:
             return _ClusterRead(cluster, error=str(exc))
         try:
             try:
-                view = await observe_cluster(kube, cluster.node_resource_group)
+                async with asyncio.timeout(CLUSTER_DEADLINE_S):
+                    view = await observe_cluster(kube, cluster.node_resource_group)
             except Exception as exc:  # the cluster is reported unknown with this reason
-                return _ClusterRead(cluster, error=_kube_error(exc))
+                return _ClusterRead(cluster, error=_kube_error(exc, bounds))
             fence = None
             try:
                 if view.record is not None and view.record.delivery == "keeper":
-                    fence = await kube.fence_problem(view.record.namespace, None)
+                    async with asyncio.timeout(CLUSTER_DEADLINE_S):
+                        fence = await kube.fence_problem(view.record.namespace, None)
             except Exception as exc:  # e.g. no right to read admission policies: said
-                fence = f"cannot check the admission fence: {_kube_error(exc)}"
+                fence = f"cannot check the admission fence: {_kube_error(exc, bounds)}"
         finally:
             for k, v in kube.calls.items():
                 stats.kube_calls[k] = stats.kube_calls.get(k, 0) + v
-            kube.close()
+            # closing TLS sockets (close_notify) is a few ms of CPU: on the pool, not the loop
+            pool.submit(kube.close)
     return _ClusterRead(cluster, view=view, fence=fence)
+
+
+def _start_threads(pool: ThreadPoolExecutor, n: int) -> None:
+    """Start ``n`` of the pool's threads, from a thread of its own while discovery waits for
+    Azure's first answers. A pool starts a thread in ``submit`` when none is idle, and the
+    start waits until the new thread has run: on the event loop, with the GIL busy, ~5-20 ms
+    each, paid by every Azure call waiting for the loop."""
+    go = threading.Event()
+    try:
+        for _ in range(n):
+            pool.submit(go.wait)  # none idle (the earlier ones wait): each starts a thread
+    except RuntimeError:  # the status ended first (shut down): nothing left to start
+        pass
+    finally:
+        go.set()
 
 
 def _nodes_from_azure(cluster: Cluster) -> list[NodeInfo]:
@@ -242,9 +273,11 @@ async def fleet_status(
     max_clusters: int = 16,
     stats: FleetStats | None = None,
     on_cluster: Callable[[Cluster], None] | None = None,
+    kube_bounds: ReadBounds = STATUS_READS,
 ) -> StatusReport:
     """Coverage of every discovered cluster (or the one named), read-only (module docstring).
-    UsageError when ``cluster`` names no discovered cluster."""
+    UsageError when ``cluster`` names no discovered cluster. ``kube_bounds``: each cluster's
+    share of the Kubernetes threads and its timeouts (a test shortens them)."""
     from aksaudit_tui.cloud import discovery  # startup time: the Azure SDK
 
     stats = stats if stats is not None else FleetStats()
@@ -268,12 +301,15 @@ async def fleet_status(
     # one thread pool for every cluster's API calls: threads are reused from one cluster to the
     # next. A private pool per client started two or more threads per cluster, and each start
     # waits for the new thread to take the GIL from the busy ones (~20 ms of event loop at
-    # load; 100 clusters: 200 starts). 4 calls per cluster read at once keep ~1,000 calls/s
-    # of 50 ms in flight, more than the CPU parses.
+    # load; 100 clusters: 200 starts). Room for every cluster read's full share: a cluster
+    # whose API server hangs holds only its own, plus one thread per read to open and close.
     pool = ThreadPoolExecutor(
-        max_workers=KUBE_CALLS_PER_CLUSTER * max(1, max_clusters),
+        max_workers=(kube_bounds.in_flight + 1) * max(1, max_clusters),
         thread_name_prefix="aksaudit-status",
     )
+    threading.Thread(
+        target=_start_threads, args=(pool, max(1, max_clusters)), name="aksaudit-status-start"
+    ).start()
     async with AsyncClients(settings) as clients:
 
         async def query(ws: str) -> WorkspaceActivity | BaseException:
@@ -285,7 +321,7 @@ async def fleet_status(
                     return exc
 
         async def read(c: Cluster) -> _ClusterRead:
-            r = await _read_cluster(settings, c, sem, stats, pool)
+            r = await _read_cluster(settings, c, sem, stats, pool, kube_bounds)
             # the record names its workspace: its one query starts now, beside the other
             # clusters' reads, rather than after the last of them
             ws = r.view.record.workspace_id.lower() if r.view and r.view.record else None

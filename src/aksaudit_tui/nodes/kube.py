@@ -54,6 +54,43 @@ _PROVIDER_RE = re.compile(
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
+@dataclass(frozen=True)
+class ReadBounds:
+    """Limits for a client that reads one cluster among many (a fleet status): the clients
+    share one thread pool, so a cluster must neither hold more than its share of it nor hold
+    it for long when its API server does not answer.
+
+    ``in_flight``: API calls of this client running at once (the rest wait their turn); 1
+    keeps every call on one kept-alive connection: one TLS handshake per cluster, the main
+    CPU cost of a fleet status. ``connect_s`` (TCP connect and TLS handshake) and ``read_s``
+    (each wait for bytes) bound one call, which urllib3 does not send again (the client
+    still retries 429 and 5xx answers): a cluster whose API server accepts and never answers,
+    or drops the packets, gives up its thread after at most connect_s + read_s."""
+
+    in_flight: int = 1
+    connect_s: float = 5.0
+    read_s: float = 10.0
+
+
+def unreachable(exc: BaseException, bounds: ReadBounds | None = None) -> str | None:
+    """One line for an API server that did not answer or refused the connection (what the
+    urllib3 layer raises under the kubernetes client); None for any other error."""
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    errors = urllib3.exceptions
+    limits = (
+        f" ({bounds.connect_s:g} s to connect, {bounds.read_s:g} s to answer)" if bounds else ""
+    )
+    # NewConnectionError is a ConnectTimeoutError in urllib3: asked first
+    if isinstance(reason, errors.NewConnectionError):
+        return "the API server refused the connection (nothing listens at its address)"
+    if isinstance(reason, errors.ConnectTimeoutError):
+        return f"the API server could not be reached in time{limits} (unreachable or private)"
+    if isinstance(reason, errors.ReadTimeoutError):
+        # a TLS handshake that never ends times out as a read too
+        return f"the API server accepted the connection but did not answer in time{limits}"
+    return None
+
+
 # --- connection ------------------------------------------------------------------------------
 
 
@@ -315,10 +352,21 @@ class KubeClient:
         context: str = "",
         max_workers: int = 24,
         executor: ThreadPoolExecutor | None = None,
+        bounds: ReadBounds | None = None,
     ):
         """``executor``: a pool shared with other clusters' clients (the caller owns it; a
-        fleet read would otherwise start new threads for every cluster), else a private one."""
+        fleet read would otherwise start new threads for every cluster), else a private one.
+        ``bounds``: this client's share of it and its timeouts (:class:`ReadBounds`); None:
+        no limit, no timeout (a run's own client, which waits for its cluster)."""
         self.api = api
+        self.bounds = bounds
+        self._gate = asyncio.Semaphore(bounds.in_flight) if bounds else None
+        self._timeout = (bounds.connect_s, bounds.read_s) if bounds else None
+        if bounds is not None:
+            # no call is sent again by urllib3: its default retries a GET that timed out
+            # three times (four waits of read_s, or of connect_s, holding the thread)
+            pm: Any = cast(Any, api).rest_client.pool_manager
+            pm.connection_pool_kw["retries"] = urllib3.Retry(total=0, redirect=0)
         self.context = context
         # Typed Any: we call them with _preload_content=False and read raw JSON.
         self.core: Any = client.CoreV1Api(api)
@@ -349,7 +397,10 @@ class KubeClient:
         for attempt in range(5):
             self.count(name)
             try:
-                return await loop.run_in_executor(self._pool, lambda: fn(*args, **kw))
+                if self._gate is None:
+                    return await loop.run_in_executor(self._pool, lambda: fn(*args, **kw))
+                async with self._gate:
+                    return await loop.run_in_executor(self._pool, lambda: fn(*args, **kw))
             except ApiException as e:
                 if e.status not in _RETRY_STATUS or attempt == 4:
                     raise
@@ -364,6 +415,8 @@ class KubeClient:
     async def _json(self, name: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Obj:
         """A call whose response is read as raw JSON (no model deserialisation)."""
         kw["_preload_content"] = False
+        if self._timeout is not None:
+            kw["_request_timeout"] = self._timeout
 
         def go() -> Obj:
             resp = fn(*args, **kw)
@@ -816,6 +869,8 @@ class KubeClient:
             kw["previous"] = True
         if tail_lines is not None:
             kw["tail_lines"] = tail_lines
+        if self._timeout is not None:
+            kw["_request_timeout"] = self._timeout
 
         def go() -> str:
             resp = self.core.read_namespaced_pod_log(name, ns, **kw)

@@ -16,17 +16,23 @@ from aksaudit_tui.nodes.record import RECORD_CONFIGMAP
 if TYPE_CHECKING:
     from aksaudit_tui.engine.config import EngineConfig
     from aksaudit_tui.engine.plan import Plan
-    from aksaudit_tui.nodes.kube import KubeClient
+    from aksaudit_tui.nodes.kube import KubeClient, ReadBounds
 
 
 def open_kube(
-    kubeconfig: str | None, context: str, executor: ThreadPoolExecutor | None = None
+    kubeconfig: str | None,
+    context: str,
+    executor: ThreadPoolExecutor | None = None,
+    bounds: ReadBounds | None = None,
 ) -> KubeClient:
-    """``executor``: a thread pool shared by many clusters' clients (KubeClient)."""
+    """``executor``: a thread pool shared by many clusters' clients, ``bounds`` this client's
+    share of it and its timeouts (KubeClient)."""
     # kubernetes client (~1 s of imports): loaded when a step first needs it
     from aksaudit_tui.nodes.kube import KubeClient, load_api
 
-    return KubeClient(load_api(kubeconfig, context), context=context, executor=executor)
+    return KubeClient(
+        load_api(kubeconfig, context), context=context, executor=executor, bounds=bounds
+    )
 
 
 async def kube(ctx: StepContext) -> KubeClient:
