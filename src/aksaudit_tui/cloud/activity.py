@@ -19,6 +19,8 @@ from typing import Any
 from aksaudit_tui.cloud.clients import AsyncClients
 from aksaudit_tui.cloud.logs import (
     AUDIT_PROCESSES,
+    HEARTBEAT_KEY,
+    as_bool,
     as_datetime,
     kql_string,
     kql_timespan,
@@ -26,7 +28,6 @@ from aksaudit_tui.cloud.logs import (
     table_rows,
 )
 
-HEARTBEAT_KEY = "aksaudit-heartbeat"
 HOUR = timedelta(hours=1)
 
 
@@ -88,12 +89,6 @@ def activity_query(since: timedelta) -> str:
     )
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("true", "1")
-
-
 def parse_activity(customer_id: str, since: timedelta, tables: Sequence[Any]) -> WorkspaceActivity:
     out = WorkspaceActivity(customer_id, since)
     for row in table_rows(tables):
@@ -105,7 +100,7 @@ def parse_activity(customer_id: str, since: timedelta, tables: Sequence[Any]) ->
         act.add(
             int(row.get("records") or 0),
             as_datetime(row.get("last_seen")),
-            _as_bool(row.get("Heartbeat")),
+            as_bool(row.get("Heartbeat")),
             as_datetime(row.get("Hour")),
         )
     return out

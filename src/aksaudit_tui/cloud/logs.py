@@ -20,13 +20,20 @@ from aksaudit_tui.syslog import check_facility
 
 # audisp-syslog logs as "audispd" with a non-default facility, "audisp-syslog" with the default.
 AUDIT_PROCESSES = ("audispd", "audisp-syslog")
+# The base preset's watch on /var/lib/aksaudit/heartbeat: the keyed record every enabled node
+# sends when the node script touches it (apply, and every compliant keeper check).
+HEARTBEAT_KEY = "aksaudit-heartbeat"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
 class Arrival:
+    """Audit lines of one computer in the window; ``heartbeats`` those of the heartbeat key."""
+
     records: int
     last_seen: datetime | None
+    heartbeats: int = 0
+    last_heartbeat: datetime | None = None
 
     @property
     def arrived(self) -> bool:
@@ -65,7 +72,8 @@ def arrival_query(computers: Sequence[str], facility: str, since: timedelta) -> 
         f" | where ProcessName in ({procs})"
         # in~: host names are case-insensitive; Syslog keeps whatever case the host reported.
         f" | where Computer in~ ({names})"
-        " | summarize records=count(), last_seen=max(TimeGenerated) by Computer"
+        f" | extend Heartbeat = SyslogMessage contains {kql_string(HEARTBEAT_KEY)}"
+        " | summarize records=count(), last_seen=max(TimeGenerated) by Computer, Heartbeat"
     )
 
 
@@ -141,12 +149,27 @@ async def syslog_arrival(
         if name is None:
             continue
         prev = result[name]
-        records = prev.records + int(row.get("records") or 0)
-        seen = as_datetime(row.get("last_seen"))
-        if prev.last_seen and (seen is None or prev.last_seen > seen):
-            seen = prev.last_seen
-        result[name] = Arrival(records, seen)
+        count = int(row.get("records") or 0)
+        at = as_datetime(row.get("last_seen"))
+        beats, last_beat = prev.heartbeats, prev.last_heartbeat
+        if as_bool(row.get("Heartbeat")):
+            beats += count
+            last_beat = _newest(last_beat, at)
+        result[name] = Arrival(prev.records + count, _newest(prev.last_seen, at), beats, last_beat)
     return result
+
+
+def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    return a if b is None or a > b else b
+
+
+def as_bool(value: Any) -> bool:
+    """A query answer's bool cell (the service sends a JSON bool; some encoders a string)."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1")
 
 
 def query_error(exc: BaseException, workspace: str) -> UserError:

@@ -196,6 +196,9 @@ class VerifyReport:
     # cluster -> the error that kept its nodes from being verified (its nodes unreadable, or
     # its workspace's arrival query failed); the other clusters were verified regardless
     cluster_errors: dict[str, str] = field(default_factory=dict)
+    # what counted as a node's proof (engine/verify.py ``Rule``): "heartbeat since the run
+    # started", "heartbeat within 2 keeper intervals (600 s) and ...", ...
+    rule: str = ""
 
     @property
     def ok(self) -> bool:
@@ -207,6 +210,8 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"ok": self.ok, "nodes": [n.to_json() for n in self.nodes]}
+        if self.rule:
+            d["rule"] = self.rule
         if self.errors:
             d["errors"] = list(self.errors)
         return d

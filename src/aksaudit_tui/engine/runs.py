@@ -42,7 +42,12 @@ from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.access import access_probe
 from aksaudit_tui.engine.steps.base import StepContext
 from aksaudit_tui.engine.steps.catalog import APPLY_STEPS, apply_steps
-from aksaudit_tui.engine.verify import after_apply_deadline_s, keeper_wait_line, verify_contexts
+from aksaudit_tui.engine.verify import (
+    after_apply_deadline_s,
+    heartbeat_now,
+    keeper_wait_line,
+    verify_contexts,
+)
 from aksaudit_tui.errors import UsageError, UserError
 from aksaudit_tui.nodes.image import require_digest
 
@@ -249,8 +254,10 @@ async def _verify_step(
             )
         )
         if ctx.cluster.name in left_alone:
-            # a quiet node's first record since the run started is the keeper's next heartbeat
             emit(StepLog(run_id, ctx.cluster.name, "verify", keeper_wait_line(config.timing)))
+    await asyncio.gather(
+        *(heartbeat_now(ctx, emit, run_id) for ctx in ctxs if ctx.cluster.name in left_alone)
+    )
     report = await verify_contexts(
         config,
         plan,
@@ -258,10 +265,7 @@ async def _verify_step(
         emit,
         cancel,
         since=timedelta(minutes=15),  # not used: started_at bounds the look-back
-        deadline_s=after_apply_deadline_s(
-            config.timing,
-            keeper_left_alone=bool(left_alone),
-        ),
+        deadline_s=after_apply_deadline_s(config.timing),
         run_id=run_id,
         started_at=started,
     )

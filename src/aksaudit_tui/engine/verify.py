@@ -7,9 +7,10 @@ audit heartbeat: the node script touches the watched heartbeat file at the end o
 that went well and of every compliant check. So
 
 - after an apply, a node the run configured (or checked, one-shot) touched it during the run; a
-  keeper node the run left alone (nothing to change) touches it at the keeper's next check, at
-  most one keeper interval after the run started: apply's verify waits that much longer
-  (``after_apply_deadline_s``) and still counts only records since the run started;
+  keeper node the run left alone (nothing to change) would touch it only at the keeper's next
+  check, up to one keeper interval later: ``heartbeat_now`` runs a check pod on it first, so
+  apply's verify waits only the ingestion allowance, counting only records since the run
+  started;
 - ``aksaudit verify --probe-nodes`` runs its check pods first, on every Ready node: each
   compliant node touches its heartbeat then, and only records since the probe started count
   (whatever ``--since`` says: an older record is no proof the pipeline holds now), so a quiet
@@ -17,8 +18,15 @@ that went well and of every compliant check. So
   check's reason, whatever it sent; a cluster whose check pods failed is named at once (an
   error of the report) and gets no second round of pods.
 - without ``--probe-nodes`` (and in the wizard) verify reads each keeper's status first,
-  starting nothing: a node whose keeper reported it not compliant is missing with that reason,
-  whatever it sent within the look-back.
+  starting nothing: a node whose keeper reported it not compliant, or has reported no check
+  for it yet, is missing with that reason, whatever it sent within the look-back.
+
+What counts as arrived is one rule per cluster, named in the verify step's log (``Rule``):
+the heartbeat key (``aksaudit-heartbeat``) since the run started (after apply) or since the
+check pods ran (``--probe-nodes``); on a keeper cluster otherwise, the heartbeat within two
+keeper intervals (a node that broke after its keeper's last check does not pass on older
+records); on a one-shot cluster, which has no scheduled heartbeat, any audit record within
+``--since``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +53,58 @@ from aksaudit_tui.engine.steps.delivery import check_results
 from aksaudit_tui.engine.steps.logpath import adapter, cloud_cluster, workspace_model
 
 NOT_EXPECTED = ("Windows", "virtual", "immutable")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What counts as a node's proof on one cluster: records (of the heartbeat key only when
+    ``heartbeat``) not older than ``anchor``, looked for over ``lookback``."""
+
+    text: str
+    heartbeat: bool
+    anchor: datetime | None
+    lookback: Callable[[], timedelta]  # asked at every poll: a window since a moment grows
+
+    def counts(self, arr: Any) -> bool:
+        if self.heartbeat:
+            n, last = getattr(arr, "heartbeats", 0), getattr(arr, "last_heartbeat", None)
+        else:
+            n, last = getattr(arr, "records", 0), getattr(arr, "last_seen", None)
+        return n > 0 and _since_start_at(last, self.anchor)
+
+
+def rule_for(
+    plan: Plan,
+    timing: Timing,
+    since: timedelta,
+    *,
+    started_at: datetime | None,
+    probed_at: datetime | None,
+) -> Rule:
+    """The rule of one verify for the plan's clusters (see the module docstring)."""
+    if started_at is not None:
+        return Rule("heartbeat since the run started", True, started_at, lambda: _since(started_at))
+    if probed_at is not None:
+        # the seconds are rounded up; a record from just before must not count (anchor)
+        return Rule(
+            "heartbeat since the check pods ran", True, probed_at, lambda: _covering(probed_at)
+        )
+    if plan.delivery == "keeper":
+        window = timedelta(seconds=2 * max(1, timing.keeper_interval_s))
+        return Rule(
+            f"heartbeat within 2 keeper intervals ({int(window.total_seconds())} s) and the "
+            "keeper's last check compliant",
+            True,
+            datetime.now(UTC) - window,
+            lambda: window + timedelta(seconds=1),
+        )
+    return Rule(
+        f"any audit record within --since ({int(since.total_seconds())} s; one-shot delivery "
+        "sends no scheduled heartbeat)",
+        False,
+        None,
+        lambda: since,
+    )
 
 
 def expected(node: Any) -> bool:
@@ -76,30 +137,51 @@ def _covering(anchor: datetime) -> timedelta:
     return timedelta(seconds=math.ceil((datetime.now(UTC) - anchor).total_seconds()) + 1)
 
 
-def after_apply_deadline_s(timing: Timing, *, keeper_left_alone: bool) -> float:
-    """How long apply's verify polls: the ingestion allowance (``verify_deadline_s``), plus one
-    keeper interval when the run left a cluster's keeper alone (its delivery had nothing to
-    change): its nodes send their first record since the run started at the keeper's next
-    check (the heartbeat), not at once. A keeper the run rolled heartbeats when its apply ends."""
-    extra = float(timing.keeper_interval_s) if keeper_left_alone else 0.0
-    return timing.verify_deadline_s + extra
+def after_apply_deadline_s(timing: Timing) -> float:
+    """How long apply's verify polls: the ingestion allowance (``verify_deadline_s``). A keeper
+    the run rolled heartbeats when its apply ends; one the run left alone (nothing to change)
+    is not waited for either: ``heartbeat_now`` has a check run on its nodes at once."""
+    return timing.verify_deadline_s
 
 
 def keeper_wait_line(timing: Timing) -> str:
-    """What the user reads while verify waits for a keeper the run left alone."""
+    """What the user reads while verify has the nodes of a keeper the run left alone checked."""
     return (
-        "nothing changed on the nodes, so their keeper ran nothing for this run: each node's "
-        f"first record since it started is the keeper's next heartbeat (every "
-        f"{timing.keeper_interval_s} s); verify waits up to "
-        f"{int(after_apply_deadline_s(timing, keeper_left_alone=True))} s for it"
+        "nothing changed on the nodes, so their keeper ran nothing for this run (its next check "
+        f"is up to {timing.keeper_interval_s} s away): a check pod on each node checks it now "
+        "and touches its heartbeat, which verify waits for"
     )
 
 
-def _since_start(arr: Any, started_at: datetime | None) -> bool:
-    """A record counts for this run only if its newest line is from after the run started: the
-    look-back is whole seconds (at least one), so a short run's window can reach before it."""
-    last = getattr(arr, "last_seen", None)
-    return started_at is None or last is None or last >= started_at
+async def heartbeat_now(ctx: StepContext, emit: Callable[[Event], None], run_id: str) -> None:
+    """The heartbeat of a keeper cluster the run left alone, now rather than at its keeper's
+    next check (up to one keeper interval, 300 s, away): a one-shot ``check`` pod per Ready
+    node, as ``verify --probe-nodes`` runs, which changes nothing but touches the heartbeat of
+    a compliant node. Why not a signal to the keeper pods: they have no API access (no service
+    account token), a ConfigMap change reaches a mounted volume only at the kubelet's next
+    sync (about a minute), and a template change rolls every pod; the check pods use the
+    image the keeper already pulled and the fence already admits. A node the check finds
+    wrong sends no heartbeat, so verify names it with the usual reasons."""
+    try:
+        nodes = [n for n in await _nodes(ctx) if n.ready and getattr(n, "eligible", True)]
+        if nodes:
+            await check_results(ctx, nodes, live=True)
+    except Exception as exc:
+        emit(
+            StepLog(
+                run_id,
+                ctx.cluster.name,
+                "verify",
+                f"check pods to heartbeat now failed: {describe_exc(exc)}",
+                level="warning",
+            )
+        )
+
+
+def _since_start_at(last: datetime | None, anchor: datetime | None) -> bool:
+    """A record counts only if its newest line is not older than ``anchor``: the look-back is
+    whole seconds (at least one), so a short run's window can reach before it."""
+    return anchor is None or last is None or last >= anchor
 
 
 async def verify_contexts(
@@ -163,6 +245,9 @@ async def verify_contexts(
                 reason = _checked_reason(ctx, pre_checked[id(ctx)].get(comp), live=probe_nodes)
                 if reason is not None:
                     settled[comp] = reason
+    rule = rule_for(plan, config.timing, since, started_at=started_at, probed_at=probed_at)
+    for ctx in ctxs:
+        emit(StepLog(run_id, ctx.cluster.name, "verify", f"verify rule: {rule.text}"))
     t0 = time.monotonic()
     end = t0 + max(0.0, deadline_s)
     seen: dict[str, Any] = {}
@@ -181,16 +266,9 @@ async def verify_contexts(
         for key, (ws, comps) in list(by_ws.items()):
             if all(c in seen for c in comps):
                 continue  # this workspace's nodes have all arrived
-            lookback = since if started_at is None else _since(started_at)
-            anchor = started_at  # records older than this do not count
-            if probed_at is not None and started_at is None:
-                # after a probe only records since it count, whatever --since says: a record
-                # from before it is no proof that the pipeline the probe just checked holds
-                # (the seconds are rounded up; a record from just before must not count)
-                lookback, anchor = _covering(probed_at), probed_at
             try:
                 got = await arrivals(
-                    config.settings, ws.customer_id, comps, plan.facility, lookback
+                    config.settings, ws.customer_id, comps, plan.facility, rule.lookback()
                 )
                 queries += 1
             except Exception as exc:
@@ -203,7 +281,7 @@ async def verify_contexts(
                     cluster_errors.setdefault(want[comp][0].cluster.name, msg)
                 continue
             for comp, arr in got.items():
-                if comp in comps and getattr(arr, "records", 0) > 0 and _since_start(arr, anchor):
+                if comp in comps and rule.counts(arr):
                     seen[comp] = arr
         waiting = [c for c in computers if c not in ws_failed and c not in settled]
         for comp in waiting:
@@ -255,6 +333,7 @@ async def verify_contexts(
             emit(NodeArrival(run_id, ctx.cluster.name, comp, False, 0, None, reason))
     verdicts.sort(key=lambda v: (v.cluster, v.node))
     return VerifyReport(
+        rule=rule.text,
         nodes=tuple(verdicts),
         skipped=tuple(skipped),
         waited_s=time.monotonic() - t0,
@@ -297,14 +376,25 @@ async def _pre_check(
 def _checked_reason(ctx: StepContext, r: Any, *, live: bool) -> str | None:
     """Why a node its check found not compliant sends no proof (None: compliant, or nothing
     to go on). ``live``: a Ready node without a status had no check pod run, so it touched no
-    heartbeat either. Read-only, only a status the keeper reported counts (a keeper pod that
-    has not logged one yet is no finding; ``diagnose`` still names it if the node is missing)."""
+    heartbeat either. Read-only (a keeper cluster): the keeper's last status of the node must be
+    there and compliant."""
     if not live:
+        # the keeper rule: its last check of the node must be there and compliant
         st = getattr(r, "status", None)
-        return None if st is None else node_reason(ctx, st)
+        if st is None:
+            return "the keeper has reported no check of this node yet (its pod is not running)"
+        return node_reason(ctx, st) or _drift_reason(st)
     if r is not None and r.phase == "unknown":  # the check pod did not start in time
         return f"unknown: {r.message}"
-    return node_reason(ctx, r.status if r is not None else None)
+    st = r.status if r is not None else None
+    return node_reason(ctx, st) or _drift_reason(st)
+
+
+def _drift_reason(st: Any) -> str | None:
+    """A check that found something apply would change is no proof the node holds now."""
+    if st is None or st.compliant or st.mode == "apply":
+        return None
+    return "its last check found drift (would change: " + (", ".join(st.changed) or "?") + ")"
 
 
 async def diagnose(
