@@ -100,6 +100,7 @@ def _child(clusters: int, nodes: int) -> None:
         app = AksauditApp(engine, identity="bench", keymap={}, animations=False)  # type: ignore[arg-type]
         lags: list[float] = []
         keys: list[float] = []
+        cpu: dict[str, list[float]] = {}  # the app's CPU per key, by key: what costs, load aside
         async with app.run_test(size=(160, 50)) as pilot:
             await pilot.pause()
             app.goto("discover")
@@ -125,9 +126,10 @@ def _child(clusters: int, nodes: int) -> None:
             task = asyncio.create_task(probe())
 
             async def press(*k: str) -> None:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 await pilot.press(*k)
                 keys.append(time.perf_counter() - t)
+                cpu.setdefault(k[0], []).append(time.process_time() - c)
 
             for _ in range(100):  # scroll down row by row
                 await press("down")
@@ -149,6 +151,7 @@ def _child(clusters: int, nodes: int) -> None:
             "fill_s": fill_s,
             "lags": lags,
             "keys": keys,
+            "cpu": cpu,
             "picked": picked,
             "screen": screen,
             "vmhwm_mb": peak_rss_mb(),
@@ -183,6 +186,9 @@ def run(clusters: int, nodes: int) -> Report:
     rep.figure("keys_pressed", len(keys_ms))
     rep.figure("key_p50_ms", percentile(keys_ms, 50), ".1f")
     rep.figure("key_p99_ms", percentile(keys_ms, 99), ".1f")
+    for key, secs in sorted(got.get("cpu", {}).items()):
+        ms = [x * 1000 for x in secs]
+        rep.figure(f"key_cpu_p99_ms.{key}", percentile(ms, 99), ".1f")
     rep.figure("lag_samples", len(lags_ms))
     rep.figure("lag_p99_ms", p99, ".1f")
     rep.figure("lag_max_ms", max(lags_ms, default=0.0), ".1f")

@@ -50,10 +50,13 @@ class WizardState:
     image: str = DEFAULT_IMAGE
     concurrency: int = DEFAULT_CONCURRENCY
     contexts: dict[str, str] = field(default_factory=dict)  # cluster name -> kube context
+    # lower-case cluster id -> its index in ``clusters`` (``_cluster_at``); not a setting
+    _positions: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def reset_discovery(self) -> None:
         self.subscriptions.clear()
         self.clusters.clear()
+        self._positions.clear()
         self.workspaces.clear()
         self.errors.clear()
         self.discovery_done = False
@@ -71,17 +74,31 @@ class WizardState:
     def found_cluster(self, cluster: Cluster) -> None:
         """Add a discovered cluster, or replace its earlier form (same id) where it stands:
         discovery sends each cluster as listed, then complete."""
-        for i, c in enumerate(self.clusters):
-            if c.id.lower() == cluster.id.lower():
-                self.clusters[i] = cluster
-                return
-        self.clusters.append(cluster)
+        i = self._cluster_at(cluster.id)
+        if i is None:
+            self._positions[cluster.id.lower()] = len(self.clusters)
+            self.clusters.append(cluster)
+        else:
+            self.clusters[i] = cluster
 
     def cluster_by_id(self, cluster_id: str) -> Cluster | None:
-        for c in self.clusters:
-            if c.id.lower() == cluster_id.lower():
-                return c
-        return None
+        i = self._cluster_at(cluster_id)
+        return None if i is None else self.clusters[i]
+
+    def _cluster_at(self, cluster_id: str) -> int | None:
+        """Where the cluster stands in ``clusters`` (ids compared in lower case). A scan per
+        lookup made a 1,000-cluster discovery quadratic (each cluster comes twice: 2,000 scans of
+        up to 1,000; bench/fleet_tui.py), so positions are kept; ``clusters`` is a plain list
+        others may replace or clear, so a position is trusted only when it still holds that id,
+        else they are read again (as when the list's length and theirs differ)."""
+        key = cluster_id.lower()
+        i = self._positions.get(key)
+        if i is not None and i < len(self.clusters) and self.clusters[i].id.lower() == key:
+            return i
+        if i is None and len(self._positions) == len(self.clusters):
+            return None  # every cluster has its position: a new one (no scan per new cluster)
+        self._positions = {c.id.lower(): n for n, c in enumerate(self.clusters)}
+        return self._positions.get(key)
 
     @property
     def chosen_clusters(self) -> list[Cluster]:
