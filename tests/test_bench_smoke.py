@@ -166,9 +166,10 @@ def test_status_tiny() -> None:
     f = check_format(
         run_bench("status.py", "--clusters", "2", "--nodes", "2", "--latency-ms", "20",
                   "--kube-latency-ms", "5"),
-        ["status_s", "discovery_s", "ratio", "kql_queries"],
+        ["status_s", "discovery_s", "ratio", "kql_queries", "status_cpu_ms_per_cluster"],
     )  # fmt: skip
     assert f["clusters"] == "2" and f["clusters_enabled"] == "1" and f["nodes"] == "4"
+    assert float(f["status_cpu_s"]) > 0 and float(f["discovery_cpu_s"]) > 0
     assert f["kql_queries"] == "1"  # one recorded workspace: one query
 
 
