@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from aksaudit_tui.cli.main import build_parser, walk
 from aksaudit_tui.engine.journal import Journal
-from aksaudit_tui.engine.removal import undo_tokens
+from aksaudit_tui.engine.logpath_undo import LogPathUndo
+from aksaudit_tui.engine.runoptions import RemoveOptions
+from aksaudit_tui.engine.undo_scan import undo_tokens
 from aksaudit_tui.nodes.record import AppliedRecord, merged
+from engine_helpers import dcr_bodies, engine_for, linux_nodes, node_root
 from test_plan_io import plan
+from tui_helpers import pinned_oneshot_plan
 
 
 def _apply_with_undo(j: Journal, tokens: list[str]) -> str:
@@ -73,10 +78,10 @@ def test_a_remove_from_the_record_that_kept_the_log_path_leaves_its_tokens_to_th
     j = Journal(tmp_path)
     p = plan()
     steps = ("access", "log-path", "delivery")
-    kept = {"aks-prod-weu": {"tokens": ["addon|/subscriptions/x/c"], "notes": []}}
-    j.create(p, steps, kind="remove", options={"include_log_path": False, "undo": kept})
-    undone = {"aks-prod-weu": {"tokens": ["dcr|/subscriptions/x/undone"], "notes": []}}
-    j.create(p, steps, kind="remove", options={"include_log_path": True, "undo": undone})
+    kept = {"aks-prod-weu": LogPathUndo(("addon|/subscriptions/x/c",))}
+    j.create(p, steps, kind="remove", options=RemoveOptions(False, kept))
+    undone = {"aks-prod-weu": LogPathUndo(("dcr|/subscriptions/x/undone",))}
+    j.create(p, steps, kind="remove", options=RemoveOptions(True, undone))
     assert undo_tokens(j, p, p.clusters[0]).tokens == ("addon|/subscriptions/x/c",)
     other = p.with_changes(log_path="ama")
     assert undo_tokens(j, other, other.clusters[0]).tokens == ()
@@ -99,3 +104,69 @@ def test_the_undo_of_every_record_of_the_log_path_is_kept_oldest_first() -> None
     assert got.log_path_undo == ("dcr|a", "dcra|b", "vmss-ext|d")
     assert got.undo_withheld == ("w-2026-01-01", "w-2026-03-01")
     assert merged([]) is None
+
+
+def test_remove_options_are_journaled_in_the_layout_earlier_versions_wrote(tmp_path: Path) -> None:
+    """The typed options write the journal's version-1 layout, and read back what earlier
+    versions wrote (a hand-edited value of the wrong shape reads as absent)."""
+    j = Journal(tmp_path)
+    undo = {"aks-prod-weu": LogPathUndo(("dcr|/subscriptions/x/r",), ("a note",))}
+    rec = j.create(plan(), ("access",), kind="remove", options=RemoveOptions(True, undo))
+    written = json.loads(rec.path.read_text())["options"]
+    assert written == {
+        "include_log_path": True,
+        "undo": {"aks-prod-weu": {"tokens": ["dcr|/subscriptions/x/r"], "notes": ["a note"]}},
+    }
+    assert RemoveOptions.from_json(j.load(rec.run_id).options) == RemoveOptions(True, undo)
+    assert RemoveOptions.from_json({"include_log_path": False}) == RemoveOptions(False, None)
+    odd = RemoveOptions.from_json({"include_log_path": "yes", "undo": {"c": {"tokens": "x"}}})
+    assert odd == RemoveOptions(False, {"c": LogPathUndo()})
+    assert RemoveOptions.from_json(None) == RemoveOptions(False, None)
+
+
+async def test_a_remove_journal_in_the_old_layout_resumes(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """A remove journal written by the version before the typed options (its JSON by hand, as
+    that version's Journal.create wrote it), interrupted before any step: `resume` reads its
+    options and undoes what its ``undo`` names (the apply's journal is gone: nothing else
+    names those changes), restoring every node and the log path as it was."""
+    emu = make_emulator(None)
+    before = {b["name"]: b["properties"].get("dataSources") for b in dcr_bodies(emu)}
+    engine = engine_for(emu, tmp_path / "state")
+    engine.verify_after_apply = False
+    applied_plan = await pinned_oneshot_plan(engine)
+    applied = await engine.apply(applied_plan)
+    assert applied.outcome == "ok", applied.message
+    cluster = applied_plan.clusters[0].name
+    tokens = engine.journal.load(applied.run_id).step(cluster, "log-path")["undo"]
+    assert tokens, "the apply changed the log path: there is something to undo"
+    (engine.journal.runs_dir / f"{applied.run_id}.json").unlink()
+    nodes = linux_nodes(emu, cluster)
+    assert all((node_root(emu, cluster, n) / "var/lib/aksaudit").exists() for n in nodes)
+    old = {
+        "version": 1,
+        "run_id": "20261201T000000Z-0ld000",
+        "kind": "remove",
+        "state": "failed",
+        "pid": 0,
+        "started": "2026-12-01T00:00:00Z",
+        "updated": "2026-12-01T00:00:00Z",
+        "finished": "2026-12-01T00:00:01Z",
+        "steps": ["access", "delivery", "log-path"],
+        "plan": applied_plan.to_dict(),
+        "options": {"include_log_path": True, "undo": {cluster: {"tokens": tokens, "notes": []}}},
+        "clusters": {cluster: {"steps": {}}},
+    }
+    (engine.journal.runs_dir / f"{old['run_id']}.json").write_text(json.dumps(old, indent=1))
+
+    result = await engine.resume(str(old["run_id"]))
+
+    assert result.outcome == "ok", result.message
+    for n in nodes:
+        assert not (node_root(emu, cluster, n) / "var/lib/aksaudit").exists(), n
+    done = engine.journal.load(str(old["run_id"]))
+    assert done.step_state(cluster, "log-path") == "done"
+    assert done.options == old["options"]  # the resume kept what the first attempt was asked
+    after = {b["name"]: b["properties"].get("dataSources") for b in dcr_bodies(emu)}
+    assert after == before

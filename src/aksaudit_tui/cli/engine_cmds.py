@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from aksaudit_tui.engine.events import Event
+    from aksaudit_tui.engine.logpath_undo import LogPathUndo
     from aksaudit_tui.engine.plan import Plan
-    from aksaudit_tui.engine.removal import LogPathUndo
     from aksaudit_tui.engine.service import Engine
 
 T = TypeVar("T")

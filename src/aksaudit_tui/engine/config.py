@@ -1,10 +1,11 @@
 """What every engine operation needs besides the plan: settings, journal, deadlines, limits.
 
-The operations (``planning``, ``review``, ``runs``, ``removal``, ``verification``, ``status``)
-take an ``EngineConfig``, never the ``Engine`` facade, so they do not depend on the layer above
-them. The deadlines and intervals are one ``Timing`` value: ``Timing()`` is Azure's pace;
-``Timing.fast()`` is the emulator's, chosen explicitly (the demo, the tests and the benchmarks
-ask for it through ``CloudSettings.profile``) and never guessed from a loopback endpoint.
+The operations (``planning``, ``review``, ``runs``, ``removal``, ``cleanup``, ``verification``,
+``status``) take an ``EngineConfig``, never the ``Engine`` facade, so they do not depend on the
+layer above them. The deadlines and intervals are one ``Timing`` value: ``Timing()`` is Azure's
+pace; ``Timing.fast()`` is the emulator's, chosen explicitly (the demo, the tests and the
+benchmarks ask for it through ``CloudSettings.profile``) and never guessed from a loopback
+endpoint.
 """
 
 from __future__ import annotations

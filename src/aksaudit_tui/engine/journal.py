@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aksaudit_tui import redaction
 from aksaudit_tui.engine.plan import Plan
@@ -28,6 +28,12 @@ from aksaudit_tui.errors import UsageError, UserError
 
 JOURNAL_VERSION = 1
 TERMINAL_STATES = ("ok", "partial", "failed", "cancelled")
+
+
+class JournalOptions(Protocol):
+    """How a run was asked to run (``runoptions``): journaled as its ``to_json()``."""
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 def redact(secret: str | None) -> None:
@@ -115,6 +121,11 @@ class RunRecord:
     @property
     def plan(self) -> Plan:
         return Plan.from_dict(self.doc["plan"])
+
+    @property
+    def options(self) -> Any:
+        """The run's ``options`` as journaled (JSON, unchecked: ``runoptions`` reads it)."""
+        return self.doc.get("options")
 
     def step(self, cluster: str, step: str) -> dict[str, Any]:
         c = self.doc["clusters"].setdefault(cluster, {"steps": {}})
@@ -266,7 +277,7 @@ class Journal:
         steps: tuple[str, ...],
         kind: str = "apply",
         run_id: str | None = None,
-        options: dict[str, Any] | None = None,
+        options: JournalOptions | None = None,
     ) -> RunRecord:
         rid = run_id or new_run_id()
         doc: dict[str, Any] = {
@@ -280,7 +291,7 @@ class Journal:
             "finished": None,
             "steps": list(steps),
             "plan": plan.to_dict(),
-            "options": options or {},
+            "options": options.to_json() if options is not None else {},
             "clusters": {c.name: {"steps": {}} for c in plan.clusters},
         }
         rec = RunRecord(self.path(rid), doc)

@@ -38,6 +38,7 @@ from aksaudit_tui.cloud.logpaths import undo as undo_rules
 from aksaudit_tui.cloud.models import Cluster, Workspace
 from aksaudit_tui.cloud.settings import CloudSettings
 from aksaudit_tui.engine import planning, rules
+from aksaudit_tui.engine.logpath_undo import LogPathUndo
 from aksaudit_tui.engine.plan import (
     DEFAULT_IMAGE,
     DEFAULT_PRESETS,
@@ -45,7 +46,6 @@ from aksaudit_tui.engine.plan import (
     Plan,
     WorkspaceRef,
 )
-from aksaudit_tui.engine.removal import LogPathUndo
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.workspace_choice import workspace_ref
 from aksaudit_tui.errors import UsageError

@@ -9,14 +9,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from aksaudit_tui.cloud.clients import AsyncClients
-from aksaudit_tui.engine import removal, rules
+from aksaudit_tui.engine import rules
 from aksaudit_tui.engine.config import EngineConfig
+from aksaudit_tui.engine.logpath_undo import LogPathUndo
 from aksaudit_tui.engine.plan import Plan
 from aksaudit_tui.engine.results import PlannedChange
 from aksaudit_tui.engine.runner import describe_exc
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.base import Step, StepContext
 from aksaudit_tui.engine.steps.catalog import apply_steps, remove_steps
+from aksaudit_tui.engine.undo_scan import undo_tokens
 
 
 async def review(
@@ -31,7 +33,7 @@ async def review_remove(
     plan: Plan,
     *,
     include_log_path: bool,
-    undo: Mapping[str, removal.LogPathUndo] | None = None,
+    undo: Mapping[str, LogPathUndo] | None = None,
 ) -> list[PlannedChange]:
     """What a remove of ``plan`` would do per cluster and step, probing exactly the steps
     ``removal.remove`` runs (with ``include_log_path``: the log-path undo our applies recorded);
@@ -41,10 +43,10 @@ async def review_remove(
         if not include_log_path:
             return await _rows(ctx, remove_steps(None))
         if undo is not None:  # from the clusters' records
-            todo = undo.get(ctx.cluster.name) or removal.LogPathUndo()
+            todo = undo.get(ctx.cluster.name) or LogPathUndo()
             nothing = "log path: the cluster's record names nothing to undo"
         else:
-            todo = removal.undo_tokens(config.journal, plan, ctx.cluster)
+            todo = undo_tokens(config.journal, plan, ctx.cluster)
             nothing = "log path: nothing recorded by an apply from this machine to undo"
         rows = await _rows(ctx, remove_steps(list(todo.tokens)))
         if not todo.tokens:

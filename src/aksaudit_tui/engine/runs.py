@@ -38,6 +38,7 @@ from aksaudit_tui.engine.runkit import (
     warn_leftovers,
 )
 from aksaudit_tui.engine.runner import ClusterRun, emitter, run_clusters
+from aksaudit_tui.engine.runoptions import ApplyOptions
 from aksaudit_tui.engine.steps import kubeops
 from aksaudit_tui.engine.steps.access import access_probe
 from aksaudit_tui.engine.steps.base import StepContext
@@ -95,14 +96,7 @@ async def resume(
         )
         if record.kind == "remove":
             return await removal.run_remove(
-                config,
-                plan,
-                record,
-                on_event,
-                cancel,
-                rules_text,
-                script,
-                bool(record.doc.get("options", {}).get("include_log_path")),
+                config, plan, record, on_event, cancel, rules_text, script
             )
         return await _run(config, plan, record, on_event, cancel, rules_text, script, record.run_id)
 
@@ -170,7 +164,7 @@ async def _run(
                     APPLY_STEPS,
                     kind="apply",
                     run_id=run_id,
-                    options={"verify": config.verify_after_apply},
+                    options=ApplyOptions(config.verify_after_apply),
                 )
             emit(RunStarted(run_id, tuple(c.name for c in plan.clusters), APPLY_STEPS))
             for ev in held:

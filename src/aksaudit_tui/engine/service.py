@@ -29,8 +29,8 @@ from aksaudit_tui.engine.results import Leftover, PlannedChange, RunResult
 
 if TYPE_CHECKING:
     from aksaudit_tui.cloud.settings import CloudSettings
+    from aksaudit_tui.engine.logpath_undo import LogPathUndo
     from aksaudit_tui.engine.recorded import RecordedCluster, RecordedRemoval, RecordScan
-    from aksaudit_tui.engine.removal import LogPathUndo
 
 OnEvent = Callable[[Event], None]
 
@@ -326,12 +326,12 @@ class Engine:
         """Delete privileged pods (and one-shot namespaces) the tool left, in every known
         context; with ``dry_run`` only list them. ``confirmed``: delete only these (what the
         user was shown and agreed to)."""
-        from aksaudit_tui.engine import removal  # startup: operations load on first use
+        from aksaudit_tui.engine import cleanup  # startup: operations load on first use
 
-        return await removal.cleanup(self.config, dry_run, confirmed)
+        return await cleanup.cleanup(self.config, dry_run, confirmed)
 
     async def leftovers(self, plan: Plan | None = None) -> list[Leftover]:
         """One-shot pods from earlier runs still present (warned about on start)."""
-        from aksaudit_tui.engine import removal  # startup: operations load on first use
+        from aksaudit_tui.engine import cleanup  # startup: operations load on first use
 
-        return await removal.leftovers(self.config, plan)
+        return await cleanup.leftovers(self.config, plan)

@@ -66,7 +66,7 @@ from aksaudit_tui.tui.models.state import WizardState
 from aksaudit_tui.tui.models.stopping import stop_notice
 
 if TYPE_CHECKING:
-    from aksaudit_tui.engine.removal import LogPathUndo
+    from aksaudit_tui.engine.logpath_undo import LogPathUndo
     from aksaudit_tui.engine.service import Engine
 
 log = logging.getLogger("aksaudit_tui.tui")

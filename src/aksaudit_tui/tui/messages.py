@@ -15,8 +15,8 @@ from textual.message import Message
 from aksaudit_tui.engine.plan import Plan
 
 if TYPE_CHECKING:  # types only: the engine's operations load on first use (startup time)
+    from aksaudit_tui.engine.logpath_undo import LogPathUndo
     from aksaudit_tui.engine.recorded import RecordedCluster
-    from aksaudit_tui.engine.removal import LogPathUndo
 
 
 class Navigate(Message):

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: the start screen imports this before its first frame
     from aksaudit_tui.engine.journal import RunSummary
+    from aksaudit_tui.engine.logpath_undo import LogPathUndo
     from aksaudit_tui.engine.plan import Plan
-    from aksaudit_tui.engine.removal import LogPathUndo
 
 RESUMABLE = ("interrupted", "failed", "cancelled", "partial")
 RUN_KINDS = ("apply", "remove")
